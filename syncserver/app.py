@@ -1,0 +1,104 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from . import http_api, ws
+from .errors import ErrorCode, SyncError, problem_response
+from .metrics import Metrics
+from .service import SyncService
+from .settings import Settings
+from .storage.sqlite import SQLiteStorage, sqlite_path
+
+log = logging.getLogger("syncserver")
+CLIENT_DIR = Path(__file__).resolve().parent.parent / "client_sw"
+
+
+class LatencyMiddleware:
+    """Request latency by route template (never by raw path: unbounded label values)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.known = {r.path for r in http_api.routes}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = scope["path"] if scope["path"] in self.known else "other"
+            self.metrics.request_seconds.labels(route, scope["method"]).observe(
+                time.perf_counter() - start)
+
+
+async def _sync_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SyncError)
+    return problem_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+        exc.status_code, ErrorCode.INVALID_REQUEST)
+    error = SyncError(code, exc.detail or code.value)
+    response = problem_response(error)
+    response.status_code = exc.status_code
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem_response(SyncError(ErrorCode.INTERNAL_ERROR,
+                                      "an unexpected server error; the request was rolled back"))
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_sources()
+    metrics = Metrics()
+    storage = SQLiteStorage(sqlite_path(settings.db), settings.sqlite_synchronous)
+    service = SyncService(settings, storage, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.migrate:
+            from .migrate import upgrade
+
+            upgrade(settings.db)
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    routes: list = [*http_api.routes, WebSocketRoute("/v1/ws", ws.endpoint)]
+    if settings.demo and (CLIENT_DIR / "demo").is_dir() and (CLIENT_DIR / "src").is_dir():
+        routes.append(Mount("/sync", StaticFiles(directory=CLIENT_DIR / "src"), name="client"))
+        routes.append(Mount("/", StaticFiles(directory=CLIENT_DIR / "demo", html=True),
+                            name="demo"))
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={SyncError: _sync_error, HTTPException: _http_error,
+                            Exception: _unexpected},
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    return app

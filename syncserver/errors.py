@@ -1,0 +1,80 @@
+"""The error contract: stable codes, one problem+json body shape (RFC 9457)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+
+class ErrorCode(str, Enum):
+    MALFORMED_JSON = "malformed_json"
+    INVALID_REQUEST = "invalid_request"
+    BAD_CURSOR = "bad_cursor"
+    RESYNC_REQUIRED = "resync_required"
+    BATCH_TOO_LARGE = "batch_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    INTERNAL_ERROR = "internal_error"
+    # per-mutation rejection codes (a push result, not an HTTP status)
+    INVALID_MUTATION = "invalid_mutation"
+    UNKNOWN_OP = "unknown_op"
+    RECORD_TOO_LARGE = "record_too_large"
+    MUTATION_ID_REUSED = "mutation_id_reused"
+    INVALID_HLC = "invalid_hlc"
+    MUTATION_EXPIRED = "mutation_expired"
+    # conflict codes
+    STALE_BASE_VERSION = "stale_base_version"
+
+
+STATUS: dict[ErrorCode, int] = {
+    ErrorCode.MALFORMED_JSON: 400,
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.BAD_CURSOR: 400,
+    ErrorCode.RESYNC_REQUIRED: 410,
+    ErrorCode.BATCH_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.INTERNAL_ERROR: 500,
+}
+
+
+class SyncError(Exception):
+    """A request-level failure, turned into a problem+json answer (HTTP) or error frame (WS)."""
+
+    def __init__(self, code: ErrorCode, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+    @property
+    def status(self) -> int:
+        return STATUS.get(self.code, 400)
+
+    def body(self) -> dict[str, Any]:
+        return problem_body(self.code, self.detail, self.status, **self.extra)
+
+
+def problem_body(code: ErrorCode, detail: str, status: int, **extra: Any) -> dict[str, Any]:
+    title = code.value.replace("_", " ").capitalize()
+    return {
+        "type": f"https://syncserver.dev/errors/{code.value}",
+        "title": title,
+        "status": status,
+        "code": code.value,
+        "detail": detail,
+        **extra,
+    }
+
+
+def problem_response(error: SyncError) -> Response:
+    return Response(
+        orjson.dumps(error.body()),
+        status_code=error.status,
+        media_type="application/problem+json",
+    )

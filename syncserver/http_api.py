@@ -1,0 +1,134 @@
+"""HTTP endpoints: thin adapters from requests to the sync core."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .errors import ErrorCode, SyncError
+from .mutations import SPACE_PATTERN
+from .service import SyncService, check_space
+
+JSON = "application/json"
+
+
+def _service(request: Request) -> SyncService:
+    service: SyncService = request.app.state.service
+    return service
+
+
+async def read_json(request: Request, max_bytes: int) -> object:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in (JSON, "") and not content_type.endswith("+json"):
+        raise SyncError(ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                        f"send Content-Type: application/json, not {content_type!r}")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise SyncError(ErrorCode.BATCH_TOO_LARGE,
+                        f"the body is {declared} bytes; the limit is {max_bytes} "
+                        "(SYNCSERVER_MAX_BATCH_BYTES): split the batch")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise SyncError(ErrorCode.BATCH_TOO_LARGE,
+                            f"the body is over the limit of {max_bytes} bytes "
+                            "(SYNCSERVER_MAX_BATCH_BYTES): split the batch")
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise SyncError(ErrorCode.MALFORMED_JSON, f"the body is not valid JSON: {exc}") from None
+
+
+async def push(request: Request) -> Response:
+    service = _service(request)
+    body = await read_json(request, service.settings.max_batch_bytes)
+    return Response(await service.push(body), media_type=JSON)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SyncError(ErrorCode.INVALID_REQUEST, f"{name} must be an integer",
+                        field=name) from None
+    if not low <= value <= high:
+        raise SyncError(ErrorCode.INVALID_REQUEST, f"{name} must be between {low} and {high}",
+                        field=name)
+    return value
+
+
+def _wait_param(request: Request, max_wait: float) -> float:
+    raw = request.query_params.get("wait")
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SyncError(ErrorCode.INVALID_REQUEST, "wait must be a number of seconds",
+                        field="wait") from None
+    if not 0 <= value <= max_wait:
+        raise SyncError(ErrorCode.INVALID_REQUEST, f"wait must be between 0 and {max_wait}",
+                        field="wait")
+    return value
+
+
+def parse_collections(raw: str | list[str] | None) -> list[str] | None:
+    if raw is None or raw == "" or raw == []:
+        return None
+    names = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise SyncError(ErrorCode.INVALID_REQUEST, "collections must be a list of names",
+                        field="collections")
+    bad = [n for n in names if SPACE_PATTERN.match(n) is None]
+    if bad:
+        raise SyncError(ErrorCode.INVALID_REQUEST, f"bad collection name {bad[0]!r}",
+                        field="collections")
+    return sorted(set(names))
+
+
+async def changes(request: Request) -> Response:
+    service = _service(request)
+    space = check_space(request.query_params.get("space"))
+    limit = _int_param(request, "limit", service.settings.max_page, 1, service.settings.max_page)
+    wait = _wait_param(request, service.settings.max_wait)
+    collections = parse_collections(request.query_params.get("collections"))
+    page = await service.changes(space, request.query_params.get("since"), limit,
+                                 collections, wait)
+    return Response(page.body(), media_type=JSON)
+
+
+async def healthz(request: Request) -> Response:
+    service = _service(request)
+    try:
+        await service.storage.head("__healthz__")
+    except Exception as exc:  # the database does not answer
+        return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok", "storage": service.storage.kind})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(_service(request).metrics.render(),
+                    media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def openapi(request: Request) -> Response:
+    from .openapi import document
+
+    return Response(orjson.dumps(document()), media_type=JSON)
+
+
+routes = [
+    Route("/v1/push", push, methods=["POST"]),
+    Route("/v1/changes", changes, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]

@@ -1,0 +1,124 @@
+"""Parsing and validating one mutation of a push batch, with no storage in sight."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import orjson
+
+from . import hlc
+from .errors import ErrorCode
+
+SPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+OPS = frozenset({"put", "patch", "delete"})
+
+
+class Mutation:
+    """A well-formed mutation; `fingerprint` identifies its content for replay checks."""
+
+    __slots__ = ("mid", "space", "collection", "id", "op", "data", "data_json", "base_version",
+                 "hlc", "fingerprint")
+
+    def __init__(self, mid: int, space: str, collection: str, record_id: str, op: str,
+                 data: Any, data_json: bytes, base_version: int, stamp: hlc.Stamp,
+                 fingerprint: bytes) -> None:
+        self.mid = mid
+        self.space = space
+        self.collection = collection
+        self.id = record_id
+        self.op = op
+        self.data = data
+        self.data_json = data_json
+        self.base_version = base_version
+        self.hlc = stamp
+        self.fingerprint = fingerprint
+
+
+class Rejection:
+    """A mutation that failed validation. `mid` is None when it has no usable id."""
+
+    __slots__ = ("mid", "code", "message", "fingerprint")
+
+    def __init__(self, mid: int | None, code: ErrorCode, message: str,
+                 fingerprint: bytes = b"") -> None:
+        self.mid = mid
+        self.code = code
+        self.message = message
+        self.fingerprint = fingerprint
+
+
+def valid_client_id(value: object) -> bool:
+    return isinstance(value, str) and ID_PATTERN.match(value) is not None
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int  # bool is an int subclass and is no version number
+
+
+def parse_mutation(raw: object, max_record_bytes: int) -> Mutation | Rejection:
+    if not isinstance(raw, dict):
+        return Rejection(None, ErrorCode.INVALID_MUTATION, "a mutation is a JSON object")
+    mid = raw.get("mid")
+    if not _is_int(mid) or mid < 1:
+        return Rejection(None, ErrorCode.INVALID_MUTATION, "mid must be an integer >= 1")
+    op = raw.get("op")
+    data = raw.get("data")
+    # Serialize the data once: it is both the fingerprint's input and (for put) what we store.
+    try:
+        data_json = orjson.dumps(data)
+    except TypeError:
+        data_json = b"null"
+    fingerprint = _fingerprint(raw, data_json)
+    problem = _problem(raw, op, data)
+    if problem is not None:
+        return Rejection(mid, problem[0], problem[1], fingerprint)
+    if len(data_json) > max_record_bytes:
+        return Rejection(mid, ErrorCode.RECORD_TOO_LARGE,
+                         f"data is {len(data_json)} bytes; the limit is {max_record_bytes} "
+                         "(SYNCSERVER_MAX_RECORD_BYTES)", fingerprint)
+    stamp = hlc.parse(raw.get("hlc"))
+    if stamp is None:
+        return Rejection(mid, ErrorCode.INVALID_HLC,
+                         "hlc must be '<13-digit ms>:<5-digit counter>:<node>'", fingerprint)
+    return Mutation(mid, raw["space"], raw["collection"], raw["id"], op, data, data_json,
+                    raw["base_version"], stamp, fingerprint)
+
+
+def _problem(raw: dict[str, Any], op: object, data: object) -> tuple[ErrorCode, str] | None:
+    for name, pattern in (("space", SPACE_PATTERN), ("collection", SPACE_PATTERN),
+                          ("id", ID_PATTERN)):
+        value = raw.get(name)
+        if not isinstance(value, str) or pattern.match(value) is None:
+            return ErrorCode.INVALID_MUTATION, f"{name} must match {pattern.pattern}"
+    if not isinstance(op, str) or op not in OPS:
+        return ErrorCode.UNKNOWN_OP, f"op must be one of {', '.join(sorted(OPS))}, got {op!r}"
+    base = raw.get("base_version")
+    if not _is_int(base) or base < 0:
+        return ErrorCode.INVALID_MUTATION, "base_version must be an integer >= 0"
+    if op in ("put", "patch") and not isinstance(data, dict):
+        return ErrorCode.INVALID_MUTATION, f"{op} needs data, a JSON object"
+    if op == "delete" and data is not None:
+        return ErrorCode.INVALID_MUTATION, "delete takes no data"
+    return None
+
+
+def _fingerprint(raw: dict[str, Any], data_json: bytes) -> bytes:
+    parts = [raw.get(k) for k in ("space", "collection", "id", "op", "base_version", "hlc")]
+    head = repr(parts).encode()
+    return hashlib.blake2b(head + b"\x00" + data_json, digest_size=16).digest()
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result

@@ -1,0 +1,87 @@
+"""In-process change notifications: long-poll wake-ups and live WebSocket fan-out.
+
+Each committed batch is published once per space with the feed positions it covers
+(`prev` = the head before it, `head` = after it), so a subscriber whose cursor is exactly
+`prev` can take the batch as is, and anyone else reads the gap from storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Callable
+
+import orjson
+
+from .records import StoredRecord
+
+
+@dataclass
+class Published:
+    space: str
+    prev: int
+    head: int
+    records: list[StoredRecord]
+    _rendered: dict[frozenset[str] | None, str | None] = field(default_factory=dict)
+
+    def message(self, collections: frozenset[str] | None,
+                encode_cursor: Callable[[str, int], str]) -> str | None:
+        """The live `changes` frame for this batch, rendered once per collection filter
+        and shared by every subscriber (the fan-out hot path). None: nothing matches."""
+        if collections in self._rendered:
+            return self._rendered[collections]
+        changes = [r.wire() for r in self.records
+                   if collections is None or r.collection in collections]
+        text = None
+        if changes:
+            text = orjson.dumps({"type": "changes", "space": self.space, "changes": changes,
+                                 "cursor": encode_cursor(self.space, self.head),
+                                 "more": False, "live": True}).decode()
+        self._rendered[collections] = text
+        return text
+
+
+Listener = Callable[[Published], None]
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+        self._listeners: dict[str, set[Listener]] = {}
+
+    def publish(self, space: str, prev: int, head: int, records: list[StoredRecord]) -> None:
+        # A record changed twice in one batch appears once, in its final state.
+        latest = {(r.collection, r.id): r for r in records}
+        published = Published(space, prev, head, sorted(latest.values(), key=lambda r: r.seq))
+        event = self._events.pop(space, None)
+        if event is not None:
+            event.set()
+        for listener in list(self._listeners.get(space, ())):
+            listener(published)
+
+    def next_publish(self, space: str) -> asyncio.Event:
+        """An event set by the next publish in `space`. Take it *before* reading storage,
+        so a commit between the read and the wait still wakes the waiter."""
+        return self._events.setdefault(space, asyncio.Event())
+
+    @staticmethod
+    async def wait(event: asyncio.Event, timeout: float) -> bool:
+        """False when the time is up."""
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    def listen(self, space: str, listener: Listener) -> None:
+        self._listeners.setdefault(space, set()).add(listener)
+
+    def unlisten(self, space: str, listener: Listener) -> None:
+        listeners = self._listeners.get(space)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self._listeners[space]
+
+    def subscriber_count(self) -> int:
+        return sum(len(v) for v in self._listeners.values())

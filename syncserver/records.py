@@ -1,0 +1,41 @@
+"""The record as stored and as sent on the wire (data embedded as stored JSON text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class StoredRecord:
+    __slots__ = ("space", "collection", "id", "version", "seq", "deleted", "hlc", "updated_at",
+                 "data")
+
+    def __init__(self, space: str, collection: str, record_id: str, version: int, seq: int,
+                 deleted: bool, hlc: str, updated_at: int, data: str | None) -> None:
+        self.space = space
+        self.collection = collection
+        self.id = record_id
+        self.version = version
+        self.seq = seq
+        self.deleted = deleted
+        self.hlc = hlc
+        self.updated_at = updated_at
+        self.data = data  # JSON text of an object, or None for a tombstone
+
+    def wire(self) -> dict[str, Any]:
+        """The record as a JSON-ready dict; the data is embedded without re-parsing."""
+        return {
+            "space": self.space,
+            "collection": self.collection,
+            "id": self.id,
+            "version": self.version,
+            "seq": self.seq,
+            "deleted": self.deleted,
+            "hlc": self.hlc,
+            "updated_at": self.updated_at,
+            "data": orjson.Fragment(self.data) if self.data is not None else None,
+        }
+
+    def parsed_data(self) -> dict[str, Any]:
+        return orjson.loads(self.data) if self.data is not None else {}

@@ -1,0 +1,122 @@
+"""The sync core: push, pull and long-poll, shared by the HTTP endpoints and the WebSocket.
+It speaks in plain values and SyncError; HTTP and WebSocket framing live elsewhere."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .cursor import CursorCodec
+from .errors import ErrorCode, SyncError
+from .hlc import Clock
+from .metrics import Metrics
+from .mutations import SPACE_PATTERN, parse_mutation, valid_client_id
+from .notifier import Notifier
+from .push import BatchResult, apply_batch
+from .settings import Settings
+from .storage.sqlite import SQLiteStorage
+
+
+@dataclass
+class ChangesPage:
+    changes: list[bytes]
+    cursor: str
+    more: bool
+
+    def body(self, **extra: Any) -> bytes:
+        tail = orjson.dumps({"cursor": self.cursor, "more": self.more, **extra})
+        return b'{"changes":[' + b",".join(self.changes) + b"]," + tail[1:]
+
+
+def check_space(space: object) -> str:
+    if not isinstance(space, str) or SPACE_PATTERN.match(space) is None:
+        raise SyncError(ErrorCode.INVALID_REQUEST,
+                        f"space must match {SPACE_PATTERN.pattern}", field="space")
+    return space
+
+
+class SyncService:
+    def __init__(self, settings: Settings, storage: SQLiteStorage, metrics: Metrics) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.metrics = metrics
+        self.notifier = Notifier()
+        self.clock = Clock(settings.max_clock_drift_ms)
+        self.cursors = CursorCodec(settings.secret.encode())
+
+    async def start(self) -> None:
+        await self.storage.open()
+        if not self.settings.secret:
+            self.cursors = CursorCodec(await self.storage.secret())
+
+    async def stop(self) -> None:
+        await self.storage.close()
+
+    # -- push ------------------------------------------------------------------------
+
+    async def push(self, body: object) -> bytes:
+        """A push request (already parsed JSON) -> the response body."""
+        if not isinstance(body, dict):
+            raise SyncError(ErrorCode.INVALID_REQUEST, "the body must be a JSON object")
+        client_id = body.get("client_id")
+        if not valid_client_id(client_id):
+            raise SyncError(ErrorCode.INVALID_REQUEST,
+                            "client_id must be a string matching ^[A-Za-z0-9_.:-]{1,128}$",
+                            field="client_id")
+        raw = body.get("mutations")
+        if not isinstance(raw, list):
+            raise SyncError(ErrorCode.INVALID_REQUEST, "mutations must be a list",
+                            field="mutations")
+        limit = self.settings.max_batch_mutations
+        if len(raw) > limit:
+            raise SyncError(ErrorCode.BATCH_TOO_LARGE,
+                            f"{len(raw)} mutations in one batch; the limit is {limit} "
+                            "(SYNCSERVER_MAX_BATCH_MUTATIONS): split the batch")
+        max_record = self.settings.max_record_bytes
+        items = [parse_mutation(m, max_record) for m in raw]
+        assert isinstance(client_id, str)
+        result: BatchResult = await self.storage.write(
+            lambda txn: apply_batch(txn, client_id, items, self.clock)
+        )
+        for status, n in result.counts.items():
+            self.metrics.mutations.labels(status).inc(n)
+        for space, records in result.changed.items():
+            head = result.heads[space]
+            self.notifier.publish(space, head - len(records), head, records)
+        cursors = {s: self.cursors.encode(s, seq) for s, seq in result.heads.items()}
+        return b'{"results":[' + b",".join(result.results) + b'],"cursors":' + \
+            orjson.dumps(cursors) + b"}"
+
+    # -- pull ------------------------------------------------------------------------
+
+    async def changes(self, space: str, cursor: str | None, limit: int,
+                      collections: list[str] | None, wait: float = 0.0) -> ChangesPage:
+        since = self.cursors.decode(space, cursor)
+        deadline = time.monotonic() + min(max(wait, 0.0), self.settings.max_wait)
+        while True:
+            woken = self.notifier.next_publish(space)
+            page, head = await self.storage.changes(space, since, limit, collections)
+            if since > head.seq:
+                raise SyncError(ErrorCode.RESYNC_REQUIRED,
+                                f"the cursor is ahead of space {space!r} (at {head.seq}): the "
+                                "server lost data since; drop local data and pull from the "
+                                "empty cursor")
+            if 0 < since < head.horizon:
+                raise SyncError(ErrorCode.RESYNC_REQUIRED,
+                                f"the cursor is behind the compaction horizon of space "
+                                f"{space!r}: drop local data and pull from the empty cursor")
+            remaining = deadline - time.monotonic()
+            if page.changes or remaining <= 0:
+                self.metrics.changes_served.inc(len(page.changes))
+                return ChangesPage(page.changes, self.cursors.encode(space, page.last_seq),
+                                   page.more)
+            since = page.last_seq  # changes of other collections moved the feed on
+            await self.notifier.wait(woken, remaining)
+
+    def encode_cursor(self, space: str, seq: int) -> str:
+        return self.cursors.encode(space, seq)
+
+

@@ -1,0 +1,53 @@
+"""The storage interface. The sync core (push.py, changes.py) sees only these protocols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..records import StoredRecord
+
+
+class PushTransaction(Protocol):
+    """One write transaction, used from a single thread by push.apply_batch."""
+
+    def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
+        """(fingerprint, result JSON) of the mutations of `client_id` already stored."""
+
+    def purged_mid(self, client_id: str) -> int:
+        """Highest mid of this client whose stored result was compacted away (0: none)."""
+
+    def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
+        ...
+
+    def next_seq(self, space: str) -> int:
+        """Allocate the next feed position of `space` (in commit order)."""
+
+    def write_record(self, record: StoredRecord) -> None:
+        ...
+
+    def write_result(self, client_id: str, mid: int, fingerprint: bytes, space: str,
+                     result: bytes, created_at: int) -> None:
+        ...
+
+
+@dataclass
+class Page:
+    """A page of the feed: change JSON objects, the position after them, and `more`."""
+
+    changes: list[bytes]
+    last_seq: int
+    more: bool
+
+
+@dataclass
+class SpaceHead:
+    seq: int = 0
+    horizon: int = 0
+
+
+@dataclass
+class CompactStats:
+    tombstones: int = 0
+    mutations: int = 0
+    horizons: dict[str, int] = field(default_factory=dict)

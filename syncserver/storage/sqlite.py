@@ -1,0 +1,265 @@
+"""SQLite storage: one writer thread owns the only write connection (so seq and version
+assignment is serialized), readers use their own connections concurrently (WAL)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
+
+from ..records import StoredRecord
+from .base import CompactStats, Page, SpaceHead
+
+T = TypeVar("T")
+
+RECORD_COLUMNS = "space, collection, id, version, seq, deleted, hlc, updated_at, data"
+
+# Each change is rendered to JSON by SQLite itself: json(data) embeds the stored text
+# without a Python parse/serialize round trip, the hot path of the changefeed.
+CHANGE_JSON = (
+    "json_object('space', space, 'collection', collection, 'id', id, 'version', version, "
+    "'seq', seq, 'deleted', json(iif(deleted, 'true', 'false')), 'hlc', hlc, "
+    "'updated_at', updated_at, 'data', json(data))"
+)
+
+
+def sqlite_path(url: str) -> str:
+    for prefix in ("sqlite+pysqlite:///", "sqlite:///"):
+        if url.startswith(prefix):
+            return url[len(prefix):]
+    return url
+
+
+class _Transaction:
+    """PushTransaction over the writer connection; writes are buffered for executemany."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.heads: dict[str, int] = {}
+        self.records: dict[tuple[str, str, str], tuple] = {}
+        self.results: list[tuple] = []
+
+    def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
+        wanted = set(mids)
+        rows = self.conn.execute(
+            "SELECT mid, fingerprint, result FROM mutations "
+            "WHERE client_id = ? AND mid BETWEEN ? AND ?",
+            (client_id, min(mids), max(mids)),
+        )
+        return {mid: (fp, res) for mid, fp, res in rows if mid in wanted}
+
+    def purged_mid(self, client_id: str) -> int:
+        row = self.conn.execute(
+            "SELECT purged_mid FROM clients WHERE client_id = ?", (client_id,)
+        ).fetchone()
+        return row[0] if row else 0
+
+    def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
+        row = self.conn.execute(
+            f"SELECT {RECORD_COLUMNS} FROM records WHERE space = ? AND collection = ? AND id = ?",
+            (space, collection, record_id),
+        ).fetchone()
+        return StoredRecord(*row) if row else None
+
+    def next_seq(self, space: str) -> int:
+        head = self.heads.get(space)
+        if head is None:
+            row = self.conn.execute("SELECT seq FROM spaces WHERE space = ?", (space,)).fetchone()
+            head = row[0] if row else 0
+        self.heads[space] = head + 1
+        return head + 1
+
+    def write_record(self, r: StoredRecord) -> None:
+        self.records[(r.space, r.collection, r.id)] = (
+            r.space, r.collection, r.id, r.version, r.seq, r.deleted, r.hlc, r.updated_at,
+            r.data,
+        )
+
+    def write_result(self, client_id: str, mid: int, fingerprint: bytes, space: str,
+                     result: bytes, created_at: int) -> None:
+        self.results.append((client_id, mid, fingerprint, space, result, created_at))
+
+    def flush(self) -> None:
+        c = self.conn
+        if self.records:
+            c.executemany(
+                f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
+                "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
+                "updated_at = excluded.updated_at, data = excluded.data",
+                list(self.records.values()),
+            )
+        if self.results:
+            c.executemany(
+                "INSERT INTO mutations (client_id, mid, fingerprint, space, result, created_at) "
+                "VALUES (?,?,?,?,?,?)",
+                self.results,
+            )
+        for space, seq in self.heads.items():
+            c.execute(
+                "INSERT INTO spaces (space, seq, horizon) VALUES (?, ?, 0) "
+                "ON CONFLICT (space) DO UPDATE SET seq = excluded.seq",
+                (space, seq),
+            )
+
+
+class SQLiteStorage:
+    kind = "sqlite"
+
+    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._write_conn: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        return conn
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._on_writer(self._open_writer)
+
+    def _open_writer(self) -> None:
+        conn = self._connect()
+        conn.execute("PRAGMA journal_mode = WAL")
+        self._write_conn = conn
+
+    async def close(self) -> None:
+        if self._write_conn is not None:
+            await self._on_writer(self._write_conn.close)
+            self._write_conn = None
+        self._writer.shutdown(wait=True)
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    async def _on_writer(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[_Transaction], T]) -> T:
+        """Run `fn` in one IMMEDIATE transaction on the writer thread; commit, then return."""
+        return await self._on_writer(lambda: self._write_now(fn))
+
+    def _write_now(self, fn: Callable[[_Transaction], T]) -> T:
+        conn = self._write_conn
+        assert conn is not None, "storage is not open"
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            txn = _Transaction(conn)
+            out = fn(txn)
+            txn.flush()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return out
+
+    async def secret(self) -> bytes:
+        def get_or_create(txn: _Transaction) -> bytes:
+            row = txn.conn.execute("SELECT value FROM meta WHERE key = 'cursor_secret'").fetchone()
+            if row:
+                return bytes.fromhex(row[0])
+            value = secrets.token_bytes(32)
+            txn.conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('cursor_secret', ?)", (value.hex(),)
+            )
+            return value
+
+        return await self.write(get_or_create)
+
+    async def compact(self, older_than_ms: int) -> CompactStats:
+        cutoff = int(time.time() * 1000) - older_than_ms
+
+        def run(txn: _Transaction) -> CompactStats:
+            c = txn.conn
+            stats = CompactStats()
+            rows = c.execute(
+                "SELECT space, max(seq), count(*) FROM records "
+                "WHERE deleted AND updated_at < ? GROUP BY space", (cutoff,)
+            ).fetchall()
+            for space, max_seq, count in rows:
+                c.execute(
+                    "UPDATE spaces SET horizon = max(horizon, ?) WHERE space = ?", (max_seq, space)
+                )
+                stats.horizons[space] = max_seq
+                stats.tombstones += count
+            c.execute("DELETE FROM records WHERE deleted AND updated_at < ?", (cutoff,))
+            c.execute(
+                "INSERT INTO clients (client_id, purged_mid) "
+                "SELECT client_id, max(mid) FROM mutations WHERE created_at < ? GROUP BY client_id "
+                "ON CONFLICT (client_id) DO UPDATE SET "
+                "purged_mid = max(purged_mid, excluded.purged_mid)", (cutoff,)
+            )
+            stats.mutations = c.execute(
+                "DELETE FROM mutations WHERE created_at < ?", (cutoff,)
+            ).rowcount
+            return stats
+
+        return await self.write(run)
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def head(self, space: str) -> SpaceHead:
+        return await asyncio.to_thread(self._head_now, space)
+
+    def _head_now(self, space: str) -> SpaceHead:
+        row = self._reader().execute(
+            "SELECT seq, horizon FROM spaces WHERE space = ?", (space,)
+        ).fetchone()
+        return SpaceHead(row[0], row[1]) if row else SpaceHead()
+
+    async def changes(self, space: str, since: int, limit: int,
+                      collections: list[str] | None) -> tuple[Page, SpaceHead]:
+        return await asyncio.to_thread(self._changes_now, space, since, limit, collections)
+
+    def _changes_now(self, space: str, since: int, limit: int,
+                     collections: list[str] | None) -> tuple[Page, SpaceHead]:
+        conn = self._reader()
+        conn.execute("BEGIN")  # one snapshot for the head and the rows
+        try:
+            row = conn.execute(
+                "SELECT seq, horizon FROM spaces WHERE space = ?", (space,)
+            ).fetchone()
+            head = SpaceHead(row[0], row[1]) if row else SpaceHead()
+            sql = f"SELECT seq, {CHANGE_JSON} FROM records WHERE space = ? AND seq > ?"
+            params: list[object] = [space, since]
+            if collections:
+                sql += f" AND collection IN ({','.join('?' * len(collections))})"
+                params.extend(collections)
+            sql += " ORDER BY seq LIMIT ?"
+            params.append(limit + 1)
+            rows = conn.execute(sql, params).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        more = len(rows) > limit
+        if more:
+            rows = rows[:limit]
+            last = rows[-1][0]
+        else:
+            last = max(head.seq, since)
+        return Page([r[1].encode() for r in rows], last, more), head
