@@ -1,0 +1,45 @@
+"""Shared fixtures: a real server process per test (or module), plain HTTP clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from tests.server import ServerProcess
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator:
+    """Start servers on fresh ports: server_factory(db=..., demo=..., env=...)."""
+    started: list[ServerProcess] = []
+
+    def start(db: Path | None = None, demo: bool = False,
+              env: dict[str, str] | None = None, port: int | None = None) -> ServerProcess:
+        server = ServerProcess(db or tmp_path / "sync.db", port=port, demo=demo, env=env)
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(server_factory) -> ServerProcess:
+    """A real server on a free port with a fresh SQLite file (demo app off)."""
+    return server_factory()
+
+
+@pytest.fixture
+def demo_server(server_factory) -> ServerProcess:
+    """A real server serving the demo PWA at / and the client library at /sync/."""
+    return server_factory(demo=True)
+
+
+@pytest.fixture
+def client(live_server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+        yield c

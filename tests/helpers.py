@@ -1,0 +1,57 @@
+"""Small builders and checks shared by the tests."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import httpx
+
+_counter = itertools.count()
+
+
+def hlc(node: str = "c1", ms: int | None = None) -> str:
+    return f"{ms or int(time.time() * 1000):013d}:{next(_counter) % 100000:05d}:{node}"
+
+
+def mutation(mid: int, record_id: str, op: str = "put", data: Any = None, base: int = 0,
+             space: str = "s1", collection: str = "todos", node: str = "c1") -> dict:
+    m = {"mid": mid, "space": space, "collection": collection, "id": record_id, "op": op,
+         "base_version": base, "hlc": hlc(node)}
+    if op != "delete":
+        m["data"] = data if data is not None else {"title": f"item {record_id}"}
+    return m
+
+
+def push(client: httpx.Client, client_id: str, mutations: list[dict]) -> dict:
+    response = client.post("/v1/push", json={"client_id": client_id, "mutations": mutations})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def pull_all(client: httpx.Client, space: str = "s1", since: str = "",
+             limit: int = 1000) -> tuple[dict[tuple[str, str], dict], str]:
+    """Follow cursors to the end; the state as {(collection, id): record}."""
+    state: dict[tuple[str, str], dict] = {}
+    while True:
+        response = client.get("/v1/changes", params={"space": space, "since": since,
+                                                     "limit": limit})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        for change in page["changes"]:
+            state[(change["collection"], change["id"])] = change
+        since = page["cursor"]
+        if not page["more"]:
+            return state, since
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict:
+    """The error contract: status, problem+json media type, fixed body shape, stable code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert set(body) >= {"type", "title", "status", "code", "detail"}, body
+    assert body["status"] == status and body["code"] == code, body
+    assert body["detail"], body
+    return body
