@@ -1,0 +1,11 @@
+// Entry point for pages: import { createSyncClient } from '/sync/index.js';
+export { createSyncClient, SyncClient, Collection, DEFAULT_SYNC_TAG } from './sync-client.js';
+export { openDatabase, databaseHandle, getClientId, DB_VERSION, DEFAULT_DB_NAME, MIGRATIONS } from './db.js';
+export { enqueueWrite, readOutbox, countOutbox, listDeadLetters, clearDeadLetters, listConflicts, clearConflicts } from './outbox.js';
+export { applyPushResults } from './results.js';
+export { replayOutbox, ReplayError } from './replay.js';
+export { pullChanges } from './pull.js';
+export { LiveFeed } from './ws.js';
+export { getRecord, listRecords } from './store.js';
+export { formatHlc, parseHlc, tickHlc, receiveHlc } from './hlc.js';
+export { mergePatch } from './merge-patch.js';

@@ -1,0 +1,155 @@
+// Replay the outbox to POST /v1/push in batches. Used by the service worker's Background
+// Sync handler and, where that API is missing, by the pages. A network error or a 5xx
+// leaves every entry in place and rejects, so Background Sync schedules a retry.
+
+import { getClientId } from './db.js';
+import { withReplayLock } from './lock.js';
+import { countOutbox, readOutbox, toWireMutation } from './outbox.js';
+import { applyPushResults, deadLetter } from './results.js';
+
+/** @typedef {import('./notify.js').Notifier} Notifier */
+
+export class ReplayError extends Error {
+  /**
+   * @param {string} message
+   * @param {number} [status]
+   */
+  constructor(message, status) {
+    super(message);
+    this.name = 'ReplayError';
+    this.status = status;
+  }
+}
+
+/**
+ * @typedef {object} ReplayOptions
+ * @property {IDBDatabase} db
+ * @property {string} url  base URL of the sync server, e.g. '/' or 'https://sync.example/'
+ * @property {typeof fetch} [fetch]
+ * @property {number} [batchSize]
+ * @property {Notifier} [notifier]
+ * @property {string} [source]  who replays ('worker:sync', 'page'...), for status messages
+ * @property {import('./lock.js').LockOptions} [lock]
+ */
+
+/**
+ * @typedef {object} ReplaySummary
+ * @property {number} sent
+ * @property {number} applied
+ * @property {number} conflicts
+ * @property {number} merged
+ * @property {number} rejected
+ */
+
+/**
+ * @param {Response} response
+ * @returns {Promise<{code: string, detail: string}>}
+ */
+async function readProblem(response) {
+  try {
+    const body = await response.json();
+    return { code: String(body.code ?? `http_${response.status}`), detail: String(body.detail ?? '') };
+  } catch {
+    return { code: `http_${response.status}`, detail: response.statusText };
+  }
+}
+
+/**
+ * Resolve the push endpoint against the server base (relative bases resolve against the
+ * page or worker location).
+ * @param {string} base
+ * @returns {string}
+ */
+export function endpoint(base, path) {
+  const origin = globalThis.location?.href ?? 'http://localhost/';
+  return new URL(path, new URL(base.endsWith('/') ? base : `${base}/`, origin)).href;
+}
+
+/**
+ * Send everything queued, batch by batch, under the replay lock.
+ * @param {ReplayOptions} options
+ * @returns {Promise<ReplaySummary>}
+ */
+export function replayOutbox(options) {
+  const { db, notifier } = options;
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const maxBatch = options.batchSize ?? 100;
+  const source = options.source ?? 'page';
+  const url = endpoint(options.url, 'v1/push');
+
+  return withReplayLock(db, async () => {
+    /** @type {ReplaySummary} */
+    const summary = { sent: 0, applied: 0, conflicts: 0, merged: 0, rejected: 0 };
+    let size = maxBatch;
+    let announced = false;
+    try {
+      for (;;) {
+        const entries = await readOutbox(db, size);
+        if (entries.length === 0) break;
+        if (!announced) {
+          notifier?.post({ type: 'replay', state: 'start', source });
+          announced = true;
+        }
+        const clientId = await getClientId(db);
+        // A thrown fetch (offline, connection refused) propagates: nothing was dropped.
+        const response = await doFetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ client_id: clientId, mutations: entries.map(toWireMutation) }),
+        });
+        if (response.status >= 500) {
+          throw new ReplayError(`push answered ${response.status}; the outbox is kept`, response.status);
+        }
+        if (response.status === 413 || response.status === 400) {
+          // The batch as a whole was refused. Halve it until the culprit is alone, then
+          // dead-letter just that one so it never blocks the writes queued behind it.
+          const problem = await readProblem(response);
+          if (entries.length > 1) {
+            size = Math.ceil(entries.length / 2);
+            continue;
+          }
+          const outcome = await deadLetter(db, entries[0], problem.code, problem.detail);
+          announce(notifier, outcome);
+          summary.rejected += 1;
+          continue;
+        }
+        if (!response.ok) {
+          const problem = await readProblem(response);
+          throw new ReplayError(`push answered ${response.status} ${problem.code}`, response.status);
+        }
+        const body = await response.json();
+        const outcome = await applyPushResults(db, entries, Array.isArray(body.results) ? body.results : []);
+        summary.sent += entries.length;
+        summary.applied += outcome.applied;
+        summary.conflicts += outcome.conflicts.length;
+        summary.merged += outcome.merged.length;
+        summary.rejected += outcome.rejected.length;
+        announce(notifier, outcome);
+        if (outcome.unanswered.length > 0) {
+          // Never loop on a batch the server does not answer in full; retry later.
+          throw new ReplayError(`no result for mids ${outcome.unanswered.join(',')}`);
+        }
+        size = maxBatch;
+      }
+      if (announced) notifier?.post({ type: 'replay', state: 'done', source });
+      return summary;
+    } catch (error) {
+      notifier?.post({ type: 'replay', state: 'error', source, error: String(error) });
+      throw error;
+    } finally {
+      notifier?.post({ type: 'outbox', pending: await countOutbox(db).catch(() => -1) });
+    }
+  }, options.lock);
+}
+
+/**
+ * @param {Notifier | undefined} notifier
+ * @param {import('./results.js').ResultOutcome} outcome
+ */
+function announce(notifier, outcome) {
+  if (!notifier) return;
+  if (outcome.changed.length) notifier.post({ type: 'change', records: outcome.changed, origin: 'push' });
+  for (const c of outcome.conflicts) notifier.post({ type: 'conflict', ...c });
+  for (const m of outcome.merged) notifier.post({ type: 'merged', ...m });
+  for (const r of outcome.rejected) notifier.post({ type: 'rejected', ...r });
+}

@@ -1,0 +1,220 @@
+// The local copy of records. Each row keeps the last state the server confirmed (`server`)
+// and the view the app sees: that state with the still-queued writes of the record applied
+// on top. Rebuilding the view from those two sources (instead of editing it in place) keeps
+// it right whichever arrives first: a change from the feed, a push result, or a new write.
+
+import { getMeta, req, setMeta, transact } from './db.js';
+import { receiveHlc } from './hlc.js';
+import { mergePatch } from './merge-patch.js';
+
+/**
+ * @typedef {object} ServerRecord  a record as the server sends it (docs/protocol.md)
+ * @property {string} space
+ * @property {string} collection
+ * @property {string} id
+ * @property {number} version
+ * @property {number} [seq]
+ * @property {boolean} deleted
+ * @property {string} [hlc]
+ * @property {number} [updated_at]
+ * @property {any} data
+ */
+
+/**
+ * @typedef {object} RecordRow  what the records store holds
+ * @property {string} space
+ * @property {string} collection
+ * @property {string} id
+ * @property {ServerRecord | null} server  last state confirmed by the server
+ * @property {any} data  the view: server state plus queued writes
+ * @property {boolean} deleted
+ * @property {number} pending  queued writes not yet answered by the server
+ */
+
+/**
+ * @typedef {object} OutboxEntry
+ * @property {number} mid
+ * @property {string} space
+ * @property {string} collection
+ * @property {string} id
+ * @property {'put' | 'patch' | 'delete'} op
+ * @property {any} [data]
+ * @property {number} base_version
+ * @property {string} hlc
+ * @property {number} queued_at
+ */
+
+/**
+ * Apply one write to a state; the same rules the server uses for put, patch and delete.
+ * @param {{data: any, deleted: boolean} | null} state
+ * @param {Pick<OutboxEntry, 'op' | 'data'>} entry
+ * @returns {{data: any, deleted: boolean}}
+ */
+export function applyOp(state, entry) {
+  if (entry.op === 'delete') return { data: null, deleted: true };
+  if (entry.op === 'put') return { data: structuredClone(entry.data), deleted: false };
+  const base = state && !state.deleted ? state.data : {};
+  return { data: mergePatch(base, entry.data), deleted: false };
+}
+
+/**
+ * The view of a record: its server state with the queued writes folded in, in mid order.
+ * @param {ServerRecord | null} server
+ * @param {OutboxEntry[]} pending
+ * @returns {{data: any, deleted: boolean} | null}  null when the record does not exist at all
+ */
+export function foldPending(server, pending) {
+  /** @type {{data: any, deleted: boolean} | null} */
+  let state = server ? { data: server.data, deleted: server.deleted } : null;
+  for (const entry of [...pending].sort((a, b) => a.mid - b.mid)) state = applyOp(state, entry);
+  return state;
+}
+
+/**
+ * @param {IDBTransaction} tx  with the outbox store
+ * @param {string} space
+ * @param {string} collection
+ * @param {string} id
+ * @returns {Promise<OutboxEntry[]>}
+ */
+export function pendingFor(tx, space, collection, id) {
+  return req(tx.objectStore('outbox').index('by_record').getAll([space, collection, id]));
+}
+
+/**
+ * Recompute and store the row of one record inside `tx` (records + outbox stores).
+ * `server` replaces the confirmed state when given; a row with neither a server state nor
+ * queued writes is removed (e.g. a rejected create).
+ * @param {IDBTransaction} tx
+ * @param {string} space
+ * @param {string} collection
+ * @param {string} id
+ * @param {ServerRecord | null} [server]
+ * @returns {Promise<RecordRow | null>}
+ */
+export async function refreshRow(tx, space, collection, id, server) {
+  const records = tx.objectStore('records');
+  /** @type {RecordRow | undefined} */
+  const row = await req(records.get([space, collection, id]));
+  const confirmed = server === undefined ? row?.server ?? null : server;
+  const pending = await pendingFor(tx, space, collection, id);
+  const view = foldPending(confirmed, pending);
+  if (!view) {
+    await req(records.delete([space, collection, id]));
+    return null;
+  }
+  /** @type {RecordRow} */
+  const next = {
+    space, collection, id, server: confirmed, data: view.data, deleted: view.deleted,
+    pending: pending.length,
+  };
+  await req(records.put(next));
+  return next;
+}
+
+/**
+ * Store a server record if it is newer than the confirmed one, inside `tx`
+ * (records, outbox, meta). Returns whether the view may have changed.
+ * @param {IDBTransaction} tx
+ * @param {ServerRecord} record
+ * @returns {Promise<boolean>}
+ */
+export async function storeServerRecord(tx, record) {
+  /** @type {RecordRow | undefined} */
+  const row = await req(tx.objectStore('records').get([record.space, record.collection, record.id]));
+  await setMeta(tx, 'hlc', receiveHlc(await getMeta(tx, 'hlc'), record.hlc));
+  // Versions only grow; an older copy (a late feed page, a replayed result) changes nothing.
+  if (row?.server && row.server.version >= record.version) return false;
+  await refreshRow(tx, record.space, record.collection, record.id, { ...record });
+  return true;
+}
+
+/**
+ * Apply a page of feed changes and the cursor after it in one transaction, so a crash never
+ * leaves the cursor ahead of the data.
+ * @param {IDBDatabase} db
+ * @param {string} space
+ * @param {ServerRecord[]} changes
+ * @param {string | undefined} cursor
+ * @returns {Promise<Array<{space: string, collection: string, id: string}>>} changed records
+ */
+export function applyRemoteChanges(db, space, changes, cursor) {
+  return transact(db, ['records', 'outbox', 'meta'], 'readwrite', async (tx) => {
+    const changed = [];
+    for (const change of changes) {
+      if (await storeServerRecord(tx, change)) {
+        changed.push({ space: change.space, collection: change.collection, id: change.id });
+      }
+    }
+    if (typeof cursor === 'string') await setMeta(tx, `cursor:${space}`, cursor);
+    return changed;
+  });
+}
+
+/**
+ * Forget the confirmed state of a space (410 resync_required). Queued writes stay: their
+ * rows keep their optimistic view until the full pull and the replay settle them.
+ * @param {IDBDatabase} db
+ * @param {string} space
+ */
+export function resetSpace(db, space) {
+  return transact(db, ['records', 'outbox', 'meta'], 'readwrite', async (tx) => {
+    const range = IDBKeyRange.bound([space], [space, []]);
+    /** @type {RecordRow[]} */
+    const rows = await req(tx.objectStore('records').getAll(range));
+    for (const row of rows) await refreshRow(tx, row.space, row.collection, row.id, null);
+    await setMeta(tx, `cursor:${space}`, '');
+  });
+}
+
+/**
+ * @typedef {object} LocalRecord  what the page API returns
+ * @property {string} id
+ * @property {string} collection
+ * @property {string} space
+ * @property {any} data
+ * @property {boolean} deleted
+ * @property {number} version  last version confirmed by the server (0: never confirmed)
+ * @property {number} pending  queued writes not yet confirmed
+ * @property {string | null} hlc
+ * @property {number | null} updated_at
+ */
+
+/**
+ * @param {RecordRow} row
+ * @returns {LocalRecord}
+ */
+export function toLocalRecord(row) {
+  return {
+    id: row.id, collection: row.collection, space: row.space, data: row.data,
+    deleted: row.deleted, version: row.server?.version ?? 0, pending: row.pending,
+    hlc: row.server?.hlc ?? null, updated_at: row.server?.updated_at ?? null,
+  };
+}
+
+/**
+ * @param {IDBDatabase} db
+ * @param {string} space
+ * @param {string} collection
+ * @param {string} id
+ * @returns {Promise<LocalRecord | null>}  null for unknown and deleted records
+ */
+export async function getRecord(db, space, collection, id) {
+  const row = await transact(db, ['records'], 'readonly',
+    (tx) => req(tx.objectStore('records').get([space, collection, id])));
+  return row && !row.deleted ? toLocalRecord(row) : null;
+}
+
+/**
+ * All live records of a collection, in id order.
+ * @param {IDBDatabase} db
+ * @param {string} space
+ * @param {string} collection
+ * @returns {Promise<LocalRecord[]>}
+ */
+export async function listRecords(db, space, collection) {
+  /** @type {RecordRow[]} */
+  const rows = await transact(db, ['records'], 'readonly',
+    (tx) => req(tx.objectStore('records').index('by_collection').getAll([space, collection])));
+  return rows.filter((row) => !row.deleted).map(toLocalRecord);
+}

@@ -1,0 +1,338 @@
+// The page API: a local database per app, collections with put/patch/delete/get/query,
+// events, the live feed and the pull fallback. Writes never wait for the network: they
+// land in IndexedDB and the outbox, and a replay (Background Sync in the service worker,
+// or this page where that API is missing) delivers them.
+
+import { getClientId, openDatabase } from './db.js';
+import { createNotifier } from './notify.js';
+import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from './outbox.js';
+import { pullChanges } from './pull.js';
+import { replayOutbox } from './replay.js';
+import { getRecord, listRecords } from './store.js';
+import { LiveFeed } from './ws.js';
+
+export const DEFAULT_SYNC_TAG = 'syncserver-outbox';
+
+/** @typedef {import('./store.js').LocalRecord} LocalRecord */
+/** @typedef {import('./notify.js').SyncMessage} SyncMessage */
+/** @typedef {'offline' | 'online' | 'syncing' | 'up-to-date'} SyncStatus */
+
+/**
+ * @typedef {object} SyncClientOptions
+ * @property {string} space  the space this client reads and writes
+ * @property {string} [url]  base URL of the sync server; default: this origin
+ * @property {string[]} [collections]  restrict the feed to these collections
+ * @property {string} [dbName]  IndexedDB database name; the service worker must use the same
+ * @property {boolean} [serviceWorker]  hand replays to Background Sync when available (default true)
+ * @property {string} [syncTag]
+ * @property {boolean} [live]  open the WebSocket feed (default true)
+ * @property {number} [fallbackReplayMs]  replay from the page when Background Sync has not
+ *   emptied the outbox after this long while online (default 15000)
+ */
+
+/**
+ * Create a client and start syncing.
+ * @param {SyncClientOptions} options
+ * @returns {Promise<SyncClient>}
+ */
+export async function createSyncClient(options) {
+  const db = await openDatabase({ name: options.dbName });
+  const client = new SyncClient(db, await getClientId(db), options);
+  await client.start();
+  return client;
+}
+
+export class Collection {
+  /**
+   * @param {SyncClient} client
+   * @param {string} name
+   */
+  constructor(client, name) {
+    this.client = client;
+    this.name = name;
+  }
+
+  /** @param {string} id @param {Record<string, unknown>} data */
+  put(id, data) { return this.client.write({ collection: this.name, id, op: 'put', data }); }
+
+  /** @param {string} id @param {Record<string, unknown>} patch  RFC 7396 merge patch */
+  patch(id, patch) { return this.client.write({ collection: this.name, id, op: 'patch', data: patch }); }
+
+  /** @param {string} id */
+  delete(id) { return this.client.write({ collection: this.name, id, op: 'delete' }); }
+
+  /** @param {string} id @returns {Promise<LocalRecord | null>} */
+  get(id) { return getRecord(this.client.db, this.client.space, this.name, id); }
+
+  /** @returns {Promise<LocalRecord[]>} */
+  all() { return listRecords(this.client.db, this.client.space, this.name); }
+
+  /**
+   * @param {(record: LocalRecord) => boolean} predicate
+   * @returns {Promise<LocalRecord[]>}
+   */
+  async query(predicate) { return (await this.all()).filter(predicate); }
+
+  /**
+   * Call `fn` with all records now and again after every change to this collection, in this
+   * tab, another tab, the worker or the server.
+   * @param {(records: LocalRecord[]) => void} fn
+   * @returns {() => void} unsubscribe
+   */
+  subscribe(fn) {
+    let running = false;
+    let again = false;
+    const refresh = async () => {
+      if (running) { again = true; return; }
+      running = true;
+      try {
+        do { again = false; fn(await this.all()); } while (again);
+      } finally { running = false; }
+    };
+    const off = this.client.on('change', (event) => {
+      if (event.records.some((r) => r.collection === this.name)) refresh();
+    });
+    refresh();
+    return off;
+  }
+}
+
+export class SyncClient {
+  /**
+   * @param {IDBDatabase} db
+   * @param {string} clientId
+   * @param {SyncClientOptions} options
+   */
+  constructor(db, clientId, options) {
+    this.db = db;
+    this.clientId = clientId;
+    this.space = options.space;
+    this.url = options.url ?? '/';
+    this.options = options;
+    this.notifier = createNotifier(db.name);
+    /** @type {Map<string, Set<(event: any) => void>>} */
+    this.listeners = new Map();
+    /** @type {SyncStatus} */
+    this.status = 'online';
+    this.pending = 0;
+    /** @type {import('./ws.js').FeedState} */
+    this.feedState = 'closed';
+    /** sources (this page, the worker) currently replaying */
+    this.replaying = new Set();
+    this.pulling = false;
+    /** @type {Promise<unknown> | null} */
+    this.pageReplay = null;
+    this.replayAgain = false;
+    /** @type {LiveFeed | null} */
+    this.feed = null;
+    /** @type {Array<() => void>} */
+    this.cleanups = [];
+  }
+
+  /** @param {string} name */
+  collection(name) { return new Collection(this, name); }
+
+  /**
+   * Listen to 'change', 'conflict', 'merged', 'rejected', 'status' or 'pending'.
+   * @param {string} type
+   * @param {(event: any) => void} fn
+   * @returns {() => void} unsubscribe
+   */
+  on(type, fn) {
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
+    this.listeners.get(type)?.add(fn);
+    return () => this.listeners.get(type)?.delete(fn);
+  }
+
+  /** @param {string} type @param {unknown} event */
+  emit(type, event) {
+    for (const fn of this.listeners.get(type) ?? []) {
+      try { fn(event); } catch (error) { console.error(`syncserver ${type} listener failed`, error); }
+    }
+  }
+
+  async start() {
+    this.cleanups.push(this.notifier.listen((message) => this.onMessage(message)));
+    const onOnline = () => { this.feed?.reconnectNow(); this.kick(); this.updateStatus(); };
+    const onOffline = () => this.updateStatus();
+    globalThis.addEventListener?.('online', onOnline);
+    globalThis.addEventListener?.('offline', onOffline);
+    this.cleanups.push(() => {
+      globalThis.removeEventListener?.('online', onOnline);
+      globalThis.removeEventListener?.('offline', onOffline);
+    });
+    await this.refreshPending();
+    if (this.options.live !== false) {
+      this.feed = new LiveFeed({
+        db: this.db, url: this.url, space: this.space, collections: this.options.collections,
+        clientId: this.clientId,
+        onChanges: (records) => this.notifier.post({ type: 'change', records, origin: 'remote' }),
+        onState: (state) => this.onFeedState(state),
+      });
+      this.feed.start();
+    }
+    this.kick();
+    this.updateStatus();
+  }
+
+  /**
+   * @param {{collection: string, id: string, op: 'put' | 'patch' | 'delete', data?: any}} write
+   * @returns {Promise<LocalRecord | null>}
+   */
+  async write(write) {
+    const { record } = await enqueueWrite(this.db, { space: this.space, ...write });
+    this.notifier.post({ type: 'change', records: [{ space: this.space, collection: write.collection, id: write.id }], origin: 'local' });
+    await this.refreshPending();
+    this.scheduleReplay();
+    return record && !record.deleted ? (await this.collection(write.collection).get(write.id)) : null;
+  }
+
+  /** @param {SyncMessage} message */
+  onMessage(message) {
+    switch (message.type) {
+      case 'change': this.emit('change', message); break;
+      case 'conflict': this.emit('conflict', { ...message, record: message.result.record }); break;
+      case 'merged': this.emit('merged', { ...message, record: message.result.record }); break;
+      case 'rejected': this.emit('rejected', message); break;
+      case 'outbox': this.refreshPending(); break;
+      case 'replay':
+        if (message.state === 'start') this.replaying.add(message.source);
+        else this.replaying.delete(message.source);
+        this.updateStatus();
+        break;
+    }
+  }
+
+  /** @param {import('./ws.js').FeedState} state */
+  onFeedState(state) {
+    this.feedState = state;
+    // While the socket is down, keep the view fresh with HTTP pulls on the same cursor.
+    if (state === 'closed' && globalThis.navigator?.onLine !== false) this.pull().catch(() => {});
+    this.updateStatus();
+  }
+
+  /** Pull the feed over HTTP once (catch-up without the WebSocket). */
+  async pull() {
+    if (this.pulling) return;
+    this.pulling = true;
+    this.updateStatus();
+    try {
+      const records = await pullChanges({ db: this.db, url: this.url, space: this.space, collections: this.options.collections });
+      if (records.length) this.notifier.post({ type: 'change', records, origin: 'remote' });
+    } finally {
+      this.pulling = false;
+      this.updateStatus();
+    }
+  }
+
+  async refreshPending() {
+    const pending = await countOutbox(this.db);
+    if (pending !== this.pending) {
+      this.pending = pending;
+      this.emit('pending', pending);
+    }
+    this.updateStatus();
+  }
+
+  updateStatus() {
+    /** @type {SyncStatus} */
+    let status;
+    if (globalThis.navigator?.onLine === false) status = 'offline';
+    else if (this.replaying.size > 0 || this.pulling || this.feedState === 'catching-up') status = 'syncing';
+    else if (this.pending === 0 && (this.feedState === 'live' || this.options.live === false)) status = 'up-to-date';
+    else status = 'online';
+    if (status !== this.status) {
+      this.status = status;
+      this.emit('status', status);
+    }
+  }
+
+  /**
+   * The registration whose worker replays for us, when Background Sync is usable.
+   * @returns {Promise<ServiceWorkerRegistration | null>}
+   */
+  async backgroundSync() {
+    if (this.options.serviceWorker === false) return null;
+    if (typeof globalThis.SyncManager === 'undefined') return null;
+    const registration = await globalThis.navigator?.serviceWorker?.getRegistration();
+    // @ts-ignore: `sync` is not in every DOM typing yet
+    return registration?.active && registration.sync ? registration : null;
+  }
+
+  /** After a write: arm Background Sync, or replay from this page. */
+  async scheduleReplay() {
+    const registration = await this.backgroundSync().catch(() => null);
+    if (registration) {
+      try {
+        // @ts-ignore: see backgroundSync()
+        await registration.sync.register(this.options.syncTag ?? DEFAULT_SYNC_TAG);
+        this.armFallback();
+        return;
+      } catch { /* e.g. permission denied: replay here instead */ }
+    }
+    if (globalThis.navigator?.onLine !== false) this.flush().catch(() => {});
+  }
+
+  /**
+   * On start and when the network returns: re-arm Background Sync (the browser fires it at
+   * once when online), or replay from this page where that API is missing.
+   */
+  kick() {
+    countOutbox(this.db).then((n) => { if (n > 0) this.scheduleReplay(); }).catch(() => {});
+  }
+
+  /**
+   * Browsers back off Background Sync retries for minutes after a failure; if the outbox is
+   * still not empty after a while online, the page replays it itself (under the same lock).
+   */
+  armFallback() {
+    clearTimeout(this.fallbackTimer);
+    this.fallbackTimer = setTimeout(async () => {
+      if (globalThis.navigator?.onLine === false) return;
+      if ((await countOutbox(this.db)) > 0) this.flush().catch(() => {});
+    }, this.options.fallbackReplayMs ?? 15000);
+  }
+
+  /**
+   * Replay the outbox from this page now. Calls made while a replay runs are merged into
+   * one follow-up run, so writes made meanwhile are sent too.
+   * @returns {Promise<unknown>}
+   */
+  flush() {
+    if (this.pageReplay) {
+      this.replayAgain = true;
+      return this.pageReplay;
+    }
+    const run = async () => {
+      try {
+        do {
+          this.replayAgain = false;
+          await replayOutbox({ db: this.db, url: this.url, notifier: this.notifier, source: `page:${this.clientId}` });
+        } while (this.replayAgain);
+      } finally {
+        this.pageReplay = null;
+      }
+    };
+    this.pageReplay = run();
+    return this.pageReplay;
+  }
+
+  /** @returns {Promise<import('./outbox.js').DeadLetter[]>} */
+  deadLetters() { return listDeadLetters(this.db); }
+
+  /** @param {number[]} [mids] */
+  async clearDeadLetters(mids) { await clearDeadLetters(this.db, mids); }
+
+  /** @returns {Promise<import('./outbox.js').ConflictLogEntry[]>} */
+  conflicts() { return listConflicts(this.db); }
+
+  async clearConflicts() { await clearConflicts(this.db); }
+
+  close() {
+    this.feed?.stop();
+    clearTimeout(this.fallbackTimer);
+    for (const cleanup of this.cleanups) cleanup();
+    this.notifier.close();
+    this.db.close();
+  }
+}

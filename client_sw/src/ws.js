@@ -1,0 +1,162 @@
+// The live feed over WS /v1/ws. It lives in the page, not the service worker: a worker is
+// stopped when idle and cannot keep a socket open. Every (re)connect subscribes from the
+// stored cursor, so a dropped connection resumes exactly where it stopped.
+
+import { getCursor, setCursor } from './db.js';
+import { endpoint } from './replay.js';
+import { applyRemoteChanges, resetSpace } from './store.js';
+
+/** @typedef {'connecting' | 'catching-up' | 'live' | 'closed'} FeedState */
+
+/**
+ * @typedef {object} LiveFeedOptions
+ * @property {IDBDatabase} db
+ * @property {string} url  base URL of the sync server (http(s); the ws(s) URL is derived)
+ * @property {string} space
+ * @property {string[]} [collections]
+ * @property {string} clientId
+ * @property {(changed: Array<{space: string, collection: string, id: string}>) => void} onChanges
+ * @property {(state: FeedState) => void} [onState]
+ * @property {typeof WebSocket} [WebSocket]
+ * @property {number} [pingMs]
+ * @property {number} [maxBackoffMs]
+ */
+
+export class LiveFeed {
+  /** @param {LiveFeedOptions} options */
+  constructor(options) {
+    this.options = options;
+    /** @type {WebSocket | null} */
+    this.socket = null;
+    /** @type {FeedState} */
+    this.state = 'closed';
+    this.attempt = 0;
+    this.stopped = true;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pingTimer = undefined;
+    this.lastMessageAt = 0;
+    // Frames are applied strictly in arrival order; IndexedDB work is asynchronous.
+    /** @type {Promise<void>} */
+    this.queue = Promise.resolve();
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    this.socket?.close(1000);
+    this.socket = null;
+    this.setState('closed');
+  }
+
+  /** Reconnect at once (e.g. the browser reported `online`), skipping the backoff. */
+  reconnectNow() {
+    if (this.stopped) return;
+    this.attempt = 0;
+    clearTimeout(this.retryTimer);
+    if (this.state === 'closed') this.connect();
+  }
+
+  /** @param {FeedState} state */
+  setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.options.onState?.(state);
+  }
+
+  connect() {
+    const { space, collections, clientId } = this.options;
+    const Socket = this.options.WebSocket ?? globalThis.WebSocket;
+    const url = endpoint(this.options.url, 'v1/ws').replace(/^http/, 'ws');
+    this.setState('connecting');
+    let socket;
+    try {
+      socket = new Socket(url);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = async () => {
+      const cursor = await getCursor(this.options.db, space);
+      if (socket !== this.socket) return;
+      socket.send(JSON.stringify({ type: 'hello', client_id: clientId }));
+      /** @type {Record<string, unknown>} */
+      const subscribe = { type: 'subscribe', space, cursor };
+      if (collections?.length) subscribe.collections = collections;
+      socket.send(JSON.stringify(subscribe));
+      this.setState('catching-up');
+      this.lastMessageAt = Date.now();
+      this.startPings(socket);
+    };
+    socket.onmessage = (event) => {
+      this.lastMessageAt = Date.now();
+      let message;
+      try { message = JSON.parse(String(event.data)); } catch { return; }
+      this.queue = this.queue.then(() => this.handle(socket, message)).catch((error) => {
+        console.error('syncserver: applying a feed message failed', error);
+        socket.close(4000);
+      });
+    };
+    socket.onclose = () => {
+      if (socket !== this.socket) return;
+      this.socket = null;
+      clearInterval(this.pingTimer);
+      this.setState('closed');
+      this.scheduleReconnect();
+    };
+    socket.onerror = () => { /* onclose follows and schedules the retry */ };
+  }
+
+  /**
+   * @param {WebSocket} socket
+   * @param {any} message
+   */
+  async handle(socket, message) {
+    const { db, space } = this.options;
+    if (message.space && message.space !== space) return;
+    if (message.type === 'changes') {
+      const changed = await applyRemoteChanges(db, space, message.changes ?? [], message.cursor);
+      if (changed.length) this.options.onChanges(changed);
+    } else if (message.type === 'synced') {
+      if (message.cursor) await setCursor(db, space, message.cursor);
+      this.attempt = 0;
+      this.setState('live');
+    } else if (message.type === 'resync') {
+      if (message.code === 'resync_required') await resetSpace(db, space);
+      socket.close(4000);
+    } else if (message.type === 'error' && message.code === 'bad_cursor') {
+      await setCursor(db, space, '');
+      socket.close(4000);
+    }
+  }
+
+  /** @param {WebSocket} socket */
+  startPings(socket) {
+    const every = this.options.pingMs ?? 20000;
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => {
+      // A silent connection (sleeping laptop, dead NAT entry) does not always fire close.
+      if (Date.now() - this.lastMessageAt > 2.5 * every) socket.close(4000);
+      else if (socket.readyState === 1) socket.send(JSON.stringify({ type: 'ping' }));
+    }, every);
+  }
+
+  scheduleReconnect() {
+    if (this.stopped) return;
+    const cap = this.options.maxBackoffMs ?? 30000;
+    const base = Math.min(cap, 500 * 2 ** this.attempt);
+    this.attempt += 1;
+    // Jitter spreads reconnects of many clients after a server restart.
+    const delay = base / 2 + Math.random() * (base / 2);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+}
