@@ -1,0 +1,208 @@
+"""``python -m load SCENARIO``: run a scenario against syncserver, check convergence, write
+report.json and report.html. Exit status: 0 clean, 1 anomalies found, 2 bad usage or setup."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from rich.console import Console
+
+from load.checker import Feed, Verdict, check
+from load.http import HttpConnection, HttpError
+from load.progress import progress_bar
+from load.recorder import Recorder
+from load.report import build_report, write_reports
+from load.scenarios import SCENARIOS
+from load.settings import Settings
+from load.snapshot import read_feed
+from load.spawn import SpawnedServer
+from load.stats import Stats
+
+# Hard ceilings, so that a typo cannot start an unbounded run.
+LIMITS = {"clients": 5000, "subscribers": 10000, "writers": 1000, "duration": 3600.0,
+          "records": 5_000_000, "max_mutations": 50_000_000, "batch_size": 10_000, "readers": 100}
+CHECK_PAGE = 97  # the second feed read uses an odd page size, to catch pagination bugs
+
+
+def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
+    d = Settings(scenario="")
+    p = argparse.ArgumentParser(prog="python -m load", description=__doc__)
+    p.add_argument("scenario", choices=sorted(SCENARIOS))
+    p.add_argument("--url", action="append", default=[],
+                   help="server base URL; repeat for several instances (clients are spread)")
+    p.add_argument("--spawn", action="store_true",
+                   help="start `syncserver serve` on a free port with a temporary SQLite file")
+    p.add_argument("--allow-remote", action="store_true", help="allow non-loopback targets")
+    p.add_argument("--out", type=Path, help="report directory (default load-report-SCENARIO-TIME)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
+    for name, kind, help_text in [
+        ("clients", int, "simulated clients"), ("duration", float, "seconds of load (a bound)"),
+        ("max_mutations", int, "stop after this many mutations"),
+        ("batch_size", int, "mutations per push"), ("record_size", int, "bytes of JSON per record"),
+        ("spaces", int, "spaces the clients share"), ("token", str, "bearer token to send"),
+        ("token_secret", str, "mint a per-client HS256 token with this secret"),
+        ("seed", int, "random seed"), ("page_limit", int, "page size of pulls"),
+        ("settle_timeout", float, "seconds to wait for quiescence"),
+        ("ws_ratio", float, "steady: share of clients on the WebSocket"),
+        ("pull_every", int, "steady: HTTP clients pull every N pushes (0: only at the end)"),
+        ("interval", float, "steady: pause between a client's pushes"),
+        ("offline_max", float, "offline-burst: longest offline period, seconds"),
+        ("writes_per_s", float, "offline-burst: writes per second while offline"),
+        ("replay_twice", float, "offline-burst: share of replays sent twice"),
+        ("drop_response", float, "offline-burst: share of replays whose response is lost"),
+        ("hot_records", int, "contention: records everyone edits"),
+        ("fields", int, "contention: fields per record"),
+        ("subscribers", int, "fanout: WebSocket subscribers"), ("writers", int, "fanout: writers"),
+        ("rate", float, "fanout: total writes per second"),
+        ("records", int, "initial-sync: records to seed"),
+        ("readers", int, "initial-sync: fresh clients pulling at once"),
+    ]:
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind,
+                       default=getattr(d, name), help=f"{help_text} (default {getattr(d, name)})")
+    args = p.parse_args(argv)
+    values = {k: getattr(args, k) for k in vars(d) if k not in ("scenario", "urls")}
+    settings = Settings(scenario=args.scenario, urls=[u.rstrip("/") for u in args.url], **values)
+    return settings, args
+
+
+def validate(settings: Settings, args: argparse.Namespace) -> str | None:
+    for name, ceiling in LIMITS.items():
+        value = getattr(settings, name)
+        if not 0 < value <= ceiling:
+            return f"--{name.replace('_', '-')} must be in (0, {ceiling}], got {value}"
+    if settings.urls and args.spawn:
+        return "give either --url or --spawn"
+    if not settings.urls and not args.spawn:
+        return "give --url URL (repeatable) or --spawn"
+    for url in settings.urls:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            return f"unsupported URL {url!r} (http://host:port expected)"
+        if not args.allow_remote and not is_loopback(parts.hostname):
+            return f"refusing non-loopback target {parts.hostname!r}; pass --allow-remote to load it"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def server_info(url: str) -> dict[str, Any]:
+    conn = HttpConnection(url, timeout=10)
+    info: dict[str, Any] = {"url": url}
+    try:
+        for path in ("/healthz", "/openapi.json"):
+            response = await conn.request("GET", path)
+            if response is not None and response.status == 200:
+                doc = orjson.loads(response.body)
+                info.update(doc.get("info", {}) if path == "/openapi.json" else {"health": doc})
+    except (HttpError, orjson.JSONDecodeError) as exc:
+        info["error"] = str(exc)
+    finally:
+        await conn.close()
+    info.pop("description", None)
+    return info
+
+
+async def execute(settings: Settings, show_progress: bool) -> tuple[Stats, Verdict | None, dict[str, Any]]:
+    stats, recorder = Stats(), Recorder()
+    server = await server_info(settings.urls[0])
+    scenario = SCENARIOS[settings.scenario](settings, stats, recorder)
+    bound = settings.duration + settings.settle_timeout + 60
+    verdict = None
+    try:
+        async with progress_bar(stats, settings.duration, show_progress):
+            try:
+                await asyncio.wait_for(scenario.run(), bound)
+            except asyncio.TimeoutError:
+                stats.error("run_timeout", f"the scenario did not stop within {bound:.0f} s")
+                scenario.stopping = True
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(scenario.settle(), settings.settle_timeout * 3 + 30)
+        except asyncio.TimeoutError:
+            stats.error("settle_timeout", "clients did not reach quiescence")
+        stats.extra["settle_s"] = round(time.monotonic() - started, 3)
+        stats.finish()
+        feeds: dict[str, Feed] = {}
+        for url in settings.urls:
+            feeds[url] = await read_feed(url, scenario.space_names, settings.page_limit, settings.token)
+        label = f"{settings.urls[0]} (page size {CHECK_PAGE})"
+        feeds[label] = await read_feed(settings.urls[0], scenario.space_names, CHECK_PAGE, settings.token)
+        verdict = check(recorder, feeds, scenario.views(), scenario.space_names)
+    finally:
+        await scenario.close()
+    return stats, verdict, server
+
+
+def install_loop(choice: str) -> None:
+    if choice == "asyncio":
+        return
+    try:
+        import uvloop  # optional: a cheaper event loop leaves more CPU to the server
+    except ImportError:
+        if choice == "uvloop":
+            raise
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def main(argv: list[str] | None = None) -> int:
+    console = Console(stderr=True)
+    settings, args = parse_args(argv)
+    problem = validate(settings, args)
+    if problem:
+        console.print(f"[red]error:[/red] {problem}")
+        return 2
+    install_loop(args.loop)
+    out = args.out or Path(f"load-report-{settings.scenario}-{time.strftime('%Y%m%d-%H%M%S')}")
+    with contextlib.ExitStack() as stack:
+        if args.spawn:
+            try:
+                server = stack.enter_context(SpawnedServer())
+            except RuntimeError as exc:
+                console.print(f"[red]error:[/red] {exc}")
+                return 2
+            settings.urls = [server.url]
+        try:
+            stats, verdict, info = asyncio.run(execute(settings, not args.no_progress))
+        except (HttpError, OSError) as exc:
+            console.print(f"[red]error:[/red] cannot load {settings.urls}: {exc}")
+            return 2
+    report = build_report(settings, stats, verdict, info)
+    json_path, html_path = write_reports(report, stats, out)
+    print_summary(console, report)
+    console.print(f"reports: {json_path}  {html_path}")
+    return 0 if verdict is not None and verdict.ok else 1
+
+
+def print_summary(console: Console, report: dict[str, Any]) -> None:
+    results, verdict = report["results"], report["convergence"]
+    for op, s in results["latency_ms"].items():
+        console.print(f"  {op:<20} n={s['count']:<8} p50={s['p50_ms']}ms p95={s['p95_ms']}ms "
+                      f"p99={s['p99_ms']}ms max={s['max_ms']}ms")
+    for what, rate in results["throughput_per_s"].items():
+        console.print(f"  {what:<20} {results['totals'][what]:>10,}  {rate:>12,.1f}/s")
+    if results["errors"]:
+        console.print(f"  errors: {results['errors']}")
+    if verdict.get("ok"):
+        console.print("[green]convergence: clean[/green]")
+    else:
+        console.print(f"[red]convergence: {verdict.get('verdict')}[/red]")
+        for anomaly in verdict.get("anomalies", [])[:20]:
+            console.print(f"  {orjson.dumps(anomaly).decode()[:400]}")

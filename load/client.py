@@ -1,0 +1,212 @@
+"""A simulated offline-first client, speaking the protocol the browser client speaks:
+an outbox of mutations with client id, mid, base version and HLC stamp; a local store; a
+cursor per space pulled over HTTP or followed over the WebSocket."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+from urllib.parse import quote
+
+import orjson
+
+from load.hlc import HLC
+from load.http import HttpConnection, HttpError
+from load.merge import apply_op
+from load.recorder import Recorder
+from load.stats import Stats
+
+Key = tuple[str, str, str]  # (space, collection, id)
+Record = dict[str, Any]  # {"version", "deleted", "data", "seq"}
+
+
+class PushFailed(Exception):
+    pass
+
+
+class SimClient:
+    def __init__(
+        self,
+        client_id: str,
+        url: str,
+        recorder: Recorder,
+        stats: Stats,
+        token: str | None = None,
+        page_limit: int = 1000,
+    ) -> None:
+        self.client_id = client_id
+        self.url = url
+        self.token = token
+        self.conn = HttpConnection(url, token)
+        self.recorder = recorder
+        self.stats = stats
+        self.page_limit = page_limit
+        self.hlc = HLC(client_id)
+        self.mid = 0
+        self.outbox: list[dict[str, Any]] = []
+        self.store: dict[Key, Record] = {}
+        self.cursors: dict[str, str] = {}
+        self.max_seq: dict[str, int] = {}
+        self._last_mid: dict[Key, int] = {}  # the latest local write per record
+        self.on_change: Callable[[dict[str, Any], float], None] | None = None
+
+    # -- local writes -------------------------------------------------------------------
+
+    def write(self, space: str, collection: str, rid: str, op: str, data: Any = None) -> dict[str, Any]:
+        """Queue a write in the outbox and apply it optimistically to the local store."""
+        key = (space, collection, rid)
+        current = self.store.get(key)
+        base = current["version"] if current else 0
+        self.mid += 1
+        mutation: dict[str, Any] = {
+            "mid": self.mid, "space": space, "collection": collection, "id": rid, "op": op,
+            "base_version": base, "hlc": self.hlc.stamp(),
+        }
+        if op != "delete":
+            mutation["data"] = data
+        new_data, deleted = apply_op(
+            current["data"] if current else None, current["deleted"] if current else False, op, data
+        )
+        # The next write on this record is based on the version this one will create,
+        # exactly as the protocol's example queues put (base 0) then patch (base 1).
+        self.store[key] = {"version": base + 1, "deleted": deleted, "data": new_data,
+                           "seq": current["seq"] if current else 0}
+        self._last_mid[key] = self.mid
+        self.outbox.append(mutation)
+        return mutation
+
+    # -- push ---------------------------------------------------------------------------
+
+    def build_push(self, batch: list[dict[str, Any]]) -> bytes:
+        return orjson.dumps({"client_id": self.client_id, "mutations": batch})
+
+    async def push(self, batch: list[dict[str, Any]], drop_response: bool = False,
+                   body: bytes | None = None) -> bool:
+        """Send one batch. Returns True when results came back and were applied."""
+        if body is None:
+            body = self.build_push(batch)
+        self.recorder.sent(self.client_id, batch)
+        started = time.perf_counter()
+        try:
+            response = await self.conn.request("POST", "/v1/push", body, read=not drop_response)
+        except HttpError as exc:
+            self.stats.error(f"push_{exc.kind}", str(exc))
+            return False
+        if response is None:
+            self.stats.count("dropped_responses")
+            return False
+        self.stats.observe("push", time.perf_counter() - started)
+        if response.status != 200:
+            self.stats.error(f"push_http_{response.status}", response.body[:300].decode("utf-8", "replace"))
+            return False
+        results = orjson.loads(response.body)["results"]
+        self.stats.count("mutations", len(batch))
+        self.stats.count("push_requests")
+        self.apply_results(batch, results)
+        return True
+
+    def apply_results(self, batch: list[dict[str, Any]], results: list[dict[str, Any]]) -> None:
+        self.recorder.answered(self.client_id, results)
+        by_mid = {m["mid"]: m for m in batch}
+        # A result for a mutation no longer in the outbox is a replay's answer (the batch was
+        # sent twice): the local store may be newer than that stored result, so it must not
+        # overwrite it. The first answer for a mutation is authoritative and always applied.
+        waiting = {m["mid"] for m in self.outbox}
+        answered = set()
+        for result in results:
+            mutation = by_mid.get(result.get("mid", -1))
+            if mutation is None:
+                self.stats.error("result_for_unknown_mid", repr(result)[:300])
+                continue
+            answered.add(mutation["mid"])
+            status = result.get("status")
+            self.stats.outcomes[status if not result.get("duplicate") else f"{status}_duplicate"] += 1
+            key = (mutation["space"], mutation["collection"], mutation["id"])
+            first = mutation["mid"] in waiting
+            if status == "applied":
+                local = self.store.get(key)
+                if first and local is not None and self._last_mid.get(key) == mutation["mid"]:
+                    local["version"], local["seq"] = result["version"], result["seq"]
+                self._see_seq(mutation["space"], result.get("seq", 0))
+            elif status in ("merged", "conflict"):
+                record = result.get("record")
+                if record:
+                    self._store_record(record, force=first)
+            else:
+                code = result.get("code", "?")
+                self.stats.error(f"rejected_{code}", result.get("message", ""))
+        if answered:
+            self.outbox = [m for m in self.outbox if m["mid"] not in answered]
+
+    async def flush(self, batch_size: int, attempts: int = 5) -> bool:
+        """Push the whole outbox, replaying unanswered batches as a service worker would."""
+        for _ in range(attempts):
+            while self.outbox:
+                batch = self.outbox[:batch_size]
+                if not await self.push(batch):
+                    break
+            if not self.outbox:
+                return True
+        return not self.outbox
+
+    # -- pull ---------------------------------------------------------------------------
+
+    def _see_seq(self, space: str, seq: int) -> None:
+        if seq > self.max_seq.get(space, 0):
+            self.max_seq[space] = seq
+
+    def _store_record(self, record: dict[str, Any], force: bool = False) -> None:
+        key = (record["space"], record["collection"], record["id"])
+        current = self.store.get(key)
+        self.hlc.observe(record.get("hlc"))
+        if force or current is None or record["version"] >= current["version"]:
+            self.store[key] = {"version": record["version"], "deleted": record.get("deleted", False),
+                               "data": record.get("data"), "seq": record.get("seq", 0)}
+        self._see_seq(record["space"], record.get("seq", 0))
+
+    def apply_changes(self, changes: list[dict[str, Any]]) -> None:
+        now = time.perf_counter()
+        for change in changes:
+            self._store_record(change)
+            if self.on_change is not None:
+                self.on_change(change, now)
+
+    def drop_space(self, space: str) -> None:
+        self.store = {k: v for k, v in self.store.items() if k[0] != space}
+        self.cursors.pop(space, None)
+
+    async def pull(self, space: str, max_pages: int = 1_000_000) -> int:
+        """Follow the cursor until ``more`` is false. Returns the number of changes read."""
+        total = 0
+        for _ in range(max_pages):
+            cursor = self.cursors.get(space, "")
+            path = f"/v1/changes?space={quote(space)}&since={quote(cursor)}&limit={self.page_limit}"
+            started = time.perf_counter()
+            try:
+                response = await self.conn.request("GET", path)
+            except HttpError as exc:
+                self.stats.error(f"pull_{exc.kind}", str(exc))
+                return total
+            assert response is not None
+            self.stats.observe("pull", time.perf_counter() - started)
+            if response.status in (400, 410):
+                code = orjson.loads(response.body).get("code", "")
+                self.stats.error(f"pull_{code or response.status}", cursor)
+                if code in ("resync_required", "bad_cursor"):
+                    self.drop_space(space)  # the protocol's answer: pull again from ""
+                    continue
+                return total
+            if response.status != 200:
+                self.stats.error(f"pull_http_{response.status}", response.body[:300].decode("utf-8", "replace"))
+                return total
+            page = orjson.loads(response.body)
+            self.apply_changes(page["changes"])
+            self.cursors[space] = page["cursor"]
+            total += len(page["changes"])
+            self.stats.count("changes_pulled", len(page["changes"]))
+            if not page.get("more"):
+                return total
+        return total
+
+    async def close(self) -> None:
+        await self.conn.close()

@@ -1,0 +1,40 @@
+"""The progress bar: elapsed time against ``--duration``, with the running counts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import AsyncIterator
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from load.stats import Stats
+
+
+@contextlib.asynccontextmanager
+async def progress_bar(stats: Stats, duration: float, enabled: bool) -> AsyncIterator[None]:
+    if not enabled:
+        yield
+        return
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+                        TextColumn("{task.fields[info]}"), transient=False)
+    task = progress.add_task("load", total=duration, info="")
+    started = time.monotonic()
+
+    async def refresh() -> None:
+        while True:
+            t = stats.totals
+            info = (f"mut {t['mutations']:,}  pulled {t['changes_pulled']:,}  "
+                    f"ws {t['changes_delivered']:,}  errors {sum(stats.errors.values()):,}")
+            progress.update(task, completed=min(time.monotonic() - started, duration), info=info)
+            await asyncio.sleep(0.25)
+
+    with progress:
+        updater = asyncio.create_task(refresh())
+        try:
+            yield
+        finally:
+            updater.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await updater

@@ -1,0 +1,140 @@
+"""What every scenario shares: clients, spaces, the time and count bounds, and the
+settle phase that brings every client to quiescence before the checker runs."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import time
+from typing import Any, Awaitable, Iterable
+
+from load.auth import mint_token
+from load.checker import ClientView
+from load.client import SimClient
+from load.recorder import Recorder
+from load.settings import Settings
+from load.stats import Stats
+from load.ws import WsFeed
+
+
+async def bounded_gather(aws: Iterable[Awaitable[Any]], limit: int = 200) -> list[Any]:
+    """gather() with at most ``limit`` running at once (1,000 clients connecting at the same
+    instant would mostly measure the listen backlog)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(aw: Awaitable[Any]) -> Any:
+        async with gate:
+            return await aw
+
+    return await asyncio.gather(*(one(aw) for aw in aws))
+
+
+class Scenario:
+    name = ""
+    description = ""
+
+    def __init__(self, settings: Settings, stats: Stats, recorder: Recorder) -> None:
+        self.settings = settings
+        self.stats = stats
+        self.recorder = recorder
+        self.rng = random.Random(settings.seed)
+        # A fresh prefix per run: spaces never hold records from an earlier run, so any
+        # record the checker finds there was written by this run.
+        self.run_id = secrets.token_hex(3)
+        self.space_names = [f"load-{self.run_id}-s{i}" for i in range(max(1, settings.spaces))]
+        self.clients: list[SimClient] = []
+        self.client_spaces: dict[str, list[str]] = {}
+        self.feeds: dict[str, WsFeed] = {}
+        self._budget = settings.max_mutations
+        self.deadline = time.monotonic() + settings.duration
+        self.stopping = False
+        pad = max(0, settings.record_size - 70)
+        self._pad = "x" * pad
+
+    # -- bounds -------------------------------------------------------------------------
+
+    def active(self) -> bool:
+        return not self.stopping and self._budget > 0 and time.monotonic() < self.deadline
+
+    def take(self, n: int) -> int:
+        """Reserve up to ``n`` mutations from the run's budget."""
+        n = max(0, min(n, self._budget))
+        self._budget -= n
+        return n
+
+    def time_left(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    # -- clients ------------------------------------------------------------------------
+
+    def make_client(self, role: str, spaces: list[str]) -> SimClient:
+        index = len(self.clients)
+        client_id = f"load-{self.run_id}-{role}{index}"
+        url = self.settings.urls[index % len(self.settings.urls)]  # spread over instances
+        token = self.settings.token
+        if self.settings.token_secret:
+            token = mint_token(self.settings.token_secret, client_id, spaces)
+        client = SimClient(client_id, url, self.recorder, self.stats, token,
+                           page_limit=self.settings.page_limit)
+        self.clients.append(client)
+        self.client_spaces[client_id] = spaces
+        return client
+
+    async def follow(self, client: SimClient) -> WsFeed:
+        feed = WsFeed(client)
+        await feed.start(self.client_spaces[client.client_id])
+        self.feeds[client.client_id] = feed
+        return feed
+
+    def payload(self, client: SimClient, n: int) -> dict[str, Any]:
+        """About ``record_size`` bytes of JSON."""
+        return {"title": f"{client.client_id}#{n}", "n": n, "done": False, "pad": self._pad}
+
+    # -- phases -------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        pass
+
+    async def drive(self) -> None:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        await self.setup()
+        self.deadline = time.monotonic() + self.settings.duration
+        started = time.monotonic()
+        await self.drive()
+        self.stats.extra["drive_s"] = round(time.monotonic() - started, 3)
+
+    async def settle(self) -> None:
+        """Quiescence: every outbox flushed, every feed caught up, every client pulled."""
+        batch = max(1, self.settings.batch_size)
+        flushed = await bounded_gather(c.flush(batch) for c in self.clients)
+        if not all(flushed):
+            self.stats.error("outbox_not_flushed", f"{flushed.count(False)} clients")
+        targets: dict[str, int] = {}
+        for client in self.clients:
+            for space, seq in client.max_seq.items():
+                targets[space] = max(targets.get(space, 0), seq)
+        timeout = self.settings.settle_timeout
+
+        async def catch_up(feed: WsFeed) -> None:
+            wanted = {s: targets[s] for s in feed.spaces if s in targets}
+            if not await feed.wait_for_seq(wanted, timeout):
+                self.stats.error("ws_delivery_incomplete", feed.client.client_id)
+            await feed.close()
+
+        await bounded_gather(catch_up(f) for f in self.feeds.values())
+        await bounded_gather(self._final_pull(c) for c in self.clients)
+
+    async def _final_pull(self, client: SimClient) -> None:
+        for space in self.client_spaces[client.client_id]:
+            await client.pull(space)
+
+    def views(self) -> list[ClientView]:
+        return [ClientView(c.client_id, self.client_spaces[c.client_id], c.store) for c in self.clients]
+
+    async def close(self) -> None:
+        for feed in self.feeds.values():
+            await feed.close()
+        await bounded_gather(c.close() for c in self.clients)

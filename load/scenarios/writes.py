@@ -1,0 +1,46 @@
+"""The write mix of the steady and offline-burst scenarios: mostly new records, some merge
+patches of the client's own records, a few deletes.
+
+Clients only patch and delete records they created, and never touch a record again once
+they deleted it: these scenarios measure throughput and replay safety without conflicts
+(contention is its own scenario)."""
+
+from __future__ import annotations
+
+import random
+
+from load.client import SimClient
+from load.scenarios.base import Scenario
+
+COLLECTIONS = ("todos", "notes")
+
+
+class WriteMix:
+    def __init__(self, scenario: Scenario, client: SimClient, spaces: list[str]) -> None:
+        self.scenario = scenario
+        self.client = client
+        self.spaces = spaces
+        self.rng = random.Random(scenario.rng.random())
+        self.alive: list[tuple[str, str, str]] = []
+        self.created = 0
+
+    def write(self, n: int) -> None:
+        rng, client = self.rng, self.client
+        for _ in range(n):
+            roll = rng.random()
+            if self.alive and roll < 0.25:
+                space, collection, rid = self.alive[rng.randrange(len(self.alive))]
+                client.write(space, collection, rid, "patch",
+                             {"done": rng.random() < 0.5, "n": client.mid + 1})
+            elif self.alive and roll < 0.30:
+                space, collection, rid = self.alive.pop(rng.randrange(len(self.alive)))
+                client.write(space, collection, rid, "delete")
+            else:
+                self.created += 1
+                space = self.spaces[rng.randrange(len(self.spaces))]
+                collection = COLLECTIONS[self.created % len(COLLECTIONS)]
+                rid = f"{client.client_id}-{self.created}"
+                client.write(space, collection, rid, "put", self.scenario.payload(client, self.created))
+                self.alive.append((space, collection, rid))
+                if len(self.alive) > 200:  # patch recent records; old ones stay as they are
+                    self.alive.pop(0)

@@ -1,0 +1,49 @@
+"""Run settings: one dataclass, filled by the command line, read by every scenario."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Settings:
+    scenario: str
+    urls: list[str] = field(default_factory=list)
+    clients: int = 20
+    duration: float = 10.0
+    max_mutations: int = 1_000_000
+    batch_size: int = 50
+    record_size: int = 200
+    spaces: int = 4
+    token: str | None = None
+    token_secret: str | None = None
+    seed: int | None = None
+    page_limit: int = 1000
+    settle_timeout: float = 30.0
+    # steady
+    ws_ratio: float = 0.5  # share of clients that follow the feed over the WebSocket
+    pull_every: int = 1  # HTTP clients pull after every N pushes; 0: only at the end
+    interval: float = 0.0  # think time between a client's pushes, seconds
+    # offline-burst
+    offline_max: float = 2.0
+    writes_per_s: float = 20.0
+    replay_twice: float = 0.2
+    drop_response: float = 0.2
+    # contention
+    hot_records: int = 5
+    fields: int = 3
+    # fanout
+    subscribers: int = 100
+    writers: int = 4
+    rate: float = 50.0  # total writes per second across writers
+    # initial-sync
+    records: int = 10_000
+    readers: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for secret in ("token", "token_secret"):
+            if data[secret]:
+                data[secret] = "***"
+        return data

@@ -1,0 +1,75 @@
+"""``--spawn``: start ``syncserver serve`` on a free loopback port with a temporary SQLite
+file, for benchmarks and CI; stop it (by its own pid) when the run ends."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from types import TracebackType
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_command(port: int, db: str, extra: list[str]) -> list[str]:
+    exe = shutil.which("syncserver")
+    base = [exe] if exe else [sys.executable, "-m", "syncserver"]
+    return [*base, "serve", "--host", "127.0.0.1", "--port", str(port), "--db", db, *extra]
+
+
+class SpawnedServer:
+    def __init__(self, extra_args: list[str] | None = None, startup_timeout: float = 30.0) -> None:
+        self.extra_args = extra_args or []
+        self.startup_timeout = startup_timeout
+        self.tmp = tempfile.TemporaryDirectory(prefix="syncserver-load-")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(self.tmp.name, "server.log")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "SpawnedServer":
+        db = os.path.join(self.tmp.name, "load.db")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(server_command(self.port, db, self.extra_args),
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"syncserver exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"syncserver did not become healthy: {self.log_tail()}")
+
+    def log_tail(self, size: int = 2000) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                return log.read()[-size:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if hasattr(self, "_log"):
+            self._log.close()
+        self.tmp.cleanup()
