@@ -31,7 +31,7 @@ class CursorCodec:
         if not isinstance(cursor, str) or len(cursor) > 64:
             raise SyncError(ErrorCode.BAD_CURSOR, "a cursor is a string this server issued")
         seq_text, _, tag = cursor.partition(".")
-        if not seq_text.isdigit() or len(seq_text) > 18:
+        if not (seq_text.isascii() and seq_text.isdigit()) or len(seq_text) > 18:
             raise SyncError(ErrorCode.BAD_CURSOR, f"malformed cursor {cursor!r}")
         seq = int(seq_text)
         if not hmac.compare_digest(tag, self._tag(space, seq)):

@@ -43,8 +43,8 @@ class ServerProcess:
         env = {**os.environ, "SYNCSERVER_LOG_LEVEL": "warning", **self.env}
         args = [sys.executable, "-m", "syncserver", "serve", "--db", str(self.db),
                 "--port", str(self.port), "--demo" if self.demo else "--no-demo"]
-        log = open(self.log, "ab")
-        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=log)
+        with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

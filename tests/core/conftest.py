@@ -1,0 +1,38 @@
+"""Fixtures of the sync-core tests: one real server per module where tests can share it
+(each test then works in its own space), a fresh one per test where a test needs its own
+settings or kills the process."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from tests.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path_factory.mktemp("core") / "sync.db").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def http(shared_server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=shared_server.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def space() -> str:
+    """A space of its own for each test, so tests can share a server."""
+    return "sp-" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def db_path(shared_server: ServerProcess) -> Path:
+    return shared_server.db
