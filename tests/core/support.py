@@ -24,13 +24,14 @@ def read_db(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
 
 
 def stored_records(path: Path, space: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """The records of a space as the SQLite file holds them, in the wire shape."""
+    """The records of a space as the SQLite file holds them, in the wire shape (a tombstone
+    may keep its last data in storage; on the wire its data is null)."""
     rows = read_db(path, "SELECT collection, id, version, seq, deleted, hlc, updated_at, data "
                          "FROM records WHERE space = ?", (space,))
     return {(r[0], r[1]): {"space": space, "collection": r[0], "id": r[1], "version": r[2],
                            "seq": r[3], "deleted": bool(r[4]), "hlc": r[5],
                            "updated_at": r[6],
-                           "data": orjson.loads(r[7]) if r[7] is not None else None}
+                           "data": orjson.loads(r[7]) if r[7] and not r[4] else None}
             for r in rows}
 
 

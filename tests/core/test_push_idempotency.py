@@ -17,7 +17,6 @@ def _batch(space: str) -> list[dict]:
         mutation(2, "a", op="patch", base=1, space=space, data={"done": True}),
         mutation(3, "b", space=space),
         mutation(4, "b", op="delete", base=1, space=space),
-        mutation(5, "a", base=0, space=space),  # stale: a is at version 2
     ]
 
 
@@ -35,8 +34,7 @@ def _as_duplicate(results: list[dict]) -> list[dict]:
 def test_replayed_batch_is_applied_once(http, space, db_path):
     body = orjson.dumps({"client_id": "c-replay", "mutations": _batch(space)})
     first = _post_raw(http, body)
-    assert [r["status"] for r in first["results"]] == [
-        "applied", "applied", "applied", "applied", "conflict"]
+    assert [r["status"] for r in first["results"]] == ["applied"] * 4
     state_after_first = stored_records(db_path, space)
 
     second = _post_raw(http, body)  # the very same bytes, as a Workbox queue replays them
@@ -59,15 +57,14 @@ def test_batch_replayed_after_lost_response_is_applied_once(http, shared_server,
     send_and_hang_up(shared_server.port, "/v1/push", body)
     # The server commits the batch although nobody reads its answer.
     wait_for(lambda: len(read_db(db_path, "SELECT mid FROM mutations WHERE client_id = ?",
-                                 (client_id,))) == 5, what="the unanswered batch to commit")
+                                 (client_id,))) == 4, what="the unanswered batch to commit")
     committed = stored_records(db_path, space)
 
     replay = _post_raw(http, body)
 
     assert all(r.get("duplicate") is True for r in replay["results"]), replay
-    assert [r["status"] for r in replay["results"]] == [
-        "applied", "applied", "applied", "applied", "conflict"]
-    assert [r.get("version") for r in replay["results"][:4]] == [1, 2, 1, 2]
+    assert [r["status"] for r in replay["results"]] == ["applied"] * 4
+    assert [r["version"] for r in replay["results"]] == [1, 2, 1, 2]
     assert stored_records(db_path, space) == committed
     assert _post_raw(http, body) == replay
 
@@ -87,6 +84,20 @@ def test_reused_mutation_id_with_other_content_is_rejected_and_first_outcome_sta
     assert record["version"] == 1 and record["data"] == {"title": "first"}
     again = push(http, "c-reuse-" + space, [original])["results"][0]
     assert again == {**first, "duplicate": True}
+
+
+def test_replayed_conflicting_mutation_gets_its_first_outcome_back(http, space, db_path):
+    """Whatever the collection's policy decided (conflict or merge), a replay gets that
+    decision back verbatim and changes nothing."""
+    push(http, "c-other-" + space, [mutation(1, "k", space=space, data={"a": 1}),
+                                    mutation(2, "k", op="patch", base=1, space=space,
+                                             data={"a": 2})])
+    stale = [mutation(1, "k", op="patch", base=1, space=space, data={"b": 3})]
+    first = push(http, "c-stale-" + space, stale)["results"]
+    assert first[0]["status"] in ("conflict", "merged"), first
+    before = stored_records(db_path, space)
+    assert push(http, "c-stale-" + space, stale)["results"] == _as_duplicate(first)
+    assert stored_records(db_path, space) == before
 
 
 def test_same_mutation_id_from_another_client_is_a_new_mutation(http, space):
