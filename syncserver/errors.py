@@ -28,6 +28,10 @@ class ErrorCode(str, Enum):
     MUTATION_EXPIRED = "mutation_expired"
     # conflict codes
     STALE_BASE_VERSION = "stale_base_version"
+    CONFLICT_OPEN = "conflict_open"
+    RESOLVER_FAILED = "resolver_failed"
+    CONFLICT_NOT_FOUND = "conflict_not_found"
+    CONFLICT_CLOSED = "conflict_closed"
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -40,6 +44,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.CONFLICT_NOT_FOUND: 404,
+    ErrorCode.CONFLICT_CLOSED: 409,
 }
 
 

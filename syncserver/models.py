@@ -33,6 +33,8 @@ class Record(SQLModel, table=True):
     hlc: str
     updated_at: int = _bigint()  # ms since the epoch, server time
     data: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    # per-field versions and HLC stamps for three-way merges (see syncserver/merge.py)
+    meta: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Mutation(SQLModel, table=True):
@@ -58,3 +60,27 @@ class Meta(SQLModel, table=True):
     __tablename__ = "meta"
     key: str = Field(primary_key=True)
     value: str
+
+
+class Conflict(SQLModel, table=True):
+    """The audit of automatic resolutions, and the open conflicts of `manual` collections."""
+
+    __tablename__ = "conflicts"
+    __table_args__ = (
+        Index("ix_conflicts_record", "space", "collection", "record_id"),
+        Index("ix_conflicts_created_at", "created_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    space: str
+    collection: str
+    record_id: str
+    client_id: str
+    mid: int = _bigint()
+    policy: str
+    status: str  # resolved | open
+    base_version: int = _bigint()
+    server: str = Field(sa_column=Column(Text, nullable=False))  # record before, JSON
+    client: str = Field(sa_column=Column(Text, nullable=False))  # the mutation, JSON
+    outcome: str = Field(sa_column=Column(Text, nullable=False))  # winner, fields, result
+    created_at: int = _bigint()
+    resolved_at: Optional[int] = Field(default=None, sa_column=Column(BigInteger))

@@ -14,7 +14,9 @@ import orjson
 
 from .errors import ErrorCode
 from .hlc import Clock
-from .mutations import Mutation, Rejection, merge_patch
+from .merge import ResolverFailed, State, decide
+from .mutations import Mutation, Rejection
+from .policies import PolicyTable
 from .records import StoredRecord
 from .storage.base import PushTransaction
 
@@ -39,8 +41,10 @@ def mark_duplicate(result: bytes) -> bytes:
 
 
 class _Batch:
-    def __init__(self, txn: PushTransaction, client_id: str, clock: Clock) -> None:
+    def __init__(self, txn: PushTransaction, client_id: str, clock: Clock,
+                 policies: PolicyTable) -> None:
         self.txn = txn
+        self.policies = policies
         self.client_id = client_id
         self.clock = clock
         self.now_ms = int(time.time() * 1000)
@@ -63,8 +67,8 @@ class _Batch:
 
 
 def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rejection],
-                clock: Clock) -> BatchResult:
-    batch = _Batch(txn, client_id, clock)
+                clock: Clock, policies: PolicyTable) -> BatchResult:
+    batch = _Batch(txn, client_id, clock, policies)
     mids = [item.mid for item in items if item.mid is not None]
     batch.seen = txn.stored_results(client_id, mids) if mids else {}
     purged: int | None = None
@@ -108,33 +112,74 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
 
 def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
     current = batch.record(m)
-    current_version = current.version if current is not None else 0
-    if m.base_version != current_version:
-        batch.count("conflict")
-        return orjson.dumps({
-            "mid": m.mid, "status": "conflict", "code": ErrorCode.STALE_BASE_VERSION.value,
-            "message": f"record {m.id} is at version {current_version}, the mutation was "
-                       f"based on version {m.base_version}",
-            "record": current.wire() if current is not None else None,
-        })
-    stamp, _clamped = batch.clock.receive(m.hlc)
-    data = _new_data(current, m)
+    state = None
+    if current is not None:
+        state = State(current.parsed_data(), current.deleted, current.version, current.hlc,
+                      current.parsed_meta())
+    stamp, clamped = batch.clock.receive(m.hlc)
+    try:
+        decision = decide(batch.policies, state, m, str(stamp), batch.client_id)
+    except ResolverFailed as exc:
+        batch.count("rejected")
+        return rejected(m.mid, ErrorCode.RESOLVER_FAILED, str(exc))
+    if decision.status == "rejected":
+        batch.count("rejected")
+        return rejected(m.mid, ErrorCode.INVALID_MUTATION, decision.message)
+    record = current
+    if decision.state is not None:
+        record = _write(batch, m, decision.state)
+    result: dict[str, Any] = {"mid": m.mid}
+    if clamped:
+        result["hlc_clamped"] = str(stamp)
+    if decision.status == "applied":
+        assert record is not None
+        result.update(status="applied", version=record.version, seq=record.seq)
+        batch.count("applied")
+        return orjson.dumps(result)
+    policy = batch.policies.policy(m.collection).value
+    resolution: dict[str, Any] = {"policy": policy, "winner": decision.winner}
+    if decision.fields:
+        resolution["fields"] = decision.fields
+    if decision.base_unknown:
+        resolution["base_unknown"] = True
+    if decision.status == "merged":
+        assert record is not None
+        result.update(status="merged", version=record.version, seq=record.seq,
+                      record=record.wire(), resolution=resolution)
+    elif decision.status == "open":
+        result.update(status="conflict", code=ErrorCode.CONFLICT_OPEN.value,
+                      message=f"collection {m.collection} resolves conflicts manually: the "
+                              "server record stays until the conflict is resolved",
+                      record=record.wire() if record else None, resolution=resolution)
+    else:
+        version = current.version if current is not None else 0
+        result.update(status="conflict", code=ErrorCode.STALE_BASE_VERSION.value,
+                      message=f"record {m.id} is at version {version}, the mutation was "
+                              f"based on version {m.base_version}; the server's record won",
+                      record=record.wire() if record else None, resolution=resolution)
+    batch.count(decision.status if decision.status != "open" else "conflict")
+    if decision.conflicted:
+        outcome = {**resolution, "status": result["status"],
+                   "version": record.version if record else 0}
+        conflict_id = batch.txn.write_conflict(
+            m, batch.client_id, policy, "open" if decision.status == "open" else "resolved",
+            orjson.dumps(current.wire() if current else None).decode(),
+            orjson.dumps(outcome).decode(), batch.now_ms)
+        if decision.status == "open":
+            result["conflict_id"] = conflict_id
+    return orjson.dumps(result)
+
+
+def _write(batch: _Batch, m: Mutation, state: State) -> StoredRecord:
     seq = batch.txn.next_seq(m.space)
-    record = StoredRecord(m.space, m.collection, m.id, current_version + 1, seq,
-                          data is None, str(stamp), batch.now_ms, data)
+    if m.op == "put" and state.data is m.data:
+        data = m.data_json.decode()  # already serialized once by parse_mutation
+    else:
+        data = orjson.dumps(state.data).decode()
+    record = StoredRecord(m.space, m.collection, m.id, state.version, seq, state.deleted,
+                          state.hlc, batch.now_ms, data, orjson.dumps(state.meta).decode())
     batch.records[(m.space, m.collection, m.id)] = record
     batch.txn.write_record(record)
     batch.out.heads[m.space] = seq
     batch.out.changed.setdefault(m.space, []).append(record)
-    batch.count("applied")
-    return orjson.dumps({"mid": m.mid, "status": "applied", "version": record.version,
-                         "seq": seq})
-
-
-def _new_data(current: StoredRecord | None, m: Mutation) -> str | None:
-    if m.op == "delete":
-        return None
-    if m.op == "put":
-        return m.data_json.decode()
-    base: Any = current.parsed_data() if current is not None else {}
-    return orjson.dumps(merge_patch(base, m.data)).decode()
+    return record

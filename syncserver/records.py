@@ -9,10 +9,11 @@ import orjson
 
 class StoredRecord:
     __slots__ = ("space", "collection", "id", "version", "seq", "deleted", "hlc", "updated_at",
-                 "data")
+                 "data", "meta")
 
     def __init__(self, space: str, collection: str, record_id: str, version: int, seq: int,
-                 deleted: bool, hlc: str, updated_at: int, data: str | None) -> None:
+                 deleted: bool, hlc: str, updated_at: int, data: str | None,
+                 meta: str | None = None) -> None:
         self.space = space
         self.collection = collection
         self.id = record_id
@@ -21,7 +22,8 @@ class StoredRecord:
         self.deleted = deleted
         self.hlc = hlc
         self.updated_at = updated_at
-        self.data = data  # JSON text of an object, or None for a tombstone
+        self.data = data  # JSON text of an object; a tombstone keeps its last data
+        self.meta = meta  # JSON text: per-field versions and HLC stamps (see merge.py)
 
     def wire(self) -> dict[str, Any]:
         """The record as a JSON-ready dict; the data is embedded without re-parsing."""
@@ -34,8 +36,11 @@ class StoredRecord:
             "deleted": self.deleted,
             "hlc": self.hlc,
             "updated_at": self.updated_at,
-            "data": orjson.Fragment(self.data) if self.data is not None else None,
+            "data": orjson.Fragment(self.data) if self.data and not self.deleted else None,
         }
 
     def parsed_data(self) -> dict[str, Any]:
-        return orjson.loads(self.data) if self.data is not None else {}
+        return orjson.loads(self.data) if self.data else {}
+
+    def parsed_meta(self) -> dict[str, Any]:
+        return orjson.loads(self.meta) if self.meta else {}

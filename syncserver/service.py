@@ -15,6 +15,7 @@ from .hlc import Clock
 from .metrics import Metrics
 from .mutations import SPACE_PATTERN, parse_mutation, valid_client_id
 from .notifier import Notifier
+from .policies import PolicyTable
 from .push import BatchResult, apply_batch
 from .settings import Settings
 from .storage.sqlite import SQLiteStorage
@@ -39,13 +40,16 @@ def check_space(space: object) -> str:
 
 
 class SyncService:
-    def __init__(self, settings: Settings, storage: SQLiteStorage, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, storage: SQLiteStorage, metrics: Metrics,
+                 policies: PolicyTable | None = None) -> None:
         self.settings = settings
         self.storage = storage
         self.metrics = metrics
         self.notifier = Notifier()
         self.clock = Clock(settings.max_clock_drift_ms)
         self.cursors = CursorCodec(settings.secret.encode())
+        self.policies = policies or PolicyTable.parse(settings.default_policy,
+                                                       settings.policies, settings.resolvers)
 
     async def start(self) -> None:
         await self.storage.open()
@@ -79,7 +83,7 @@ class SyncService:
         items = [parse_mutation(m, max_record) for m in raw]
         assert isinstance(client_id, str)
         result: BatchResult = await self.storage.write(
-            lambda txn: apply_batch(txn, client_id, items, self.clock)
+            lambda txn: apply_batch(txn, client_id, items, self.clock, self.policies)
         )
         for status, n in result.counts.items():
             self.metrics.mutations.labels(status).inc(n)

@@ -45,6 +45,12 @@ class Settings:
         256, "messages queued for one WebSocket before it counts as a slow consumer", int
     )
     ws_ping_interval: float = _setting(20.0, "seconds between WebSocket protocol pings", float)
+    default_policy: str = _setting(
+        "merge", "conflict policy of collections not named in --policies: merge, lww, "
+        "server-wins, client-wins, manual")
+    policies: str = _setting("", "per-collection conflict policies, e.g. todos=lww,notes=manual")
+    resolvers: str = _setting(
+        "", "custom resolvers, e.g. todos=myapp.sync:resolve_todo (a Python function)")
     log_level: str = _setting("info", "uvicorn log level")
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..mutations import Mutation
 from ..records import StoredRecord
 
 
@@ -29,6 +30,10 @@ class PushTransaction(Protocol):
     def write_result(self, client_id: str, mid: int, fingerprint: bytes, space: str,
                      result: bytes, created_at: int) -> None:
         ...
+
+    def write_conflict(self, m: "Mutation", client_id: str, policy: str, status: str,
+                       server: str, outcome: str, created_at: int) -> int:
+        """Record a resolution in the audit; returns its id."""
 
 
 @dataclass

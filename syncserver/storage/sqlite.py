@@ -11,19 +11,22 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 
+import orjson
+
+from ..mutations import Mutation
 from ..records import StoredRecord
 from .base import CompactStats, Page, SpaceHead
 
 T = TypeVar("T")
 
-RECORD_COLUMNS = "space, collection, id, version, seq, deleted, hlc, updated_at, data"
+RECORD_COLUMNS = "space, collection, id, version, seq, deleted, hlc, updated_at, data, meta"
 
 # Each change is rendered to JSON by SQLite itself: json(data) embeds the stored text
 # without a Python parse/serialize round trip, the hot path of the changefeed.
 CHANGE_JSON = (
     "json_object('space', space, 'collection', collection, 'id', id, 'version', version, "
     "'seq', seq, 'deleted', json(iif(deleted, 'true', 'false')), 'hlc', hlc, "
-    "'updated_at', updated_at, 'data', json(data))"
+    "'updated_at', updated_at, 'data', iif(deleted, NULL, json(data)))"
 )
 
 
@@ -63,7 +66,11 @@ class _Transaction:
             f"SELECT {RECORD_COLUMNS} FROM records WHERE space = ? AND collection = ? AND id = ?",
             (space, collection, record_id),
         ).fetchone()
-        return StoredRecord(*row) if row else None
+        if row is None:
+            return None
+        record = StoredRecord(*row)
+        record.deleted = bool(record.deleted)
+        return record
 
     def next_seq(self, space: str) -> int:
         head = self.heads.get(space)
@@ -76,21 +83,35 @@ class _Transaction:
     def write_record(self, r: StoredRecord) -> None:
         self.records[(r.space, r.collection, r.id)] = (
             r.space, r.collection, r.id, r.version, r.seq, r.deleted, r.hlc, r.updated_at,
-            r.data,
+            r.data, r.meta,
         )
 
     def write_result(self, client_id: str, mid: int, fingerprint: bytes, space: str,
                      result: bytes, created_at: int) -> None:
         self.results.append((client_id, mid, fingerprint, space, result, created_at))
 
+    def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
+                       server: str, outcome: str, created_at: int) -> int:
+        client = orjson.dumps({"mid": m.mid, "op": m.op, "data": m.data,
+                               "base_version": m.base_version, "hlc": str(m.hlc)}).decode()
+        cursor = self.conn.execute(
+            "INSERT INTO conflicts (space, collection, record_id, client_id, mid, policy, status,"
+            " base_version, server, client, outcome, created_at, resolved_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (m.space, m.collection, m.id, client_id, m.mid, policy, status, m.base_version,
+             server, client, outcome, created_at, created_at if status == "resolved" else None),
+        )
+        return int(cursor.lastrowid or 0)
+
     def flush(self) -> None:
         c = self.conn
         if self.records:
             c.executemany(
-                f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?) "
+                f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
                 "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
-                "updated_at = excluded.updated_at, data = excluded.data",
+                "updated_at = excluded.updated_at, data = excluded.data, "
+                "meta = excluded.meta",
                 list(self.records.values()),
             )
         if self.results:
