@@ -53,12 +53,55 @@ def build_parser() -> argparse.ArgumentParser:
     compact.add_argument("--older-than", type=parse_duration, required=True,
                          help="age of what is purged, e.g. 30d, 12h; cursors from before the "
                               "purged tombstones then get 410 resync_required")
+    conflicts = sub.add_parser("conflicts", help="list the conflict audit (newest last)")
+    _add_settings(conflicts, {"db"})
+    conflicts.add_argument("--space", default="", help="only this space")
+    conflicts.add_argument("--collection", default="", help="only this collection")
+    conflicts.add_argument("--status", choices=["open", "resolved"], default=None,
+                           help="only open (manual, awaiting the app) or resolved conflicts")
+    conflicts.add_argument("--limit", type=int, default=100, help="how many rows at most")
     return parser
+
+
+def list_conflicts(settings: Settings, args: argparse.Namespace) -> None:
+    import orjson
+
+    from .migrate import upgrade
+    from .storage.sqlite import SQLiteStorage, sqlite_path
+
+    upgrade(settings.db)
+
+    async def run() -> list[dict[str, Any]]:
+        storage = SQLiteStorage(sqlite_path(settings.db))
+        await storage.open()
+        try:
+            filters = {"space": args.space, "collection": args.collection,
+                       "status": args.status or ""}
+            return await storage.conflicts(filters, 0, args.limit)
+        finally:
+            await storage.close()
+
+    rows = asyncio.run(run())
+    if not rows:
+        print("no conflicts recorded")
+    for row in rows:
+        outcome = orjson.loads(row["outcome"])
+        fields = ",".join(f"{f['field']}:{f['winner']}" for f in outcome.get("fields", []))
+        print(f"#{row['id']} {row['status']:8} {row['space']}/{row['collection']}/"
+              f"{row['record_id']} policy={row['policy']} winner={outcome.get('winner')} "
+              f"client={row['client_id']}#{row['mid']}" + (f" fields={fields}" if fields else ""))
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
-    return Settings.from_sources(overrides)
+    settings = Settings.from_sources(overrides)
+    from .policies import PolicyTable
+
+    try:  # fail at start, with the reason, rather than on the first conflict
+        PolicyTable.parse(settings.default_policy, settings.policies, settings.resolvers)
+    except ValueError as exc:
+        raise SystemExit(f"syncserver: {exc}") from None
+    return settings
 
 
 def serve(settings: Settings) -> None:
@@ -92,7 +135,8 @@ def compact(settings: Settings, older_than_ms: int) -> None:
             stats = await storage.compact(older_than_ms)
         finally:
             await storage.close()
-        print(f"purged {stats.tombstones} tombstones and {stats.mutations} mutation results")
+        print(f"purged {stats.tombstones} tombstones, {stats.mutations} mutation results and "
+              f"{stats.conflicts} resolved conflicts")
         for space, horizon in sorted(stats.horizons.items()):
             print(f"  space {space}: cursors before seq {horizon} must resync")
 
@@ -111,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{settings.db}: schema is up to date")
     elif args.command == "compact":
         compact(settings, args.older_than)
+    elif args.command == "conflicts":
+        list_conflicts(settings, args)
 
 
 if __name__ == "__main__":

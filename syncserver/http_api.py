@@ -105,6 +105,27 @@ async def changes(request: Request) -> Response:
     return Response(page.body(), media_type=JSON)
 
 
+async def list_conflicts(request: Request) -> Response:
+    service = _service(request)
+    q = request.query_params
+    status = q.get("status", "")
+    if status not in ("", "open", "resolved"):
+        raise SyncError(ErrorCode.INVALID_REQUEST, "status must be open or resolved",
+                        field="status")
+    filters = {"space": q.get("space", ""), "collection": q.get("collection", ""),
+               "record_id": q.get("id", ""), "status": status}
+    after = _int_param(request, "after", 0, 0, 1 << 62)
+    limit = _int_param(request, "limit", 100, 1, 1000)
+    return Response(await service.list_conflicts(filters, after, limit), media_type=JSON)
+
+
+async def resolve_conflict(request: Request) -> Response:
+    service = _service(request)
+    raw_id = request.path_params["conflict_id"]
+    body = await read_json(request, service.settings.max_batch_bytes)
+    return Response(await service.resolve_conflict(raw_id, body), media_type=JSON)
+
+
 async def healthz(request: Request) -> Response:
     service = _service(request)
     try:
@@ -128,6 +149,8 @@ async def openapi(request: Request) -> Response:
 routes = [
     Route("/v1/push", push, methods=["POST"]),
     Route("/v1/changes", changes, methods=["GET"]),
+    Route("/v1/conflicts", list_conflicts, methods=["GET"]),
+    Route("/v1/conflicts/{conflict_id:int}/resolve", resolve_conflict, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),

@@ -225,6 +225,15 @@ def decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: str
     return decision
 
 
+def apply_whole(current: State, m: Mutation, stamp: str) -> State:
+    """The mutation taken whole on top of `current`: how a resolution is written."""
+    draft = _Draft(current, current.version + 1, stamp)
+    plain, ops, _problem = _split(m)
+    _write_all(draft, current, m, _intended(current, m, plain))
+    _apply_ops(draft, ops)
+    return draft.state(current)
+
+
 def _as_put(m: Mutation, data: dict[str, Any] | None) -> Mutation:
     op = "delete" if data is None else "put"
     return Mutation(m.mid, m.space, m.collection, m.id, op, data, b"", m.base_version, m.hlc,

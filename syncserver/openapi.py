@@ -120,6 +120,28 @@ def document() -> dict[str, Any]:
                     "400": _problem("bad parameter or cursor"),
                     "410": _problem("resync required"),
                 }}},
+            "/v1/conflicts": {"get": {
+                "summary": "The conflict audit: automatic resolutions and open conflicts",
+                "parameters": [
+                    _param("space", {"type": "string"}, False, "only this space"),
+                    _param("collection", {"type": "string"}, False, "only this collection"),
+                    _param("id", {"type": "string"}, False, "only this record"),
+                    _param("status", {"type": "string", "enum": ["open", "resolved"]}, False,
+                           "open or resolved"),
+                    _param("after", {"type": "integer"}, False, "page after this conflict id"),
+                    _param("limit", {"type": "integer"}, False, "page size, up to 1000"),
+                ],
+                "responses": {"200": {"description": "conflicts, more, next"},
+                              "400": _problem("bad parameter")}}},
+            "/v1/conflicts/{conflict_id}/resolve": {"post": {
+                "summary": "Resolve an open (manual) conflict; writes a new record version",
+                "parameters": [{"name": "conflict_id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "requestBody": {"required": True, **_json({"type": "object"})},
+                "responses": {"200": {"description": "the resolved conflict and record"},
+                              "400": _problem("bad resolution"),
+                              "404": _problem("no such conflict"),
+                              "409": _problem("already resolved")}}},
             "/v1/ws": {"get": {
                 "summary": "WebSocket channel (upgrade)", "x-websocket": WS_MESSAGES,
                 "responses": {"101": {"description": "switching protocols"}}}},

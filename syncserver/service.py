@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from . import conflicts
 from .cursor import CursorCodec
 from .errors import ErrorCode, SyncError
 from .hlc import Clock
@@ -87,9 +88,7 @@ class SyncService:
         )
         for status, n in result.counts.items():
             self.metrics.mutations.labels(status).inc(n)
-        for space, records in result.changed.items():
-            head = result.heads[space]
-            self.notifier.publish(space, head - len(records), head, records)
+        self._publish(result)
         cursors = {s: self.cursors.encode(s, seq) for s, seq in result.heads.items()}
         return b'{"results":[' + b",".join(result.results) + b'],"cursors":' + \
             orjson.dumps(cursors) + b"}"
@@ -119,6 +118,27 @@ class SyncService:
                                    page.more)
             since = page.last_seq  # changes of other collections moved the feed on
             await self.notifier.wait(woken, remaining)
+
+    # -- conflicts -------------------------------------------------------------------
+
+    async def list_conflicts(self, filters: dict[str, str], after: int, limit: int) -> bytes:
+        rows = await self.storage.conflicts(filters, after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return orjson.dumps({"conflicts": [conflicts.wire(r) for r in rows], "more": more,
+                             "next": rows[-1]["id"] if rows else after})
+
+    async def resolve_conflict(self, conflict_id: int, body: object) -> bytes:
+        resolution = conflicts.parse_resolution(body)
+        answer, result = await self.storage.write(
+            lambda txn: conflicts.resolve(txn, conflict_id, resolution, self.clock))
+        self._publish(result)
+        return orjson.dumps(answer)
+
+    def _publish(self, result: BatchResult) -> None:
+        for space, records in result.changed.items():
+            head = result.heads[space]
+            self.notifier.publish(space, head - len(records), head, records)
 
     def encode_cursor(self, space: str, seq: int) -> str:
         return self.cursors.encode(space, seq)

@@ -55,4 +55,5 @@ class SpaceHead:
 class CompactStats:
     tombstones: int = 0
     mutations: int = 0
+    conflicts: int = 0
     horizons: dict[str, int] = field(default_factory=dict)

@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import orjson
 
@@ -102,6 +102,18 @@ class _Transaction:
              server, client, outcome, created_at, created_at if status == "resolved" else None),
         )
         return int(cursor.lastrowid or 0)
+
+    def load_conflict(self, conflict_id: int) -> dict[str, Any] | None:
+        cursor = self.conn.execute("SELECT * FROM conflicts WHERE id = ?", (conflict_id,))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([d[0] for d in cursor.description], row))
+
+    def close_conflict(self, conflict_id: int, outcome: str, resolved_at: int) -> None:
+        self.conn.execute(
+            "UPDATE conflicts SET status = 'resolved', outcome = ?, resolved_at = ? WHERE id = ?",
+            (outcome, resolved_at, conflict_id))
 
     def flush(self) -> None:
         c = self.conn
@@ -239,11 +251,32 @@ class SQLiteStorage:
             stats.mutations = c.execute(
                 "DELETE FROM mutations WHERE created_at < ?", (cutoff,)
             ).rowcount
+            stats.conflicts = c.execute(
+                "DELETE FROM conflicts WHERE status = 'resolved' AND created_at < ?", (cutoff,)
+            ).rowcount
             return stats
 
         return await self.write(run)
 
     # -- reads -----------------------------------------------------------------------
+
+    async def conflicts(self, filters: dict[str, str], after: int, limit: int
+                        ) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self._conflicts_now, filters, after, limit)
+
+    def _conflicts_now(self, filters: dict[str, str], after: int, limit: int
+                       ) -> list[dict[str, Any]]:
+        where = ["id > ?"]
+        params: list[object] = [after]
+        for column in ("space", "collection", "record_id", "status"):
+            if filters.get(column):
+                where.append(f"{column} = ?")
+                params.append(filters[column])
+        cursor = self._reader().execute(
+            f"SELECT * FROM conflicts WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+            (*params, limit))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     async def head(self, space: str) -> SpaceHead:
         return await asyncio.to_thread(self._head_now, space)

@@ -1,0 +1,96 @@
+"""The conflict audit: listing resolutions, and resolving the open conflicts of `manual`
+collections. A resolution is an ordinary new version of the record, visible on the feed."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from .errors import ErrorCode, SyncError
+from .hlc import Clock
+from .merge import State, apply_whole
+from .mutations import Mutation, parse_mutation
+from .push import BatchResult
+from .records import StoredRecord
+from .storage.sqlite import _Transaction
+
+ACCEPT = ("server", "client")
+
+
+def parse_resolution(body: object) -> dict[str, Any]:
+    """{"accept": "server"|"client"} | {"data": {...}} | {"delete": true}"""
+    if isinstance(body, dict):
+        if body.get("accept") in ACCEPT and len(body) == 1:
+            return body
+        if isinstance(body.get("data"), dict) and len(body) == 1:
+            return body
+        if body.get("delete") is True and len(body) == 1:
+            return body
+    raise SyncError(ErrorCode.INVALID_REQUEST,
+                    'send one of {"accept": "server"}, {"accept": "client"}, '
+                    '{"data": {...}} or {"delete": true}')
+
+
+def resolve(txn: _Transaction, conflict_id: int, resolution: dict[str, Any],
+            clock: Clock) -> tuple[dict[str, Any], BatchResult]:
+    row = txn.load_conflict(conflict_id)
+    if row is None:
+        raise SyncError(ErrorCode.CONFLICT_NOT_FOUND, f"no conflict {conflict_id}")
+    if row["status"] != "open":
+        raise SyncError(ErrorCode.CONFLICT_CLOSED, f"conflict {conflict_id} is already resolved")
+    out = BatchResult([], {})
+    now = int(time.time() * 1000)
+    current = txn.load_record(row["space"], row["collection"], row["record_id"])
+    record = current
+    if resolution.get("accept") != "server":
+        client = orjson.loads(row["client"])
+        if resolution.get("accept") == "client":
+            op, data = client["op"], client["data"]
+        elif "data" in resolution:
+            op, data = "put", resolution["data"]
+        else:
+            op, data = "delete", None
+        stamp = str(clock.now())
+        version = current.version if current else 0
+        raw = {"mid": 1, "space": row["space"], "collection": row["collection"],
+               "id": row["record_id"], "op": op, "base_version": version, "hlc": stamp}
+        if data is not None:
+            raw["data"] = data
+        m = parse_mutation(raw, 1 << 30)
+        if not isinstance(m, Mutation):
+            raise SyncError(ErrorCode.INVALID_REQUEST, m.message)
+        state = State(current.parsed_data() if current else {},
+                      current.deleted if current else False, version,
+                      current.hlc if current else "", current.parsed_meta() if current else {})
+        record = _write_resolution(txn, m, state, now, stamp, out)
+    outcome = {**orjson.loads(row["outcome"]), "resolution": resolution,
+               "resolved_version": record.version if record else 0}
+    txn.close_conflict(conflict_id, orjson.dumps(outcome).decode(), now)
+    return {"id": conflict_id, "status": "resolved",
+            "record": record.wire() if record else None}, out
+
+
+def _write_resolution(txn: _Transaction, m: Mutation, state: State, now: int, stamp: str,
+                      out: BatchResult) -> StoredRecord:
+    new = apply_whole(state, m, stamp)
+    seq = txn.next_seq(m.space)
+    record = StoredRecord(m.space, m.collection, m.id, new.version, seq, new.deleted, new.hlc,
+                          now, orjson.dumps(new.data).decode(), orjson.dumps(new.meta).decode())
+    txn.write_record(record)
+    out.heads[m.space] = seq
+    out.changed[m.space] = [record]
+    return record
+
+
+def wire(row: dict[str, Any]) -> dict[str, Any]:
+    """An audit row as the API shows it (stored JSON embedded without re-parsing)."""
+    return {
+        "id": row["id"], "space": row["space"], "collection": row["collection"],
+        "record_id": row["record_id"], "client_id": row["client_id"], "mid": row["mid"],
+        "policy": row["policy"], "status": row["status"], "base_version": row["base_version"],
+        "server": orjson.Fragment(row["server"]), "client": orjson.Fragment(row["client"]),
+        "outcome": orjson.Fragment(row["outcome"]), "created_at": row["created_at"],
+        "resolved_at": row["resolved_at"],
+    }
