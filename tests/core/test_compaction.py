@@ -98,13 +98,14 @@ def test_compaction_keeps_what_is_younger_than_the_horizon(server_factory, tmp_p
     db = tmp_path / "young.db"
     server = server_factory(db=db)
     with httpx.Client(base_url=server.url, timeout=30) as c:
-        push(c, "c1", [mutation(1, "a", space=SPACE),
-                       mutation(2, "a", op="delete", base=1, space=SPACE)])
+        batch = [mutation(1, "a", space=SPACE),
+                 mutation(2, "a", op="delete", base=1, space=SPACE)]
+        push(c, "c1", batch)
         old = pull(c, SPACE)["cursor"]
         run_compact(db, "1h")
         assert read_db(db, "SELECT count(*) FROM records WHERE deleted") == [(1,)]
         assert read_db(db, "SELECT count(*) FROM mutations") == [(2,)]
         assert pull(c, SPACE, "")["changes"][0]["deleted"] is True
         assert pull(c, SPACE, old)["changes"] == []
-        again = push(c, "c1", [mutation(1, "a", space=SPACE)])
-        assert again["results"][0]["duplicate"] is True
+        again = push(c, "c1", batch)
+        assert [r.get("duplicate") for r in again["results"]] == [True, True]
