@@ -36,3 +36,16 @@ def space() -> str:
 @pytest.fixture
 def db_path(shared_server: ServerProcess) -> Path:
     return shared_server.db
+
+
+LIMITS = {"SYNCSERVER_MAX_BATCH_MUTATIONS": "10", "SYNCSERVER_MAX_BATCH_BYTES": "20000",
+          "SYNCSERVER_MAX_RECORD_BYTES": "1000", "SYNCSERVER_MAX_PAGE": "50",
+          "SYNCSERVER_MAX_WAIT": "5"}
+
+
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server with small limits (LIMITS), for oversized input."""
+    server = ServerProcess(tmp_path_factory.mktemp("limited") / "sync.db", env=LIMITS).start()
+    yield server
+    server.stop()
