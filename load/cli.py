@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -129,13 +128,13 @@ async def execute(settings: Settings, show_progress: bool) -> tuple[Stats, Verdi
         async with progress_bar(stats, settings.duration, show_progress):
             try:
                 await asyncio.wait_for(scenario.run(), bound)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 stats.error("run_timeout", f"the scenario did not stop within {bound:.0f} s")
                 scenario.stopping = True
         started = time.monotonic()
         try:
             await asyncio.wait_for(scenario.settle(), settings.settle_timeout * 3 + 30)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             stats.error("settle_timeout", "clients did not reach quiescence")
         stats.extra["settle_s"] = round(time.monotonic() - started, 3)
         stats.finish()
@@ -163,7 +162,7 @@ def install_loop(choice: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     settings, args = parse_args(argv)
     problem = validate(settings, args)
     if problem:

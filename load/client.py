@@ -5,7 +5,8 @@ cursor per space pulled over HTTP or followed over the WebSocket."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -119,7 +120,7 @@ class SimClient:
                 self.stats.error("result_for_unknown_mid", repr(result)[:300])
                 continue
             answered.add(mutation["mid"])
-            status = result.get("status")
+            status = str(result.get("status"))
             self.stats.outcomes[status if not result.get("duplicate") else f"{status}_duplicate"] += 1
             key = (mutation["space"], mutation["collection"], mutation["id"])
             first = mutation["mid"] in waiting

@@ -40,5 +40,4 @@ class HLC:
             ms, counter, _ = parse_hlc(stamp)
         except ValueError:
             return
-        if (ms, counter) > (self.ms, self.counter):
-            self.ms, self.counter = ms, counter
+        self.ms, self.counter = max((self.ms, self.counter), (ms, counter))

@@ -51,7 +51,7 @@ class HttpConnection:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(self.host, self.port, limit=1 << 24), self.timeout
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise HttpError("connect_error", str(exc)) from exc
 
     async def close(self) -> None:
@@ -88,7 +88,7 @@ class HttpConnection:
                 await self.close()
                 return None
             return await asyncio.wait_for(self._read_response(), self.timeout)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             await self.close()
             raise HttpError("timeout", f"{method} {path}") from exc
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
@@ -118,7 +118,7 @@ class HttpConnection:
 
     @staticmethod
     async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:

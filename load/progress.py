@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -63,10 +63,10 @@ def render_html(report: dict[str, Any], stats: Stats) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>syncserver load: {escape(report['scenario'])}</title>",
-        "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "text-align:right}th{background:#f4f4f4}.ok{color:#060}.bad{color:#b00}"
-        "pre{background:#f8f8f8;padding:1em;overflow:auto}</style></head><body>",
+        ("<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;padding:0 1em}"
+         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+         "text-align:right}th{background:#f4f4f4}.ok{color:#060}.bad{color:#b00}"
+         "pre{background:#f8f8f8;padding:1em;overflow:auto}</style></head><body>"),
         f"<h1>syncserver load report: {escape(report['scenario'])}</h1>",
         f"<p class='{'ok' if ok else 'bad'}'><b>Convergence: {escape(verdict.get('verdict', '?'))}</b></p>",
         "<h2>Throughput</h2>",

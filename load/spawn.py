@@ -12,6 +12,7 @@ import tempfile
 import time
 import urllib.request
 from types import TracebackType
+from typing import Self
 
 
 def free_port() -> int:
@@ -36,7 +37,7 @@ class SpawnedServer:
         self.log_path = os.path.join(self.tmp.name, "server.log")
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> "SpawnedServer":
+    def __enter__(self) -> Self:
         db = os.path.join(self.tmp.name, "load.db")
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(server_command(self.port, db, self.extra_args),

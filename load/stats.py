@@ -30,10 +30,8 @@ class Histogram:
         self.buckets[index] += 1
         self.count += 1
         self.total += seconds
-        if seconds > self.max:
-            self.max = seconds
-        if seconds < self.min:
-            self.min = seconds
+        self.max = max(self.max, seconds)
+        self.min = min(self.min, seconds)
 
     @staticmethod
     def bucket_value(index: int) -> float:

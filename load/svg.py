@@ -12,13 +12,13 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e3
 
 def _frame(x_label: str, y_label: str) -> list[str]:
     return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-        f'font-family="sans-serif" font-size="11">',
-        f'<rect x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" height="{H - PAD_T - PAD_B}" '
-        'fill="none" stroke="#999"/>',
+        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+         f'font-family="sans-serif" font-size="11">'),
+        (f'<rect x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" '
+         f'height="{H - PAD_T - PAD_B}" fill="none" stroke="#999"/>'),
         f'<text x="{(W - PAD_R + PAD_L) / 2}" y="{H - 4}" text-anchor="middle">{escape(x_label)}</text>',
-        f'<text x="12" y="{(H - PAD_B) / 2}" transform="rotate(-90 12 {(H - PAD_B) / 2})" '
-        f'text-anchor="middle">{escape(y_label)}</text>',
+        (f'<text x="12" y="{(H - PAD_B) / 2}" transform="rotate(-90 12 {(H - PAD_B) / 2})" '
+         f'text-anchor="middle">{escape(y_label)}</text>'),
     ]
 
 

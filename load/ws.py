@@ -81,7 +81,7 @@ class WsFeed:
             try:
                 await self._connect()
                 return
-            except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, InvalidHandshake) as exc:
                 self.client.stats.error("ws_connect_error", str(exc))
                 await asyncio.sleep(0.1 * (attempt + 1))
 
@@ -107,7 +107,7 @@ class WsFeed:
                 asyncio.get_running_loop().create_task(self._subscribe(space))
         elif kind == "error":
             client.stats.error(f"ws_error_{message.get('code')}", message.get("detail", ""))
-        elif kind not in ("pong", "push_result"):
+        elif kind not in ("pong", "push_result", "welcome"):  # welcome: the hello's answer
             client.stats.error("ws_unknown_message", str(kind))
 
     async def wait_for_seq(self, targets: dict[str, int], timeout: float) -> bool:
@@ -122,7 +122,7 @@ class WsFeed:
             self._progress.clear()
             try:
                 await asyncio.wait_for(self._progress.wait(), min(remaining, 0.5))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def wait_synced(self, timeout: float) -> bool:
@@ -140,5 +140,5 @@ class WsFeed:
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, 5)
-            except (asyncio.TimeoutError, ConnectionClosed):
+            except (TimeoutError, ConnectionClosed):
                 self._task.cancel()

@@ -7,7 +7,8 @@ import asyncio
 import random
 import secrets
 import time
-from typing import Any, Awaitable, Iterable
+from collections.abc import Awaitable, Iterable
+from typing import Any
 
 from load.auth import mint_token
 from load.checker import ClientView

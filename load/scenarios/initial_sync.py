@@ -8,7 +8,7 @@ import asyncio
 import time
 
 from load.client import SimClient
-from load.scenarios.base import Scenario, bounded_gather
+from load.scenarios.base import Scenario
 
 
 class InitialSync(Scenario):

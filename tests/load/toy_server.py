@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
 import orjson
 import uvicorn
@@ -49,7 +49,7 @@ class ToyServer:
                     "record": current}
         op, data = mutation["op"], mutation.get("data")
         old = (current or {}).get("data") or {}
-        if op == "patch":
+        if op == "patch" and isinstance(data, dict):  # shallow: the tool's patches are flat
             data = {**old, **{k: v for k, v in data.items() if v is not None}}
         self.seq[key[0]] = self.seq.get(key[0], 0) + 1
         record = {"space": key[0], "collection": key[1], "id": key[2], "version": version + 1,
@@ -109,7 +109,7 @@ class RunningToy:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "RunningToy":
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:

@@ -1,0 +1,55 @@
+"""Histogram percentiles, and the report files a person and CI read."""
+
+from __future__ import annotations
+
+import orjson
+
+from load.checker import Verdict
+from load.hlc import HLC, parse_hlc
+from load.merge import merge_patch
+from load.report import build_report, write_reports
+from load.settings import Settings
+from load.stats import Histogram, Stats
+
+
+def test_histogram_percentiles_are_within_one_percent():
+    h = Histogram()
+    for i in range(1, 10_001):
+        h.add(i / 1000)  # 1 ms .. 10 s, uniform
+    for p in (50, 95, 99):
+        assert abs(h.percentile(p) - p / 10) <= 0.011 * p / 10
+    assert h.max == 10.0 and h.count == 10_000
+
+
+def test_report_json_and_html_hold_figures_verdict_and_charts(tmp_path):
+    stats = Stats()
+    for ms in (1, 2, 3, 50):
+        stats.observe("push", ms / 1000)
+    stats.count("mutations", 500)
+    stats.error("push_http_500", "boom")
+    verdict = Verdict()
+    verdict.add("missing_record", record="sp/todos/t1")
+    settings = Settings(scenario="steady", urls=["http://127.0.0.1:1"], token="secret")
+    report = build_report(settings, stats, verdict, {"version": "0.1.0"})
+    json_path, html_path = write_reports(report, stats, tmp_path)
+    data = orjson.loads(json_path.read_bytes())
+    assert data["results"]["latency_ms"]["push"]["max_ms"] == 50.0
+    assert data["results"]["errors"] == {"push_http_500": 1}
+    assert data["convergence"]["ok"] is False
+    assert data["settings"]["token"] == "***"
+    html = html_path.read_text()
+    assert html.count("<svg") == 2 and "missing_record" in html and "sp/todos/t1" in html
+
+
+def test_hlc_stamps_sort_in_clock_order():
+    clock = HLC("c-1")
+    stamps = [clock.stamp() for _ in range(50)]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 50
+    clock.observe("9999999999999:00003:other")
+    assert parse_hlc(clock.stamp())[:2] == (9999999999999, 4)
+
+
+def test_merge_patch_follows_rfc_7396():
+    assert merge_patch({"a": "b", "c": {"d": "e", "f": "g"}}, {"a": "z", "c": {"f": None}}) == \
+        {"a": "z", "c": {"d": "e"}}
+    assert merge_patch(None, {"a": 1}) == {"a": 1}
