@@ -4,7 +4,8 @@ error frame on an open connection), never a crash, and never changes stored data
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import orjson
@@ -51,14 +52,14 @@ CLOSING_FRAMES: dict[str, tuple[str | bytes, int, str]] = {
     "type_not_a_string": ('{"type": ["ping"]}', 4400, "invalid_request"),
     "subscribe_without_space": ('{"type": "subscribe"}', 4400, "invalid_request"),
     "subscribe_bad_space": ('{"type": "subscribe", "space": "a b"}', 4400, "invalid_request"),
-    "subscribe_bad_collections": ('{"type": "subscribe", "space": "frames", '
-                                  '"collections": "a b"}', 4400, "invalid_request"),
+    "subscribe_bad_collections": (
+        '{"type": "subscribe", "space": "frames", "collections": "a b"}', 4400, "invalid_request"),
     "unsubscribe_without_space": ('{"type": "unsubscribe"}', 4400, "invalid_request"),
     "push_mutations_not_a_list": ('{"type": "push", "client_id": "c", "mutations": {}}', 4400,
                                   "invalid_request"),
     "push_without_client_id": ('{"type": "push", "mutations": []}', 4400, "invalid_request"),
-    "push_bad_request_id": ('{"type": "push", "request_id": {}, "client_id": "c", '
-                            '"mutations": []}', 4400, "invalid_request"),
+    "push_bad_request_id": (
+        '{"type": "push", "request_id": {}, "client_id": "c", "mutations": []}', 4400, "invalid_request"),
 }
 
 

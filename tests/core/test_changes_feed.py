@@ -92,7 +92,7 @@ def test_small_pages_during_concurrent_writes_miss_nothing(http, shared_server, 
                         versions[rid] += 1
                     results = push(c, client_id, batch)["results"]
                     assert all(r["status"] == "applied" for r in results), results
-        except BaseException as exc:  # surfaced in the main thread
+        except (AssertionError, httpx.HTTPError) as exc:  # surfaced in the main thread
             errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(f"w{k}-{space}", records[k::2]))
