@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import httpx
 
@@ -17,7 +18,7 @@ from .support import pull
 SETTLE = 0.3
 
 
-def _poll(url: str, space: str, since: str, wait: float, **params: str) -> tuple[dict, float]:
+def _poll(url: str, space: str, since: str, wait: float, **params: Any) -> tuple[dict, float]:
     start = time.monotonic()
     with httpx.Client(base_url=url, timeout=wait + 30) as c:
         page = pull(c, space, since, wait=wait, **params)
