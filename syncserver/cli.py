@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     compact.add_argument("--older-than", type=parse_duration, required=True,
                          help="age of what is purged, e.g. 30d, 12h; cursors from before the "
                               "purged tombstones then get 410 resync_required")
+    sub.add_parser("settings", help="print every setting as a Markdown table")
     conflicts = sub.add_parser("conflicts", help="list the conflict audit (newest last)")
     _add_settings(conflicts, {"db"})
     conflicts.add_argument("--space", default="", help="only this space")
@@ -157,6 +158,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         compact(settings, args.older_than)
     elif args.command == "conflicts":
         list_conflicts(settings, args)
+    elif args.command == "settings":
+        print(settings_table())
+
+
+def settings_table() -> str:
+    lines = ["| flag | environment variable | default | meaning |", "|---|---|---|---|"]
+    for name, env, default, help_text in Settings.documented():
+        flag = "--" + name.replace("_", "-")
+        lines.append(f"| `{flag}` | `{env}` | `{default!r}` | {help_text} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

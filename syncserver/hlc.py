@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 HLC_PATTERN = re.compile(r"^(\d{13}):(\d{5}):([A-Za-z0-9_.:-]{1,128})$")
 MAX_COUNTER = 99_999
 
 
-@dataclass(frozen=True, order=True)
-class Stamp:
+class Stamp(NamedTuple):  # a tuple: cheap to make, ordered by (ms, counter, node)
     ms: int
     counter: int
     node: str

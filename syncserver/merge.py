@@ -185,6 +185,10 @@ def _merge_fields(draft: _Draft, current: State, m: Mutation, plain: dict[str, A
 
 def decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: str,
            client_id: str) -> Decision:
+    if current is None and m.op == "put" and m.base_version == 0:
+        # The hot path of a first sync: a new record, nothing to merge.
+        meta = {"f": {name: [1, stamp] for name in m.data}, "d": [1, stamp]}
+        return Decision("applied", State(m.data, False, 1, stamp, meta))
     cur = current or State({}, False, 0, "", {})
     plain, ops, problem = _split(m)
     if problem:

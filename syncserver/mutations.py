@@ -87,12 +87,21 @@ def parse_mutation(raw: object, max_record_bytes: int) -> Mutation | Rejection:
                     raw["base_version"], stamp, fingerprint)
 
 
+_known_names: set[str] = set()  # space and collection names seen valid: few, and hot
+
+
 def _problem(raw: dict[str, Any], op: object, data: object) -> tuple[ErrorCode, str] | None:
-    for name, pattern in (("space", SPACE_PATTERN), ("collection", SPACE_PATTERN),
-                          ("id", ID_PATTERN)):
+    for name in ("space", "collection"):
         value = raw.get(name)
-        if not isinstance(value, str) or pattern.match(value) is None:
-            return ErrorCode.INVALID_MUTATION, f"{name} must match {pattern.pattern}"
+        if value in _known_names:
+            continue
+        if not isinstance(value, str) or SPACE_PATTERN.match(value) is None:
+            return ErrorCode.INVALID_MUTATION, f"{name} must match {SPACE_PATTERN.pattern}"
+        if len(_known_names) < 10_000:
+            _known_names.add(value)
+    value = raw.get("id")
+    if not isinstance(value, str) or ID_PATTERN.match(value) is None:
+        return ErrorCode.INVALID_MUTATION, f"id must match {ID_PATTERN.pattern}"
     if not isinstance(op, str) or op not in OPS:
         return ErrorCode.UNKNOWN_OP, f"op must be one of {', '.join(sorted(OPS))}, got {op!r}"
     base = raw.get("base_version")
@@ -106,9 +115,10 @@ def _problem(raw: dict[str, Any], op: object, data: object) -> tuple[ErrorCode, 
 
 
 def _fingerprint(raw: dict[str, Any], data_json: bytes) -> bytes:
-    parts = [raw.get(k) for k in ("space", "collection", "id", "op", "base_version", "hlc")]
-    head = repr(parts).encode()
-    return hashlib.blake2b(head + b"\x00" + data_json, digest_size=16).digest()
+    g = raw.get
+    head = f"{g('space')!r}\x00{g('collection')!r}\x00{g('id')!r}\x00{g('op')!r}\x00" \
+        f"{g('base_version')!r}\x00{g('hlc')!r}\x00".encode()
+    return hashlib.blake2b(head + data_json, digest_size=16).digest()
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

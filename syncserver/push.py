@@ -71,6 +71,11 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
     batch = _Batch(txn, client_id, clock, policies)
     mids = [item.mid for item in items if item.mid is not None]
     batch.seen = txn.stored_results(client_id, mids) if mids else {}
+    keys = [(m.space, m.collection, m.id) for m in items
+            if isinstance(m, Mutation) and m.mid not in batch.seen]
+    if keys:  # one query per (space, collection), not one per mutation
+        found = txn.load_records(keys)
+        batch.records = {key: found.get(key) for key in keys}
     purged: int | None = None
     for item in items:
         if item.mid is None:

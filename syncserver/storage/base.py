@@ -21,6 +21,10 @@ class PushTransaction(Protocol):
     def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
         ...
 
+    def load_records(self, keys: list[tuple[str, str, str]]
+                     ) -> dict[tuple[str, str, str], StoredRecord]:
+        """Many records in few queries (missing ones are absent from the answer)."""
+
     def next_seq(self, space: str) -> int:
         """Allocate the next feed position of `space` (in commit order)."""
 

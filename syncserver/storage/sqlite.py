@@ -61,6 +61,24 @@ class _Transaction:
         ).fetchone()
         return row[0] if row else 0
 
+    def load_records(self, keys: list[tuple[str, str, str]]
+                     ) -> dict[tuple[str, str, str], StoredRecord]:
+        groups: dict[tuple[str, str], list[str]] = {}
+        for space, collection, record_id in keys:
+            groups.setdefault((space, collection), []).append(record_id)
+        found: dict[tuple[str, str, str], StoredRecord] = {}
+        for (space, collection), ids in groups.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows = self.conn.execute(
+                    f"SELECT {RECORD_COLUMNS} FROM records WHERE space = ? AND collection = ? "
+                    f"AND id IN ({','.join('?' * len(chunk))})", (space, collection, *chunk))
+                for row in rows:
+                    record = StoredRecord(*row)
+                    record.deleted = bool(record.deleted)
+                    found[(space, collection, record.id)] = record
+        return found
+
     def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
         row = self.conn.execute(
             f"SELECT {RECORD_COLUMNS} FROM records WHERE space = ? AND collection = ? AND id = ?",
@@ -151,6 +169,8 @@ class SQLiteStorage:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._pending: list[tuple[Callable[[_Transaction], Any], asyncio.Future[Any]]] = []
+        self._draining = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -195,22 +215,62 @@ class SQLiteStorage:
     # -- writes ----------------------------------------------------------------------
 
     async def write(self, fn: Callable[[_Transaction], T]) -> T:
-        """Run `fn` in one IMMEDIATE transaction on the writer thread; commit, then return."""
-        return await self._on_writer(lambda: self._write_now(fn))
+        """Run `fn` in a write transaction on the writer thread; return once committed.
 
-    def _write_now(self, fn: Callable[[_Transaction], T]) -> T:
+        Group commit: writes that arrive while the writer is busy are committed together,
+        each in its own savepoint (one failing rolls back only itself), so concurrent
+        pushes share one fsync instead of queueing for one each.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((fn, future))
+        if not self._draining:
+            self._draining = True
+            loop.create_task(self._drain())
+        return await future  # type: ignore[no-any-return]
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                try:
+                    outcomes = await self._on_writer(lambda: self._write_group(group))
+                except BaseException as exc:  # the commit itself failed: nothing is stored
+                    outcomes = [(False, exc)] * len(group)
+                for (_fn, future), (ok, value) in zip(group, outcomes):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._draining = False
+
+    def _write_group(self, group: list[tuple[Callable[[_Transaction], Any], Any]]
+                     ) -> list[tuple[bool, Any]]:
         conn = self._write_conn
         assert conn is not None, "storage is not open"
+        outcomes: list[tuple[bool, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            txn = _Transaction(conn)
-            out = fn(txn)
-            txn.flush()
+            for fn, _future in group:
+                conn.execute("SAVEPOINT one_write")
+                try:
+                    txn = _Transaction(conn)
+                    out = fn(txn)
+                    txn.flush()
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO one_write")
+                    outcomes.append((False, exc))
+                else:
+                    outcomes.append((True, out))
+                conn.execute("RELEASE one_write")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return out
+        return outcomes
 
     async def secret(self) -> bytes:
         def get_or_create(txn: _Transaction) -> bytes:
