@@ -14,6 +14,7 @@ from .errors import ErrorCode
 SPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 OPS = frozenset({"put", "patch", "delete"})
+MAX_INT = 2**63 - 1  # what a 64-bit database column holds
 
 
 class Mutation:
@@ -62,8 +63,9 @@ def parse_mutation(raw: object, max_record_bytes: int) -> Mutation | Rejection:
     if not isinstance(raw, dict):
         return Rejection(None, ErrorCode.INVALID_MUTATION, "a mutation is a JSON object")
     mid = raw.get("mid")
-    if not _is_int(mid) or mid < 1:
-        return Rejection(None, ErrorCode.INVALID_MUTATION, "mid must be an integer >= 1")
+    if not _is_int(mid) or not 1 <= mid <= MAX_INT:
+        return Rejection(None, ErrorCode.INVALID_MUTATION,
+                         f"mid must be an integer from 1 to {MAX_INT}")
     op = raw.get("op")
     data = raw.get("data")
     # Serialize the data once: it is both the fingerprint's input and (for put) what we store.
@@ -105,8 +107,8 @@ def _problem(raw: dict[str, Any], op: object, data: object) -> tuple[ErrorCode, 
     if not isinstance(op, str) or op not in OPS:
         return ErrorCode.UNKNOWN_OP, f"op must be one of {', '.join(sorted(OPS))}, got {op!r}"
     base = raw.get("base_version")
-    if not _is_int(base) or base < 0:
-        return ErrorCode.INVALID_MUTATION, "base_version must be an integer >= 0"
+    if not _is_int(base) or not 0 <= base <= MAX_INT:
+        return ErrorCode.INVALID_MUTATION, f"base_version must be an integer from 0 to {MAX_INT}"
     if op in ("put", "patch") and not isinstance(data, dict):
         return ErrorCode.INVALID_MUTATION, f"{op} needs data, a JSON object"
     if op == "delete" and data is not None:

@@ -119,10 +119,8 @@ MUTATION_ERRORS: dict[str, Any] = {
     "mid_negative": (_m(mid=-5), "invalid_mutation"),
     "mid_a_bool": (_m(mid=True), "invalid_mutation"),
     "mid_a_float": (_m(mid=99.0), "invalid_mutation"),
-    "mid_beyond_64_bits": pytest.param(
-        _m(mid=2**63), "invalid_mutation", marks=pytest.mark.xfail(
-            strict=True, reason="mutations.py accepts any int mid; SQLite cannot store one "
-                                ">= 2**63 and the push fails with a 500 (OverflowError)")),
+    "mid_beyond_64_bits": (_m(mid=2**63), "invalid_mutation"),
+    "base_version_beyond_64_bits": (_m(base_version=2**63), "invalid_mutation"),
     "base_version_negative": (_m(base_version=-1), "invalid_mutation"),
     "base_version_a_bool": (_m(base_version=False), "invalid_mutation"),
     "base_version_a_string": (_m(base_version="0"), "invalid_mutation"),
