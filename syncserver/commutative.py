@@ -36,7 +36,7 @@ def check(field: str, op: str, arg: Any) -> str | None:
     return None
 
 
-def increment(current: Any, amount: int | float) -> int | float:
+def increment(current: Any, amount: float) -> int | float:
     base = current if type(current) in (int, float) else 0
     return base + amount
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 HLC_PATTERN = re.compile(r"^(\d{13}):(\d{5}):([A-Za-z0-9_.:-]{1,128})$")
 MAX_COUNTER = 99_999

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
@@ -32,9 +32,9 @@ class Record(SQLModel, table=True):
     deleted: bool = False
     hlc: str
     updated_at: int = _bigint()  # ms since the epoch, server time
-    data: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    data: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # per-field versions and HLC stamps for three-way merges (see syncserver/merge.py)
-    meta: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    meta: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Mutation(SQLModel, table=True):
@@ -70,7 +70,7 @@ class Conflict(SQLModel, table=True):
         Index("ix_conflicts_record", "space", "collection", "record_id"),
         Index("ix_conflicts_created_at", "created_at"),
     )
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     space: str
     collection: str
     record_id: str
@@ -83,4 +83,4 @@ class Conflict(SQLModel, table=True):
     client: str = Field(sa_column=Column(Text, nullable=False))  # the mutation, JSON
     outcome: str = Field(sa_column=Column(Text, nullable=False))  # winner, fields, result
     created_at: int = _bigint()
-    resolved_at: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    resolved_at: int | None = Field(default=None, sa_column=Column(BigInteger))

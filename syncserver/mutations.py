@@ -20,8 +20,18 @@ MAX_INT = 2**63 - 1  # what a 64-bit database column holds
 class Mutation:
     """A well-formed mutation; `fingerprint` identifies its content for replay checks."""
 
-    __slots__ = ("mid", "space", "collection", "id", "op", "data", "data_json", "base_version",
-                 "hlc", "fingerprint")
+    __slots__ = (
+        "base_version",
+        "collection",
+        "data",
+        "data_json",
+        "fingerprint",
+        "hlc",
+        "id",
+        "mid",
+        "op",
+        "space",
+    )
 
     def __init__(self, mid: int, space: str, collection: str, record_id: str, op: str,
                  data: Any, data_json: bytes, base_version: int, stamp: hlc.Stamp,
@@ -41,7 +51,7 @@ class Mutation:
 class Rejection:
     """A mutation that failed validation. `mid` is None when it has no usable id."""
 
-    __slots__ = ("mid", "code", "message", "fingerprint")
+    __slots__ = ("code", "fingerprint", "message", "mid")
 
     def __init__(self, mid: int | None, code: ErrorCode, message: str,
                  fingerprint: bytes = b"") -> None:
@@ -55,18 +65,18 @@ def valid_client_id(value: object) -> bool:
     return isinstance(value, str) and ID_PATTERN.match(value) is not None
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: Any) -> bool:
     return type(value) is int  # bool is an int subclass and is no version number
 
 
 def parse_mutation(raw: object, max_record_bytes: int) -> Mutation | Rejection:
     if not isinstance(raw, dict):
         return Rejection(None, ErrorCode.INVALID_MUTATION, "a mutation is a JSON object")
-    mid = raw.get("mid")
+    mid: Any = raw.get("mid")
     if not _is_int(mid) or not 1 <= mid <= MAX_INT:
         return Rejection(None, ErrorCode.INVALID_MUTATION,
                          f"mid must be an integer from 1 to {MAX_INT}")
-    op = raw.get("op")
+    op: Any = raw.get("op")
     data = raw.get("data")
     # Serialize the data once: it is both the fingerprint's input and (for put) what we store.
     try:
@@ -106,7 +116,7 @@ def _problem(raw: dict[str, Any], op: object, data: object) -> tuple[ErrorCode, 
         return ErrorCode.INVALID_MUTATION, f"id must match {ID_PATTERN.pattern}"
     if not isinstance(op, str) or op not in OPS:
         return ErrorCode.UNKNOWN_OP, f"op must be one of {', '.join(sorted(OPS))}, got {op!r}"
-    base = raw.get("base_version")
+    base: Any = raw.get("base_version")
     if not _is_int(base) or not 0 <= base <= MAX_INT:
         return ErrorCode.INVALID_MUTATION, f"base_version must be an integer from 0 to {MAX_INT}"
     if op in ("put", "patch") and not isinstance(data, dict):

@@ -8,8 +8,8 @@ Each committed batch is published once per space with the feed positions it cove
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import orjson
 
@@ -70,7 +70,7 @@ class Notifier:
         try:
             await asyncio.wait_for(event.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     def listen(self, space: str, listener: Listener) -> None:

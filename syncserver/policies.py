@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 
 class Policy(str, Enum):
@@ -56,7 +57,7 @@ class PolicyTable:
         self.resolvers[collection] = resolver
 
     @classmethod
-    def parse(cls, default: str, policies: str, resolvers: str) -> "PolicyTable":
+    def parse(cls, default: str, policies: str, resolvers: str) -> PolicyTable:
         """From settings: 'todos=lww,notes=manual' and 'todos=myapp.sync:resolve'."""
         table = cls(default=_policy(default))
         for name, value in _pairs(policies, "policies"):

@@ -8,8 +8,18 @@ import orjson
 
 
 class StoredRecord:
-    __slots__ = ("space", "collection", "id", "version", "seq", "deleted", "hlc", "updated_at",
-                 "data", "meta")
+    __slots__ = (
+        "collection",
+        "data",
+        "deleted",
+        "hlc",
+        "id",
+        "meta",
+        "seq",
+        "space",
+        "updated_at",
+        "version",
+    )
 
     def __init__(self, space: str, collection: str, record_id: str, version: int, seq: int,
                  deleted: bool, hlc: str, updated_at: int, data: str | None,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Mapping
+from typing import Any
 
 
 def _bool(value: str) -> bool:
@@ -63,7 +64,7 @@ class Settings:
     @classmethod
     def from_sources(
         cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-    ) -> "Settings":
+    ) -> Settings:
         """Defaults, then SYNCSERVER_* variables, then explicit overrides (CLI flags)."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}

@@ -35,7 +35,7 @@ class PushTransaction(Protocol):
                      result: bytes, created_at: int) -> None:
         ...
 
-    def write_conflict(self, m: "Mutation", client_id: str, policy: str, status: str,
+    def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
                        server: str, outcome: str, created_at: int) -> int:
         """Record a resolution in the audit; returns its id."""
 
