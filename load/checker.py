@@ -59,9 +59,13 @@ class Verdict:
             self.warnings.append({"kind": kind, **detail})
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "verdict": "clean" if self.ok else "anomalies",
-                "counts": dict(sorted(self.counts.items())),
-                "anomalies": self.anomalies, "warnings": self.warnings}
+        return {
+            "ok": self.ok,
+            "verdict": "clean" if self.ok else "anomalies",
+            "counts": dict(sorted(self.counts.items())),
+            "anomalies": self.anomalies,
+            "warnings": self.warnings,
+        }
 
 
 def name(key: Key) -> str:
@@ -93,8 +97,12 @@ def canonical_results(recorder: Recorder, verdict: Verdict) -> dict[MutationKey,
         if any(r.get("duplicate") for r in results):
             verdict.counts["replays_deduplicated"] += 1
     for key in recorder.unanswered():
-        verdict.add("unanswered", client_id=key[0], mid=key[1],
-                    detail="no result was ever received for this mutation")
+        verdict.add(
+            "unanswered",
+            client_id=key[0],
+            mid=key[1],
+            detail="no result was ever received for this mutation",
+        )
     return outcome
 
 
@@ -118,8 +126,13 @@ def check_feed_shape(label: str, feed: Feed, verdict: Verdict) -> None:
                 verdict.add("feed_duplicate", feed=label, record=name(key))
             seen.add(key)
             if change["seq"] <= last_seq:
-                verdict.add("feed_out_of_order", feed=label, record=name(key),
-                            seq=change["seq"], after=last_seq)
+                verdict.add(
+                    "feed_out_of_order",
+                    feed=label,
+                    record=name(key),
+                    seq=change["seq"],
+                    after=last_seq,
+                )
             last_seq = change["seq"]
 
 
@@ -127,8 +140,13 @@ def _state(record: dict[str, Any]) -> tuple[Any, ...]:
     return (record["version"], bool(record.get("deleted")), record.get("data"))
 
 
-def check_histories(recorder: Recorder, outcome: dict[MutationKey, dict[str, Any]],
-                    final: dict[Key, dict[str, Any]], spaces: set[str], verdict: Verdict) -> None:
+def check_histories(
+    recorder: Recorder,
+    outcome: dict[MutationKey, dict[str, Any]],
+    final: dict[Key, dict[str, Any]],
+    spaces: set[str],
+    verdict: Verdict,
+) -> None:
     """Rebuild every record from its acknowledged mutations and compare with the feed."""
     accepted: dict[Key, dict[int, list[MutationKey]]] = defaultdict(lambda: defaultdict(list))
     pending: Counter[Key] = Counter()
@@ -147,25 +165,40 @@ def check_histories(recorder: Recorder, outcome: dict[MutationKey, dict[str, Any
         record = final.get(key)
         for version, mkeys in versions.items():
             if len(mkeys) > 1:
-                verdict.add("version_collision", record=name(key), version=version,
-                            mutations=[list(k) for k in mkeys])
+                verdict.add(
+                    "version_collision",
+                    record=name(key),
+                    version=version,
+                    mutations=[list(k) for k in mkeys],
+                )
         if record is None:
-            verdict.add("missing_record", record=name(key),
-                        detail=f"{len(versions)} acknowledged writes, record absent from the feed")
+            verdict.add(
+                "missing_record",
+                record=name(key),
+                detail=f"{len(versions)} acknowledged writes, record absent from the feed",
+            )
             continue
         top = record["version"]
         if versions and max(versions) > top:
-            verdict.add("lost_write", record=name(key), server_version=top,
-                        acknowledged_version=max(versions))
+            verdict.add(
+                "lost_write",
+                record=name(key),
+                server_version=top,
+                acknowledged_version=max(versions),
+            )
             continue
         gaps = [v for v in range(1, top + 1) if v not in versions]
         if gaps:
             if pending[key]:
                 verdict.warn("unverifiable", record=name(key), versions=gaps[:20])
             else:
-                verdict.add("unacknowledged_version", record=name(key), versions=gaps[:20],
-                            detail="the server holds versions no acknowledged mutation created "
-                                   "(a mutation applied twice, or a write from nowhere)")
+                verdict.add(
+                    "unacknowledged_version",
+                    record=name(key),
+                    versions=gaps[:20],
+                    detail="the server holds versions no acknowledged mutation created "
+                    "(a mutation applied twice, or a write from nowhere)",
+                )
             continue
         data: Any = None
         deleted = False
@@ -178,29 +211,47 @@ def check_histories(recorder: Recorder, outcome: dict[MutationKey, dict[str, Any
                 mutation = recorder.mutations[mkey]
                 data, deleted = apply_op(data, deleted, mutation["op"], mutation.get("data"))
         if (data, deleted) != (record.get("data"), bool(record.get("deleted"))):
-            verdict.add("state_mismatch", record=name(key), version=top,
-                        expected={"deleted": deleted, "data": data},
-                        server={"deleted": record.get("deleted"), "data": record.get("data")})
+            verdict.add(
+                "state_mismatch",
+                record=name(key),
+                version=top,
+                expected={"deleted": deleted, "data": data},
+                server={"deleted": record.get("deleted"), "data": record.get("data")},
+            )
         last = outcome[versions[top][0]]
         last_seq = last["record"]["seq"] if last["status"] == "merged" else last.get("seq")
         if last_seq is not None and last_seq != record["seq"]:
-            verdict.add("seq_mismatch", record=name(key), acknowledged_seq=last_seq,
-                        feed_seq=record["seq"])
+            verdict.add(
+                "seq_mismatch", record=name(key), acknowledged_seq=last_seq, feed_seq=record["seq"]
+            )
 
 
-def compare_stores(what: str, expected: dict[Key, dict[str, Any]], actual: dict[Key, dict[str, Any]],
-                   spaces: list[str], verdict: Verdict, **where: Any) -> None:
+def compare_stores(
+    what: str,
+    expected: dict[Key, dict[str, Any]],
+    actual: dict[Key, dict[str, Any]],
+    spaces: list[str],
+    verdict: Verdict,
+    **where: Any,
+) -> None:
     wanted = set(spaces)
-    for key in sorted({k for k in expected if k[0] in wanted} | {k for k in actual if k[0] in wanted}):
+    for key in sorted(
+        {k for k in expected if k[0] in wanted} | {k for k in actual if k[0] in wanted}
+    ):
         mine, theirs = actual.get(key), expected.get(key)
         if mine is None or theirs is None or _state(mine) != _state(theirs):
-            verdict.add(what, record=name(key), **where,
-                        holds=None if mine is None else _state(mine)[:2],
-                        server=None if theirs is None else _state(theirs)[:2])
+            verdict.add(
+                what,
+                record=name(key),
+                **where,
+                holds=None if mine is None else _state(mine)[:2],
+                server=None if theirs is None else _state(theirs)[:2],
+            )
 
 
-def check(recorder: Recorder, feeds: dict[str, Feed], clients: list[ClientView],
-          spaces: list[str]) -> Verdict:
+def check(
+    recorder: Recorder, feeds: dict[str, Feed], clients: list[ClientView], spaces: list[str]
+) -> Verdict:
     """``feeds``: label -> feed; the first one is the reference the others must equal."""
     verdict = Verdict()
     outcome = canonical_results(recorder, verdict)
@@ -210,11 +261,19 @@ def check(recorder: Recorder, feeds: dict[str, Feed], clients: list[ClientView],
     for label in labels:
         check_feed_shape(label, feeds[label], verdict)
         if label != labels[0]:
-            compare_stores("feed_mismatch", reference, _feed_records(feeds[label]), spaces,
-                           verdict, feed=label, reference=labels[0])
+            compare_stores(
+                "feed_mismatch",
+                reference,
+                _feed_records(feeds[label]),
+                spaces,
+                verdict,
+                feed=label,
+                reference=labels[0],
+            )
     check_histories(recorder, outcome, reference, set(spaces), verdict)
     for view in clients:
         verdict.counts["clients_checked"] += 1
-        compare_stores("client_diverged", reference, view.store, view.spaces, verdict,
-                       client_id=view.client_id)
+        compare_stores(
+            "client_diverged", reference, view.store, view.spaces, verdict, client_id=view.client_id
+        )
     return verdict

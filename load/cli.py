@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import os
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -27,8 +29,16 @@ from load.spawn import SpawnedServer
 from load.stats import Stats
 
 # Hard ceilings, so that a typo cannot start an unbounded run.
-LIMITS = {"clients": 5000, "subscribers": 10000, "writers": 1000, "duration": 3600.0,
-          "records": 5_000_000, "max_mutations": 50_000_000, "batch_size": 10_000, "readers": 100}
+LIMITS = {
+    "clients": 5000,
+    "subscribers": 10000,
+    "writers": 1000,
+    "duration": 3600.0,
+    "records": 5_000_000,
+    "max_mutations": 50_000_000,
+    "batch_size": 10_000,
+    "readers": 100,
+}
 CHECK_PAGE = 97  # the second feed read uses an odd page size, to catch pagination bugs
 
 
@@ -36,21 +46,32 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     d = Settings(scenario="")
     p = argparse.ArgumentParser(prog="python -m load", description=__doc__)
     p.add_argument("scenario", choices=sorted(SCENARIOS))
-    p.add_argument("--url", action="append", default=[],
-                   help="server base URL; repeat for several instances (clients are spread)")
-    p.add_argument("--spawn", action="store_true",
-                   help="start `syncserver serve` on a free port with a temporary SQLite file")
+    p.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        help="server base URL; repeat for several instances (clients are spread)",
+    )
+    p.add_argument(
+        "--spawn",
+        action="store_true",
+        help="start `syncserver serve` on a free port with a temporary SQLite file",
+    )
     p.add_argument("--allow-remote", action="store_true", help="allow non-loopback targets")
     p.add_argument("--out", type=Path, help="report directory (default load-report-SCENARIO-TIME)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     for name, kind, help_text in [
-        ("clients", int, "simulated clients"), ("duration", float, "seconds of load (a bound)"),
+        ("clients", int, "simulated clients"),
+        ("duration", float, "seconds of load (a bound)"),
         ("max_mutations", int, "stop after this many mutations"),
-        ("batch_size", int, "mutations per push"), ("record_size", int, "bytes of JSON per record"),
-        ("spaces", int, "spaces the clients share"), ("token", str, "bearer token to send"),
+        ("batch_size", int, "mutations per push"),
+        ("record_size", int, "bytes of JSON per record"),
+        ("spaces", int, "spaces the clients share"),
+        ("token", str, "bearer token to send"),
         ("token_secret", str, "mint a per-client HS256 token with this secret"),
-        ("seed", int, "random seed"), ("page_limit", int, "page size of pulls"),
+        ("seed", int, "random seed"),
+        ("page_limit", int, "page size of pulls"),
         ("settle_timeout", float, "seconds to wait for quiescence"),
         ("ws_ratio", float, "steady: share of clients on the WebSocket"),
         ("pull_every", int, "steady: HTTP clients pull every N pushes (0: only at the end)"),
@@ -61,13 +82,19 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         ("drop_response", float, "offline-burst: share of replays whose response is lost"),
         ("hot_records", int, "contention: records everyone edits"),
         ("fields", int, "contention: fields per record"),
-        ("subscribers", int, "fanout: WebSocket subscribers"), ("writers", int, "fanout: writers"),
+        ("subscribers", int, "fanout: WebSocket subscribers"),
+        ("writers", int, "fanout: writers"),
         ("rate", float, "fanout: total writes per second"),
         ("records", int, "initial-sync: records to seed"),
         ("readers", int, "initial-sync: fresh clients pulling at once"),
     ]:
-        p.add_argument("--" + name.replace("_", "-"), dest=name, type=kind,
-                       default=getattr(d, name), help=f"{help_text} (default {getattr(d, name)})")
+        p.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=kind,
+            default=getattr(d, name),
+            help=f"{help_text} (default {getattr(d, name)})",
+        )
     args = p.parse_args(argv)
     values = {k: getattr(args, k) for k in vars(d) if k not in ("scenario", "urls")}
     settings = Settings(scenario=args.scenario, urls=[u.rstrip("/") for u in args.url], **values)
@@ -88,7 +115,9 @@ def validate(settings: Settings, args: argparse.Namespace) -> str | None:
         if parts.scheme != "http" or not parts.hostname:
             return f"unsupported URL {url!r} (http://host:port expected)"
         if not args.allow_remote and not is_loopback(parts.hostname):
-            return f"refusing non-loopback target {parts.hostname!r}; pass --allow-remote to load it"
+            return (
+                f"refusing non-loopback target {parts.hostname!r}; pass --allow-remote to load it"
+            )
     return None
 
 
@@ -118,7 +147,9 @@ async def server_info(url: str) -> dict[str, Any]:
     return info
 
 
-async def execute(settings: Settings, show_progress: bool) -> tuple[Stats, Verdict | None, dict[str, Any]]:
+async def execute(
+    settings: Settings, show_progress: bool, server_pid: int | None = None
+) -> tuple[Stats, Verdict | None, dict[str, Any]]:
     stats, recorder = Stats(), Recorder()
     server = await server_info(settings.urls[0])
     scenario = SCENARIOS[settings.scenario](settings, stats, recorder)
@@ -126,11 +157,15 @@ async def execute(settings: Settings, show_progress: bool) -> tuple[Stats, Verdi
     verdict = None
     try:
         async with progress_bar(stats, settings.duration, show_progress):
+            before = cpu_seconds(server_pid)
             try:
                 await asyncio.wait_for(scenario.run(), bound)
             except TimeoutError:
                 stats.error("run_timeout", f"the scenario did not stop within {bound:.0f} s")
                 scenario.stopping = True
+            after = cpu_seconds(server_pid)
+            # CPU seconds spent during setup + load (not the settle and check phases)
+            stats.extra["run_cpu_s"] = {k: round(after[k] - before.get(k, 0), 2) for k in after}
         started = time.monotonic()
         try:
             await asyncio.wait_for(scenario.settle(), settings.settle_timeout * 3 + 30)
@@ -140,9 +175,13 @@ async def execute(settings: Settings, show_progress: bool) -> tuple[Stats, Verdi
         stats.finish()
         feeds: dict[str, Feed] = {}
         for url in settings.urls:
-            feeds[url] = await read_feed(url, scenario.space_names, settings.page_limit, settings.token)
+            feeds[url] = await read_feed(
+                url, scenario.space_names, settings.page_limit, settings.token
+            )
         label = f"{settings.urls[0]} (page size {CHECK_PAGE})"
-        feeds[label] = await read_feed(settings.urls[0], scenario.space_names, CHECK_PAGE, settings.token)
+        feeds[label] = await read_feed(
+            settings.urls[0], scenario.space_names, CHECK_PAGE, settings.token
+        )
         verdict = check(recorder, feeds, scenario.views(), scenario.space_names)
     finally:
         await scenario.close()
@@ -161,6 +200,20 @@ def install_loop(choice: str) -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+def cpu_seconds(server_pid: int | None) -> dict[str, float]:
+    """CPU used by this process and, when spawned, by the server: tells which one saturated."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = {"load_tool": round(usage.ru_utime + usage.ru_stime, 2)}
+    if server_pid is not None:
+        try:
+            fields = Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks = os.sysconf("SC_CLK_TCK")
+            cpu["server"] = round((int(fields[11]) + int(fields[12])) / ticks, 2)
+        except (OSError, ValueError, IndexError):
+            pass
+    return cpu
+
+
 def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True, soft_wrap=True)
     settings, args = parse_args(argv)
@@ -170,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     install_loop(args.loop)
     out = args.out or Path(f"load-report-{settings.scenario}-{time.strftime('%Y%m%d-%H%M%S')}")
+    server_pid = None
     with contextlib.ExitStack() as stack:
         if args.spawn:
             try:
@@ -178,11 +232,13 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"[red]error:[/red] {exc}")
                 return 2
             settings.urls = [server.url]
+            server_pid = server.proc.pid if server.proc else None
         try:
-            stats, verdict, info = asyncio.run(execute(settings, not args.no_progress))
+            stats, verdict, info = asyncio.run(execute(settings, not args.no_progress, server_pid))
         except (HttpError, OSError) as exc:
             console.print(f"[red]error:[/red] cannot load {settings.urls}: {exc}")
             return 2
+        stats.extra["cpu_s"] = cpu_seconds(server_pid)  # before the spawned server exits
     report = build_report(settings, stats, verdict, info)
     json_path, html_path = write_reports(report, stats, out)
     print_summary(console, report)
@@ -193,8 +249,10 @@ def main(argv: list[str] | None = None) -> int:
 def print_summary(console: Console, report: dict[str, Any]) -> None:
     results, verdict = report["results"], report["convergence"]
     for op, s in results["latency_ms"].items():
-        console.print(f"  {op:<20} n={s['count']:<8} p50={s['p50_ms']}ms p95={s['p95_ms']}ms "
-                      f"p99={s['p99_ms']}ms max={s['max_ms']}ms")
+        console.print(
+            f"  {op:<20} n={s['count']:<8} p50={s['p50_ms']}ms p95={s['p95_ms']}ms "
+            f"p99={s['p99_ms']}ms max={s['max_ms']}ms"
+        )
     for what, rate in results["throughput_per_s"].items():
         console.print(f"  {what:<20} {results['totals'][what]:>10,}  {rate:>12,.1f}/s")
     if results["errors"]:

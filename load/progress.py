@@ -17,16 +17,23 @@ async def progress_bar(stats: Stats, duration: float, enabled: bool) -> AsyncIte
     if not enabled:
         yield
         return
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.fields[info]}"), transient=False)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        transient=False,
+    )
     task = progress.add_task("load", total=duration, info="")
     started = time.monotonic()
 
     async def refresh() -> None:
         while True:
             t = stats.totals
-            info = (f"mut {t['mutations']:,}  pulled {t['changes_pulled']:,}  "
-                    f"ws {t['changes_delivered']:,}  errors {sum(stats.errors.values()):,}")
+            info = (
+                f"mut {t['mutations']:,}  pulled {t['changes_pulled']:,}  "
+                f"ws {t['changes_delivered']:,}  errors {sum(stats.errors.values()):,}"
+            )
             progress.update(task, completed=min(time.monotonic() - started, duration), info=info)
             await asyncio.sleep(0.25)
 

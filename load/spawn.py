@@ -40,12 +40,17 @@ class SpawnedServer:
     def __enter__(self) -> Self:
         db = os.path.join(self.tmp.name, "load.db")
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(server_command(self.port, db, self.extra_args),
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            server_command(self.port, db, self.extra_args),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"syncserver exited with {self.proc.returncode}: {self.log_tail()}")
+                raise RuntimeError(
+                    f"syncserver exited with {self.proc.returncode}: {self.log_tail()}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as answer:
                     if answer.status == 200:
@@ -62,8 +67,9 @@ class SpawnedServer:
         except OSError:
             return ""
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:

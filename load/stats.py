@@ -26,7 +26,9 @@ class Histogram:
 
     def add(self, seconds: float) -> None:
         seconds = max(seconds, 0.0)
-        index = 0 if seconds <= _MIN_SECONDS else int(math.log(seconds / _MIN_SECONDS) / _LOG_GROWTH)
+        index = (
+            0 if seconds <= _MIN_SECONDS else int(math.log(seconds / _MIN_SECONDS) / _LOG_GROWTH)
+        )
         self.buckets[index] += 1
         self.count += 1
         self.total += seconds
@@ -51,6 +53,7 @@ class Histogram:
 
     def summary(self) -> dict[str, float | int]:
         """Milliseconds, rounded for reading."""
+
         def ms(value: float) -> float:
             return round(value * 1000, 3)
 

@@ -12,13 +12,22 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e3
 
 def _frame(x_label: str, y_label: str) -> list[str]:
     return [
-        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-         f'font-family="sans-serif" font-size="11">'),
-        (f'<rect x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" '
-         f'height="{H - PAD_T - PAD_B}" fill="none" stroke="#999"/>'),
-        f'<text x="{(W - PAD_R + PAD_L) / 2}" y="{H - 4}" text-anchor="middle">{escape(x_label)}</text>',
-        (f'<text x="12" y="{(H - PAD_B) / 2}" transform="rotate(-90 12 {(H - PAD_B) / 2})" '
-         f'text-anchor="middle">{escape(y_label)}</text>'),
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+            f'font-family="sans-serif" font-size="11">'
+        ),
+        (
+            f'<rect x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" '
+            f'height="{H - PAD_T - PAD_B}" fill="none" stroke="#999"/>'
+        ),
+        (
+            f'<text x="{(W - PAD_R + PAD_L) / 2}" y="{H - 4}" text-anchor="middle">'
+            f"{escape(x_label)}</text>"
+        ),
+        (
+            f'<text x="12" y="{(H - PAD_B) / 2}" transform="rotate(-90 12 {(H - PAD_B) / 2})" '
+            f'text-anchor="middle">{escape(y_label)}</text>'
+        ),
     ]
 
 
@@ -49,7 +58,10 @@ def line_chart(series: dict[str, list[float]], x_label: str, y_label: str) -> st
         y = PAD_T + plot_h * (1 - tick / 4)
         out.append(f'<text x="{PAD_L - 4}" y="{y + 4}" text-anchor="end">{_fmt(value)}</text>')
     out.append(f'<text x="{PAD_L}" y="{H - PAD_B + 14}">0</text>')
-    out.append(f'<text x="{W - PAD_R}" y="{H - PAD_B + 14}" text-anchor="end">{max(length - 1, 0)} s</text>')
+    out.append(
+        f'<text x="{W - PAD_R}" y="{H - PAD_B + 14}" text-anchor="end">'
+        f"{max(length - 1, 0)} s</text>"
+    )
     for i, (label, values) in enumerate(series.items()):
         if not values:
             continue
@@ -57,8 +69,10 @@ def line_chart(series: dict[str, list[float]], x_label: str, y_label: str) -> st
             f"{PAD_L + plot_w * (x / max(length - 1, 1)):.1f},{PAD_T + plot_h * (1 - v / top):.1f}"
             for x, v in enumerate(values)
         )
-        out.append(f'<polyline fill="none" stroke="{COLORS[i % len(COLORS)]}" stroke-width="1.5" '
-                   f'points="{points}"/>')
+        out.append(
+            f'<polyline fill="none" stroke="{COLORS[i % len(COLORS)]}" stroke-width="1.5" '
+            f'points="{points}"/>'
+        )
     out += _legend(list(series))
     out.append("</svg>")
     return "\n".join(out)
@@ -76,12 +90,15 @@ def cdf_chart(distributions: dict[str, list[tuple[float, int]]]) -> str:
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
 
     def x_of(ms: float) -> float:
-        return PAD_L + plot_w * (math.log10(max(ms, 10.0 ** lo)) - lo) / (hi - lo)
+        return PAD_L + plot_w * (math.log10(max(ms, 10.0**lo)) - lo) / (hi - lo)
 
     for decade in range(lo, hi + 1):
-        x = x_of(10.0 ** decade)
+        x = x_of(10.0**decade)
         out.append(f'<line x1="{x:.1f}" y1="{PAD_T}" x2="{x:.1f}" y2="{H - PAD_B}" stroke="#eee"/>')
-        out.append(f'<text x="{x:.1f}" y="{H - PAD_B + 14}" text-anchor="middle">{_fmt(10.0 ** decade)}</text>')
+        out.append(
+            f'<text x="{x:.1f}" y="{H - PAD_B + 14}" text-anchor="middle">'
+            f"{_fmt(10.0**decade)}</text>"
+        )
     for share in (0, 0.5, 0.95, 0.99, 1):
         y = PAD_T + plot_h * (1 - share)
         out.append(f'<text x="{PAD_L - 4}" y="{y + 4}" text-anchor="end">{share:g}</text>')
@@ -92,8 +109,10 @@ def cdf_chart(distributions: dict[str, list[tuple[float, int]]]) -> str:
         for ms, count in dist:
             seen += count
             points.append(f"{x_of(ms):.1f},{PAD_T + plot_h * (1 - seen / total):.1f}")
-        out.append(f'<polyline fill="none" stroke="{COLORS[i % len(COLORS)]}" stroke-width="1.5" '
-                   f'points="{" ".join(points)}"/>')
+        out.append(
+            f'<polyline fill="none" stroke="{COLORS[i % len(COLORS)]}" stroke-width="1.5" '
+            f'points="{" ".join(points)}"/>'
+        )
     out += _legend(list(distributions))
     out.append("</svg>")
     return "\n".join(out)

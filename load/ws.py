@@ -51,7 +51,11 @@ class WsFeed:
 
     async def _subscribe(self, space: str) -> None:
         assert self._ws is not None
-        message = {"type": "subscribe", "space": space, "cursor": self.client.cursors.get(space, "")}
+        message = {
+            "type": "subscribe",
+            "space": space,
+            "cursor": self.client.cursors.get(space, ""),
+        }
         await self._ws.send(orjson.dumps(message).decode())
 
     async def _run(self) -> None:

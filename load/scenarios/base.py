@@ -76,8 +76,9 @@ class Scenario:
         token = self.settings.token
         if self.settings.token_secret:
             token = mint_token(self.settings.token_secret, client_id, spaces)
-        client = SimClient(client_id, url, self.recorder, self.stats, token,
-                           page_limit=self.settings.page_limit)
+        client = SimClient(
+            client_id, url, self.recorder, self.stats, token, page_limit=self.settings.page_limit
+        )
         self.clients.append(client)
         self.client_spaces[client_id] = spaces
         return client
@@ -133,7 +134,9 @@ class Scenario:
             await client.pull(space)
 
     def views(self) -> list[ClientView]:
-        return [ClientView(c.client_id, self.client_spaces[c.client_id], c.store) for c in self.clients]
+        return [
+            ClientView(c.client_id, self.client_spaces[c.client_id], c.store) for c in self.clients
+        ]
 
     async def close(self) -> None:
         for feed in self.feeds.values():

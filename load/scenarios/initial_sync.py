@@ -24,7 +24,10 @@ class InitialSync(Scenario):
         started = time.monotonic()
         await asyncio.gather(*(self._seed(c, space, per) for c in seeders))
         seeded = sum(c.mid for c in seeders)
-        self.stats.extra["seed"] = {"records": seeded, "seconds": round(time.monotonic() - started, 3)}
+        self.stats.extra["seed"] = {
+            "records": seeded,
+            "seconds": round(time.monotonic() - started, 3),
+        }
         if not seeded:
             return
         readers = [self.make_client("fresh", [space]) for _ in range(max(1, s.readers))]
@@ -39,7 +42,9 @@ class InitialSync(Scenario):
         await asyncio.gather(*(read(c) for c in readers))
         took = time.monotonic() - started
         self.stats.extra["changefeed"] = {
-            "readers": len(readers), "records": seeded, "seconds": round(took, 3),
+            "readers": len(readers),
+            "records": seeded,
+            "seconds": round(took, 3),
             "changes_per_s": round(len(readers) * seeded / took, 1) if took else None,
         }
         ws_reader = self.make_client("fresh-ws", [space])
@@ -58,8 +63,13 @@ class InitialSync(Scenario):
                 return
             for _ in range(n):
                 number = client.mid + 1
-                client.write(space, "items", f"{client.client_id}-{number}", "put",
-                             self.payload(client, number))
+                client.write(
+                    space,
+                    "items",
+                    f"{client.client_id}-{number}",
+                    "put",
+                    self.payload(client, number),
+                )
             count -= n
             while client.outbox and self.active():
                 if not await client.push(client.outbox[: s.batch_size]):

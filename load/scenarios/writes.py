@@ -30,8 +30,13 @@ class WriteMix:
             roll = rng.random()
             if self.alive and roll < 0.25:
                 space, collection, rid = self.alive[rng.randrange(len(self.alive))]
-                client.write(space, collection, rid, "patch",
-                             {"done": rng.random() < 0.5, "n": client.mid + 1})
+                client.write(
+                    space,
+                    collection,
+                    rid,
+                    "patch",
+                    {"done": rng.random() < 0.5, "n": client.mid + 1},
+                )
             elif self.alive and roll < 0.30:
                 space, collection, rid = self.alive.pop(rng.randrange(len(self.alive)))
                 client.write(space, collection, rid, "delete")
@@ -40,7 +45,9 @@ class WriteMix:
                 space = self.spaces[rng.randrange(len(self.spaces))]
                 collection = COLLECTIONS[self.created % len(COLLECTIONS)]
                 rid = f"{client.client_id}-{self.created}"
-                client.write(space, collection, rid, "put", self.scenario.payload(client, self.created))
+                client.write(
+                    space, collection, rid, "put", self.scenario.payload(client, self.created)
+                )
                 self.alive.append((space, collection, rid))
                 if len(self.alive) > 200:  # patch recent records; old ones stay as they are
                     self.alive.pop(0)

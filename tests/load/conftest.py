@@ -22,8 +22,21 @@ def run_load(tmp_path: Path) -> Callable[..., tuple[int, dict[str, Any]]]:
         runs += 1
         out = tmp_path / f"report-{runs}"
         # --loop asyncio: uvloop would be installed as the process-wide policy
-        status = main([scenario, "--url", url, "--no-progress", "--loop", "asyncio",
-                       "--seed", "7", "--out", str(out), *extra])
+        status = main(
+            [
+                scenario,
+                "--url",
+                url,
+                "--no-progress",
+                "--loop",
+                "asyncio",
+                "--seed",
+                "7",
+                "--out",
+                str(out),
+                *extra,
+            ]
+        )
         report = orjson.loads((out / "report.json").read_bytes())
         assert (out / "report.html").read_text().startswith("<!doctype html>")
         return status, report

@@ -7,15 +7,32 @@ import pytest
 
 from tests.load.toy_server import RunningToy, ToyServer
 
-ARGS = ["--duration", "1.2", "--clients", "4", "--batch-size", "20", "--ws-ratio", "0",
-        "--offline-max", "0.3", "--replay-twice", "0.4", "--drop-response", "0.3"]
+ARGS = [
+    "--duration",
+    "1.2",
+    "--clients",
+    "4",
+    "--batch-size",
+    "20",
+    "--ws-ratio",
+    "0",
+    "--offline-max",
+    "0.3",
+    "--replay-twice",
+    "0.4",
+    "--drop-response",
+    "0.3",
+]
 
 
-@pytest.mark.parametrize("fault, scenario, expected", [
-    ("drop_write", "steady", {"missing_record", "lost_write"}),
-    ("apply_twice", "offline-burst", {"applied_twice"}),
-    ("skip_in_feed", "steady", {"client_diverged"}),
-])
+@pytest.mark.parametrize(
+    "fault, scenario, expected",
+    [
+        ("drop_write", "steady", {"missing_record", "lost_write"}),
+        ("apply_twice", "offline-burst", {"applied_twice"}),
+        ("skip_in_feed", "steady", {"client_diverged"}),
+    ],
+)
 def test_the_checker_reports_the_fault(fault, scenario, expected, run_load):
     with RunningToy(ToyServer(fault)) as toy:
         status, report = run_load(scenario, toy.url, *ARGS)

@@ -12,16 +12,32 @@ S = "sp"
 
 
 def mutation(mid: int, rid: str, op: str, base: int, data: Any = None) -> dict[str, Any]:
-    m = {"mid": mid, "space": S, "collection": "todos", "id": rid, "op": op,
-         "base_version": base, "hlc": f"1763756400000:{mid:05d}:c1"}
+    m = {
+        "mid": mid,
+        "space": S,
+        "collection": "todos",
+        "id": rid,
+        "op": op,
+        "base_version": base,
+        "hlc": f"1763756400000:{mid:05d}:c1",
+    }
     if op != "delete":
         m["data"] = data
     return m
 
 
 def record(rid: str, version: int, seq: int, data: Any, deleted: bool = False) -> dict[str, Any]:
-    return {"space": S, "collection": "todos", "id": rid, "version": version, "seq": seq,
-            "deleted": deleted, "data": data, "hlc": "1763756400000:00000:c1", "updated_at": 1}
+    return {
+        "space": S,
+        "collection": "todos",
+        "id": rid,
+        "version": version,
+        "seq": seq,
+        "deleted": deleted,
+        "data": data,
+        "hlc": "1763756400000:00000:c1",
+        "updated_at": 1,
+    }
 
 
 def history() -> tuple[Recorder, dict[str, Any]]:
@@ -30,19 +46,29 @@ def history() -> tuple[Recorder, dict[str, Any]]:
     m1 = mutation(1, "t1", "put", 0, {"title": "milk", "done": False})
     m2 = mutation(2, "t1", "patch", 1, {"done": True})
     rec.sent("c1", [m1, m2])
-    rec.answered("c1", [{"mid": 1, "status": "applied", "version": 1, "seq": 1},
-                        {"mid": 2, "status": "applied", "version": 2, "seq": 2}])
+    rec.answered(
+        "c1",
+        [
+            {"mid": 1, "status": "applied", "version": 1, "seq": 1},
+            {"mid": 2, "status": "applied", "version": 2, "seq": 2},
+        ],
+    )
     rec.sent("c1", [m2])
     rec.answered("c1", [{"mid": 2, "status": "applied", "version": 2, "seq": 2, "duplicate": True}])
     final = record("t1", 2, 2, {"title": "milk", "done": True})
     rec.sent("c2", [mutation(1, "t1", "patch", 1, {"title": "eggs"})])
-    rec.answered("c2", [{"mid": 1, "status": "conflict", "code": "stale_base_version",
-                         "record": final}])
+    rec.answered(
+        "c2", [{"mid": 1, "status": "conflict", "code": "stale_base_version", "record": final}]
+    )
     return rec, final
 
 
-def run(rec: Recorder, records: list[dict[str, Any]], clients: list[ClientView] | None = None,
-        other_feed: list[dict[str, Any]] | None = None) -> list[str]:
+def run(
+    rec: Recorder,
+    records: list[dict[str, Any]],
+    clients: list[ClientView] | None = None,
+    other_feed: list[dict[str, Any]] | None = None,
+) -> list[str]:
     feeds = {"a": {S: records}}
     if other_feed is not None:
         feeds["b"] = {S: other_feed}
@@ -87,7 +113,9 @@ def test_a_replay_applied_a_second_time_is_reported():
 def test_a_version_nobody_acknowledged_is_reported():
     # the server bumped the version without telling anyone (a silent double apply)
     rec, _ = history()
-    assert run(rec, [record("t1", 3, 3, {"title": "milk", "done": True})]) == ["unacknowledged_version"]
+    assert run(rec, [record("t1", 3, 3, {"title": "milk", "done": True})]) == [
+        "unacknowledged_version"
+    ]
 
 
 def test_a_replay_answered_with_a_different_result_is_reported():
@@ -99,7 +127,9 @@ def test_a_replay_answered_with_a_different_result_is_reported():
 def test_a_mutation_never_answered_is_reported_and_its_record_not_judged():
     rec, _ = history()
     rec.sent("c3", [mutation(1, "t1", "patch", 2, {"done": False})])
-    verdict = check(rec, {"a": {S: [record("t1", 3, 3, {"title": "milk", "done": False})]}}, [], [S])
+    verdict = check(
+        rec, {"a": {S: [record("t1", 3, 3, {"title": "milk", "done": False})]}}, [], [S]
+    )
     assert [a["kind"] for a in verdict.anomalies] == ["unanswered"]
     assert [w["kind"] for w in verdict.warnings] == ["unverifiable"]
 
@@ -123,8 +153,13 @@ def test_two_mutations_acknowledged_at_the_same_version_are_reported():
 def test_deletes_leave_a_tombstone():
     rec = Recorder()
     rec.sent("c1", [mutation(1, "t9", "put", 0, {"a": 1}), mutation(2, "t9", "delete", 1)])
-    rec.answered("c1", [{"mid": 1, "status": "applied", "version": 1, "seq": 1},
-                        {"mid": 2, "status": "applied", "version": 2, "seq": 2}])
+    rec.answered(
+        "c1",
+        [
+            {"mid": 1, "status": "applied", "version": 1, "seq": 1},
+            {"mid": 2, "status": "applied", "version": 2, "seq": 2},
+        ],
+    )
     assert run(rec, [record("t9", 2, 2, None, deleted=True)]) == []
     assert run(rec, [record("t9", 2, 2, {"a": 1})]) == ["state_mismatch"]
 
@@ -134,8 +169,10 @@ def test_a_client_that_differs_from_the_server_is_reported():
     stale = ClientView("c2", [S], store_of(record("t1", 1, 1, {"title": "milk", "done": False})))
     empty = ClientView("c3", [S], {})
     kinds = check(rec, {"a": {S: [final]}}, [stale, empty], [S]).anomalies
-    assert [(a["kind"], a["client_id"]) for a in kinds] == [("client_diverged", "c2"),
-                                                            ("client_diverged", "c3")]
+    assert [(a["kind"], a["client_id"]) for a in kinds] == [
+        ("client_diverged", "c2"),
+        ("client_diverged", "c3"),
+    ]
 
 
 def test_a_malformed_feed_is_reported():

@@ -8,12 +8,30 @@ import pytest
 SHORT = ["--duration", "1.5", "--settle-timeout", "20"]
 CASES = {
     "steady": ["--clients", "6", "--batch-size", "20", "--spaces", "2"],
-    "offline-burst": ["--clients", "6", "--batch-size", "50", "--offline-max", "0.4",
-                      "--replay-twice", "0.3", "--drop-response", "0.3"],
+    "offline-burst": [
+        "--clients",
+        "6",
+        "--batch-size",
+        "50",
+        "--offline-max",
+        "0.4",
+        "--replay-twice",
+        "0.3",
+        "--drop-response",
+        "0.3",
+    ],
     "contention": ["--clients", "8", "--hot-records", "3", "--fields", "2"],
     "fanout": ["--subscribers", "10", "--writers", "2", "--rate", "40"],
-    "initial-sync": ["--records", "3000", "--batch-size", "500", "--readers", "2",
-                     "--page-limit", "400"],
+    "initial-sync": [
+        "--records",
+        "3000",
+        "--batch-size",
+        "500",
+        "--readers",
+        "2",
+        "--page-limit",
+        "400",
+    ],
 }
 
 
@@ -31,17 +49,36 @@ def test_scenario_converges_against_the_real_server(scenario, live_server, run_l
 
 
 def test_offline_burst_replays_are_answered_as_duplicates(live_server, run_load):
-    status, report = run_load("offline-burst", live_server.url, *SHORT, "--clients", "4",
-                              "--replay-twice", "0.5", "--drop-response", "0.5",
-                              "--offline-max", "0.3")
+    status, report = run_load(
+        "offline-burst",
+        live_server.url,
+        *SHORT,
+        "--clients",
+        "4",
+        "--replay-twice",
+        "0.5",
+        "--drop-response",
+        "0.5",
+        "--offline-max",
+        "0.3",
+    )
     assert status == 0
     assert report["convergence"]["counts"]["replays_deduplicated"] > 0
     assert report["results"]["totals"]["lost_responses"] > 0
 
 
 def test_contention_produces_recorded_conflicts(live_server, run_load):
-    status, report = run_load("contention", live_server.url, *SHORT, "--clients", "8",
-                              "--hot-records", "1", "--fields", "1")
+    status, report = run_load(
+        "contention",
+        live_server.url,
+        *SHORT,
+        "--clients",
+        "8",
+        "--hot-records",
+        "1",
+        "--fields",
+        "1",
+    )
     assert status == 0
     outcomes = report["convergence"]["counts"]
     assert outcomes.get("outcome:conflict", 0) + outcomes.get("outcome:merged", 0) > 0
@@ -49,8 +86,9 @@ def test_contention_produces_recorded_conflicts(live_server, run_load):
 
 
 def test_fanout_measures_delivery_to_every_subscriber(live_server, run_load):
-    status, report = run_load("fanout", live_server.url, *SHORT, "--subscribers", "5",
-                              "--writers", "1", "--rate", "20")
+    status, report = run_load(
+        "fanout", live_server.url, *SHORT, "--subscribers", "5", "--writers", "1", "--rate", "20"
+    )
     assert status == 0
     delivery = report["results"]["latency_ms"]["delivery"]
     assert delivery["count"] == 5 * report["results"]["totals"]["mutations"]
@@ -60,6 +98,7 @@ def test_two_urls_spread_clients_and_compare_both_feeds(live_server, run_load):
     # The same instance under two spellings: clients are spread over both URLs and the
     # checker reads the feed from each (the multi-instance path, on one process).
     other = live_server.url.replace("127.0.0.1", "localhost")
-    status, report = run_load("steady", live_server.url, "--url", other, *SHORT,
-                              "--clients", "4", "--batch-size", "10")
+    status, report = run_load(
+        "steady", live_server.url, "--url", other, *SHORT, "--clients", "4", "--batch-size", "10"
+    )
     assert status == 0 and report["convergence"]["counts"]["clients_checked"] == 4

@@ -50,6 +50,8 @@ def test_hlc_stamps_sort_in_clock_order():
 
 
 def test_merge_patch_follows_rfc_7396():
-    assert merge_patch({"a": "b", "c": {"d": "e", "f": "g"}}, {"a": "z", "c": {"f": None}}) == \
-        {"a": "z", "c": {"d": "e"}}
+    assert merge_patch({"a": "b", "c": {"d": "e", "f": "g"}}, {"a": "z", "c": {"f": None}}) == {
+        "a": "z",
+        "c": {"d": "e"},
+    }
     assert merge_patch(None, {"a": 1}) == {"a": 1}

@@ -34,36 +34,53 @@ class ToyServer:
         self.applied = 0
         self.hidden: set[tuple[str, str, str]] = set()
         self.lock = threading.Lock()
-        self.app = Starlette(routes=[
-            Route("/v1/push", self.push, methods=["POST"]),
-            Route("/v1/changes", self.changes),
-            Route("/healthz", lambda r: _json({"status": "ok", "storage": "toy"})),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/push", self.push, methods=["POST"]),
+                Route("/v1/changes", self.changes),
+                Route("/healthz", lambda r: _json({"status": "ok", "storage": "toy"})),
+            ]
+        )
 
     def _apply(self, mutation: dict[str, Any], again: bool = False) -> dict[str, Any]:
         key = (mutation["space"], mutation["collection"], mutation["id"])
         current = self.records.get(key)
         version = current["version"] if current else 0
         if mutation["base_version"] != version and not again:
-            return {"mid": mutation["mid"], "status": "conflict", "code": "stale_base_version",
-                    "record": current}
+            return {
+                "mid": mutation["mid"],
+                "status": "conflict",
+                "code": "stale_base_version",
+                "record": current,
+            }
         op, data = mutation["op"], mutation.get("data")
         old = (current or {}).get("data") or {}
         if op == "patch" and isinstance(data, dict):  # shallow: the tool's patches are flat
             data = {**old, **{k: v for k, v in data.items() if v is not None}}
         self.seq[key[0]] = self.seq.get(key[0], 0) + 1
-        record = {"space": key[0], "collection": key[1], "id": key[2], "version": version + 1,
-                  "seq": self.seq[key[0]], "deleted": op == "delete",
-                  "data": None if op == "delete" else data, "hlc": mutation["hlc"],
-                  "updated_at": int(time.time() * 1000)}
+        record = {
+            "space": key[0],
+            "collection": key[1],
+            "id": key[2],
+            "version": version + 1,
+            "seq": self.seq[key[0]],
+            "deleted": op == "delete",
+            "data": None if op == "delete" else data,
+            "hlc": mutation["hlc"],
+            "updated_at": int(time.time() * 1000),
+        }
         self.applied += 1
         hit = self.applied % self.every == 0
         if not (self.fault == "drop_write" and hit):  # drop_write: acknowledge, keep nothing
             self.records[key] = record
         if self.fault == "skip_in_feed" and hit:
             self.hidden.add(key)
-        return {"mid": mutation["mid"], "status": "applied", "version": version + 1,
-                "seq": record["seq"]}
+        return {
+            "mid": mutation["mid"],
+            "status": "applied",
+            "version": version + 1,
+            "seq": record["seq"],
+        }
 
     async def push(self, request: Request) -> Response:
         doc = orjson.loads(await request.body())
@@ -85,8 +102,10 @@ class ToyServer:
         since = int(request.query_params.get("since") or 0)
         limit = int(request.query_params.get("limit") or 1000)
         with self.lock:
-            rows = sorted((r for k, r in self.records.items()
-                           if k[0] == space and r["seq"] > since), key=lambda r: r["seq"])
+            rows = sorted(
+                (r for k, r in self.records.items() if k[0] == space and r["seq"] > since),
+                key=lambda r: r["seq"],
+            )
         # skip_in_feed: an incremental reader never sees the hidden records (a feed gap);
         # a read from cursor zero does.
         if since:
@@ -104,8 +123,9 @@ class RunningToy:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(toy.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off")
+        config = uvicorn.Config(
+            toy.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
