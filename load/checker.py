@@ -271,6 +271,8 @@ def check(
                 reference=labels[0],
             )
     check_histories(recorder, outcome, reference, set(spaces), verdict)
+    if not recorder.results:
+        verdict.add("nothing_checked", detail="no mutation was acknowledged: nothing to verify")
     for view in clients:
         verdict.counts["clients_checked"] += 1
         compare_stores(

@@ -61,6 +61,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     p.add_argument("--out", type=Path, help="report directory (default load-report-SCENARIO-TIME)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
+    p.add_argument(
+        "--ws-client",
+        choices=("raw", "websockets"),
+        default="raw",
+        help="WebSocket client implementation (default raw: cheaper per frame)",
+    )
     for name, kind, help_text in [
         ("clients", int, "simulated clients"),
         ("duration", float, "seconds of load (a bound)"),
@@ -162,6 +168,10 @@ async def execute(
                 await asyncio.wait_for(scenario.run(), bound)
             except TimeoutError:
                 stats.error("run_timeout", f"the scenario did not stop within {bound:.0f} s")
+                scenario.stopping = True
+            except (OSError, ConnectionError, HttpError) as exc:
+                # e.g. WebSocket connections refused: still settle and check what was done
+                stats.error("scenario_failed", f"{type(exc).__name__}: {exc}")
                 scenario.stopping = True
             after = cpu_seconds(server_pid)
             # CPU seconds spent during setup + load (not the settle and check phases)

@@ -21,6 +21,7 @@ class Settings:
     seed: int | None = None
     page_limit: int = 1000
     settle_timeout: float = 30.0
+    ws_client: str = "raw"  # or "websockets" (see load/wsconn.py)
     # steady
     ws_ratio: float = 0.5  # share of clients that follow the feed over the WebSocket
     pull_every: int = 1  # HTTP clients pull after every N pushes; 0: only at the end

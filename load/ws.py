@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import InvalidHandshake
 
 from load.client import SimClient
+from load.wsconn import WsTransport, open_ws
 
 
 def ws_url(http_url: str) -> str:
@@ -19,75 +19,70 @@ def ws_url(http_url: str) -> str:
 
 
 class WsFeed:
-    def __init__(self, client: SimClient, max_reconnects: int = 5) -> None:
+    def __init__(self, client: SimClient, kind: str = "raw", max_reconnects: int = 5) -> None:
         self.client = client
+        self.kind = kind
         self.url = ws_url(client.url)
         self.spaces: list[str] = []
         self.synced: set[str] = set()
         self.max_reconnects = max_reconnects
-        self._ws: ClientConnection | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._conn: WsTransport | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._closing = False
+        self._dead = False
         self._progress = asyncio.Event()
 
     async def start(self, spaces: list[str]) -> None:
         self.spaces = list(spaces)
         await self._connect()
-        self._task = asyncio.create_task(self._run())
+        self._watcher = asyncio.create_task(self._watch())
 
     async def _connect(self) -> None:
-        stats = self.client.stats
         started = time.perf_counter()
-        # compression off: the server's CPU is what we measure, not zlib's.
-        self._ws = await connect(self.url, max_size=None, compression=None, open_timeout=30)
-        stats.observe("ws_connect", time.perf_counter() - started)
+        self._conn = await open_ws(self.url, self._on_message, self.kind)
+        self.client.stats.observe("ws_connect", time.perf_counter() - started)
         hello: dict[str, Any] = {"type": "hello", "client_id": self.client.client_id}
         if self.client.token:
             hello["token"] = self.client.token
-        await self._ws.send(orjson.dumps(hello).decode())
+        await self._conn.send(orjson.dumps(hello).decode())
         self.synced.clear()
         for space in self.spaces:
             await self._subscribe(space)
 
     async def _subscribe(self, space: str) -> None:
-        assert self._ws is not None
-        message = {
-            "type": "subscribe",
-            "space": space,
-            "cursor": self.client.cursors.get(space, ""),
-        }
-        await self._ws.send(orjson.dumps(message).decode())
+        assert self._conn is not None
+        cursor = self.client.cursors.get(space, "")
+        message = {"type": "subscribe", "space": space, "cursor": cursor}
+        await self._conn.send(orjson.dumps(message).decode())
 
-    async def _run(self) -> None:
+    async def _watch(self) -> None:
+        """Reconnect from the last cursor when the server drops us (e.g. slow consumer)."""
         stats = self.client.stats
-        reconnects = 0
-        while not self._closing:
-            try:
-                assert self._ws is not None
-                async for raw in self._ws:
-                    self._handle(orjson.loads(raw))
-                if self._closing:
-                    return
-                stats.error("ws_closed", str(self._ws.close_code))
-            except ConnectionClosed as exc:
-                if self._closing:
-                    return
-                stats.error(f"ws_closed_{exc.rcvd.code if exc.rcvd else 'abnormal'}", str(exc))
-            except orjson.JSONDecodeError as exc:
-                stats.error("ws_bad_frame", str(exc))
-            reconnects += 1
-            if reconnects > self.max_reconnects:
+        for _ in range(self.max_reconnects + 1):
+            assert self._conn is not None
+            code = await self._conn.closed
+            if self._closing:
                 return
-            await self._reconnect()
+            stats.error(f"ws_closed_{code}", self.client.client_id)
+            for attempt in range(10):
+                try:
+                    await self._connect()
+                    break
+                except (OSError, InvalidHandshake, TimeoutError) as exc:
+                    stats.error("ws_connect_error", str(exc))
+                    await asyncio.sleep(0.1 * (attempt + 1))
+            else:
+                break
+        self._dead = True
+        self._progress.set()
 
-    async def _reconnect(self) -> None:
-        for attempt in range(10):
-            try:
-                await self._connect()
-                return
-            except (TimeoutError, OSError, InvalidHandshake) as exc:
-                self.client.stats.error("ws_connect_error", str(exc))
-                await asyncio.sleep(0.1 * (attempt + 1))
+    def _on_message(self, raw: bytes | str) -> None:
+        try:
+            message = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self.client.stats.error("ws_bad_frame", str(exc))
+            return
+        self._handle(message)
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -104,10 +99,9 @@ class WsFeed:
         elif kind == "resync":
             space = message.get("space", "")
             client.stats.error(f"ws_resync_{message.get('code')}", message.get("detail", ""))
+            # slow_consumer: the server closes with 4408; _watch reconnects from the cursor.
             if message.get("code") == "resync_required":
                 client.drop_space(space)
-            # slow_consumer: the server closes with 4408; _run reconnects from the cursor.
-            if message.get("code") == "resync_required" and self._ws is not None:
                 asyncio.get_running_loop().create_task(self._subscribe(space))
         elif kind == "error":
             client.stats.error(f"ws_error_{message.get('code')}", message.get("detail", ""))
@@ -121,7 +115,7 @@ class WsFeed:
             if all(self.client.max_seq.get(s, 0) >= seq for s, seq in targets.items()):
                 return True
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._task is None or self._task.done():
+            if remaining <= 0 or self._dead:
                 return False
             self._progress.clear()
             try:
@@ -132,17 +126,24 @@ class WsFeed:
     async def wait_synced(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while not all(s in self.synced for s in self.spaces):
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or self._dead:
                 return False
-            await asyncio.sleep(0.01)
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), 0.5)
+            except TimeoutError:
+                pass
         return True
 
     async def close(self) -> None:
+        if self._closing:
+            return
         self._closing = True
-        if self._ws is not None:
-            await self._ws.close()
-        if self._task is not None:
+        if self._conn is not None:
+            await self._conn.close()
+        if self._watcher is not None:
+            self._watcher.cancel()
             try:
-                await asyncio.wait_for(self._task, 5)
-            except (TimeoutError, ConnectionClosed):
-                self._task.cancel()
+                await self._watcher
+            except asyncio.CancelledError:
+                pass

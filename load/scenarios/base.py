@@ -84,7 +84,7 @@ class Scenario:
         return client
 
     async def follow(self, client: SimClient) -> WsFeed:
-        feed = WsFeed(client)
+        feed = WsFeed(client, self.settings.ws_client)
         await feed.start(self.client_spaces[client.client_id])
         self.feeds[client.client_id] = feed
         return feed

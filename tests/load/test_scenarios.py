@@ -102,3 +102,22 @@ def test_two_urls_spread_clients_and_compare_both_feeds(live_server, run_load):
         "steady", live_server.url, "--url", other, *SHORT, "--clients", "4", "--batch-size", "10"
     )
     assert status == 0 and report["convergence"]["counts"]["clients_checked"] == 4
+
+
+def test_fanout_with_the_websockets_library_client_agrees(live_server, run_load):
+    # the raw WebSocket transport is ours; the library's is the independent cross-check
+    status, report = run_load(
+        "fanout",
+        live_server.url,
+        *SHORT,
+        "--subscribers",
+        "5",
+        "--writers",
+        "1",
+        "--rate",
+        "20",
+        "--ws-client",
+        "websockets",
+    )
+    assert status == 0 and report["results"]["errors"] == {}
+    assert report["results"]["latency_ms"]["delivery"]["count"] > 0
