@@ -157,6 +157,8 @@ async def execute(
     settings: Settings, show_progress: bool, server_pid: int | None = None
 ) -> tuple[Stats, Verdict | None, dict[str, Any]]:
     stats, recorder = Stats(), Recorder()
+    # Other work on the machine skews figures: record how busy it was when the run began.
+    stats.extra["machine"] = {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()}
     server = await server_info(settings.urls[0])
     scenario = SCENARIOS[settings.scenario](settings, stats, recorder)
     bound = settings.duration + settings.settle_timeout + 60
