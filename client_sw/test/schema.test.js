@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { DB_VERSION, MIGRATIONS, openDatabase, req, transact } from '../src/db.js';
+import { countOutbox, enqueueWrite, readOutbox } from '../src/outbox.js';
+import { getRecord } from '../src/store.js';
+import './helpers.js';
+
+test('every version upgrade keeps queued writes and records', async () => {
+  assert.ok(DB_VERSION >= 2 && DB_VERSION === MIGRATIONS.length);
+  const name = `upgrade-${process.pid}`;
+  // A database as version 1 of the client left it: writes queued offline.
+  const v1 = await openDatabase({ name, version: 1 });
+  await transact(v1, ['outbox', 'records', 'meta'], 'readwrite', async (tx) => {
+    await req(tx.objectStore('outbox').add({
+      mid: 1, space: 's1', collection: 'todos', id: 't1', op: 'put', data: { title: 'offline' },
+      base_version: 0, hlc: '1763756400000:00000:c-old', queued_at: 1,
+    }));
+    await req(tx.objectStore('records').put({
+      space: 's1', collection: 'todos', id: 't1', server: null, data: { title: 'offline' }, deleted: false, pending: 1,
+    }));
+    await req(tx.objectStore('meta').put({ key: 'next_mid', value: 2 }));
+    await req(tx.objectStore('meta').put({ key: 'client_id', value: 'c-old' }));
+  });
+  v1.close();
+
+  const latest = await openDatabase({ name });
+  assert.equal(latest.version, DB_VERSION);
+  assert.deepEqual((await readOutbox(latest)).map((e) => e.data), [{ title: 'offline' }]);
+  assert.deepEqual((await getRecord(latest, 's1', 'todos', 't1'))?.data, { title: 'offline' });
+  // The upgraded database keeps working: the counter continues and the chain sees the old entry.
+  const { entry } = await enqueueWrite(latest, { space: 's1', collection: 'todos', id: 't1', op: 'patch', data: { done: true } });
+  assert.deepEqual([entry.mid, entry.base_version], [2, 1]);
+  assert.equal(await countOutbox(latest), 2);
+  latest.close();
+});
+
+test('an open connection steps aside when another context upgrades the schema', async () => {
+  const name = `versionchange-${process.pid}`;
+  const old = await openDatabase({ name, version: 1 });
+  let closed = false;
+  const original = old.close.bind(old);
+  old.close = () => { closed = true; original(); };
+  const upgraded = await openDatabase({ name });
+  assert.equal(closed, true);
+  assert.equal(upgraded.version, DB_VERSION);
+  upgraded.close();
+});
