@@ -133,7 +133,7 @@ export class SyncClient {
   collection(name) { return new Collection(this, name); }
 
   /**
-   * Listen to 'change', 'conflict', 'merged', 'rejected', 'status' or 'pending'.
+   * Listen to 'change', 'conflict', 'merged', 'rejected', 'status', 'pending' or 'replay'.
    * @param {string} type
    * @param {(event: any) => void} fn
    * @returns {() => void} unsubscribe
@@ -198,6 +198,7 @@ export class SyncClient {
       case 'replay':
         if (message.state === 'start') this.replaying.add(message.source);
         else this.replaying.delete(message.source);
+        this.emit('replay', message);
         this.updateStatus();
         break;
     }
