@@ -153,7 +153,7 @@ export class SyncClient {
 
   async start() {
     this.cleanups.push(this.notifier.listen((message) => this.onMessage(message)));
-    const onOnline = () => { this.feed?.reconnectNow(); this.kick(); this.updateStatus(); };
+    const onOnline = () => { this.feed?.reconnectNow(); this.kick('online'); this.updateStatus(); };
     const onOffline = () => this.updateStatus();
     globalThis.addEventListener?.('online', onOnline);
     globalThis.addEventListener?.('offline', onOffline);
@@ -171,7 +171,7 @@ export class SyncClient {
       });
       this.feed.start();
     }
-    this.kick();
+    this.kick('start');
     this.updateStatus();
   }
 
@@ -275,11 +275,19 @@ export class SyncClient {
   }
 
   /**
-   * On start and when the network returns: re-arm Background Sync (the browser fires it at
-   * once when online), or replay from this page where that API is missing.
+   * Deliver what is queued when the page starts or the network returns. On start,
+   * Background Sync is re-armed (an earlier registration may have used up its retries);
+   * on `online` the browser fires a pending sync by itself, and registering again while
+   * that event runs would make it fire a second time, so only the fallback replays here.
+   * @param {'start' | 'online'} reason
    */
-  kick() {
-    countOutbox(this.db).then((n) => { if (n > 0) this.scheduleReplay(); }).catch(() => {});
+  async kick(reason) {
+    try {
+      if ((await countOutbox(this.db)) === 0) return;
+      if (reason === 'start') this.scheduleReplay();
+      else if (await this.backgroundSync()) this.armFallback();
+      else this.flush().catch(() => {});
+    } catch { /* the next write or start tries again */ }
   }
 
   /**

@@ -1,0 +1,119 @@
+"""A real reverse proxy for browser tests, run as its own process: it forwards HTTP and
+WebSocket traffic to the real server and answers 503 to the first N POST /v1/push (a load
+balancer whose backend is briefly away). The server itself is never replaced or mocked.
+
+    python -m tests.browser.proxy --upstream http://127.0.0.1:8000 --port 8001 --fail-pushes 1
+
+GET /_proxy/stats reports how many pushes were refused and forwarded."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+
+import httpx
+
+from tests.server import REPO, free_port
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "host",
+              "content-length", "content-encoding", "proxy-connection", "te", "trailer"}
+
+
+def create_app(upstream: str, fail_pushes: int):  # type: ignore[no-untyped-def]
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+    from websockets.asyncio.client import connect
+
+    stats = {"refused": 0, "forwarded": 0}
+    client = httpx.AsyncClient(base_url=upstream, timeout=60)
+
+    async def forward(request: Request) -> Response:
+        if request.url.path == "/_proxy/stats":
+            return JSONResponse(stats)
+        if request.method == "POST" and request.url.path == "/v1/push":
+            if stats["refused"] < fail_pushes:
+                stats["refused"] += 1
+                return Response("upstream unavailable", status_code=503)
+            stats["forwarded"] += 1
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        answer = await client.request(request.method, request.url.path,
+                                      params=request.query_params, headers=headers,
+                                      content=await request.body())
+        out = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
+        return Response(answer.content, status_code=answer.status_code, headers=out)
+
+    async def tunnel(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async with connect(upstream.replace("http", "ws", 1) + "/v1/ws") as server:
+            async def down() -> None:
+                async for message in server:
+                    await websocket.send_text(str(message))
+
+            task = asyncio.create_task(down())
+            try:
+                while True:
+                    await server.send(await websocket.receive_text())
+            except WebSocketDisconnect:
+                pass
+            finally:
+                task.cancel()
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    return Starlette(routes=[WebSocketRoute("/v1/ws", tunnel),
+                             Route("/{path:path}", forward, methods=methods)])
+
+
+class FlakyProxy:
+    def __init__(self, upstream: str, fail_pushes: int = 1) -> None:
+        self.upstream = upstream
+        self.fail_pushes = fail_pushes
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict[str, int]:
+        return httpx.get(self.url + "/_proxy/stats", timeout=5).json()
+
+    def start(self) -> "FlakyProxy":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.browser.proxy", "--upstream", self.upstream,
+             "--port", str(self.port), "--fail-pushes", str(self.fail_pushes)], cwd=REPO)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                self.stats()
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("proxy did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--fail-pushes", type=int, default=1)
+    args = parser.parse_args()
+    uvicorn.run(create_app(args.upstream, args.fail_pushes), host="127.0.0.1", port=args.port,
+                log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Offline writes reach the real server: through Background Sync in the service worker,
+after a 503, through the page fallback where Background Sync is missing, and the app works
+after a reload without a network."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from playwright.sync_api import Browser, CDPSession, Page
+
+from tests.browser.demo_app import SYNC_TAG, DemoPage, poll, server_todos
+from tests.browser.proxy import FlakyProxy
+from tests.server import ServerProcess
+
+
+def new_space() -> str:
+    return f"b-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.mark.parametrize("worker", ["classic", "module"])
+def test_offline_writes_reach_the_server_once_via_background_sync(
+        browser: Browser, demo: ServerProcess, worker: str) -> None:
+    context = browser.new_context()
+    try:
+        app = DemoPage.open(context, demo.url, new_space(), worker=worker)
+        context.set_offline(True)
+        for title in ("milk", "eggs", "bread"):
+            app.add(title)
+        app.rename("eggs", "free-range eggs")  # put then patch of one record, chained offline
+        poll(app.page, lambda: app.pending() == 4, what="four pending writes")
+        assert app.outbox() == 4
+        assert SYNC_TAG in app.sync_tags(), "the write armed Background Sync"
+        assert server_todos(demo.url, app.space) == {}
+
+        context.set_offline(False)
+        app.wait_synced()
+        todos = poll(app.page, lambda: (t := server_todos(demo.url, app.space)) and len(t) == 3 and t,
+                     what="three todos on the server")
+        by_title = {rec["data"]["title"]: rec for rec in todos.values()}
+        assert set(by_title) == {"milk", "free-range eggs", "bread"}
+        # Exactly once: one version per accepted mutation, nothing applied twice.
+        assert by_title["milk"]["version"] == 1 and by_title["bread"]["version"] == 1
+        assert by_title["free-range eggs"]["version"] == 2
+        sources = {event["source"] for event in app.events("replays")}
+        assert sources == {"worker:sync"}, sources
+        assert app.errors == []
+    finally:
+        context.close()
+
+
+def registration_id(page: Page, cdp: CDPSession, scope: str) -> str:
+    """The id CDP uses for the page's activated worker registration."""
+    registrations: dict[str, str] = {}
+    activated: set[str] = set()
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.update(
+        {r["registrationId"]: r["scopeURL"] for r in event["registrations"]}))
+    cdp.on("ServiceWorker.workerVersionUpdated", lambda event: activated.update(
+        v["registrationId"] for v in event["versions"] if v["status"] == "activated"))
+    cdp.send("ServiceWorker.enable")
+    return poll(page, lambda: next((rid for rid, url in registrations.items()
+                                    if url == scope and rid in activated), None),
+                what="the worker registration over CDP")
+
+
+def test_a_503_loses_nothing_and_the_next_sync_delivers(browser: Browser, demo: ServerProcess) -> None:
+    proxy = FlakyProxy(demo.url, fail_pushes=1).start()
+    context = browser.new_context()
+    try:
+        app = DemoPage.open(context, proxy.url, new_space())
+        cdp = context.new_cdp_session(app.page)
+        rid = registration_id(app.page, cdp, proxy.url + "/")
+        context.set_offline(True)
+        app.add("call the plumber")
+        app.add("buy a plant")
+        context.set_offline(False)
+
+        poll(app.page, lambda: proxy.stats()["refused"] == 1, what="the first replay to get its 503")
+        poll(app.page, lambda: any(e["state"] == "error" for e in app.events("replays")),
+             what="the worker to report the failed replay")
+        assert app.outbox() == 2, "nothing was dropped"
+        assert app.pending() == 2
+        assert server_todos(demo.url, app.space) == {}
+
+        # The browser backs off for minutes after a failed sync; fire the next one now.
+        cdp.send("ServiceWorker.dispatchSyncEvent",
+                 {"origin": proxy.url, "registrationId": rid, "tag": SYNC_TAG, "lastChance": False})
+        app.wait_synced()
+        todos = server_todos(demo.url, app.space)
+        assert sorted(rec["data"]["title"] for rec in todos.values()) == ["buy a plant", "call the plumber"]
+        assert all(rec["version"] == 1 for rec in todos.values())
+        assert proxy.stats() == {"refused": 1, "forwarded": 1}
+    finally:
+        context.close()
+        proxy.stop()
+
+
+def test_without_background_sync_the_page_delivers_the_outbox(browser: Browser, demo: ServerProcess) -> None:
+    context = browser.new_context()
+    # Firefox and Safari have no Background Sync: remove it before the app starts.
+    context.add_init_script("""
+        delete window.SyncManager;
+        delete ServiceWorkerRegistration.prototype.sync;
+    """)
+    try:
+        app = DemoPage.open(context, demo.url, new_space())
+        assert app.page.evaluate("typeof SyncManager") == "undefined"
+        context.set_offline(True)
+        app.add("water the plants")
+        app.add("pay rent")
+        assert app.outbox() == 2
+        context.set_offline(False)
+        app.wait_synced()
+        todos = server_todos(demo.url, app.space)
+        assert sorted(rec["data"]["title"] for rec in todos.values()) == ["pay rent", "water the plants"]
+        sources = {event["source"] for event in app.events("replays")}
+        assert sources and all(s.startswith("page:") for s in sources), sources
+    finally:
+        context.close()
+
+
+def test_a_reload_while_offline_shows_the_app_and_its_data(browser: Browser, demo: ServerProcess) -> None:
+    context = browser.new_context()
+    try:
+        app = DemoPage.open(context, demo.url, new_space())
+        app.add("synced before")
+        app.wait_synced()
+        context.set_offline(True)
+        app.add("written offline")
+        response = app.page.reload()
+        assert response is not None and response.from_service_worker
+        app.wait_ready()
+        poll(app.page, lambda: sorted(app.titles()) == ["synced before", "written offline"],
+             what="both todos after the offline reload")
+        assert app.pending() == 1
+        assert app.status() == "offline"
+        # And the queued write still goes out once the network is back.
+        context.set_offline(False)
+        app.wait_synced()
+        assert len(server_todos(demo.url, app.space)) == 2
+    finally:
+        context.close()
