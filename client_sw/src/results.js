@@ -19,9 +19,27 @@ import { applyOp, refreshRow, storeServerRecord } from './store.js';
  * @property {ServerRecord} [record]
  * @property {string} [code]
  * @property {string} [message]
- * @property {unknown} [resolution]
+ * @property {Resolution} [resolution]
  * @property {boolean} [duplicate]
+ * @property {string} [hlc_clamped]  the stamp the server stored instead of ours
+ * @property {string} [conflict_id]
  */
+
+/**
+ * @typedef {object} Resolution  how the server settled a write based on a stale version
+ * @property {string} policy
+ * @property {'server' | 'client' | 'both' | 'custom'} winner
+ * @property {Array<{field: string, winner: string}>} [fields]
+ * @property {boolean} [base_unknown]
+ */
+
+/**
+ * @param {PushResult} result
+ * @returns {boolean}
+ */
+export function lostAField(result) {
+  return Boolean(result.resolution?.fields?.some((f) => f.winner === 'server'));
+}
 
 /**
  * @typedef {object} ResultOutcome
@@ -46,10 +64,11 @@ async function storeApplied(tx, entry, result) {
   // The feed may already have delivered this version (or a later one): keep that.
   if (server && server.version >= version) return refreshRow(tx, entry.space, entry.collection, entry.id);
   const state = applyOp(server, entry);
-  await setMeta(tx, 'hlc', receiveHlc(await getMeta(tx, 'hlc'), entry.hlc));
+  const stamp = result.hlc_clamped ?? entry.hlc;
+  await setMeta(tx, 'hlc', receiveHlc(await getMeta(tx, 'hlc'), stamp));
   return refreshRow(tx, entry.space, entry.collection, entry.id, {
     space: entry.space, collection: entry.collection, id: entry.id, version,
-    seq: result.seq, deleted: state.deleted, hlc: entry.hlc, updated_at: Date.now(),
+    seq: result.seq, deleted: state.deleted, hlc: stamp, updated_at: Date.now(),
     data: state.data,
   });
 }
@@ -84,13 +103,14 @@ export function applyPushResults(db, entries, results) {
       } else if (result.status === 'merged' || result.status === 'conflict') {
         if (result.record) await storeServerRecord(tx, result.record);
         await refreshRow(tx, entry.space, entry.collection, entry.id);
-        if (result.status === 'merged') {
-          outcome.merged.push({ mutation: entry, result });
-        } else {
+        if (result.status === 'merged') outcome.merged.push({ mutation: entry, result });
+        // A conflict always means the write took no effect; a merge matters to the app
+        // only where the server's value won a field this write also changed.
+        if (result.status === 'conflict' || lostAField(result)) {
           outcome.conflicts.push({ mutation: entry, result });
           await req(tx.objectStore('conflicts').add({
             status: result.status, code: result.code, message: result.message,
-            mutation: entry, record: result.record, resolution: result.resolution, at: now,
+            mutation: entry, record: result.record ?? null, resolution: result.resolution, at: now,
           }));
         }
       } else {

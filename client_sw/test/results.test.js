@@ -66,6 +66,35 @@ test('merged: the merged record is stored, later queued writes stay on top', asy
   assert.deepEqual(await listConflicts(db), []);
 });
 
+test('merged where the server won a field this write changed is reported as a conflict', async () => {
+  const db = await freshDb();
+  await applyRemoteChanges(db, 's1', [serverRecord({ data: { title: 'milk', done: false } })], 'c1');
+  await enqueueWrite(db, todo('patch', 't1', { title: 'mine', done: true }));
+  const merged = serverRecord({ version: 3, data: { title: 'theirs', done: true } });
+  const resolution = { policy: 'merge', winner: 'both', fields: [{ field: 'title', winner: 'server' }] };
+  const outcome = await applyPushResults(db, await readOutbox(db), [
+    { mid: 1, status: 'merged', version: 3, seq: 9, record: merged, resolution },
+  ]);
+  assert.equal(outcome.merged.length, 1);
+  assert.equal(outcome.conflicts.length, 1);
+  const [logged] = await listConflicts(db);
+  assert.deepEqual([logged.status, logged.resolution.fields[0].field], ['merged', 'title']);
+  assert.deepEqual((await getRecord(db, 's1', 'todos', 't1'))?.data, { title: 'theirs', done: true });
+});
+
+test('an open conflict without a server record keeps the confirmed state', async () => {
+  const db = await freshDb();
+  await applyRemoteChanges(db, 's1', [serverRecord({ data: { title: 'milk' } })], 'c1');
+  await enqueueWrite(db, todo('patch', 't1', { title: 'mine' }));
+  const outcome = await applyPushResults(db, await readOutbox(db), [
+    { mid: 1, status: 'conflict', code: 'conflict_open', conflict_id: '7', record: undefined },
+  ]);
+  assert.equal(outcome.conflicts.length, 1);
+  const record = await getRecord(db, 's1', 'todos', 't1');
+  assert.deepEqual([record?.version, record?.pending, record?.data], [1, 0, { title: 'milk' }]);
+  assert.equal((await listConflicts(db))[0].code, 'conflict_open');
+});
+
 test('rejected: the write moves to the dead letters and its optimistic view is undone', async () => {
   const db = await freshDb();
   await enqueueWrite(db, todo('put', 'big', { blob: 'x' }));

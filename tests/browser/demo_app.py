@@ -14,6 +14,10 @@ from playwright.sync_api import BrowserContext, Page
 from tests.helpers import pull_all
 
 T = TypeVar("T")
+# Debian's chromium with the flags measured in /work/shared/BROWSER_TESTING.md.
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SYNC_TAG = "syncserver-outbox"
 
 
