@@ -23,8 +23,9 @@ const newId = (prefix) => `${prefix}-${Date.now().toString(36)}-${Math.random().
  * @param {import('/sync/index.js').LocalRecord[]} todos
  * @param {Set<string>} remote  ids changed by another device, to highlight
  * @param {import('/sync/index.js').Collection} collection
+ * @param {string} clientId
  */
-function render(list, todos, remote, collection) {
+function render(list, todos, remote, collection, clientId) {
   const seen = new Set();
   for (const todo of todos.sort((a, b) => String(a.data.created ?? '').localeCompare(String(b.data.created ?? '')) || a.id.localeCompare(b.id))) {
     seen.add(todo.id);
@@ -50,7 +51,8 @@ function render(list, todos, remote, collection) {
     item.classList.toggle('done', Boolean(todo.data.done));
     item.dataset.pending = String(todo.pending);
     item.dataset.version = String(todo.version);
-    if (remote.has(todo.id)) {
+    // Our own writes come back over the feed too; only highlight other devices' changes.
+    if (remote.has(todo.id) && !String(todo.hlc ?? '').endsWith(`:${clientId}`)) {
       item.classList.add('remote');
       setTimeout(() => item?.classList.remove('remote'), 1500);
     }
@@ -109,7 +111,7 @@ async function main() {
     if (event.origin === 'remote') for (const r of event.records) remote.add(r.id);
   });
   const list = /** @type {HTMLUListElement} */ ($('todos'));
-  todos.subscribe((records) => render(list, records, remote, todos));
+  todos.subscribe((records) => render(list, records, remote, todos, sync.clientId));
 
   sync.on('conflict', (event) => { events.conflicts.push(event); renderLogs(sync); });
   sync.on('rejected', (event) => { events.rejected.push(event); renderLogs(sync); });

@@ -58,6 +58,7 @@ async function readProblem(response) {
  * Resolve the push endpoint against the server base (relative bases resolve against the
  * page or worker location).
  * @param {string} base
+ * @param {string} path  relative, e.g. 'v1/push'
  * @returns {string}
  */
 export function endpoint(base, path) {

@@ -1053,6 +1053,7 @@ const __replay = (() => {
    * Resolve the push endpoint against the server base (relative bases resolve against the
    * page or worker location).
    * @param {string} base
+   * @param {string} path  relative, e.g. 'v1/push'
    * @returns {string}
    */
   function endpoint(base, path) {

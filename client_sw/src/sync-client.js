@@ -25,7 +25,8 @@ export const DEFAULT_SYNC_TAG = 'syncserver-outbox';
  * @property {string} [dbName]  IndexedDB database name; the service worker must use the same
  * @property {boolean} [serviceWorker]  hand replays to Background Sync when available (default true)
  * @property {string} [syncTag]
- * @property {boolean} [live]  open the WebSocket feed (default true)
+ * @property {boolean} [live]  open the WebSocket feed (default true); false: long-poll over HTTP
+ * @property {number} [pollWaitSeconds]  long-poll wait when `live` is false (default 20)
  * @property {number} [fallbackReplayMs]  replay from the page when Background Sync has not
  *   emptied the outbox after this long while online (default 15000)
  */
@@ -90,7 +91,7 @@ export class Collection {
       } finally { running = false; }
     };
     const off = this.client.on('change', (event) => {
-      if (event.records.some((r) => r.collection === this.name)) refresh();
+      if (event.records.some((/** @type {{collection: string}} */ r) => r.collection === this.name)) refresh();
     });
     refresh();
     return off;
@@ -120,6 +121,9 @@ export class SyncClient {
     /** sources (this page, the worker) currently replaying */
     this.replaying = new Set();
     this.pulling = false;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.fallbackTimer = undefined;
+    this.closed = false;
     /** @type {Promise<unknown> | null} */
     this.pageReplay = null;
     this.replayAgain = false;
@@ -170,6 +174,8 @@ export class SyncClient {
         onState: (state) => this.onFeedState(state),
       });
       this.feed.start();
+    } else {
+      this.pollLoop();
     }
     this.kick('start');
     this.updateStatus();
@@ -226,6 +232,28 @@ export class SyncClient {
     }
   }
 
+  /**
+   * Without the WebSocket (`live: false`), follow the feed with long-polls on the cursor;
+   * errors back off up to 30 s.
+   */
+  async pollLoop() {
+    let failures = 0;
+    while (!this.closed) {
+      try {
+        if (globalThis.navigator?.onLine === false) throw new Error('offline');
+        const records = await pullChanges({
+          db: this.db, url: this.url, space: this.space, collections: this.options.collections,
+          wait: this.options.pollWaitSeconds ?? 20,
+        });
+        if (records.length) this.notifier.post({ type: 'change', records, origin: 'remote' });
+        failures = 0;
+      } catch {
+        failures += 1;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(30000, 500 * 2 ** failures)));
+      }
+    }
+  }
+
   async refreshPending() {
     const pending = await countOutbox(this.db);
     if (pending !== this.pending) {
@@ -254,7 +282,7 @@ export class SyncClient {
    */
   async backgroundSync() {
     if (this.options.serviceWorker === false) return null;
-    if (typeof globalThis.SyncManager === 'undefined') return null;
+    if (!('SyncManager' in globalThis)) return null;
     const registration = await globalThis.navigator?.serviceWorker?.getRegistration();
     // @ts-ignore: `sync` is not in every DOM typing yet
     return registration?.active && registration.sync ? registration : null;
@@ -338,6 +366,7 @@ export class SyncClient {
   async clearConflicts() { await clearConflicts(this.db); }
 
   close() {
+    this.closed = true;
     this.feed?.stop();
     clearTimeout(this.fallbackTimer);
     for (const cleanup of this.cleanups) cleanup();

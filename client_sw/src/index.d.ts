@@ -1,0 +1,261 @@
+// Type declarations for the syncserver browser client (the JavaScript is typed with JSDoc;
+// this file is what TypeScript apps see). Page API: '/sync/index.js'. Worker API:
+// '/sync/worker.js' (module workers) or self.SyncServerSW after importScripts('/sync/sw-sync.js').
+
+export type Op = 'put' | 'patch' | 'delete';
+export type SyncStatus = 'offline' | 'online' | 'syncing' | 'up-to-date';
+export type FeedState = 'connecting' | 'catching-up' | 'live' | 'closed';
+
+/** A record as the server sends it (docs/protocol.md). */
+export interface ServerRecord<T = any> {
+  space: string;
+  collection: string;
+  id: string;
+  version: number;
+  seq?: number;
+  deleted: boolean;
+  hlc?: string;
+  updated_at?: number;
+  data: T | null;
+}
+
+/** A record as the page API returns it: the server state with queued writes applied. */
+export interface LocalRecord<T = any> {
+  id: string;
+  collection: string;
+  space: string;
+  data: T;
+  deleted: boolean;
+  /** last version confirmed by the server (0: never confirmed) */
+  version: number;
+  /** writes to this record still waiting for the server */
+  pending: number;
+  hlc: string | null;
+  updated_at: number | null;
+}
+
+/** A queued write, as stored in the outbox. */
+export interface OutboxEntry {
+  mid: number;
+  space: string;
+  collection: string;
+  id: string;
+  op: Op;
+  data?: Record<string, unknown>;
+  base_version: number;
+  hlc: string;
+  queued_at: number;
+}
+
+export interface Resolution {
+  policy: string;
+  winner: 'server' | 'client' | 'both' | 'custom';
+  fields?: Array<{ field: string; winner: string }>;
+  base_unknown?: boolean;
+}
+
+export interface PushResult {
+  mid: number;
+  status: 'applied' | 'merged' | 'conflict' | 'rejected';
+  version?: number;
+  seq?: number;
+  record?: ServerRecord | null;
+  code?: string;
+  message?: string;
+  resolution?: Resolution;
+  duplicate?: boolean;
+  hlc_clamped?: string;
+  conflict_id?: string;
+}
+
+export interface DeadLetter {
+  mid: number;
+  mutation: OutboxEntry;
+  code: string;
+  message: string;
+  at: number;
+}
+
+export interface ConflictLogEntry {
+  n: number;
+  status: 'conflict' | 'merged';
+  code?: string;
+  message?: string;
+  mutation: OutboxEntry;
+  record: ServerRecord | null;
+  resolution?: Resolution;
+  at: number;
+}
+
+export interface RecordRef { space: string; collection: string; id: string }
+
+export interface ChangeEvent { type: 'change'; records: RecordRef[]; origin: 'local' | 'remote' | 'push' }
+export interface ConflictEvent { type: 'conflict'; mutation: OutboxEntry; result: PushResult; record: ServerRecord | null | undefined }
+export interface MergedEvent { type: 'merged'; mutation: OutboxEntry; result: PushResult; record: ServerRecord | null | undefined }
+export interface RejectedEvent { type: 'rejected'; mutation: OutboxEntry; result: PushResult }
+export interface ReplayEvent { type: 'replay'; state: 'start' | 'done' | 'error'; source: string; error?: string }
+
+export interface SyncEvents {
+  change: ChangeEvent;
+  conflict: ConflictEvent;
+  merged: MergedEvent;
+  rejected: RejectedEvent;
+  status: SyncStatus;
+  pending: number;
+  replay: ReplayEvent;
+}
+
+export interface SyncClientOptions {
+  /** the space this client reads and writes */
+  space: string;
+  /** base URL of the sync server; default: this origin ('/') */
+  url?: string;
+  /** restrict the feed to these collections */
+  collections?: string[];
+  /** IndexedDB database name (default 'syncserver'); the worker must use the same */
+  dbName?: string;
+  /** hand replays to Background Sync when available (default true) */
+  serviceWorker?: boolean;
+  /** Background Sync tag (default 'syncserver-outbox'); the worker must use the same */
+  syncTag?: string;
+  /** open the WebSocket feed (default true); false: long-poll over HTTP */
+  live?: boolean;
+  pollWaitSeconds?: number;
+  /** replay from the page when Background Sync has not emptied the outbox after this long online (default 15000) */
+  fallbackReplayMs?: number;
+}
+
+export declare class Collection<T extends Record<string, unknown> = Record<string, any>> {
+  readonly name: string;
+  put(id: string, data: T): Promise<LocalRecord<T> | null>;
+  /** RFC 7396 merge patch: null removes a field */
+  patch(id: string, patch: Partial<{ [K in keyof T]: T[K] | null }>): Promise<LocalRecord<T> | null>;
+  delete(id: string): Promise<null>;
+  get(id: string): Promise<LocalRecord<T> | null>;
+  all(): Promise<LocalRecord<T>[]>;
+  query(predicate: (record: LocalRecord<T>) => boolean): Promise<LocalRecord<T>[]>;
+  /** called now and after every change to the collection, from any tab, the worker or the server */
+  subscribe(fn: (records: LocalRecord<T>[]) => void): () => void;
+}
+
+export declare class SyncClient {
+  readonly db: IDBDatabase;
+  readonly clientId: string;
+  readonly space: string;
+  readonly status: SyncStatus;
+  readonly pending: number;
+  readonly feedState: FeedState;
+  collection<T extends Record<string, unknown> = Record<string, any>>(name: string): Collection<T>;
+  on<K extends keyof SyncEvents>(type: K, fn: (event: SyncEvents[K]) => void): () => void;
+  /** replay the outbox from this page now (normally the worker does it) */
+  flush(): Promise<unknown>;
+  /** pull the feed over HTTP once */
+  pull(): Promise<void>;
+  deadLetters(): Promise<DeadLetter[]>;
+  clearDeadLetters(mids?: number[]): Promise<void>;
+  conflicts(): Promise<ConflictLogEntry[]>;
+  clearConflicts(): Promise<void>;
+  close(): void;
+}
+
+export declare function createSyncClient(options: SyncClientOptions): Promise<SyncClient>;
+export declare const DEFAULT_SYNC_TAG: 'syncserver-outbox';
+
+export interface OpenOptions { name?: string; indexedDB?: IDBFactory; version?: number }
+export declare const DB_VERSION: number;
+export declare const DEFAULT_DB_NAME: string;
+export declare function openDatabase(options?: OpenOptions): Promise<IDBDatabase>;
+export declare function databaseHandle(options?: OpenOptions): { name: string; get(): Promise<IDBDatabase> };
+export declare function getClientId(db: IDBDatabase): Promise<string>;
+
+export declare function enqueueWrite(
+  db: IDBDatabase,
+  write: { space: string; collection: string; id: string; op: Op; data?: Record<string, unknown> },
+  now?: number,
+): Promise<{ entry: OutboxEntry; record: unknown }>;
+export declare function readOutbox(db: IDBDatabase, limit?: number): Promise<OutboxEntry[]>;
+export declare function countOutbox(db: IDBDatabase): Promise<number>;
+export declare function listDeadLetters(db: IDBDatabase): Promise<DeadLetter[]>;
+export declare function clearDeadLetters(db: IDBDatabase, mids?: number[]): Promise<void>;
+export declare function listConflicts(db: IDBDatabase): Promise<ConflictLogEntry[]>;
+export declare function clearConflicts(db: IDBDatabase): Promise<void>;
+export declare function getRecord(db: IDBDatabase, space: string, collection: string, id: string): Promise<LocalRecord | null>;
+export declare function listRecords(db: IDBDatabase, space: string, collection: string): Promise<LocalRecord[]>;
+
+export interface ReplaySummary { sent: number; applied: number; conflicts: number; merged: number; rejected: number }
+export interface ReplayOptions {
+  db: IDBDatabase;
+  url: string;
+  fetch?: typeof fetch;
+  batchSize?: number;
+  source?: string;
+  notifier?: unknown;
+  lock?: { locks?: LockManager | null; leaseMs?: number; pollMs?: number };
+}
+export declare class ReplayError extends Error { status?: number }
+/** Send the outbox in batches under the replay lock; rejects (keeping every entry) on a network error or 5xx. */
+export declare function replayOutbox(options: ReplayOptions): Promise<ReplaySummary>;
+export declare function pullChanges(options: {
+  db: IDBDatabase; url: string; space: string; collections?: string[]; limit?: number;
+  wait?: number; fetch?: typeof fetch; signal?: AbortSignal;
+}): Promise<RecordRef[]>;
+
+export declare function formatHlc(ms: number, counter: number, node: string): string;
+export declare function parseHlc(stamp: unknown): { ms: number; counter: number; node: string } | null;
+export declare function tickHlc(last: { ms: number; counter: number } | null | undefined, now: number): { ms: number; counter: number };
+export declare function receiveHlc(last: { ms: number; counter: number } | null | undefined, remote: unknown): { ms: number; counter: number };
+export declare function mergePatch(target: unknown, patch: unknown): any;
+
+// ---- service worker side ----
+
+export type Strategy = 'cache-first' | 'network-first' | 'stale-while-revalidate' | 'network-only';
+export interface Route {
+  /** 'navigate': page loads; RegExp: tested on the path; string: a path prefix */
+  match: 'navigate' | RegExp | string | ((url: URL, request: Request) => boolean);
+  strategy: Strategy;
+}
+export interface AppShellOptions {
+  /** bump to ship a new shell; caches of other versions are deleted on activate */
+  version: string;
+  precache?: string[];
+  routes?: Route[];
+  offlineFallback?: string;
+  cachePrefix?: string;
+  skipWaiting?: boolean;
+}
+export declare function registerAppShell(options: AppShellOptions): { precacheName: string; runtimeName: string };
+export declare function routeMatches(route: Route, url: URL, request: Request): boolean;
+
+export interface SyncHandlerOptions {
+  /** base URL of the sync server (default '/') */
+  url?: string;
+  dbName?: string;
+  tag?: string;
+  batchSize?: number;
+}
+export declare function installSyncHandlers(options?: SyncHandlerOptions): { replay(source?: string): Promise<ReplaySummary> };
+export declare const OUTBOX_SYNC_TAG: 'syncserver-outbox';
+
+/** What importScripts('/sync/sw-sync.js') puts on the worker global. */
+export interface SyncServerSWNamespace {
+  installSyncHandlers: typeof installSyncHandlers;
+  registerAppShell: typeof registerAppShell;
+  routeMatches: typeof routeMatches;
+  replayOutbox: typeof replayOutbox;
+  ReplayError: typeof ReplayError;
+  openDatabase: typeof openDatabase;
+  databaseHandle: typeof databaseHandle;
+  DB_VERSION: number;
+  countOutbox: typeof countOutbox;
+  readOutbox: typeof readOutbox;
+  listDeadLetters: typeof listDeadLetters;
+  clearDeadLetters: typeof clearDeadLetters;
+  listConflicts: typeof listConflicts;
+  clearConflicts: typeof clearConflicts;
+  OUTBOX_SYNC_TAG: 'syncserver-outbox';
+}
+
+declare global {
+  // eslint-disable-next-line no-var
+  var SyncServerSW: SyncServerSWNamespace | undefined;
+}
