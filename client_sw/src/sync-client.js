@@ -196,14 +196,23 @@ export class SyncClient {
   /** @param {SyncMessage} message */
   onMessage(message) {
     switch (message.type) {
-      case 'change': this.emit('change', message); break;
+      case 'change':
+        this.emit('change', message);
+        // A write in another tab changes the outbox too.
+        if (message.origin === 'local') this.refreshPending();
+        break;
       case 'conflict': this.emit('conflict', { ...message, record: message.result.record }); break;
       case 'merged': this.emit('merged', { ...message, record: message.result.record }); break;
       case 'rejected': this.emit('rejected', message); break;
       case 'outbox': this.refreshPending(); break;
       case 'replay':
-        if (message.state === 'start') this.replaying.add(message.source);
-        else this.replaying.delete(message.source);
+        if (message.state === 'start') {
+          this.replaying.add(message.source);
+          // A worker stopped mid-replay never says 'done'; do not show 'syncing' forever.
+          setTimeout(() => { this.replaying.delete(message.source); this.updateStatus(); }, 60000);
+        } else {
+          this.replaying.delete(message.source);
+        }
         this.emit('replay', message);
         this.updateStatus();
         break;

@@ -85,3 +85,19 @@ def test_concurrent_offline_edits_end_with_the_servers_resolution(browser: Brows
     finally:
         one.close()
         two.close()
+
+
+def test_other_tabs_hear_local_changes_without_a_network(browser: Browser, demo: ServerProcess) -> None:
+    space = f"b-{uuid.uuid4().hex[:10]}"
+    context = browser.new_context()
+    try:
+        first = DemoPage.open(context, demo.url, space)
+        second = DemoPage.open(context, demo.url, space)
+        context.set_offline(True)  # no feed: only the BroadcastChannel can tell the other tab
+        first.add("told over the channel")
+        poll(second.page, lambda: second.titles() == ["told over the channel"],
+             what="the other tab to show the write")
+        assert second.pending() == 1
+        assert [c["origin"] for c in second.events("changes")] == ["local"]
+    finally:
+        context.close()

@@ -134,6 +134,12 @@ def test_a_reload_while_offline_shows_the_app_and_its_data(browser: Browser, dem
              what="both todos after the offline reload")
         assert app.pending() == 1
         assert app.status() == "offline"
+        # A page never cached gets the offline fallback page rather than the browser's error.
+        other = context.new_page()
+        fallback = other.goto(f"{demo.url}/reports/2026")
+        assert fallback is not None and fallback.from_service_worker
+        assert "You are offline" in other.inner_text("main")
+        other.close()
         # And the queued write still goes out once the network is back.
         context.set_offline(False)
         app.wait_synced()
