@@ -99,7 +99,7 @@ def cdf_chart(distributions: dict[str, list[tuple[float, int]]]) -> str:
             f'<text x="{x:.1f}" y="{H - PAD_B + 14}" text-anchor="middle">'
             f"{_fmt(10.0**decade)}</text>"
         )
-    for share in (0, 0.5, 0.95, 0.99, 1):
+    for share in (0, 0.25, 0.5, 0.75, 1):
         y = PAD_T + plot_h * (1 - share)
         out.append(f'<text x="{PAD_L - 4}" y="{y + 4}" text-anchor="end">{share:g}</text>')
     for i, (label, dist) in enumerate(distributions.items()):
