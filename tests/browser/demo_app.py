@@ -16,12 +16,21 @@ from tests.helpers import pull_all
 T = TypeVar("T")
 # Debian's chromium with the flags measured in /work/shared/BROWSER_TESTING.md.
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SYNC_TAG = "syncserver-outbox"
 
 
-def poll(page: Page, check: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+def poll(
+    page: Page, check: Callable[[], T | None], timeout: float = 10.0, what: str = "condition"
+) -> T:
     """Call `check` until it returns something truthy; fail with `what` after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:
@@ -37,7 +46,9 @@ def server_todos(base_url: str, space: str) -> dict[str, dict]:
     """The server's live records of the space, by id, read over HTTP."""
     with httpx.Client(base_url=base_url, timeout=10) as client:
         state, _ = pull_all(client, space=space)
-    return {rid: rec for (coll, rid), rec in state.items() if coll == "todos" and not rec["deleted"]}
+    return {
+        rid: rec for (coll, rid), rec in state.items() if coll == "todos" and not rec["deleted"]
+    }
 
 
 class DemoPage:
@@ -49,8 +60,9 @@ class DemoPage:
         page.on("pageerror", lambda error: self.errors.append(str(error)))
 
     @classmethod
-    def open(cls, context: BrowserContext, base_url: str, space: str,
-             worker: str = "classic") -> "DemoPage":
+    def open(
+        cls, context: BrowserContext, base_url: str, space: str, worker: str = "classic"
+    ) -> "DemoPage":
         page = context.new_page()
         demo = cls(page, base_url, space)
         demo.goto(worker)
@@ -72,7 +84,8 @@ class DemoPage:
         self.page.fill("#title", title)
         self.page.click("#new-todo button[type=submit]")
         self.page.wait_for_function(
-            "n => document.querySelectorAll('#todos li').length > n", arg=before, timeout=5000)
+            "n => document.querySelectorAll('#todos li').length > n", arg=before, timeout=5000
+        )
 
     def rename(self, title_now: str, new_title: str) -> None:
         """Edit a todo's title in place (the change event patches the record)."""
@@ -104,8 +117,13 @@ class DemoPage:
 
     def sync_tags(self) -> list[str]:
         return self.page.evaluate(
-            "async () => (await navigator.serviceWorker.ready).sync.getTags()")
+            "async () => (await navigator.serviceWorker.ready).sync.getTags()"
+        )
 
     def wait_synced(self, timeout: float = 10.0) -> None:
-        poll(self.page, lambda: self.outbox() == 0 and self.pending() == 0, timeout,
-             "the outbox to drain")
+        poll(
+            self.page,
+            lambda: self.outbox() == 0 and self.pending() == 0,
+            timeout,
+            "the outbox to drain",
+        )

@@ -18,8 +18,18 @@ import httpx
 
 from tests.server import REPO, free_port
 
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "host",
-              "content-length", "content-encoding", "proxy-connection", "te", "trailer"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "content-encoding",
+    "proxy-connection",
+    "te",
+    "trailer",
+}
 
 
 def create_app(upstream: str, fail_pushes: int):  # type: ignore[no-untyped-def]
@@ -42,15 +52,20 @@ def create_app(upstream: str, fail_pushes: int):  # type: ignore[no-untyped-def]
                 return Response("upstream unavailable", status_code=503)
             stats["forwarded"] += 1
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        answer = await client.request(request.method, request.url.path,
-                                      params=request.query_params, headers=headers,
-                                      content=await request.body())
+        answer = await client.request(
+            request.method,
+            request.url.path,
+            params=request.query_params,
+            headers=headers,
+            content=await request.body(),
+        )
         out = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
         return Response(answer.content, status_code=answer.status_code, headers=out)
 
     async def tunnel(websocket: WebSocket) -> None:
         await websocket.accept()
         async with connect(upstream.replace("http", "ws", 1) + "/v1/ws") as server:
+
             async def down() -> None:
                 async for message in server:
                     await websocket.send_text(str(message))
@@ -65,8 +80,9 @@ def create_app(upstream: str, fail_pushes: int):  # type: ignore[no-untyped-def]
                 task.cancel()
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    return Starlette(routes=[WebSocketRoute("/v1/ws", tunnel),
-                             Route("/{path:path}", forward, methods=methods)])
+    return Starlette(
+        routes=[WebSocketRoute("/v1/ws", tunnel), Route("/{path:path}", forward, methods=methods)]
+    )
 
 
 class FlakyProxy:
@@ -85,8 +101,19 @@ class FlakyProxy:
 
     def start(self) -> "FlakyProxy":
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.browser.proxy", "--upstream", self.upstream,
-             "--port", str(self.port), "--fail-pushes", str(self.fail_pushes)], cwd=REPO)
+            [
+                sys.executable,
+                "-m",
+                "tests.browser.proxy",
+                "--upstream",
+                self.upstream,
+                "--port",
+                str(self.port),
+                "--fail-pushes",
+                str(self.fail_pushes),
+            ],
+            cwd=REPO,
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
@@ -111,8 +138,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--fail-pushes", type=int, default=1)
     args = parser.parse_args()
-    uvicorn.run(create_app(args.upstream, args.fail_pushes), host="127.0.0.1", port=args.port,
-                log_level="warning")
+    uvicorn.run(
+        create_app(args.upstream, args.fail_pushes),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

@@ -21,11 +21,13 @@ def png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def test_chromium_reports_no_installability_errors(playwright: Playwright, demo: ServerProcess,
-                                                    tmp_path: Path) -> None:
+def test_chromium_reports_no_installability_errors(
+    playwright: Playwright, demo: ServerProcess, tmp_path: Path
+) -> None:
     # A persistent profile: Chromium never offers to install from an incognito-like context.
     context = playwright.chromium.launch_persistent_context(
-        tmp_path / "profile", executable_path=CHROMIUM, headless=True, args=ARGS)
+        tmp_path / "profile", executable_path=CHROMIUM, headless=True, args=ARGS
+    )
     try:
         app = DemoPage.open(context, demo.url, f"b-{uuid.uuid4().hex[:10]}")
         cdp = context.new_cdp_session(app.page)
@@ -50,8 +52,9 @@ def test_chromium_reports_no_installability_errors(playwright: Playwright, demo:
         context.close()
 
 
-def test_screenshots_online_offline_and_after_sync(browser: Browser, demo: ServerProcess,
-                                                   artifacts: Path) -> None:
+def test_screenshots_online_offline_and_after_sync(
+    browser: Browser, demo: ServerProcess, artifacts: Path
+) -> None:
     context = browser.new_context(viewport={"width": 480, "height": 640})
     try:
         app = DemoPage.open(context, demo.url, f"b-{uuid.uuid4().hex[:10]}")
@@ -59,7 +62,11 @@ def test_screenshots_online_offline_and_after_sync(browser: Browser, demo: Serve
         app.add("book the train")
         app.wait_synced()
         poll(app.page, lambda: app.status() == "up-to-date", what="up to date")
-        shots = {"demo-online.png": None, "demo-offline-pending.png": None, "demo-after-sync.png": None}
+        shots = {
+            "demo-online.png": None,
+            "demo-offline-pending.png": None,
+            "demo-after-sync.png": None,
+        }
         app.page.screenshot(path=artifacts / "demo-online.png", full_page=True)
 
         context.set_offline(True)

@@ -20,7 +20,8 @@ def new_space() -> str:
 
 @pytest.mark.parametrize("worker", ["classic", "module"])
 def test_offline_writes_reach_the_server_once_via_background_sync(
-        browser: Browser, demo: ServerProcess, worker: str) -> None:
+    browser: Browser, demo: ServerProcess, worker: str
+) -> None:
     context = browser.new_context()
     try:
         app = DemoPage.open(context, demo.url, new_space(), worker=worker)
@@ -35,8 +36,12 @@ def test_offline_writes_reach_the_server_once_via_background_sync(
 
         context.set_offline(False)
         app.wait_synced()
-        todos = poll(app.page, lambda: (t := server_todos(demo.url, app.space)) and len(t) == 3 and t,
-                     what="three todos on the server")
+
+        def all_three() -> dict[str, dict] | None:
+            todos = server_todos(demo.url, app.space)
+            return todos if len(todos) == 3 else None
+
+        todos = poll(app.page, all_three, what="three todos on the server")
         by_title = {rec["data"]["title"]: rec for rec in todos.values()}
         assert set(by_title) == {"milk", "free-range eggs", "bread"}
         # Exactly once: one version per accepted mutation, nothing applied twice.
@@ -53,17 +58,31 @@ def registration_id(page: Page, cdp: CDPSession, scope: str) -> str:
     """The id CDP uses for the page's activated worker registration."""
     registrations: dict[str, str] = {}
     activated: set[str] = set()
-    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.update(
-        {r["registrationId"]: r["scopeURL"] for r in event["registrations"]}))
-    cdp.on("ServiceWorker.workerVersionUpdated", lambda event: activated.update(
-        v["registrationId"] for v in event["versions"] if v["status"] == "activated"))
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.update(
+            {r["registrationId"]: r["scopeURL"] for r in event["registrations"]}
+        ),
+    )
+    cdp.on(
+        "ServiceWorker.workerVersionUpdated",
+        lambda event: activated.update(
+            v["registrationId"] for v in event["versions"] if v["status"] == "activated"
+        ),
+    )
     cdp.send("ServiceWorker.enable")
-    return poll(page, lambda: next((rid for rid, url in registrations.items()
-                                    if url == scope and rid in activated), None),
-                what="the worker registration over CDP")
+    return poll(
+        page,
+        lambda: next(
+            (rid for rid, url in registrations.items() if url == scope and rid in activated), None
+        ),
+        what="the worker registration over CDP",
+    )
 
 
-def test_a_503_loses_nothing_and_the_next_sync_delivers(browser: Browser, demo: ServerProcess) -> None:
+def test_a_503_loses_nothing_and_the_next_sync_delivers(
+    browser: Browser, demo: ServerProcess
+) -> None:
     proxy = FlakyProxy(demo.url, fail_pushes=1).start()
     context = browser.new_context()
     try:
@@ -75,19 +94,29 @@ def test_a_503_loses_nothing_and_the_next_sync_delivers(browser: Browser, demo: 
         app.add("buy a plant")
         context.set_offline(False)
 
-        poll(app.page, lambda: proxy.stats()["refused"] == 1, what="the first replay to get its 503")
-        poll(app.page, lambda: any(e["state"] == "error" for e in app.events("replays")),
-             what="the worker to report the failed replay")
+        poll(
+            app.page, lambda: proxy.stats()["refused"] == 1, what="the first replay to get its 503"
+        )
+        poll(
+            app.page,
+            lambda: any(e["state"] == "error" for e in app.events("replays")),
+            what="the worker to report the failed replay",
+        )
         assert app.outbox() == 2, "nothing was dropped"
         assert app.pending() == 2
         assert server_todos(demo.url, app.space) == {}
 
         # The browser backs off for minutes after a failed sync; fire the next one now.
-        cdp.send("ServiceWorker.dispatchSyncEvent",
-                 {"origin": proxy.url, "registrationId": rid, "tag": SYNC_TAG, "lastChance": False})
+        cdp.send(
+            "ServiceWorker.dispatchSyncEvent",
+            {"origin": proxy.url, "registrationId": rid, "tag": SYNC_TAG, "lastChance": False},
+        )
         app.wait_synced()
         todos = server_todos(demo.url, app.space)
-        assert sorted(rec["data"]["title"] for rec in todos.values()) == ["buy a plant", "call the plumber"]
+        assert sorted(rec["data"]["title"] for rec in todos.values()) == [
+            "buy a plant",
+            "call the plumber",
+        ]
         assert all(rec["version"] == 1 for rec in todos.values())
         assert proxy.stats() == {"refused": 1, "forwarded": 1}
     finally:
@@ -95,7 +124,9 @@ def test_a_503_loses_nothing_and_the_next_sync_delivers(browser: Browser, demo: 
         proxy.stop()
 
 
-def test_without_background_sync_the_page_delivers_the_outbox(browser: Browser, demo: ServerProcess) -> None:
+def test_without_background_sync_the_page_delivers_the_outbox(
+    browser: Browser, demo: ServerProcess
+) -> None:
     context = browser.new_context()
     # Firefox and Safari have no Background Sync: remove it before the app starts.
     context.add_init_script("""
@@ -112,14 +143,19 @@ def test_without_background_sync_the_page_delivers_the_outbox(browser: Browser, 
         context.set_offline(False)
         app.wait_synced()
         todos = server_todos(demo.url, app.space)
-        assert sorted(rec["data"]["title"] for rec in todos.values()) == ["pay rent", "water the plants"]
+        assert sorted(rec["data"]["title"] for rec in todos.values()) == [
+            "pay rent",
+            "water the plants",
+        ]
         sources = {event["source"] for event in app.events("replays")}
         assert sources and all(s.startswith("page:") for s in sources), sources
     finally:
         context.close()
 
 
-def test_a_reload_while_offline_shows_the_app_and_its_data(browser: Browser, demo: ServerProcess) -> None:
+def test_a_reload_while_offline_shows_the_app_and_its_data(
+    browser: Browser, demo: ServerProcess
+) -> None:
     context = browser.new_context()
     try:
         app = DemoPage.open(context, demo.url, new_space())
@@ -130,8 +166,11 @@ def test_a_reload_while_offline_shows_the_app_and_its_data(browser: Browser, dem
         response = app.page.reload()
         assert response is not None and response.from_service_worker
         app.wait_ready()
-        poll(app.page, lambda: sorted(app.titles()) == ["synced before", "written offline"],
-             what="both todos after the offline reload")
+        poll(
+            app.page,
+            lambda: sorted(app.titles()) == ["synced before", "written offline"],
+            what="both todos after the offline reload",
+        )
         assert app.pending() == 1
         assert app.status() == "offline"
         # A page never cached gets the offline fallback page rather than the browser's error.
