@@ -72,7 +72,22 @@ export function openDatabase(options = {}) {
       db.onversionchange = () => db.close();
       resolve(db);
     };
-    request.onerror = () => reject(request.error);
+    request.onerror = () => {
+      // The database is newer than this code (a page updated the schema before this older
+      // worker restarted). Migrations only add stores and indexes, so open it as it is.
+      if (request.error?.name === 'VersionError') {
+        request.onerror = null;
+        const current = factory.open(name);
+        current.onsuccess = () => {
+          const db = current.result;
+          db.onversionchange = () => db.close();
+          resolve(db);
+        };
+        current.onerror = () => reject(current.error);
+        return;
+      }
+      reject(request.error);
+    };
     request.onblocked = () => {
       // An old connection has not closed yet; onsuccess follows once it does.
     };

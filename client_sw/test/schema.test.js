@@ -45,3 +45,14 @@ test('an open connection steps aside when another context upgrades the schema', 
   assert.equal(upgraded.version, DB_VERSION);
   upgraded.close();
 });
+
+test('code that knows an older schema opens a newer database as it is', async () => {
+  const name = `newer-${process.pid}`;
+  const latest = await openDatabase({ name });
+  await enqueueWrite(latest, { space: 's1', collection: 'todos', id: 't1', op: 'put', data: { a: 1 } });
+  latest.close();
+  const older = await openDatabase({ name, version: 1 });
+  assert.equal(older.version, DB_VERSION);
+  assert.equal(await countOutbox(older), 1);
+  older.close();
+});

@@ -1,0 +1,34 @@
+// The demo works offline only if its worker precaches every module the page loads.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import test from 'node:test';
+import vm from 'node:vm';
+
+const root = new URL('..', import.meta.url);
+
+/**
+ * Every module reachable from a file through static relative imports.
+ * @param {string} file  path relative to src/
+ * @param {Set<string>} seen
+ */
+function moduleGraph(file, seen = new Set()) {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  const source = readFileSync(new URL(`src/${file}`, root), 'utf8');
+  for (const match of source.matchAll(/^(?:import|export) [^;]*? from '\.\/([\w.-]+\.js)';$/gm)) {
+    moduleGraph(match[1], seen);
+  }
+  return seen;
+}
+
+test('the demo worker precaches every module of the page library and the app', () => {
+  const scope = { self: /** @type {any} */ ({}) };
+  vm.runInNewContext(readFileSync(new URL('demo/sw-config.js', root), 'utf8'), scope);
+  const precache = new Set(scope.self.DEMO_SW_CONFIG.shell.precache);
+  for (const file of moduleGraph('index.js')) assert.ok(precache.has(`/sync/${file}`), `/sync/${file}`);
+  for (const url of ['/', '/index.html', '/app.js', '/app.css', '/manifest.webmanifest']) {
+    assert.ok(precache.has(url), url);
+  }
+  const html = readFileSync(new URL('demo/index.html', root), 'utf8');
+  for (const [, url] of html.matchAll(/(?:href|src)="(\/[^"]+)"/g)) assert.ok(precache.has(url), url);
+});
