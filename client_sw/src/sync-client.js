@@ -222,6 +222,7 @@ export class SyncClient {
   /** @param {import('./ws.js').FeedState} state */
   onFeedState(state) {
     this.feedState = state;
+    if (this.closed) return;
     // While the socket is down, keep the view fresh with HTTP pulls on the same cursor.
     if (state === 'closed' && globalThis.navigator?.onLine !== false) this.pull().catch(() => {});
     this.updateStatus();
