@@ -8,7 +8,7 @@ self.DEMO_SW_CONFIG = {
     precache: [
       '/', '/index.html', '/app.js', '/app.css', '/manifest.webmanifest',
       '/icons/icon-192.png', '/icons/icon-512.png',
-      '/sync/index.js', '/sync/sync-client.js', '/sync/db.js', '/sync/hlc.js', '/sync/merge-patch.js',
+      '/sync/index.js', '/sync/sync-client.js', '/sync/collection.js', '/sync/db.js', '/sync/hlc.js', '/sync/merge-patch.js',
       '/sync/store.js', '/sync/outbox.js', '/sync/results.js', '/sync/lock.js', '/sync/notify.js',
       '/sync/replay.js', '/sync/pull.js', '/sync/ws.js',
     ],

@@ -1293,7 +1293,9 @@ const __shell = (() => {
 
     /** @param {Request} request @param {boolean} [ignoreSearch] */
     const fromCache = async (request, ignoreSearch = false) => {
-      for (const name of [precacheName, runtimeName]) {
+      // Runtime first: stale-while-revalidate refreshes it, so it can be newer than the
+      // precache, which only changes with `version`.
+      for (const name of [runtimeName, precacheName]) {
         const cache = await caches.open(name);
         const hit = await cache.match(request, { ignoreSearch });
         if (hit) return hit;

@@ -85,7 +85,13 @@ export class LiveFeed {
     }
     this.socket = socket;
     socket.onopen = async () => {
-      const cursor = await getCursor(this.options.db, space);
+      let cursor;
+      try {
+        cursor = await getCursor(this.options.db, space);
+      } catch {
+        socket.close(4000); // the database is closing (page unload, schema upgrade)
+        return;
+      }
       if (socket !== this.socket) return;
       socket.send(JSON.stringify({ type: 'hello', client_id: clientId }));
       /** @type {Record<string, unknown>} */
