@@ -931,6 +931,7 @@ const __results = (() => {
     await setMeta(tx, 'hlc', receiveHlc(await getMeta(tx, 'hlc'), stamp));
     return refreshRow(tx, entry.space, entry.collection, entry.id, {
       space: entry.space, collection: entry.collection, id: entry.id, version,
+      // The result carries no server time; ours stands in until the feed brings a newer version.
       seq: result.seq, deleted: state.deleted, hlc: stamp, updated_at: Date.now(),
       data: state.data,
     });
