@@ -12,7 +12,11 @@ async function registerWorker() {
   if (!('serviceWorker' in navigator)) return;
   // ?sw=module runs the same worker as an ES module (Chromium supports module workers).
   const module = params.get('sw') === 'module';
-  await navigator.serviceWorker.register(module ? '/sw-esm.js' : '/sw.js', { type: module ? 'module' : 'classic' });
+  // updateViaCache 'none': update checks fetch the worker's imported scripts (the sync
+  // library) past the HTTP cache too, so a server upgrade reaches the worker promptly.
+  await navigator.serviceWorker.register(module ? '/sw-esm.js' : '/sw.js', {
+    type: module ? 'module' : 'classic', updateViaCache: 'none',
+  });
 }
 
 /** @param {string} prefix */
