@@ -22,6 +22,10 @@ class HttpError(Exception):
         self.kind = kind
 
 
+class _StaleConnection(Exception):
+    """The connection ended before any byte of the answer."""
+
+
 @dataclass
 class Response:
     status: int
@@ -69,6 +73,24 @@ class HttpConnection:
         """Send one request. With ``read=False`` the connection is dropped before the answer
         arrives: the server still processes the request, the client never learns the result
         (the lost-response case a service worker retry has to survive)."""
+        for attempt in (1, 2):
+            reused = self._writer is not None
+            try:
+                return await self._request_once(method, path, body, read)
+            except _StaleConnection as exc:
+                # The server closed an idle keep-alive connection (uvicorn: after 5 s) as we
+                # reused it, and no byte of an answer came back. Sending again on a fresh
+                # connection is what browsers do; for a push it is a replay, which the
+                # protocol makes safe.
+                if reused and attempt == 1:
+                    continue
+                cause = exc.__cause__
+                raise HttpError("connection_error", f"closed before answering: {cause!r}") from exc
+        raise AssertionError("unreachable")
+
+    async def _request_once(
+        self, method: str, path: str, body: bytes | None, read: bool
+    ) -> Response | None:
         if self._writer is None:
             await self._connect()
         assert self._writer is not None and self._reader is not None
@@ -83,7 +105,10 @@ class HttpConnection:
         if body:
             self._writer.write(body)
         try:
-            await self._writer.drain()
+            try:
+                await self._writer.drain()
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                raise _StaleConnection() from exc
             if not read:
                 await self.close()
                 return None
@@ -91,6 +116,9 @@ class HttpConnection:
         except TimeoutError as exc:
             await self.close()
             raise HttpError("timeout", f"{method} {path}") from exc
+        except _StaleConnection:
+            await self.close()
+            raise
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             await self.close()
             raise HttpError("connection_error", f"{type(exc).__name__}: {exc}") from exc
@@ -98,7 +126,12 @@ class HttpConnection:
     async def _read_response(self) -> Response:
         assert self._reader is not None
         reader = self._reader
-        raw = await reader.readuntil(b"\r\n\r\n")
+        try:
+            raw = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+            if isinstance(exc, ConnectionResetError) or not exc.partial:
+                raise _StaleConnection() from exc
+            raise
         lines = raw[:-4].decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         headers: dict[str, str] = {}

@@ -72,7 +72,10 @@ class Scenario:
     def make_client(self, role: str, spaces: list[str]) -> SimClient:
         index = len(self.clients)
         client_id = f"load-{self.run_id}-{role}{index}"
-        url = self.settings.urls[index % len(self.settings.urls)]  # spread over instances
+        # Spread over instances so that the clients of one space (client i is in space
+        # i mod spaces) sit on different instances: cross-instance delivery gets exercised.
+        urls = self.settings.urls
+        url = urls[(index // len(self.space_names) + index) % len(urls)]
         token = self.settings.token
         if self.settings.token_secret:
             token = mint_token(self.settings.token_secret, client_id, spaces)

@@ -118,13 +118,18 @@ class ToyServer:
 class RunningToy:
     """Serve a ToyServer with uvicorn in a thread, on a free loopback port."""
 
-    def __init__(self, toy: ToyServer) -> None:
+    def __init__(self, toy: ToyServer, keep_alive: float = 5.0) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            toy.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            toy.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_keep_alive=keep_alive,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
