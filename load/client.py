@@ -5,6 +5,7 @@ cursor per space pulled over HTTP or followed over the WebSocket."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -49,6 +50,11 @@ class SimClient:
         self.cursors: dict[str, str] = {}
         self.max_seq: dict[str, int] = {}
         self._last_mid: dict[Key, int] = {}  # the latest local write per record
+        # The newest version the server has shown us per record (feed, results). Push
+        # results and live changes race (a conflict's record can arrive after a newer live
+        # change), so nothing older than this may overwrite the store.
+        self._confirmed: dict[Key, int] = {}
+        self._pending: Counter[Key] = Counter()  # unanswered local writes per record
         self.on_change: Callable[[dict[str, Any], float], None] | None = None
 
     # -- local writes -------------------------------------------------------------------
@@ -84,6 +90,7 @@ class SimClient:
             "seq": current["seq"] if current else 0,
         }
         self._last_mid[key] = self.mid
+        self._pending[key] += 1
         self.outbox.append(mutation)
         return mutation
 
@@ -124,8 +131,7 @@ class SimClient:
         self.recorder.answered(self.client_id, results)
         by_mid = {m["mid"]: m for m in batch}
         # A result for a mutation no longer in the outbox is a replay's answer (the batch was
-        # sent twice): the local store may be newer than that stored result, so it must not
-        # overwrite it. The first answer for a mutation is authoritative and always applied.
+        # sent twice): it changes nothing locally.
         waiting = {m["mid"] for m in self.outbox}
         answered = set()
         for result in results:
@@ -139,16 +145,22 @@ class SimClient:
                 status if not result.get("duplicate") else f"{status}_duplicate"
             ] += 1
             key = (mutation["space"], mutation["collection"], mutation["id"])
-            first = mutation["mid"] in waiting
+            if mutation["mid"] not in waiting:
+                continue
+            self._pending[key] -= 1
             if status == "applied":
+                version = result["version"]
                 local = self.store.get(key)
-                if first and local is not None and self._last_mid.get(key) == mutation["mid"]:
-                    local["version"], local["seq"] = result["version"], result["seq"]
+                if version >= self._confirmed.get(key, 0):
+                    self._confirmed[key] = version
+                    if local is not None and self._last_mid.get(key) == mutation["mid"]:
+                        # our optimistic data is the server's data at this version
+                        self.store[key] = {**local, "version": version, "seq": result["seq"]}
                 self._see_seq(mutation["space"], result.get("seq", 0))
             elif status in ("merged", "conflict"):
                 record = result.get("record")
                 if record:
-                    self._store_record(record, force=first)
+                    self._store_record(record)
             else:
                 code = result.get("code", "?")
                 self.stats.error(f"rejected_{code}", result.get("message", ""))
@@ -172,11 +184,13 @@ class SimClient:
         if seq > self.max_seq.get(space, 0):
             self.max_seq[space] = seq
 
-    def _store_record(self, record: dict[str, Any], force: bool = False) -> None:
+    def _store_record(self, record: dict[str, Any]) -> None:
+        """A result's record is the server's state: it replaces local optimistic state, but
+        never a newer state the feed already delivered."""
         key = (record["space"], record["collection"], record["id"])
-        current = self.store.get(key)
         self.hlc.observe(record.get("hlc"))
-        if force or current is None or record["version"] >= current["version"]:
+        if record["version"] >= self._confirmed.get(key, 0):
+            self._confirmed[key] = record["version"]
             self.store[key] = {
                 "version": record["version"],
                 "deleted": record.get("deleted", False),
@@ -192,12 +206,17 @@ class SimClient:
         if not changes:
             return
         now = time.perf_counter()
-        store = self.store
+        store, confirmed, pending = self.store, self._confirmed, self._pending
         for change in changes:
             key = (change["space"], change["collection"], change["id"])
-            current = store.get(key)
-            if current is None or change["version"] >= current["version"]:
-                store[key] = change
+            version = change["version"]
+            if version < confirmed.get(key, 0):
+                continue  # older than what a push result already told us
+            confirmed[key] = version
+            # keep a pending optimistic write unless the change is at least as new
+            if pending.get(key) and (local := store.get(key)) and version < local["version"]:
+                continue
+            store[key] = change
         self.hlc.observe(max(map(_hlc_of, changes)))
         # A page (HTTP or WebSocket) holds one space in seq order: its last change is its max.
         self._see_seq(changes[-1]["space"], changes[-1]["seq"])
@@ -207,6 +226,7 @@ class SimClient:
 
     def drop_space(self, space: str) -> None:
         self.store = {k: v for k, v in self.store.items() if k[0] != space}
+        self._confirmed = {k: v for k, v in self._confirmed.items() if k[0] != space}
         self.cursors.pop(space, None)
 
     async def pull(self, space: str, max_pages: int = 1_000_000) -> int:

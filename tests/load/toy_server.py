@@ -118,7 +118,7 @@ class ToyServer:
 class RunningToy:
     """Serve a ToyServer with uvicorn in a thread, on a free loopback port."""
 
-    def __init__(self, toy: ToyServer, keep_alive: float = 5.0) -> None:
+    def __init__(self, toy: ToyServer, keep_alive: int = 5) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
