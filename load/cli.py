@@ -251,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]error:[/red] cannot load {settings.urls}: {exc}")
             return 2
         stats.extra["cpu_s"] = cpu_seconds(server_pid)  # before the spawned server exits
+        if args.spawn and (stats.errors or verdict is None or not verdict.ok):
+            # the spawned server's log disappears with its temporary directory
+            stats.extra["server_log_tail"] = server.log_tail(4000)
     report = build_report(settings, stats, verdict, info)
     json_path, html_path = write_reports(report, stats, out)
     print_summary(console, report)

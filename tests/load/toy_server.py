@@ -34,6 +34,7 @@ class ToyServer:
         self.applied = 0
         self.hidden: set[tuple[str, str, str]] = set()
         self.lock = threading.Lock()
+        self.authorization: set[str] = set()  # Authorization headers seen on pushes
         self.app = Starlette(
             routes=[
                 Route("/v1/push", self.push, methods=["POST"]),
@@ -83,6 +84,7 @@ class ToyServer:
         }
 
     async def push(self, request: Request) -> Response:
+        self.authorization.add(request.headers.get("authorization", ""))
         doc = orjson.loads(await request.body())
         results = []
         with self.lock:
