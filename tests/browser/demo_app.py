@@ -120,7 +120,7 @@ class DemoPage:
             "async () => (await navigator.serviceWorker.ready).sync.getTags()"
         )
 
-    def wait_synced(self, timeout: float = 10.0) -> None:
+    def wait_synced(self, timeout: float = 20.0) -> None:
         poll(
             self.page,
             lambda: self.outbox() == 0 and self.pending() == 0,

@@ -35,9 +35,10 @@ def test_activate_deletes_old_shell_caches_and_keeps_the_apps_own(
         }""")
         # A new worker version installs and activates (here: the module build of the same
         # worker, registered for the same scope).
-        app.page.evaluate("""() => new Promise((resolve) => {
+        app.page.evaluate("""() => new Promise((resolve, reject) => {
             navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true });
-            navigator.serviceWorker.register('/sw-esm.js', { type: 'module' });
+            navigator.serviceWorker.register('/sw-esm.js', { type: 'module' }).catch(reject);
+            setTimeout(() => reject(new Error('the new worker never took control')), 15000);
         })""")
         poll(
             app.page,
