@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import os
 import resource
 import time
 from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -164,7 +166,7 @@ async def execute(
     bound = settings.duration + settings.settle_timeout + 60
     verdict = None
     try:
-        async with progress_bar(stats, settings.duration, show_progress):
+        async with progress_bar(stats, settings.duration, show_progress), quiet_gc():
             before = cpu_seconds(server_pid)
             try:
                 await asyncio.wait_for(scenario.run(), bound)
@@ -198,6 +200,32 @@ async def execute(
     finally:
         await scenario.close()
     return stats, verdict, server
+
+
+@contextlib.asynccontextmanager
+async def quiet_gc(every: float = 1.0) -> AsyncIterator[None]:
+    """Keep full garbage collections out of the measurements.
+
+    The tool holds every client's store and every recorded mutation: hundreds of thousands
+    of objects. CPython's full collections then take 100+ ms each, stalling the event loop,
+    and showed up as fan-out latency spikes (1,000 subscribers: p99 120 ms -> 51 ms without
+    them). Freezing the heap every second leaves collections only the newest objects to
+    scan; objects still die by reference counting, only cyclic garbage made during the run
+    waits until the end (runs are bounded)."""
+
+    async def freezer() -> None:
+        while True:
+            gc.freeze()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(freezer())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        gc.unfreeze()
 
 
 def install_loop(choice: str) -> None:

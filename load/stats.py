@@ -79,6 +79,7 @@ class Stats:
         self.latency: dict[str, Histogram] = defaultdict(Histogram)
         # per operation (e.g. "mutations", "changes_pulled"), per whole second since start
         self.timeline: dict[str, Counter[int]] = defaultdict(Counter)
+        self.worst: dict[str, dict[int, float]] = defaultdict(dict)
         self.totals: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.error_samples: dict[str, str] = {}
@@ -88,6 +89,11 @@ class Stats:
 
     def observe(self, op: str, seconds: float) -> None:
         self.latency[op].add(seconds)
+        # the worst latency of each second: shows whether a tail is steady or a few stalls
+        second = int(time.monotonic() - self.started)
+        worst = self.worst[op]
+        if seconds > worst.get(second, 0.0):
+            worst[second] = seconds
 
     def count(self, what: str, n: int = 1) -> None:
         self.totals[what] += n
@@ -115,6 +121,10 @@ class Stats:
             "errors": dict(self.errors),
             "error_samples": self.error_samples,
             "outcomes": dict(self.outcomes),
+            "worst_ms_per_second": {
+                op: [round(w.get(s, 0.0) * 1000, 1) for s in range(max(w, default=-1) + 1)]
+                for op, w in self.worst.items()
+            },
             "timeline": {
                 what: [counts.get(s, 0) for s in range(max(counts, default=-1) + 1)]
                 for what, counts in self.timeline.items()
