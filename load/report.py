@@ -4,8 +4,10 @@ same, with charts, for a person)."""
 from __future__ import annotations
 
 import platform
+import subprocess
 import sys
 from html import escape
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,28 @@ from load.checker import Verdict
 from load.settings import Settings
 from load.stats import Stats
 from load.svg import cdf_chart, line_chart
+
+
+def _source_versions() -> dict[str, str]:
+    """The checkout the tool runs from (usually the server's too) and the installed server."""
+    found: dict[str, str] = {}
+    try:
+        found["syncserver_package"] = metadata.version("syncserver")
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+        if commit:
+            found["git_commit"] = commit
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return found
 
 
 def build_report(
@@ -29,6 +53,7 @@ def build_report(
             "load_tool": load.__version__,
             "python": sys.version.split()[0],
             "platform": platform.platform(),
+            **_source_versions(),
             "server": server,
         },
         "results": stats.to_json(measured_seconds=drive),
