@@ -1,0 +1,60 @@
+"""The command's safety rules: loopback targets only unless told, bounded counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from load.cli import main, parse_args, validate
+
+
+def problem(*argv: str) -> str | None:
+    settings, args = parse_args(list(argv))
+    return validate(settings, args)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000",
+        "http://localhost:1",
+        "http://[::1]:80",
+        "http://127.9.9.9:8000/prefix",
+    ],
+)
+def test_loopback_targets_are_accepted(url):
+    assert problem("steady", "--url", url) is None
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.1:8000", "http://example.com", "http://0.0.0.0:1"])
+def test_other_targets_are_refused_unless_allowed(url):
+    assert "refusing non-loopback target" in (problem("steady", "--url", url) or "")
+    assert problem("steady", "--url", url, "--allow-remote") is None
+
+
+def test_the_command_exits_2_without_touching_a_refused_target(capsys):
+    assert main(["steady", "--url", "http://192.0.2.1:80", "--no-progress"]) == 2
+    assert "--allow-remote" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--clients", "0"],
+        ["--clients", "100000"],
+        ["--duration", "0"],
+        ["--duration", "7200"],
+        ["--max-mutations", "-1"],
+        ["--subscribers", "50000"],
+    ],
+)
+def test_counts_and_durations_are_bounded(argv):
+    assert "must be in" in (problem("fanout", "--url", "http://127.0.0.1:1", *argv) or "")
+
+
+def test_a_target_is_required_and_only_one_kind():
+    assert "--spawn" in (problem("steady") or "")
+    assert (
+        problem("steady", "--spawn", "--url", "http://127.0.0.1:1")
+        == "give either --url or --spawn"
+    )
+    assert "unsupported URL" in (problem("steady", "--url", "https://127.0.0.1") or "")
