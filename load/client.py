@@ -116,6 +116,12 @@ class SimClient:
             self.stats.count("dropped_responses")
             return False
         self.stats.observe("push", time.perf_counter() - started)
+        if response.status == 413 and len(batch) > 1:
+            # batch_too_large: nothing was stored; split it, as the browser client does
+            self.stats.count("batches_split")
+            half = len(batch) // 2
+            first = await self.push(batch[:half])
+            return await self.push(batch[half:]) and first
         if response.status != 200:
             self.stats.error(
                 f"push_http_{response.status}", response.body[:300].decode("utf-8", "replace")

@@ -121,3 +121,23 @@ def test_fanout_with_the_websockets_library_client_agrees(live_server, run_load)
     )
     assert status == 0 and report["results"]["errors"] == {}
     assert report["results"]["latency_ms"]["delivery"]["count"] > 0
+
+
+def test_batches_over_the_server_limit_are_split_like_the_browser_does(live_server, run_load):
+    status, report = run_load(
+        "offline-burst",
+        live_server.url,
+        *SHORT,
+        "--clients",
+        "2",
+        "--batch-size",
+        "2000",
+        "--writes-per-s",
+        "3000",
+        "--offline-max",
+        "1",
+        "--drop-response",
+        "0",
+    )
+    assert status == 0 and report["results"]["errors"] == {}
+    assert report["results"]["totals"]["batches_split"] > 0
