@@ -298,6 +298,8 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
         )
     for what, rate in results["throughput_per_s"].items():
         console.print(f"  {what:<20} {results['totals'][what]:>10,}  {rate:>12,.1f}/s")
+    if results.get("stopped_by") == "max_mutations":
+        console.print("  the run stopped at --max-mutations before --duration")
     if results["errors"]:
         console.print(f"  errors: {results['errors']}")
     if verdict.get("ok"):

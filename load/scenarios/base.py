@@ -110,6 +110,9 @@ class Scenario:
         started = time.monotonic()
         await self.drive()
         self.stats.extra["drive_s"] = round(time.monotonic() - started, 3)
+        # --max-mutations (1,000,000 by default) also bounds the tool's memory: every
+        # mutation is recorded for the checker. Say when it, not the clock, ended the run.
+        self.stats.extra["stopped_by"] = "max_mutations" if self._budget <= 0 else "duration"
 
     async def settle(self) -> None:
         """Quiescence: every outbox flushed, every feed caught up, every client pulled."""
