@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from load.merge import apply_op
+from load.merge import apply_op, as_number, increment_of
 from load.recorder import MutationKey, Recorder
 
 Key = tuple[str, str, str]
@@ -218,12 +218,45 @@ def check_histories(
                 expected={"deleted": deleted, "data": data},
                 server={"deleted": record.get("deleted"), "data": record.get("data")},
             )
+        check_counters(
+            key, [recorder.mutations[versions[v][0]] for v in range(1, top + 1)], record, verdict
+        )
         last = outcome[versions[top][0]]
         last_seq = last["record"]["seq"] if last["status"] == "merged" else last.get("seq")
         if last_seq is not None and last_seq != record["seq"]:
             verdict.add(
                 "seq_mismatch", record=name(key), acknowledged_seq=last_seq, feed_seq=record["seq"]
             )
+
+
+def check_counters(
+    key: Key, accepted: list[dict[str, Any]], record: dict[str, Any], verdict: Verdict
+) -> None:
+    """A record created by a put and then only incremented: its counters must equal the
+    put's values plus every acknowledged increment, each once. Unlike the replay above this
+    also covers increments the server answered ``merged`` (a stale base never stops one)."""
+    if not accepted or accepted[0]["op"] != "put" or record.get("deleted"):
+        return
+    expected = dict(accepted[0].get("data") or {})
+    for mutation in accepted[1:]:
+        patch = mutation.get("data")
+        if mutation["op"] != "patch" or not isinstance(patch, dict):
+            return
+        for name_, value in patch.items():
+            amount = increment_of(value)
+            if amount is None:
+                return
+            expected[name_] = as_number(expected.get(name_)) + amount
+    verdict.counts["counters_checked"] += 1
+    data = record.get("data") or {}
+    wrong = {f: [v, data.get(f)] for f, v in expected.items() if data.get(f) != v}
+    if wrong:
+        verdict.add(
+            "counter_mismatch",
+            record=name(key),
+            fields=wrong,
+            detail="[put value + acknowledged increments, server value]",
+        )
 
 
 def compare_stores(

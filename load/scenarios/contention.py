@@ -1,9 +1,10 @@
 """contention: many clients edit the same few records and fields at once.
 
 Each client patches one field of a hot record, based on the version it last saw; a client
-that does not know a record yet creates it (so creation races too). Stale writes come back
-as ``conflict`` (today: ``stale_base_version``, the server keeps its record) or, once the
-conflict policy engine lands, as ``merged``; the checker accepts both, as recorded outcomes.
+that does not know a record yet creates it (so creation races too); and a third of the
+writes increment shared counters (``$inc``), which must never conflict nor be lost. Stale
+writes come back as ``conflict`` (``stale_base_version``: the server kept its record) or as
+``merged`` per the collection's policy; the checker accepts both, as recorded outcomes.
 Half the clients follow the space over the WebSocket, so they learn new versions sooner."""
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ class Contention(Scenario):
         self.hot = [f"hot-{i}" for i in range(max(1, self.settings.hot_records))]
         self.field_names = [f"f{i}" for i in range(max(1, self.settings.fields))]
         self.writers = [self.make_client("hot", [space]) for _ in range(self.settings.clients)]
+        # Counters: created once here, then only incremented by everyone ($inc never
+        # conflicts), so the checker can prove each acknowledged increment counted once.
+        self.counters = [f"counter-{i}" for i in range(len(self.hot))]
+        creator = self.writers[0]
+        for rid in self.counters:
+            creator.write(space, "counters", rid, "put", {"count": 0})
+        await creator.flush(self.settings.batch_size)
         await bounded_gather(self.follow(c) for c in self.writers[: len(self.writers) // 2])
 
     async def drive(self) -> None:
@@ -34,6 +42,10 @@ class Contention(Scenario):
         space = self.space_names[0]
         while self.active():
             for _ in range(self.take(rng.randint(1, 3))):
+                if rng.random() < 0.3:
+                    rid = self.counters[rng.randrange(len(self.counters))]
+                    client.write(space, "counters", rid, "patch", {"count": {"$inc": 1}})
+                    continue
                 rid = self.hot[rng.randrange(len(self.hot))]
                 current = client.store.get((space, "docs", rid))
                 value = f"{client.client_id}:{client.mid + 1}"

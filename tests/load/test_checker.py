@@ -188,3 +188,22 @@ def test_instances_that_disagree_are_reported():
     rec, final = history()
     assert run(rec, [final], other_feed=[]) == ["feed_mismatch"]
     assert run(rec, [final], other_feed=[final]) == []
+
+
+def test_an_increment_lost_in_a_merge_is_reported():
+    rec = Recorder()
+    rec.sent("c1", [mutation(1, "n", "put", 0, {"count": 0})])
+    rec.answered("c1", [{"mid": 1, "status": "applied", "version": 1, "seq": 1}])
+    rec.sent("c2", [mutation(1, "n", "patch", 0, {"count": {"$inc": 2}})])
+    rec.sent("c3", [mutation(1, "n", "patch", 0, {"count": {"$inc": 1}})])
+    rec.answered("c2", [{"mid": 1, "status": "applied", "version": 2, "seq": 2}])
+    good = record("n", 3, 3, {"count": 3})
+    rec.answered("c3", [{"mid": 1, "status": "merged", "version": 3, "seq": 3, "record": good}])
+    verdict = check(rec, {"a": {S: [good]}}, [], [S])
+    assert verdict.ok and verdict.counts["counters_checked"] == 1
+    # the server answered "merged" but its merged record forgot c2's increment
+    lost = record("n", 3, 3, {"count": 1})
+    rec.results[("c3", 1)] = [
+        {"mid": 1, "status": "merged", "version": 3, "seq": 3, "record": lost}
+    ]
+    assert run(rec, [lost]) == ["counter_mismatch"]

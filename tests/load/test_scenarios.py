@@ -83,6 +83,7 @@ def test_contention_produces_recorded_conflicts(live_server, run_load):
     outcomes = report["convergence"]["counts"]
     assert outcomes.get("outcome:conflict", 0) + outcomes.get("outcome:merged", 0) > 0
     assert outcomes["outcome:applied"] > 0
+    assert outcomes["counters_checked"] == 1  # one hot record, one shared counter
 
 
 def test_fanout_measures_delivery_to_every_subscriber(live_server, run_load):

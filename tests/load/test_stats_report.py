@@ -55,3 +55,8 @@ def test_merge_patch_follows_rfc_7396():
         "c": {"d": "e"},
     }
     assert merge_patch(None, {"a": 1}) == {"a": 1}
+
+
+def test_merge_patch_applies_increments():
+    assert merge_patch({"n": 2}, {"n": {"$inc": 3}, "m": {"$inc": 1}}) == {"n": 5, "m": 1}
+    assert merge_patch({"n": "x"}, {"n": {"$inc": 1}}) == {"n": 1}
