@@ -113,6 +113,10 @@ def render_html(report: dict[str, Any], stats: Stats) -> str:
             "initial_sync_records",
         )
     }
+    # one line per operation that ran across several seconds: stalls stand out as spikes
+    worst = {
+        op: v for op, v in sorted(results.get("worst_ms_per_second", {}).items()) if len(v) > 1
+    }
     distributions = {op: h.distribution() for op, h in sorted(stats.latency.items())}
     verdict_text = verdict.get("verdict", "?")
     setup = orjson.dumps(
@@ -137,6 +141,7 @@ def render_html(report: dict[str, Any], stats: Stats) -> str:
         "<h2>Latency (ms)</h2>",
         _table(latency_rows, ["operation", "count", "p50", "p95", "p99", "max"]),
         cdf_chart(distributions) if distributions else "",
+        line_chart(worst, "seconds since start", "worst latency (ms)") if worst else "",
         "<h2>Errors</h2>",
         _table(error_rows, ["kind", "count", "first sample"]) if error_rows else "<p>none</p>",
         "<h2>Convergence checks</h2>",
