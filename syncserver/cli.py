@@ -19,7 +19,7 @@ UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
 
 def parse_duration(text: str) -> int:
     """'30d' -> milliseconds."""
-    match = DURATION.match(text.strip())
+    match = DURATION.fullmatch(text.strip())
     if match is None:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration: use a number and a unit, e.g. 30d, 12h, 15m, 45s")

@@ -28,7 +28,7 @@ def parse(text: object) -> Stamp | None:
     """The stamp, or None when `text` is not a well-formed HLC string."""
     if not isinstance(text, str):
         return None
-    match = HLC_PATTERN.match(text)
+    match = HLC_PATTERN.fullmatch(text)
     if match is None:
         return None
     return Stamp(int(match.group(1)), int(match.group(2)), match.group(3))

@@ -87,7 +87,7 @@ def parse_collections(raw: str | list[str] | None) -> list[str] | None:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise SyncError(ErrorCode.INVALID_REQUEST, "collections must be a list of names",
                         field="collections")
-    bad = [n for n in names if SPACE_PATTERN.match(n) is None]
+    bad = [n for n in names if SPACE_PATTERN.fullmatch(n) is None]
     if bad:
         raise SyncError(ErrorCode.INVALID_REQUEST, f"bad collection name {bad[0]!r}",
                         field="collections")

@@ -62,7 +62,7 @@ class Rejection:
 
 
 def valid_client_id(value: object) -> bool:
-    return isinstance(value, str) and ID_PATTERN.match(value) is not None
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
 
 
 def _is_int(value: Any) -> bool:
@@ -107,12 +107,12 @@ def _problem(raw: dict[str, Any], op: object, data: object) -> tuple[ErrorCode, 
         value = raw.get(name)
         if value in _known_names:
             continue
-        if not isinstance(value, str) or SPACE_PATTERN.match(value) is None:
+        if not isinstance(value, str) or SPACE_PATTERN.fullmatch(value) is None:
             return ErrorCode.INVALID_MUTATION, f"{name} must match {SPACE_PATTERN.pattern}"
         if len(_known_names) < 10_000:
             _known_names.add(value)
     value = raw.get("id")
-    if not isinstance(value, str) or ID_PATTERN.match(value) is None:
+    if not isinstance(value, str) or ID_PATTERN.fullmatch(value) is None:
         return ErrorCode.INVALID_MUTATION, f"id must match {ID_PATTERN.pattern}"
     if not isinstance(op, str) or op not in OPS:
         return ErrorCode.UNKNOWN_OP, f"op must be one of {', '.join(sorted(OPS))}, got {op!r}"

@@ -34,7 +34,7 @@ class ChangesPage:
 
 
 def check_space(space: object) -> str:
-    if not isinstance(space, str) or SPACE_PATTERN.match(space) is None:
+    if not isinstance(space, str) or SPACE_PATTERN.fullmatch(space) is None:
         raise SyncError(ErrorCode.INVALID_REQUEST,
                         f"space must match {SPACE_PATTERN.pattern}", field="space")
     return space
