@@ -212,7 +212,7 @@ class Subscription:
             page = await service.changes(self.space, cursor, service.settings.max_page,
                                          self.collections)
             self.cursor = service.cursors.decode(self.space, page.cursor)
-            if page.changes or not live:
+            if page.count or not live:
                 await self.conn.outbound.put(
                     page.body(type="changes", space=self.space, live=live).decode())
             if not page.more:

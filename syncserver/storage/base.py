@@ -42,9 +42,11 @@ class PushTransaction(Protocol):
 
 @dataclass
 class Page:
-    """A page of the feed: change JSON objects, the position after them, and `more`."""
+    """A page of the feed: its change JSON objects joined by commas (the inside of a JSON
+    array), how many there are, the position after them, and `more`."""
 
-    changes: list[bytes]
+    changes: bytes
+    count: int
     last_seq: int
     more: bool
 
