@@ -37,17 +37,23 @@ class Record(SQLModel, table=True):
     meta: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
-class Mutation(SQLModel, table=True):
-    """Every mutation's stored result, for idempotent replays."""
+class MutationBatch(SQLModel, table=True):
+    """The stored results of a push batch's new mutations, for idempotent replays: one row
+    per batch, the entries packed by storage/mutation_log.py (a row per mutation cost ~40%
+    of a push's SQL)."""
 
-    __tablename__ = "mutations"
-    __table_args__ = (Index("ix_mutations_created_at", "created_at"),)
-    client_id: str = Field(primary_key=True)
-    mid: int = _bigint(primary_key=True)
-    fingerprint: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    space: str
-    result: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    __tablename__ = "mutation_batches"
+    __table_args__ = (
+        Index("ix_mutation_batches_client_last", "client_id", "last_mid"),
+        Index("ix_mutation_batches_created_at", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str
+    first_mid: int = _bigint()  # lowest and highest mid among the entries
+    last_mid: int = _bigint()
+    count: int = _bigint()
     created_at: int = _bigint()
+    entries: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Client(SQLModel, table=True):

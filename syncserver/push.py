@@ -58,8 +58,8 @@ class _Batch:
             self.records[key] = self.txn.load_record(*key)
         return self.records[key]
 
-    def store(self, mid: int, fingerprint: bytes, space: str, result: bytes) -> None:
-        self.txn.write_result(self.client_id, mid, fingerprint, space, result, self.now_ms)
+    def store(self, mid: int, fingerprint: bytes, result: bytes) -> None:
+        self.txn.write_result(self.client_id, mid, fingerprint, result, self.now_ms)
         self.seen[mid] = (fingerprint, result)
 
     def count(self, status: str) -> None:
@@ -105,12 +105,12 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
             continue
         if isinstance(item, Rejection):
             result = rejected(item.mid, item.code, item.message)
-            batch.store(item.mid, item.fingerprint, "", result)
+            batch.store(item.mid, item.fingerprint, result)
             batch.out.results.append(result)
             batch.count("rejected")
             continue
         result = _apply_mutation(batch, item)
-        batch.store(item.mid, item.fingerprint, item.space, result)
+        batch.store(item.mid, item.fingerprint, result)
         batch.out.results.append(result)
     return batch.out
 

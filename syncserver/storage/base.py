@@ -31,9 +31,9 @@ class PushTransaction(Protocol):
     def write_record(self, record: StoredRecord) -> None:
         ...
 
-    def write_result(self, client_id: str, mid: int, fingerprint: bytes, space: str,
-                     result: bytes, created_at: int) -> None:
-        ...
+    def write_result(self, client_id: str, mid: int, fingerprint: bytes, result: bytes,
+                     created_at: int) -> None:
+        """Keep a mutation's result for replays, atomically with its effects."""
 
     def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
                        server: str, outcome: str, created_at: int) -> int:

@@ -16,6 +16,7 @@ import orjson
 
 from ..mutations import Mutation
 from ..records import StoredRecord
+from . import mutation_log
 from .base import CompactStats, Page, SpaceHead
 
 T = TypeVar("T")
@@ -49,16 +50,18 @@ class _Transaction:
         self.conn = conn
         self.heads: dict[str, int] = {}
         self.records: dict[tuple[str, str, str], tuple] = {}
-        self.results: list[tuple] = []
+        self.results: dict[str, list[mutation_log.Entry]] = {}
+        self.results_at = 0
 
     def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
         wanted = set(mids)
         rows = self.conn.execute(
-            "SELECT mid, fingerprint, result FROM mutations "
-            "WHERE client_id = ? AND mid BETWEEN ? AND ?",
+            "SELECT entries FROM mutation_batches "
+            "WHERE client_id = ? AND last_mid >= ? AND first_mid <= ?",
             (client_id, min(mids), max(mids)),
         )
-        return {mid: (fp, res) for mid, fp, res in rows if mid in wanted}
+        return {mid: (fp, result) for (blob,) in rows
+                for mid, fp, result in mutation_log.decode(blob) if mid in wanted}
 
     def purged_mid(self, client_id: str) -> int:
         row = self.conn.execute(
@@ -109,9 +112,10 @@ class _Transaction:
             r.data, r.meta,
         )
 
-    def write_result(self, client_id: str, mid: int, fingerprint: bytes, space: str,
-                     result: bytes, created_at: int) -> None:
-        self.results.append((client_id, mid, fingerprint, space, result, created_at))
+    def write_result(self, client_id: str, mid: int, fingerprint: bytes, result: bytes,
+                     created_at: int) -> None:
+        self.results.setdefault(client_id, []).append((mid, fingerprint, result))
+        self.results_at = created_at
 
     def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
                        server: str, outcome: str, created_at: int) -> int:
@@ -149,11 +153,13 @@ class _Transaction:
                 "meta = excluded.meta",
                 list(self.records.values()),
             )
-        if self.results:
-            c.executemany(
-                "INSERT INTO mutations (client_id, mid, fingerprint, space, result, created_at) "
-                "VALUES (?,?,?,?,?,?)",
-                self.results,
+        for client_id, entries in self.results.items():
+            mids = [mid for mid, _fp, _result in entries]
+            c.execute(
+                "INSERT INTO mutation_batches (client_id, first_mid, last_mid, count, "
+                "created_at, entries) VALUES (?,?,?,?,?,?)",
+                (client_id, min(mids), max(mids), len(entries), self.results_at,
+                 mutation_log.encode(entries)),
             )
         for space, seq in self.heads.items():
             c.execute(
@@ -309,13 +315,14 @@ class SQLiteStorage:
             c.execute("DELETE FROM records WHERE deleted AND updated_at < ?", (cutoff,))
             c.execute(
                 "INSERT INTO clients (client_id, purged_mid) "
-                "SELECT client_id, max(mid) FROM mutations WHERE created_at < ? GROUP BY client_id "
-                "ON CONFLICT (client_id) DO UPDATE SET "
+                "SELECT client_id, max(last_mid) FROM mutation_batches WHERE created_at < ? "
+                "GROUP BY client_id ON CONFLICT (client_id) DO UPDATE SET "
                 "purged_mid = max(purged_mid, excluded.purged_mid)", (cutoff,)
             )
             stats.mutations = c.execute(
-                "DELETE FROM mutations WHERE created_at < ?", (cutoff,)
-            ).rowcount
+                "SELECT coalesce(sum(count), 0) FROM mutation_batches WHERE created_at < ?",
+                (cutoff,)).fetchone()[0]
+            c.execute("DELETE FROM mutation_batches WHERE created_at < ?", (cutoff,))
             stats.conflicts = c.execute(
                 "DELETE FROM conflicts WHERE status = 'resolved' AND created_at < ?", (cutoff,)
             ).rowcount
@@ -373,7 +380,7 @@ class SQLiteStorage:
             # The subquery yields rows in seq order and SQLite aggregates them in that
             # order (tests/core/test_feed.py replays pages and checks it).
             count, last, joined = conn.execute(
-                f"SELECT count(*), max(seq), group_concat(change, ',') FROM ("
+                f"SELECT count(*), max(seq), CAST(group_concat(change, ',') AS BLOB) FROM ("
                 f"SELECT seq, {CHANGE_JSON} AS change FROM records WHERE {where} "
                 f"ORDER BY seq LIMIT ?)", (*params, limit)).fetchone()
             more = count == limit and conn.execute(
@@ -383,4 +390,4 @@ class SQLiteStorage:
             conn.execute("COMMIT")
         if not more:
             last = max(head.seq, since)
-        return Page(joined.encode() if count else b"", count, last, more), head
+        return Page(joined if count else b"", count, last, more), head

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,9 +37,26 @@ def stored_records(path: Path, space: str) -> dict[tuple[str, str], dict[str, An
             for r in rows}
 
 
+def stored_mutations(path: Path, client_id: str | None = None) -> list[tuple[str, int, bytes]]:
+    """(client_id, mid, result JSON) of every stored mutation result, read from the packed
+    rows of `mutation_batches` (int64 mid, uint8 and uint32 lengths, fingerprint, result)."""
+    sql = "SELECT client_id, entries FROM mutation_batches"
+    rows = read_db(path, sql + " WHERE client_id = ?", (client_id,)) if client_id else \
+        read_db(path, sql)
+    out = []
+    for cid, blob in rows:
+        offset = 0
+        while offset < len(blob):
+            mid, fp_len, result_len = struct.unpack_from("<qBI", blob, offset)
+            offset += 13 + fp_len
+            out.append((cid, mid, bytes(blob[offset:offset + result_len])))
+            offset += result_len
+    return sorted(out)
+
+
 def snapshot(path: Path) -> dict[str, list[tuple]]:
     """Every row of every data table: to show a request changed nothing."""
-    tables = ("records", "spaces", "mutations", "clients", "meta")
+    tables = ("records", "spaces", "mutation_batches", "clients", "meta")
     return {t: sorted(read_db(path, f"SELECT * FROM {t}"), key=repr) for t in tables}
 
 

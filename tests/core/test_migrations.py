@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import httpx
+import orjson
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -13,7 +16,10 @@ from sqlmodel import SQLModel
 
 from syncserver import models  # noqa: F401  (registers the tables)
 from syncserver.migrate import alembic_config
+from tests.helpers import mutation
 from tests.server import REPO
+
+from .support import read_db
 
 
 def test_migrated_schema_matches_the_models(tmp_path):
@@ -40,3 +46,31 @@ def test_migrate_twice_is_a_no_op(tmp_path):
         done = subprocess.run([sys.executable, "-m", "syncserver", "migrate", "--db", str(db)],
                               capture_output=True, text=True, timeout=120, cwd=REPO, check=False)
         assert done.returncode == 0, done.stderr
+
+
+def test_stored_results_survive_the_mutation_log_migration_both_ways(server_factory, tmp_path):
+    """0003 packs the per-mutation result rows into one row per batch: a batch pushed before
+    the upgrade, replayed after it, still gets its first answers back (and after a
+    downgrade, the per-mutation rows hold the same results)."""
+    from alembic import command
+
+    db = tmp_path / "log.db"
+    batch = {"client_id": "c-mig", "mutations": [
+        mutation(1, "a"), mutation(2, "b"), mutation(3, "a", op="patch", base=1,
+                                                     data={"done": True}),
+        {"mid": 4, "op": "upsert"}]}
+    server = server_factory(db=db)
+    first = httpx.post(f"{server.url}/v1/push", json=batch, timeout=30).json()["results"]
+    server.stop()
+
+    command.downgrade(alembic_config(str(db)), "0002")
+    rows = read_db(db, "SELECT mid, result FROM mutations WHERE client_id = 'c-mig' "
+                       "ORDER BY mid")
+    assert [(mid, orjson.loads(result)) for mid, result in rows] == [
+        (r["mid"], r) for r in first]
+    command.upgrade(alembic_config(str(db)), "head")
+
+    server = server_factory(db=db)
+    replay = httpx.post(f"{server.url}/v1/push", json=batch, timeout=30).json()["results"]
+    assert replay == [{**r, "duplicate": True} for r in first]
+    assert [r["status"] for r in first] == ["applied", "applied", "applied", "rejected"]

@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import mutation, pull_all, push
 
-from .support import read_db, send_and_hang_up, stored_records, wait_for
+from .support import read_db, send_and_hang_up, stored_mutations, stored_records, wait_for
 
 
 def _batch(space: str) -> list[dict]:
@@ -56,8 +56,8 @@ def test_batch_replayed_after_lost_response_is_applied_once(http, shared_server,
     body = orjson.dumps({"client_id": client_id, "mutations": _batch(space)})
     send_and_hang_up(shared_server.port, "/v1/push", body)
     # The server commits the batch although nobody reads its answer.
-    wait_for(lambda: len(read_db(db_path, "SELECT mid FROM mutations WHERE client_id = ?",
-                                 (client_id,))) == 4, what="the unanswered batch to commit")
+    wait_for(lambda: len(stored_mutations(db_path, client_id)) == 4,
+             what="the unanswered batch to commit")
     committed = stored_records(db_path, space)
 
     replay = _post_raw(http, body)
