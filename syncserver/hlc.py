@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-HLC_PATTERN = re.compile(r"^(\d{13}):(\d{5}):([A-Za-z0-9_.:-]{1,128})$")
+HLC_PATTERN = re.compile(r"^([0-9]{13}):([0-9]{5}):([A-Za-z0-9_.:-]{1,128})$")  # ASCII digits only
 MAX_COUNTER = 99_999
 
 
@@ -26,12 +26,14 @@ class Stamp(NamedTuple):  # a tuple: cheap to make, ordered by (ms, counter, nod
 
 def parse(text: object) -> Stamp | None:
     """The stamp, or None when `text` is not a well-formed HLC string."""
-    if not isinstance(text, str):
+    if not valid(text):
         return None
-    match = HLC_PATTERN.fullmatch(text)
-    if match is None:
-        return None
-    return Stamp(int(match.group(1)), int(match.group(2)), match.group(3))
+    assert isinstance(text, str)
+    return Stamp(int(text[:13]), int(text[14:19]), text[20:])
+
+
+def valid(text: object) -> bool:
+    return isinstance(text, str) and HLC_PATTERN.fullmatch(text) is not None
 
 
 class Clock:
@@ -40,6 +42,10 @@ class Clock:
     A stamp further ahead of server time than `max_drift_ms` is clamped to the server's own
     next stamp (keeping the writer's node id): a client whose clock runs a day fast would
     otherwise win every last-writer-wins decision for a day.
+
+    Stamps stay strings on the hot path (a push receives one per mutation): the fixed-width
+    fields are sliced, not parsed into objects. One clock is used from one thread (the
+    storage writer's).
     """
 
     def __init__(
@@ -48,33 +54,35 @@ class Clock:
         self.max_drift_ms = max_drift_ms
         self.node = node
         self._wall = wall
-        self._last = Stamp(0, 0, node)
+        self._ms = 0  # the last stamp issued or seen
+        self._counter = 0
 
     def now(self) -> Stamp:
-        return self._tick(None)
+        ms, counter = self._advance(int(self._wall() * 1000), 0, -1)
+        return Stamp(ms, counter, self.node)
 
-    def receive(self, stamp: Stamp) -> tuple[Stamp, bool]:
-        """Advance past `stamp`; return the stamp to store and whether it was clamped."""
+    def receive(self, stamp: str) -> tuple[str, bool]:
+        """Advance past `stamp` (a valid stamp string); return the stamp to store and whether
+        it was clamped."""
+        ms = int(stamp[:13])
         wall_ms = int(self._wall() * 1000)
-        if stamp.ms > wall_ms + self.max_drift_ms:
-            own = self._tick(None)
-            return Stamp(own.ms, own.counter, stamp.node), True
-        self._tick(stamp)
+        if ms > wall_ms + self.max_drift_ms:
+            own_ms, own_counter = self._advance(wall_ms, 0, -1)
+            return str(Stamp(own_ms, own_counter, stamp[20:])), True
+        self._advance(wall_ms, ms, int(stamp[14:19]))
         return stamp, False
 
-    def _tick(self, seen: Stamp | None) -> Stamp:
-        wall_ms = int(self._wall() * 1000)
-        last = self._last
-        ms = max(wall_ms, last.ms, seen.ms if seen else 0)
-        if ms == last.ms and seen is not None and seen.ms == ms:
-            counter = max(last.counter, seen.counter) + 1
-        elif ms == last.ms:
-            counter = last.counter + 1
-        elif seen is not None and seen.ms == ms:
-            counter = seen.counter + 1
+    def _advance(self, wall_ms: int, seen_ms: int, seen_counter: int) -> tuple[int, int]:
+        """The next (ms, counter) after both the last one and the seen one (-1: none seen)."""
+        last_ms = self._ms
+        ms = max(wall_ms, last_ms, seen_ms)
+        if ms == last_ms:
+            counter = max(self._counter, seen_counter if seen_ms == ms else -1) + 1
+        elif seen_ms == ms:
+            counter = seen_counter + 1
         else:
             counter = 0
         if counter > MAX_COUNTER:  # a burst of 100k stamps in one ms: borrow the next ms
             ms, counter = ms + 1, 0
-        self._last = Stamp(ms, counter, self.node)
-        return self._last
+        self._ms, self._counter = ms, counter
+        return ms, counter

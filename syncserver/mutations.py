@@ -34,7 +34,7 @@ class Mutation:
     )
 
     def __init__(self, mid: int, space: str, collection: str, record_id: str, op: str,
-                 data: Any, data_json: bytes, base_version: int, stamp: hlc.Stamp,
+                 data: Any, data_json: bytes, base_version: int, stamp: str,
                  fingerprint: bytes) -> None:
         self.mid = mid
         self.space = space
@@ -44,7 +44,7 @@ class Mutation:
         self.data = data
         self.data_json = data_json
         self.base_version = base_version
-        self.hlc = stamp
+        self.hlc = stamp  # a valid HLC string (hlc.valid)
         self.fingerprint = fingerprint
 
 
@@ -91,8 +91,8 @@ def parse_mutation(raw: object, max_record_bytes: int) -> Mutation | Rejection:
         return Rejection(mid, ErrorCode.RECORD_TOO_LARGE,
                          f"data is {len(data_json)} bytes; the limit is {max_record_bytes} "
                          "(SYNCSERVER_MAX_RECORD_BYTES)", fingerprint)
-    stamp = hlc.parse(raw.get("hlc"))
-    if stamp is None:
+    stamp: Any = raw.get("hlc")
+    if not hlc.valid(stamp):
         return Rejection(mid, ErrorCode.INVALID_HLC,
                          "hlc must be '<13-digit ms>:<5-digit counter>:<node>'", fingerprint)
     return Mutation(mid, raw["space"], raw["collection"], raw["id"], op, data, data_json,

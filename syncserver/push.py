@@ -123,7 +123,7 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
                       current.parsed_meta())
     stamp, clamped = batch.clock.receive(m.hlc)
     try:
-        decision = decide(batch.policies, state, m, str(stamp), batch.client_id)
+        decision = decide(batch.policies, state, m, stamp, batch.client_id)
     except ResolverFailed as exc:
         batch.count("rejected")
         return rejected(m.mid, ErrorCode.RESOLVER_FAILED, str(exc))
@@ -135,7 +135,7 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
         record = _write(batch, m, decision.state)
     result: dict[str, Any] = {"mid": m.mid}
     if clamped:
-        result["hlc_clamped"] = str(stamp)
+        result["hlc_clamped"] = stamp
     if decision.status == "applied":
         assert record is not None
         result.update(status="applied", version=record.version, seq=record.seq)

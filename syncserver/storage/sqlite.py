@@ -120,7 +120,7 @@ class _Transaction:
     def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
                        server: str, outcome: str, created_at: int) -> int:
         client = orjson.dumps({"mid": m.mid, "op": m.op, "data": m.data,
-                               "base_version": m.base_version, "hlc": str(m.hlc)}).decode()
+                               "base_version": m.base_version, "hlc": m.hlc}).decode()
         cursor = self.conn.execute(
             "INSERT INTO conflicts (space, collection, record_id, client_id, mid, policy, status,"
             " base_version, server, client, outcome, created_at, resolved_at) "

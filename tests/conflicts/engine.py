@@ -29,7 +29,7 @@ def run(policies: PolicyTable, mutations: list[Mutation],
     as storage does)."""
     state = start
     for m in mutations:
-        decision = decide(policies, state, m, str(m.hlc), m.hlc.node)
+        decision = decide(policies, state, m, m.hlc, m.hlc[20:])  # the node id
         if decision.state is not None:
             s = decision.state
             state = State(orjson.loads(orjson.dumps(s.data)), s.deleted, s.version, s.hlc,

@@ -139,6 +139,7 @@ MUTATION_ERRORS: dict[str, Any] = {
     "id_too_long": (_m(id="i" * 129), "invalid_mutation"),
     "id_with_a_trailing_newline": (_m(id="abc\n"), "invalid_mutation"),
     "space_with_a_trailing_newline": (_m(space="s\n"), "invalid_mutation"),
+    "hlc_with_non_ascii_digits": (_m(hlc="١٧٠٠٠٠٠٠٠٠٠٠٠:00000:c1"), "invalid_hlc"),
     "hlc_node_with_a_trailing_newline": (_m(hlc="1700000000000:00000:c1\n"), "invalid_hlc"),
     "unknown_op": (_m(op="upsert"), "unknown_op"),
     "op_a_number": (_m(op=1), "unknown_op"),
