@@ -65,72 +65,72 @@ def valid_client_id(value: object) -> bool:
     return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
 
 
-def _is_int(value: Any) -> bool:
-    return type(value) is int  # bool is an int subclass and is no version number
-
-
 def parse_mutation(raw: object, max_record_bytes: int) -> Mutation | Rejection:
+    """Validate one mutation of a push batch. The hot path of push: fields are read once
+    into locals, and the checks run cheapest first."""
     if not isinstance(raw, dict):
         return Rejection(None, ErrorCode.INVALID_MUTATION, "a mutation is a JSON object")
-    mid: Any = raw.get("mid")
-    if not _is_int(mid) or not 1 <= mid <= MAX_INT:
+    g = raw.get
+    mid: Any = g("mid")
+    if type(mid) is not int or not 1 <= mid <= MAX_INT:  # bool is an int subclass: no
         return Rejection(None, ErrorCode.INVALID_MUTATION,
                          f"mid must be an integer from 1 to {MAX_INT}")
-    op: Any = raw.get("op")
-    data = raw.get("data")
+    space: Any = g("space")
+    collection: Any = g("collection")
+    record_id: Any = g("id")
+    op: Any = g("op")
+    base: Any = g("base_version")
+    stamp: Any = g("hlc")
+    data = g("data")
     # Serialize the data once: it is both the fingerprint's input and (for put) what we store.
     try:
         data_json = orjson.dumps(data)
     except TypeError:
         data_json = b"null"
-    fingerprint = _fingerprint(raw, data_json)
-    problem = _problem(raw, op, data)
+    fingerprint = hashlib.blake2b(
+        f"{space!r}\x00{collection!r}\x00{record_id!r}\x00{op!r}\x00{base!r}\x00{stamp!r}\x00"
+        .encode() + data_json, digest_size=16).digest()
+    problem = _problem(space, collection, record_id, op, base, data)
     if problem is not None:
         return Rejection(mid, problem[0], problem[1], fingerprint)
     if len(data_json) > max_record_bytes:
         return Rejection(mid, ErrorCode.RECORD_TOO_LARGE,
                          f"data is {len(data_json)} bytes; the limit is {max_record_bytes} "
                          "(SYNCSERVER_MAX_RECORD_BYTES)", fingerprint)
-    stamp: Any = raw.get("hlc")
     if not hlc.valid(stamp):
         return Rejection(mid, ErrorCode.INVALID_HLC,
                          "hlc must be '<13-digit ms>:<5-digit counter>:<node>'", fingerprint)
-    return Mutation(mid, raw["space"], raw["collection"], raw["id"], op, data, data_json,
-                    raw["base_version"], stamp, fingerprint)
+    return Mutation(mid, space, collection, record_id, op, data, data_json, base, stamp,
+                    fingerprint)
 
 
 _known_names: set[str] = set()  # space and collection names seen valid: few, and hot
 
 
-def _problem(raw: dict[str, Any], op: object, data: object) -> tuple[ErrorCode, str] | None:
-    for name in ("space", "collection"):
-        value = raw.get(name)
+def _problem(space: Any, collection: Any, record_id: Any, op: Any, base: Any,
+             data: Any) -> tuple[ErrorCode, str] | None:
+    for name, value in (("space", space), ("collection", collection)):
+        if type(value) is not str:
+            return ErrorCode.INVALID_MUTATION, f"{name} must be a string matching " \
+                f"{SPACE_PATTERN.pattern}"
         if value in _known_names:
             continue
-        if not isinstance(value, str) or SPACE_PATTERN.fullmatch(value) is None:
+        if SPACE_PATTERN.fullmatch(value) is None:
             return ErrorCode.INVALID_MUTATION, f"{name} must match {SPACE_PATTERN.pattern}"
         if len(_known_names) < 10_000:
             _known_names.add(value)
-    value = raw.get("id")
-    if not isinstance(value, str) or ID_PATTERN.fullmatch(value) is None:
-        return ErrorCode.INVALID_MUTATION, f"id must match {ID_PATTERN.pattern}"
-    if not isinstance(op, str) or op not in OPS:
+    if type(record_id) is not str or ID_PATTERN.fullmatch(record_id) is None:
+        return ErrorCode.INVALID_MUTATION, f"id must be a string matching {ID_PATTERN.pattern}"
+    if type(op) is not str or op not in OPS:
         return ErrorCode.UNKNOWN_OP, f"op must be one of {', '.join(sorted(OPS))}, got {op!r}"
-    base: Any = raw.get("base_version")
-    if not _is_int(base) or not 0 <= base <= MAX_INT:
+    if type(base) is not int or not 0 <= base <= MAX_INT:
         return ErrorCode.INVALID_MUTATION, f"base_version must be an integer from 0 to {MAX_INT}"
-    if op in ("put", "patch") and not isinstance(data, dict):
+    if op == "delete":
+        if data is not None:
+            return ErrorCode.INVALID_MUTATION, "delete takes no data"
+    elif type(data) is not dict:
         return ErrorCode.INVALID_MUTATION, f"{op} needs data, a JSON object"
-    if op == "delete" and data is not None:
-        return ErrorCode.INVALID_MUTATION, "delete takes no data"
     return None
-
-
-def _fingerprint(raw: dict[str, Any], data_json: bytes) -> bytes:
-    g = raw.get
-    head = f"{g('space')!r}\x00{g('collection')!r}\x00{g('id')!r}\x00{g('op')!r}\x00" \
-        f"{g('base_version')!r}\x00{g('hlc')!r}\x00".encode()
-    return hashlib.blake2b(head + data_json, digest_size=16).digest()
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
