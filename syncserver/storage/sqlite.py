@@ -49,7 +49,7 @@ class _Transaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.heads: dict[str, int] = {}
-        self.records: dict[tuple[str, str, str], tuple] = {}
+        self.records: dict[tuple[str, str, str], StoredRecord] = {}
         self.results: dict[str, list[mutation_log.Entry]] = {}
         self.results_at = 0
 
@@ -107,10 +107,7 @@ class _Transaction:
         return head + 1
 
     def write_record(self, r: StoredRecord) -> None:
-        self.records[(r.space, r.collection, r.id)] = (
-            r.space, r.collection, r.id, r.version, r.seq, r.deleted, r.hlc, r.updated_at,
-            r.data, r.meta,
-        )
+        self.records[(r.space, r.collection, r.id)] = r  # a later write in the batch wins
 
     def write_result(self, client_id: str, mid: int, fingerprint: bytes, result: bytes,
                      created_at: int) -> None:
@@ -151,7 +148,8 @@ class _Transaction:
                 "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
                 "updated_at = excluded.updated_at, data = excluded.data, "
                 "meta = excluded.meta",
-                list(self.records.values()),
+                [(r.space, r.collection, r.id, r.version, r.seq, r.deleted, r.hlc,
+                  r.updated_at, r.data, r.meta) for r in self.records.values()],
             )
         for client_id, entries in self.results.items():
             mids = [mid for mid, _fp, _result in entries]
