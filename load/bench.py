@@ -32,35 +32,24 @@ class Figure:
 
 
 SEED = ["initial-sync", "--records", "100000", "--batch-size", "500", "--duration", "120"]
+PUSH = ["steady", "--clients", "4", "--batch-size", "500", "--record-size", "200",
+        "--pull-every", "0", "--ws-ratio", "0", "--spaces", "4", "--duration", "10"]
+
+
+def _push_figure(name: str) -> Figure:
+    return Figure(name, ">= 50,000 mutations/s",
+                  lambda r: r["results"]["throughput_per_s"]["mutations"], "mutations/s", True,
+                  50_000)
+
+
 RUNS: list[tuple[list[str], list[Figure]]] = [
     (
-        [
-            "steady",
-            "--clients",
-            "4",
-            "--batch-size",
-            "500",
-            "--record-size",
-            "200",
-            "--pull-every",
-            "0",
-            "--ws-ratio",
-            "0",
-            "--spaces",
-            "4",
-            "--duration",
-            "10",
-        ],
-        [
-            Figure(
-                "push (4 clients, batches of 500, ~200-byte records)",
-                ">= 50,000 mutations/s",
-                lambda r: r["results"]["throughput_per_s"]["mutations"],
-                "mutations/s",
-                True,
-                50_000,
-            )
-        ],
+        [*PUSH, "--patch-share", "0", "--delete-share", "0"],
+        [_push_figure("push, new records (4 clients, batches of 500, ~200-byte records)")],
+    ),
+    (
+        PUSH,
+        [_push_figure("push, mixed: 70% new, 25% merge patches, 5% deletes (as above)")],
     ),
     (
         [*SEED, "--readers", "1"],

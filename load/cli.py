@@ -84,6 +84,8 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         ("ws_ratio", float, "steady: share of clients on the WebSocket"),
         ("pull_every", int, "steady: HTTP clients pull every N pushes (0: only at the end)"),
         ("interval", float, "steady: pause between a client's pushes"),
+        ("patch_share", float, "steady, offline-burst: share of writes that patch a record"),
+        ("delete_share", float, "steady, offline-burst: share of writes that delete one"),
         ("offline_max", float, "offline-burst: longest offline period, seconds"),
         ("writes_per_s", float, "offline-burst: writes per second while offline"),
         ("replay_twice", float, "offline-burst: share of replays sent twice"),
@@ -114,6 +116,10 @@ def validate(settings: Settings, args: argparse.Namespace) -> str | None:
         value = getattr(settings, name)
         if not 0 < value <= ceiling:
             return f"--{name.replace('_', '-')} must be in (0, {ceiling}], got {value}"
+    shares = (settings.patch_share, settings.delete_share)
+    if not all(0 <= share <= 1 for share in shares) or sum(shares) > 1:
+        return (f"--patch-share and --delete-share must be in [0, 1] and sum to at most 1, "
+                f"got {shares[0]} and {shares[1]}")
     if settings.urls and args.spawn:
         return "give either --url or --spawn"
     if not settings.urls and not args.spawn:

@@ -26,6 +26,9 @@ class Settings:
     ws_ratio: float = 0.5  # share of clients that follow the feed over the WebSocket
     pull_every: int = 1  # HTTP clients pull after every N pushes; 0: only at the end
     interval: float = 0.0  # think time between a client's pushes, seconds
+    # steady and offline-burst write mix: the rest are new records
+    patch_share: float = 0.25  # merge patches of the client's own records
+    delete_share: float = 0.05
     # offline-burst
     offline_max: float = 2.0
     writes_per_s: float = 20.0

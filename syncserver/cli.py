@@ -119,7 +119,8 @@ def serve(settings: Settings) -> None:
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 ws="websockets-sansio", ws_per_message_deflate=False,
                 ws_ping_interval=settings.ws_ping_interval, ws_ping_timeout=20.0,
-                log_level=settings.log_level, loop="auto", http="auto")
+                log_level=settings.log_level, access_log=settings.access_log, loop="auto",
+                http="auto")
 
 
 def compact(settings: Settings, older_than_ms: int) -> None:

@@ -53,6 +53,9 @@ class Settings:
     resolvers: str = _setting(
         "", "custom resolvers, e.g. todos=myapp.sync:resolve_todo (a Python function)")
     log_level: str = _setting("info", "uvicorn log level")
+    access_log: bool = _setting(
+        False, "log a line per HTTP request (off by default: Python logging work on every request; "
+        "/metrics counts requests and their latency)", _bool)
 
     @classmethod
     def documented(cls) -> list[tuple[str, str, Any, str]]:

@@ -1,5 +1,5 @@
 """The write mix of the steady and offline-burst scenarios: mostly new records, some merge
-patches of the client's own records, a few deletes.
+patches of the client's own records (``--patch-share``), a few deletes (``--delete-share``).
 
 Clients only patch and delete records they created, and never touch a record again once
 they deleted it: these scenarios measure throughput and replay safety without conflicts
@@ -26,9 +26,11 @@ class WriteMix:
 
     def write(self, n: int) -> None:
         rng, client = self.rng, self.client
+        patch = self.scenario.settings.patch_share
+        delete = patch + self.scenario.settings.delete_share
         for _ in range(n):
             roll = rng.random()
-            if self.alive and roll < 0.25:
+            if self.alive and roll < patch:
                 space, collection, rid = self.alive[rng.randrange(len(self.alive))]
                 client.write(
                     space,
@@ -37,7 +39,7 @@ class WriteMix:
                     "patch",
                     {"done": rng.random() < 0.5, "n": client.mid + 1},
                 )
-            elif self.alive and roll < 0.30:
+            elif self.alive and roll < delete:
                 space, collection, rid = self.alive.pop(rng.randrange(len(self.alive)))
                 client.write(space, collection, rid, "delete")
             else:

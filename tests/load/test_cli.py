@@ -51,6 +51,13 @@ def test_counts_and_durations_are_bounded(argv):
     assert "must be in" in (problem("fanout", "--url", "http://127.0.0.1:1", *argv) or "")
 
 
+@pytest.mark.parametrize("argv", [["--patch-share", "-0.1"], ["--delete-share", "1.5"],
+                                  ["--patch-share", "0.8", "--delete-share", "0.3"]])
+def test_write_mix_shares_are_checked(argv):
+    assert "--patch-share and --delete-share" in (
+        problem("steady", "--url", "http://127.0.0.1:1", *argv) or "")
+
+
 def test_a_target_is_required_and_only_one_kind():
     assert "--spawn" in (problem("steady") or "")
     assert (
