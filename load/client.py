@@ -4,6 +4,7 @@ cursor per space pulled over HTTP or followed over the WebSocket."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from urllib.parse import quote
 import orjson
 
 from load.hlc import HLC
-from load.http import HttpConnection, HttpError
+from load.http import HttpConnection, HttpError, Response
 from load.merge import apply_op
 from load.recorder import Recorder
 from load.stats import Stats
@@ -236,39 +237,71 @@ class SimClient:
         self.cursors.pop(space, None)
 
     async def pull(self, space: str, max_pages: int = 1_000_000) -> int:
-        """Follow the cursor until ``more`` is false. Returns the number of changes read."""
+        """Follow the cursor until ``more`` is false. Returns the number of changes read.
+
+        Pipelined as a fast client would: the next page is requested (its cursor read from
+        the tail of the body) before this page is decoded and applied, so the server
+        renders page N+1 while the client stores page N."""
         total = 0
-        for _ in range(max_pages):
-            cursor = self.cursors.get(space, "")
-            path = f"/v1/changes?space={quote(space)}&since={quote(cursor)}&limit={self.page_limit}"
-            started = time.perf_counter()
-            try:
-                response = await self.conn.request("GET", path)
-            except HttpError as exc:
-                self.stats.error(f"pull_{exc.kind}", str(exc))
-                return total
-            assert response is not None
-            self.stats.observe("pull", time.perf_counter() - started)
-            if response.status in (400, 410):
-                code = orjson.loads(response.body).get("code", "")
-                self.stats.error(f"pull_{code or response.status}", cursor)
-                if code in ("resync_required", "bad_cursor"):
-                    self.drop_space(space)  # the protocol's answer: pull again from ""
-                    continue
-                return total
-            if response.status != 200:
-                self.stats.error(
-                    f"pull_http_{response.status}", response.body[:300].decode("utf-8", "replace")
-                )
-                return total
-            page = orjson.loads(response.body)
-            self.apply_changes(page["changes"])
-            self.cursors[space] = page["cursor"]
-            total += len(page["changes"])
-            self.stats.count("changes_pulled", len(page["changes"]))
-            if not page.get("more"):
-                return total
-        return total
+        ahead: asyncio.Task[Response] | None = None
+        try:
+            for _ in range(max_pages):
+                cursor = self.cursors.get(space, "")
+                try:
+                    response = await (ahead or self._get_page(space, cursor))
+                except HttpError as exc:
+                    self.stats.error(f"pull_{exc.kind}", str(exc))
+                    return total
+                ahead = None
+                if response.status in (400, 410):
+                    code = orjson.loads(response.body).get("code", "")
+                    self.stats.error(f"pull_{code or response.status}", cursor)
+                    if code in ("resync_required", "bad_cursor"):
+                        self.drop_space(space)  # the protocol's answer: pull again from ""
+                        continue
+                    return total
+                if response.status != 200:
+                    self.stats.error(
+                        f"pull_http_{response.status}",
+                        response.body[:300].decode("utf-8", "replace"),
+                    )
+                    return total
+                tail = _page_tail(response.body)
+                if tail is not None and tail.get("more"):
+                    ahead = asyncio.ensure_future(self._get_page(space, tail["cursor"]))
+                    await asyncio.sleep(0)  # let it send before the CPU work below
+                page = orjson.loads(response.body)
+                self.apply_changes(page["changes"])
+                self.cursors[space] = page["cursor"]
+                total += len(page["changes"])
+                self.stats.count("changes_pulled", len(page["changes"]))
+                if not page.get("more"):
+                    return total
+            return total
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+
+    async def _get_page(self, space: str, cursor: str) -> Response:
+        path = f"/v1/changes?space={quote(space)}&since={quote(cursor)}&limit={self.page_limit}"
+        started = time.perf_counter()
+        response = await self.conn.request("GET", path)
+        assert response is not None
+        self.stats.observe("pull", time.perf_counter() - started)
+        return response
 
     async def close(self) -> None:
         await self.conn.close()
+
+
+def _page_tail(body: bytes) -> dict[str, Any] | None:
+    """The cursor and `more` of a changes page, without decoding its changes: the server
+    writes them after the array (docs/protocol.md). None if the body is shaped otherwise."""
+    at = body.rfind(b'],"cursor":')
+    if at < 0:
+        return None
+    try:
+        tail = orjson.loads(b"{" + body[at + 2:])
+    except orjson.JSONDecodeError:
+        return None
+    return tail if isinstance(tail, dict) and isinstance(tail.get("cursor"), str) else None
