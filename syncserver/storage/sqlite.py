@@ -32,7 +32,7 @@ CHANGE_JSON = (
     "format('{\"space\":\"%s\",\"collection\":\"%s\",\"id\":%s,\"version\":%d,\"seq\":%d,"
     "\"deleted\":%s,\"hlc\":\"%s\",\"updated_at\":%d,\"data\":%s}', space, collection, "
     "json_quote(id), version, seq, iif(deleted, 'true', 'false'), hlc, updated_at, "
-    "iif(deleted, 'null', data))"
+    "iif(deleted, 'null', coalesce(data, 'null')))"
 )
 
 
@@ -376,7 +376,7 @@ class SQLiteStorage:
             ).fetchone()
             head = SpaceHead(row[0], row[1]) if row else SpaceHead()
             # The subquery yields rows in seq order and SQLite aggregates them in that
-            # order (tests/core/test_feed.py replays pages and checks it).
+            # order (tests/core/test_changes_feed.py pages through updated records and checks it).
             count, last, joined = conn.execute(
                 f"SELECT count(*), max(seq), CAST(group_concat(change, ',') AS BLOB) FROM ("
                 f"SELECT seq, {CHANGE_JSON} AS change FROM records WHERE {where} "
