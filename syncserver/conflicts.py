@@ -78,9 +78,9 @@ def _write_resolution(txn: _Transaction, m: Mutation, state: State, now: int, st
     seq = txn.next_seq(m.space)
     record = StoredRecord(m.space, m.collection, m.id, new.version, seq, new.deleted, new.hlc,
                           now, orjson.dumps(new.data).decode(), orjson.dumps(new.meta).decode())
-    txn.write_record(record)
+    txn.write_row((m.space, m.collection, m.id), record.row())
     out.heads[m.space] = seq
-    out.changed[m.space] = [record]
+    out.changed[m.space] = [record.row()]
     return record
 
 

@@ -37,15 +37,16 @@ def valid(text: object) -> bool:
 
 
 class Clock:
-    """The server's HLC. It advances past every stamp it accepts, within a drift bound.
+    """The server's HLC. It stays ahead of every stamp it accepts, within a drift bound.
 
     A stamp further ahead of server time than `max_drift_ms` is clamped to the server's own
     next stamp (keeping the writer's node id): a client whose clock runs a day fast would
     otherwise win every last-writer-wins decision for a day.
 
-    Stamps stay strings on the hot path (a push receives one per mutation): the fixed-width
-    fields are sliced, not parsed into objects. One clock is used from one thread (the
-    storage writer's).
+    Stamps stay text on the hot path (a push receives one per mutation): their fixed-width
+    fields make text order equal to clock order, so receiving a stamp is two slices and two
+    comparisons, and only the server's own stamps (`now`) are parsed into numbers. One clock
+    is used from one thread (the storage writer's).
     """
 
     def __init__(
@@ -54,23 +55,37 @@ class Clock:
         self.max_drift_ms = max_drift_ms
         self.node = node
         self._wall = wall
-        self._ms = 0  # the last stamp issued or seen
+        self._ms = 0  # the last stamp issued
         self._counter = 0
+        self._seen = ""  # the greatest "<ms>:<counter>" received since, as text
 
     def now(self) -> Stamp:
-        ms, counter = self._advance(int(self._wall() * 1000), 0, -1)
+        """A new stamp, after every stamp issued or received before."""
+        seen_ms, seen_counter = 0, -1
+        if self._seen:
+            seen_ms, seen_counter = int(self._seen[:13]), int(self._seen[14:19])
+            self._seen = ""
+        ms, counter = self._advance(int(self._wall() * 1000), seen_ms, seen_counter)
         return Stamp(ms, counter, self.node)
 
-    def receive(self, stamp: str) -> tuple[str, bool]:
-        """Advance past `stamp` (a valid stamp string); return the stamp to store and whether
-        it was clamped."""
-        ms = int(stamp[:13])
-        wall_ms = int(self._wall() * 1000)
-        if ms > wall_ms + self.max_drift_ms:
-            own_ms, own_counter = self._advance(wall_ms, 0, -1)
-            return str(Stamp(own_ms, own_counter, stamp[20:])), True
-        self._advance(wall_ms, ms, int(stamp[14:19]))
+    def ceiling(self) -> str:
+        """The highest acceptable ms field now, as text (compare with `stamp[:13]`). A push
+        takes it once per batch: a batch is applied within milliseconds."""
+        return f"{int(self._wall() * 1000) + self.max_drift_ms:013d}"
+
+    def receive(self, stamp: str, ceiling: str | None = None) -> tuple[str, bool]:
+        """Take in `stamp` (a valid stamp string); return the stamp to store and whether it
+        was clamped."""
+        if stamp[:13] > (ceiling or self.ceiling()):
+            own = self.now()
+            return f"{own.ms:013d}:{own.counter:05d}:{stamp[20:]}", True
+        self.saw(stamp)
         return stamp, False
+
+    def saw(self, stamp: str) -> None:
+        """Note an accepted stamp (valid, not beyond the ceiling): `now` will be after it."""
+        if stamp[:19] > self._seen:
+            self._seen = stamp[:19]
 
     def _advance(self, wall_ms: int, seen_ms: int, seen_counter: int) -> tuple[int, int]:
         """The next (ms, counter) after both the last one and the seen one (-1: none seen)."""

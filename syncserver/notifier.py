@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import orjson
 
-from .records import StoredRecord
+from .records import SEQ, Row, wire
 
 
 @dataclass
@@ -21,8 +22,17 @@ class Published:
     space: str
     prev: int
     head: int
-    records: list[StoredRecord]
+    rows: list[Row]  # in write order; a record written twice in the batch appears twice
     _rendered: dict[frozenset[str] | None, str | None] = field(default_factory=dict)
+
+    @cached_property
+    def records(self) -> list[Row]:
+        """The batch's records in their final state, in seq order. Computed on first use:
+        with no live subscriber, a publish costs nothing per record."""
+        latest = {(r[1], r[2]): r for r in self.rows}
+        if len(latest) == len(self.rows):
+            return self.rows
+        return sorted(latest.values(), key=lambda r: r[SEQ])
 
     def message(self, collections: frozenset[str] | None,
                 encode_cursor: Callable[[str, int], str]) -> str | None:
@@ -30,8 +40,8 @@ class Published:
         and shared by every subscriber (the fan-out hot path). None: nothing matches."""
         if collections in self._rendered:
             return self._rendered[collections]
-        changes = [r.wire() for r in self.records
-                   if collections is None or r.collection in collections]
+        changes = [wire(r) for r in self.records
+                   if collections is None or r[1] in collections]
         text = None
         if changes:
             text = orjson.dumps({"type": "changes", "space": self.space, "changes": changes,
@@ -49,10 +59,8 @@ class Notifier:
         self._events: dict[str, asyncio.Event] = {}
         self._listeners: dict[str, set[Listener]] = {}
 
-    def publish(self, space: str, prev: int, head: int, records: list[StoredRecord]) -> None:
-        # A record changed twice in one batch appears once, in its final state.
-        latest = {(r.collection, r.id): r for r in records}
-        published = Published(space, prev, head, sorted(latest.values(), key=lambda r: r.seq))
+    def publish(self, space: str, prev: int, head: int, rows: list[Row]) -> None:
+        published = Published(space, prev, head, rows)
         event = self._events.pop(space, None)
         if event is not None:
             event.set()

@@ -17,17 +17,15 @@ from .hlc import Clock
 from .merge import ResolverFailed, State, decide
 from .mutations import Mutation, Rejection
 from .policies import PolicyTable
-from .records import StoredRecord
+from .records import RecordKey, Row, StoredRecord
 from .storage.base import PushTransaction
-
-RecordKey = tuple[str, str, str]
 
 
 @dataclass
 class BatchResult:
     results: list[bytes]  # one JSON object per mutation, in request order
     heads: dict[str, int]  # space -> seq after the batch, for spaces the batch changed
-    changed: dict[str, list[StoredRecord]] = field(default_factory=dict)  # for live fan-out
+    changed: dict[str, list[Row]] = field(default_factory=dict)  # for live fan-out
     counts: dict[str, int] = field(default_factory=dict)  # status -> number, for metrics
 
 
@@ -48,16 +46,18 @@ class _Batch:
         self.client_id = client_id
         self.clock = clock
         self.now_ms = int(time.time() * 1000)
-        self.records: dict[RecordKey, StoredRecord | None] = {}
+        self.ceiling = clock.ceiling()  # stamps beyond it are clamped
+        self.rows: dict[RecordKey, Row | None] = {}  # current state of the batch's records
         self.seen: dict[int, tuple[bytes, bytes]] = {}
         self.out = BatchResult([], {})
         self.applied = 0  # counted apart from out.counts: it is the hot one
 
-    def record(self, m: Mutation) -> StoredRecord | None:
-        key = (m.space, m.collection, m.id)
-        if key not in self.records:
-            self.records[key] = self.txn.load_record(*key)
-        return self.records[key]
+    def record(self, key: RecordKey) -> StoredRecord | None:
+        if key not in self.rows:
+            found = self.txn.load_rows([key])
+            self.rows[key] = found.get(key)
+        row = self.rows[key]
+        return StoredRecord(*row) if row is not None else None
 
     def store(self, mid: int, fingerprint: bytes, result: bytes) -> None:
         self.txn.write_result(self.client_id, mid, fingerprint, result, self.now_ms)
@@ -75,8 +75,8 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
     keys = [(m.space, m.collection, m.id) for m in items
             if isinstance(m, Mutation) and m.mid not in batch.seen]
     if keys:  # one query per (space, collection), not one per mutation
-        found = txn.load_records(keys)
-        batch.records = {key: found.get(key) for key in keys}
+        found = txn.load_rows(keys)
+        batch.rows = {key: found.get(key) for key in keys}
     purged: int | None = None
     for item in items:
         if item.mid is None:
@@ -119,12 +119,16 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
 
 
 def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
-    current = batch.record(m)
+    key = (m.space, m.collection, m.id)
+    if m.op == "put" and m.base_version == 0 and m.hlc[:13] <= batch.ceiling \
+            and batch.rows.get(key, 0) is None:  # loaded, and no such record
+        return _insert(batch, key, m)
+    current = batch.record(key)
     state = None
     if current is not None:
         state = State(current.parsed_data(), current.deleted, current.version, current.hlc,
                       current.parsed_meta())
-    stamp, clamped = batch.clock.receive(m.hlc)
+    stamp, clamped = batch.clock.receive(m.hlc, batch.ceiling)
     try:
         decision = decide(batch.policies, state, m, stamp, batch.client_id)
     except ResolverFailed as exc:
@@ -183,16 +187,38 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
     return orjson.dumps(result)
 
 
+def _insert(batch: _Batch, key: RecordKey, m: Mutation) -> bytes:
+    """The hot path of a first sync: a put creating a record (nothing to load or merge), its
+    stamp within the drift bound. The same outcome as decide() for it, without the objects."""
+    stamp = m.hlc
+    batch.clock.saw(stamp)
+    space = m.space
+    seq = batch.txn.next_seq(space)
+    meta = orjson.dumps({"f": {name: [1, stamp] for name in m.data}, "d": [1, stamp]})
+    row = (space, m.collection, m.id, 1, seq, False, stamp, batch.now_ms,
+           m.data_json.decode(), meta.decode())
+    batch.rows[key] = row
+    batch.txn.write_row(key, row)
+    batch.out.heads[space] = seq
+    changed = batch.out.changed.get(space)
+    if changed is None:
+        changed = batch.out.changed[space] = []
+    changed.append(row)
+    batch.applied += 1
+    return b'{"mid":%d,"status":"applied","version":1,"seq":%d}' % (m.mid, seq)
+
+
 def _write(batch: _Batch, m: Mutation, state: State) -> StoredRecord:
     seq = batch.txn.next_seq(m.space)
     if m.op == "put" and state.data is m.data:
         data = m.data_json.decode()  # already serialized once by parse_mutation
     else:
         data = orjson.dumps(state.data).decode()
-    record = StoredRecord(m.space, m.collection, m.id, state.version, seq, state.deleted,
-                          state.hlc, batch.now_ms, data, orjson.dumps(state.meta).decode())
-    batch.records[(m.space, m.collection, m.id)] = record
-    batch.txn.write_record(record)
+    key = (m.space, m.collection, m.id)
+    row = (m.space, m.collection, m.id, state.version, seq, state.deleted, state.hlc,
+           batch.now_ms, data, orjson.dumps(state.meta).decode())
+    batch.rows[key] = row
+    batch.txn.write_row(key, row)
     batch.out.heads[m.space] = seq
-    batch.out.changed.setdefault(m.space, []).append(record)
-    return record
+    batch.out.changed.setdefault(m.space, []).append(row)
+    return StoredRecord(*row)

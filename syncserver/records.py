@@ -1,10 +1,21 @@
-"""The record as stored and as sent on the wire (data embedded as stored JSON text)."""
+"""The record as stored and as sent on the wire (data embedded as stored JSON text).
+
+A record travels through a push as a `Row`, a plain tuple of the stored columns in their
+order: the push hot path makes one tuple per write and hands it to the storage as is (a
+`StoredRecord` object costs a Python-level constructor per write). `StoredRecord` is the
+named view of a row, for the code paths that read fields by name (merging, conflicts).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
+
+# space, collection, id, version, seq, deleted, hlc, updated_at, data, meta
+Row = tuple[str, str, str, int, int, bool, str, int, "str | None", "str | None"]
+RecordKey = tuple[str, str, str]  # (space, collection, id)
+SEQ = 4  # index of seq in a Row
 
 
 class StoredRecord:
@@ -29,28 +40,38 @@ class StoredRecord:
         self.id = record_id
         self.version = version
         self.seq = seq
-        self.deleted = deleted
+        self.deleted = bool(deleted)  # SQLite hands back 0 or 1
         self.hlc = hlc
         self.updated_at = updated_at
         self.data = data  # JSON text of an object; a tombstone keeps its last data
         self.meta = meta  # JSON text: per-field versions and HLC stamps (see merge.py)
 
+    def row(self) -> Row:
+        return (self.space, self.collection, self.id, self.version, self.seq, self.deleted,
+                self.hlc, self.updated_at, self.data, self.meta)
+
     def wire(self) -> dict[str, Any]:
         """The record as a JSON-ready dict; the data is embedded without re-parsing."""
-        return {
-            "space": self.space,
-            "collection": self.collection,
-            "id": self.id,
-            "version": self.version,
-            "seq": self.seq,
-            "deleted": self.deleted,
-            "hlc": self.hlc,
-            "updated_at": self.updated_at,
-            "data": orjson.Fragment(self.data) if self.data and not self.deleted else None,
-        }
+        return wire(self.row())
 
     def parsed_data(self) -> dict[str, Any]:
         return orjson.loads(self.data) if self.data else {}
 
     def parsed_meta(self) -> dict[str, Any]:
         return orjson.loads(self.meta) if self.meta else {}
+
+
+def wire(row: Row) -> dict[str, Any]:
+    """A stored row as a JSON-ready change; the data is embedded without re-parsing."""
+    space, collection, record_id, version, seq, deleted, hlc, updated_at, data, _meta = row
+    return {
+        "space": space,
+        "collection": collection,
+        "id": record_id,
+        "version": version,
+        "seq": seq,
+        "deleted": bool(deleted),
+        "hlc": hlc,
+        "updated_at": updated_at,
+        "data": orjson.Fragment(data) if data and not deleted else None,
+    }

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..mutations import Mutation
-from ..records import StoredRecord
+from ..records import RecordKey, Row, StoredRecord
 
 
 class PushTransaction(Protocol):
@@ -21,15 +21,14 @@ class PushTransaction(Protocol):
     def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
         ...
 
-    def load_records(self, keys: list[tuple[str, str, str]]
-                     ) -> dict[tuple[str, str, str], StoredRecord]:
-        """Many records in few queries (missing ones are absent from the answer)."""
+    def load_rows(self, keys: list[RecordKey]) -> dict[RecordKey, Row]:
+        """Many records in few queries, as rows (missing ones are absent from the answer)."""
 
     def next_seq(self, space: str) -> int:
         """Allocate the next feed position of `space` (in commit order)."""
 
-    def write_record(self, record: StoredRecord) -> None:
-        ...
+    def write_row(self, key: RecordKey, row: Row) -> None:
+        """Store a record's new state (a later write of the same key in the batch wins)."""
 
     def write_result(self, client_id: str, mid: int, fingerprint: bytes, result: bytes,
                      created_at: int) -> None:

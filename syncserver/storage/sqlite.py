@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import orjson
 
 from ..mutations import Mutation
-from ..records import StoredRecord
+from ..records import RecordKey, Row, StoredRecord
 from . import mutation_log
 from .base import CompactStats, Page, SpaceHead
 
@@ -49,7 +49,7 @@ class _Transaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.heads: dict[str, int] = {}
-        self.records: dict[tuple[str, str, str], StoredRecord] = {}
+        self.rows: dict[RecordKey, Row] = {}
         self.results: dict[str, list[mutation_log.Entry]] = {}
         self.results_at = 0
 
@@ -69,12 +69,11 @@ class _Transaction:
         ).fetchone()
         return row[0] if row else 0
 
-    def load_records(self, keys: list[tuple[str, str, str]]
-                     ) -> dict[tuple[str, str, str], StoredRecord]:
+    def load_rows(self, keys: list[RecordKey]) -> dict[RecordKey, Row]:
         groups: dict[tuple[str, str], list[str]] = {}
         for space, collection, record_id in keys:
             groups.setdefault((space, collection), []).append(record_id)
-        found: dict[tuple[str, str, str], StoredRecord] = {}
+        found: dict[RecordKey, Row] = {}
         for (space, collection), ids in groups.items():
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
@@ -82,9 +81,7 @@ class _Transaction:
                     f"SELECT {RECORD_COLUMNS} FROM records WHERE space = ? AND collection = ? "
                     f"AND id IN ({','.join('?' * len(chunk))})", (space, collection, *chunk))
                 for row in rows:
-                    record = StoredRecord(*row)
-                    record.deleted = bool(record.deleted)
-                    found[(space, collection, record.id)] = record
+                    found[(space, collection, row[2])] = row
         return found
 
     def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
@@ -92,11 +89,7 @@ class _Transaction:
             f"SELECT {RECORD_COLUMNS} FROM records WHERE space = ? AND collection = ? AND id = ?",
             (space, collection, record_id),
         ).fetchone()
-        if row is None:
-            return None
-        record = StoredRecord(*row)
-        record.deleted = bool(record.deleted)
-        return record
+        return StoredRecord(*row) if row is not None else None
 
     def next_seq(self, space: str) -> int:
         head = self.heads.get(space)
@@ -106,8 +99,8 @@ class _Transaction:
         self.heads[space] = head + 1
         return head + 1
 
-    def write_record(self, r: StoredRecord) -> None:
-        self.records[(r.space, r.collection, r.id)] = r  # a later write in the batch wins
+    def write_row(self, key: RecordKey, row: Row) -> None:
+        self.rows[key] = row  # a later write in the batch wins
 
     def write_result(self, client_id: str, mid: int, fingerprint: bytes, result: bytes,
                      created_at: int) -> None:
@@ -141,15 +134,14 @@ class _Transaction:
 
     def flush(self) -> None:
         c = self.conn
-        if self.records:
+        if self.rows:
             c.executemany(
                 f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
                 "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
                 "updated_at = excluded.updated_at, data = excluded.data, "
                 "meta = excluded.meta",
-                [(r.space, r.collection, r.id, r.version, r.seq, r.deleted, r.hlc,
-                  r.updated_at, r.data, r.meta) for r in self.records.values()],
+                list(self.rows.values()),
             )
         for client_id, entries in self.results.items():
             mids = [mid for mid, _fp, _result in entries]
