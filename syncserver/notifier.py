@@ -14,7 +14,7 @@ from functools import cached_property
 
 import orjson
 
-from .records import SEQ, Row, wire
+from .records import Row, wire
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Published:
         latest = {(r[1], r[2]): r for r in self.rows}
         if len(latest) == len(self.rows):
             return self.rows
-        return sorted(latest.values(), key=lambda r: r[SEQ])
+        return sorted(latest.values(), key=lambda r: r[4])  # by seq
 
     def message(self, collections: frozenset[str] | None,
                 encode_cursor: Callable[[str, int], str]) -> str | None:

@@ -15,7 +15,6 @@ import orjson
 # space, collection, id, version, seq, deleted, hlc, updated_at, data, meta
 Row = tuple[str, str, str, int, int, bool, str, int, "str | None", "str | None"]
 RecordKey = tuple[str, str, str]  # (space, collection, id)
-SEQ = 4  # index of seq in a Row
 
 
 class StoredRecord:
