@@ -97,7 +97,7 @@ def parse_mutation(raw: object, max_record_bytes: int) -> Mutation | Rejection:
         return Rejection(mid, ErrorCode.RECORD_TOO_LARGE,
                          f"data is {len(data_json)} bytes; the limit is {max_record_bytes} "
                          "(SYNCSERVER_MAX_RECORD_BYTES)", fingerprint)
-    if not hlc.valid(stamp):
+    if type(stamp) is not str or hlc.HLC_PATTERN.fullmatch(stamp) is None:  # hlc.valid
         return Rejection(mid, ErrorCode.INVALID_HLC,
                          "hlc must be '<13-digit ms>:<5-digit counter>:<node>'", fingerprint)
     return Mutation(mid, space, collection, record_id, op, data, data_json, base, stamp,
@@ -109,16 +109,14 @@ _known_names: set[str] = set()  # space and collection names seen valid: few, an
 
 def _problem(space: Any, collection: Any, record_id: Any, op: Any, base: Any,
              data: Any) -> tuple[ErrorCode, str] | None:
-    for name, value in (("space", space), ("collection", collection)):
-        if type(value) is not str:
-            return ErrorCode.INVALID_MUTATION, f"{name} must be a string matching " \
-                f"{SPACE_PATTERN.pattern}"
-        if value in _known_names:
-            continue
-        if SPACE_PATTERN.fullmatch(value) is None:
-            return ErrorCode.INVALID_MUTATION, f"{name} must match {SPACE_PATTERN.pattern}"
-        if len(_known_names) < 10_000:
-            _known_names.add(value)
+    if not (type(space) is str and space in _known_names):  # the hot case is one lookup
+        problem = _name_problem("space", space)
+        if problem is not None:
+            return problem
+    if not (type(collection) is str and collection in _known_names):
+        problem = _name_problem("collection", collection)
+        if problem is not None:
+            return problem
     if type(record_id) is not str or ID_PATTERN.fullmatch(record_id) is None:
         return ErrorCode.INVALID_MUTATION, f"id must be a string matching {ID_PATTERN.pattern}"
     if type(op) is not str or op not in OPS:
@@ -130,6 +128,17 @@ def _problem(space: Any, collection: Any, record_id: Any, op: Any, base: Any,
             return ErrorCode.INVALID_MUTATION, "delete takes no data"
     elif type(data) is not dict:
         return ErrorCode.INVALID_MUTATION, f"{op} needs data, a JSON object"
+    return None
+
+
+def _name_problem(name: str, value: Any) -> tuple[ErrorCode, str] | None:
+    if type(value) is not str:
+        return ErrorCode.INVALID_MUTATION, f"{name} must be a string matching " \
+            f"{SPACE_PATTERN.pattern}"
+    if SPACE_PATTERN.fullmatch(value) is None:
+        return ErrorCode.INVALID_MUTATION, f"{name} must match {SPACE_PATTERN.pattern}"
+    if len(_known_names) < 10_000:
+        _known_names.add(value)
     return None
 
 

@@ -59,10 +59,6 @@ class _Batch:
         row = self.rows[key]
         return StoredRecord(*row) if row is not None else None
 
-    def store(self, mid: int, fingerprint: bytes, result: bytes) -> None:
-        self.txn.write_result(self.client_id, mid, fingerprint, result, self.now_ms)
-        self.seen[mid] = (fingerprint, result)  # the same mid later in this batch: a replay
-
     def count(self, status: str) -> None:
         self.out.counts[status] = self.out.counts.get(status, 0) + 1
 
@@ -77,42 +73,44 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
     if keys:  # one query per (space, collection), not one per mutation
         found = txn.load_rows(keys)
         batch.rows = {key: found.get(key) for key in keys}
-    purged: int | None = None
+    purged = txn.purged_mid(client_id)
+    seen, results = batch.seen, batch.out.results
+    entries: list[tuple[int, bytes, bytes]] = []  # (mid, fingerprint, result) to keep
     for item in items:
-        if item.mid is None:
-            batch.out.results.append(rejected(None, item.code, item.message))  # type: ignore[union-attr]
+        mid = item.mid
+        if mid is None:
+            results.append(rejected(None, item.code, item.message))  # type: ignore[union-attr]
             batch.count("rejected")
             continue
-        previous = batch.seen.get(item.mid)
+        previous = seen.get(mid)
         if previous is not None:
             if previous[0] == item.fingerprint:
-                batch.out.results.append(mark_duplicate(previous[1]))
+                results.append(mark_duplicate(previous[1]))
                 batch.count("duplicate")
             else:
-                batch.out.results.append(rejected(
-                    item.mid, ErrorCode.MUTATION_ID_REUSED,
-                    f"mid {item.mid} of client {client_id} was used before for a different "
+                results.append(rejected(
+                    mid, ErrorCode.MUTATION_ID_REUSED,
+                    f"mid {mid} of client {client_id} was used before for a different "
                     "mutation; every mutation needs a new mid"))
                 batch.count("rejected")
             continue
-        if purged is None:
-            purged = txn.purged_mid(client_id)
-        if item.mid <= purged:
-            batch.out.results.append(rejected(
-                item.mid, ErrorCode.MUTATION_EXPIRED,
-                f"mid {item.mid} of client {client_id} is behind the compaction horizon: it was "
+        if mid <= purged:
+            results.append(rejected(
+                mid, ErrorCode.MUTATION_EXPIRED,
+                f"mid {mid} of client {client_id} is behind the compaction horizon: it was "
                 "received before and its result has been purged"))
             batch.count("rejected")
             continue
-        if isinstance(item, Rejection):
-            result = rejected(item.mid, item.code, item.message)
-            batch.store(item.mid, item.fingerprint, result)
-            batch.out.results.append(result)
+        if type(item) is Rejection:
+            result = rejected(mid, item.code, item.message)
             batch.count("rejected")
-            continue
-        result = _apply_mutation(batch, item)
-        batch.store(item.mid, item.fingerprint, result)
-        batch.out.results.append(result)
+        else:
+            result = _apply_mutation(batch, item)  # type: ignore[arg-type]
+        entries.append((mid, item.fingerprint, result))
+        seen[mid] = (item.fingerprint, result)  # the same mid later in this batch: a replay
+        results.append(result)
+    if entries:
+        txn.write_results(client_id, entries, batch.now_ms)
     if batch.applied:
         batch.out.counts["applied"] = batch.applied
     return batch.out

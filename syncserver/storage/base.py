@@ -30,9 +30,10 @@ class PushTransaction(Protocol):
     def write_row(self, key: RecordKey, row: Row) -> None:
         """Store a record's new state (a later write of the same key in the batch wins)."""
 
-    def write_result(self, client_id: str, mid: int, fingerprint: bytes, result: bytes,
-                     created_at: int) -> None:
-        """Keep a mutation's result for replays, atomically with its effects."""
+    def write_results(self, client_id: str, entries: list[tuple[int, bytes, bytes]],
+                      created_at: int) -> None:
+        """Keep the (mid, fingerprint, result JSON) of a batch's mutations for replays,
+        atomically with their effects."""
 
     def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
                        server: str, outcome: str, created_at: int) -> int:

@@ -23,8 +23,11 @@ Entry = tuple[int, bytes, bytes]  # mid, fingerprint, result JSON
 
 def encode(entries: Iterable[Entry]) -> bytes:
     pack = _HEAD.pack
-    return b"".join([pack(mid, len(fp), len(result)) + fp + result
-                     for mid, fp, result in entries])
+    parts: list[bytes] = []
+    add = parts.extend
+    for mid, fp, result in entries:
+        add((pack(mid, len(fp), len(result)), fp, result))
+    return b"".join(parts)
 
 
 def decode(blob: bytes) -> Iterator[Entry]:

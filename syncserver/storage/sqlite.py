@@ -102,9 +102,9 @@ class _Transaction:
     def write_row(self, key: RecordKey, row: Row) -> None:
         self.rows[key] = row  # a later write in the batch wins
 
-    def write_result(self, client_id: str, mid: int, fingerprint: bytes, result: bytes,
-                     created_at: int) -> None:
-        self.results.setdefault(client_id, []).append((mid, fingerprint, result))
+    def write_results(self, client_id: str, entries: list[mutation_log.Entry],
+                      created_at: int) -> None:
+        self.results.setdefault(client_id, []).extend(entries)
         self.results_at = created_at
 
     def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
