@@ -35,6 +35,8 @@ class Record(SQLModel, table=True):
     data: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # per-field versions and HLC stamps for three-way merges (see syncserver/merge.py)
     meta: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # the record's change as the feed sends it, rendered when written (records.change_json)
+    change: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class MutationBatch(SQLModel, table=True):

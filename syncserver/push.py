@@ -17,7 +17,7 @@ from .hlc import Clock
 from .merge import ResolverFailed, State, decide
 from .mutations import Mutation, Rejection
 from .policies import PolicyTable
-from .records import RecordKey, Row, StoredRecord
+from .records import CHANGE_FORMAT, RecordKey, Row, StoredRecord, change_json
 from .storage.base import PushTransaction
 
 
@@ -193,8 +193,10 @@ def _insert(batch: _Batch, key: RecordKey, m: Mutation) -> bytes:
     space = m.space
     seq = batch.txn.next_seq(space)
     meta = orjson.dumps({"f": {name: [1, stamp] for name in m.data}, "d": [1, stamp]})
-    row = (space, m.collection, m.id, 1, seq, False, stamp, batch.now_ms,
-           m.data_json.decode(), meta.decode())
+    data = m.data_json.decode()
+    now = batch.now_ms
+    change = CHANGE_FORMAT % (space, m.collection, m.id, 1, seq, "false", stamp, now, data)
+    row = (space, m.collection, m.id, 1, seq, False, stamp, now, data, meta.decode(), change)
     batch.rows[key] = row
     batch.txn.write_row(key, row)
     batch.out.heads[space] = seq
@@ -213,8 +215,10 @@ def _write(batch: _Batch, m: Mutation, state: State) -> StoredRecord:
     else:
         data = orjson.dumps(state.data).decode()
     key = (m.space, m.collection, m.id)
+    change = change_json(m.space, m.collection, m.id, state.version, seq, state.deleted,
+                         state.hlc, batch.now_ms, data)
     row = (m.space, m.collection, m.id, state.version, seq, state.deleted, state.hlc,
-           batch.now_ms, data, orjson.dumps(state.meta).decode())
+           batch.now_ms, data, orjson.dumps(state.meta).decode(), change)
     batch.rows[key] = row
     batch.txn.write_row(key, row)
     batch.out.heads[m.space] = seq

@@ -21,13 +21,13 @@ from .base import CompactStats, Page, SpaceHead
 
 T = TypeVar("T")
 
-RECORD_COLUMNS = "space, collection, id, version, seq, deleted, hlc, updated_at, data, meta"
+RECORD_COLUMNS = ("space, collection, id, version, seq, deleted, hlc, updated_at, data, meta, "
+                  "change")
 
-# Each change is rendered to JSON by SQLite itself, with one format() per row (json_object
-# re-parses `data` and costs ~2x), and a page is one group_concat: the changefeed's hot path
-# makes no Python object per change. Embedding the names and the HLC stamp unquoted is safe
-# because they are validated against JSON-safe patterns on the way in (mutations.py, hlc.py);
-# ids go through json_quote all the same.
+# A page of the feed is one group_concat of the changes as stored (records.change_json
+# renders each when it is written): the changefeed's hot path makes no Python object per
+# change. CHANGE_JSON renders the same text in SQL; migration 0004 used it to fill in the
+# rows written before, and a row without its change (none should be) falls back to it.
 CHANGE_JSON = (
     "format('{\"space\":\"%s\",\"collection\":\"%s\",\"id\":%s,\"version\":%d,\"seq\":%d,"
     "\"deleted\":%s,\"hlc\":\"%s\",\"updated_at\":%d,\"data\":%s}', space, collection, "
@@ -136,11 +136,11 @@ class _Transaction:
         c = self.conn
         if self.rows:
             c.executemany(
-                f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
                 "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
                 "updated_at = excluded.updated_at, data = excluded.data, "
-                "meta = excluded.meta",
+                "meta = excluded.meta, change = excluded.change",
                 list(self.rows.values()),
             )
         for client_id, entries in self.results.items():
@@ -371,7 +371,8 @@ class SQLiteStorage:
             # order (tests/core/test_changes_feed.py pages through updated records and checks it).
             count, last, joined = conn.execute(
                 f"SELECT count(*), max(seq), CAST(group_concat(change, ',') AS BLOB) FROM ("
-                f"SELECT seq, {CHANGE_JSON} AS change FROM records WHERE {where} "
+                f"SELECT seq, coalesce(change, {CHANGE_JSON}) AS change FROM records "
+                f"WHERE {where} "
                 f"ORDER BY seq LIMIT ?)", (*params, limit)).fetchone()
             more = count == limit and conn.execute(
                 f"SELECT 1 FROM records WHERE {where} LIMIT 1",

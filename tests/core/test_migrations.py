@@ -74,3 +74,34 @@ def test_stored_results_survive_the_mutation_log_migration_both_ways(server_fact
     replay = httpx.post(f"{server.url}/v1/push", json=batch, timeout=30).json()["results"]
     assert replay == [{**r, "duplicate": True} for r in first]
     assert [r["status"] for r in first] == ["applied", "applied", "applied", "rejected"]
+
+
+def test_rows_written_before_0004_get_the_same_rendered_change(server_factory, tmp_path):
+    """0004 stores each record's change as the feed sends it. Rows written before it are
+    filled in by SQL; that text must be byte for byte what the server renders itself
+    (records.change_json), tombstones and patched records included."""
+    from alembic import command
+
+    db = tmp_path / "change.db"
+    batch = {"client_id": "c-chg", "mutations": [
+        mutation(1, "a"), mutation(2, "b"), mutation(3, "c"),
+        mutation(4, "a", op="patch", base=1, data={"done": True}),
+        mutation(5, "b", op="delete", base=1)]}
+    server = server_factory(db=db)
+    assert all(r["status"] == "applied" for r in httpx.post(
+        f"{server.url}/v1/push", json=batch, timeout=30).json()["results"])
+    feed = httpx.get(f"{server.url}/v1/changes", params={"space": "s1"}, timeout=30).json()
+    server.stop()
+    rendered = read_db(db, "SELECT id, change FROM records ORDER BY id")
+    assert len(rendered) == 3 and all(change for _id, change in rendered)
+
+    command.downgrade(alembic_config(str(db)), "0003")
+    command.upgrade(alembic_config(str(db)), "head")
+    assert read_db(db, "SELECT id, change FROM records ORDER BY id") == rendered
+
+    server = server_factory(db=db)
+    again = httpx.get(f"{server.url}/v1/changes", params={"space": "s1"}, timeout=30).json()
+    assert again["changes"] == feed["changes"]
+    assert [(c["id"], c["deleted"], c["data"]) for c in feed["changes"]] == [
+        ("c", False, {"title": "item c"}), ("a", False, {"title": "item a", "done": True}),
+        ("b", True, None)]
