@@ -163,6 +163,7 @@ class Subscription:
         self.filter = frozenset(collections) if collections else None
         self.pending: deque[Published] = deque()
         self.wakeup = asyncio.Event()
+        self.idle = False  # caught up, nothing pending: the run loop waits for a wakeup
         self.limit = conn.service.settings.ws_queue
         # Listen before catching up, so nothing committed meanwhile is missed.
         conn.service.notifier.listen(space, self.on_publish)
@@ -173,6 +174,12 @@ class Subscription:
         self.task.cancel()
 
     def on_publish(self, published: Published) -> None:
+        if self.idle and not self.pending and published.prev == self.cursor \
+                and not self.conn.outbound.full():
+            # The fan-out hot path: the next batch for a live, caught-up subscriber goes
+            # straight to its connection's queue, without waking this subscription's task.
+            self._queue_live(published)
+            return
         self.pending.append(published)
         self.wakeup.set()
         if len(self.pending) > self.limit:
@@ -186,7 +193,9 @@ class Subscription:
                                   "cursor": self.conn.service.encode_cursor(self.space,
                                                                             self.cursor)})
             while True:
+                self.idle = True
                 await self.wakeup.wait()
+                self.idle = False
                 self.wakeup.clear()
                 while self.pending:
                     published = self.pending.popleft()
@@ -219,11 +228,21 @@ class Subscription:
                 return
 
     async def _send_live(self, published: Published) -> None:
+        text = self._render_live(published)
+        if text is not None:
+            await self.conn.outbound.put(text)  # waits for room: backpressure
+
+    def _queue_live(self, published: Published) -> None:
+        text = self._render_live(published)
+        if text is not None:
+            self.conn.outbound.put_nowait(text)
+
+    def _render_live(self, published: Published) -> str | None:
         text = published.message(self.filter, self.conn.service.encode_cursor)
         self.cursor = published.head
         if text is not None:
             self.conn.service.metrics.changes_served.inc(len(published.records))
-            await self.conn.outbound.put(text)
+        return text
 
 
 async def endpoint(websocket: WebSocket) -> None:
