@@ -101,11 +101,11 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
                 "received before and its result has been purged"))
             batch.count("rejected")
             continue
-        if type(item) is Rejection:
+        if isinstance(item, Rejection):
             result = rejected(mid, item.code, item.message)
             batch.count("rejected")
         else:
-            result = _apply_mutation(batch, item)  # type: ignore[arg-type]
+            result = _apply_mutation(batch, item)
         entries.append((mid, item.fingerprint, result))
         seen[mid] = (item.fingerprint, result)  # the same mid later in this batch: a replay
         results.append(result)
