@@ -78,9 +78,10 @@ def _write_resolution(txn: _Transaction, m: Mutation, state: State, now: int, st
     seq = txn.next_seq(m.space)
     record = StoredRecord(m.space, m.collection, m.id, new.version, seq, new.deleted, new.hlc,
                           now, orjson.dumps(new.data).decode(), orjson.dumps(new.meta).decode())
-    txn.write_row((m.space, m.collection, m.id), record.row())
+    row = record.row()  # renders the change once, for storage and fan-out alike
+    txn.write_row((m.space, m.collection, m.id), row)
     out.heads[m.space] = seq
-    out.changed[m.space] = [record.row()]
+    out.changed[m.space] = [row]
     return record
 
 

@@ -70,7 +70,17 @@ class StoredRecord:
 
     def wire(self) -> dict[str, Any]:
         """The record as a JSON-ready dict; the data is embedded without re-parsing."""
-        return wire(self.row())
+        return {
+            "space": self.space,
+            "collection": self.collection,
+            "id": self.id,
+            "version": self.version,
+            "seq": self.seq,
+            "deleted": self.deleted,
+            "hlc": self.hlc,
+            "updated_at": self.updated_at,
+            "data": orjson.Fragment(self.data) if self.data and not self.deleted else None,
+        }
 
     def parsed_data(self) -> dict[str, Any]:
         return orjson.loads(self.data) if self.data else {}
@@ -78,18 +88,3 @@ class StoredRecord:
     def parsed_meta(self) -> dict[str, Any]:
         return orjson.loads(self.meta) if self.meta else {}
 
-
-def wire(row: Row) -> dict[str, Any]:
-    """A stored row as a JSON-ready change; the data is embedded without re-parsing."""
-    space, collection, record_id, version, seq, deleted, hlc, updated_at, data = row[:9]
-    return {
-        "space": space,
-        "collection": collection,
-        "id": record_id,
-        "version": version,
-        "seq": seq,
-        "deleted": bool(deleted),
-        "hlc": hlc,
-        "updated_at": updated_at,
-        "data": orjson.Fragment(data) if data and not deleted else None,
-    }
