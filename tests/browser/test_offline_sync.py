@@ -102,15 +102,18 @@ def test_a_503_loses_nothing_and_the_next_sync_delivers(
             lambda: any(e["state"] == "error" for e in app.events("replays")),
             what="the worker to report the failed replay",
         )
-        assert app.outbox() == 2, "nothing was dropped"
-        assert app.pending() == 2
-        assert server_todos(demo.url, app.space) == {}
-
-        # The browser backs off for minutes after a failed sync; fire the next one now.
-        cdp.send(
-            "ServiceWorker.dispatchSyncEvent",
-            {"origin": proxy.url, "registrationId": rid, "tag": SYNC_TAG, "lastChance": False},
-        )
+        # The 503 dropped nothing: the entries stay queued until a later replay delivers
+        # them. The page's own fallback (or a browser retry) may already have done so on a
+        # slow machine; otherwise fire the next sync now (the browser backs off for minutes
+        # after a failed one).
+        queued = app.outbox()
+        if queued:
+            assert queued == 2, "nothing was dropped"
+            cdp.send(
+                "ServiceWorker.dispatchSyncEvent",
+                {"origin": proxy.url, "registrationId": rid, "tag": SYNC_TAG,
+                 "lastChance": False},
+            )
         app.wait_synced()
         todos = server_todos(demo.url, app.space)
         assert sorted(rec["data"]["title"] for rec in todos.values()) == [
@@ -118,7 +121,8 @@ def test_a_503_loses_nothing_and_the_next_sync_delivers(
             "call the plumber",
         ]
         assert all(rec["version"] == 1 for rec in todos.values())
-        assert proxy.stats() == {"refused": 1, "forwarded": 1}
+        # Both delivered once, by one replay after the refused one.
+        assert proxy.stats() == {"refused": 1, "forwarded": 1}, app.events("replays")
     finally:
         context.close()
         proxy.stop()
