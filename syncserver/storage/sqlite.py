@@ -18,6 +18,7 @@ from ..mutations import Mutation
 from ..records import RecordKey, Row, StoredRecord
 from . import mutation_log
 from .base import CompactStats, Page, SpaceHead
+from .checkpoint import RESTART_FRAMES, Checkpointer
 
 T = TypeVar("T")
 
@@ -172,6 +173,8 @@ class SQLiteStorage:
         self._readers_lock = threading.Lock()
         self._pending: list[tuple[Callable[[_Transaction], Any], asyncio.Future[Any]]] = []
         self._draining = False
+        self._checkpointer: Checkpointer | None = None
+        self.checkpoint_restart_frames = RESTART_FRAMES
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -189,9 +192,16 @@ class SQLiteStorage:
     def _open_writer(self) -> None:
         conn = self._connect()
         conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the Checkpointer's job (checkpoint.py)
+        self._checkpointer = Checkpointer(self._checkpoint_connection,
+                                          self.checkpoint_restart_frames)
+        self._checkpointer.start()
         self._write_conn = conn
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+            self._checkpointer = None
         if self._write_conn is not None:
             await self._on_writer(self._write_conn.close)
             self._write_conn = None
@@ -203,6 +213,9 @@ class SQLiteStorage:
 
     async def _on_writer(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+
+    def _checkpoint_connection(self) -> sqlite3.Connection:
+        return self._connect()
 
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -271,6 +284,8 @@ class SQLiteStorage:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        if self._checkpointer is not None and self._checkpointer.committed():
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         return outcomes
 
     async def secret(self) -> bytes:

@@ -1,0 +1,84 @@
+"""Copying the SQLite WAL into the database file on a thread of its own.
+
+SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL past 1,000 pages, on
+the committing connection: here, the writer thread. A push group writes about that much, so
+nearly every group waited for a copy of the WAL into the database file and its fsync before
+the next group could start (measured: 15-20% of push throughput, docs/benchmarks.md).
+
+The `Checkpointer` does that copy on its own thread and connection, as a PASSIVE checkpoint
+that never blocks the writer or the readers, woken after each commit. One thing only the
+writer can do: start the WAL over from its beginning. SQLite restarts the WAL when a write
+transaction begins and finds every frame copied; a writer that never pauses starts its next
+transaction before the checkpointer has caught up, so the WAL file would grow without end.
+Once the WAL holds `RESTART_FRAMES` frames, `committed()` asks the writer to checkpoint the
+short remainder itself, right after its commit, so that its next transaction restarts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger("syncserver.storage")
+
+# About 40 MB of WAL with 4 KiB pages: the writer finishes a checkpoint every ten or so push
+# groups under a steady load, and each time only the frames of its last group are left.
+RESTART_FRAMES = 10_000
+
+
+class Checkpointer:
+    def __init__(self, connect: Callable[[], sqlite3.Connection],
+                 restart_frames: int = RESTART_FRAMES) -> None:
+        self._connect = connect
+        self.restart_frames = restart_frames
+        self.frames = 0  # frames in the WAL at the last pass
+        self.passes = 0
+        self.failed: BaseException | None = None  # then the writer checkpoints every commit
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+
+    def committed(self) -> bool:
+        """The writer committed: wake the checkpointer. True when the writer should now run a
+        checkpoint itself (the WAL is long, or the checkpointer is gone)."""
+        self._wake.set()
+        if self.failed is not None or self.frames >= self.restart_frames:
+            self.frames = 0  # the writer's checkpoint lets its next transaction restart it
+            return True
+        return False
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except Exception as exc:  # noqa: BLE001 - any failure hands the job back to the writer
+            self._fail(exc)
+            return
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stopping:
+                    return
+                _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self.frames = frames
+                self.passes += 1
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+        finally:
+            conn.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        self.failed = exc
+        log.error("the WAL checkpointer stopped (%s); the writer checkpoints after every commit "
+                  "from now on, which is slower but loses nothing", exc)
