@@ -17,7 +17,7 @@ from .hlc import Clock
 from .merge import ResolverFailed, State, decide
 from .mutations import Mutation, Rejection
 from .policies import PolicyTable
-from .records import CHANGE_FORMAT, RecordKey, Row, StoredRecord, change_json
+from .records import CHANGE_FORMAT, CREATED_META, RecordKey, Row, StoredRecord, change_json
 from .storage.base import PushTransaction
 
 
@@ -124,8 +124,9 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
     current = batch.record(key)
     state = None
     if current is not None:
-        state = State(current.parsed_data(), current.deleted, current.version, current.hlc,
-                      current.parsed_meta())
+        data = current.parsed_data()
+        state = State(data, current.deleted, current.version, current.hlc,
+                      current.parsed_meta(data))
     stamp, clamped = batch.clock.receive(m.hlc, batch.ceiling)
     try:
         decision = decide(batch.policies, state, m, stamp, batch.client_id)
@@ -192,11 +193,10 @@ def _insert(batch: _Batch, key: RecordKey, m: Mutation) -> bytes:
     batch.clock.saw(stamp)
     space = m.space
     seq = batch.txn.next_seq(space)
-    meta = orjson.dumps({"f": {name: [1, stamp] for name in m.data}, "d": [1, stamp]})
     data = m.data_json.decode()
     now = batch.now_ms
     change = CHANGE_FORMAT % (space, m.collection, m.id, 1, seq, "false", stamp, now, data)
-    row = (space, m.collection, m.id, 1, seq, False, stamp, now, data, meta.decode(), change)
+    row = (space, m.collection, m.id, 1, seq, False, stamp, now, data, CREATED_META, change)
     batch.rows[key] = row
     batch.txn.write_row(key, row)
     batch.out.heads[space] = seq

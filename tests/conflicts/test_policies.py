@@ -68,6 +68,18 @@ def test_merge_keeps_disjoint_edits_and_settles_a_shared_field_by_hlc(http) -> N
     assert entry["server"]["data"]["note"] == "a" and entry["client"]["data"]["note"] == "b"
 
 
+def test_two_devices_creating_one_record_settle_each_field_by_stamp(http) -> None:
+    # A created record stores a marker for its per-field metadata (records.CREATED_META);
+    # this is the case that reads it: the second creation is stale (base 0, version 1).
+    write(http, "a", "todos", "twice", "put", {"title": "from a", "done": False}, 0, 50)
+    result = write(http, "b", "todos", "twice", "put", {"title": "from b", "tag": "x"}, 0, 10)
+    assert result["status"] == "merged"
+    # title and done were written by a, later: a's values stay; tag only b wrote
+    assert result["record"]["data"] == {"title": "from a", "done": False, "tag": "x"}
+    assert {f["field"]: f["winner"] for f in result["resolution"]["fields"]} == {
+        "title": "server", "done": "server"}
+
+
 def test_lww_takes_the_later_write_whole(http) -> None:
     write(http, "a", "lww_c", "l1", "put", {"x": 1, "y": 1}, 0, 1)
     write(http, "a", "lww_c", "l1", "put", {"x": 2}, 1, 30)
