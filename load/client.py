@@ -141,28 +141,30 @@ class SimClient:
         # sent twice): it changes nothing locally.
         waiting = {m["mid"] for m in self.outbox}
         answered = set()
+        outcomes: Counter[str] = Counter()
+        store, confirmed, pending, last_mid = (self.store, self._confirmed, self._pending,
+                                               self._last_mid)
         for result in results:
-            mutation = by_mid.get(result.get("mid", -1))
+            mid = result.get("mid", -1)
+            mutation = by_mid.get(mid)
             if mutation is None:
                 self.stats.error("result_for_unknown_mid", repr(result)[:300])
                 continue
-            answered.add(mutation["mid"])
+            answered.add(mid)
             status = str(result.get("status"))
-            self.stats.outcomes[
-                status if not result.get("duplicate") else f"{status}_duplicate"
-            ] += 1
-            key = (mutation["space"], mutation["collection"], mutation["id"])
-            if mutation["mid"] not in waiting:
+            outcomes[status if not result.get("duplicate") else f"{status}_duplicate"] += 1
+            if mid not in waiting:
                 continue
-            self._pending[key] -= 1
+            key = (mutation["space"], mutation["collection"], mutation["id"])
+            pending[key] -= 1
             if status == "applied":
                 version = result["version"]
-                local = self.store.get(key)
-                if version >= self._confirmed.get(key, 0):
-                    self._confirmed[key] = version
-                    if local is not None and self._last_mid.get(key) == mutation["mid"]:
+                if version >= confirmed.get(key, 0):
+                    confirmed[key] = version
+                    local = store.get(key)
+                    if local is not None and last_mid.get(key) == mid:
                         # our optimistic data is the server's data at this version
-                        self.store[key] = {**local, "version": version, "seq": result["seq"]}
+                        store[key] = {**local, "version": version, "seq": result["seq"]}
                 self._see_seq(mutation["space"], result.get("seq", 0))
             elif status in ("merged", "conflict"):
                 record = result.get("record")
@@ -171,6 +173,7 @@ class SimClient:
             else:
                 code = result.get("code", "?")
                 self.stats.error(f"rejected_{code}", result.get("message", ""))
+        self.stats.outcomes.update(outcomes)
         if answered:
             self.outbox = [m for m in self.outbox if m["mid"] not in answered]
 
