@@ -14,7 +14,7 @@ from .merge import State, apply_whole
 from .mutations import Mutation, parse_mutation
 from .push import BatchResult
 from .records import StoredRecord
-from .storage.sqlite import _Transaction
+from .storage.base import PushTransaction
 
 ACCEPT = ("server", "client")
 
@@ -33,7 +33,7 @@ def parse_resolution(body: object) -> dict[str, Any]:
                     '{"data": {...}} or {"delete": true}')
 
 
-def resolve(txn: _Transaction, conflict_id: int, resolution: dict[str, Any],
+def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
             clock: Clock) -> tuple[dict[str, Any], BatchResult]:
     row = txn.load_conflict(conflict_id)
     if row is None:
@@ -72,7 +72,7 @@ def resolve(txn: _Transaction, conflict_id: int, resolution: dict[str, Any],
             "record": record.wire() if record else None}, out
 
 
-def _write_resolution(txn: _Transaction, m: Mutation, state: State, now: int, stamp: str,
+def _write_resolution(txn: PushTransaction, m: Mutation, state: State, now: int, stamp: str,
                       out: BatchResult) -> StoredRecord:
     new = apply_whole(state, m, stamp)
     seq = txn.next_seq(m.space)

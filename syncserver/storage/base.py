@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..mutations import Mutation
 from ..records import RecordKey, Row, StoredRecord
@@ -38,6 +38,12 @@ class PushTransaction(Protocol):
     def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
                        server: str, outcome: str, created_at: int) -> int:
         """Record a resolution in the audit; returns its id."""
+
+    def load_conflict(self, conflict_id: int) -> dict[str, Any] | None:
+        """One entry of the audit as a dict of its columns (None: no such entry)."""
+
+    def close_conflict(self, conflict_id: int, outcome: str, resolved_at: int) -> None:
+        """Mark an open conflict resolved, with its outcome (JSON text)."""
 
 
 @dataclass

@@ -12,18 +12,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import orjson
-
-from ..mutations import Mutation
-from ..records import RecordKey, Row, StoredRecord
-from . import mutation_log
 from .base import CompactStats, Page, SpaceHead
 from .checkpoint import RESTART_FRAMES, Checkpointer
+from .sqlite_transaction import SQLiteTransaction
 
 T = TypeVar("T")
-
-RECORD_COLUMNS = ("space, collection, id, version, seq, deleted, hlc, updated_at, data, meta, "
-                  "change")
 
 # A page of the feed is one group_concat of the changes as stored (records.change_json
 # renders each when it is written): the changefeed's hot path makes no Python object per
@@ -44,122 +37,6 @@ def sqlite_path(url: str) -> str:
     return url
 
 
-class _Transaction:
-    """PushTransaction over the writer connection; writes are buffered for executemany."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.heads: dict[str, int] = {}
-        self.rows: dict[RecordKey, Row] = {}
-        self.results: dict[str, list[mutation_log.Entry]] = {}
-        self.results_at = 0
-
-    def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
-        wanted = set(mids)
-        rows = self.conn.execute(
-            "SELECT entries FROM mutation_batches "
-            "WHERE client_id = ? AND last_mid >= ? AND first_mid <= ?",
-            (client_id, min(mids), max(mids)),
-        )
-        return {mid: (fp, result) for (blob,) in rows
-                for mid, fp, result in mutation_log.decode(blob) if mid in wanted}
-
-    def purged_mid(self, client_id: str) -> int:
-        row = self.conn.execute(
-            "SELECT purged_mid FROM clients WHERE client_id = ?", (client_id,)
-        ).fetchone()
-        return row[0] if row else 0
-
-    def load_rows(self, keys: list[RecordKey]) -> dict[RecordKey, Row]:
-        groups: dict[tuple[str, str], list[str]] = {}
-        for space, collection, record_id in keys:
-            groups.setdefault((space, collection), []).append(record_id)
-        found: dict[RecordKey, Row] = {}
-        for (space, collection), ids in groups.items():
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                rows = self.conn.execute(
-                    f"SELECT {RECORD_COLUMNS} FROM records WHERE space = ? AND collection = ? "
-                    f"AND id IN ({','.join('?' * len(chunk))})", (space, collection, *chunk))
-                for row in rows:
-                    found[(space, collection, row[2])] = row
-        return found
-
-    def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
-        row = self.conn.execute(
-            f"SELECT {RECORD_COLUMNS} FROM records WHERE space = ? AND collection = ? AND id = ?",
-            (space, collection, record_id),
-        ).fetchone()
-        return StoredRecord(*row) if row is not None else None
-
-    def next_seq(self, space: str) -> int:
-        head = self.heads.get(space)
-        if head is None:
-            row = self.conn.execute("SELECT seq FROM spaces WHERE space = ?", (space,)).fetchone()
-            head = row[0] if row else 0
-        self.heads[space] = head + 1
-        return head + 1
-
-    def write_row(self, key: RecordKey, row: Row) -> None:
-        self.rows[key] = row  # a later write in the batch wins
-
-    def write_results(self, client_id: str, entries: list[mutation_log.Entry],
-                      created_at: int) -> None:
-        self.results.setdefault(client_id, []).extend(entries)
-        self.results_at = created_at
-
-    def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
-                       server: str, outcome: str, created_at: int) -> int:
-        client = orjson.dumps({"mid": m.mid, "op": m.op, "data": m.data,
-                               "base_version": m.base_version, "hlc": m.hlc}).decode()
-        cursor = self.conn.execute(
-            "INSERT INTO conflicts (space, collection, record_id, client_id, mid, policy, status,"
-            " base_version, server, client, outcome, created_at, resolved_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (m.space, m.collection, m.id, client_id, m.mid, policy, status, m.base_version,
-             server, client, outcome, created_at, created_at if status == "resolved" else None),
-        )
-        return int(cursor.lastrowid or 0)
-
-    def load_conflict(self, conflict_id: int) -> dict[str, Any] | None:
-        cursor = self.conn.execute("SELECT * FROM conflicts WHERE id = ?", (conflict_id,))
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        return dict(zip([d[0] for d in cursor.description], row))
-
-    def close_conflict(self, conflict_id: int, outcome: str, resolved_at: int) -> None:
-        self.conn.execute(
-            "UPDATE conflicts SET status = 'resolved', outcome = ?, resolved_at = ? WHERE id = ?",
-            (outcome, resolved_at, conflict_id))
-
-    def flush(self) -> None:
-        c = self.conn
-        if self.rows:
-            c.executemany(
-                f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
-                "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
-                "updated_at = excluded.updated_at, data = excluded.data, "
-                "meta = excluded.meta, change = excluded.change",
-                list(self.rows.values()),
-            )
-        for client_id, entries in self.results.items():
-            mids = [mid for mid, _fp, _result in entries]
-            c.execute(
-                "INSERT INTO mutation_batches (client_id, first_mid, last_mid, count, "
-                "created_at, entries) VALUES (?,?,?,?,?,?)",
-                (client_id, min(mids), max(mids), len(entries), self.results_at,
-                 mutation_log.encode(entries)),
-            )
-        for space, seq in self.heads.items():
-            c.execute(
-                "INSERT INTO spaces (space, seq, horizon) VALUES (?, ?, 0) "
-                "ON CONFLICT (space) DO UPDATE SET seq = excluded.seq",
-                (space, seq),
-            )
-
-
 class SQLiteStorage:
     kind = "sqlite"
 
@@ -171,7 +48,7 @@ class SQLiteStorage:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._pending: list[tuple[Callable[[_Transaction], Any], asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Callable[[SQLiteTransaction], Any], asyncio.Future[Any]]] = []
         self._draining = False
         self._checkpointer: Checkpointer | None = None
         self.checkpoint_restart_frames = RESTART_FRAMES
@@ -228,7 +105,7 @@ class SQLiteStorage:
 
     # -- writes ----------------------------------------------------------------------
 
-    async def write(self, fn: Callable[[_Transaction], T]) -> T:
+    async def write(self, fn: Callable[[SQLiteTransaction], T]) -> T:
         """Run `fn` in a write transaction on the writer thread; return once committed.
 
         Group commit: writes that arrive while the writer is busy are committed together,
@@ -261,7 +138,7 @@ class SQLiteStorage:
         finally:
             self._draining = False
 
-    def _write_group(self, group: list[tuple[Callable[[_Transaction], Any], Any]]
+    def _write_group(self, group: list[tuple[Callable[[SQLiteTransaction], Any], Any]]
                      ) -> list[tuple[bool, Any]]:
         conn = self._write_conn
         assert conn is not None, "storage is not open"
@@ -271,7 +148,7 @@ class SQLiteStorage:
             for fn, _future in group:
                 conn.execute("SAVEPOINT one_write")
                 try:
-                    txn = _Transaction(conn)
+                    txn = SQLiteTransaction(conn)
                     out = fn(txn)
                     txn.flush()
                 except Exception as exc:
@@ -289,7 +166,7 @@ class SQLiteStorage:
         return outcomes
 
     async def secret(self) -> bytes:
-        def get_or_create(txn: _Transaction) -> bytes:
+        def get_or_create(txn: SQLiteTransaction) -> bytes:
             row = txn.conn.execute("SELECT value FROM meta WHERE key = 'cursor_secret'").fetchone()
             if row:
                 return bytes.fromhex(row[0])
@@ -304,7 +181,7 @@ class SQLiteStorage:
     async def compact(self, older_than_ms: int) -> CompactStats:
         cutoff = int(time.time() * 1000) - older_than_ms
 
-        def run(txn: _Transaction) -> CompactStats:
+        def run(txn: SQLiteTransaction) -> CompactStats:
             c = txn.conn
             stats = CompactStats()
             rows = c.execute(
