@@ -40,9 +40,10 @@ def mark_duplicate(result: bytes) -> bytes:
 
 class _Batch:
     def __init__(self, txn: PushTransaction, client_id: str, clock: Clock,
-                 policies: PolicyTable) -> None:
+                 policies: PolicyTable, max_record_bytes: int) -> None:
         self.txn = txn
         self.policies = policies
+        self.max_record_bytes = max_record_bytes
         self.client_id = client_id
         self.clock = clock
         self.now_ms = int(time.time() * 1000)
@@ -64,8 +65,10 @@ class _Batch:
 
 
 def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rejection],
-                clock: Clock, policies: PolicyTable) -> BatchResult:
-    batch = _Batch(txn, client_id, clock, policies)
+                clock: Clock, policies: PolicyTable, max_record_bytes: int) -> BatchResult:
+    """`max_record_bytes` bounds a record's data after the mutation (parse_mutation bounds
+    the mutation's own data; a patch or a set operation can grow a record past it)."""
+    batch = _Batch(txn, client_id, clock, policies, max_record_bytes)
     mids = [item.mid for item in items if item.mid is not None]
     batch.seen = txn.stored_results(client_id, mids) if mids else {}
     keys = [(m.space, m.collection, m.id) for m in items
@@ -138,7 +141,14 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
         return rejected(m.mid, ErrorCode.INVALID_MUTATION, decision.message)
     record = current
     if decision.state is not None:
-        record = _write(batch, m, decision.state)
+        data_json = _data_json(m, decision.state)
+        if len(data_json) > batch.max_record_bytes:
+            batch.count("rejected")
+            return rejected(m.mid, ErrorCode.RECORD_TOO_LARGE,
+                            f"record {m.id} would be {len(data_json)} bytes after this {m.op}; the "
+                            f"limit is {batch.max_record_bytes} (SYNCSERVER_MAX_RECORD_BYTES): "
+                            "remove data from the record first")
+        record = _write(batch, m, decision.state, data_json.decode())
     if decision.status == "applied" and not clamped:  # the common answer, formatted directly
         assert record is not None
         batch.applied += 1
@@ -208,12 +218,14 @@ def _insert(batch: _Batch, key: RecordKey, m: Mutation) -> bytes:
     return b'{"mid":%d,"status":"applied","version":1,"seq":%d}' % (m.mid, seq)
 
 
-def _write(batch: _Batch, m: Mutation, state: State) -> StoredRecord:
-    seq = batch.txn.next_seq(m.space)
+def _data_json(m: Mutation, state: State) -> bytes:
     if m.op == "put" and state.data is m.data:
-        data = m.data_json.decode()  # already serialized once by parse_mutation
-    else:
-        data = orjson.dumps(state.data).decode()
+        return m.data_json  # already serialized once by parse_mutation
+    return orjson.dumps(state.data)
+
+
+def _write(batch: _Batch, m: Mutation, state: State, data: str) -> StoredRecord:
+    seq = batch.txn.next_seq(m.space)
     key = (m.space, m.collection, m.id)
     change = change_json(m.space, m.collection, m.id, state.version, seq, state.deleted,
                          state.hlc, batch.now_ms, data)

@@ -90,7 +90,7 @@ class SyncService:
             # over two threads, GIL hand-offs cost more CPU than the overlap saved (measured:
             # 31-37 against 25-28 us of server CPU per mutation).
             items = [parse_mutation(m, max_record) for m in raw]
-            return apply_batch(txn, client_id, items, self.clock, self.policies)
+            return apply_batch(txn, client_id, items, self.clock, self.policies, max_record)
 
         result: BatchResult = await self.storage.write(parse_and_apply)
         for status, n in result.counts.items():

@@ -167,6 +167,33 @@ def test_bad_mutation_is_rejected_and_changes_no_data(c, limited_server, bad, co
     assert data_snapshot(limited_server.db) == before
 
 
+@pytest.mark.parametrize("growth", [
+    {"op": "patch", "data": {"more": "y" * 600}},
+    {"op": "patch", "data": {"tags": {"$add": ["t" * 600]}}},
+], ids=["merge_patch", "set_add"])
+def test_a_write_growing_a_record_past_the_limit_is_rejected_and_the_rest_applied(
+        c, limited_server, growth):
+    # The limit (SYNCSERVER_MAX_RECORD_BYTES = 1000 here) bounds the record, not only the
+    # mutation: each of these is small, the record after it would not be.
+    record_id = f"grow-{growth['op']}-{len(orjson.dumps(growth))}"
+    put = mutation(1, record_id, data={"pad": "x" * 600}, space=SPACE)
+    client_id = f"c-{record_id}"
+    assert push(c, client_id, [put])["results"][0]["status"] == "applied"
+    before = _rows_of(limited_server.db, record_id)
+    grow = {**mutation(2, record_id, space=SPACE), **growth, "base_version": 1}
+    after = mutation(3, f"{record_id}-next", space=SPACE)
+    results = push(c, client_id, [grow, after])["results"]
+    assert results[0]["status"] == "rejected", results[0]
+    assert results[0]["code"] == "record_too_large"
+    assert "SYNCSERVER_MAX_RECORD_BYTES" in results[0]["message"]
+    assert results[1]["status"] == "applied"
+    assert _rows_of(limited_server.db, record_id) == before  # the record is as it was
+
+
+def _rows_of(db, record_id: str) -> list[tuple]:
+    return [row for row in data_snapshot(db)["records"] if row[2] == record_id]
+
+
 CHANGES_ERRORS: dict[str, tuple[Callable[[dict], dict], int, str]] = {
     "cursor_garbage": (lambda k: {"since": "garbage"}, 400, "bad_cursor"),
     "cursor_no_tag": (lambda k: {"since": "1."}, 400, "bad_cursor"),
