@@ -11,6 +11,7 @@ any arrival order. The field's value is the sorted list of present elements.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -36,9 +37,25 @@ def check(field: str, op: str, arg: Any) -> str | None:
     return None
 
 
+INT_RANGE = (-(2**63), 2**63 - 1)  # what a 64-bit integer holds: other stores, other clients
+
+
+class OutOfRange(ValueError):
+    """A counter operation whose result JSON cannot carry faithfully."""
+
+
 def increment(current: Any, amount: float) -> int | float:
+    """The counter after `$inc`. Raises OutOfRange for an integer outside 64 bits or a float
+    that is no longer finite (JSON has no infinity: it would be stored as null)."""
     base = current if type(current) in (int, float) else 0
-    return base + amount
+    result = base + amount
+    if type(result) is int:
+        if not INT_RANGE[0] <= result <= INT_RANGE[1]:
+            raise OutOfRange(f"$inc would take the counter to {result}, outside the 64-bit "
+                             "integer range")
+    elif not math.isfinite(result):
+        raise OutOfRange(f"$inc would take the counter to {result}, which JSON cannot hold")
+    return result
 
 
 def apply_set_op(current: Any, elements_meta: dict[str, list[Any]] | None, op: str,

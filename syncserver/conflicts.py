@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from .commutative import OutOfRange
 from .errors import ErrorCode, SyncError
 from .hlc import Clock
 from .merge import State, apply_whole
@@ -64,7 +65,11 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
         state = State(current.parsed_data() if current else {},
                       current.deleted if current else False, version,
                       current.hlc if current else "", current.parsed_meta() if current else {})
-        record = _write_resolution(txn, m, state, now, stamp, out)
+        try:
+            record = _write_resolution(txn, m, state, now, stamp, out)
+        except OutOfRange as exc:
+            raise SyncError(ErrorCode.INVALID_REQUEST, f"{exc}: resolve with data instead"
+                            ) from None
     outcome = {**orjson.loads(row["outcome"]), "resolution": resolution,
                "resolved_version": record.version if record else 0}
     txn.close_conflict(conflict_id, orjson.dumps(outcome).decode(), now)

@@ -185,6 +185,14 @@ def _merge_fields(draft: _Draft, current: State, m: Mutation, plain: dict[str, A
 
 def decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: str,
            client_id: str) -> Decision:
+    try:
+        return _decide(policies, current, m, stamp, client_id)
+    except commutative.OutOfRange as exc:  # a counter the record cannot hold: this one only
+        return Decision("rejected", message=str(exc))
+
+
+def _decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: str,
+            client_id: str) -> Decision:
     if current is None and m.op == "put" and m.base_version == 0:
         # The hot path of a first sync: a new record, nothing to merge.
         meta = {"f": {name: [1, stamp] for name in m.data}, "d": [1, stamp]}

@@ -190,6 +190,28 @@ def test_a_write_growing_a_record_past_the_limit_is_rejected_and_the_rest_applie
     assert _rows_of(limited_server.db, record_id) == before  # the record is as it was
 
 
+@pytest.mark.parametrize("start, step", [
+    (2**63 - 1, 1), (2**64 - 1, 1), (-(2**63), -1), (-1e308, -1e308)],
+    ids=["int_over", "int_past_64_bits", "int_under", "float_to_infinity"])
+def test_a_counter_pushed_out_of_range_is_rejected_and_the_rest_applied(c, limited_server,
+                                                                          start, step):
+    # Counters stay 64-bit signed integers or finite floats. Past 2**64 orjson refuses the
+    # integer (the push was a 500, which a service worker retries forever); infinity it
+    # writes as null (the counter was silently lost).
+    record_id = f"count-{abs(hash((start, step))) % 10**8}"
+    client_id = f"c-{record_id}"
+    put = mutation(1, record_id, data={"n": start}, space=SPACE)
+    assert push(c, client_id, [put])["results"][0]["status"] == "applied"
+    before = _rows_of(limited_server.db, record_id)
+    inc = mutation(2, record_id, op="patch", data={"n": {"$inc": step}}, base=1, space=SPACE)
+    after = mutation(3, f"{record_id}-next", space=SPACE)
+    results = push(c, client_id, [inc, after])["results"]
+    assert results[0]["status"] == "rejected" and results[0]["code"] == "invalid_mutation"
+    assert "$inc" in results[0]["message"]
+    assert results[1]["status"] == "applied"
+    assert _rows_of(limited_server.db, record_id) == before
+
+
 def _rows_of(db, record_id: str) -> list[tuple]:
     return [row for row in data_snapshot(db)["records"] if row[2] == record_id]
 
