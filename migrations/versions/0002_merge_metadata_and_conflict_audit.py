@@ -36,7 +36,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('conflicts', schema=None) as batch_op:
         batch_op.create_index('ix_conflicts_created_at', ['created_at'], unique=False)
-        batch_op.create_index('ix_conflicts_record', ['space', 'collection', 'record_id'], unique=False)
+        batch_op.create_index('ix_conflicts_record', ['space', 'collection', 'record_id'],
+                              unique=False)
 
     with op.batch_alter_table('records', schema=None) as batch_op:
         batch_op.add_column(sa.Column('meta', sa.Text(), nullable=True))

@@ -59,7 +59,8 @@ CLOSING_FRAMES: dict[str, tuple[str | bytes, int, str]] = {
                                   "invalid_request"),
     "push_without_client_id": ('{"type": "push", "mutations": []}', 4400, "invalid_request"),
     "push_bad_request_id": (
-        '{"type": "push", "request_id": {}, "client_id": "c", "mutations": []}', 4400, "invalid_request"),
+        '{"type": "push", "request_id": {}, "client_id": "c", "mutations": []}', 4400,
+        "invalid_request"),
 }
 
 
