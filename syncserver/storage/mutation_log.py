@@ -3,8 +3,15 @@
 Idempotency needs, for every (client_id, mid) ever applied, its fingerprint and its stored
 result. Writing those as one row per mutation cost ~40% of a push's SQL (a second B-tree
 insert, plus two index inserts, per mutation); packed into one `entries` blob per batch the
-log costs one row per batch. Lookups are rare (replays) and read only the batches whose
-[first_mid, last_mid] range meets the incoming batch's.
+log costs a few rows per batch.
+
+The rows of a batch are cut by mid: every row holds mids of one aligned block of `BLOCK`
+mids (first_mid // BLOCK == last_mid // BLOCK). A lookup then reads, for each block that the
+incoming batch's mids fall in, that block's rows: at most BLOCK entries per mid looked up,
+whatever mids the batch or earlier batches carried (a batch with mids 1 and 2**63-1 would
+otherwise be one row that every later lookup reads, and its lookup would read every row of
+the client's history). A batch of consecutive mids, the ordinary kind, is a row per
+BLOCK mids. Migration 0005 cut the rows written before; BLOCK is part of the stored format.
 
 Entry layout, repeated: little-endian int64 mid, uint8 fingerprint length, uint32 result
 length, then the fingerprint and the result JSON bytes as stored (a replay answers with
@@ -19,6 +26,28 @@ from collections.abc import Iterable, Iterator
 _HEAD = struct.Struct("<qBI")
 
 Entry = tuple[int, bytes, bytes]  # mid, fingerprint, result JSON
+
+BLOCK = 64  # a power of two: the last block ends at 2**63 - 1, the highest mid
+
+
+def by_block(entries: Iterable[Entry]) -> list[list[Entry]]:
+    """The entries cut into rows: one per block of mids met, entries in their given order."""
+    rows: dict[int, list[Entry]] = {}
+    for entry in entries:
+        rows.setdefault(entry[0] // BLOCK, []).append(entry)
+    return list(rows.values())
+
+
+def block_ranges(mids: Iterable[int]) -> list[tuple[int, int]]:
+    """The [low, high] mid ranges, block-aligned, that hold every row with one of `mids`:
+    runs of adjacent blocks are merged, so a batch of consecutive mids is one range."""
+    ranges: list[tuple[int, int]] = []
+    for block in sorted({mid // BLOCK for mid in mids}):
+        low, high = block * BLOCK, block * BLOCK + BLOCK - 1
+        if ranges and ranges[-1][1] + 1 == low:
+            low = ranges.pop()[0]
+        ranges.append((low, high))
+    return ranges
 
 
 def encode(entries: Iterable[Entry]) -> bytes:
@@ -40,3 +69,16 @@ def decode(blob: bytes) -> Iterator[Entry]:
         offset += fp_len
         yield mid, fingerprint, bytes(view[offset:offset + result_len])
         offset += result_len
+
+
+def find(blob: bytes, wanted: set[int] | frozenset[int]) -> Iterator[Entry]:
+    """The entries of `blob` whose mid is in `wanted`; the others are stepped over uncopied."""
+    view = memoryview(blob)
+    offset, end, size, unpack = 0, len(blob), _HEAD.size, _HEAD.unpack_from
+    while offset < end:
+        mid, fp_len, result_len = unpack(view, offset)
+        offset += size
+        if mid in wanted:
+            start = offset + fp_len
+            yield mid, bytes(view[offset:start]), bytes(view[start:start + result_len])
+        offset += fp_len + result_len

@@ -28,14 +28,18 @@ class SQLiteTransaction:
         self.results_at = 0
 
     def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
+        # Only the rows of the blocks the batch's mids fall in (mutation_log.py): an index
+        # range of (client_id, last_mid) per run of adjacent blocks, one for an ordinary batch.
         wanted = set(mids)
-        rows = self.conn.execute(
-            "SELECT entries FROM mutation_batches "
-            "WHERE client_id = ? AND last_mid >= ? AND first_mid <= ?",
-            (client_id, min(mids), max(mids)),
-        )
-        return {mid: (fp, result) for (blob,) in rows
-                for mid, fp, result in mutation_log.decode(blob) if mid in wanted}
+        found: dict[int, tuple[bytes, bytes]] = {}
+        for low, high in mutation_log.block_ranges(wanted):
+            rows = self.conn.execute(
+                "SELECT entries FROM mutation_batches "
+                "WHERE client_id = ? AND last_mid BETWEEN ? AND ?", (client_id, low, high))
+            for (blob,) in rows:
+                for mid, fp, result in mutation_log.find(blob, wanted):
+                    found[mid] = (fp, result)
+        return found
 
     def purged_mid(self, client_id: str) -> int:
         row = self.conn.execute(
@@ -118,13 +122,12 @@ class SQLiteTransaction:
                 list(self.rows.values()),
             )
         for client_id, entries in self.results.items():
-            mids = [mid for mid, _fp, _result in entries]
-            c.execute(
+            c.executemany(
                 "INSERT INTO mutation_batches (client_id, first_mid, last_mid, count, "
                 "created_at, entries) VALUES (?,?,?,?,?,?)",
-                (client_id, min(mids), max(mids), len(entries), self.results_at,
-                 mutation_log.encode(entries)),
-            )
+                [(client_id, min(mid for mid, _f, _r in row), max(mid for mid, _f, _r in row),
+                  len(row), self.results_at, mutation_log.encode(row))
+                 for row in mutation_log.by_block(entries)])
         for space, seq in self.heads.items():
             c.execute(
                 "INSERT INTO spaces (space, seq, horizon) VALUES (?, ?, 0) "

@@ -105,3 +105,52 @@ def test_rows_written_before_0004_get_the_same_rendered_change(server_factory, t
     assert [(c["id"], c["deleted"], c["data"]) for c in feed["changes"]] == [
         ("c", False, {"title": "item c"}), ("a", False, {"title": "item a", "done": True}),
         ("b", True, None)]
+
+
+def test_batches_stored_whole_before_0005_are_cut_by_block_and_still_replay(server_factory,
+                                                                            tmp_path):
+    """Before 0005 a batch was one row whatever its mids; the lookup now reads only the
+    rows of the blocks a batch's mids fall in, so 0005 cuts the old rows by block. A batch
+    stored before, replayed after, still gets its first answers back; a downgrade keeps
+    every entry."""
+    import sqlite3
+
+    from alembic import command
+
+    from syncserver.storage import mutation_log
+
+    from .support import stored_mutations
+
+    db = tmp_path / "blocks.db"
+    mids = [1, 2, 64, 100, 2**40, 2**63 - 1]
+    batch = {"client_id": "c-blocks", "mutations": [
+        mutation(mid, f"r{mid}") for mid in mids]}
+    server = server_factory(db=db)
+    first = httpx.post(f"{server.url}/v1/push", json=batch, timeout=30).json()["results"]
+    server.stop()
+    stored = stored_mutations(db, "c-blocks")
+    assert [mid for _c, mid, _r in stored] == mids
+
+    command.downgrade(alembic_config(str(db)), "0004")
+    conn = sqlite3.connect(db)  # the batch as the log stored it before 0005: one row
+    with conn:
+        blobs = [bytes(b) for (b,) in conn.execute(
+            "SELECT entries FROM mutation_batches WHERE client_id = 'c-blocks'")]
+        entries = sorted(e for blob in blobs for e in mutation_log.decode(blob))
+        conn.execute("DELETE FROM mutation_batches WHERE client_id = 'c-blocks'")
+        conn.execute("INSERT INTO mutation_batches (client_id, first_mid, last_mid, count, "
+                     "created_at, entries) VALUES ('c-blocks', ?, ?, ?, 1, ?)",
+                     (mids[0], mids[-1], len(mids), mutation_log.encode(entries)))
+    conn.close()
+    command.upgrade(alembic_config(str(db)), "head")
+    rows = read_db(db, "SELECT first_mid, last_mid FROM mutation_batches "
+                       "WHERE client_id = 'c-blocks'")
+    assert len(rows) == 4 and all(f // 64 == last // 64 for f, last in rows), rows
+    assert stored_mutations(db, "c-blocks") == stored
+
+    server = server_factory(db=db)
+    replay = httpx.post(f"{server.url}/v1/push", json=batch, timeout=30).json()["results"]
+    server.stop()
+    assert replay == [{**r, "duplicate": True} for r in first]
+    command.downgrade(alembic_config(str(db)), "0004")
+    assert stored_mutations(db, "c-blocks") == stored
