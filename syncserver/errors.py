@@ -19,6 +19,7 @@ class ErrorCode(str, Enum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INTERNAL_ERROR = "internal_error"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
     # per-mutation rejection codes (a push result, not an HTTP status)
     INVALID_MUTATION = "invalid_mutation"
     UNKNOWN_OP = "unknown_op"
@@ -44,6 +45,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.STORAGE_UNAVAILABLE: 503,
     ErrorCode.CONFLICT_NOT_FOUND: 404,
     ErrorCode.CONFLICT_CLOSED: 409,
 }
@@ -79,8 +81,10 @@ def problem_body(code: ErrorCode, detail: str, status: int, **extra: Any) -> dic
 
 
 def problem_response(error: SyncError) -> Response:
+    retry_after = error.extra.get("retry_after")  # seconds, in the body and as the header
     return Response(
         orjson.dumps(error.body()),
         status_code=error.status,
         media_type="application/problem+json",
+        headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
     )

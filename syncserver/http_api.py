@@ -10,6 +10,7 @@ from starlette.routing import Route
 from .errors import ErrorCode, SyncError
 from .mutations import SPACE_PATTERN
 from .service import SyncService, check_space
+from .storage.failures import RETRY_AFTER_SECONDS
 
 JSON = "application/json"
 
@@ -128,10 +129,10 @@ async def resolve_conflict(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     service = _service(request)
-    try:
-        await service.storage.head("__healthz__")
-    except Exception as exc:  # the database does not answer
-        return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+    problem = await service.storage.health()  # the database answers, the writer commits
+    if problem is not None:
+        return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return JSONResponse({"status": "ok", "storage": service.storage.kind})
 
 

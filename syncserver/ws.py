@@ -131,7 +131,13 @@ class Connection:
             request_id = frame.get("request_id")
             if request_id is not None and not isinstance(request_id, (str, int)):
                 raise SyncError(ErrorCode.INVALID_REQUEST, "request_id must be a string")
-            body = await self.service.push(frame)
+            try:
+                body = await self.service.push(frame)
+            except SyncError as exc:  # the error frame says which push it answers
+                if exc.code != ErrorCode.STORAGE_UNAVAILABLE:
+                    raise
+                raise SyncError(exc.code, exc.detail, **exc.extra,
+                                request_id=request_id) from None
             head = b'{"type":"push_result","request_id":' + orjson.dumps(request_id) + b","
             await self.outbound.put((head + body[1:]).decode())
         else:

@@ -12,6 +12,10 @@ transaction begins and finds every frame copied; a writer that never pauses star
 transaction before the checkpointer has caught up, so the WAL file would grow without end.
 Once the WAL holds `RESTART_FRAMES` frames, `committed()` asks the writer to checkpoint the
 short remainder itself, right after its commit, so that its next transaction restarts it.
+
+A checkpoint can fail where a commit did not: on a full disk the WAL may have room for a
+commit while the database file cannot grow. Such a failure is logged and the checkpoint is
+tried again after a later commit; it is never the failure of a write that has committed.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Checkpointer:
         self.frames = 0  # frames in the WAL at the last pass
         self.passes = 0
         self.failed: BaseException | None = None  # then the writer checkpoints every commit
+        self.pass_error: str | None = None  # why the last pass failed (None: it did not)
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer",
@@ -70,13 +75,32 @@ class Checkpointer:
                 self._wake.clear()
                 if self._stopping:
                     return
-                _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                try:
+                    _busy, frames, _copied = conn.execute(
+                        "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:  # e.g. a full disk: try again after a commit
+                    self._pass_failed(exc)
+                    continue
+                if self.pass_error is not None:
+                    log.warning("WAL checkpoints succeed again")
+                    self.pass_error = None
                 self.frames = frames
                 self.passes += 1
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
         finally:
             conn.close()
+
+    def writer_checkpoint_failed(self, exc: BaseException) -> None:
+        """The writer's own checkpoint after a commit failed: it asks again next commit."""
+        self.frames = self.restart_frames
+        self._pass_failed(exc)
+
+    def _pass_failed(self, exc: BaseException) -> None:
+        if self.pass_error is None:  # once per run of failures, not once per commit
+            log.error("a WAL checkpoint failed (%s); the writes are committed, the WAL "
+                      "grows until a checkpoint succeeds (tried after every commit)", exc)
+        self.pass_error = str(exc)
 
     def _fail(self, exc: BaseException) -> None:
         self.failed = exc

@@ -4,6 +4,7 @@ assignment is serialized), readers use their own connections concurrently (WAL).
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import sqlite3
 import threading
@@ -14,9 +15,13 @@ from typing import Any, TypeVar
 
 from .base import CompactStats, Page, SpaceHead
 from .checkpoint import RESTART_FRAMES, Checkpointer
+from .failures import TransactionLost, is_storage_failure, unavailable
 from .sqlite_transaction import SQLiteTransaction
 
 T = TypeVar("T")
+log = logging.getLogger("syncserver.storage")
+
+NOT_STORED = "nothing of this request was stored; send it again as it is (a replay is safe)"
 
 # A page of the feed is one group_concat of the changes as stored (records.change_json
 # renders each when it is written): the changefeed's hot path makes no Python object per
@@ -28,6 +33,12 @@ CHANGE_JSON = (
     "json_quote(id), version, seq, iif(deleted, 'true', 'false'), hlc, updated_at, "
     "iif(deleted, 'null', coalesce(data, 'null')))"
 )
+
+
+def _probe_write(txn: SQLiteTransaction) -> None:
+    txn.conn.execute("INSERT INTO meta (key, value) VALUES ('writer_checked_at', ?) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                     (str(int(time.time() * 1000)),))
 
 
 def sqlite_path(url: str) -> str:
@@ -52,6 +63,9 @@ class SQLiteStorage:
         self._draining = False
         self._checkpointer: Checkpointer | None = None
         self.checkpoint_restart_frames = RESTART_FRAMES
+        # Why the writer's last group could not commit (None: it committed). /healthz
+        # answers 503 with it until a write commits again.
+        self.write_failure: str | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -111,6 +125,13 @@ class SQLiteStorage:
         Group commit: writes that arrive while the writer is busy are committed together,
         each in its own savepoint (one failing rolls back only itself), so concurrent
         pushes share one fsync instead of queueing for one each.
+
+        The answer is the group's true outcome: `fn`'s value only once COMMIT has succeeded
+        (what follows it, the checkpoint, cannot fail a write); SyncError
+        `storage_unavailable` when the group did not commit for storage trouble (full disk,
+        I/O error, lock timeout). `fn` must let database errors propagate: SQLite rolls back
+        the whole transaction on some of them, and statements run after that would commit
+        on their own.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
@@ -126,8 +147,14 @@ class SQLiteStorage:
                 group, self._pending = self._pending, []
                 try:
                     outcomes = await self._on_writer(lambda: self._write_group(group))
-                except BaseException as exc:  # the commit itself failed: nothing is stored
+                except BaseException as exc:  # the group did not commit: nothing is stored
+                    if is_storage_failure(exc):
+                        self.write_failure = f"the database cannot commit: {exc}"
+                        log.error("a write group of %d did not commit: %s", len(group), exc)
+                        exc = unavailable(exc, NOT_STORED)
                     outcomes = [(False, exc)] * len(group)
+                else:
+                    self.write_failure = None
                 for (_fn, future), (ok, value) in zip(group, outcomes):
                     if future.done():
                         continue
@@ -143,6 +170,8 @@ class SQLiteStorage:
         conn = self._write_conn
         assert conn is not None, "storage is not open"
         outcomes: list[tuple[bool, Any]] = []
+        if conn.in_transaction:  # the rollback of an earlier group failed: finish it first
+            conn.execute("ROLLBACK")
         conn.execute("BEGIN IMMEDIATE")
         try:
             for fn, _future in group:
@@ -152,18 +181,60 @@ class SQLiteStorage:
                     out = fn(txn)
                     txn.flush()
                 except Exception as exc:
+                    if is_storage_failure(exc) or not conn.in_transaction:
+                        # SQLite rolls back the whole transaction on a full disk, an I/O
+                        # error, ... (rescode.html): the writes before this one are gone
+                        # too, so the group fails as a whole, none of it answered committed.
+                        raise
                     conn.execute("ROLLBACK TO one_write")
                     outcomes.append((False, exc))
                 else:
+                    if not conn.in_transaction:  # fn swallowed such an error: see write()
+                        raise TransactionLost("the write transaction was rolled back under "
+                                              "a write")
                     outcomes.append((True, out))
                 conn.execute("RELEASE one_write")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._roll_back(conn)
             raise
-        if self._checkpointer is not None and self._checkpointer.committed():
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self._checkpoint_after_commit(conn)
         return outcomes
+
+    @staticmethod
+    def _roll_back(conn: sqlite3.Connection) -> None:
+        if not conn.in_transaction:  # SQLite already rolled it back (full disk, I/O error)
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:  # the next group rolls back first (in_transaction)
+            log.error("the rollback of a failed write group failed: %s", exc)
+
+    def _checkpoint_after_commit(self, conn: sqlite3.Connection) -> None:
+        """The group is committed whatever happens here: a checkpoint that fails (the
+        database file cannot grow on a full disk) is logged and tried again later."""
+        checkpointer = self._checkpointer
+        if checkpointer is None or not checkpointer.committed():
+            return
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            checkpointer.writer_checkpoint_failed(exc)
+
+    async def health(self) -> str | None:
+        """None when the database answers and the writer can commit; else the reason. After
+        a group failed for storage trouble, a small write shows whether it can commit again
+        (a health check writes nothing while all is well)."""
+        if self.write_failure is not None:
+            try:
+                await self.write(_probe_write)
+            except Exception:  # noqa: BLE001 - any failure: the writer still cannot commit
+                return self.write_failure or "the database cannot commit"
+        try:
+            await self._read(self._head_now, "__healthz__")
+        except Exception as exc:  # noqa: BLE001 - the database does not answer
+            return f"the database cannot be read: {exc}"
+        return None
 
     async def secret(self) -> bytes:
         def get_or_create(txn: SQLiteTransaction) -> bytes:
@@ -214,9 +285,17 @@ class SQLiteStorage:
 
     # -- reads -----------------------------------------------------------------------
 
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except sqlite3.Error as exc:
+            if is_storage_failure(exc):
+                raise unavailable(exc, "a read, nothing was changed") from exc
+            raise
+
     async def conflicts(self, filters: dict[str, str], after: int, limit: int
                         ) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self._conflicts_now, filters, after, limit)
+        return await self._read(self._conflicts_now, filters, after, limit)
 
     def _conflicts_now(self, filters: dict[str, str], after: int, limit: int
                        ) -> list[dict[str, Any]]:
@@ -233,7 +312,7 @@ class SQLiteStorage:
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     async def head(self, space: str) -> SpaceHead:
-        return await asyncio.to_thread(self._head_now, space)
+        return await self._read(self._head_now, space)
 
     def _head_now(self, space: str) -> SpaceHead:
         row = self._reader().execute(
@@ -243,7 +322,7 @@ class SQLiteStorage:
 
     async def changes(self, space: str, since: int, limit: int,
                       collections: list[str] | None) -> tuple[Page, SpaceHead]:
-        return await asyncio.to_thread(self._changes_now, space, since, limit, collections)
+        return await self._read(self._changes_now, space, since, limit, collections)
 
     def _changes_now(self, space: str, since: int, limit: int,
                      collections: list[str] | None) -> tuple[Page, SpaceHead]:

@@ -12,6 +12,7 @@ import orjson
 from ..mutations import Mutation
 from ..records import RecordKey, Row, StoredRecord
 from . import mutation_log
+from .failures import TransactionLost
 
 RECORD_COLUMNS = ("space, collection, id, version, seq, deleted, hlc, updated_at, data, meta, "
                   "change")
@@ -26,6 +27,13 @@ class SQLiteTransaction:
         self.rows: dict[RecordKey, Row] = {}
         self.results: dict[str, list[mutation_log.Entry]] = {}
         self.results_at = 0
+
+    def _check_open(self) -> None:
+        """SQLite rolls back the whole transaction on some errors (a full disk, an I/O
+        error). A write that carried on past one would commit on its own, outside the group:
+        refuse it, so that the group fails as a whole (storage/sqlite.py _write_group)."""
+        if not self.conn.in_transaction:
+            raise TransactionLost("the write transaction was rolled back by the database")
 
     def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
         # Only the rows of the blocks the batch's mids fall in (mutation_log.py): an index
@@ -87,6 +95,7 @@ class SQLiteTransaction:
 
     def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
                        server: str, outcome: str, created_at: int) -> int:
+        self._check_open()
         client = orjson.dumps({"mid": m.mid, "op": m.op, "data": m.data,
                                "base_version": m.base_version, "hlc": m.hlc}).decode()
         cursor = self.conn.execute(
@@ -106,11 +115,13 @@ class SQLiteTransaction:
         return dict(zip([d[0] for d in cursor.description], row))
 
     def close_conflict(self, conflict_id: int, outcome: str, resolved_at: int) -> None:
+        self._check_open()
         self.conn.execute(
             "UPDATE conflicts SET status = 'resolved', outcome = ?, resolved_at = ? WHERE id = ?",
             (outcome, resolved_at, conflict_id))
 
     def flush(self) -> None:
+        self._check_open()
         c = self.conn
         if self.rows:
             c.executemany(
