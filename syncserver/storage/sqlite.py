@@ -149,11 +149,15 @@ class SQLiteStorage:
                     outcomes = await self._on_writer(lambda: self._write_group(group))
                 except BaseException as exc:  # the group did not commit: nothing is stored
                     if is_storage_failure(exc):
+                        if self.write_failure is None:  # once per run of failures
+                            log.error("the writer cannot commit (%s): writes answer 503 "
+                                      "storage_unavailable until it can", exc)
                         self.write_failure = f"the database cannot commit: {exc}"
-                        log.error("a write group of %d did not commit: %s", len(group), exc)
                         exc = unavailable(exc, NOT_STORED)
                     outcomes = [(False, exc)] * len(group)
                 else:
+                    if self.write_failure is not None:
+                        log.warning("the writer commits again")
                     self.write_failure = None
                 for (_fn, future), (ok, value) in zip(group, outcomes):
                     if future.done():
