@@ -103,6 +103,8 @@ def document() -> dict[str, Any]:
                     "400": _problem("malformed JSON or request"),
                     "413": _problem("batch too large"),
                     "415": _problem("not JSON"),
+                    "503": _problem("storage unavailable (nothing stored): retry after "
+                                    "Retry-After seconds"),
                 }}},
             "/v1/changes": {"get": {
                 "summary": "Changes of a space after a cursor (long-poll with wait)",
@@ -147,7 +149,8 @@ def document() -> dict[str, Any]:
                 "responses": {"101": {"description": "switching protocols"}}}},
             "/healthz": {"get": {"summary": "Health",
                                  "responses": {"200": {"description": "ok"},
-                                               "503": {"description": "storage down"}}}},
+                                               "503": {"description": "the database does not "
+                                                       "answer or cannot commit"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics",
                                  "responses": {"200": {"description": "text format"}}}},
             "/openapi.json": {"get": {"summary": "This document",
