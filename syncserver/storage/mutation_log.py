@@ -34,7 +34,12 @@ def by_block(entries: Iterable[Entry]) -> list[list[Entry]]:
     """The entries cut into rows: one per block of mids met, entries in their given order."""
     rows: dict[int, list[Entry]] = {}
     for entry in entries:
-        rows.setdefault(entry[0] // BLOCK, []).append(entry)
+        key = entry[0] // BLOCK
+        row = rows.get(key)
+        if row is None:
+            rows[key] = [entry]
+        else:
+            row.append(entry)
     return list(rows.values())
 
 

@@ -133,12 +133,14 @@ class SQLiteTransaction:
                 list(self.rows.values()),
             )
         for client_id, entries in self.results.items():
+            rows = []
+            for row in mutation_log.by_block(entries):  # 8-9 rows for 500 consecutive mids
+                mids = [entry[0] for entry in row]
+                rows.append((client_id, min(mids), max(mids), len(row), self.results_at,
+                             mutation_log.encode(row)))
             c.executemany(
                 "INSERT INTO mutation_batches (client_id, first_mid, last_mid, count, "
-                "created_at, entries) VALUES (?,?,?,?,?,?)",
-                [(client_id, min(mid for mid, _f, _r in row), max(mid for mid, _f, _r in row),
-                  len(row), self.results_at, mutation_log.encode(row))
-                 for row in mutation_log.by_block(entries)])
+                "created_at, entries) VALUES (?,?,?,?,?,?)", rows)
         for space, seq in self.heads.items():
             c.execute(
                 "INSERT INTO spaces (space, seq, horizon) VALUES (?, ?, 0) "
