@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import http_api, ws
 from .errors import ErrorCode, SyncError, problem_response
+from .lockfile import DatabaseLock
 from .metrics import Metrics
 from .service import SyncService
 from .settings import Settings
@@ -80,7 +81,11 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, lock: DatabaseLock | None = None
+               ) -> Starlette:
+    """The app. `lock`: the database was already prepared and locked by the caller (the
+    `syncserver serve` command does it before it binds its port); without it, the app's
+    start-up does it, and releases the lock when the app stops."""
     settings = settings or Settings.from_sources()
     metrics = Metrics()
     storage = SQLiteStorage(sqlite_path(settings.db), settings.sqlite_synchronous)
@@ -88,16 +93,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if settings.migrate:
-            from .migrate import upgrade
+        own_lock = None
+        if lock is None:
+            from .startup import prepare_database
 
-            upgrade(settings.db)
-        await service.start()
-        tune_gc()
+            own_lock = prepare_database(settings, migrate=settings.migrate)
         try:
-            yield
+            await service.start()
+            tune_gc()
+            try:
+                yield
+            finally:
+                await service.stop()
         finally:
-            await service.stop()
+            if own_lock is not None:
+                own_lock.release()
 
     routes: list = [*http_api.routes, WebSocketRoute("/v1/ws", ws.endpoint)]
     if settings.demo and (CLIENT_DIR / "demo").is_dir() and (CLIENT_DIR / "src").is_dir():

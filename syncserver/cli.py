@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from .settings import Settings, env_name
+from .settings import HIDDEN, Settings, SettingError, env_name, flag_name, kind_of
+from .startup import StartupError
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
 UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
@@ -30,14 +31,14 @@ def _add_settings(parser: argparse.ArgumentParser, names: set[str] | None) -> No
     for f in fields(Settings):
         if names is not None and f.name not in names:
             continue
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata['help']} (env {env_name(f.name)}, default {f.default!r})"
+        flag = flag_name(f.name)
+        help_text = (f"{f.metadata['help']}; {kind_of(f.name).allowed} "
+                     f"(env {env_name(f.name)}, default {f.default!r})").replace("%", "%%")
         if isinstance(f.default, bool):
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
                                 default=None, help=help_text)
-        else:
-            parser.add_argument(flag, dest=f.name, type=f.metadata["parse"] or str,
-                                default=None, help=help_text)
+        else:  # a raw string: Settings.resolve parses and checks it, as it does the env's
+            parser.add_argument(flag, dest=f.name, default=None, help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,28 +55,37 @@ def build_parser() -> argparse.ArgumentParser:
     compact.add_argument("--older-than", type=parse_duration, required=True,
                          help="age of what is purged, e.g. 30d, 12h; cursors from before the "
                               "purged tombstones then get 410 resync_required")
-    sub.add_parser("settings", help="print every setting as a Markdown table")
+    shown = sub.add_parser(
+        "settings", help="print the settings in force (defaults, environment and these "
+                         "flags) as a Markdown table, with where each value came from")
+    _add_settings(shown, None)
     conflicts = sub.add_parser("conflicts", help="list the conflict audit (newest last)")
     _add_settings(conflicts, {"db"})
     conflicts.add_argument("--space", default="", help="only this space")
     conflicts.add_argument("--collection", default="", help="only this collection")
     conflicts.add_argument("--status", choices=["open", "resolved"], default=None,
                            help="only open (manual, awaiting the app) or resolved conflicts")
-    conflicts.add_argument("--limit", type=int, default=100, help="how many rows at most")
+    conflicts.add_argument("--limit", type=_positive, default=100,
+                           help="how many rows at most")
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 def list_conflicts(settings: Settings, args: argparse.Namespace) -> None:
     import orjson
 
-    from .migrate import upgrade
-    from .storage.sqlite import SQLiteStorage, sqlite_path
+    from .startup import open_read_only
+    from .storage.sqlite import SQLiteStorage
 
-    upgrade(settings.db)
+    path = open_read_only(settings)  # reads only: creates and migrates nothing
 
     async def run() -> list[dict[str, Any]]:
-        storage = SQLiteStorage(sqlite_path(settings.db))
-        await storage.open()
+        storage = SQLiteStorage(str(path))  # not opened: no writer, only reader connections
         try:
             filters = {"space": args.space, "collection": args.collection,
                        "status": args.status or ""}
@@ -94,40 +104,58 @@ def list_conflicts(settings: Settings, args: argparse.Namespace) -> None:
               f"client={row['client_id']}#{row['mid']}" + (f" fields={fields}" if fields else ""))
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
+    """Every setting checked (policies and resolvers included: a typo fails at start,
+    not on the first conflict); a bad one raises SettingError."""
     overrides: dict[str, Any] = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
-    settings = Settings.from_sources(overrides)
-    from .policies import PolicyTable
-
-    try:  # fail at start, with the reason, rather than on the first conflict
-        PolicyTable.parse(settings.default_policy, settings.policies, settings.resolvers)
-    except ValueError as exc:
-        raise SystemExit(f"syncserver: {exc}") from None
-    return settings
+    return Settings.resolve(overrides)
 
 
 def serve(settings: Settings) -> None:
     import uvicorn
 
     from .app import create_app
+    from .serving import GRACEFUL_SECONDS, GracefulServer, bind
+    from .startup import prepare_database
 
-    print(f"syncserver: serving {settings.db} on http://{settings.host}:{settings.port}/"
-          + (" (demo app at /)" if settings.demo else ""), file=sys.stderr, flush=True)
-    # websockets-sansio: leaner per connection than the legacy implementation; no
-    # per-message deflate: measured 3.6x memory per connection and slower fan-out for
-    # small JSON frames. See docs/configuration.md.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                ws="websockets-sansio", ws_per_message_deflate=False,
-                ws_ping_interval=settings.ws_ping_interval, ws_ping_timeout=20.0,
-                log_level=settings.log_level, access_log=settings.access_log, loop="auto",
-                http="auto")
+    # Everything that can fail on the operator's side fails here, as one line, before
+    # the server says it serves: the database (lock, path, permissions, migrations),
+    # then the port.
+    lock = prepare_database(settings, migrate=settings.migrate)
+    try:
+        sock = bind(settings.host, settings.port)
+        app = create_app(settings, lock=lock)
+        # websockets-sansio: leaner per connection than the legacy implementation; no
+        # per-message deflate: measured 3.6x memory per connection and slower fan-out for
+        # small JSON frames. See docs/configuration.md.
+        config = uvicorn.Config(
+            app, ws="websockets-sansio", ws_per_message_deflate=False,
+            ws_ping_interval=settings.ws_ping_interval, ws_ping_timeout=20.0,
+            log_level=settings.log_level, access_log=settings.access_log, loop="auto",
+            http="auto", timeout_graceful_shutdown=GRACEFUL_SECONDS)
+        print(f"syncserver: serving {settings.db} on http://{settings.host}:{settings.port}/"
+              + (" (demo app at /)" if settings.demo else ""), file=sys.stderr, flush=True)
+        try:
+            GracefulServer(config, app.state.service).run(sockets=[sock])
+        except KeyboardInterrupt:  # a second Ctrl-C while stopping, as uvicorn.run does
+            pass
+    finally:
+        lock.release()
 
 
 def compact(settings: Settings, older_than_ms: int) -> None:
-    from .migrate import upgrade
+    from .startup import DatabaseBusy, open_read_only, prepare_database
     from .storage.sqlite import SQLiteStorage, sqlite_path
 
-    upgrade(settings.db)
+    # Compaction runs beside a running server (docs/deployment.md): it assigns no seq and
+    # publishes no change, so the server's single writer keeps the feed gap-free and its
+    # waiters miss nothing; SQLite serializes the two write transactions. It migrates
+    # only when no server runs (a schema change under a running server is refused).
+    lock = None
+    try:
+        lock = prepare_database(settings, migrate=True)
+    except DatabaseBusy:
+        open_read_only(settings)  # the running server's schema must be the one we know
 
     async def run() -> None:
         storage = SQLiteStorage(sqlite_path(settings.db), settings.sqlite_synchronous)
@@ -143,32 +171,59 @@ def compact(settings: Settings, older_than_ms: int) -> None:
         for space, horizon in sorted(stats.horizons.items()):
             print(f"  space {space}: cursors before seq {horizon} must resync")
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings, sources = _settings(args)
+    except SettingError as exc:  # a usage error: status 2, as argparse's own
+        print(f"syncserver: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    try:
+        run_command(args, settings, sources)
+    except StartupError as exc:
+        print(f"syncserver: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+
+
+def run_command(args: argparse.Namespace, settings: Settings, sources: dict[str, str]) -> None:
     if args.command == "serve":
         serve(settings)
     elif args.command == "migrate":
-        from .migrate import upgrade
+        from .startup import prepare_database
 
-        upgrade(settings.db)
+        prepare_database(settings, migrate=True).release()
         print(f"{settings.db}: schema is up to date")
     elif args.command == "compact":
         compact(settings, args.older_than)
     elif args.command == "conflicts":
         list_conflicts(settings, args)
     elif args.command == "settings":
-        print(settings_table())
+        print(settings_table(settings, sources))
 
 
-def settings_table() -> str:
-    lines = ["| flag | environment variable | default | meaning |", "|---|---|---|---|"]
-    for name, env, default, help_text in Settings.documented():
-        flag = "--" + name.replace("_", "-")
-        lines.append(f"| `{flag}` | `{env}` | `{default!r}` | {help_text} |")
+def _shown(name: str, value: Any) -> str:
+    if name in HIDDEN:
+        return "(set)" if value else "(empty)"
+    if value == "":
+        return "(empty)"
+    return str(value)
+
+
+def settings_table(settings: Settings, sources: dict[str, str]) -> str:
+    """The values in force, where each came from, what is allowed."""
+    lines = ["| flag | environment variable | value | from | allowed | meaning |",
+             "|---|---|---|---|---|---|"]
+    for name, env, _default, help_text in Settings.documented():
+        value = _shown(name, getattr(settings, name))
+        lines.append(f"| `{flag_name(name)}` | `{env}` | `{value}` | {sources[name]} | "
+                     f"{kind_of(name).allowed} | {help_text} |")
     return "\n".join(lines)
 
 

@@ -1,61 +1,224 @@
-"""One table of settings: each is a CLI flag and a SYNCSERVER_* environment variable."""
+"""One table of settings: each is a CLI flag and a SYNCSERVER_* environment variable.
+
+Each setting has a kind (a whole number in a range, a choice, a boolean, checked text) that
+parses and checks its value the same way from either source, so a bad value stops the
+command at start with one line naming the flag, the variable and what is allowed, instead
+of being taken silently, replaced by a default, or failing later with a traceback.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(f"expected a boolean (1/0, true/false), got {value!r}")
+class SettingError(ValueError):
+    """A bad setting; str() is the one line an operator sees."""
 
 
-def _setting(default: Any, help: str, parse: Callable[[str], Any] | None = None) -> Any:
-    return field(default=default, metadata={"help": help, "parse": parse})
+@dataclass(frozen=True)
+class Whole:
+    lo: int
+    hi: int
+
+    @property
+    def allowed(self) -> str:
+        return f"a whole number from {self.lo} to {self.hi}"
+
+    def parse(self, raw: str) -> int:
+        return int(raw.strip())
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or not self.lo <= value <= self.hi:
+            raise ValueError
+        return value
+
+
+@dataclass(frozen=True)
+class Number:
+    lo: float
+    hi: float
+
+    @property
+    def allowed(self) -> str:
+        return f"a number from {self.lo:g} to {self.hi:g}"
+
+    def parse(self, raw: str) -> float:
+        return float(raw.strip())
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or not self.lo <= value <= self.hi:
+            raise ValueError
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[str, ...]
+    note: str = ""  # why a value someone might expect is missing
+
+    @property
+    def allowed(self) -> str:
+        return "one of " + ", ".join(self.values) + (f" ({self.note})" if self.note else "")
+
+    def parse(self, raw: str) -> str:
+        return raw.strip()
+
+    def check(self, value: Any) -> Any:
+        # Case does not matter (`normal`, `NORMAL`); the value in force is the listed one.
+        wanted = str(value).strip().lower()
+        for choice in self.values:
+            if choice.lower() == wanted:
+                return choice
+        raise ValueError
+
+
+@dataclass(frozen=True)
+class Flag:
+    allowed: str = "1/0, true/false, yes/no or on/off"
+
+    def parse(self, raw: str) -> bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ValueError
+
+    def check(self, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValueError
+        return value
+
+
+@dataclass(frozen=True)
+class Text:
+    """Free text checked by a function that raises ValueError with the precise reason."""
+
+    allowed: str
+    validate: Callable[[str], None] = lambda value: None
+
+    def parse(self, raw: str) -> str:
+        return raw
+
+    def check(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError
+        self.validate(value)
+        return value
+
+
+Kind = Whole | Number | Choice | Flag | Text
+
+
+def _database(value: str) -> None:
+    if "://" in value and not value.startswith(("sqlite:///", "sqlite+pysqlite:///")):
+        scheme = value.split("://", 1)[0]
+        raise ValueError(f"the {scheme}:// scheme is not supported, PostgreSQL comes later")
+    path = value.split(":///", 1)[1] if "://" in value else value
+    if not path.strip():
+        raise ValueError("no file path given")
+    if path == ":memory:" or "mode=memory" in path:
+        raise ValueError("an in-memory database would lose every write when the server stops")
+
+
+def _host(value: str) -> None:
+    if not value or any(c.isspace() for c in value):
+        raise ValueError("no address given")
+
+
+def _secret(value: str) -> None:
+    if 0 < len(value) < 16:
+        raise ValueError(f"{len(value)} characters is too short to sign cursors")
+
+
+def _policy(value: str) -> None:
+    from .policies import PolicyTable
+
+    PolicyTable.parse(value, "", "")
+
+
+def _policies(value: str) -> None:
+    from .policies import PolicyTable
+
+    PolicyTable.parse("merge", value, "")
+
+
+def _resolvers(value: str) -> None:
+    from .policies import PolicyTable
+
+    PolicyTable.parse("merge", "", value)  # imports each function: a typo fails at start
+
+
+POLICY_NAMES = "merge, lww, server-wins, client-wins, manual"
+HIDDEN = {"secret"}  # never printed: not in `syncserver settings`, not in an error
+
+
+def _setting(default: Any, help: str, kind: Kind) -> Any:
+    return field(default=default, metadata={"help": help, "kind": kind})
 
 
 @dataclass(frozen=True)
 class Settings:
-    db: str = _setting("syncserver.db", "SQLite file path, or a sqlite:/// URL")
-    host: str = _setting("127.0.0.1", "address to listen on")
-    port: int = _setting(8000, "port to listen on", int)
-    migrate: bool = _setting(True, "run pending migrations when the server starts", _bool)
-    demo: bool = _setting(True, "serve the demo PWA at / and the client library at /sync/", _bool)
+    db: str = _setting("syncserver.db", "SQLite file path, or a sqlite:/// URL", Text(
+        "a file path or a sqlite:///path URL", _database))
+    host: str = _setting("127.0.0.1", "address to listen on", Text("an address", _host))
+    port: int = _setting(8000, "port to listen on", Whole(1, 65535))
+    migrate: bool = _setting(True, "run pending migrations when the server starts", Flag())
+    demo: bool = _setting(
+        True, "serve the demo PWA at / and the client library at /sync/", Flag())
     secret: str = _setting(
-        "", "key that signs cursors; empty: generated once and kept in the database"
-    )
+        "", "key that signs cursors; empty: generated once and kept in the database",
+        Text("empty, or at least 16 characters", _secret))
     sqlite_synchronous: str = _setting(
-        "FULL", "SQLite synchronous pragma (FULL: a commit survives power loss; NORMAL: faster)"
-    )
-    max_batch_mutations: int = _setting(1000, "most mutations in one push batch", int)
-    max_batch_bytes: int = _setting(4_000_000, "largest push body in bytes", int)
-    max_record_bytes: int = _setting(256_000, "largest record data, in bytes of JSON", int)
-    max_page: int = _setting(1000, "largest changes page (limit)", int)
-    max_wait: float = _setting(60.0, "longest long-poll wait in seconds", float)
+        "FULL", "SQLite synchronous pragma (FULL: a commit survives power loss; NORMAL: faster)",
+        Choice(("FULL", "EXTRA", "NORMAL"),
+               "OFF is refused: on power loss it can lose acknowledged writes and corrupt "
+               "the database"))
+    max_batch_mutations: int = _setting(
+        1000, "most mutations in one push batch", Whole(1, 100_000))
+    max_batch_bytes: int = _setting(
+        4_000_000, "largest push body in bytes", Whole(1_024, 1_073_741_824))
+    max_record_bytes: int = _setting(
+        256_000, "largest record data, in bytes of JSON", Whole(16, 1_073_741_824))
+    max_page: int = _setting(1000, "largest changes page (limit)", Whole(1, 100_000))
+    max_wait: float = _setting(
+        60.0, "longest long-poll wait in seconds (0: no long-polls)", Number(0, 3600))
     max_clock_drift_ms: int = _setting(
-        60_000, "how far ahead of server time a client HLC stamp may be, in ms", int
-    )
+        60_000, "how far ahead of server time a client HLC stamp may be, in ms",
+        Whole(0, 604_800_000))
     ws_queue: int = _setting(
-        256, "messages queued for one WebSocket before it counts as a slow consumer", int
-    )
-    ws_ping_interval: float = _setting(20.0, "seconds between WebSocket protocol pings", float)
+        256, "messages queued for one WebSocket before it counts as a slow consumer",
+        Whole(1, 1_000_000))
+    ws_ping_interval: float = _setting(
+        20.0, "seconds between WebSocket protocol pings", Number(1, 3600))
     default_policy: str = _setting(
-        "merge", "conflict policy of collections not named in --policies: merge, lww, "
-        "server-wins, client-wins, manual")
-    policies: str = _setting("", "per-collection conflict policies, e.g. todos=lww,notes=manual")
+        "merge", f"conflict policy of collections not named in --policies: {POLICY_NAMES}",
+        Text(f"one of {POLICY_NAMES}", _policy))
+    policies: str = _setting(
+        "", "per-collection conflict policies, e.g. todos=lww,notes=manual",
+        Text(f"collection=policy pairs, e.g. todos=lww,notes=manual, policies: {POLICY_NAMES}",
+             _policies))
     resolvers: str = _setting(
-        "", "custom resolvers, e.g. todos=myapp.sync:resolve_todo (a Python function)")
-    log_level: str = _setting("info", "uvicorn log level")
+        "", "custom resolvers, e.g. todos=myapp.sync:resolve_todo (a Python function)",
+        Text("collection=package.module:function pairs, each an importable function",
+             _resolvers))
+    log_level: str = _setting(
+        "info", "uvicorn log level",
+        Choice(("critical", "error", "warning", "info", "debug", "trace")))
     access_log: bool = _setting(
-        False, "log a line per HTTP request (off by default: Python logging work on every request; "
-        "/metrics counts requests and their latency)", _bool)
+        False, "log a line per HTTP request (off by default: Python logging work on every "
+        "request; /metrics counts requests and their latency)", Flag())
+
+    def __post_init__(self) -> None:
+        # Settings built in code (tests, create_app) are held to the same table.
+        for f in fields(self):
+            object.__setattr__(self, f.name, checked(f.name, getattr(self, f.name), "code"))
 
     @classmethod
     def documented(cls) -> list[tuple[str, str, Any, str]]:
@@ -69,26 +232,65 @@ class Settings:
         cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
     ) -> Settings:
         """Defaults, then SYNCSERVER_* variables, then explicit overrides (CLI flags)."""
+        return cls.resolve(overrides, environ)[0]
+
+    @classmethod
+    def resolve(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> tuple[Settings, dict[str, str]]:
+        """The settings and where each value came from: default, environment or flag.
+        Flag values may be raw strings (parsed here) or values of the setting's type.
+        Raises SettingError on the first bad value."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        sources = {f.name: "default" for f in fields(cls)}
         for f in fields(cls):
             raw = environ.get(env_name(f.name))
             if raw is not None:
-                values[f.name] = parse_value(f.name, raw)
+                values[f.name] = parse_value(f.name, raw, "environment")
+                sources[f.name] = "environment"
         for name, value in (overrides or {}).items():
             if value is not None:
-                values[name] = value
-        return cls(**values)
+                values[name] = parse_value(name, value, "flag") if isinstance(value, str) \
+                    else checked(name, value, "flag")
+                sources[name] = "flag"
+        return cls(**values), sources
 
 
 def env_name(name: str) -> str:
     return "SYNCSERVER_" + name.upper()
 
 
-def parse_value(name: str, raw: str) -> Any:
-    f = next(f for f in fields(Settings) if f.name == name)
-    parse = f.metadata["parse"]
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def kind_of(name: str) -> Kind:
+    kind: Kind = next(f.metadata["kind"] for f in fields(Settings) if f.name == name)
+    return kind
+
+
+def parse_value(name: str, raw: str, source: str) -> Any:
+    """A raw string from the environment or a flag -> the checked value."""
     try:
-        return parse(raw) if parse else raw
+        value = kind_of(name).parse(raw)
+    except ValueError:
+        raise _bad(name, raw, source, "") from None
+    return checked(name, value, source, raw)
+
+
+def checked(name: str, value: Any, source: str, raw: Any = None) -> Any:
+    try:
+        return kind_of(name).check(value)
     except ValueError as exc:
-        raise SystemExit(f"bad value for {env_name(name)}: {exc}") from None
+        raise _bad(name, value if raw is None else raw, source, str(exc)) from None
+
+
+def _bad(name: str, value: Any, source: str, reason: str) -> SettingError:
+    given = {"environment": " (from the environment)", "flag": " (from the flag)"
+             }.get(source, "")
+    shown = "(hidden)" if name in HIDDEN else \
+        repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    because = f": {' '.join(reason.split())}" if reason else ""
+    return SettingError(f"{flag_name(name)} / {env_name(name)}: bad value {shown}{given}"
+                        f"{because}; expected {kind_of(name).allowed}")
