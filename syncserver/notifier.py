@@ -8,7 +8,7 @@ Each committed batch is published once per space with the feed positions it cove
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -58,6 +58,8 @@ class Notifier:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
         self._listeners: dict[str, set[Listener]] = {}
+        self._goodbyes: set[Callable[[], Awaitable[None]]] = set()
+        self.closing = False  # the server is stopping: nobody waits any more
 
     def publish(self, space: str, prev: int, head: int, rows: list[Row]) -> None:
         published = Published(space, prev, head, rows)
@@ -70,6 +72,10 @@ class Notifier:
     def next_publish(self, space: str) -> asyncio.Event:
         """An event set by the next publish in `space`. Take it *before* reading storage,
         so a commit between the read and the wait still wakes the waiter."""
+        if self.closing:
+            event = asyncio.Event()
+            event.set()
+            return event
         return self._events.setdefault(space, asyncio.Event())
 
     @staticmethod
@@ -90,6 +96,24 @@ class Notifier:
             listeners.discard(listener)
             if not listeners:
                 del self._listeners[space]
+
+    def on_shutdown(self, goodbye: Callable[[], Awaitable[None]]) -> None:
+        """Run `goodbye` when the server stops (a WebSocket connection closing itself)."""
+        self._goodbyes.add(goodbye)
+
+    def off_shutdown(self, goodbye: Callable[[], Awaitable[None]]) -> None:
+        self._goodbyes.discard(goodbye)
+
+    async def shutdown(self, timeout: float) -> None:
+        """The server is stopping: wake every long-poll now (it answers with what it has)
+        and let every registered connection say goodbye, for at most `timeout` seconds."""
+        self.closing = True
+        for event in self._events.values():
+            event.set()
+        self._events.clear()
+        goodbyes = [asyncio.ensure_future(goodbye()) for goodbye in list(self._goodbyes)]
+        if goodbyes:
+            await asyncio.wait(goodbyes, timeout=timeout)
 
     def subscriber_count(self) -> int:
         return sum(len(v) for v in self._listeners.values())

@@ -62,6 +62,10 @@ class SyncService:
     async def stop(self) -> None:
         await self.storage.close()
 
+    async def shutdown(self, timeout: float) -> None:
+        """The server is stopping: long-polls answer now, WebSockets close (1001)."""
+        await self.notifier.shutdown(timeout)
+
     # -- push ------------------------------------------------------------------------
 
     async def push(self, body: object) -> bytes:
@@ -119,7 +123,9 @@ class SyncService:
                                 f"the cursor is behind the compaction horizon of space "
                                 f"{space!r}: drop local data and pull from the empty cursor")
             remaining = deadline - time.monotonic()
-            if page.count or remaining <= 0:
+            # Stopping: answer what there is now (an empty page keeps the cursor) rather
+            # than hold the shutdown for up to max_wait.
+            if page.count or remaining <= 0 or self.notifier.closing:
                 self.metrics.changes_served.inc(page.count)
                 return ChangesPage(page.changes, page.count,
                                    self.cursors.encode(space, page.last_seq), page.more)

@@ -20,6 +20,7 @@ from .http_api import parse_collections
 from .notifier import Published
 from .service import SyncService, check_space
 
+CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED = 1003
 CLOSE_BAD_FRAME = 4400
 CLOSE_SLOW_CONSUMER = 4408
@@ -37,6 +38,7 @@ class Connection:
         self.outbound: asyncio.Queue[str | None] = asyncio.Queue(OUTBOUND_QUEUE)
         self.subscriptions: dict[str, Subscription] = {}
         self.closing: tuple[int, str] | None = None
+        self.sender: asyncio.Task[None] | None = None
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.outbound.put(orjson.dumps(message).decode())
@@ -44,12 +46,17 @@ class Connection:
     async def run(self) -> None:
         await self.ws.accept()
         self.service.metrics.ws_connections.inc()
-        sender = asyncio.create_task(self._sender())
+        sender = self.sender = asyncio.create_task(self._sender())
+        notifier = self.service.notifier
+        notifier.on_shutdown(self.going_away)
         try:
+            if notifier.closing:
+                await self.going_away()
             await self._receive_loop()
         except (WebSocketDisconnect, SlowConsumer):
             pass
         finally:
+            notifier.off_shutdown(self.going_away)
             for sub in list(self.subscriptions.values()):
                 sub.stop()
             self.service.metrics.ws_connections.dec()
@@ -66,14 +73,25 @@ class Connection:
         code, reason = self.closing or (1000, "")
         await self.ws.close(code, reason)
 
-    async def close(self, code: int, reason: str, last: dict[str, Any]) -> None:
-        """Queue a last message and a close frame; the receive loop stops."""
+    async def close(self, code: int, reason: str, last: dict[str, Any] | None) -> None:
+        """Queue a last message (if any) and a close frame; the receive loop stops."""
         if self.closing is None:
             self.closing = (code, reason)
             for sub in list(self.subscriptions.values()):
                 sub.stop()
-            await self.send(last)
+            if last is not None:
+                await self.send(last)
             await self.outbound.put(None)
+
+    async def going_away(self) -> None:
+        """The server is stopping: close with 1001 now. Frames still queued are dropped:
+        the client resumes from the last cursor it received and replays unanswered
+        pushes (both harmless), and the close is not held up behind them."""
+        while not self.outbound.empty():
+            self.outbound.get_nowait()
+        await self.close(CLOSE_GOING_AWAY, "server shutting down", None)
+        if self.sender is not None:
+            await asyncio.wait([self.sender])
 
     def slow_consumer(self, space: str) -> None:
         self.service.metrics.ws_slow_consumers.inc()
