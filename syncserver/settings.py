@@ -188,7 +188,7 @@ class Settings:
         256_000, "largest record data, in bytes of JSON", Whole(16, 1_073_741_824))
     max_page: int = _setting(1000, "largest changes page (limit)", Whole(1, 100_000))
     max_wait: float = _setting(
-        60.0, "longest long-poll wait in seconds (0: no long-polls)", Number(0, 3600))
+        60.0, "longest long-poll wait in seconds (0: a `wait` above 0 is refused)", Number(0, 3600))
     max_clock_drift_ms: int = _setting(
         60_000, "how far ahead of server time a client HLC stamp may be, in ms",
         Whole(0, 604_800_000))
