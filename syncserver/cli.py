@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -189,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_command(args, settings, sources)
     except StartupError as exc:
         print(f"syncserver: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    except BrokenPipeError:  # `syncserver settings | head`: the reader left, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
 
 

@@ -37,6 +37,9 @@ def prepare_database(settings: Settings, migrate: bool) -> DatabaseLock:
     that it is a SQLite database this process can write, and migrate it when asked.
     The caller holds the returned lock as long as it writes."""
     path = _db_path(settings)
+    if not migrate and not path.exists():
+        raise StartupError(f"no database at --db {path}, and --no-migrate creates none: run "
+                           f"`syncserver migrate --db {path}` first, or drop --no-migrate")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = DatabaseLock(path).acquire()
@@ -53,6 +56,8 @@ def prepare_database(settings: Settings, migrate: bool) -> DatabaseLock:
         _check_writable(path)
         if migrate:
             _migrate(settings.db, path)
+        else:
+            _check_schema(settings.db, path)
     except BaseException:
         lock.release()
         raise
@@ -111,6 +116,12 @@ def open_read_only(settings: Settings) -> Path:
     if not path.exists():
         raise StartupError(f"no database at --db {path}: nothing to read (the server "
                            "creates it on its first start)")
+    _check_schema(settings.db, path)
+    return path
+
+
+def _check_schema(db: str, path: Path) -> None:
+    """The schema must be the one this version reads (read-only: nothing is migrated)."""
     try:
         conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -118,18 +129,16 @@ def open_read_only(settings: Settings) -> Path:
     try:
         row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     except sqlite3.OperationalError:
-        raise StartupError(f"--db {path} is not a syncserver database (no schema version): "
-                           "check the path") from None
+        row = None  # no schema at all: a new, empty file
     except sqlite3.DatabaseError as exc:
         raise StartupError(_explain(path, exc)) from None
     finally:
         conn.close()
-    head = _head_revision(settings.db)
+    head = _head_revision(db)
     if row is None or row[0] != head:
         raise StartupError(f"--db {path} is at schema {row[0] if row else 'none'}, this "
-                           f"syncserver reads {head}: run `syncserver migrate --db {path}` "
-                           "(or start the server) first")
-    return path
+                           f"syncserver needs {head}: run `syncserver migrate --db {path}` "
+                           "(or start the server without --no-migrate)")
 
 
 def _head_revision(db: str) -> str:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import subprocess
-import sys
 from dataclasses import fields
 
 import pytest
@@ -19,6 +17,7 @@ from syncserver.settings import Settings, env_name
 from tests.helpers import mutation, push
 from tests.server import REPO
 
+from .cli_support import syncserver_command
 from .support import metric
 
 
@@ -91,8 +90,7 @@ def _subcommands() -> list[str]:
 
 
 def _syncserver() -> list[str]:
-    exe = shutil.which("syncserver")
-    return [exe] if exe else [sys.executable, "-m", "syncserver"]
+    return syncserver_command()  # this checkout's code, even when another is installed
 
 
 @pytest.mark.parametrize("args", [[], *[[name] for name in _subcommands()]],

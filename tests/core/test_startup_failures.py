@@ -4,6 +4,7 @@ traceback, before it prints that it is serving."""
 from __future__ import annotations
 
 import socket
+import sqlite3
 from pathlib import Path
 
 from tests.server import free_port
@@ -70,3 +71,13 @@ def test_a_port_in_use_stops_the_server_and_names_the_port_flag(tmp_path: Path) 
         port = taken.getsockname()[1]
         done = _serve(str(tmp_path / "sync.db"), "--port", str(port))
     assert_one_line_failure(done, "--port", str(port), "in use")
+
+
+def test_no_migrate_on_a_database_without_the_schema_stops_the_server(tmp_path: Path) -> None:
+    db = tmp_path / "sync.db"
+    message = assert_one_line_failure(_serve(str(db), "--no-migrate"), str(db), "migrate")
+    assert not db.exists()
+    sqlite3.connect(db).close()  # an empty SQLite file: no schema yet
+    message = assert_one_line_failure(_serve(str(db), "--no-migrate"), str(db),
+                                      "syncserver migrate")
+    assert "schema" in message
