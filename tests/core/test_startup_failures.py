@@ -81,3 +81,10 @@ def test_no_migrate_on_a_database_without_the_schema_stops_the_server(tmp_path: 
     message = assert_one_line_failure(_serve(str(db), "--no-migrate"), str(db),
                                       "syncserver migrate")
     assert "schema" in message
+
+
+def test_a_host_that_is_not_an_address_of_this_machine_names_the_host_flag(
+        tmp_path: Path) -> None:
+    db = tmp_path / "sync.db"
+    message = assert_one_line_failure(_serve(str(db), "--host", "192.0.2.55"), "--host")
+    assert "192.0.2.55" in message
