@@ -25,6 +25,12 @@ def mutation(mid: int, record_id: str, op: str = "put", data: Any = None, base: 
 
 
 def push(client: httpx.Client, client_id: str, mutations: list[dict]) -> dict:
+    """POST a batch. The HLC node of every well-formed stamp is set to `client_id` (in
+    place, so a replay of the same list is the same batch): the protocol requires it."""
+    for m in mutations:
+        stamp = m.get("hlc") if isinstance(m, dict) else None
+        if isinstance(stamp, str) and len(stamp) > 20 and stamp[13] == ":" and stamp[19] == ":":
+            m["hlc"] = stamp[:20] + client_id
     response = client.post("/v1/push", json={"client_id": client_id, "mutations": mutations})
     assert response.status_code == 200, response.text
     return response.json()
