@@ -4,9 +4,12 @@ Inside a `patch`, a field whose value is a one-key object naming an operation is
 operation, not a value: `{"likes": {"$inc": 1}}`, `{"tags": {"$add": ["a"]}}`,
 `{"tags": {"$remove": ["b"]}}`.
 
-Sets are last-writer-wins element sets: every element remembers the HLC stamp of its last
-add or remove, so concurrent adds and removes of the same element settle the same way in
-any arrival order. The field's value is the sorted list of present elements.
+Sets are add-wins observed-remove sets (apply_set_op): a remove takes out only the adds its
+writer had seen, so concurrent adds and removes settle the same way in any arrival order,
+with no tombstones. The field's value is the sorted list of present elements.
+
+How operations meet plain writes of the same field is merge.py's business (the field's last
+plain write is its epoch; operations whose writers had not seen it are absorbed).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import math
 from typing import Any
 
 import orjson
+
+from .recordmeta import retag, tag_changed_by_others
 
 OPERATORS = frozenset({"$inc", "$add", "$remove"})
 
@@ -58,19 +63,39 @@ def increment(current: Any, amount: float) -> int | float:
     return result
 
 
-def apply_set_op(current: Any, elements_meta: dict[str, list[Any]] | None, op: str,
-                 elements: list[Any], stamp: str) -> tuple[list[Any], dict[str, list[Any]]]:
-    """The new value and per-element metadata ({element JSON: [stamp, present]})."""
-    meta = dict(elements_meta) if elements_meta is not None else {}
-    if elements_meta is None and isinstance(current, list):
-        # A plain list becoming a set: its elements count as added at the dawn of time.
-        for element in current:
-            meta.setdefault(orjson.dumps(element).decode(), ["", 1])
-    present = 1 if op == "$add" else 0
+def set_elements(current: Any) -> dict[str, Any]:
+    """The elements of a set field's value by their JSON text (a value that is not a list,
+    or a missing field, is the empty set)."""
+    if not isinstance(current, list):
+        return {}
+    return {orjson.dumps(element).decode(): element for element in current}
+
+
+def apply_set_op(current: Any, tags: dict[str, list[Any]] | None, op: str, elements: list[Any],
+                 version: int, stamp: str, base: int, epoch: list[Any] | None
+                 ) -> tuple[list[Any], dict[str, list[Any]]]:
+    """The new value and element tags of a set after `$add` or `$remove` of `elements`,
+    written at `version` with `stamp` by a client whose base is `base`.
+
+    An add-wins observed-remove set: an add tags the element with its version and stamp
+    ([version, stamp, highest version an add by anyone else had], recordmeta.retag); a
+    remove takes out only the adds its writer had seen (at or below its base, or its own),
+    so an add it had not seen survives, in either arrival order. An element present without
+    a tag came with the field's last plain write (`epoch`). Removing an element that is not
+    there changes nothing and leaves nothing behind: no tombstones.
+    """
+    present = set_elements(current)
+    tags = dict(tags) if tags else {}
+    implicit = [epoch[0], epoch[1], 0] if epoch is not None else [0, "", 0]
+    writer = stamp[20:]
     for element in elements:
         key = orjson.dumps(element).decode()
-        old = meta.get(key)
-        if old is None or stamp > old[0]:
-            meta[key] = [stamp, present]
-    value = [orjson.loads(key) for key in sorted(meta) if meta[key][1]]
-    return value, meta
+        if op == "$add":
+            tags[key] = retag(tags.get(key, implicit if key in present else None), version,
+                              stamp)
+            present[key] = element
+        elif key in present:
+            if not tag_changed_by_others(tags.get(key, implicit), base, writer):
+                del present[key]
+                tags.pop(key, None)
+    return [present[key] for key in sorted(present)], tags

@@ -1,12 +1,19 @@
 """The conflict engine: what a mutation does to a record, under the collection's policy.
 
-Pure functions, no storage. Every record carries per-field metadata, `meta`:
-`{"f": {field: [version, hlc]}, "d": [version, hlc], "s": {field: {element: [hlc, 0|1]}}}`
-- the version and HLC stamp of the last write of each top-level field, of the deleted flag
-("d"), and of each element of a set field ("s"). With it a stale mutation can be merged
-three-way without keeping old versions: a field changed on the server since the
-mutation's base has a version above the base. Tombstones keep their last data (the feed
-shows `data: null`), so a delete and a concurrent update settle the same in either order.
+Pure functions, no storage. Every record carries conflict metadata, `meta` (its shape and
+the questions it answers are in recordmeta.py): the version and HLC stamp of the last plain
+write of each top-level field and of the deleted flag, the record's last writer, and the
+last commutative operation of each field. With it a stale mutation is merged three-way
+without keeping old versions, and judged against what its client had actually seen: a
+change made since its `base_version` is concurrent only when someone else made it (a
+client's own earlier queued writes are not, protocol 2). Tombstones keep their last data
+(the feed shows `data: null`), so a delete and a concurrent update settle the same in
+either order.
+
+Commutative operations meet plain writes through the field's epoch, its last plain write:
+an operation whose writer had seen the epoch applies on top of it; one whose writer had not
+is absorbed by it (recorded in the audit). A plain write is settled like any field write,
+against plain writes only, so a counter or a set settles the same in every arrival order.
 """
 
 from __future__ import annotations
@@ -14,12 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import commutative
+from . import commutative, recordmeta
 from .mutations import Mutation, merge_patch
 from .policies import ConflictContext, Policy, PolicyTable
+from .recordmeta import field_changed_by_others, node_of, tag_changed_by_others
 
 ABSENT: Any = object()
-NO_STAMP = [0, ""]
+NO_STAMP: list[Any] = [0, ""]
 
 
 @dataclass
@@ -50,11 +58,13 @@ class _Draft:
     """A copy of the current state that the client's writes are applied to."""
 
     def __init__(self, current: State, version: int, stamp: str) -> None:
+        meta = current.meta
         self.data = dict(current.data)
         self.deleted = current.deleted
-        self.fmeta: dict[str, list[Any]] = dict(current.meta.get("f", {}))
-        self.dmeta: list[Any] = current.meta.get("d", NO_STAMP)
-        self.smeta: dict[str, Any] = dict(current.meta.get("s", {}))
+        self.fmeta: dict[str, list[Any]] = dict(meta.get("f", {}))
+        self.dmeta: list[Any] = meta.get("d", NO_STAMP)
+        self.pmeta: dict[str, list[Any]] = dict(meta.get("p", {}))
+        self.emeta: dict[str, Any] = dict(meta.get("e", {}))  # the pre-"e" "s" is dropped
         self.version = version
         self.stamp = stamp
         self.wrote = False
@@ -65,6 +75,9 @@ class _Draft:
         else:
             self.data[name] = value
         self.fmeta[name] = [self.version, self.stamp]
+        # a new epoch: the operations on the field before it are part of its value now
+        self.pmeta.pop(name, None)
+        self.emeta.pop(name, None)
         self.wrote = True
 
     def set_deleted(self, deleted: bool) -> None:
@@ -73,9 +86,13 @@ class _Draft:
         self.wrote = True
 
     def state(self, current: State) -> State:
-        meta: dict[str, Any] = {"f": self.fmeta, "d": self.dmeta}
-        if self.smeta:
-            meta["s"] = self.smeta
+        writer, other = recordmeta.next_writers(current.meta, current.version,
+                                                node_of(self.stamp))
+        meta: dict[str, Any] = {"f": self.fmeta, "d": self.dmeta, "w": writer, "x": other}
+        if self.pmeta:
+            meta["p"] = self.pmeta
+        if self.emeta:
+            meta["e"] = self.emeta
         return State(self.data, self.deleted, self.version, max(current.hlc, self.stamp), meta)
 
 
@@ -125,21 +142,39 @@ def _write_all(draft: _Draft, current: State, m: Mutation, intended: dict[str, A
     draft.set_deleted(m.op == "delete")
 
 
-def _apply_ops(draft: _Draft, ops: list[tuple[str, str, Any]]) -> None:
+def _apply_ops(draft: _Draft, ops: list[tuple[str, str, Any]], base: int,
+               client: str) -> list[str]:
+    """Apply the commutative operations; the names of those absorbed by a plain write of
+    their field that their writer had not seen (the caller records them)."""
+    absorbed = []
     for name, op, arg in ops:
+        epoch = draft.fmeta.get(name)
+        if not recordmeta.saw_epoch(epoch, base, client):
+            absorbed.append(name)
+            continue
         if op == "$inc":
             draft.data[name] = commutative.increment(draft.data.get(name), arg)
         else:
-            value, meta = commutative.apply_set_op(draft.data.get(name), draft.smeta.get(name),
-                                                   op, arg, draft.stamp)
+            value, tags = commutative.apply_set_op(draft.data.get(name), draft.emeta.get(name),
+                                                   op, arg, draft.version, draft.stamp, base,
+                                                   epoch)
             draft.data[name] = value
-            draft.smeta[name] = meta
+            if tags:
+                draft.emeta[name] = tags
+            else:
+                draft.emeta.pop(name, None)
+        draft.pmeta[name] = recordmeta.retag(draft.pmeta.get(name), draft.version, draft.stamp)
         draft.wrote = True
+    return absorbed
 
 
 def _merge_fields(draft: _Draft, current: State, m: Mutation, plain: dict[str, Any],
-                  base_unknown: bool) -> tuple[list[dict[str, str]], bool]:
-    """Three-way, field by field; a field written on both sides goes to the later HLC."""
+                  base_unknown: bool, client: str) -> tuple[list[dict[str, str]], bool]:
+    """Three-way, field by field; a field written on both sides goes to the later HLC
+    stamp of a plain write (operations do not move it: see the module's docstring)."""
+    old = recordmeta.legacy(current.meta, current.version)
+    base = m.base_version
+    pmeta = current.meta.get("p", {})
     if m.op == "put":
         names = current.data.keys() | plain.keys() | current.meta.get("f", {}).keys()
     else:
@@ -155,10 +190,12 @@ def _merge_fields(draft: _Draft, current: State, m: Mutation, plain: dict[str, A
             patched = merge_patch({name: server_value} if server_value is not ABSENT else {},
                                   {name: plain[name]})
             client_value = patched.get(name, ABSENT)
-        version, stamp = fmeta.get(name, NO_STAMP)
-        if version <= m.base_version and not base_unknown:
-            draft.write(name, client_value)  # only the client changed it
+        entry = fmeta.get(name)
+        if not (base_unknown or field_changed_by_others(entry, base, client, old)
+                or tag_changed_by_others(pmeta.get(name), base, client)):
+            draft.write(name, client_value)  # no one else changed it
             continue
+        stamp = (entry or NO_STAMP)[1]
         differs = client_value != server_value
         if draft.stamp > stamp:
             draft.write(name, client_value)
@@ -169,9 +206,10 @@ def _merge_fields(draft: _Draft, current: State, m: Mutation, plain: dict[str, A
             conflicted = True
             outcomes.append({"field": name, "winner": winner})
     # The deleted flag is one more last-writer-wins field.
-    version, stamp = current.meta.get("d", NO_STAMP)
+    entry = current.meta.get("d", NO_STAMP)
+    stamp = entry[1]
     wants_deleted = m.op == "delete"
-    changed_on_server = version > m.base_version or base_unknown
+    changed_on_server = base_unknown or field_changed_by_others(entry, base, client, old)
     if not changed_on_server or draft.stamp > stamp:
         if changed_on_server and wants_deleted != current.deleted:
             conflicted = True
@@ -193,9 +231,11 @@ def decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: str
 
 def _decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: str,
             client_id: str) -> Decision:
+    writer = node_of(stamp)  # the client id (push checks it): the writer of what it writes
     if current is None and m.op == "put" and m.base_version == 0:
         # The hot path of a first sync: a new record, nothing to merge.
-        meta = {"f": {name: [1, stamp] for name in m.data}, "d": [1, stamp]}
+        meta = {"f": {name: [1, stamp] for name in m.data}, "d": [1, stamp], "w": writer,
+                "x": 0}
         return Decision("applied", State(m.data, False, 1, stamp, meta))
     cur = current or State({}, False, 0, "", {})
     plain, ops, problem = _split(m)
@@ -203,20 +243,23 @@ def _decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: st
         return Decision("rejected", message=problem)
     draft = _Draft(cur, cur.version + 1, stamp)
     intended = _intended(cur, m, plain)
-    if m.base_version == cur.version:
+    base = m.base_version
+    if base == cur.version or (base < cur.version and not recordmeta.record_changed_by_others(
+            cur.meta, cur.version, base, writer)):
+        # The client saw the current version, or every change since its base is its own
+        # (its earlier queued writes): nothing concurrent to settle.
         _write_all(draft, cur, m, intended)
-        _apply_ops(draft, ops)
+        _apply_ops(draft, ops, base, writer)  # saw every epoch: absorbs nothing
         return Decision("applied", draft.state(cur))
 
-    base_unknown = m.base_version > cur.version
+    base_unknown = base > cur.version
     policy = policies.policy(m.collection)
     decision = Decision("merged", base_unknown=base_unknown)
     if policy is Policy.MERGE:
-        decision.fields, decision.conflicted = _merge_fields(draft, cur, m, plain, base_unknown)
-        writes = {o["winner"] for o in decision.fields}
-        decision.winner = writes.pop() if len(writes) == 1 else ("both" if writes else None)
+        decision.fields, decision.conflicted = _merge_fields(draft, cur, m, plain, base_unknown,
+                                                             writer)
     elif policy is Policy.LWW or policy is Policy.CLIENT_WINS:
-        client_wins = policy is Policy.CLIENT_WINS or stamp > cur.hlc
+        client_wins = policy is Policy.CLIENT_WINS or stamp > _plain_stamp(cur)
         if client_wins:
             _write_all(draft, cur, m, intended)
         decision.winner = "client" if client_wins else "server"
@@ -229,7 +272,12 @@ def _decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: st
         data = _run_resolver(policies, cur, m, client_id, stamp)
         _write_all(draft, cur, _as_put(m, data), data or cur.data)
         decision.winner, decision.conflicted = "custom", True
-    _apply_ops(draft, ops)
+    for name in _apply_ops(draft, ops, base, writer):
+        decision.fields.append({"field": name, "winner": "server"})
+        decision.conflicted = True
+    if policy is Policy.MERGE:
+        writes = {o["winner"] for o in decision.fields}
+        decision.winner = writes.pop() if len(writes) == 1 else ("both" if writes else None)
     if draft.wrote:
         decision.state = draft.state(cur)
     elif decision.status == "merged":
@@ -237,12 +285,22 @@ def _decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: st
     return decision
 
 
+def _plain_stamp(cur: State) -> str:
+    """The stamp of the record's last plain write: what a whole-record last-writer-wins
+    compares with (operations do not count, or a plain write and a concurrent operation
+    would settle by arrival order)."""
+    fields = cur.meta.get("f", {})
+    stamps = [entry[1] for entry in fields.values()]
+    stamps.append(cur.meta.get("d", NO_STAMP)[1])
+    return max(stamps) if cur.meta else cur.hlc
+
+
 def apply_whole(current: State, m: Mutation, stamp: str) -> State:
     """The mutation taken whole on top of `current`: how a resolution is written."""
     draft = _Draft(current, current.version + 1, stamp)
     plain, ops, _problem = _split(m)
     _write_all(draft, current, m, _intended(current, m, plain))
-    _apply_ops(draft, ops)
+    _apply_ops(draft, ops, current.version, node_of(stamp))
     return draft.state(current)
 
 
@@ -254,8 +312,12 @@ def _as_put(m: Mutation, data: dict[str, Any] | None) -> Mutation:
 
 def _run_resolver(policies: PolicyTable, cur: State, m: Mutation, client_id: str,
                   stamp: str) -> dict[str, Any] | None:
-    fmeta = cur.meta.get("f", {})
-    changed = frozenset(n for n, (v, _h) in fmeta.items() if v > m.base_version)
+    fmeta, pmeta = cur.meta.get("f", {}), cur.meta.get("p", {})
+    old, base, writer = recordmeta.legacy(cur.meta, cur.version), m.base_version, node_of(stamp)
+    changed = frozenset(
+        n for n in fmeta.keys() | pmeta.keys()
+        if field_changed_by_others(fmeta.get(n), base, writer, old)
+        or tag_changed_by_others(pmeta.get(n), base, writer))
     ctx = ConflictContext(m.space, m.collection, m.id, m.base_version,
                           None if cur.deleted or cur.version == 0 else dict(cur.data),
                           cur.version, m.op, m.data, client_id, stamp, cur.hlc, changed)

@@ -120,6 +120,11 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
 
 
 def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
+    if m.hlc[20:] != batch.client_id:  # the node is the writer (recordmeta.py): no one else's
+        batch.count("rejected")
+        return rejected(m.mid, ErrorCode.INVALID_HLC,
+                        f"the hlc node {m.hlc[20:]!r} must be the pushing client_id "
+                        f"{batch.client_id!r}: stamp writes '<ms>:<counter>:<client_id>'")
     key = (m.space, m.collection, m.id)
     if m.op == "put" and m.base_version == 0 and m.hlc[:13] <= batch.ceiling \
             and batch.rows.get(key, 0) is None:  # loaded, and no such record
@@ -142,13 +147,17 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
     record = current
     if decision.state is not None:
         data_json = _data_json(m, decision.state)
-        if len(data_json) > batch.max_record_bytes:
+        meta_json = orjson.dumps(decision.state.meta)
+        size = len(data_json) + len(meta_json)  # the metadata is stored, read and parsed too
+        if size > batch.max_record_bytes:
             batch.count("rejected")
             return rejected(m.mid, ErrorCode.RECORD_TOO_LARGE,
-                            f"record {m.id} would be {len(data_json)} bytes after this {m.op}; the "
-                            f"limit is {batch.max_record_bytes} (SYNCSERVER_MAX_RECORD_BYTES): "
+                            f"record {m.id} would be {size} bytes after this {m.op} "
+                            f"({len(data_json)} of data, {len(meta_json)} of conflict "
+                            f"metadata); the limit is {batch.max_record_bytes} "
+                            "(SYNCSERVER_MAX_RECORD_BYTES, data and metadata together): "
                             "remove data from the record first")
-        record = _write(batch, m, decision.state, data_json.decode())
+        record = _write(batch, m, decision.state, data_json.decode(), meta_json.decode())
     if decision.status == "applied" and not clamped:  # the common answer, formatted directly
         assert record is not None
         batch.applied += 1
@@ -224,13 +233,13 @@ def _data_json(m: Mutation, state: State) -> bytes:
     return orjson.dumps(state.data)
 
 
-def _write(batch: _Batch, m: Mutation, state: State, data: str) -> StoredRecord:
+def _write(batch: _Batch, m: Mutation, state: State, data: str, meta: str) -> StoredRecord:
     seq = batch.txn.next_seq(m.space)
     key = (m.space, m.collection, m.id)
     change = change_json(m.space, m.collection, m.id, state.version, seq, state.deleted,
                          state.hlc, batch.now_ms, data)
     row = (m.space, m.collection, m.id, state.version, seq, state.deleted, state.hlc,
-           batch.now_ms, data, orjson.dumps(state.meta).decode(), change)
+           batch.now_ms, data, meta, change)
     batch.rows[key] = row
     batch.txn.write_row(key, row)
     batch.out.heads[m.space] = seq

@@ -24,10 +24,11 @@ RecordKey = tuple[str, str, str]  # (space, collection, id)
 CHANGE_FORMAT = ('{"space":"%s","collection":"%s","id":"%s","version":%d,"seq":%d,'
                  '"deleted":%s,"hlc":"%s","updated_at":%d,"data":%s}')
 
-# The meta (merge.py) of a record as a put created it: every field, and the deleted flag, at
-# version 1 with the record's own stamp. Most records are never written again, so a created
-# record stores this marker instead of its meta (~180 bytes less per record, and nothing to
-# build on the push hot path); parsed_meta() expands it. It is JSON: a reader that does not
+# The meta (merge.py, recordmeta.py) of a record as a put created it: every field, and the
+# deleted flag, at version 1 with the record's own stamp, written by that stamp's node.
+# Most records are never written again, so a created record stores this marker instead of
+# its meta (~180 bytes less per record, and nothing to build on the push hot path);
+# parsed_meta() expands it. It is JSON: a reader that does not
 # know it sees a record without per-field history, never an error.
 CREATED_META = '{"created":1}'
 
@@ -97,6 +98,6 @@ class StoredRecord:
         if self.meta == CREATED_META:
             names = data if data is not None else self.parsed_data()
             return {"f": {name: [self.version, self.hlc] for name in names},
-                    "d": [self.version, self.hlc]}
+                    "d": [self.version, self.hlc], "w": self.hlc[20:], "x": 0}
         return orjson.loads(self.meta) if self.meta else {}
 

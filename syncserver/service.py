@@ -23,6 +23,12 @@ from .storage.base import PushTransaction
 from .storage.sqlite import SQLiteStorage
 
 
+# Push protocols served. 2: a queued write's base_version is the version its client last
+# received (not counting its own queued writes); 1 added the number of writes queued before
+# it. The server judges both the same way (merge.py): only the meaning of the base differs.
+PROTOCOLS = (1, 2)
+
+
 @dataclass
 class ChangesPage:
     changes: bytes  # JSON objects joined by commas
@@ -77,6 +83,11 @@ class SyncService:
             raise SyncError(ErrorCode.INVALID_REQUEST,
                             "client_id must be a string matching ^[A-Za-z0-9_.:-]{1,128}$",
                             field="client_id")
+        protocol = body.get("protocol", 1)
+        if type(protocol) is not int or protocol not in PROTOCOLS:
+            raise SyncError(ErrorCode.INVALID_REQUEST,
+                            f"protocol must be one of {', '.join(map(str, PROTOCOLS))} "
+                            "(absent: 1); see docs/protocol.md", field="protocol")
         raw = body.get("mutations")
         if not isinstance(raw, list):
             raise SyncError(ErrorCode.INVALID_REQUEST, "mutations must be a list",

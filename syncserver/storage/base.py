@@ -68,4 +68,5 @@ class CompactStats:
     tombstones: int = 0
     mutations: int = 0
     conflicts: int = 0
+    metadata: int = 0  # records whose conflict metadata lost entries older than the horizon
     horizons: dict[str, int] = field(default_factory=dict)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from .. import recordmeta
+from ..records import CREATED_META
 from .base import CompactStats, Page, SpaceHead
 from .checkpoint import RESTART_FRAMES, Checkpointer
 from .failures import TransactionLost, is_storage_failure, unavailable
@@ -283,6 +285,22 @@ class SQLiteStorage:
             stats.conflicts = c.execute(
                 "DELETE FROM conflicts WHERE status = 'resolved' AND created_at < ?", (cutoff,)
             ).rowcount
+            # Conflict metadata older than the horizon (recordmeta.compact): data, version and
+            # feed position stay as they are. A record unwritten since the cutoff has nothing
+            # newer; the ones written since may still hold older entries, so all are read.
+            last = 0
+            while True:  # in pages: the whole table is read, never held in memory at once
+                rows = c.execute("SELECT rowid, data, meta FROM records WHERE rowid > ? AND "
+                                 "meta IS NOT NULL AND meta != ? ORDER BY rowid LIMIT 500",
+                                 (last, CREATED_META)).fetchall()
+                if not rows:
+                    break
+                last = rows[-1][0]
+                for rowid, data, meta in rows:
+                    smaller = recordmeta.compact(meta, data, cutoff)
+                    if smaller is not None:
+                        c.execute("UPDATE records SET meta = ? WHERE rowid = ?", (smaller, rowid))
+                        stats.metadata += 1
             return stats
 
         return await self.write(run)

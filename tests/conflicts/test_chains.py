@@ -78,13 +78,15 @@ def test_an_older_offline_edit_never_overwrites_a_newer_one_from_another_device(
     assert sorted(e["mid"] for e in audit(http, "n1")) == [c["mid"] for c in chain]
 
     # When B's edit is the older one, A's chain wins whole: its first link settles the
-    # conflict with B (audited once), its second is A's own next edit, simply applied.
+    # conflict with B (audited once), its second is A's own next edit: taken in with no
+    # field settled against anyone (`merged`, as the record had B's change since the base).
     push(http, "dev-a", [m("dev-a", "notes", "n2", "put", {"title": "draft"}, 0, now - 60_000)])
     push(http, "dev-b", [m("dev-b", "notes", "n2", "patch", {"title": "B"}, 1, now - 10_000)])
     chain = [m("dev-a", "notes", "n2", "patch", {"title": "A1"}, 1, now - 5_000),
              m("dev-a", "notes", "n2", "patch", {"title": "A2"}, 1, now - 4_999)]
     results = push(http, "dev-a", chain)
-    assert [r["status"] for r in results] == ["merged", "applied"], results
+    assert [r["status"] for r in results] == ["merged", "merged"], results
+    assert "fields" not in results[1]["resolution"], results[1]
     assert record(http, "notes", "n2")["data"] == {"title": "A2"}
     assert [e["mid"] for e in audit(http, "n2")] == [chain[0]["mid"]]
 

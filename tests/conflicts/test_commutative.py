@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conflicts.test_chains import SPACE, audit, m, push, record
+from tests.conflicts.test_chains import audit, m, push, record
 from tests.server import ServerProcess
 
 
@@ -38,8 +38,9 @@ def test_a_stale_plain_write_of_a_counter_never_wipes_increments_unaudited(http)
 
 def test_a_plain_write_of_a_set_does_not_let_a_later_add_resurrect_removed_elements(http):
     now = int(time.time() * 1000)
+    add = {"tags": {"$add": ["x", "y"]}}
     push(http, "q-a", [m("q-a", "posts", "s1", "put", {"tags": []}, 0, now - 100),
-                       m("q-a", "posts", "s1", "patch", {"tags": {"$add": ["x", "y"]}}, 1, now - 90),
+                       m("q-a", "posts", "s1", "patch", add, 1, now - 90),
                        m("q-a", "posts", "s1", "patch", {"tags": ["z"]}, 2, now - 80),
                        m("q-a", "posts", "s1", "patch", {"tags": {"$add": ["w"]}}, 3, now - 70)])
     assert record(http, "posts", "s1")["data"] == {"tags": ["w", "z"]}

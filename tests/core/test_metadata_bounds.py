@@ -32,14 +32,13 @@ def _stored(db, space: str, record_id: str) -> tuple[str, str]:
 def test_removing_elements_never_added_leaves_no_metadata(c, limited_server):
     space, rid = "bounds", "never"
     push(c, "c-never", [mutation(1, rid, data={"tags": ["a"]}, space=space)])
-    gone = {"tags": {"$remove": ["b", "c", "d"]}}
+    gone = {"tags": {"$remove": ["gone-1", "gone-2", "gone-3"]}}
     results = push(c, "c-never", [mutation(2, rid, op="patch", base=1, data=gone,
                                            space=space)])["results"]
     assert results[0]["status"] == "applied"
     data, meta = _stored(limited_server.db, space, rid)
     assert orjson.loads(data) == {"tags": ["a"]}
-    for element in ("b", "c", "d"):
-        assert f'\\"{element}\\"' not in meta and f'"{element}"' not in meta, meta
+    assert "gone" not in meta, meta
 
 
 def test_seventeen_requests_of_removals_leave_the_record_small(c, limited_server):
