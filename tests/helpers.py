@@ -24,13 +24,20 @@ def mutation(mid: int, record_id: str, op: str = "put", data: Any = None, base: 
     return m
 
 
-def push(client: httpx.Client, client_id: str, mutations: list[dict]) -> dict:
-    """POST a batch. The HLC node of every well-formed stamp is set to `client_id` (in
-    place, so a replay of the same list is the same batch): the protocol requires it."""
+def stamped_by(client_id: str, mutations: list) -> list:
+    """The mutations with the HLC node of every well-formed stamp set to `client_id`, in
+    place (a replay of the same list is the same batch): the protocol requires the node to
+    be the pushing client's id."""
     for m in mutations:
         stamp = m.get("hlc") if isinstance(m, dict) else None
         if isinstance(stamp, str) and len(stamp) > 20 and stamp[13] == ":" and stamp[19] == ":":
             m["hlc"] = stamp[:20] + client_id
+    return mutations
+
+
+def push(client: httpx.Client, client_id: str, mutations: list[dict]) -> dict:
+    """POST a batch (stamped_by its client)."""
+    stamped_by(client_id, mutations)
     response = client.post("/v1/push", json={"client_id": client_id, "mutations": mutations})
     assert response.status_code == 200, response.text
     return response.json()

@@ -16,7 +16,7 @@ from sqlmodel import SQLModel
 
 from syncserver import models  # noqa: F401  (registers the tables)
 from syncserver.migrate import alembic_config
-from tests.helpers import mutation
+from tests.helpers import mutation, stamped_by
 from tests.server import REPO
 
 from .support import read_db
@@ -55,10 +55,10 @@ def test_stored_results_survive_the_mutation_log_migration_both_ways(server_fact
     from alembic import command
 
     db = tmp_path / "log.db"
-    batch = {"client_id": "c-mig", "mutations": [
+    batch = {"client_id": "c-mig", "mutations": stamped_by("c-mig", [
         mutation(1, "a"), mutation(2, "b"), mutation(3, "a", op="patch", base=1,
                                                      data={"done": True}),
-        {"mid": 4, "op": "upsert"}]}
+        {"mid": 4, "op": "upsert"}])}
     server = server_factory(db=db)
     first = httpx.post(f"{server.url}/v1/push", json=batch, timeout=30).json()["results"]
     server.stop()
@@ -83,10 +83,10 @@ def test_rows_written_before_0004_get_the_same_rendered_change(server_factory, t
     from alembic import command
 
     db = tmp_path / "change.db"
-    batch = {"client_id": "c-chg", "mutations": [
+    batch = {"client_id": "c-chg", "mutations": stamped_by("c-chg", [
         mutation(1, "a"), mutation(2, "b"), mutation(3, "c"),
         mutation(4, "a", op="patch", base=1, data={"done": True}),
-        mutation(5, "b", op="delete", base=1)]}
+        mutation(5, "b", op="delete", base=1)])}
     server = server_factory(db=db)
     assert all(r["status"] == "applied" for r in httpx.post(
         f"{server.url}/v1/push", json=batch, timeout=30).json()["results"])

@@ -6,7 +6,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.helpers import mutation, pull_all, push
+from tests.helpers import mutation, pull_all, push, stamped_by
 
 from .support import read_db, send_and_hang_up, stored_mutations, stored_records, wait_for
 
@@ -32,7 +32,8 @@ def _as_duplicate(results: list[dict]) -> list[dict]:
 
 
 def test_replayed_batch_is_applied_once(http, space, db_path):
-    body = orjson.dumps({"client_id": "c-replay", "mutations": _batch(space)})
+    body = orjson.dumps({"client_id": "c-replay",
+                         "mutations": stamped_by("c-replay", _batch(space))})
     first = _post_raw(http, body)
     assert [r["status"] for r in first["results"]] == ["applied"] * 4
     state_after_first = stored_records(db_path, space)
@@ -53,7 +54,8 @@ def test_replayed_batch_is_applied_once(http, space, db_path):
 def test_batch_replayed_after_lost_response_is_applied_once(http, shared_server, space,
                                                              db_path):
     client_id = "c-lost-" + space
-    body = orjson.dumps({"client_id": client_id, "mutations": _batch(space)})
+    body = orjson.dumps({"client_id": client_id,
+                         "mutations": stamped_by(client_id, _batch(space))})
     send_and_hang_up(shared_server.port, "/v1/push", body)
     # The server commits the batch although nobody reads its answer.
     wait_for(lambda: len(stored_mutations(db_path, client_id)) == 4,

@@ -10,7 +10,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import mutation, push
+from tests.helpers import mutation, push, stamped_by
 
 from .support import metric, stored_records
 
@@ -43,7 +43,8 @@ async def catch_up(ws: ClientConnection, space: str) -> tuple[list[dict], str]:
 
 async def apush(url: str, client_id: str, mutations: list[dict]) -> dict:
     async with httpx.AsyncClient(base_url=url, timeout=30) as c:
-        r = await c.post("/v1/push", json={"client_id": client_id, "mutations": mutations})
+        r = await c.post("/v1/push", json={"client_id": client_id,
+                                           "mutations": stamped_by(client_id, mutations)})
         assert r.status_code == 200, r.text
         out: dict = r.json()
         return out
@@ -143,7 +144,7 @@ def test_slow_consumer_is_told_to_resync_and_closed(server_factory):
             await catch_up(ws, space)
             for mid in range(1, 400):
                 r = await c.post("/v1/push", json={"client_id": "w", "mutations": [
-                    mutation(mid, f"r{mid}", space=space, data=big)]})
+                    mutation(mid, f"r{mid}", space=space, data=big, node="w")]})
                 assert r.status_code == 200
                 metrics = (await c.get("/metrics")).text
                 if "syncserver_ws_slow_consumers_total 1.0" in metrics:
@@ -173,7 +174,7 @@ def test_push_over_websocket_returns_the_same_results_as_http(http, shared_serve
     async def scenario() -> dict:
         async with connect(shared_server.ws_url) as ws:
             await send(ws, {"type": "push", "request_id": "r1", "client_id": "c-ws-" + space,
-                            "mutations": batch})
+                            "mutations": stamped_by("c-ws-" + space, batch)})
             msg = await recv(ws)
             assert msg["type"] == "push_result" and msg["request_id"] == "r1"
             return msg
