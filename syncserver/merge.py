@@ -128,18 +128,31 @@ def _intended(current: State, m: Mutation, plain: dict[str, Any]) -> dict[str, A
 def _write_all(draft: _Draft, current: State, m: Mutation, intended: dict[str, Any]) -> None:
     """The client's write taken whole. Only the fields it writes get its stamp: a patch
     touches its own keys (all keys when it revives a tombstone), a put every key, a delete
-    none (the tombstone keeps its data)."""
+    none (the tombstone keeps its data). A patch of operations only writes no plain value
+    and not the deleted flag: operations never revive a record, nor keep it alive against a
+    concurrent delete (they change a tombstone's kept data), or a delete and an increment
+    would settle by arrival order."""
+    if _only_operations(m):
+        return
     if m.op == "put" or (m.op == "patch" and current.deleted):
         # every field the record ever had: a removed field is written too (as absent)
         names = current.data.keys() | intended.keys() | current.meta.get("f", {}).keys()
+        if m.op == "patch":
+            names |= m.data.keys()
     elif m.op == "patch":
-        plain = {k for k, v in m.data.items() if commutative.operator_of(v) is None}
-        names = plain & (current.data.keys() | intended.keys())
+        # its own keys, a removal of a field the record lacks too: a concurrent write that
+        # adds the field with an older stamp must lose to it in either arrival order
+        names = {k for k, v in m.data.items() if commutative.operator_of(v) is None}
     else:
         names = set()
     for name in names:
         draft.write(name, intended.get(name, ABSENT))
     draft.set_deleted(m.op == "delete")
+
+
+def _only_operations(m: Mutation) -> bool:
+    return m.op == "patch" and all(commutative.operator_of(v) is not None
+                                   for v in m.data.values())
 
 
 def _apply_ops(draft: _Draft, ops: list[tuple[str, str, Any]], base: int,
@@ -205,7 +218,9 @@ def _merge_fields(draft: _Draft, current: State, m: Mutation, plain: dict[str, A
         if differs:
             conflicted = True
             outcomes.append({"field": name, "winner": winner})
-    # The deleted flag is one more last-writer-wins field.
+    # The deleted flag is one more last-writer-wins field (not written by operations).
+    if _only_operations(m):
+        return outcomes, conflicted
     entry = current.meta.get("d", NO_STAMP)
     stamp = entry[1]
     wants_deleted = m.op == "delete"

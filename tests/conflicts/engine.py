@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from syncserver.merge import State, decide
+from syncserver.merge import Decision, State, decide
 from syncserver.mutations import Mutation, parse_mutation
 from syncserver.policies import PolicyTable
 
@@ -23,17 +23,24 @@ def make(mid: int, op: str, data: Any, base: int, ms: int, node: str,
     return parsed
 
 
+def step(policies: PolicyTable, state: State | None, m: Mutation) -> tuple[Decision, State | None]:
+    """One mutation as push applies it: its decision and the state after it (round-tripped
+    through JSON, as storage does). A decision with `conflicted` is an audit entry."""
+    decision = decide(policies, state, m, m.hlc, m.hlc[20:])  # the node is the client id
+    if decision.state is None:
+        return decision, state
+    s = decision.state
+    return decision, State(orjson.loads(orjson.dumps(s.data)), s.deleted, s.version, s.hlc,
+                           orjson.loads(orjson.dumps(s.meta)))
+
+
 def run(policies: PolicyTable, mutations: list[Mutation],
         start: State | None = None) -> State | None:
     """Apply mutations in the given order; the final state (round-tripped through JSON,
     as storage does)."""
     state = start
     for m in mutations:
-        decision = decide(policies, state, m, m.hlc, m.hlc[20:])  # the node id
-        if decision.state is not None:
-            s = decision.state
-            state = State(orjson.loads(orjson.dumps(s.data)), s.deleted, s.version, s.hlc,
-                          orjson.loads(orjson.dumps(s.meta)))
+        _decision, state = step(policies, state, m)
     return state
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import orjson
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -93,3 +95,80 @@ def test_disjoint_field_edits_both_survive(left, right, ms_left, ms_right) -> No
         assert final is not None
         assert {k: final.data[k] for k in left} == left
         assert {k: final.data[k] for k in right} == right
+
+
+counter_writes = st.one_of(st.integers(0, 5).map(lambda n: ("plain", n)),
+                           st.integers(-3, 3).map(lambda n: ("op", {"$inc": n})))
+elements = st.lists(st.sampled_from(["p", "q", "r", "s"]), max_size=3)
+set_writes = st.one_of(elements.map(lambda e: ("plain", e)),
+                       elements.map(lambda e: ("op", {"$add": e})),
+                       elements.map(lambda e: ("op", {"$remove": e})))
+
+
+@st.composite
+def mixed_writes(draw, whole: bool = False) -> list[tuple[str, dict, int, str]]:
+    """2-4 concurrent writes (all based on the same version, distinct clients and stamps),
+    each a patch or a put mixing plain values and operations of a counter `n` and a set
+    `tags`. `whole`: plain values only in puts (lww settles patches whole, by arrival)."""
+    n = draw(st.integers(2, 4))
+    stamps = draw(st.lists(st.integers(10, 60), min_size=n, max_size=n, unique=True))
+    out = []
+    for i in range(n):
+        op = draw(st.sampled_from(["patch", "patch", "patch", "put"]))
+        data: dict = {}
+        for name, strategy in (("n", counter_writes), ("tags", set_writes)):
+            if draw(st.booleans()):
+                kind, value = draw(strategy)
+                if op == "put" and kind == "op":
+                    continue  # operations live in patches only
+                if whole and op == "patch" and kind == "plain":
+                    continue
+                data[name] = value
+        if draw(st.booleans()) and not (whole and op == "patch"):
+            data["a"] = draw(st.integers(0, 9))
+        out.append((op, data, stamps[i], f"client{i}"))
+    return out
+
+
+def _mixed_orders_agree(policy: Policy, writes: list, start_ops: bool) -> None:
+    table = PolicyTable(default=policy)
+    first = [make(1, "put", {"a": 0, "n": 1, "tags": ["p", "q"]}, 0, 1, "origin")]
+    if start_ops:  # the fields have been operated on before: their elements carry tags
+        first += [make(2, "patch", {"n": {"$inc": 1}, "tags": {"$add": ["r"]}}, 1, 2, "origin")]
+    start = run(table, first)
+    assert start is not None
+    base = start.version
+    mutations = [make(i + 1, op, data, base, ms, node) for i, (op, data, ms, node) in
+                 enumerate(writes)]
+    outcomes = {repr(visible(run(table, list(order), start)))
+                for order in itertools.permutations(mutations)}
+    assert len(outcomes) == 1, outcomes
+
+
+@settings(max_examples=300, deadline=None)
+@given(mixed_writes(), st.booleans())
+def test_plain_writes_and_operations_settle_the_same_in_any_order_under_merge(writes, ops):
+    _mixed_orders_agree(Policy.MERGE, writes, ops)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mixed_writes(whole=True), st.booleans())
+def test_plain_writes_and_operations_settle_the_same_in_any_order_under_lww(writes, ops):
+    _mixed_orders_agree(Policy.LWW, writes, ops)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["$add", "$remove"]),
+                          st.lists(st.sampled_from(["p", "q", "r", "s"]), min_size=1,
+                                   max_size=3)), min_size=1, max_size=6))
+def test_set_metadata_holds_only_present_elements(ops) -> None:
+    # no tombstones: removing what is not there (never added, or removed already) leaves
+    # nothing behind, so the metadata stays within the size of the set itself
+    table = PolicyTable(default=Policy.MERGE)
+    state = run(table, [make(1, "put", {"tags": []}, 0, 1, "origin")])
+    for i, (op, elements) in enumerate(ops):
+        state = run(table, [make(i + 1, "patch", {"tags": {op: elements}}, i + 1, 10 + i,
+                                 f"c{i % 2}")], state)
+    assert state is not None
+    tags = state.meta.get("e", {}).get("tags", {})
+    assert {orjson.loads(key) for key in tags} <= set(state.data["tags"])
