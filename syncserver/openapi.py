@@ -45,6 +45,7 @@ SCHEMAS: dict[str, Any] = {
     "PushRequest": {
         "type": "object", "required": ["client_id", "mutations"],
         "properties": {"client_id": {"type": "string"},
+                       "protocol": {"type": "integer", "enum": [1, 2], "default": 1},
                        "mutations": {"type": "array",
                                      "items": {"$ref": "#/components/schemas/Mutation"}}},
     },

@@ -185,7 +185,8 @@ class Settings:
     max_batch_bytes: int = _setting(
         4_000_000, "largest push body in bytes", Whole(1_024, 1_073_741_824))
     max_record_bytes: int = _setting(
-        256_000, "largest record data, in bytes of JSON", Whole(16, 1_073_741_824))
+        256_000, "largest record: its data and conflict metadata, in bytes of JSON",
+        Whole(16, 1_073_741_824))
     max_page: int = _setting(1000, "largest changes page (limit)", Whole(1, 100_000))
     max_wait: float = _setting(
         60.0, "longest long-poll wait in seconds (0: a `wait` above 0 is refused)", Number(0, 3600))
