@@ -20,15 +20,20 @@ The engine is driven the way push.py drives it (tests/conflicts/engine.py): a de
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
-from hypothesis import given, settings
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncserver.merge import ABSENT, Decision, State
 from syncserver.mutations import Mutation
 from syncserver.policies import ConflictContext, Policy, PolicyTable
 from tests.conflicts.engine import make, step
+from tests.server import ServerProcess
 
 FIELDS = ("a", "b", "c")
 DELETED = "_deleted"
@@ -83,12 +88,14 @@ class Model:
         self.writers = {1: "origin"}
         self.changers = {name: (origin.hlc, "origin", 1) for name in (*FIELDS, DELETED)}
         self.ever = set(state.data)  # the fields the record ever had or a write named
+        self.log: list[tuple[Mutation, Decision]] = [(origin, _decision)]  # arrival order
 
     def apply(self, m: Mutation) -> None:
         prev = self.state
         decision, new = step(self.table, prev, m)
         assert new is not None
         self.check(prev, m, decision, new)
+        self.log.append((m, decision))
         if new.version != prev.version:
             self.writers[new.version] = m.hlc[20:]
         self.ever |= new.data.keys()
@@ -145,7 +152,7 @@ def _intent(ever: set[str], m: Mutation) -> dict[str, Any]:
                                for name, value in m.data.items()}}
 
 
-def _play(policy: Policy, devices: int, events: list, flush: list[int]) -> None:
+def _play(policy: Policy, devices: int, events: list, flush: list[int]) -> Model:
     model = Model(policy)
     confirmed = [1] * devices
     queues: list[list[Mutation]] = [[] for _ in range(devices)]
@@ -169,6 +176,7 @@ def _play(policy: Policy, devices: int, events: list, flush: list[int]) -> None:
         queues[d].append(make(mids[d], op, data, confirmed[d], ms, f"d{d}"))
     for d in flush:
         sync(d)
+    return model
 
 
 @settings(max_examples=150, deadline=None)
@@ -186,3 +194,56 @@ def test_the_issue_repro_holds_in_the_engine_for_every_policy() -> None:
         model.apply(make(2, "patch", {"a": "A2"}, 1, 5_001, "dev-a"))
         assert model.state.data["a"] == ("A2" if policy in (Policy.CLIENT_WINS, Policy.CUSTOM)
                                          else "B"), policy
+
+
+# -- the same histories over a real server: its answers and its audit ------------------
+
+COLLECTIONS = {policy: policy.value.replace("-", "_") for policy in Policy}
+STATUS = {"open": "conflict"}  # the engine's open conflict is a `conflict_open` result
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    policies = ",".join(f"{name}={policy.value}" for policy, name in COLLECTIONS.items()
+                        if policy is not Policy.CUSTOM)
+    resolver = f"{COLLECTIONS[Policy.CUSTOM]}={__name__}:client_data_over_server"
+    process = ServerProcess(tmp_path_factory.mktemp("chain-props") / "sync.db",
+                            env={"SYNCSERVER_POLICIES": policies,
+                                 "SYNCSERVER_RESOLVERS": resolver}).start()
+    with httpx.Client(base_url=process.url, timeout=30) as client:
+        yield client
+    process.stop()
+
+
+_examples = itertools.count()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(list(Policy)), histories())
+def test_the_server_answers_and_audits_chains_as_the_engine_decides(server, policy,
+                                                                     history) -> None:
+    # every write the engine audits (conflicted) is in GET /v1/conflicts, and only those
+    model = _play(policy, *history)
+    tag = f"x{next(_examples)}"
+    collection, space, rid = COLLECTIONS[policy], "chain-props", f"{tag}-r"
+    audited = set()
+    for m, decision in model.log:
+        client = f"{tag}-{m.hlc[20:]}"
+        raw = {"mid": m.mid, "space": space, "collection": collection, "id": rid, "op": m.op,
+               "base_version": m.base_version, "hlc": m.hlc[:20] + client}
+        if m.op != "delete":
+            raw["data"] = m.data
+        response = server.post("/v1/push", json={"client_id": client, "protocol": 2,
+                                                 "mutations": [raw]})
+        assert response.status_code == 200, response.text
+        (result,) = response.json()["results"]
+        assert result["status"] == STATUS.get(decision.status, decision.status), (m, result)
+        if decision.conflicted:
+            audited.add((client, m.mid))
+    entries = server.get("/v1/conflicts", params={"space": space, "id": rid}).json()
+    assert {(e["client_id"], e["mid"]) for e in entries["conflicts"]} == audited
+    record = server.get("/v1/changes", params={"space": space}).json()["changes"]
+    (final,) = [c for c in record if c["id"] == rid]
+    expected = model.state
+    assert final["deleted"] == expected.deleted
+    assert final["data"] == (None if expected.deleted else expected.data)
