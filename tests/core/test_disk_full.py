@@ -56,7 +56,7 @@ def _fill(disk: Path) -> Path:
 
 def _batch(client_id: str, first_mid: int, space: str) -> dict:
     return {"client_id": client_id, "mutations": [
-        mutation(first_mid + n, f"r{first_mid + n}", space=space,
+        mutation(first_mid + n, f"r{first_mid + n}", space=space, node=client_id,
                  data={"title": uuid.uuid4().hex * 30}) for n in range(BATCH)]}
 
 

@@ -81,8 +81,9 @@ def test_a_batch_with_extreme_mids_is_answered_without_reading_the_whole_history
     costs = []
     for attempt in range(3):  # the best of three: a collection or a tick can land in one
         top = TOP - attempt
-        spent, body = _push_costs(server, "c-long", [mutation(1, "x"),
-                                                     mutation(top, f"top-{attempt}")])
+        spent, body = _push_costs(server, "c-long", [mutation(1, "x", node="c-long"),
+                                                     mutation(top, f"top-{attempt}",
+                                                              node="c-long")])
         costs.append(spent)
         first, last = body["results"]
         assert first["status"] == "rejected" and first["code"] == "mutation_id_reused", first
@@ -95,7 +96,7 @@ def test_a_stored_batch_with_extreme_mids_is_kept_in_rows_of_bounded_span(live_s
     mids, so no later lookup near any one of them reads the others; replayed, every one of
     them is found."""
     mids = [1, 2, 70, 2**31, 2**53 + 1, TOP - 64, TOP]
-    batch = [mutation(mid, f"r{n}") for n, mid in enumerate(mids)]
+    batch = [mutation(mid, f"r{n}", node="c-wide") for n, mid in enumerate(mids)]
     first = httpx.post(f"{live_server.url}/v1/push",
                        json={"client_id": "c-wide", "mutations": batch}, timeout=30).json()
     assert [r["status"] for r in first["results"]] == ["applied"] * len(mids)
