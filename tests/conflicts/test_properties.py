@@ -170,5 +170,6 @@ def test_set_metadata_holds_only_present_elements(ops) -> None:
         state = run(table, [make(i + 1, "patch", {"tags": {op: elements}}, i + 1, 10 + i,
                                  f"c{i % 2}")], state)
     assert state is not None
-    tags = state.meta.get("e", {}).get("tags", {})
-    assert {orjson.loads(key) for key in tags} <= set(state.data["tags"])
+    kept = {**state.meta.get("s", {}).get("tags", {}),  # per-element meta, either release
+            **state.meta.get("e", {}).get("tags", {})}
+    assert {orjson.loads(key) for key in kept} <= set(state.data["tags"])
