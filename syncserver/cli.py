@@ -168,7 +168,8 @@ def compact(settings: Settings, older_than_ms: int) -> None:
         finally:
             await storage.close()
         print(f"purged {stats.tombstones} tombstones, {stats.mutations} mutation results and "
-              f"{stats.conflicts} resolved conflicts")
+              f"{stats.conflicts} resolved conflicts; trimmed the conflict metadata of "
+              f"{stats.metadata} records")
         for space, horizon in sorted(stats.horizons.items()):
             print(f"  space {space}: cursors before seq {horizon} must resync")
 

@@ -20,11 +20,13 @@ from .test_websocket import catch_up, recv, send
 SPACE = "comp"
 
 
-def run_compact(db, older_than: str = "0s") -> None:
+def run_compact(db, older_than: str = "0s") -> str:
+    """Run `syncserver compact`; its report (stdout)."""
     done = subprocess.run([sys.executable, "-m", "syncserver", "compact", "--db", str(db),
                            "--older-than", older_than], cwd=REPO, check=False,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def test_compaction_drops_old_metadata_and_keeps_results_correct(server_factory,
         _data, meta_before = _stored(db, space, rid)
         assert '"old"' in meta_before and '\\"q\\"' in meta_before, meta_before
         time.sleep(0.01)
-        run_compact(db, "0s")
+        assert "trimmed the conflict metadata of 1 records" in run_compact(db, "0s")
         _data, meta_after = _stored(db, space, rid)
         assert '"old"' not in meta_after and '\\"q\\"' not in meta_after, meta_after
         assert len(meta_after) < len(meta_before)
