@@ -4,6 +4,7 @@ assignment is serialized), readers use their own connections concurrently (WAL).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import sqlite3
@@ -285,25 +286,19 @@ class SQLiteStorage:
             stats.conflicts = c.execute(
                 "DELETE FROM conflicts WHERE status = 'resolved' AND created_at < ?", (cutoff,)
             ).rowcount
-            # Conflict metadata older than the horizon (recordmeta.compact): data, version and
-            # feed position stay as they are. A record unwritten since the cutoff has nothing
-            # newer; the ones written since may still hold older entries, so all are read.
-            last = 0
-            while True:  # in pages: the whole table is read, never held in memory at once
-                rows = c.execute("SELECT rowid, data, meta FROM records WHERE rowid > ? AND "
-                                 "meta IS NOT NULL AND meta != ? ORDER BY rowid LIMIT 500",
-                                 (last, CREATED_META)).fetchall()
-                if not rows:
-                    break
-                last = rows[-1][0]
-                for rowid, data, meta in rows:
-                    smaller = recordmeta.compact(meta, data, cutoff)
-                    if smaller is not None:
-                        c.execute("UPDATE records SET meta = ? WHERE rowid = ?", (smaller, rowid))
-                        stats.metadata += 1
             return stats
 
-        return await self.write(run)
+        stats = await self.write(run)
+        # Conflict metadata older than the horizon (recordmeta.compact): data, version and
+        # feed position stay as they are. Every record with metadata is read (one written
+        # since the cutoff may still hold older entries), 500 per write transaction, so
+        # pushes wait for one page at a time, never for the whole table.
+        after: int | None = 0
+        while after is not None:
+            page = functools.partial(_trim_metadata, after=after, cutoff=cutoff)
+            after, trimmed = await self.write(page)
+            stats.metadata += trimmed
+        return stats
 
     # -- reads -----------------------------------------------------------------------
 
@@ -375,3 +370,19 @@ class SQLiteStorage:
         if not more:
             last = max(head.seq, since)
         return Page(joined if count else b"", count, last, more), head
+
+
+def _trim_metadata(txn: SQLiteTransaction, after: int, cutoff: int) -> tuple[int | None, int]:
+    """One page of metadata compaction: (the last rowid read, or None at the end; how many
+    records were trimmed)."""
+    c = txn.conn
+    rows = c.execute("SELECT rowid, data, meta FROM records WHERE rowid > ? AND meta IS NOT "
+                     "NULL AND meta != ? ORDER BY rowid LIMIT 500",
+                     (after, CREATED_META)).fetchall()
+    trimmed = 0
+    for rowid, data, meta in rows:
+        smaller = recordmeta.compact(meta, data, cutoff)
+        if smaller is not None:
+            c.execute("UPDATE records SET meta = ? WHERE rowid = ?", (smaller, rowid))
+            trimmed += 1
+    return (rows[-1][0] if rows else None), trimmed
