@@ -26,10 +26,10 @@ from tests.server import REPO, ServerProcess
 pytestmark = pytest.mark.timeout(180)
 
 # Neither the source tree's build leftovers (a stale build/ would be packed again) nor the
-# client's dependencies, caches or local databases belong in the copy the wheel is built from.
+# client's dependencies, git, caches (all the dot directories) or local databases belong in
+# the copy the wheel is built from.
 NOT_SOURCE = shutil.ignore_patterns(
-    ".git", "node_modules", "build", "dist", "*.egg-info", "__pycache__", ".venv",
-    ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", "test-artifacts",
+    ".*", "node_modules", "build", "dist", "*.egg-info", "__pycache__", "test-artifacts",
     "load-report*", "*.db", "*.db-*")
 
 # A PYTHONPATH naming a source tree would make the venv import that tree's syncserver.
