@@ -3,15 +3,18 @@ tree and installed into a fresh virtual environment outside it, it must migrate 
 database, serve the API, the client library at /sync/ and the demo at /, and say its versions,
 with nothing of the source tree at hand.
 
-Takes about 13 s on a 2-core machine: building the wheel ~4 s, the venv ~4 s, installing it
-~3 s, the server's start and the requests the rest."""
+Each test takes about 10 s on a 2-core machine (up to 25 s while other work loads it):
+building the wheel (or the editable install) ~4 s, the venv and installing ~2 s, the
+server's start and the requests the rest."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import zipfile
 from pathlib import Path
@@ -43,13 +46,17 @@ def run(args: list, cwd: Path) -> str:
     return done.stdout
 
 
-def build_wheel(source: Path, dist: Path) -> Path:
-    """A wheel of a copy of the tree, with a client dependency installed as a developer has
-    it, so that the wheel's leaving node_modules out is checked, not assumed."""
+def copy_source(source: Path) -> None:
+    """A copy of the tree, with a client dependency installed as a developer has it, so that
+    the wheel's leaving node_modules out is checked, not assumed."""
     shutil.copytree(REPO, source, ignore=NOT_SOURCE)
     planted = source / "client_sw" / "node_modules" / "planted"
     planted.mkdir(parents=True)
     (planted / "index.js").write_text("export const planted = true;\n")
+
+
+def build_wheel(source: Path, dist: Path) -> Path:
+    copy_source(source)
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", dist, source],
         cwd=source)
     (wheel,) = dist.glob("syncserver-*.whl")
@@ -71,16 +78,27 @@ def assert_wheel_holds_the_package_and_its_files(wheel: Path, source: Path) -> N
     assert strays == set(), "the client's dependencies or tests are in the wheel"
 
 
-def make_venv(where: Path, wheel: Path) -> Path:
-    """A fresh venv that sees the dependencies already installed (nothing to download), with
-    the wheel installed over whatever syncserver those have (e.g. an editable one)."""
-    run([sys.executable, "-m", "venv", "--system-site-packages", where], cwd=where.parent)
+def make_venv(where: Path, *install: str | Path, code_in: Path) -> Path:
+    """A fresh venv with `pip install *install`; checks that its python imports syncserver
+    from `code_in`.
+
+    It sees the dependencies (and pip) that the tests run with, wherever those are installed
+    (the system's site-packages or a developer's own venv, which --system-site-packages
+    would miss): the running interpreter's site directories go on its path after its own,
+    as plain paths, so their .pth files (e.g. the tests' own editable syncserver) are not
+    run. Nothing is downloaded but the build's setuptools, and no pip is installed in it
+    (4 s saved): the one it sees installs into it, as its python runs that pip."""
+    run([sys.executable, "-m", "venv", "--without-pip", where], cwd=where.parent)
+    own = sysconfig.get_path("purelib", scheme="venv", vars={"base": str(where)})
+    seen = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE
+                                       else [])]
+    (Path(own) / "tests_dependencies.pth").write_text("\n".join(seen) + "\n")
     python = where / "bin" / "python"
-    run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-         "--force-reinstall", wheel], cwd=where.parent)
+    run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall",
+         *install], cwd=where.parent)
     imported = run([python, "-c", "import syncserver; print(syncserver.__file__)"],
                    cwd=where.parent).strip()
-    assert Path(imported).is_relative_to(where), f"the venv imports syncserver from {imported}"
+    assert Path(imported).is_relative_to(code_in), f"the venv imports syncserver from {imported}"
     return where / "bin" / "syncserver"
 
 
@@ -91,7 +109,7 @@ def test_the_wheel_installed_in_a_fresh_venv_migrates_serves_the_api_client_and_
     assert not tmp_path.is_relative_to(REPO)
     wheel = build_wheel(source, tmp_path / "dist")
     assert_wheel_holds_the_package_and_its_files(wheel, source)
-    syncserver = make_venv(tmp_path / "venv", wheel)
+    syncserver = make_venv(tmp_path / "venv", "--no-index", wheel, code_in=tmp_path / "venv")
     version = tomllib.loads((source / "pyproject.toml").read_text())["project"]["version"]
 
     said = run([syncserver, "--version"], cwd=home).strip()
@@ -119,4 +137,20 @@ def test_the_wheel_installed_in_a_fresh_venv_migrates_serves_the_api_client_and_
             assert demo.text == (source / "client_sw" / "demo" / "index.html").read_text()
     finally:
         server.stop()
+    assert (home / "sync.db").is_file()
+
+
+def test_an_editable_install_serves_the_checkouts_own_migrations_and_client(
+        tmp_path: Path) -> None:
+    """`pip install -e .` runs the checkout's code: its files come from the same checkout,
+    whatever the working directory."""
+    source, home = tmp_path / "source", tmp_path / "home"
+    home.mkdir()
+    copy_source(source)
+    syncserver = make_venv(tmp_path / "venv", "-e", source, code_in=source)
+    python = tmp_path / "venv" / "bin" / "python"
+    found = run([python, "-c", "from syncserver import resources; "
+                 "print(resources.migrations_dir()); print(resources.client_dir())"], cwd=home)
+    assert found.split() == [str(source / "migrations"), str(source / "client_sw")]
+    run([syncserver, "migrate", "--db", home / "sync.db"], cwd=home)
     assert (home / "sync.db").is_file()
