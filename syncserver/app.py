@@ -7,7 +7,6 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,12 +20,13 @@ from . import http_api, ws
 from .errors import ErrorCode, SyncError, problem_response
 from .lockfile import DatabaseLock
 from .metrics import Metrics
+from .resources import client_dir
 from .service import SyncService
 from .settings import Settings
 from .storage.sqlite import SQLiteStorage, sqlite_path
 
 log = logging.getLogger("syncserver")
-CLIENT_DIR = Path(__file__).resolve().parent.parent / "client_sw"
+CLIENT_DIR = client_dir()
 
 
 class LatencyMiddleware:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .settings import HIDDEN, Settings, SettingError, env_name, flag_name, kind_of
 from .startup import StartupError
+from .version import describe
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
 UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
@@ -45,6 +46,7 @@ def _add_settings(parser: argparse.ArgumentParser, names: set[str] | None) -> No
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncserver", description="Offline-first sync server for Progressive Web Apps.")
+    parser.add_argument("--version", action="version", version=describe())
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server (migrates the database first)")
     _add_settings(serve, None)

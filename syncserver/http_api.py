@@ -11,6 +11,7 @@ from .errors import ErrorCode, SyncError
 from .mutations import SPACE_PATTERN
 from .service import SyncService, check_space
 from .storage.failures import RETRY_AFTER_SECONDS
+from .version import PROTOCOL_VERSION, VERSION
 
 JSON = "application/json"
 
@@ -133,7 +134,8 @@ async def healthz(request: Request) -> Response:
     if problem is not None:
         return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503,
                             headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    return JSONResponse({"status": "ok", "storage": service.storage.kind})
+    return JSONResponse({"status": "ok", "storage": service.storage.kind, "version": VERSION,
+                         "protocol": PROTOCOL_VERSION})
 
 
 async def metrics(request: Request) -> Response:

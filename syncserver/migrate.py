@@ -7,9 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from .resources import migrations_dir
 from .storage.sqlite import sqlite_path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def database_url(db: str) -> str:
@@ -19,8 +18,10 @@ def database_url(db: str) -> str:
 
 
 def alembic_config(db: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    # No alembic.ini: it stays in the repository for developers' `alembic revision`; the
+    # server needs only the scripts, which an installed wheel carries (resources.py).
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["url"] = database_url(db)
     return config
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .version import PROTOCOL_VERSION, VERSION
+
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
 
@@ -92,7 +94,7 @@ def _param(name: str, schema: dict[str, Any], required: bool, description: str) 
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "syncserver", "version": "1"},
+        "info": {"title": "syncserver", "version": VERSION, "x-protocol": PROTOCOL_VERSION},
         "paths": {
             "/v1/push": {"post": {
                 "summary": "Push a batch of mutations",

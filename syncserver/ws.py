@@ -19,6 +19,7 @@ from .errors import ErrorCode, SyncError
 from .http_api import parse_collections
 from .notifier import Published
 from .service import SyncService, check_space
+from .version import PROTOCOL_VERSION
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED = 1003
@@ -138,7 +139,7 @@ class Connection:
         if kind == "ping":
             await self.send({"type": "pong"})
         elif kind == "hello":
-            await self.send({"type": "welcome", "protocol": 1})
+            await self.send({"type": "welcome", "protocol": PROTOCOL_VERSION})
         elif kind == "subscribe":
             await self._subscribe(frame)
         elif kind == "unsubscribe":

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -23,11 +24,16 @@ def free_port() -> int:
 
 class ServerProcess:
     def __init__(self, db: Path, port: int | None = None, demo: bool = False,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, command: Sequence[str] | None = None,
+                 cwd: Path = REPO) -> None:
+        """command: how to run `syncserver` (default: this interpreter's module, as the
+        tests import it); cwd: where it runs (default: the repository)."""
         self.db = db
         self.port = port or free_port()
         self.demo = demo
         self.env = env or {}
+        self.command = list(command or [sys.executable, "-m", "syncserver"])
+        self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = db.with_suffix(f".{self.port}.log")
 
@@ -41,10 +47,10 @@ class ServerProcess:
 
     def start(self, timeout: float = 20.0) -> "ServerProcess":
         env = {**os.environ, "SYNCSERVER_LOG_LEVEL": "warning", **self.env}
-        args = [sys.executable, "-m", "syncserver", "serve", "--db", str(self.db),
+        args = [*self.command, "serve", "--db", str(self.db),
                 "--port", str(self.port), "--demo" if self.demo else "--no-demo"]
         with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=log)
+            self.proc = subprocess.Popen(args, cwd=self.cwd, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -6,6 +6,7 @@ import argparse
 import re
 import subprocess
 from dataclasses import fields
+from importlib import metadata
 
 import pytest
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -21,10 +22,12 @@ from .cli_support import syncserver_command
 from .support import metric
 
 
-def test_healthz_answers_ok_with_the_storage_kind(http):
+def test_healthz_answers_ok_with_the_storage_kind_and_the_versions(http):
     r = http.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "storage": "sqlite"}
+    assert r.json() == {"status": "ok", "storage": "sqlite",
+                        "version": metadata.version("syncserver"),
+                        "protocol": 2}
 
 
 def test_metrics_count_pushed_mutations(http, space):
