@@ -61,8 +61,9 @@ def test_the_wal_stays_bounded_and_is_copied_while_the_writer_never_pauses(tmp_p
     storage.checkpoint_restart_frames = RESTART_FRAMES
     longest, database_size = _run(storage, tmp_path / "db.sqlite-wal")
     written = WRITES * ROWS_PER_WRITE * PAGE
-    # restart_frames plus about one group of concurrent writes, far below all that was written
-    assert longest < written / 4, f"the WAL grew to {longest} bytes of {written} written"
+    # restart_frames plus what the checkpointer lags behind: a few MB, and more on a loaded
+    # machine (seen: 12 MB with both cores busy); a WAL never restarted holds all 32 MB
+    assert longest < written / 2, f"the WAL grew to {longest} bytes of {written} written"
     assert database_size > written / 2, "checkpoints did not copy the WAL while running"
     assert _count(storage.path) == WRITES * ROWS_PER_WRITE
 
@@ -78,7 +79,7 @@ def test_the_writer_checkpoints_itself_when_the_checkpointer_cannot_run(
     storage._checkpoint_connection = no_connection  # type: ignore[method-assign]
     longest, database_size = _run(storage, tmp_path / "db.sqlite-wal")
     written = WRITES * ROWS_PER_WRITE * PAGE
-    assert longest < written / 4, f"the WAL grew to {longest} bytes of {written} written"
+    assert longest < written / 2, f"the WAL grew to {longest} bytes of {written} written"
     assert database_size > written / 2
     assert _count(storage.path) == WRITES * ROWS_PER_WRITE
     assert "checkpointer stopped" in caplog.text
