@@ -12,6 +12,10 @@ transaction begins and finds every frame copied; a writer that never pauses star
 transaction before the checkpointer has caught up, so the WAL file would grow without end.
 Once the WAL holds `RESTART_FRAMES` frames, `committed()` asks the writer to checkpoint the
 short remainder itself, right after its commit, so that its next transaction restarts it.
+The checkpointer learns the WAL's length only when a pass finishes: on a machine whose cores
+are busy elsewhere its thread may not run for many commits, and the WAL grew to 30 MB with a
+bound of 100 frames. So the writer also checkpoints itself after `STALE_COMMITS` commits
+with no pass finished in between: the WAL stays bounded however little the checkpointer runs.
 
 A checkpoint can fail where a commit did not: on a full disk the WAL may have room for a
 commit while the database file cannot grow. Such a failure is logged and the checkpoint is
@@ -30,6 +34,8 @@ log = logging.getLogger("syncserver.storage")
 # About 40 MB of WAL with 4 KiB pages: the writer finishes a checkpoint every ten or so push
 # groups under a steady load, and each time only the frames of its last group are left.
 RESTART_FRAMES = 10_000
+# Commits with no finished pass after which the writer checkpoints itself (see above).
+STALE_COMMITS = 8
 
 
 class Checkpointer:
@@ -39,6 +45,7 @@ class Checkpointer:
         self.restart_frames = restart_frames
         self.frames = 0  # frames in the WAL at the last pass
         self.passes = 0
+        self.commits_since_pass = 0
         self.failed: BaseException | None = None  # then the writer checkpoints every commit
         self.pass_error: str | None = None  # why the last pass failed (None: it did not)
         self._wake = threading.Event()
@@ -58,8 +65,11 @@ class Checkpointer:
         """The writer committed: wake the checkpointer. True when the writer should now run a
         checkpoint itself (the WAL is long, or the checkpointer is gone)."""
         self._wake.set()
-        if self.failed is not None or self.frames >= self.restart_frames:
+        self.commits_since_pass += 1
+        if self.failed is not None or self.frames >= self.restart_frames \
+                or self.commits_since_pass >= STALE_COMMITS:
             self.frames = 0  # the writer's checkpoint lets its next transaction restart it
+            self.commits_since_pass = 0
             return True
         return False
 
@@ -86,6 +96,7 @@ class Checkpointer:
                     self.pass_error = None
                 self.frames = frames
                 self.passes += 1
+                self.commits_since_pass = 0
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
         finally:

@@ -15,7 +15,7 @@ from syncserver.storage.sqlite import SQLiteStorage
 PAGE = 4096
 RESTART_FRAMES = 100
 ROWS_PER_WRITE = 20  # of about one page each
-WRITES = 400  # about 32 MB in all: a WAL that is never restarted ends up that long
+WRITES = 800  # about 65 MB in all: a WAL that is never restarted grows to half of it or more
 CONCURRENT = 10  # writes in flight: a group commit of up to 200 frames
 
 
@@ -62,8 +62,8 @@ def test_the_wal_stays_bounded_and_is_copied_while_the_writer_never_pauses(tmp_p
     longest, database_size = _run(storage, tmp_path / "db.sqlite-wal")
     written = WRITES * ROWS_PER_WRITE * PAGE
     # restart_frames plus what the checkpointer lags behind: a few MB, and more on a loaded
-    # machine (seen: 12 MB with both cores busy); a WAL never restarted holds all 32 MB
-    assert longest < written / 2, f"the WAL grew to {longest} bytes of {written} written"
+    # machine (seen: 12 MB with both cores busy); a WAL never restarted grew to 34 MB
+    assert longest < written / 4, f"the WAL grew to {longest} bytes of {written} written"
     assert database_size > written / 2, "checkpoints did not copy the WAL while running"
     assert _count(storage.path) == WRITES * ROWS_PER_WRITE
 
@@ -79,7 +79,7 @@ def test_the_writer_checkpoints_itself_when_the_checkpointer_cannot_run(
     storage._checkpoint_connection = no_connection  # type: ignore[method-assign]
     longest, database_size = _run(storage, tmp_path / "db.sqlite-wal")
     written = WRITES * ROWS_PER_WRITE * PAGE
-    assert longest < written / 2, f"the WAL grew to {longest} bytes of {written} written"
+    assert longest < written / 4, f"the WAL grew to {longest} bytes of {written} written"
     assert database_size > written / 2
     assert _count(storage.path) == WRITES * ROWS_PER_WRITE
     assert "checkpointer stopped" in caplog.text
