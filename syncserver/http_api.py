@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import exact_json
 from .errors import ErrorCode, SyncError
 from .mutations import SPACE_PATTERN
 from .service import SyncService, check_space
@@ -41,7 +42,7 @@ async def read_json(request: Request, max_bytes: int) -> object:
                             "(SYNCSERVER_MAX_BATCH_BYTES): split the batch")
         chunks.append(chunk)
     try:
-        return orjson.loads(b"".join(chunks))
+        return exact_json.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:
         raise SyncError(ErrorCode.MALFORMED_JSON, f"the body is not valid JSON: {exc}") from None
 
