@@ -186,6 +186,21 @@ def test_hostile_payload_is_settled_alone_and_the_record_stays_readable(
     assert record["deleted"] is False
 
 
+@pytest.mark.parametrize("conflict_id", [2**63 - 1, 2**63, 2**64, 2**70, 10**40])
+def test_a_conflict_id_beyond_64_bits_is_not_found(c, conflict_id):
+    r = c.post(f"/v1/conflicts/{conflict_id}/resolve", json={"accept": "server"})
+    assert_problem(r, 404, "conflict_not_found")
+
+
+@pytest.mark.parametrize("params", [
+    {"after": str(2**70)}, {"after": "-1"}, {"limit": str(2**70)}, {"limit": "0"},
+    {"after": "1e3"}, {"after": "9" * 5000}, {"limit": "１０"},
+], ids=["after_2_70", "after_negative", "limit_2_70", "limit_0", "after_float",
+        "after_5000_digits", "limit_fullwidth_digits"])
+def test_bad_conflict_list_params_are_a_400(c, params):
+    assert_problem(c.get("/v1/conflicts", params=params), 400, "invalid_request")
+
+
 # -- custom resolvers that misbehave --------------------------------------------------------
 
 RESOLVERS = ",".join(f"{name}=tests.core.hostile_resolvers:{name}" for name in (
