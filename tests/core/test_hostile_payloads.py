@@ -6,6 +6,7 @@ afterwards."""
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.helpers import assert_problem, hlc, pull_all
 from tests.server import ServerProcess
@@ -199,6 +202,55 @@ def test_a_conflict_id_beyond_64_bits_is_not_found(c, conflict_id):
         "after_5000_digits", "limit_fullwidth_digits"])
 def test_bad_conflict_list_params_are_a_400(c, params):
     assert_problem(c.get("/v1/conflicts", params=params), 400, "invalid_request")
+
+
+# -- any JSON value: stored exactly as sent, or refused ------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.text(max_size=8)
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1])
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=4), children, max_size=3),
+    max_leaves=12)
+
+
+def _exact(value: Any) -> str:
+    """A spelling that tells 2**70 from 1.1805916207174113e21 (they compare equal)."""
+    return json.dumps(value, sort_keys=True)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])
+@given(data=st.dictionaries(st.text(max_size=4), _json_values, max_size=4))
+def test_a_put_is_stored_exactly_as_sent_or_refused(c, space, data):
+    # stdlib json writes integers of any size exactly, as a client library may
+    client_id = f"exact-{uuid.uuid4().hex[:8]}"
+    record_id = f"x{next(_ids)}"
+    r = _post(c, _raw_batch(client_id, _raw_mutation(client_id, space, record_id, "put",
+                                                     json.dumps(data).encode(), 0)))
+    assert r.status_code == 200, r.text
+    [result] = r.json()["results"]
+    big = [n for n in _integers(data) if not -(2**63) <= n <= 2**64 - 1]
+    if big:
+        assert result["status"] == "rejected" and "string" in result["message"], result
+        return
+    assert result["status"] == "applied", result
+    response = c.get("/v1/changes", params={"space": space})
+    [change] = [ch for ch in json.loads(response.content)["changes"] if ch["id"] == record_id]
+    assert _exact(change["data"]) == _exact(data)
+
+
+def _integers(value: Any) -> Iterator[int]:
+    if type(value) is int:
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _integers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _integers(item)
 
 
 # -- custom resolvers that misbehave --------------------------------------------------------
