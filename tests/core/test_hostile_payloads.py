@@ -61,6 +61,13 @@ def _nested_value(depth: int) -> Any:
     return value
 
 
+def _nested_list(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 BASE = {"title": "t0"}
 REJECTED = ("rejected",)
 BODY_400 = ("body",)
@@ -75,6 +82,14 @@ CASES: dict[str, tuple[str, bytes, tuple[Any, ...]]] = {
     "put_nested_300": ("put", _nested(300), ("rejected", "invalid_mutation", "nest")),
     "put_nested_1000": ("put", _nested(1000), ("rejected", "invalid_mutation", "nest")),
     "put_nested_1100": ("put", _nested(1100), BODY_400),
+    "put_arrays_to_level_64": ("put", b'{"v":' + b"[" * 63 + b"]" * 63 + b"}",
+                               ("stored", {"v": _nested_list(63)})),
+    "put_arrays_to_level_65": ("put", b'{"v":' + b"[" * 64 + b"]" * 64 + b"}",
+                               ("rejected", "invalid_mutation", "SYNCSERVER_MAX_DEPTH")),
+    "put_empty_keys_to_level_65": ("put", b'{"":' * 64 + b"{}" + b"}" * 64,
+                                   ("rejected", "invalid_mutation", "SYNCSERVER_MAX_DEPTH")),
+    "put_brackets_in_strings_only": ("put", b'{"s":"%s","t":[[1]]}' % (b"[{" * 200),
+                                     ("stored", {"s": "[{" * 200, "t": [[1]]})),
     "put_nested_arrays_300": ("put", b'{"v":' + b"[" * 300 + b"]" * 300 + b"}",
                               ("rejected", "invalid_mutation", "nest")),
     "patch_nested_200": ("patch", _nested(200), ("rejected", "invalid_mutation", "nest")),
