@@ -373,3 +373,47 @@ def test_a_big_integer_in_a_conflict_resolution_is_refused_and_the_conflict_stay
         assert data_snapshot(resolver_server.db) == before
         r = rc.post(f"/v1/conflicts/{result['conflict_id']}/resolve", json={"accept": "server"})
         assert r.status_code == 200 and r.json()["status"] == "resolved", r.text
+
+
+FIELD_NUMBERS = {  # a field of a mutation spelled as raw JSON: rejected alone
+    "mid_2_70": (b'"mid":%d' % 2**70, "invalid_mutation"),
+    "mid_1e300": (b'"mid":1e300', "invalid_mutation"),
+    "base_version_2_70": (b'"base_version":%d' % 2**70, "invalid_mutation"),
+    "base_version_minus_2_70": (b'"base_version":%d' % -(2**70), "invalid_mutation"),
+    "base_version_2_64": (b'"base_version":%d' % 2**64, "invalid_mutation"),
+    "base_version_deep": (b'"base_version":' + b"[" * 1020 + b"]" * 1020, "invalid_mutation"),
+    "hlc_deep": (b'"hlc":' + b"[" * 1020 + b"]" * 1020, "invalid_hlc"),
+    "id_deep": (b'"id":' + b"[" * 1020 + b"]" * 1020, "invalid_mutation"),
+}
+
+
+@pytest.mark.parametrize("field, code", FIELD_NUMBERS.values(), ids=FIELD_NUMBERS.keys())
+def test_a_hostile_field_rejects_its_mutation_only(c, space, field, code):
+    client_id = f"fields-{uuid.uuid4().hex[:8]}"
+    good = _raw_mutation(client_id, space, "fine", "put", b'{"k":1}', 0)
+    name = field.split(b":", 1)[0]
+    bad = orjson.loads(_raw_mutation(client_id, space, "bad", "put", b'{"k":2}', 0))
+    if name == b'"mid"':  # a mutation without a usable mid is answered with mid null
+        bad.pop("mid")
+    else:
+        bad["mid"] = 1000
+        bad.pop(name.strip(b'"').decode())
+    raw = orjson.dumps(bad)[:-1] + b"," + field + b"}"
+    r = _post(c, _raw_batch(client_id, raw, good))
+    assert r.status_code == 200, r.text
+    rejected, applied = r.json()["results"]
+    assert rejected["status"] == "rejected" and rejected["code"] == code, rejected
+    assert applied["status"] == "applied", applied
+
+
+@pytest.mark.parametrize("body", [
+    b'{"client_id":%d,"mutations":[]}' % 2**70,
+    b'{"client_id":"c","mutations":%d}' % 2**70,
+    b'%d' % 2**70,
+    b'{"client_id":"c","mutations":[],"protocol":%d}' % 2**70,
+], ids=["client_id", "mutations", "whole_body", "protocol"])
+def test_a_big_integer_in_the_body_is_a_400_not_a_500(c, shared_server, body):
+    before = data_snapshot(shared_server.db)
+    r = _post(c, body)
+    assert r.status_code == 400 or (r.status_code == 200 and r.json()["results"] == []), r.text
+    assert data_snapshot(shared_server.db) == before
