@@ -156,7 +156,8 @@ class SyncService:
     async def resolve_conflict(self, conflict_id: int, body: object) -> bytes:
         resolution = conflicts.parse_resolution(body)
         answer, result = await self.storage.write(
-            lambda txn: conflicts.resolve(txn, conflict_id, resolution, self.clock))
+            lambda txn: conflicts.resolve(txn, conflict_id, resolution, self.clock,
+                                          self.settings.max_depth))
         self._publish(result)
         return orjson.dumps(answer)
 

@@ -286,7 +286,8 @@ RESOLVER_CASES = {
 def resolver_server(tmp_path_factory) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path_factory.mktemp("hostile-resolvers") / "sync.db",
                            env={"SYNCSERVER_RESOLVERS": RESOLVERS,
-                                "SYNCSERVER_POLICIES": "by_hand=manual"}).start()
+                                "SYNCSERVER_POLICIES": "by_hand=manual",
+                                "SYNCSERVER_MAX_DEPTH": "4"}).start()
     yield server
     server.stop()
 
@@ -417,3 +418,30 @@ def test_a_big_integer_in_the_body_is_a_400_not_a_500(c, shared_server, body):
     r = _post(c, body)
     assert r.status_code == 400 or (r.status_code == 200 and r.json()["results"] == []), r.text
     assert data_snapshot(shared_server.db) == before
+
+
+def test_the_depth_limit_is_the_setting_for_pushes_and_resolutions(resolver_server, space):
+    # SYNCSERVER_MAX_DEPTH=4 on this server
+    four, five = b'{"a":{"b":{"c":[1]}}}', b'{"a":{"b":{"c":[[1]]}}}'
+    with httpx.Client(base_url=resolver_server.url, timeout=60) as rc:
+        client_id = f"depth-{uuid.uuid4().hex[:8]}"
+        r = _post(rc, _raw_batch(
+            client_id, _raw_mutation(client_id, space, "four", "put", four, 0, "by_hand"),
+            _raw_mutation(client_id, space, "five", "put", five, 0, "by_hand"),
+            _raw_mutation(client_id, space, "four", "patch", five, 1, "by_hand")))
+        assert r.status_code == 200, r.text
+        ok, deep_put, deep_patch = r.json()["results"]
+        assert ok["status"] == "applied", ok
+        for deep in (deep_put, deep_patch):
+            assert deep["status"] == "rejected" and deep["code"] == "invalid_mutation", deep
+            assert "4 levels" in deep["message"] and "SYNCSERVER_MAX_DEPTH" in deep["message"]
+
+        other = f"stale-{uuid.uuid4().hex[:8]}"
+        r = _post(rc, _raw_batch(other, _raw_mutation(other, space, "four", "patch",
+                                                        b'{"t":1}', 0, "by_hand")))
+        [result] = r.json()["results"]
+        assert result["code"] == "conflict_open", result
+        r = rc.post(f"/v1/conflicts/{result['conflict_id']}/resolve",
+                    content=b'{"data":' + five + b"}",
+                    headers={"content-type": "application/json"})
+        assert "SYNCSERVER_MAX_DEPTH" in assert_problem(r, 400, "invalid_request")["detail"]
