@@ -131,12 +131,12 @@ def _failed(batch: _Batch, m: Mutation, exc: Exception, head: int | None) -> byt
     """An unexpected failure of _apply_mutation made this mutation's rejection
     (`internal_error`, logged under an id: incidents.py) instead of its batch's 500.
 
-    Deciding and encoding come before any write of the mutation, so a failure there leaves
-    nothing of it in the transaction. Two kinds of failure still fail the batch: storage
-    errors (they are the storage's to answer, 503, and the transaction may be unusable), and
-    a failure after the mutation wrote its record (its space's head moved past `head`),
-    which no rejection could take back. On the hot path this costs one dict lookup (the
-    try itself is free in Python 3.11).
+    Deciding and encoding (data and meta) come before any write of the mutation, seq
+    allocation included, so a failure there leaves nothing of it in the transaction. Two
+    kinds of failure still fail the batch: storage errors (they are the storage's to
+    answer, 503, and the transaction may be unusable), and a failure after the mutation
+    wrote its record (its space's head moved past `head`), which no rejection could take
+    back. On the hot path this costs one dict lookup (the try itself is free in 3.11).
     """
     if _raised_in_storage(exc) or batch.out.heads.get(m.space) != head:
         raise exc
