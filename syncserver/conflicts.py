@@ -12,7 +12,7 @@ from .commutative import OutOfRange
 from .errors import ErrorCode, SyncError
 from .hlc import Clock
 from .merge import State, apply_whole
-from .mutations import Mutation, parse_mutation
+from .mutations import DEFAULT_MAX_DEPTH, Mutation, parse_mutation
 from .push import BatchResult
 from .records import StoredRecord
 from .storage.base import PushTransaction
@@ -35,7 +35,8 @@ def parse_resolution(body: object) -> dict[str, Any]:
 
 
 def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
-            clock: Clock) -> tuple[dict[str, Any], BatchResult]:
+            clock: Clock, max_depth: int = DEFAULT_MAX_DEPTH
+            ) -> tuple[dict[str, Any], BatchResult]:
     row = txn.load_conflict(conflict_id)
     if row is None:
         raise SyncError(ErrorCode.CONFLICT_NOT_FOUND, f"no conflict {conflict_id}")
@@ -59,7 +60,7 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
                "id": row["record_id"], "op": op, "base_version": version, "hlc": stamp}
         if data is not None:
             raw["data"] = data
-        m = parse_mutation(raw, 1 << 30)
+        m = parse_mutation(raw, 1 << 30, max_depth)
         if not isinstance(m, Mutation):
             raise SyncError(ErrorCode.INVALID_REQUEST, m.message)
         state = State(current.parsed_data() if current else {},

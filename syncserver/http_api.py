@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import exact_json
 from .errors import ErrorCode, SyncError
-from .mutations import SPACE_PATTERN
+from .mutations import MAX_INT, SPACE_PATTERN
 from .service import SyncService, check_space
 from .storage.failures import RETRY_AFTER_SECONDS
 from .version import PROTOCOL_VERSION, VERSION
 
 JSON = "application/json"
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _service(request: Request) -> SyncService:
@@ -41,7 +45,7 @@ async def read_json(request: Request, max_bytes: int) -> object:
                             "(SYNCSERVER_MAX_BATCH_BYTES): split the batch")
         chunks.append(chunk)
     try:
-        return orjson.loads(b"".join(chunks))
+        return exact_json.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:
         raise SyncError(ErrorCode.MALFORMED_JSON, f"the body is not valid JSON: {exc}") from None
 
@@ -56,11 +60,11 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SyncError(ErrorCode.INVALID_REQUEST, f"{name} must be an integer",
-                        field=name) from None
+    # int() would also take "１０", " 10" and "1_0": only ASCII digits are an integer here
+    if _INTEGER.fullmatch(raw) is None or len(raw) > 20:
+        raise SyncError(ErrorCode.INVALID_REQUEST, f"{name} must be an integer from {low} "
+                        f"to {high}", field=name)
+    value = int(raw)
     if not low <= value <= high:
         raise SyncError(ErrorCode.INVALID_REQUEST, f"{name} must be between {low} and {high}",
                         field=name)
@@ -125,6 +129,8 @@ async def resolve_conflict(request: Request) -> Response:
     service = _service(request)
     raw_id = request.path_params["conflict_id"]
     body = await read_json(request, service.settings.max_batch_bytes)
+    if raw_id > MAX_INT:  # no such id can exist, and SQLite cannot even compare it
+        raise SyncError(ErrorCode.CONFLICT_NOT_FOUND, f"no conflict {raw_id}")
     return Response(await service.resolve_conflict(raw_id, body), media_type=JSON)
 
 

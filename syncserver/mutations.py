@@ -8,13 +8,14 @@ from typing import Any
 
 import orjson
 
-from . import hlc
+from . import exact_json, hlc, incidents
 from .errors import ErrorCode
 
 SPACE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 OPS = frozenset({"put", "patch", "delete"})
 MAX_INT = 2**63 - 1  # what a 64-bit database column holds
+DEFAULT_MAX_DEPTH = 64  # settings.max_depth: levels of objects and arrays in a record's data
 
 
 class Mutation:
@@ -51,57 +52,117 @@ class Mutation:
 class Rejection:
     """A mutation that failed validation. `mid` is None when it has no usable id."""
 
-    __slots__ = ("code", "fingerprint", "message", "mid")
+    __slots__ = ("code", "error_id", "fingerprint", "message", "mid")
 
     def __init__(self, mid: int | None, code: ErrorCode, message: str,
-                 fingerprint: bytes = b"") -> None:
+                 fingerprint: bytes = b"", error_id: str | None = None) -> None:
         self.mid = mid
         self.code = code
         self.message = message
         self.fingerprint = fingerprint
+        self.error_id = error_id  # names the server's log line of an internal error
 
 
 def valid_client_id(value: object) -> bool:
     return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
 
 
-def parse_mutation(raw: object, max_record_bytes: int) -> Mutation | Rejection:
-    """Validate one mutation of a push batch. The hot path of push: fields are read once
-    into locals, and the checks run cheapest first."""
-    if not isinstance(raw, dict):
-        return Rejection(None, ErrorCode.INVALID_MUTATION, "a mutation is a JSON object")
-    g = raw.get
-    mid: Any = g("mid")
-    if type(mid) is not int or not 1 <= mid <= MAX_INT:  # bool is an int subclass: no
-        return Rejection(None, ErrorCode.INVALID_MUTATION,
-                         f"mid must be an integer from 1 to {MAX_INT}")
-    space: Any = g("space")
-    collection: Any = g("collection")
-    record_id: Any = g("id")
-    op: Any = g("op")
-    base: Any = g("base_version")
-    stamp: Any = g("hlc")
-    data = g("data")
-    # Serialize the data once: it is both the fingerprint's input and (for put) what we store.
+def parse_mutation(raw: object, max_record_bytes: int,
+                   max_depth: int = DEFAULT_MAX_DEPTH) -> Mutation | Rejection:
+    """Validate one mutation of a push batch. Whatever it holds, the answer is a Mutation
+    or its Rejection, never an exception: a poison mutation must not fail its batch.
+
+    The hot path of push: fields are read once into locals, the checks run cheapest first,
+    and the checks of what the data holds cost nearly nothing for ordinary data (measured:
+    about 0.3 us of a mutation's ~25 us, for a 200-byte record)."""
     try:
-        data_json = orjson.dumps(data)
-    except TypeError:
-        data_json = b"null"
-    fingerprint = hashlib.blake2b(
-        f"{space!r}\x00{collection!r}\x00{record_id!r}\x00{op!r}\x00{base!r}\x00{stamp!r}\x00"
-        .encode() + data_json, digest_size=16).digest()
-    problem = _problem(space, collection, record_id, op, base, data)
-    if problem is not None:
-        return Rejection(mid, problem[0], problem[1], fingerprint)
-    if len(data_json) > max_record_bytes:
-        return Rejection(mid, ErrorCode.RECORD_TOO_LARGE,
-                         f"data is {len(data_json)} bytes; the limit is {max_record_bytes} "
-                         "(SYNCSERVER_MAX_RECORD_BYTES)", fingerprint)
-    if type(stamp) is not str or hlc.HLC_PATTERN.fullmatch(stamp) is None:  # hlc.valid
-        return Rejection(mid, ErrorCode.INVALID_HLC,
-                         "hlc must be '<13-digit ms>:<5-digit counter>:<node>'", fingerprint)
-    return Mutation(mid, space, collection, record_id, op, data, data_json, base, stamp,
-                    fingerprint)
+        if not isinstance(raw, dict):
+            return Rejection(None, ErrorCode.INVALID_MUTATION, "a mutation is a JSON object")
+        g = raw.get
+        mid: Any = g("mid")
+        if type(mid) is not int or not 1 <= mid <= MAX_INT:  # bool is an int subclass: no
+            return Rejection(None, ErrorCode.INVALID_MUTATION,
+                             f"mid must be an integer from 1 to {MAX_INT}")
+        space: Any = g("space")
+        collection: Any = g("collection")
+        record_id: Any = g("id")
+        op: Any = g("op")
+        base: Any = g("base_version")
+        stamp: Any = g("hlc")
+        data = g("data")
+        # Serialize the data once: it is both the fingerprint's input and (for put) what we
+        # store. What orjson cannot encode (nesting past 254 levels, an integer beyond 64
+        # bits: exact_json) is rejected, never stored (it was once stored as null, and the
+        # record then failed every batch that touched it).
+        encoded: bytes | None
+        try:
+            encoded = orjson.dumps(data)
+        except orjson.JSONEncodeError:
+            encoded = None
+        data_json = b"null" if encoded is None else encoded  # the fingerprint's input as ever
+        try:  # (the fingerprint's format is stored with every result: keep it)
+            identity = f"{space!r}\x00{collection!r}\x00{record_id!r}\x00{op!r}\x00" \
+                f"{base!r}\x00{stamp!r}\x00".encode()
+        except RecursionError:  # a field nested ~1000 levels deep: rejected for its type
+            identity = b"\x00deep\x00"
+        fingerprint = hashlib.blake2b(identity + data_json, digest_size=16).digest()
+        problem = _problem(space, collection, record_id, op, base, data)
+        # A path of n levels is at least 2n bytes of JSON (`[]` per array; `{"":` and `}`
+        # per object, but 2 for the last): most data is ruled out by its length, most of
+        # the rest by a count of `[` (one pass; a pass costs ~10 instructions per byte).
+        if problem is None and (encoded is None or len(encoded) > 2 * max_depth and (
+                encoded.count(b"[") + len(encoded) // 5 + 1 > max_depth)):
+            problem = _data_problem(data, encoded, max_depth)
+        if problem is not None:
+            return Rejection(mid, problem[0], problem[1], fingerprint)
+        if len(data_json) > max_record_bytes:
+            return Rejection(mid, ErrorCode.RECORD_TOO_LARGE,
+                             f"data is {len(data_json)} bytes; the limit is {max_record_bytes} "
+                             "(SYNCSERVER_MAX_RECORD_BYTES)", fingerprint)
+        if type(stamp) is not str or hlc.HLC_PATTERN.fullmatch(stamp) is None:  # hlc.valid
+            return Rejection(mid, ErrorCode.INVALID_HLC,
+                             "hlc must be '<13-digit ms>:<5-digit counter>:<node>'",
+                             fingerprint)
+        return Mutation(mid, space, collection, record_id, op, data, data_json, base, stamp,
+                        fingerprint)
+    except Exception as exc:  # a bug: this mutation's rejection, logged for the operator
+        error_id = incidents.report("parsing a mutation", exc)
+        mid = raw.get("mid") if isinstance(raw, dict) else None
+        return Rejection(mid if type(mid) is int and 1 <= mid <= MAX_INT else None,
+                         ErrorCode.INTERNAL_ERROR, incidents.message(error_id),
+                         error_id=error_id)
+
+
+def _data_problem(data: Any, encoded: bytes | None,
+                  max_depth: int) -> tuple[ErrorCode, str] | None:
+    """What makes well-typed data unfit to store, once the cheap checks found it suspect:
+    it did not encode, or it has more brackets than the depth limit."""
+    if encoded is None:
+        if exact_json.holds_big_integer(data):
+            return ErrorCode.INVALID_MUTATION, (
+                "data holds an integer beyond 64 bits (integers from -2**63 to 2**64-1 are "
+                "kept exactly): send it as a string")
+        return ErrorCode.INVALID_MUTATION, _too_deep(min(max_depth, 254))
+    if encoded.count(b"{") + encoded.count(b"[") > max_depth and \
+            _deeper_than(data, max_depth):
+        return ErrorCode.INVALID_MUTATION, _too_deep(max_depth)
+    return None
+
+
+def _too_deep(max_depth: int) -> str:
+    return f"data nests deeper than {max_depth} levels of objects and arrays " \
+        "(SYNCSERVER_MAX_DEPTH)"
+
+
+def _deeper_than(value: Any, levels: int) -> bool:
+    """Whether a container nests more than `levels` levels deep (itself is level 1). The
+    recursion is bounded by `levels`."""
+    if levels <= 0:
+        return True
+    for item in value.values() if type(value) is dict else value:
+        if (type(item) is dict or type(item) is list) and _deeper_than(item, levels - 1):
+            return True
+    return False
 
 
 _known_names: set[str] = set()  # space and collection names seen valid: few, and hot

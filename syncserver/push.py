@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from . import incidents
 from .errors import ErrorCode
 from .hlc import Clock
 from .merge import ResolverFailed, State, decide
@@ -29,9 +30,12 @@ class BatchResult:
     counts: dict[str, int] = field(default_factory=dict)  # status -> number, for metrics
 
 
-def rejected(mid: int | None, code: ErrorCode, message: str) -> bytes:
-    return orjson.dumps({"mid": mid, "status": "rejected", "code": code.value,
-                         "message": message})
+def rejected(mid: int | None, code: ErrorCode, message: str,
+             error_id: str | None = None) -> bytes:
+    result = {"mid": mid, "status": "rejected", "code": code.value, "message": message}
+    if error_id is not None:
+        result["error_id"] = error_id
+    return orjson.dumps(result)
 
 
 def mark_duplicate(result: bytes) -> bytes:
@@ -77,7 +81,7 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
         found = txn.load_rows(keys)
         batch.rows = {key: found.get(key) for key in keys}
     purged = txn.purged_mid(client_id)
-    seen, results = batch.seen, batch.out.results
+    seen, results, heads = batch.seen, batch.out.results, batch.out.heads
     entries: list[tuple[int, bytes, bytes]] = []  # (mid, fingerprint, result) to keep
     for item in items:
         mid = item.mid
@@ -105,10 +109,14 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
             batch.count("rejected")
             continue
         if isinstance(item, Rejection):
-            result = rejected(mid, item.code, item.message)
+            result = rejected(mid, item.code, item.message, item.error_id)
             batch.count("rejected")
         else:
-            result = _apply_mutation(batch, item)
+            head = heads.get(item.space)  # every record write moves its space's head
+            try:
+                result = _apply_mutation(batch, item)
+            except Exception as exc:
+                result = _failed(batch, item, exc, head)
         entries.append((mid, item.fingerprint, result))
         seen[mid] = (item.fingerprint, result)  # the same mid later in this batch: a replay
         results.append(result)
@@ -117,6 +125,39 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
     if batch.applied:
         batch.out.counts["applied"] = batch.applied
     return batch.out
+
+
+def _failed(batch: _Batch, m: Mutation, exc: Exception, head: int | None) -> bytes:
+    """An unexpected failure of _apply_mutation made this mutation's rejection
+    (`internal_error`, logged under an id: incidents.py) instead of its batch's 500.
+
+    Deciding and encoding (data and meta) come before any write of the mutation, seq
+    allocation included, so a failure there leaves nothing of it in the transaction. Two
+    kinds of failure still fail the batch: storage errors (they are the storage's to
+    answer, 503, and the transaction may be unusable), and a failure after the mutation
+    wrote its record (its space's head moved past `head`), which no rejection could take
+    back. On the hot path this costs one dict lookup (the try itself is free in 3.11).
+    """
+    if _raised_in_storage(exc) or batch.out.heads.get(m.space) != head:
+        raise exc
+    error_id = incidents.report("applying a mutation", exc, client_id=batch.client_id,
+                                mid=m.mid, space=m.space, collection=m.collection, id=m.id,
+                                op=m.op)
+    batch.count("rejected")
+    return rejected(m.mid, ErrorCode.INTERNAL_ERROR, incidents.message(error_id), error_id)
+
+
+def _raised_in_storage(exc: BaseException) -> bool:
+    """Whether `exc` came out of the storage package (a frame of it on the traceback)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith(_STORAGE):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+_STORAGE = __name__.rpartition(".")[0] + ".storage"
 
 
 def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:

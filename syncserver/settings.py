@@ -187,6 +187,8 @@ class Settings:
     max_record_bytes: int = _setting(
         256_000, "largest record: its data and conflict metadata, in bytes of JSON",
         Whole(16, 1_073_741_824))
+    max_depth: int = _setting(
+        64, "most levels of objects and arrays in a record's data", Whole(1, 254))
     max_page: int = _setting(1000, "largest changes page (limit)", Whole(1, 100_000))
     max_wait: float = _setting(
         60.0, "longest long-poll wait in seconds (0: a `wait` above 0 is refused)", Number(0, 3600))

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from . import exact_json
 from .errors import ErrorCode, SyncError
 from .http_api import parse_collections
 from .notifier import Published
@@ -117,7 +118,7 @@ class Connection:
                     "detail": "send JSON text frames"})
                 return
             try:
-                frame = orjson.loads(text)
+                frame = exact_json.loads(text)  # integers past 64 bits: see exact_json
                 if not isinstance(frame, dict):
                     raise SyncError(ErrorCode.INVALID_REQUEST, "a frame is a JSON object")
                 await self._dispatch(frame)
