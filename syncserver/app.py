@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -16,7 +15,7 @@ from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import http_api, ws
+from . import http_api, incidents, ws
 from .errors import ErrorCode, SyncError, problem_response
 from .lockfile import DatabaseLock
 from .metrics import Metrics
@@ -25,7 +24,6 @@ from .service import SyncService
 from .settings import Settings
 from .storage.sqlite import SQLiteStorage, sqlite_path
 
-log = logging.getLogger("syncserver")
 CLIENT_DIR = client_dir()
 
 
@@ -66,9 +64,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return problem_response(SyncError(ErrorCode.INTERNAL_ERROR,
-                                      "an unexpected server error; the request was rolled back"))
+    # The answer claims nothing about what was stored: the failure may follow a commit (the
+    # live fan-out after a push). Pushes are idempotent, so resending is always safe.
+    error_id = incidents.report(f"answering {request.method} {request.url.path}", exc)
+    return problem_response(SyncError(
+        ErrorCode.INTERNAL_ERROR,
+        f"an unexpected server error (error {error_id} in the server log); resend the "
+        "request: a replayed push is applied once", error_id=error_id))
 
 
 def tune_gc() -> None:
