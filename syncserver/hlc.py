@@ -13,6 +13,9 @@ from typing import NamedTuple
 
 HLC_PATTERN = re.compile(r"^([0-9]{13}):([0-9]{5}):([A-Za-z0-9_.:-]{1,128})$")  # ASCII digits only
 MAX_COUNTER = 99_999
+# The node of the server's own stamps (conflict resolutions through the API). No client may
+# use it as its id: the server would take those writes for the client's own (merge.py).
+SERVER_NODE = "server"
 
 
 class Stamp(NamedTuple):  # a tuple: cheap to make, ordered by (ms, counter, node)
@@ -50,7 +53,7 @@ class Clock:
     """
 
     def __init__(
-        self, max_drift_ms: int, node: str = "server", wall: Callable[[], float] = time.time
+        self, max_drift_ms: int, node: str = SERVER_NODE, wall: Callable[[], float] = time.time
     ) -> None:
         self.max_drift_ms = max_drift_ms
         self.node = node

@@ -12,7 +12,7 @@ import orjson
 from . import conflicts
 from .cursor import CursorCodec
 from .errors import ErrorCode, SyncError
-from .hlc import Clock
+from .hlc import SERVER_NODE, Clock
 from .metrics import Metrics
 from .mutations import SPACE_PATTERN, parse_mutation, valid_client_id
 from .notifier import Notifier
@@ -83,6 +83,10 @@ class SyncService:
             raise SyncError(ErrorCode.INVALID_REQUEST,
                             "client_id must be a string matching ^[A-Za-z0-9_.:-]{1,128}$",
                             field="client_id")
+        if client_id == SERVER_NODE:
+            raise SyncError(ErrorCode.INVALID_REQUEST,
+                            f"client_id {SERVER_NODE!r} is reserved for the server's own "
+                            "stamps: pick another id", field="client_id")
         protocol = body.get("protocol", 1)
         if type(protocol) is not int or protocol not in PROTOCOLS:
             raise SyncError(ErrorCode.INVALID_REQUEST,

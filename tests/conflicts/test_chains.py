@@ -141,3 +141,17 @@ def test_push_names_its_protocol_and_an_unknown_one_is_refused(http):
     response = http.post("/v1/push", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "invalid_request" and "protocol" in response.json()["detail"]
+
+
+def test_the_servers_own_node_cannot_be_a_client_id(http):
+    """Resolutions made through the conflicts API are stamped with the server's node: a
+    client of that id would see them as its own writes and override them unjudged."""
+    now = int(time.time() * 1000)
+    mutation = m("server", "notes", "s1", "put", {"v": 1}, 0, now)
+    response = http.post("/v1/push", json={"client_id": "server", "protocol": 2,
+                                           "mutations": [mutation]})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_request"
+    assert "reserved" in response.json()["detail"]
+    state, _cursor = pull_all(http, SPACE)
+    assert ("notes", "s1") not in state
