@@ -11,11 +11,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, WebSocketRoute
-from starlette.staticfiles import StaticFiles
+from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import http_api, incidents, ws
+from . import http_api, incidents, static, ws
 from .errors import ErrorCode, SyncError, problem_response
 from .lockfile import DatabaseLock
 from .metrics import Metrics
@@ -111,11 +110,8 @@ def create_app(settings: Settings | None = None, lock: DatabaseLock | None = Non
             if own_lock is not None:
                 own_lock.release()
 
-    routes: list = [*http_api.routes, WebSocketRoute("/v1/ws", ws.endpoint)]
-    if settings.demo and (CLIENT_DIR / "demo").is_dir() and (CLIENT_DIR / "src").is_dir():
-        routes.append(Mount("/sync", StaticFiles(directory=CLIENT_DIR / "src"), name="client"))
-        routes.append(Mount("/", StaticFiles(directory=CLIENT_DIR / "demo", html=True),
-                            name="demo"))
+    routes: list = [*http_api.routes, WebSocketRoute("/v1/ws", ws.endpoint),
+                    *static.mounts(settings, CLIENT_DIR)]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

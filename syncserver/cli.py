@@ -137,7 +137,8 @@ def serve(settings: Settings) -> None:
             log_level=settings.log_level, access_log=settings.access_log, loop="auto",
             http="auto", timeout_graceful_shutdown=GRACEFUL_SECONDS)
         print(f"syncserver: serving {settings.db} on http://{settings.host}:{settings.port}/"
-              + (" (demo app at /)" if settings.demo else ""), file=sys.stderr, flush=True)
+              + (f" (your app from {settings.static} at /)" if settings.static else
+                 " (demo app at /)" if settings.demo else ""), file=sys.stderr, flush=True)
         try:
             GracefulServer(config, app.state.service).run(sockets=[sock])
         except KeyboardInterrupt:  # a second Ctrl-C while stopping, as uvicorn.run does

@@ -113,7 +113,31 @@ class Text:
         return value
 
 
-Kind = Whole | Number | Choice | Flag | Text
+@dataclass(frozen=True)
+class Directory:
+    """A folder that must exist when the command starts (empty: not set). Checked at start
+    so that a typo is one line, not a server that answers 404 to everything."""
+
+    allowed: str
+
+    def parse(self, raw: str) -> str:
+        return raw
+
+    def check(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError
+        if value == "":
+            return value
+        if not os.path.exists(value):
+            raise ValueError("no such directory")
+        if not os.path.isdir(value):
+            raise ValueError("not a directory")
+        if not os.access(value, os.R_OK | os.X_OK):
+            raise ValueError("this user cannot read the directory")
+        return value
+
+
+Kind = Whole | Number | Choice | Flag | Text | Directory
 
 
 def _database(value: str) -> None:
@@ -172,6 +196,9 @@ class Settings:
     migrate: bool = _setting(True, "run pending migrations when the server starts", Flag())
     demo: bool = _setting(
         True, "serve the demo PWA at / and the client library at /sync/", Flag())
+    static: str = _setting(
+        "", "your own app: serve this folder at / (instead of the demo) and the client "
+        "library at /sync/; empty: not served", Directory("empty, or an existing directory"))
     secret: str = _setting(
         "", "key that signs cursors; empty: generated once and kept in the database",
         Text("empty, or at least 16 characters", _secret))

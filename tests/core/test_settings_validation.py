@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from syncserver.cli import main
-from syncserver.settings import Choice, Flag, Number, Settings, Text, Whole, env_name
+from syncserver.settings import (
+    Choice,
+    Directory,
+    Flag,
+    Number,
+    Settings,
+    Text,
+    Whole,
+    env_name,
+)
 from tests.server import free_port
 
 from .cli_support import assert_one_line_failure, run_syncserver
@@ -40,6 +49,8 @@ def _bad_values(name: str, kind: object) -> list[str]:
         return ["bogus"]
     if isinstance(kind, Flag):
         return ["maybe"]
+    if isinstance(kind, Directory):  # a missing path, and a file that is not a folder
+        return [str(Path(__file__).parent / "no-such-directory"), __file__]
     assert isinstance(kind, Text) and name in BAD_TEXT, f"no bad value known for {name}"
     return BAD_TEXT[name]
 
