@@ -195,7 +195,8 @@ class Settings:
     port: int = _setting(8000, "port to listen on", Whole(1, 65535))
     migrate: bool = _setting(True, "run pending migrations when the server starts", Flag())
     demo: bool = _setting(
-        True, "serve the demo PWA at / and the client library at /sync/", Flag())
+        True, "serve the demo PWA at / and the client library at /sync/ (--static replaces "
+        "the demo)", Flag())
     static: str = _setting(
         "", "your own app: serve this folder at / (instead of the demo) and the client "
         "library at /sync/; empty: not served", Directory("empty, or an existing directory"))

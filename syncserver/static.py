@@ -38,6 +38,8 @@ SCRIPTS = {".js", ".mjs"}
 # The one dot-folder an app may need to publish (asset links, security.txt); every other
 # name starting with a dot (.git, .env) stays private.
 SERVED_DOT_NAMES = {".well-known"}
+# Paths of the API and the library: never looked up in the app's folder.
+API_PREFIXES = frozenset({"v1", "sync"})
 
 
 class AppFiles(StaticFiles):
@@ -54,9 +56,18 @@ class AppFiles(StaticFiles):
     - dot files refused, and any lookup failure (a symlink loop, no permission) a 404.
     """
 
+    def __init__(self, *, directory: Path, html: bool = False,
+                 reserved: frozenset[str] = frozenset()) -> None:
+        super().__init__(directory=directory, html=html)
+        self.reserved = reserved  # first path segments that belong to the server
+
     async def get_response(self, path: str, scope: Scope) -> Response:
+        parts = PurePath(path).parts
+        if parts and parts[0] in self.reserved:
+            # An unknown API path stays a problem+json 404, never the app's 404.html.
+            raise HTTPException(status_code=404)
         if any(part.startswith(".") and part not in SERVED_DOT_NAMES
-               for part in PurePath(path).parts):  # `..` included
+               for part in parts):  # `..` included
             raise HTTPException(status_code=404)
         return await super().get_response(path, scope)
 
@@ -95,5 +106,6 @@ def mounts(settings: Settings, client_dir: Path) -> list[Mount]:
     found = []
     if library.is_dir():
         found.append(Mount("/sync", AppFiles(directory=library), name="client"))
-    found.append(Mount("/", AppFiles(directory=app_dir, html=True), name=name))
+    found.append(Mount("/", AppFiles(directory=app_dir, html=True, reserved=API_PREFIXES),
+                       name=name))
     return found

@@ -31,6 +31,9 @@ FILES = {
     "docs/index.html": "<p>docs</p>",
     ".env": SECRET,
     ".well-known/assetlinks.json": "[]",
+    "404.html": "<p>the app's own not-found page</p>",
+    "v1/shadow.json": "{}",
+    "sync/shadow.js": "",
 }
 
 
@@ -135,8 +138,16 @@ def test_pages_are_revalidated_too_and_only_scripts_widen_a_worker_scope(
         assert "service-worker-allowed" not in response.headers, path
 
 
-def test_a_missing_file_is_a_404_problem(http_client: httpx.Client) -> None:
+def test_a_missing_file_is_the_apps_404_page(http_client: httpx.Client) -> None:
     response = http_client.get("/no/such/file.js")
+    assert response.status_code == 404 and response.text == FILES["404.html"]
+
+
+@pytest.mark.parametrize("path", ["/v1/no-such-route", "/v1/shadow.json", "/sync/shadow.js",
+                                  "/sync/no-such-module.js"])
+def test_api_and_library_paths_are_never_the_apps_files(
+        http_client: httpx.Client, path: str) -> None:
+    response = http_client.get(path)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "not_found"
