@@ -43,19 +43,21 @@ def add_note(page: Page, text: str) -> None:
                            ".some(li => li.textContent === t)", arg=text, timeout=5000)
 
 
+@pytest.mark.parametrize("worker", ["sw.js", "sw-module.js"])
 def test_own_app_registers_its_worker_and_its_offline_writes_reach_the_server(
-        browser: Browser, server: ServerProcess) -> None:
+        browser: Browser, server: ServerProcess, worker: str) -> None:
     space = f"static-{uuid.uuid4().hex[:10]}"
     context = browser.new_context()
     try:
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{server.url}/?space={space}")
+        module = "&sw=module" if worker == "sw-module.js" else ""
+        page.goto(f"{server.url}/?space={space}{module}")
         page.wait_for_function("document.body.dataset.ready === 'true'", timeout=10_000)
         page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10_000)
         script = page.evaluate("navigator.serviceWorker.controller.scriptURL")
-        assert script == f"{server.url}/sw.js"
+        assert script == f"{server.url}/{worker}"
 
         context.set_offline(True)
         for text in ("first", "second", "third"):

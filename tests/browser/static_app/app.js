@@ -2,9 +2,14 @@
 // library from /sync/ on the same origin, a worker of its own (sw.js) for Background Sync.
 import { createSyncClient } from '/sync/index.js';
 
-const space = new URLSearchParams(location.search).get('space') ?? 'notes';
+const params = new URLSearchParams(location.search);
+const space = params.get('space') ?? 'notes';
 // updateViaCache 'none': update checks refetch the worker and the library it imports.
-await navigator.serviceWorker.register('/sw.js', { updateViaCache: 'none' });
+if (params.get('sw') === 'module') {
+  await navigator.serviceWorker.register('/sw-module.js', { type: 'module', updateViaCache: 'none' });
+} else {
+  await navigator.serviceWorker.register('/sw.js', { updateViaCache: 'none' });
+}
 
 const sync = await createSyncClient({ space });
 const notes = sync.collection('notes');
