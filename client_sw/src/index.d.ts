@@ -42,9 +42,12 @@ export interface OutboxEntry {
   id: string;
   op: Op;
   data?: Record<string, unknown>;
+  /** the version of the record this client last received from the server (protocol 2) */
   base_version: number;
   hlc: string;
   queued_at: number;
+  /** protocol of base_version; absent: 1 (queued by an older client) */
+  protocol?: number;
 }
 
 export interface Resolution {

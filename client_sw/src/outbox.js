@@ -4,7 +4,7 @@
 
 import { getClientId, getMeta, req, setMeta, transact } from './db.js';
 import { formatHlc, tickHlc } from './hlc.js';
-import { pendingFor, refreshRow } from './store.js';
+import { refreshRow } from './store.js';
 
 /** @typedef {import('./store.js').OutboxEntry} OutboxEntry */
 /** @typedef {import('./store.js').LocalRecord} LocalRecord */
@@ -36,11 +36,23 @@ export function validateWrite(write) {
 }
 
 /**
+ * The protocol version of the bases this client writes (docs/protocol.md, "Protocol
+ * versions"). Stored in each outbox entry: entries queued by an older client keep the rules
+ * they were written under when they are replayed.
+ */
+export const PROTOCOL = 2;
+
+/**
  * Queue a write and update the record's view, atomically.
  *
- * Base version: the server applies a batch in order and every accepted change adds 1 to the
- * version, so a write queued behind n unanswered writes of the same record is based on
- * (last confirmed version + n). Offline chains therefore read put@0, patch@1, delete@2.
+ * Base version (protocol 2): the version of the record this client last received from the
+ * server (its confirmed copy), for every write it queues, whatever is queued before it. The
+ * server does not count this client's own earlier writes as concurrent changes, so a chain
+ * of offline edits is judged against what the device actually saw: when an early link takes
+ * no effect (lost a conflict, rejected), a later one is still judged against the other
+ * devices' changes instead of landing by accident on their newer version. An answer does
+ * not move the base of writes already queued (they may be on the wire, and a replay must be
+ * byte-identical); a write queued after the answer is based on the newly confirmed version.
  * @param {IDBDatabase} db
  * @param {WriteRequest} write
  * @param {number} [now]  ms since the epoch, for the HLC stamp
@@ -52,7 +64,6 @@ export async function enqueueWrite(db, write, now = Date.now()) {
   return transact(db, ['records', 'outbox', 'meta'], 'readwrite', async (tx) => {
     const { space, collection, id, op } = write;
     const row = await req(tx.objectStore('records').get([space, collection, id]));
-    const queued = await pendingFor(tx, space, collection, id);
     // The counter and the clock live in the meta store and change in this transaction, so
     // two tabs writing at once still get distinct mids and ordered stamps.
     const mid = (await getMeta(tx, 'next_mid')) ?? 1;
@@ -62,9 +73,12 @@ export async function enqueueWrite(db, write, now = Date.now()) {
     /** @type {OutboxEntry} */
     const entry = {
       mid, space, collection, id, op,
-      base_version: (row?.server?.version ?? 0) + queued.length,
+      base_version: row?.server?.version ?? 0,
+      // The node is the client id: the server refuses any other (invalid_hlc) and reads it
+      // as the writer of the fields this write stamps.
       hlc: formatHlc(clock.ms, clock.counter, clientId),
       queued_at: now,
+      protocol: PROTOCOL,
     };
     if (op !== 'delete') entry.data = structuredClone(write.data);
     await req(tx.objectStore('outbox').add(entry));
@@ -82,6 +96,28 @@ export async function enqueueWrite(db, write, now = Date.now()) {
 export function readOutbox(db, limit) {
   return transact(db, ['outbox'], 'readonly',
     (tx) => req(tx.objectStore('outbox').getAll(null, limit)));
+}
+
+/**
+ * The protocol of an entry: 1 for entries queued before the client wrote protocol 2 bases.
+ * @param {OutboxEntry} entry
+ * @returns {number}
+ */
+export function protocolOf(entry) {
+  return entry.protocol ?? 1;
+}
+
+/**
+ * The longest prefix of `entries` written under one protocol: a push body carries one
+ * protocol for all its mutations.
+ * @param {OutboxEntry[]} entries  in mid order
+ * @returns {OutboxEntry[]}
+ */
+export function oneProtocol(entries) {
+  if (entries.length === 0) return entries;
+  const first = protocolOf(entries[0]);
+  const end = entries.findIndex((entry) => protocolOf(entry) !== first);
+  return end === -1 ? entries : entries.slice(0, end);
 }
 
 /**

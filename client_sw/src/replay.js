@@ -4,7 +4,7 @@
 
 import { getClientId } from './db.js';
 import { withReplayLock } from './lock.js';
-import { countOutbox, readOutbox, toWireMutation } from './outbox.js';
+import { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } from './outbox.js';
 import { applyPushResults, deadLetter } from './results.js';
 
 /** @typedef {import('./notify.js').Notifier} Notifier */
@@ -85,18 +85,22 @@ export function replayOutbox(options) {
     let announced = false;
     try {
       for (;;) {
-        const entries = await readOutbox(db, size);
+        const entries = oneProtocol(await readOutbox(db, size));
         if (entries.length === 0) break;
         if (!announced) {
           notifier?.post({ type: 'replay', state: 'start', source });
           announced = true;
         }
         const clientId = await getClientId(db);
+        /** @type {Record<string, unknown>} */
+        const body = { client_id: clientId, mutations: entries.map(toWireMutation) };
+        // Protocol 1 is the default: a body without the field is read as one.
+        if (protocolOf(entries[0]) !== 1) body.protocol = protocolOf(entries[0]);
         // A thrown fetch (offline, connection refused) propagates: nothing was dropped.
         const response = await doFetch(url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ client_id: clientId, mutations: entries.map(toWireMutation) }),
+          body: JSON.stringify(body),
         });
         if (response.status >= 500) {
           throw new ReplayError(`push answered ${response.status}; the outbox is kept`, response.status);
@@ -118,8 +122,8 @@ export function replayOutbox(options) {
           const problem = await readProblem(response);
           throw new ReplayError(`push answered ${response.status} ${problem.code}`, response.status);
         }
-        const body = await response.json();
-        const outcome = await applyPushResults(db, entries, Array.isArray(body.results) ? body.results : []);
+        const answer = await response.json();
+        const outcome = await applyPushResults(db, entries, Array.isArray(answer.results) ? answer.results : []);
         summary.sent += entries.length;
         summary.applied += outcome.applied;
         summary.conflicts += outcome.conflicts.length;

@@ -42,6 +42,7 @@ import { mergePatch } from './merge-patch.js';
  * @property {number} base_version
  * @property {string} hlc
  * @property {number} queued_at
+ * @property {number} [protocol]  the protocol of `base_version`; absent: 1 (queued by an older client)
  */
 
 /**

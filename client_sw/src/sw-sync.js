@@ -507,6 +507,7 @@ const __store = (() => {
    * @property {number} base_version
    * @property {string} hlc
    * @property {number} queued_at
+   * @property {number} [protocol]  the protocol of `base_version`; absent: 1 (queued by an older client)
    */
 
   /**
@@ -694,7 +695,7 @@ const __outbox = (() => {
 
   const { getClientId, getMeta, req, setMeta, transact } = __db;
   const { formatHlc, tickHlc } = __hlc;
-  const { pendingFor, refreshRow } = __store;
+  const { refreshRow } = __store;
 
   /** @typedef {import('./store.js').OutboxEntry} OutboxEntry */
   /** @typedef {import('./store.js').LocalRecord} LocalRecord */
@@ -726,11 +727,23 @@ const __outbox = (() => {
   }
 
   /**
+   * The protocol version of the bases this client writes (docs/protocol.md, "Protocol
+   * versions"). Stored in each outbox entry: entries queued by an older client keep the rules
+   * they were written under when they are replayed.
+   */
+  const PROTOCOL = 2;
+
+  /**
    * Queue a write and update the record's view, atomically.
    *
-   * Base version: the server applies a batch in order and every accepted change adds 1 to the
-   * version, so a write queued behind n unanswered writes of the same record is based on
-   * (last confirmed version + n). Offline chains therefore read put@0, patch@1, delete@2.
+   * Base version (protocol 2): the version of the record this client last received from the
+   * server (its confirmed copy), for every write it queues, whatever is queued before it. The
+   * server does not count this client's own earlier writes as concurrent changes, so a chain
+   * of offline edits is judged against what the device actually saw: when an early link takes
+   * no effect (lost a conflict, rejected), a later one is still judged against the other
+   * devices' changes instead of landing by accident on their newer version. An answer does
+   * not move the base of writes already queued (they may be on the wire, and a replay must be
+   * byte-identical); a write queued after the answer is based on the newly confirmed version.
    * @param {IDBDatabase} db
    * @param {WriteRequest} write
    * @param {number} [now]  ms since the epoch, for the HLC stamp
@@ -742,7 +755,6 @@ const __outbox = (() => {
     return transact(db, ['records', 'outbox', 'meta'], 'readwrite', async (tx) => {
       const { space, collection, id, op } = write;
       const row = await req(tx.objectStore('records').get([space, collection, id]));
-      const queued = await pendingFor(tx, space, collection, id);
       // The counter and the clock live in the meta store and change in this transaction, so
       // two tabs writing at once still get distinct mids and ordered stamps.
       const mid = (await getMeta(tx, 'next_mid')) ?? 1;
@@ -752,9 +764,12 @@ const __outbox = (() => {
       /** @type {OutboxEntry} */
       const entry = {
         mid, space, collection, id, op,
-        base_version: (row?.server?.version ?? 0) + queued.length,
+        base_version: row?.server?.version ?? 0,
+        // The node is the client id: the server refuses any other (invalid_hlc) and reads it
+        // as the writer of the fields this write stamps.
         hlc: formatHlc(clock.ms, clock.counter, clientId),
         queued_at: now,
+        protocol: PROTOCOL,
       };
       if (op !== 'delete') entry.data = structuredClone(write.data);
       await req(tx.objectStore('outbox').add(entry));
@@ -772,6 +787,28 @@ const __outbox = (() => {
   function readOutbox(db, limit) {
     return transact(db, ['outbox'], 'readonly',
       (tx) => req(tx.objectStore('outbox').getAll(null, limit)));
+  }
+
+  /**
+   * The protocol of an entry: 1 for entries queued before the client wrote protocol 2 bases.
+   * @param {OutboxEntry} entry
+   * @returns {number}
+   */
+  function protocolOf(entry) {
+    return entry.protocol ?? 1;
+  }
+
+  /**
+   * The longest prefix of `entries` written under one protocol: a push body carries one
+   * protocol for all its mutations.
+   * @param {OutboxEntry[]} entries  in mid order
+   * @returns {OutboxEntry[]}
+   */
+  function oneProtocol(entries) {
+    if (entries.length === 0) return entries;
+    const first = protocolOf(entries[0]);
+    const end = entries.findIndex((entry) => protocolOf(entry) !== first);
+    return end === -1 ? entries : entries.slice(0, end);
   }
 
   /**
@@ -857,7 +894,7 @@ const __outbox = (() => {
     return transact(db, ['conflicts'], 'readwrite', (tx) => req(tx.objectStore('conflicts').clear()));
   }
 
-  return { validateWrite, enqueueWrite, readOutbox, countOutbox, toWireMutation, listDeadLetters, clearDeadLetters, listConflicts, clearConflicts };
+  return { validateWrite, PROTOCOL, enqueueWrite, readOutbox, protocolOf, oneProtocol, countOutbox, toWireMutation, listDeadLetters, clearDeadLetters, listConflicts, clearConflicts };
 })();
 // ---- results.js
 const __results = (() => {
@@ -1015,7 +1052,7 @@ const __replay = (() => {
 
   const { getClientId } = __db;
   const { withReplayLock } = __lock;
-  const { countOutbox, readOutbox, toWireMutation } = __outbox;
+  const { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } = __outbox;
   const { applyPushResults, deadLetter } = __results;
 
   /** @typedef {import('./notify.js').Notifier} Notifier */
@@ -1096,18 +1133,22 @@ const __replay = (() => {
       let announced = false;
       try {
         for (;;) {
-          const entries = await readOutbox(db, size);
+          const entries = oneProtocol(await readOutbox(db, size));
           if (entries.length === 0) break;
           if (!announced) {
             notifier?.post({ type: 'replay', state: 'start', source });
             announced = true;
           }
           const clientId = await getClientId(db);
+          /** @type {Record<string, unknown>} */
+          const body = { client_id: clientId, mutations: entries.map(toWireMutation) };
+          // Protocol 1 is the default: a body without the field is read as one.
+          if (protocolOf(entries[0]) !== 1) body.protocol = protocolOf(entries[0]);
           // A thrown fetch (offline, connection refused) propagates: nothing was dropped.
           const response = await doFetch(url, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ client_id: clientId, mutations: entries.map(toWireMutation) }),
+            body: JSON.stringify(body),
           });
           if (response.status >= 500) {
             throw new ReplayError(`push answered ${response.status}; the outbox is kept`, response.status);
@@ -1129,8 +1170,8 @@ const __replay = (() => {
             const problem = await readProblem(response);
             throw new ReplayError(`push answered ${response.status} ${problem.code}`, response.status);
           }
-          const body = await response.json();
-          const outcome = await applyPushResults(db, entries, Array.isArray(body.results) ? body.results : []);
+          const answer = await response.json();
+          const outcome = await applyPushResults(db, entries, Array.isArray(answer.results) ? answer.results : []);
           summary.sent += entries.length;
           summary.applied += outcome.applied;
           summary.conflicts += outcome.conflicts.length;

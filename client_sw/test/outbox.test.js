@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import { getClientId } from '../src/db.js';
 import { countOutbox, enqueueWrite, readOutbox, toWireMutation } from '../src/outbox.js';
+import { applyPushResults } from '../src/results.js';
 import { applyRemoteChanges, getRecord, listRecords } from '../src/store.js';
 import { freshDb, serverRecord } from './helpers.js';
 
@@ -31,29 +32,48 @@ test('the client id is stable and mids count up per client', async () => {
   assert.deepEqual(mids, [1, 2, 3]);
 });
 
-test('offline writes to one record chain their base versions', async () => {
+test('a chain of queued writes is based on the confirmed version (protocol 2)', async () => {
   const db = await freshDb();
   await enqueueWrite(db, write('put', 't1', { title: 'milk', done: false }));
   await enqueueWrite(db, write('patch', 't1', { done: true }));
   await enqueueWrite(db, write('delete', 't1'));
   await enqueueWrite(db, write('put', 't2', { title: 'eggs' }));
   const entries = await readOutbox(db);
-  assert.deepEqual(entries.map((e) => [e.id, e.op, e.base_version]),
-    [['t1', 'put', 0], ['t1', 'patch', 1], ['t1', 'delete', 2], ['t2', 'put', 0]]);
+  // Nothing confirmed yet: every write of t1 says "I have seen no version of it".
+  assert.deepEqual(entries.map((e) => [e.id, e.op, e.base_version, e.protocol]),
+    [['t1', 'put', 0, 2], ['t1', 'patch', 0, 2], ['t1', 'delete', 0, 2], ['t2', 'put', 0, 2]]);
   assert.equal(await getRecord(db, 's1', 'todos', 't1'), null, 'deleted locally');
   assert.deepEqual((await listRecords(db, 's1', 'todos')).map((r) => r.id), ['t2']);
 });
 
-test('the base version starts from the last version the server confirmed', async () => {
+test('the base version is the last version the server confirmed, for every queued write', async () => {
   const db = await freshDb();
   await applyRemoteChanges(db, 's1', [serverRecord({ version: 4, data: { title: 'milk' } })], 'c4');
   const first = await enqueueWrite(db, write('patch', 't1', { done: true }));
   const second = await enqueueWrite(db, write('patch', 't1', { title: 'oat milk' }));
   assert.equal(first.entry.base_version, 4);
-  assert.equal(second.entry.base_version, 5);
+  assert.equal(second.entry.base_version, 4);
   const record = await getRecord(db, 's1', 'todos', 't1');
   assert.deepEqual(record?.data, { title: 'oat milk', done: true });
   assert.equal(record?.version, 4);
+});
+
+test('an answer does not move the base of writes already queued; later writes take the new version', async () => {
+  const db = await freshDb();
+  await applyRemoteChanges(db, 's1', [serverRecord({ version: 4, data: { title: 'milk' } })], 'c4');
+  await enqueueWrite(db, write('patch', 't1', { done: true }));
+  await enqueueWrite(db, write('patch', 't1', { title: 'oat milk' }));
+  const [first] = await readOutbox(db);
+  await applyPushResults(db, [first], [{ mid: first.mid, status: 'applied', version: 5, seq: 9 }]);
+  // The second write may already be on the wire with base 4: it keeps it (a replay must be
+  // byte-identical), and the server does not count our own version 5 as a concurrent change.
+  assert.deepEqual((await readOutbox(db)).map((e) => e.base_version), [4]);
+  const third = await enqueueWrite(db, write('patch', 't1', { done: false }));
+  assert.equal(third.entry.base_version, 5, 'a write queued after the answer saw version 5');
+  // A version from the feed (another device's change) is what later writes are based on.
+  await applyRemoteChanges(db, 's1', [serverRecord({ version: 7, data: { title: 'theirs', done: true } })], 'c7');
+  const fourth = await enqueueWrite(db, write('patch', 't1', { note: 'x' }));
+  assert.equal(fourth.entry.base_version, 7);
 });
 
 test('HLC stamps of consecutive writes are strictly increasing even in one millisecond', async () => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import test from 'node:test';
-import { setMeta, transact } from '../src/db.js';
+import { req, setMeta, transact } from '../src/db.js';
 import { withReplayLock } from '../src/lock.js';
 import { countOutbox, enqueueWrite, readOutbox } from '../src/outbox.js';
 import { replayOutbox, ReplayError } from '../src/replay.js';
@@ -60,8 +60,51 @@ test('a 503 keeps every entry and rejects; the request carried the whole batch i
   assert.equal(bodies.length, 1);
   assert.equal(bodies[0].path, '/v1/push');
   assert.equal(bodies[0].type, 'application/json');
-  assert.deepEqual(bodies[0].body.mutations.map((m) => [m.mid, m.op, m.base_version]), [[1, 'put', 0], [2, 'patch', 1]]);
+  assert.deepEqual(bodies[0].body.mutations.map((m) => [m.mid, m.op, m.base_version]), [[1, 'put', 0], [2, 'patch', 0]]);
+  assert.equal(bodies[0].body.protocol, 2, 'the bases are protocol 2 bases');
   assert.match(bodies[0].body.client_id, /^c-/);
+});
+
+/**
+ * A real HTTP server that records each push body and answers 503.
+ * @returns {Promise<{url: string, bodies: any[], close: () => void}>}
+ */
+async function unavailableServer() {
+  /** @type {any[]} */
+  const bodies = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => { body += chunk; });
+    request.on('end', () => {
+      bodies.push(JSON.parse(body));
+      response.writeHead(503, { 'content-type': 'text/plain' }).end('upstream unavailable');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
+  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
+  return { url: `http://127.0.0.1:${port}/`, bodies, close: () => server.close() };
+}
+
+test('writes queued by a protocol 1 client are sent in a batch of their own, as protocol 1', async () => {
+  const db = await freshDb();
+  // An outbox entry left by the previous client version: its base counts the writes queued
+  // before it, which only a protocol 1 batch reads correctly.
+  await transact(db, ['outbox'], 'readwrite', (tx) => req(tx.objectStore('outbox').add({
+    mid: 1, space: 's1', collection: 'todos', id: 't0', op: 'patch', data: { a: 1 },
+    base_version: 3, hlc: '1763756400000:00000:c-old', queued_at: 1,
+  })));
+  await transact(db, ['meta'], 'readwrite', (tx) => setMeta(tx, 'next_mid', 2));
+  await queueTwo(db);
+  const server = await unavailableServer();
+  try {
+    await assert.rejects(replayOutbox({ db, url: server.url }), ReplayError);
+    await transact(db, ['outbox'], 'readwrite', (tx) => req(tx.objectStore('outbox').delete(1)));
+    await assert.rejects(replayOutbox({ db, url: server.url }), ReplayError);
+  } finally {
+    server.close();
+  }
+  assert.deepEqual(server.bodies.map((b) => [b.protocol, b.mutations.map((m) => m.mid)]),
+    [[undefined, [1]], [2, [2, 3]]]);
 });
 
 test('an empty outbox makes no request', async () => {
