@@ -34,6 +34,9 @@ export interface LocalRecord<T = any> {
   updated_at: number | null;
 }
 
+/** A commutative operation, as the value of a top-level field of a patch (never conflicts). */
+export type Operation = { $inc: number } | { $add: unknown[] } | { $remove: unknown[] };
+
 /** A queued write, as stored in the outbox. */
 export interface OutboxEntry {
   mid: number;
@@ -131,8 +134,8 @@ export interface SyncClientOptions {
 export declare class Collection<T extends Record<string, unknown> = Record<string, any>> {
   readonly name: string;
   put(id: string, data: T): Promise<LocalRecord<T> | null>;
-  /** RFC 7396 merge patch: null removes a field */
-  patch(id: string, patch: Partial<{ [K in keyof T]: T[K] | null }>): Promise<LocalRecord<T> | null>;
+  /** RFC 7396 merge patch: null removes a field; a top-level field may be a commutative operation */
+  patch(id: string, patch: Partial<{ [K in keyof T]: T[K] | null | Operation }>): Promise<LocalRecord<T> | null>;
   delete(id: string): Promise<null>;
   get(id: string): Promise<LocalRecord<T> | null>;
   all(): Promise<LocalRecord<T>[]>;
@@ -208,6 +211,8 @@ export declare function parseHlc(stamp: unknown): { ms: number; counter: number;
 export declare function tickHlc(last: { ms: number; counter: number } | null | undefined, now: number): { ms: number; counter: number };
 export declare function receiveHlc(last: { ms: number; counter: number } | null | undefined, remote: unknown): { ms: number; counter: number };
 export declare function mergePatch(target: unknown, patch: unknown): any;
+/** a patch with commutative operations ($inc, $add, $remove) applied as the server applies it; undefined when the server would reject it */
+export declare function applyPatch(target: unknown, patch: Record<string, unknown>): Record<string, unknown> | undefined;
 
 // ---- service worker side ----
 

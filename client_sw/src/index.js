@@ -10,3 +10,4 @@ export { LiveFeed } from './ws.js';
 export { getRecord, listRecords } from './store.js';
 export { formatHlc, parseHlc, tickHlc, receiveHlc } from './hlc.js';
 export { mergePatch } from './merge-patch.js';
+export { applyPatch } from './ops.js';

@@ -4,6 +4,7 @@
 
 import { getClientId, getMeta, req, setMeta, transact } from './db.js';
 import { formatHlc, tickHlc } from './hlc.js';
+import { patchProblem } from './ops.js';
 import { refreshRow } from './store.js';
 
 /** @typedef {import('./store.js').OutboxEntry} OutboxEntry */
@@ -33,6 +34,8 @@ export function validateWrite(write) {
   if (!['put', 'patch', 'delete'].includes(write.op)) throw new TypeError(`bad op: ${write.op}`);
   const isObject = write.data !== null && typeof write.data === 'object' && !Array.isArray(write.data);
   if (write.op !== 'delete' && !isObject) throw new TypeError(`${write.op} needs an object`);
+  const problem = write.op === 'patch' ? patchProblem(write.data) : null;
+  if (problem) throw new TypeError(problem);
 }
 
 /**

@@ -63,14 +63,16 @@ async function storeApplied(tx, entry, result) {
   const version = result.version ?? 0;
   // The feed may already have delivered this version (or a later one): keep that.
   if (server && server.version >= version) return refreshRow(tx, entry.space, entry.collection, entry.id);
-  const state = applyOp(server, entry);
+  // The result carries no data: derive the state by the server's rules, marked `local` so
+  // the feed's copy of this version replaces it (docs/client.md, "Confirmed data").
+  const state = applyOp(server, entry) ?? { data: {}, deleted: false };
   const stamp = result.hlc_clamped ?? entry.hlc;
   await setMeta(tx, 'hlc', receiveHlc(await getMeta(tx, 'hlc'), stamp));
   return refreshRow(tx, entry.space, entry.collection, entry.id, {
     space: entry.space, collection: entry.collection, id: entry.id, version,
     // The result carries no server time; ours stands in until the feed brings a newer version.
     seq: result.seq, deleted: state.deleted, hlc: stamp, updated_at: Date.now(),
-    data: state.data,
+    data: state.data, local: true,
   });
 }
 

@@ -5,7 +5,7 @@
 
 import { getMeta, req, setMeta, transact } from './db.js';
 import { receiveHlc } from './hlc.js';
-import { mergePatch } from './merge-patch.js';
+import { applyPatch } from './ops.js';
 
 /**
  * @typedef {object} ServerRecord  a record as the server sends it (docs/protocol.md)
@@ -18,6 +18,8 @@ import { mergePatch } from './merge-patch.js';
  * @property {string} [hlc]
  * @property {number} [updated_at]
  * @property {any} data
+ * @property {boolean} [local]  derived by this client from an `applied` result (which carries
+ *   no data); the server's copy of the same version replaces it
  */
 
 /**
@@ -46,16 +48,18 @@ import { mergePatch } from './merge-patch.js';
  */
 
 /**
- * Apply one write to a state; the same rules the server uses for put, patch and delete.
+ * Apply one write to a state; the same rules the server uses for put, patch (with its
+ * commutative operations) and delete. A write the server would reject leaves the state as
+ * it was.
  * @param {{data: any, deleted: boolean} | null} state
  * @param {Pick<OutboxEntry, 'op' | 'data'>} entry
- * @returns {{data: any, deleted: boolean}}
+ * @returns {{data: any, deleted: boolean} | null}
  */
 export function applyOp(state, entry) {
   if (entry.op === 'delete') return { data: null, deleted: true };
   if (entry.op === 'put') return { data: structuredClone(entry.data), deleted: false };
-  const base = state && !state.deleted ? state.data : {};
-  return { data: mergePatch(base, entry.data), deleted: false };
+  const data = applyPatch(state && !state.deleted ? state.data : {}, entry.data);
+  return data === undefined ? state : { data, deleted: false };
 }
 
 /**
@@ -116,6 +120,11 @@ export async function refreshRow(tx, space, collection, id, server) {
 /**
  * Store a server record if it is newer than the confirmed one, inside `tx`
  * (records, outbox, meta). Returns whether the view may have changed.
+ *
+ * The server's copy of a version also replaces our own derivation of that same version
+ * (an `applied` push result carries no data: we compute it, marked `local`), and any copy of
+ * that version that differs from ours: the server's rules (per-element stamps of sets,
+ * custom resolvers) are the ones that count, and client and server must not disagree for good.
  * @param {IDBTransaction} tx
  * @param {ServerRecord} record
  * @returns {Promise<boolean>}
@@ -124,10 +133,42 @@ export async function storeServerRecord(tx, record) {
   /** @type {RecordRow | undefined} */
   const row = await req(tx.objectStore('records').get([record.space, record.collection, record.id]));
   await setMeta(tx, 'hlc', receiveHlc(await getMeta(tx, 'hlc'), record.hlc));
+  const known = row?.server;
   // Versions only grow; an older copy (a late feed page, a replayed result) changes nothing.
-  if (row?.server && row.server.version >= record.version) return false;
+  if (known && known.version > record.version) return false;
+  if (known && known.version === record.version && !known.local && sameState(known, record)) return false;
   await refreshRow(tx, record.space, record.collection, record.id, { ...record });
   return true;
+}
+
+/**
+ * @param {ServerRecord} a
+ * @param {ServerRecord} b
+ * @returns {boolean}
+ */
+function sameState(a, b) {
+  return a.deleted === b.deleted && sameJson(a.data, b.data);
+}
+
+/**
+ * Deep equality of JSON values (object key order does not matter).
+ * @param {unknown} a
+ * @param {unknown} b
+ * @returns {boolean}
+ */
+export function sameJson(a, b) {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const list = /** @type {unknown[]} */ (b);
+    return a.length === list.length && a.every((value, i) => sameJson(value, list[i]));
+  }
+  const x = /** @type {Record<string, unknown>} */ (a);
+  const y = /** @type {Record<string, unknown>} */ (b);
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length
+    && keys.every((key) => Object.prototype.hasOwnProperty.call(y, key) && sameJson(x[key], y[key]));
 }
 
 /**

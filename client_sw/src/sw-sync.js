@@ -461,6 +461,160 @@ const __merge_patch = (() => {
 
   return { mergePatch };
 })();
+// ---- ops.js
+const __ops = (() => {
+  // Commutative operations inside a patch, applied locally by the rules of the server
+  // (syncserver/commutative.py and merge.py): a top-level field whose value is a one-key object
+  // naming an operation is that operation, not a value. `{"likes": {"$inc": 1}}` adds to a
+  // number (a missing or non-number field counts as 0); `{"tags": {"$add": [...]}}` and
+  // `{"tags": {"$remove": [...]}}` change a set, kept as the sorted list of its present
+  // elements, elements compared by their JSON text. The plain fields of the patch apply first
+  // (RFC 7396), then the operations.
+  //
+  // This is the optimistic view only: the server also remembers per-element stamps, so a
+  // concurrent remove elsewhere can win over our add. The confirmed state always comes from
+  // the server's copy (push result record or feed), never from this function alone.
+
+  const { mergePatch } = __merge_patch;
+
+  const OPERATORS = ['$inc', '$add', '$remove'];
+  const INT_MAX = 2 ** 63; // exclusive: what a 64-bit signed integer holds, as the server checks
+
+  /**
+   * @param {unknown} value
+   * @returns {string | null}  the operator when `value` is an operation
+   */
+  function operatorOf(value) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
+    const keys = Object.keys(value);
+    return keys.length === 1 && OPERATORS.includes(keys[0]) ? keys[0] : null;
+  }
+
+  /**
+   * A message when an operation's argument is one the server rejects (invalid_mutation).
+   * @param {string} field
+   * @param {string} op
+   * @param {unknown} arg
+   * @returns {string | null}
+   */
+  function checkOperation(field, op, arg) {
+    if (op === '$inc') return typeof arg === 'number' ? null : `${field}: $inc takes a number`;
+    return Array.isArray(arg) ? null : `${field}: ${op} takes a list of elements`;
+  }
+
+  /**
+   * The problem with the first bad operation of a patch, or null.
+   * @param {Record<string, unknown>} patch
+   * @returns {string | null}
+   */
+  function patchProblem(patch) {
+    for (const [field, value] of Object.entries(patch)) {
+      const op = operatorOf(value);
+      if (op) {
+        const problem = checkOperation(field, op, /** @type {any} */ (value)[op]);
+        if (problem) return problem;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Compare two strings by Unicode code point, as Python compares str (JavaScript's `<` compares
+   * UTF-16 units, which orders U+E000..U+FFFF after the astral planes).
+   * @param {string} a
+   * @param {string} b
+   * @returns {number}
+   */
+  function compareCodePoints(a, b) {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) {
+      const x = /** @type {number} */ (a.codePointAt(i));
+      const y = /** @type {number} */ (b.codePointAt(i));
+      if (x !== y) return x - y;
+      if (x > 0xffff) i++;
+    }
+    return a.length - b.length;
+  }
+
+  /**
+   * The counter after `$inc`, or undefined when the server would reject the write (an integer
+   * outside 64 bits, a float that is no longer finite).
+   * @param {unknown} current
+   * @param {number} amount
+   * @returns {number | undefined}
+   */
+  function increment(current, amount) {
+    const base = typeof current === 'number' ? current : 0;
+    const result = base + amount;
+    if (!Number.isFinite(result)) return undefined;
+    if (wireInteger(base) && wireInteger(amount) && (result >= INT_MAX || result < -INT_MAX)) return undefined;
+    return result;
+  }
+
+  /**
+   * Whether the server reads this number as an integer: JSON.stringify writes integral values
+   * below 1e21 as plain digits (an int for the server), larger ones with an exponent (a float).
+   * JavaScript cannot tell 2.0 from 2; a float counter with an integral value near 2**63 is the
+   * one case where the optimistic view and the server can differ until the server's copy lands.
+   * @param {number} value
+   * @returns {boolean}
+   */
+  function wireInteger(value) {
+    return Number.isInteger(value) && Math.abs(value) < 1e21;
+  }
+
+  /**
+   * The set after `$add` or `$remove`. A plain list becomes a set (its elements present).
+   * @param {unknown} current
+   * @param {string} op
+   * @param {unknown[]} elements
+   * @returns {unknown[]}
+   */
+  function applySetOp(current, op, elements) {
+    /** @type {Map<string, unknown>} */
+    const present = new Map();
+    if (Array.isArray(current)) for (const element of current) present.set(JSON.stringify(element), element);
+    for (const element of elements) {
+      const key = JSON.stringify(element);
+      if (op === '$add') present.set(key, element);
+      else present.delete(key);
+    }
+    return [...present.keys()].sort(compareCodePoints).map((key) => structuredClone(present.get(key)));
+  }
+
+  /**
+   * Apply a patch with operations to `target` without mutating either. Returns undefined when
+   * the server would reject the write as a whole (the record then stays as it was).
+   * @param {unknown} target
+   * @param {Record<string, unknown>} patch
+   * @returns {Record<string, unknown> | undefined}
+   */
+  function applyPatch(target, patch) {
+    if (patchProblem(patch)) return undefined;
+    /** @type {Record<string, unknown>} */
+    const plain = {};
+    /** @type {Array<[string, string, any]>} */
+    const ops = [];
+    for (const [field, value] of Object.entries(patch)) {
+      const op = operatorOf(value);
+      if (op) ops.push([field, op, /** @type {any} */ (value)[op]]);
+      else plain[field] = value;
+    }
+    const data = mergePatch(target, plain);
+    for (const [field, op, arg] of ops) {
+      if (op === '$inc') {
+        const next = increment(data[field], arg);
+        if (next === undefined) return undefined;
+        data[field] = next;
+      } else {
+        data[field] = applySetOp(data[field], op, arg);
+      }
+    }
+    return data;
+  }
+
+  return { operatorOf, checkOperation, patchProblem, compareCodePoints, increment, applySetOp, applyPatch };
+})();
 // ---- store.js
 const __store = (() => {
   // The local copy of records. Each row keeps the last state the server confirmed (`server`)
@@ -470,7 +624,7 @@ const __store = (() => {
 
   const { getMeta, req, setMeta, transact } = __db;
   const { receiveHlc } = __hlc;
-  const { mergePatch } = __merge_patch;
+  const { applyPatch } = __ops;
 
   /**
    * @typedef {object} ServerRecord  a record as the server sends it (docs/protocol.md)
@@ -483,6 +637,8 @@ const __store = (() => {
    * @property {string} [hlc]
    * @property {number} [updated_at]
    * @property {any} data
+   * @property {boolean} [local]  derived by this client from an `applied` result (which carries
+   *   no data); the server's copy of the same version replaces it
    */
 
   /**
@@ -511,16 +667,18 @@ const __store = (() => {
    */
 
   /**
-   * Apply one write to a state; the same rules the server uses for put, patch and delete.
+   * Apply one write to a state; the same rules the server uses for put, patch (with its
+   * commutative operations) and delete. A write the server would reject leaves the state as
+   * it was.
    * @param {{data: any, deleted: boolean} | null} state
    * @param {Pick<OutboxEntry, 'op' | 'data'>} entry
-   * @returns {{data: any, deleted: boolean}}
+   * @returns {{data: any, deleted: boolean} | null}
    */
   function applyOp(state, entry) {
     if (entry.op === 'delete') return { data: null, deleted: true };
     if (entry.op === 'put') return { data: structuredClone(entry.data), deleted: false };
-    const base = state && !state.deleted ? state.data : {};
-    return { data: mergePatch(base, entry.data), deleted: false };
+    const data = applyPatch(state && !state.deleted ? state.data : {}, entry.data);
+    return data === undefined ? state : { data, deleted: false };
   }
 
   /**
@@ -581,6 +739,11 @@ const __store = (() => {
   /**
    * Store a server record if it is newer than the confirmed one, inside `tx`
    * (records, outbox, meta). Returns whether the view may have changed.
+   *
+   * The server's copy of a version also replaces our own derivation of that same version
+   * (an `applied` push result carries no data: we compute it, marked `local`), and any copy of
+   * that version that differs from ours: the server's rules (per-element stamps of sets,
+   * custom resolvers) are the ones that count, and client and server must not disagree for good.
    * @param {IDBTransaction} tx
    * @param {ServerRecord} record
    * @returns {Promise<boolean>}
@@ -589,10 +752,42 @@ const __store = (() => {
     /** @type {RecordRow | undefined} */
     const row = await req(tx.objectStore('records').get([record.space, record.collection, record.id]));
     await setMeta(tx, 'hlc', receiveHlc(await getMeta(tx, 'hlc'), record.hlc));
+    const known = row?.server;
     // Versions only grow; an older copy (a late feed page, a replayed result) changes nothing.
-    if (row?.server && row.server.version >= record.version) return false;
+    if (known && known.version > record.version) return false;
+    if (known && known.version === record.version && !known.local && sameState(known, record)) return false;
     await refreshRow(tx, record.space, record.collection, record.id, { ...record });
     return true;
+  }
+
+  /**
+   * @param {ServerRecord} a
+   * @param {ServerRecord} b
+   * @returns {boolean}
+   */
+  function sameState(a, b) {
+    return a.deleted === b.deleted && sameJson(a.data, b.data);
+  }
+
+  /**
+   * Deep equality of JSON values (object key order does not matter).
+   * @param {unknown} a
+   * @param {unknown} b
+   * @returns {boolean}
+   */
+  function sameJson(a, b) {
+    if (a === b) return true;
+    if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+    if (Array.isArray(a) !== Array.isArray(b)) return false;
+    if (Array.isArray(a)) {
+      const list = /** @type {unknown[]} */ (b);
+      return a.length === list.length && a.every((value, i) => sameJson(value, list[i]));
+    }
+    const x = /** @type {Record<string, unknown>} */ (a);
+    const y = /** @type {Record<string, unknown>} */ (b);
+    const keys = Object.keys(x);
+    return keys.length === Object.keys(y).length
+      && keys.every((key) => Object.prototype.hasOwnProperty.call(y, key) && sameJson(x[key], y[key]));
   }
 
   /**
@@ -685,7 +880,7 @@ const __store = (() => {
     return rows.filter((row) => !row.deleted).map(toLocalRecord);
   }
 
-  return { applyOp, foldPending, pendingFor, refreshRow, storeServerRecord, applyRemoteChanges, resetSpace, toLocalRecord, getRecord, listRecords };
+  return { applyOp, foldPending, pendingFor, refreshRow, storeServerRecord, sameJson, applyRemoteChanges, resetSpace, toLocalRecord, getRecord, listRecords };
 })();
 // ---- outbox.js
 const __outbox = (() => {
@@ -695,6 +890,7 @@ const __outbox = (() => {
 
   const { getClientId, getMeta, req, setMeta, transact } = __db;
   const { formatHlc, tickHlc } = __hlc;
+  const { patchProblem } = __ops;
   const { refreshRow } = __store;
 
   /** @typedef {import('./store.js').OutboxEntry} OutboxEntry */
@@ -724,6 +920,8 @@ const __outbox = (() => {
     if (!['put', 'patch', 'delete'].includes(write.op)) throw new TypeError(`bad op: ${write.op}`);
     const isObject = write.data !== null && typeof write.data === 'object' && !Array.isArray(write.data);
     if (write.op !== 'delete' && !isObject) throw new TypeError(`${write.op} needs an object`);
+    const problem = write.op === 'patch' ? patchProblem(write.data) : null;
+    if (problem) throw new TypeError(problem);
   }
 
   /**
@@ -963,14 +1161,16 @@ const __results = (() => {
     const version = result.version ?? 0;
     // The feed may already have delivered this version (or a later one): keep that.
     if (server && server.version >= version) return refreshRow(tx, entry.space, entry.collection, entry.id);
-    const state = applyOp(server, entry);
+    // The result carries no data: derive the state by the server's rules, marked `local` so
+    // the feed's copy of this version replaces it (docs/client.md, "Confirmed data").
+    const state = applyOp(server, entry) ?? { data: {}, deleted: false };
     const stamp = result.hlc_clamped ?? entry.hlc;
     await setMeta(tx, 'hlc', receiveHlc(await getMeta(tx, 'hlc'), stamp));
     return refreshRow(tx, entry.space, entry.collection, entry.id, {
       space: entry.space, collection: entry.collection, id: entry.id, version,
       // The result carries no server time; ours stands in until the feed brings a newer version.
       seq: result.seq, deleted: state.deleted, hlc: stamp, updated_at: Date.now(),
-      data: state.data,
+      data: state.data, local: true,
     });
   }
 
