@@ -25,6 +25,23 @@ export const MIGRATIONS = [
     db.createObjectStore('dead_letters', { keyPath: 'mid' });
     db.createObjectStore('conflicts', { keyPath: 'n', autoIncrement: true });
   },
+  // v3: a cursor per (space, collection filter). A filtered feed moves its cursor past the
+  // changes of other collections, so one cursor per space made an unfiltered tab skip them.
+  // The single cursor of v2 cannot be trusted by any filter: each space that had one is
+  // marked for a resync (its confirmed copy is dropped and pulled again on first use; the
+  // queued writes stay). Nothing else is touched.
+  (db, tx) => {
+    db.createObjectStore('cursors', { keyPath: ['space', 'filter'] });
+    const meta = tx.objectStore('meta');
+    const request = meta.openCursor(IDBKeyRange.bound('cursor:', 'cursor:\uffff'));
+    request.onsuccess = () => {
+      const row = request.result;
+      if (!row) return;
+      meta.put({ key: `resync:${String(row.value.key).slice('cursor:'.length)}`, value: 'client_upgrade' });
+      row.delete();
+      row.continue();
+    };
+  },
 ];
 
 export const DB_VERSION = MIGRATIONS.length;
@@ -192,19 +209,54 @@ export function getClientId(db) {
 }
 
 /**
- * @param {IDBDatabase} db
+ * The key of a collection filter: '' for none (or an empty list), else the sorted distinct
+ * names joined by ',' (names cannot contain a comma), so ['b', 'a'] and ['a', 'b'] share one
+ * cursor.
+ * @param {string[] | undefined} collections
+ * @returns {string}
+ */
+export function filterKey(collections) {
+  return [...new Set(collections ?? [])].sort().join(',');
+}
+
+/**
+ * @param {IDBTransaction} tx  with the cursors store
  * @param {string} space
+ * @param {string[]} [collections]
  * @returns {Promise<string>}
  */
-export function getCursor(db, space) {
-  return transact(db, ['meta'], 'readonly', async (tx) => (await getMeta(tx, `cursor:${space}`)) ?? '');
+export async function readCursor(tx, space, collections) {
+  const row = await req(tx.objectStore('cursors').get([space, filterKey(collections)]));
+  return row?.cursor ?? '';
+}
+
+/**
+ * @param {IDBTransaction} tx  with the cursors store
+ * @param {string} space
+ * @param {string} cursor
+ * @param {string[]} [collections]
+ */
+export async function writeCursor(tx, space, cursor, collections) {
+  await req(tx.objectStore('cursors').put({ space, filter: filterKey(collections), cursor }));
+}
+
+/**
+ * The stored cursor of a space's feed under a collection filter ('' when none).
+ * @param {IDBDatabase} db
+ * @param {string} space
+ * @param {string[]} [collections]
+ * @returns {Promise<string>}
+ */
+export function getCursor(db, space, collections) {
+  return transact(db, ['cursors'], 'readonly', (tx) => readCursor(tx, space, collections));
 }
 
 /**
  * @param {IDBDatabase} db
  * @param {string} space
  * @param {string} cursor
+ * @param {string[]} [collections]
  */
-export function setCursor(db, space, cursor) {
-  return transact(db, ['meta'], 'readwrite', (tx) => setMeta(tx, `cursor:${space}`, cursor));
+export function setCursor(db, space, cursor, collections) {
+  return transact(db, ['cursors'], 'readwrite', (tx) => writeCursor(tx, space, cursor, collections));
 }

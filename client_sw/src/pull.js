@@ -3,7 +3,7 @@
 
 import { getCursor, setCursor } from './db.js';
 import { endpoint } from './replay.js';
-import { applyRemoteChanges, resetSpace } from './store.js';
+import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
 
 /**
  * @typedef {object} PullOptions
@@ -23,12 +23,13 @@ import { applyRemoteChanges, resetSpace } from './store.js';
  * @returns {Promise<Array<{space: string, collection: string, id: string}>>} changed records
  */
 export async function pullChanges(options) {
-  const { db, space } = options;
+  const { db, space, collections } = options;
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const changed = [];
   let wait = options.wait;
   for (let page = 0; page < 10000; page++) {
-    const cursor = await getCursor(db, space);
+    // The first page checks whether the space waits for a resync (see startCursor).
+    const cursor = page === 0 ? (await startCursor(db, space, collections)).cursor : await getCursor(db, space, collections);
     const url = new URL(endpoint(options.url, 'v1/changes'));
     url.searchParams.set('space', space);
     url.searchParams.set('since', cursor);
@@ -46,14 +47,14 @@ export async function pullChanges(options) {
       if (body.code === 'bad_cursor' && cursor !== '') {
         // Not a cursor of this server (e.g. the server's key changed): pull everything;
         // applying a change twice is harmless because versions only move forward.
-        await setCursor(db, space, '');
+        await setCursor(db, space, '', collections);
         continue;
       }
       throw new Error(`pull failed: ${body.code ?? response.status}`);
     }
     if (!response.ok) throw new Error(`pull failed: HTTP ${response.status}`);
     const body = await response.json();
-    changed.push(...await applyRemoteChanges(db, space, body.changes ?? [], body.cursor));
+    changed.push(...await applyRemoteChanges(db, space, body.changes ?? [], body.cursor, collections));
     wait = undefined;
     if (!body.more) break;
   }

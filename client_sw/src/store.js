@@ -3,7 +3,7 @@
 // on top. Rebuilding the view from those two sources (instead of editing it in place) keeps
 // it right whichever arrives first: a change from the feed, a push result, or a new write.
 
-import { getMeta, req, setMeta, transact } from './db.js';
+import { getMeta, readCursor, req, setMeta, transact, writeCursor } from './db.js';
 import { receiveHlc } from './hlc.js';
 import { applyPatch } from './ops.js';
 
@@ -173,39 +173,77 @@ export function sameJson(a, b) {
 
 /**
  * Apply a page of feed changes and the cursor after it in one transaction, so a crash never
- * leaves the cursor ahead of the data.
+ * leaves the cursor ahead of the data. The cursor is stored for the page's collection filter.
  * @param {IDBDatabase} db
  * @param {string} space
  * @param {ServerRecord[]} changes
  * @param {string | undefined} cursor
- * @returns {Promise<Array<{space: string, collection: string, id: string}>>} changed records
+ * @param {string[]} [collections]  the filter the page was read with
+ * @returns {Promise<RecordRef[]>} changed records
  */
-export function applyRemoteChanges(db, space, changes, cursor) {
-  return transact(db, ['records', 'outbox', 'meta'], 'readwrite', async (tx) => {
+export function applyRemoteChanges(db, space, changes, cursor, collections) {
+  return transact(db, ['records', 'outbox', 'meta', 'cursors'], 'readwrite', async (tx) => {
     const changed = [];
     for (const change of changes) {
       if (await storeServerRecord(tx, change)) {
         changed.push({ space: change.space, collection: change.collection, id: change.id });
       }
     }
-    if (typeof cursor === 'string') await setMeta(tx, `cursor:${space}`, cursor);
+    if (typeof cursor === 'string') await writeCursor(tx, space, cursor, collections);
     return changed;
   });
 }
 
+/** @typedef {{space: string, collection: string, id: string}} RecordRef */
+
 /**
- * Forget the confirmed state of a space (410 resync_required). Queued writes stay: their
- * rows keep their optimistic view until the full pull and the replay settle them.
+ * Drop the confirmed copy of a space and every cursor of it, whatever the filter, inside
+ * `tx` (records, outbox, cursors). Queued writes stay: their rows keep their optimistic view
+ * on no confirmed state until the full pull and the replay settle them.
+ * @param {IDBTransaction} tx
+ * @param {string} space
+ * @returns {Promise<RecordRef[]>}  the records whose view changed
+ */
+async function dropSpace(tx, space) {
+  const range = IDBKeyRange.bound([space], [space, []]);
+  /** @type {RecordRow[]} */
+  const rows = await req(tx.objectStore('records').getAll(range));
+  const changed = [];
+  for (const row of rows) {
+    if (!row.server) continue;
+    await refreshRow(tx, row.space, row.collection, row.id, null);
+    changed.push({ space: row.space, collection: row.collection, id: row.id });
+  }
+  await req(tx.objectStore('cursors').delete(range));
+  return changed;
+}
+
+/**
+ * Forget the confirmed state of a space (`resync_required`, `bad_cursor`).
  * @param {IDBDatabase} db
  * @param {string} space
+ * @returns {Promise<RecordRef[]>}  the records whose view changed
  */
 export function resetSpace(db, space) {
-  return transact(db, ['records', 'outbox', 'meta'], 'readwrite', async (tx) => {
-    const range = IDBKeyRange.bound([space], [space, []]);
-    /** @type {RecordRow[]} */
-    const rows = await req(tx.objectStore('records').getAll(range));
-    for (const row of rows) await refreshRow(tx, row.space, row.collection, row.id, null);
-    await setMeta(tx, `cursor:${space}`, '');
+  return transact(db, ['records', 'outbox', 'meta', 'cursors'], 'readwrite', (tx) => dropSpace(tx, space));
+}
+
+/**
+ * The cursor a feed of `space` under `collections` starts from. When the space is marked for
+ * a resync (the schema upgrade that could not trust its old cursor), the space is dropped
+ * first, in the same transaction, and `resync` names the reason.
+ * @param {IDBDatabase} db
+ * @param {string} space
+ * @param {string[]} [collections]
+ * @returns {Promise<{cursor: string, resync: string | null, dropped: RecordRef[]}>}
+ */
+export function startCursor(db, space, collections) {
+  return transact(db, ['records', 'outbox', 'meta', 'cursors'], 'readwrite', async (tx) => {
+    const reason = await getMeta(tx, `resync:${space}`);
+    if (!reason) return { cursor: await readCursor(tx, space, collections), resync: null, dropped: [] };
+    const dropped = await dropSpace(tx, space);
+    await req(tx.objectStore('meta').delete(`resync:${space}`));
+    return { cursor: '', resync: String(reason), dropped };
   });
 }
 

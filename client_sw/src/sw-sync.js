@@ -32,6 +32,23 @@ const __db = (() => {
       db.createObjectStore('dead_letters', { keyPath: 'mid' });
       db.createObjectStore('conflicts', { keyPath: 'n', autoIncrement: true });
     },
+    // v3: a cursor per (space, collection filter). A filtered feed moves its cursor past the
+    // changes of other collections, so one cursor per space made an unfiltered tab skip them.
+    // The single cursor of v2 cannot be trusted by any filter: each space that had one is
+    // marked for a resync (its confirmed copy is dropped and pulled again on first use; the
+    // queued writes stay). Nothing else is touched.
+    (db, tx) => {
+      db.createObjectStore('cursors', { keyPath: ['space', 'filter'] });
+      const meta = tx.objectStore('meta');
+      const request = meta.openCursor(IDBKeyRange.bound('cursor:', 'cursor:\uffff'));
+      request.onsuccess = () => {
+        const row = request.result;
+        if (!row) return;
+        meta.put({ key: `resync:${String(row.value.key).slice('cursor:'.length)}`, value: 'client_upgrade' });
+        row.delete();
+        row.continue();
+      };
+    },
   ];
 
   const DB_VERSION = MIGRATIONS.length;
@@ -199,24 +216,59 @@ const __db = (() => {
   }
 
   /**
-   * @param {IDBDatabase} db
+   * The key of a collection filter: '' for none (or an empty list), else the sorted distinct
+   * names joined by ',' (names cannot contain a comma), so ['b', 'a'] and ['a', 'b'] share one
+   * cursor.
+   * @param {string[] | undefined} collections
+   * @returns {string}
+   */
+  function filterKey(collections) {
+    return [...new Set(collections ?? [])].sort().join(',');
+  }
+
+  /**
+   * @param {IDBTransaction} tx  with the cursors store
    * @param {string} space
+   * @param {string[]} [collections]
    * @returns {Promise<string>}
    */
-  function getCursor(db, space) {
-    return transact(db, ['meta'], 'readonly', async (tx) => (await getMeta(tx, `cursor:${space}`)) ?? '');
+  async function readCursor(tx, space, collections) {
+    const row = await req(tx.objectStore('cursors').get([space, filterKey(collections)]));
+    return row?.cursor ?? '';
+  }
+
+  /**
+   * @param {IDBTransaction} tx  with the cursors store
+   * @param {string} space
+   * @param {string} cursor
+   * @param {string[]} [collections]
+   */
+  async function writeCursor(tx, space, cursor, collections) {
+    await req(tx.objectStore('cursors').put({ space, filter: filterKey(collections), cursor }));
+  }
+
+  /**
+   * The stored cursor of a space's feed under a collection filter ('' when none).
+   * @param {IDBDatabase} db
+   * @param {string} space
+   * @param {string[]} [collections]
+   * @returns {Promise<string>}
+   */
+  function getCursor(db, space, collections) {
+    return transact(db, ['cursors'], 'readonly', (tx) => readCursor(tx, space, collections));
   }
 
   /**
    * @param {IDBDatabase} db
    * @param {string} space
    * @param {string} cursor
+   * @param {string[]} [collections]
    */
-  function setCursor(db, space, cursor) {
-    return transact(db, ['meta'], 'readwrite', (tx) => setMeta(tx, `cursor:${space}`, cursor));
+  function setCursor(db, space, cursor, collections) {
+    return transact(db, ['cursors'], 'readwrite', (tx) => writeCursor(tx, space, cursor, collections));
   }
 
-  return { DEFAULT_DB_NAME, MIGRATIONS, DB_VERSION, req, openDatabase, databaseHandle, transact, getMeta, setMeta, getClientId, getCursor, setCursor };
+  return { DEFAULT_DB_NAME, MIGRATIONS, DB_VERSION, req, openDatabase, databaseHandle, transact, getMeta, setMeta, getClientId, filterKey, readCursor, writeCursor, getCursor, setCursor };
 })();
 // ---- notify.js
 const __notify = (() => {
@@ -622,7 +674,7 @@ const __store = (() => {
   // on top. Rebuilding the view from those two sources (instead of editing it in place) keeps
   // it right whichever arrives first: a change from the feed, a push result, or a new write.
 
-  const { getMeta, req, setMeta, transact } = __db;
+  const { getMeta, readCursor, req, setMeta, transact, writeCursor } = __db;
   const { receiveHlc } = __hlc;
   const { applyPatch } = __ops;
 
@@ -792,39 +844,77 @@ const __store = (() => {
 
   /**
    * Apply a page of feed changes and the cursor after it in one transaction, so a crash never
-   * leaves the cursor ahead of the data.
+   * leaves the cursor ahead of the data. The cursor is stored for the page's collection filter.
    * @param {IDBDatabase} db
    * @param {string} space
    * @param {ServerRecord[]} changes
    * @param {string | undefined} cursor
-   * @returns {Promise<Array<{space: string, collection: string, id: string}>>} changed records
+   * @param {string[]} [collections]  the filter the page was read with
+   * @returns {Promise<RecordRef[]>} changed records
    */
-  function applyRemoteChanges(db, space, changes, cursor) {
-    return transact(db, ['records', 'outbox', 'meta'], 'readwrite', async (tx) => {
+  function applyRemoteChanges(db, space, changes, cursor, collections) {
+    return transact(db, ['records', 'outbox', 'meta', 'cursors'], 'readwrite', async (tx) => {
       const changed = [];
       for (const change of changes) {
         if (await storeServerRecord(tx, change)) {
           changed.push({ space: change.space, collection: change.collection, id: change.id });
         }
       }
-      if (typeof cursor === 'string') await setMeta(tx, `cursor:${space}`, cursor);
+      if (typeof cursor === 'string') await writeCursor(tx, space, cursor, collections);
       return changed;
     });
   }
 
+  /** @typedef {{space: string, collection: string, id: string}} RecordRef */
+
   /**
-   * Forget the confirmed state of a space (410 resync_required). Queued writes stay: their
-   * rows keep their optimistic view until the full pull and the replay settle them.
+   * Drop the confirmed copy of a space and every cursor of it, whatever the filter, inside
+   * `tx` (records, outbox, cursors). Queued writes stay: their rows keep their optimistic view
+   * on no confirmed state until the full pull and the replay settle them.
+   * @param {IDBTransaction} tx
+   * @param {string} space
+   * @returns {Promise<RecordRef[]>}  the records whose view changed
+   */
+  async function dropSpace(tx, space) {
+    const range = IDBKeyRange.bound([space], [space, []]);
+    /** @type {RecordRow[]} */
+    const rows = await req(tx.objectStore('records').getAll(range));
+    const changed = [];
+    for (const row of rows) {
+      if (!row.server) continue;
+      await refreshRow(tx, row.space, row.collection, row.id, null);
+      changed.push({ space: row.space, collection: row.collection, id: row.id });
+    }
+    await req(tx.objectStore('cursors').delete(range));
+    return changed;
+  }
+
+  /**
+   * Forget the confirmed state of a space (`resync_required`, `bad_cursor`).
    * @param {IDBDatabase} db
    * @param {string} space
+   * @returns {Promise<RecordRef[]>}  the records whose view changed
    */
   function resetSpace(db, space) {
-    return transact(db, ['records', 'outbox', 'meta'], 'readwrite', async (tx) => {
-      const range = IDBKeyRange.bound([space], [space, []]);
-      /** @type {RecordRow[]} */
-      const rows = await req(tx.objectStore('records').getAll(range));
-      for (const row of rows) await refreshRow(tx, row.space, row.collection, row.id, null);
-      await setMeta(tx, `cursor:${space}`, '');
+    return transact(db, ['records', 'outbox', 'meta', 'cursors'], 'readwrite', (tx) => dropSpace(tx, space));
+  }
+
+  /**
+   * The cursor a feed of `space` under `collections` starts from. When the space is marked for
+   * a resync (the schema upgrade that could not trust its old cursor), the space is dropped
+   * first, in the same transaction, and `resync` names the reason.
+   * @param {IDBDatabase} db
+   * @param {string} space
+   * @param {string[]} [collections]
+   * @returns {Promise<{cursor: string, resync: string | null, dropped: RecordRef[]}>}
+   */
+  function startCursor(db, space, collections) {
+    return transact(db, ['records', 'outbox', 'meta', 'cursors'], 'readwrite', async (tx) => {
+      const reason = await getMeta(tx, `resync:${space}`);
+      if (!reason) return { cursor: await readCursor(tx, space, collections), resync: null, dropped: [] };
+      const dropped = await dropSpace(tx, space);
+      await req(tx.objectStore('meta').delete(`resync:${space}`));
+      return { cursor: '', resync: String(reason), dropped };
     });
   }
 
@@ -880,7 +970,7 @@ const __store = (() => {
     return rows.filter((row) => !row.deleted).map(toLocalRecord);
   }
 
-  return { applyOp, foldPending, pendingFor, refreshRow, storeServerRecord, sameJson, applyRemoteChanges, resetSpace, toLocalRecord, getRecord, listRecords };
+  return { applyOp, foldPending, pendingFor, refreshRow, storeServerRecord, sameJson, applyRemoteChanges, resetSpace, startCursor, toLocalRecord, getRecord, listRecords };
 })();
 // ---- outbox.js
 const __outbox = (() => {

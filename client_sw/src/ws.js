@@ -2,9 +2,9 @@
 // stopped when idle and cannot keep a socket open. Every (re)connect subscribes from the
 // stored cursor, so a dropped connection resumes exactly where it stopped.
 
-import { getCursor, setCursor } from './db.js';
+import { setCursor } from './db.js';
 import { endpoint } from './replay.js';
-import { applyRemoteChanges, resetSpace } from './store.js';
+import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
 
 /** @typedef {'connecting' | 'catching-up' | 'live' | 'closed'} FeedState */
 
@@ -87,7 +87,7 @@ export class LiveFeed {
     socket.onopen = async () => {
       let cursor;
       try {
-        cursor = await getCursor(this.options.db, space);
+        ({ cursor } = await startCursor(this.options.db, space, collections));
       } catch {
         socket.close(4000); // the database is closing (page unload, schema upgrade)
         return;
@@ -126,20 +126,20 @@ export class LiveFeed {
    * @param {any} message
    */
   async handle(socket, message) {
-    const { db, space } = this.options;
+    const { db, space, collections } = this.options;
     if (message.space && message.space !== space) return;
     if (message.type === 'changes') {
-      const changed = await applyRemoteChanges(db, space, message.changes ?? [], message.cursor);
+      const changed = await applyRemoteChanges(db, space, message.changes ?? [], message.cursor, collections);
       if (changed.length) this.options.onChanges(changed);
     } else if (message.type === 'synced') {
-      if (message.cursor) await setCursor(db, space, message.cursor);
+      if (message.cursor) await setCursor(db, space, message.cursor, collections);
       this.attempt = 0;
       this.setState('live');
     } else if (message.type === 'resync') {
       if (message.code === 'resync_required') await resetSpace(db, space);
       socket.close(4000);
     } else if (message.type === 'error' && message.code === 'bad_cursor') {
-      await setCursor(db, space, '');
+      await setCursor(db, space, '', collections);
       socket.close(4000);
     }
   }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { DB_VERSION, MIGRATIONS, openDatabase, req, transact } from '../src/db.js';
-import { countOutbox, enqueueWrite, readOutbox } from '../src/outbox.js';
-import { getRecord } from '../src/store.js';
+import { DB_VERSION, MIGRATIONS, getClientId, openDatabase, req, transact } from '../src/db.js';
+import { countOutbox, enqueueWrite, listDeadLetters, readOutbox } from '../src/outbox.js';
+import { getRecord, startCursor } from '../src/store.js';
 import './helpers.js';
 
 test('every version upgrade keeps queued writes and records', async () => {
@@ -32,6 +32,41 @@ test('every version upgrade keeps queued writes and records', async () => {
   const { entry } = await enqueueWrite(latest, { space: 's1', collection: 'todos', id: 't1', op: 'patch', data: { done: true } });
   assert.deepEqual([entry.mid, entry.base_version], [2, 0]);
   assert.equal(await countOutbox(latest), 2);
+  latest.close();
+});
+
+test('the upgrade to cursors per filter keeps the data and resyncs spaces whose cursor it cannot trust', async () => {
+  const name = `cursors-${process.pid}`;
+  // Version 2 kept one cursor per space, which a tab with a collection filter could move past
+  // changes an unfiltered tab never received: no filter can be trusted with it.
+  const v2 = await openDatabase({ name, version: 2 });
+  await transact(v2, ['outbox', 'records', 'meta', 'dead_letters'], 'readwrite', async (tx) => {
+    await req(tx.objectStore('meta').put({ key: 'cursor:s1', value: '40.old' }));
+    await req(tx.objectStore('meta').put({ key: 'client_id', value: 'c-old' }));
+    await req(tx.objectStore('records').put({
+      space: 's1', collection: 'todos', id: 'seen', deleted: false, pending: 1, data: { title: 'seen', done: true },
+      server: { space: 's1', collection: 'todos', id: 'seen', version: 3, seq: 40, deleted: false, data: { title: 'seen' } },
+    }));
+    await req(tx.objectStore('outbox').add({
+      mid: 1, space: 's1', collection: 'todos', id: 'seen', op: 'patch', data: { done: true },
+      base_version: 3, hlc: '1763756400000:00000:c-old', queued_at: 1,
+    }));
+    await req(tx.objectStore('dead_letters').put({ mid: 0, mutation: {}, code: 'x', message: '', at: 1 }));
+  });
+  v2.close();
+
+  const latest = await openDatabase({ name });
+  assert.equal(await getClientId(latest), 'c-old');
+  assert.equal(await countOutbox(latest), 1);
+  assert.equal((await listDeadLetters(latest)).length, 1);
+  assert.deepEqual((await getRecord(latest, 's1', 'todos', 'seen'))?.data, { title: 'seen', done: true });
+  // The first feed of s1 starts over: the space's confirmed copy is dropped (a full pull
+  // alone would keep records whose tombstones the server has purged), the queued write stays.
+  const first = await startCursor(latest, 's1', ['todos']);
+  assert.deepEqual([first.cursor, first.resync, first.dropped.map((r) => r.id)], ['', 'client_upgrade', ['seen']]);
+  const record = await getRecord(latest, 's1', 'todos', 'seen');
+  assert.deepEqual([record?.version, record?.data], [0, { done: true }]);
+  assert.deepEqual(await startCursor(latest, 's1'), { cursor: '', resync: null, dropped: [] }, 'once');
   latest.close();
 });
 

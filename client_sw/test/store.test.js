@@ -17,6 +17,21 @@ test('feed changes and their cursor are stored together', async () => {
   assert.equal((await getRecord(db, 's1', 'todos', 'a'))?.version, 1);
 });
 
+test('each collection filter keeps its own cursor, whatever the order of its names', async () => {
+  const db = await freshDb();
+  // A tab that follows only todos moves its cursor past the notes it never receives...
+  await applyRemoteChanges(db, 's1', [serverRecord({ id: 'a' })], '9.todos', ['todos']);
+  assert.equal(await getCursor(db, 's1', ['todos']), '9.todos');
+  // ...which an unfiltered tab, or a tab following notes, must still receive.
+  assert.equal(await getCursor(db, 's1'), '');
+  assert.equal(await getCursor(db, 's1', ['notes']), '');
+  await applyRemoteChanges(db, 's1', [], '9.both', ['todos', 'notes', 'todos']);
+  assert.equal(await getCursor(db, 's1', ['notes', 'todos']), '9.both');
+  assert.equal(await getCursor(db, 's1', []), '', 'an empty filter is no filter');
+  await applyRemoteChanges(db, 's1', [], '9.all', []);
+  assert.deepEqual([await getCursor(db, 's1'), await getCursor(db, 's1', ['todos'])], ['9.all', '9.todos']);
+});
+
 test('an older version from the feed never overwrites a newer one', async () => {
   const db = await freshDb();
   await applyRemoteChanges(db, 's1', [serverRecord({ version: 3, data: { title: 'new' } })], 'c3');
@@ -61,9 +76,13 @@ test('resync drops confirmed data of the space but keeps queued writes', async (
   await applyRemoteChanges(db, 's1', [serverRecord({ id: 'a' }), serverRecord({ id: 'b' })], 'c');
   await applyRemoteChanges(db, 's2', [serverRecord({ space: 's2', id: 'x' })], 'd');
   await enqueueWrite(db, { space: 's1', collection: 'todos', id: 'b', op: 'patch', data: { mine: true } });
+  await applyRemoteChanges(db, 's1', [], 'c-todos', ['todos']);
+  await applyRemoteChanges(db, 's2', [], 'd-todos', ['todos']);
   await resetSpace(db, 's1');
   const left = await listRecords(db, 's1', 'todos');
   assert.deepEqual(left.map((r) => [r.id, r.version, r.data]), [['b', 0, { mine: true }]]);
-  assert.equal(await getCursor(db, 's1'), '');
+  // Every cursor of the space goes, whatever its filter: they all point past dropped data.
+  assert.deepEqual([await getCursor(db, 's1'), await getCursor(db, 's1', ['todos'])], ['', '']);
+  assert.equal(await getCursor(db, 's2', ['todos']), 'd-todos');
   assert.equal((await listRecords(db, 's2', 'todos')).length, 1);
 });
