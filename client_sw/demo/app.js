@@ -88,7 +88,7 @@ async function main() {
   const events = {
     conflicts: /** @type {any[]} */ ([]), rejected: /** @type {any[]} */ ([]),
     statuses: /** @type {string[]} */ ([]), replays: /** @type {any[]} */ ([]),
-    changes: /** @type {any[]} */ ([]),
+    changes: /** @type {any[]} */ ([]), resyncs: /** @type {any[]} */ ([]),
   };
   Object.assign(window, { app: { sync, todos, events, worker } });
 
@@ -110,6 +110,9 @@ async function main() {
 
   const remote = new Set();
   sync.on('replay', (event) => events.replays.push(event));
+  // The server asked for a resync (e.g. its database was restored): the local copy was
+  // dropped and is pulled again; writes still queued stay on top.
+  sync.on('resync', (event) => events.resyncs.push(event));
   sync.on('change', (event) => {
     events.changes.push({ ...event, at: Date.now() });
     if (event.origin === 'remote') for (const r of event.records) remote.add(r.id);

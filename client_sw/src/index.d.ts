@@ -109,6 +109,20 @@ export interface SyncEvents {
   status: SyncStatus;
   pending: number;
   replay: ReplayEvent;
+  resync: ResyncEvent;
+}
+
+/**
+ * The local copy of the space was dropped and is pulled again from the empty cursor; the
+ * outbox is kept and its writes stay on top of the fresh copy.
+ */
+export interface ResyncEvent {
+  type: 'resync';
+  space: string;
+  /** 'resync_required' (410 or a WebSocket resync), 'bad_cursor' (400), or 'client_upgrade' (a schema upgrade that could not trust the old cursor) */
+  code: string;
+  /** how many records' confirmed copies were dropped */
+  dropped: number;
 }
 
 export interface SyncClientOptions {
@@ -204,6 +218,7 @@ export declare function replayOutbox(options: ReplayOptions): Promise<ReplaySumm
 export declare function pullChanges(options: {
   db: IDBDatabase; url: string; space: string; collections?: string[]; limit?: number;
   wait?: number; fetch?: typeof fetch; signal?: AbortSignal;
+  onResync?: (event: { space: string; code: string; dropped: RecordRef[] }) => void;
 }): Promise<RecordRef[]>;
 
 export declare function formatHlc(ms: number, counter: number, node: string): string;

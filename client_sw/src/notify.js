@@ -10,6 +10,7 @@
  *   {type: 'merged', mutation: import('./store.js').OutboxEntry, result: import('./results.js').PushResult} |
  *   {type: 'rejected', mutation: import('./store.js').OutboxEntry, result: import('./results.js').PushResult} |
  *   {type: 'outbox', pending: number} |
+ *   {type: 'resync', space: string, code: string, dropped: number} |
  *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string}
  * )} SyncMessage
  */

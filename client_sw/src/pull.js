@@ -1,7 +1,7 @@
 // Pull the changefeed over HTTP from the stored cursor (GET /v1/changes). The page uses it
 // to catch up at start and while the WebSocket is down.
 
-import { getCursor, setCursor } from './db.js';
+import { getCursor } from './db.js';
 import { endpoint } from './replay.js';
 import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
 
@@ -15,6 +15,14 @@ import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
  * @property {number} [wait]  long-poll seconds for the first page
  * @property {typeof fetch} [fetch]
  * @property {AbortSignal} [signal]
+ * @property {(event: ResyncEvent) => void} [onResync]  the space was dropped to start over
+ */
+
+/**
+ * @typedef {object} ResyncEvent
+ * @property {string} space
+ * @property {string} code  'resync_required', 'bad_cursor' or 'client_upgrade'
+ * @property {import('./store.js').RecordRef[]} dropped  records whose confirmed copy was dropped
  */
 
 /**
@@ -28,29 +36,35 @@ export async function pullChanges(options) {
   const changed = [];
   let wait = options.wait;
   for (let page = 0; page < 10000; page++) {
-    // The first page checks whether the space waits for a resync (see startCursor).
-    const cursor = page === 0 ? (await startCursor(db, space, collections)).cursor : await getCursor(db, space, collections);
+    let cursor;
+    if (page === 0) {
+      // The first page checks whether the space waits for a resync (see startCursor).
+      const start = await startCursor(db, space, collections);
+      if (start.resync) options.onResync?.({ space, code: start.resync, dropped: start.dropped });
+      cursor = start.cursor;
+    } else {
+      cursor = await getCursor(db, space, collections);
+    }
     const url = new URL(endpoint(options.url, 'v1/changes'));
     url.searchParams.set('space', space);
     url.searchParams.set('since', cursor);
     url.searchParams.set('limit', String(options.limit ?? 500));
-    if (options.collections?.length) url.searchParams.set('collections', options.collections.join(','));
+    if (collections?.length) url.searchParams.set('collections', collections.join(','));
     if (wait) url.searchParams.set('wait', String(wait));
     const response = await doFetch(url.href, { signal: options.signal, cache: 'no-store' });
-    if (response.status === 410) {
-      // Behind the compaction horizon: our copy may miss deletions. Start over.
-      await resetSpace(db, space);
-      continue;
-    }
-    if (response.status === 400) {
+    if (response.status === 410 || response.status === 400) {
       const body = await response.json().catch(() => ({}));
-      if (body.code === 'bad_cursor' && cursor !== '') {
-        // Not a cursor of this server (e.g. the server's key changed): pull everything;
-        // applying a change twice is harmless because versions only move forward.
-        await setCursor(db, space, '', collections);
+      // 410: the cursor is behind the compaction horizon or of another database epoch (a
+      // restore): our copy may miss deletions or hold changes the server no longer has.
+      // 400 bad_cursor: not a cursor of this server. Either way drop the space's confirmed
+      // copy (queued writes stay) and pull everything. Never loop on the empty cursor.
+      const code = body.code ?? (response.status === 410 ? 'resync_required' : '');
+      if ((code === 'resync_required' || code === 'bad_cursor') && cursor !== '') {
+        const dropped = await resetSpace(db, space);
+        options.onResync?.({ space, code, dropped });
         continue;
       }
-      throw new Error(`pull failed: ${body.code ?? response.status}`);
+      throw new Error(`pull failed: ${code || response.status}`);
     }
     if (!response.ok) throw new Error(`pull failed: HTTP ${response.status}`);
     const body = await response.json();

@@ -82,7 +82,7 @@ export class SyncClient {
   collection(name) { return new Collection(this, name); }
 
   /**
-   * Listen to 'change', 'conflict', 'merged', 'rejected', 'status', 'pending' or 'replay'.
+   * Listen to 'change', 'conflict', 'merged', 'rejected', 'resync', 'status', 'pending' or 'replay'.
    * @param {string} type
    * @param {(event: any) => void} fn
    * @returns {() => void} unsubscribe
@@ -117,6 +117,7 @@ export class SyncClient {
         clientId: this.clientId,
         onChanges: (records) => this.notifier.post({ type: 'change', records, origin: 'remote' }),
         onState: (state) => this.onFeedState(state),
+        onResync: (event) => this.onResync(event),
       });
       this.feed.start();
     } else {
@@ -149,6 +150,7 @@ export class SyncClient {
       case 'conflict': this.emit('conflict', { ...message, record: message.result.record }); break;
       case 'merged': this.emit('merged', { ...message, record: message.result.record }); break;
       case 'rejected': this.emit('rejected', message); break;
+      case 'resync': if (message.space === this.space) this.emit('resync', message); break;
       case 'outbox': this.refreshPending(); break;
       case 'replay':
         if (message.state === 'start') {
@@ -162,6 +164,17 @@ export class SyncClient {
         this.updateStatus();
         break;
     }
+  }
+
+  /**
+   * The local copy of the space was dropped to start over (410 resync_required, 400
+   * bad_cursor, or the schema upgrade that could not trust the old cursor). Every tab hears
+   * of it; the views of the dropped records changed (queued writes stay on top).
+   * @param {import('./pull.js').ResyncEvent} event
+   */
+  onResync(event) {
+    this.notifier.post({ type: 'resync', space: event.space, code: event.code, dropped: event.dropped.length });
+    if (event.dropped.length) this.notifier.post({ type: 'change', records: event.dropped, origin: 'remote' });
   }
 
   /** @param {import('./ws.js').FeedState} state */
@@ -179,7 +192,10 @@ export class SyncClient {
     this.pulling = true;
     this.updateStatus();
     try {
-      const records = await pullChanges({ db: this.db, url: this.url, space: this.space, collections: this.options.collections });
+      const records = await pullChanges({
+        db: this.db, url: this.url, space: this.space, collections: this.options.collections,
+        onResync: (event) => this.onResync(event),
+      });
       if (records.length) this.notifier.post({ type: 'change', records, origin: 'remote' });
     } finally {
       this.pulling = false;
@@ -198,7 +214,7 @@ export class SyncClient {
         if (globalThis.navigator?.onLine === false) throw new Error('offline');
         const records = await pullChanges({
           db: this.db, url: this.url, space: this.space, collections: this.options.collections,
-          wait: this.options.pollWaitSeconds ?? 20,
+          wait: this.options.pollWaitSeconds ?? 20, onResync: (event) => this.onResync(event),
         });
         if (records.length) this.notifier.post({ type: 'change', records, origin: 'remote' });
         failures = 0;

@@ -17,6 +17,7 @@ import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
  * @property {string} clientId
  * @property {(changed: Array<{space: string, collection: string, id: string}>) => void} onChanges
  * @property {(state: FeedState) => void} [onState]
+ * @property {(event: import('./pull.js').ResyncEvent) => void} [onResync]  the space was dropped to start over
  * @property {typeof WebSocket} [WebSocket]
  * @property {number} [pingMs]
  * @property {number} [maxBackoffMs]
@@ -40,6 +41,8 @@ export class LiveFeed {
     // Frames are applied strictly in arrival order; IndexedDB work is asynchronous.
     /** @type {Promise<void>} */
     this.queue = Promise.resolve();
+    /** the cursor of the last subscribe, to tell a bad stored cursor from a bad server */
+    this.subscribedCursor = '';
   }
 
   start() {
@@ -85,14 +88,17 @@ export class LiveFeed {
     }
     this.socket = socket;
     socket.onopen = async () => {
-      let cursor;
+      let start;
       try {
-        ({ cursor } = await startCursor(this.options.db, space, collections));
+        start = await startCursor(this.options.db, space, collections);
       } catch {
         socket.close(4000); // the database is closing (page unload, schema upgrade)
         return;
       }
+      if (start.resync) this.options.onResync?.({ space, code: start.resync, dropped: start.dropped });
       if (socket !== this.socket) return;
+      const cursor = start.cursor;
+      this.subscribedCursor = cursor;
       socket.send(JSON.stringify({ type: 'hello', client_id: clientId }));
       /** @type {Record<string, unknown>} */
       const subscribe = { type: 'subscribe', space, cursor };
@@ -136,12 +142,27 @@ export class LiveFeed {
       this.attempt = 0;
       this.setState('live');
     } else if (message.type === 'resync') {
-      if (message.code === 'resync_required') await resetSpace(db, space);
+      // slow_consumer: reconnect and resume from the stored cursor. resync_required: the
+      // cursor is behind the horizon or of another database epoch: start over.
+      if (message.code === 'resync_required') await this.startOver('resync_required');
       socket.close(4000);
     } else if (message.type === 'error' && message.code === 'bad_cursor') {
-      await setCursor(db, space, '', collections);
+      // Not a cursor of this server. From the empty cursor this cannot happen; if it does,
+      // the reconnect backoff keeps it from looping fast.
+      if (this.subscribedCursor !== '') await this.startOver('bad_cursor');
       socket.close(4000);
     }
+  }
+
+  /**
+   * Drop the space's confirmed copy and every cursor of it (queued writes stay); the
+   * reconnect then subscribes from the empty cursor.
+   * @param {string} code
+   */
+  async startOver(code) {
+    const { db, space } = this.options;
+    const dropped = await resetSpace(db, space);
+    this.options.onResync?.({ space, code, dropped });
   }
 
   /** @param {WebSocket} socket */

@@ -25,3 +25,56 @@ test('a filtered pull does not move the cursor of the unfiltered feed past other
   assert.deepEqual(all.map((r) => r.id), ['n1'], 'the todo is known already; the note is new');
   assert.deepEqual((await listRecords(db, 'f1', 'notes')).map((r) => r.data), [{ text: 'hi' }]);
 });
+
+test('410 resync_required: the space is dropped and pulled again, the outbox stays and is shown on top', async () => {
+  const db = await freshDb();
+  // One cursor secret for both databases (as an operator who sets SYNCSERVER_SECRET has), so
+  // the old cursor is genuine but ahead of the new database's feed: 410, not bad_cursor.
+  const restarted = await new SyncServer(await freePort(), { SYNCSERVER_SECRET: 'test-secret' }).start('before.db');
+  try {
+    await restarted.push('c-other', [
+      put(1, 'r1', 'todos', 'gone', { title: 'only in the old database' }),
+      put(2, 'r1', 'todos', 'kept', { title: 'old' }),
+      put(3, 'r1', 'todos', 'filler', {}),
+    ]);
+    await pullChanges({ db, url: restarted.url, space: 'r1' });
+    await enqueueWrite(db, { space: 'r1', collection: 'todos', id: 'kept', op: 'patch', data: { done: true } });
+    await enqueueWrite(db, { space: 'r1', collection: 'todos', id: 'mine', op: 'put', data: { title: 'offline' } });
+    // The server comes back on another database whose feed is behind our cursor.
+    await restarted.stop();
+    await restarted.start('after.db');
+    await restarted.push('c-other', [put(1, 'r1', 'todos', 'kept', { title: 'new' })]);
+    /** @type {any[]} */
+    const events = [];
+    await pullChanges({ db, url: restarted.url, space: 'r1', onResync: (event) => events.push(event) });
+    assert.deepEqual(events.map((e) => [e.space, e.code]), [['r1', 'resync_required']]);
+    assert.deepEqual(events[0].dropped.map((r) => r.id).sort(), ['filler', 'gone', 'kept']);
+    const records = await listRecords(db, 'r1', 'todos');
+    assert.deepEqual(records.map((r) => [r.id, r.version, r.data]), [
+      ['kept', 1, { title: 'new', done: true }], // the server's fresh copy, our queued patch on top
+      ['mine', 0, { title: 'offline' }],
+    ]);
+    assert.deepEqual((await readOutbox(db)).map((e) => e.id), ['kept', 'mine'], 'the outbox is kept');
+    assert.notEqual(await getCursor(db, 'r1'), '');
+  } finally {
+    await restarted.dispose();
+  }
+});
+
+test('400 bad_cursor: the space is dropped and pulled from the empty cursor', async () => {
+  const db = await freshDb();
+  await server.push('c-other', [put(10, 'b1', 'todos', 'real', { title: 'on the server' })]);
+  await applyRemoteChanges(db, 'b1', [serverRecord({ space: 'b1', id: 'ghost', data: { title: 'unknown to it' } })], 'not-a-cursor');
+  /** @type {any[]} */
+  const events = [];
+  await pullChanges({ db, url: server.url, space: 'b1', onResync: (event) => events.push(event) });
+  assert.deepEqual(events.map((e) => e.code), ['bad_cursor']);
+  assert.equal(await getRecord(db, 'b1', 'todos', 'ghost'), null);
+  assert.deepEqual((await getRecord(db, 'b1', 'todos', 'real'))?.data, { title: 'on the server' });
+});
+
+test('a server that refuses even the empty cursor makes the pull fail, not loop', async () => {
+  const db = await freshDb();
+  await setCursor(db, 'bad space!', 'x');
+  await assert.rejects(pullChanges({ db, url: server.url, space: 'bad space!' }), /pull failed/);
+});

@@ -23,9 +23,13 @@ export function freePort() {
 }
 
 export class SyncServer {
-  /** @param {number} port */
-  constructor(port) {
+  /**
+   * @param {number} port
+   * @param {Record<string, string>} [env]  settings, e.g. SYNCSERVER_SECRET
+   */
+  constructor(port, env = {}) {
     this.port = port;
+    this.env = env;
     this.url = `http://127.0.0.1:${port}/`;
     this.dir = mkdtempSync(join(tmpdir(), 'syncserver-client-'));
     /** @type {import('node:child_process').ChildProcess | null} */
@@ -37,7 +41,7 @@ export class SyncServer {
   async start(name = 'sync.db') {
     this.proc = spawn('python3', ['-m', 'syncserver', 'serve', '--db', join(this.dir, name),
       '--port', String(this.port), '--no-demo'], {
-      cwd: REPO, env: { ...process.env, SYNCSERVER_LOG_LEVEL: 'warning' }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: REPO, env: { ...process.env, SYNCSERVER_LOG_LEVEL: 'warning', ...this.env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc.stdout?.on('data', (chunk) => { this.log += chunk; });
     this.proc.stderr?.on('data', (chunk) => { this.log += chunk; });
