@@ -2,7 +2,7 @@
 // resync on `410 resync_required` and `400 bad_cursor`.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { getCursor, setCursor } from '../src/db.js';
+import { getCursor } from '../src/db.js';
 import { enqueueWrite, readOutbox } from '../src/outbox.js';
 import { pullChanges } from '../src/pull.js';
 import { applyRemoteChanges, getRecord, listRecords } from '../src/store.js';
@@ -73,8 +73,10 @@ test('400 bad_cursor: the space is dropped and pulled from the empty cursor', as
   assert.deepEqual((await getRecord(db, 'b1', 'todos', 'real'))?.data, { title: 'on the server' });
 });
 
-test('a server that refuses even the empty cursor makes the pull fail, not loop', async () => {
+test('a pull refused for another reason fails and drops nothing', async () => {
   const db = await freshDb();
-  await setCursor(db, 'bad space!', 'x');
-  await assert.rejects(pullChanges({ db, url: server.url, space: 'bad space!' }), /pull failed/);
+  await applyRemoteChanges(db, 'bad space!', [serverRecord({ space: 'bad space!' })], 'x');
+  await assert.rejects(pullChanges({ db, url: server.url, space: 'bad space!' }), /pull failed: invalid_request/);
+  assert.notEqual(await getRecord(db, 'bad space!', 'todos', 't1'), null);
+  assert.equal(await getCursor(db, 'bad space!'), 'x');
 });
