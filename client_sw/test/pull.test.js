@@ -30,7 +30,7 @@ test('410 resync_required: the space is dropped and pulled again, the outbox sta
   const db = await freshDb();
   // One cursor secret for both databases (as an operator who sets SYNCSERVER_SECRET has), so
   // the old cursor is genuine but ahead of the new database's feed: 410, not bad_cursor.
-  const restarted = await new SyncServer(await freePort(), { SYNCSERVER_SECRET: 'test-secret' }).start('before.db');
+  const restarted = await new SyncServer(await freePort(), { SYNCSERVER_SECRET: 'client-resync-test-secret' }).start('before.db');
   try {
     await restarted.push('c-other', [
       put(1, 'r1', 'todos', 'gone', { title: 'only in the old database' }),
