@@ -54,6 +54,17 @@ export function patchProblem(patch) {
 }
 
 /**
+ * Whether a patch holds operations only (an empty patch too, as on the server). Such a patch
+ * never revives a tombstone: it changes only the data the server keeps in it, which no
+ * client sees (syncserver/merge.py, docs/conflicts.md).
+ * @param {Record<string, unknown>} patch
+ * @returns {boolean}
+ */
+export function onlyOperations(patch) {
+  return Object.values(patch).every((value) => operatorOf(value) !== null);
+}
+
+/**
  * Compare two strings by Unicode code point, as Python compares str (JavaScript's `<` compares
  * UTF-16 units, which orders U+E000..U+FFFF after the astral planes).
  * @param {string} a

@@ -5,7 +5,7 @@
 
 import { getMeta, readCursor, req, setMeta, transact, writeCursor } from './db.js';
 import { receiveHlc } from './hlc.js';
-import { applyPatch } from './ops.js';
+import { applyPatch, onlyOperations } from './ops.js';
 
 /**
  * @typedef {object} ServerRecord  a record as the server sends it (docs/protocol.md)
@@ -58,6 +58,8 @@ import { applyPatch } from './ops.js';
 export function applyOp(state, entry) {
   if (entry.op === 'delete') return { data: null, deleted: true };
   if (entry.op === 'put') return { data: structuredClone(entry.data), deleted: false };
+  // Operations never revive a deleted record (a put or a plain patch re-creates it).
+  if (state?.deleted && onlyOperations(entry.data)) return state;
   const data = applyPatch(state && !state.deleted ? state.data : {}, entry.data);
   return data === undefined ? state : { data, deleted: false };
 }

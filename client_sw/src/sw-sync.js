@@ -572,6 +572,17 @@ const __ops = (() => {
   }
 
   /**
+   * Whether a patch holds operations only (an empty patch too, as on the server). Such a patch
+   * never revives a tombstone: it changes only the data the server keeps in it, which no
+   * client sees (syncserver/merge.py, docs/conflicts.md).
+   * @param {Record<string, unknown>} patch
+   * @returns {boolean}
+   */
+  function onlyOperations(patch) {
+    return Object.values(patch).every((value) => operatorOf(value) !== null);
+  }
+
+  /**
    * Compare two strings by Unicode code point, as Python compares str (JavaScript's `<` compares
    * UTF-16 units, which orders U+E000..U+FFFF after the astral planes).
    * @param {string} a
@@ -666,7 +677,7 @@ const __ops = (() => {
     return data;
   }
 
-  return { operatorOf, checkOperation, patchProblem, compareCodePoints, increment, applySetOp, applyPatch };
+  return { operatorOf, checkOperation, patchProblem, onlyOperations, compareCodePoints, increment, applySetOp, applyPatch };
 })();
 // ---- store.js
 const __store = (() => {
@@ -677,7 +688,7 @@ const __store = (() => {
 
   const { getMeta, readCursor, req, setMeta, transact, writeCursor } = __db;
   const { receiveHlc } = __hlc;
-  const { applyPatch } = __ops;
+  const { applyPatch, onlyOperations } = __ops;
 
   /**
    * @typedef {object} ServerRecord  a record as the server sends it (docs/protocol.md)
@@ -730,6 +741,8 @@ const __store = (() => {
   function applyOp(state, entry) {
     if (entry.op === 'delete') return { data: null, deleted: true };
     if (entry.op === 'put') return { data: structuredClone(entry.data), deleted: false };
+    // Operations never revive a deleted record (a put or a plain patch re-creates it).
+    if (state?.deleted && onlyOperations(entry.data)) return state;
     const data = applyPatch(state && !state.deleted ? state.data : {}, entry.data);
     return data === undefined ? state : { data, deleted: false };
   }

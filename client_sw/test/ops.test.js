@@ -46,6 +46,15 @@ test('$inc counts from 0 when the field is missing or not a number; a bad result
   assert.deepEqual(view?.data, { n: 1e308 + 5, title: 1, m: -1, other: 'kept?' });
 });
 
+test('operations never revive a deleted record; a plain patch re-creates it from nothing', () => {
+  const deleted = serverRecord({ version: 4, deleted: true, data: null });
+  assert.deepEqual(foldPending(deleted, entries([{ op: 'patch', data: { likes: { $inc: 1 } } }])),
+    { data: null, deleted: true });
+  assert.deepEqual(foldPending(deleted, entries([{ op: 'patch', data: {} }])), { data: null, deleted: true });
+  assert.deepEqual(foldPending(deleted, entries([{ op: 'patch', data: { title: 'back', likes: { $inc: 1 } } }])),
+    { data: { title: 'back', likes: 1 }, deleted: false });
+});
+
 test('a put stores operation-shaped values as plain data, as the server does', () => {
   const view = foldPending(null, entries([{ op: 'put', data: { n: { $inc: 1 } } }]));
   assert.deepEqual(view?.data, { n: { $inc: 1 } });
