@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import { getCursor } from '../src/db.js';
 import { enqueueWrite, readOutbox } from '../src/outbox.js';
 import { pullChanges } from '../src/pull.js';
+import { replayOutbox } from '../src/replay.js';
 import { applyRemoteChanges, getRecord, listRecords } from '../src/store.js';
 import { freshDb, serverRecord } from './helpers.js';
 import { SyncServer, freePort, put } from './server.js';
@@ -79,4 +80,23 @@ test('a pull refused for another reason fails and drops nothing', async () => {
   await assert.rejects(pullChanges({ db, url: server.url, space: 'bad space!' }), /pull failed: invalid_request/);
   assert.notEqual(await getRecord(db, 'bad space!', 'todos', 't1'), null);
   assert.equal(await getCursor(db, 'bad space!'), 'x');
+});
+
+test('an offline chain never overwrites a newer edit it had not seen (real protocol 2 server)', async () => {
+  const db = await freshDb();
+  const note = { space: 'p2', collection: 'notes', id: 'n1' };
+  await enqueueWrite(db, { ...note, op: 'put', data: { title: 'draft' } });
+  assert.equal((await replayOutbox({ db, url: server.url })).applied, 1);
+  // Another device edits the title after (by its clock) everything this device queues next.
+  const later = String(Date.now() + 5000).padStart(13, '0');
+  await server.push('c-other', [{ mid: 20, ...note, op: 'patch', data: { title: 'theirs' }, base_version: 1, hlc: `${later}:00000:c-other` }]);
+  // This device, offline, never saw it: two edits of the title, both based on version 1.
+  await enqueueWrite(db, { ...note, op: 'patch', data: { title: 'mine 1' } });
+  await enqueueWrite(db, { ...note, op: 'patch', data: { title: 'mine 2' } });
+  const summary = await replayOutbox({ db, url: server.url });
+  // Protocol 1 based the second edit on version 2 (1 + one queued write): exactly the other
+  // device's version, so it was applied over the newer title, unaudited.
+  assert.deepEqual([summary.applied, summary.conflicts], [0, 2]);
+  await pullChanges({ db, url: server.url, space: 'p2' });
+  assert.deepEqual((await getRecord(db, 'p2', 'notes', 'n1'))?.data, { title: 'theirs' });
 });

@@ -71,7 +71,8 @@ export class SyncServer {
   }
 
   /**
-   * Push mutations as another client would.
+   * Push mutations as another client would; every one must be applied. Mids are per client
+   * id for the server's whole life: tests sharing a server use distinct ones.
    * @param {string} clientId
    * @param {any[]} mutations
    */
@@ -81,7 +82,11 @@ export class SyncServer {
       body: JSON.stringify({ client_id: clientId, mutations }),
     });
     if (!response.ok) throw new Error(`push answered ${response.status}: ${await response.text()}`);
-    return response.json();
+    const body = await response.json();
+    // Set-up writes must take effect (a reused mid, for one, would be rejected).
+    const failed = body.results.filter((/** @type {any} */ r) => r.status !== 'applied');
+    if (failed.length) throw new Error(`set-up push not applied: ${JSON.stringify(failed)}`);
+    return body;
   }
 }
 
