@@ -282,3 +282,41 @@ declare global {
   // eslint-disable-next-line no-var
   var SyncServerSW: SyncServerSWNamespace | undefined;
 }
+
+// ---- lower-level parts index.js also exports (SyncClient uses them; apps rarely need to) ----
+
+export interface LiveFeedOptions {
+  db: IDBDatabase;
+  /** base URL of the sync server (http(s); the ws(s) URL is derived) */
+  url: string;
+  space: string;
+  collections?: string[];
+  clientId: string;
+  onChanges(changed: RecordRef[]): void;
+  onState?(state: FeedState): void;
+  WebSocket?: typeof WebSocket;
+  pingMs?: number;
+  maxBackoffMs?: number;
+}
+/** The WebSocket feed with reconnects and backoff, as SyncClient runs it. */
+export declare class LiveFeed {
+  constructor(options: LiveFeedOptions);
+  readonly state: FeedState;
+  start(): void;
+  stop(): void;
+  /** reconnect at once, skipping the backoff */
+  reconnectNow(): void;
+}
+/** The schema upgrades, in order (migration i brings the database from version i to i + 1). */
+export declare const MIGRATIONS: ReadonlyArray<(db: IDBDatabase, tx: IDBTransaction) => void>;
+export interface ResultOutcome {
+  changed: RecordRef[];
+  conflicts: Array<{ mutation: OutboxEntry; result: PushResult }>;
+  merged: Array<{ mutation: OutboxEntry; result: PushResult }>;
+  rejected: Array<{ mutation: OutboxEntry; result: PushResult }>;
+  applied: number;
+  /** mids of sent entries the server gave no result for */
+  unanswered: number[];
+}
+/** Apply the results of one push batch to the outbox and the local records, in one transaction. */
+export declare function applyPushResults(db: IDBDatabase, entries: OutboxEntry[], results: PushResult[]): Promise<ResultOutcome>;
