@@ -294,6 +294,8 @@ export interface LiveFeedOptions {
   clientId: string;
   onChanges(changed: RecordRef[]): void;
   onState?(state: FeedState): void;
+  /** the space's local copy was dropped to start over (resync_required, bad_cursor) */
+  onResync?(event: { space: string; code: string; dropped: RecordRef[] }): void;
   WebSocket?: typeof WebSocket;
   pingMs?: number;
   maxBackoffMs?: number;
