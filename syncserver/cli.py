@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
         "settings", help="print the settings in force (defaults, environment and these "
                          "flags) as a Markdown table, with where each value came from")
     _add_settings(shown, None)
+    restore = sub.add_parser(
+        "restore", help="put a backup in place of the database, with a new epoch (server "
+                        "stopped): clients' older cursors then get 410 resync_required")
+    restore.add_argument("backup", help="the backup file (a SQLite copy of the database)")
+    _add_settings(restore, {"db"})
+    new_epoch = sub.add_parser(
+        "new-epoch", help="give the database a new epoch after restoring it by other means "
+                          "(server stopped): older cursors then get 410 resync_required")
+    _add_settings(new_epoch, {"db"})
     conflicts = sub.add_parser("conflicts", help="list the conflict audit (newest last)")
     _add_settings(conflicts, {"db"})
     conflicts.add_argument("--space", default="", help="only this space")
@@ -183,6 +192,24 @@ def compact(settings: Settings, older_than_ms: int) -> None:
             lock.release()
 
 
+def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from . import epoch
+    from .storage.sqlite import sqlite_path
+
+    db = Path(sqlite_path(settings.db))
+    try:
+        if args.command == "restore":
+            old, new = epoch.restore(Path(args.backup), db)
+            print(f"{db}: restored from {args.backup}; epoch {old} -> {new}")
+        else:
+            old, new = epoch.new_epoch(db)
+            print(f"{db}: epoch {old} -> {new}")
+    except epoch.EpochError as exc:
+        raise SystemExit(f"syncserver: {exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
@@ -214,6 +241,8 @@ def run_command(args: argparse.Namespace, settings: Settings, sources: dict[str,
         list_conflicts(settings, args)
     elif args.command == "settings":
         print(settings_table(settings, sources))
+    elif args.command in ("restore", "new-epoch"):
+        change_epoch(settings, args)
 
 
 def _shown(name: str, value: Any) -> str:
