@@ -31,13 +31,21 @@ def _decoded(text: str) -> int | None:
         return None
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.text() | st.from_regex(r"\A[0-9]{1,20}(\.[^.]*){0,3}\Z")
        | st.builds(lambda cut, tail: REAL[:cut] + tail, st.integers(0, len(REAL)), st.text()))
 def test_any_text_decodes_to_a_seq_or_bad_cursor(text: str) -> None:
     seq = _decoded(text)
     if seq is not None:  # only the empty cursor and the one this codec issued decode
         assert (text, seq) in (("", 0), (REAL, 42))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80))
+def test_any_text_as_since_over_http_is_bad_cursor(limited_server, text: str) -> None:
+    with httpx.Client(base_url=limited_server.url, timeout=30) as c:
+        r = c.get("/v1/changes", params={"space": "fuzzed", "since": text})
+        assert_problem(r, 400, "bad_cursor")
 
 
 NON_ASCII = ["é", "1.é", "42.ÿÿÿÿÿÿÿÿÿÿÿÿ", "4２", "1.\u00e9abc.def", "\x00", "1.\ud7ff"]
