@@ -142,3 +142,24 @@ def test_cursor_issued_before_epochs_works_until_the_epoch_changes(server_factor
     with httpx.Client(base_url=server.url, timeout=30) as c:
         assert_problem(c.get("/v1/changes", params={"space": SPACE, "since": old}),
                        410, "resync_required")
+
+
+def test_restore_of_something_not_a_backup_is_refused_and_changes_nothing(server_factory,
+                                                                          tmp_path):
+    db = tmp_path / "sync.db"
+    server = server_factory(db=db)
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        write(c, "w", range(1, 4))
+    server.stop()
+    before = db.read_bytes()
+    (tmp_path / "garbage.db").write_bytes(b"not a database at all" * 100)
+    (tmp_path / "other.db").touch()
+    sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE t (x)").connection.close()
+    for backup, reason in [(tmp_path / "garbage.db", "not a SQLite database"),
+                           (tmp_path / "other.db", "not a syncserver database"),
+                           (tmp_path / "missing.db", "no such database file")]:
+        done = syncserver("restore", str(backup), "--db", str(db))
+        assert done.returncode != 0
+        assert reason in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert db.read_bytes() == before
+    assert not list(tmp_path.glob("*.restoring"))
