@@ -193,12 +193,24 @@ def compact(settings: Settings, older_than_ms: int) -> None:
 
 
 def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
+    """restore, new-epoch (logic in epoch.py), with the database's lock: a running server
+    keeps the epoch it read at start, so it must be stopped first."""
     from pathlib import Path
 
     from . import epoch
+    from .lockfile import DatabaseInUse, DatabaseLock
     from .storage.sqlite import sqlite_path
 
     db = Path(sqlite_path(settings.db))
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        lock = DatabaseLock(db).acquire()
+    except DatabaseInUse as busy:
+        raise StartupError(
+            f"{db} is in use by a running syncserver (process {busy.holder or 'unknown'}): "
+            f"stop it first, then run `syncserver {args.command}` again") from None
+    except OSError as exc:
+        raise StartupError(f"cannot lock {db} ({exc.strerror})") from None
     try:
         if args.command == "restore":
             old, new = epoch.restore(Path(args.backup), db)
@@ -207,7 +219,9 @@ def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
             old, new = epoch.new_epoch(db)
             print(f"{db}: epoch {old} -> {new}")
     except epoch.EpochError as exc:
-        raise SystemExit(f"syncserver: {exc}") from None
+        raise StartupError(str(exc)) from None
+    finally:
+        lock.release()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -163,3 +163,23 @@ def test_restore_of_something_not_a_backup_is_refused_and_changes_nothing(server
         assert reason in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert db.read_bytes() == before
     assert not list(tmp_path.glob("*.restoring"))
+
+
+def test_epoch_commands_are_refused_while_a_server_runs_on_the_database(server_factory,
+                                                                        tmp_path):
+    """A running server keeps the epoch it read at start: changing it under the server
+    would have it go on signing cursors of the old epoch."""
+    db, backup = tmp_path / "sync.db", tmp_path / "backup.db"
+    server = server_factory(db=db)
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        write(c, "w", range(1, 3))
+        sqlite_backup(db, backup)
+        before = read_db(db, "SELECT key, value FROM meta ORDER BY key")
+        for args in (["new-epoch", "--db", str(db)], ["restore", str(backup), "--db", str(db)]):
+            done = syncserver(*args)
+            assert done.returncode != 0, done.stdout
+            assert "stop it first" in done.stderr, done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert read_db(db, "SELECT key, value FROM meta ORDER BY key") == before
+        state, _ = pull_all(c, SPACE)
+        assert len(state) == 2
