@@ -293,8 +293,8 @@ class Subscription:
                 await self._end(resync_required(self.space, exc.detail))
             else:
                 await self._end({"type": "error", "space": self.space,
-                                 "code": exc.code.value, "detail": exc.detail})
-        except Exception:  # a bug or a storage failure: this subscription ends, said so
+                                 "code": exc.code.value, "detail": exc.detail, **exc.extra})
+        except Exception:  # a bug: this subscription ends, and the client is told
             log.exception("unexpected error in the WebSocket subscription to %r", self.space)
             await self._end({
                 "type": "error", "space": self.space, "code": ErrorCode.INTERNAL_ERROR.value,
