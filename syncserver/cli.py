@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
         "settings", help="print the settings in force (defaults, environment and these "
                          "flags) as a Markdown table, with where each value came from")
     _add_settings(shown, None)
+    restore = sub.add_parser(
+        "restore", help="put a backup in place of the database, with a new epoch (server "
+                        "stopped): clients' older cursors then get 410 resync_required")
+    restore.add_argument("backup", help="the backup file (a SQLite copy of the database)")
+    _add_settings(restore, {"db"})
+    new_epoch = sub.add_parser(
+        "new-epoch", help="give the database a new epoch after restoring it by other means "
+                          "(server stopped): older cursors then get 410 resync_required")
+    _add_settings(new_epoch, {"db"})
     conflicts = sub.add_parser("conflicts", help="list the conflict audit (newest last)")
     _add_settings(conflicts, {"db"})
     conflicts.add_argument("--space", default="", help="only this space")
@@ -183,6 +192,38 @@ def compact(settings: Settings, older_than_ms: int) -> None:
             lock.release()
 
 
+def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
+    """restore, new-epoch (logic in epoch.py), with the database's lock: a running server
+    keeps the epoch it read at start, so it must be stopped first."""
+    from pathlib import Path
+
+    from . import epoch
+    from .lockfile import DatabaseInUse, DatabaseLock
+    from .storage.sqlite import sqlite_path
+
+    db = Path(sqlite_path(settings.db))
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        lock = DatabaseLock(db).acquire()
+    except DatabaseInUse as busy:
+        raise StartupError(
+            f"{db} is in use by a running syncserver (process {busy.holder or 'unknown'}): "
+            f"stop it first, then run `syncserver {args.command}` again") from None
+    except OSError as exc:
+        raise StartupError(f"cannot lock {db} ({exc.strerror})") from None
+    try:
+        if args.command == "restore":
+            old, new = epoch.restore(Path(args.backup), db)
+            print(f"{db}: restored from {args.backup}; epoch {old} -> {new}")
+        else:
+            old, new = epoch.new_epoch(db)
+            print(f"{db}: epoch {old} -> {new}")
+    except epoch.EpochError as exc:
+        raise StartupError(str(exc)) from None
+    finally:
+        lock.release()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
@@ -214,6 +255,8 @@ def run_command(args: argparse.Namespace, settings: Settings, sources: dict[str,
         list_conflicts(settings, args)
     elif args.command == "settings":
         print(settings_table(settings, sources))
+    elif args.command in ("restore", "new-epoch"):
+        change_epoch(settings, args)
 
 
 def _shown(name: str, value: Any) -> str:

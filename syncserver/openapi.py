@@ -80,7 +80,8 @@ WS_MESSAGES = {
     "client": ["hello", "subscribe", "unsubscribe", "push", "ping"],
     "server": ["welcome", "changes", "synced", "push_result", "pong", "error", "resync"],
     "close_codes": {"1003": "binary frame", "4400": "malformed frame",
-                    "4408": "slow consumer: reconnect and resume from the last cursor",
+                    "4408": "slow consumer, after a resync frame per subscription: "
+                            "reconnect and resume each space from its resync cursor",
                     "1001": "server shutting down"},
     "description": "JSON text frames; see docs/protocol.md",
 }

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from . import conflicts
+from . import conflicts, epoch
 from .cursor import CursorCodec
 from .errors import ErrorCode, SyncError
 from .hlc import SERVER_NODE, Clock
@@ -62,8 +62,9 @@ class SyncService:
 
     async def start(self) -> None:
         await self.storage.open()
-        if not self.settings.secret:
-            self.cursors = CursorCodec(await self.storage.secret())
+        secret = self.settings.secret.encode() or await self.storage.secret()
+        epochs = await self.storage.write(lambda txn: epoch.load_or_create(txn.conn))
+        self.cursors = CursorCodec(secret, epochs.current, epochs.legacy)
 
     async def stop(self) -> None:
         await self.storage.close()

@@ -2,14 +2,24 @@
 
 Flow control: one sender task per connection drains a small outbound queue. Catch-up reads
 wait for room in it (natural backpressure). Live batches wait in a bounded per-subscription
-list; when it overflows the consumer is too slow, and it is told to resync and closed rather
-than buffered without bound.
+list; when it overflows the consumer is too slow: every subscription of the connection is
+stopped, and the client is told to resync each of them from the cursor it last received,
+then the connection is closed (rather than buffered without bound).
+
+Each queued frame remembers the subscription and the feed position it carries; the sender
+notes the position once the frame is sent, so a resync names the last cursor the client
+actually got, whatever was still queued and dropped.
+
+A failure inside one subscription ends that subscription only, with an `error` frame
+naming its space; the connection and its other subscriptions go on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -22,28 +32,30 @@ from .notifier import Published
 from .service import SyncService, check_space
 from .version import PROTOCOL_VERSION
 
+log = logging.getLogger("syncserver")
+
 CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED = 1003
 CLOSE_BAD_FRAME = 4400
 CLOSE_SLOW_CONSUMER = 4408
 OUTBOUND_QUEUE = 8
 
-
-class SlowConsumer(Exception):
-    pass
+# A frame on its way out: its text, and the subscription and seq it moves the client to.
+Outgoing = tuple[str, "Subscription | None", int]
 
 
 class Connection:
     def __init__(self, websocket: WebSocket, service: SyncService) -> None:
         self.ws = websocket
         self.service = service
-        self.outbound: asyncio.Queue[str | None] = asyncio.Queue(OUTBOUND_QUEUE)
+        self.outbound: asyncio.Queue[Outgoing | None] = asyncio.Queue(OUTBOUND_QUEUE)
         self.subscriptions: dict[str, Subscription] = {}
         self.closing: tuple[int, str] | None = None
+        self._farewell: Callable[[], list[dict[str, Any]]] = list
         self.sender: asyncio.Task[None] | None = None
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.outbound.put(orjson.dumps(message).decode())
+        await self.outbound.put((orjson.dumps(message).decode(), None, 0))
 
     async def run(self) -> None:
         await self.ws.accept()
@@ -55,7 +67,7 @@ class Connection:
             if notifier.closing:
                 await self.going_away()
             await self._receive_loop()
-        except (WebSocketDisconnect, SlowConsumer):
+        except WebSocketDisconnect:
             pass
         finally:
             notifier.off_shutdown(self.going_away)
@@ -68,43 +80,53 @@ class Connection:
 
     async def _sender(self) -> None:
         while True:
-            text = await self.outbound.get()
-            if text is None:
+            item = await self.outbound.get()
+            if item is None:
                 break
+            text, sub, seq = item
             await self.ws.send({"type": "websocket.send", "text": text})
+            if sub is not None:
+                sub.delivered = seq
+        # Rendered only now, after the last queued frame went out: a resync names the
+        # cursor the client holds.
+        for message in self._farewell():
+            await self.ws.send({"type": "websocket.send", "text": orjson.dumps(message).decode()})
         code, reason = self.closing or (1000, "")
         await self.ws.close(code, reason)
 
-    async def close(self, code: int, reason: str, last: dict[str, Any] | None) -> None:
-        """Queue a last message (if any) and a close frame; the receive loop stops."""
-        if self.closing is None:
-            self.closing = (code, reason)
-            for sub in list(self.subscriptions.values()):
-                sub.stop()
-            if last is not None:
-                await self.send(last)
-            await self.outbound.put(None)
+    def close(self, code: int, reason: str,
+              farewell: Callable[[], list[dict[str, Any]]], drop_queued: bool = False) -> None:
+        """Stop every subscription, then send what is queued (or drop it), the farewell
+        messages and a close frame; the receive loop stops."""
+        if self.closing is not None:
+            return
+        self.closing = (code, reason)
+        self._farewell = farewell
+        # Stopped before anything is dropped: no subscription queues a frame after a gap.
+        for sub in list(self.subscriptions.values()):
+            sub.stop()
+        if drop_queued:
+            while not self.outbound.empty():
+                self.outbound.get_nowait()
+        try:
+            self.outbound.put_nowait(None)
+        except asyncio.QueueFull:  # the receive loop's own close: room comes as frames go
+            asyncio.get_running_loop().create_task(self.outbound.put(None))
 
     async def going_away(self) -> None:
         """The server is stopping: close with 1001 now. Frames still queued are dropped:
         the client resumes from the last cursor it received and replays unanswered
         pushes (both harmless), and the close is not held up behind them."""
-        while not self.outbound.empty():
-            self.outbound.get_nowait()
-        await self.close(CLOSE_GOING_AWAY, "server shutting down", None)
+        self.close(CLOSE_GOING_AWAY, "server shutting down", list, drop_queued=True)
         if self.sender is not None:
             await asyncio.wait([self.sender])
 
-    def slow_consumer(self, space: str) -> None:
+    def slow_consumer(self) -> None:
         self.service.metrics.ws_slow_consumers.inc()
-        # Drop what is waiting: the client will resume from its last cursor anyway.
-        while not self.outbound.empty():
-            self.outbound.get_nowait()
-        asyncio.get_running_loop().create_task(self.close(
-            CLOSE_SLOW_CONSUMER, "slow consumer",
-            {"type": "resync", "space": space, "code": "slow_consumer",
-             "detail": "the connection fell too far behind the live feed: reconnect and "
-                       "resubscribe with your last cursor"}))
+        subs = list(self.subscriptions.values())
+        # What is queued is dropped: each resync names the cursor the client last received.
+        self.close(CLOSE_SLOW_CONSUMER, "slow consumer",
+                   lambda: [sub.resync_message() for sub in subs], drop_queued=True)
 
     async def _receive_loop(self) -> None:
         while self.closing is None:
@@ -113,27 +135,35 @@ class Connection:
                 raise WebSocketDisconnect(message.get("code", 1000))
             text = message.get("text")
             if text is None:
-                await self.close(CLOSE_UNSUPPORTED, "binary frames are not supported", {
-                    "type": "error", "code": "unsupported_frame",
-                    "detail": "send JSON text frames"})
+                self._bad_frame(CLOSE_UNSUPPORTED, "binary frames are not supported",
+                                "unsupported_frame", "send JSON text frames")
                 return
+            frame: object = None
             try:
                 frame = exact_json.loads(text)  # integers past 64 bits: see exact_json
                 if not isinstance(frame, dict):
                     raise SyncError(ErrorCode.INVALID_REQUEST, "a frame is a JSON object")
                 await self._dispatch(frame)
             except orjson.JSONDecodeError as exc:
-                await self._bad_frame(ErrorCode.MALFORMED_JSON, f"the frame is not JSON: {exc}")
+                self._bad_frame(CLOSE_BAD_FRAME, "bad frame", ErrorCode.MALFORMED_JSON.value,
+                                f"the frame is not JSON: {exc}")
             except SyncError as exc:
                 if exc.code in (ErrorCode.INVALID_REQUEST, ErrorCode.MALFORMED_JSON):
-                    await self._bad_frame(exc.code, exc.detail)
+                    self._bad_frame(CLOSE_BAD_FRAME, "bad frame", exc.code.value, exc.detail)
                 else:
                     await self.send({"type": "error", "code": exc.code.value,
                                      "detail": exc.detail, **exc.extra})
+            except Exception:  # a bug: this request fails, the connection goes on
+                log.exception("unexpected error handling a WebSocket frame")
+                about = {k: frame[k] for k in ("space", "request_id")
+                         if isinstance(frame, dict) and isinstance(frame.get(k), (str, int))}
+                await self.send({"type": "error", "code": ErrorCode.INTERNAL_ERROR.value,
+                                 "detail": "an unexpected server error while handling "
+                                           "this frame", **about})
 
-    async def _bad_frame(self, code: ErrorCode, detail: str) -> None:
-        await self.close(CLOSE_BAD_FRAME, "bad frame",
-                         {"type": "error", "code": code.value, "detail": detail})
+    def _bad_frame(self, close_code: int, reason: str, code: str, detail: str) -> None:
+        message = {"type": "error", "code": code, "detail": detail}
+        self.close(close_code, reason, lambda: [message])
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -159,7 +189,7 @@ class Connection:
                 raise SyncError(exc.code, exc.detail, **exc.extra,
                                 request_id=request_id) from None
             head = b'{"type":"push_result","request_id":' + orjson.dumps(request_id) + b","
-            await self.outbound.put((head + body[1:]).decode())
+            await self.outbound.put(((head + body[1:]).decode(), None, 0))
         else:
             raise SyncError(ErrorCode.INVALID_REQUEST, f"unknown message type {kind!r}")
 
@@ -172,6 +202,9 @@ class Connection:
         try:
             since = self.service.cursors.decode(space, cursor)
         except SyncError as exc:
+            if exc.code == ErrorCode.RESYNC_REQUIRED:
+                await self.send(resync_required(space, exc.detail))
+                return
             raise SyncError(exc.code, exc.detail, space=space) from None
         old = self.subscriptions.pop(space, None)
         if old is not None:
@@ -179,12 +212,19 @@ class Connection:
         self.subscriptions[space] = Subscription(self, space, since, collections)
 
 
+def resync_required(space: str, detail: str) -> dict[str, Any]:
+    """Start over: drop the local copy of the space and pull from the empty cursor."""
+    return {"type": "resync", "space": space, "code": ErrorCode.RESYNC_REQUIRED.value,
+            "cursor": "", "detail": detail}
+
+
 class Subscription:
     def __init__(self, conn: Connection, space: str, since: int,
                  collections: list[str] | None) -> None:
         self.conn = conn
         self.space = space
-        self.cursor = since
+        self.cursor = since  # the position read up to (frames may still be queued)
+        self.delivered = since  # the position of the last frame sent to the client
         self.collections = collections
         self.filter = frozenset(collections) if collections else None
         self.pending: deque[Published] = deque()
@@ -199,7 +239,24 @@ class Subscription:
         self.conn.service.notifier.unlisten(self.space, self.on_publish)
         self.task.cancel()
 
+    async def _end(self, message: dict[str, Any]) -> None:
+        """This subscription is over: tell the client why, then free its space. (It stays
+        in the connection's table while the message waits for room, so a connection that
+        ends meanwhile still cancels it.)"""
+        self.conn.service.notifier.unlisten(self.space, self.on_publish)
+        await self.conn.send(message)
+        if self.conn.subscriptions.get(self.space) is self:
+            del self.conn.subscriptions[self.space]
+
+    def resync_message(self) -> dict[str, Any]:
+        return {"type": "resync", "space": self.space, "code": "slow_consumer",
+                "cursor": self.conn.service.encode_cursor(self.space, self.delivered),
+                "detail": "the connection fell too far behind the live feed: reconnect and "
+                          "resubscribe from this cursor"}
+
     def on_publish(self, published: Published) -> None:
+        if self.conn.closing is not None:
+            return
         if self.idle and not self.pending and published.prev == self.cursor \
                 and not self.conn.outbound.full():
             # The fan-out hot path: the next batch for a live, caught-up subscriber goes
@@ -209,15 +266,15 @@ class Subscription:
         self.pending.append(published)
         self.wakeup.set()
         if len(self.pending) > self.limit:
-            self.stop()
-            self.conn.slow_consumer(self.space)
+            self.conn.slow_consumer()
 
     async def run(self) -> None:
         try:
             await self._catch_up(live=False)
-            await self.conn.send({"type": "synced", "space": self.space,
-                                  "cursor": self.conn.service.encode_cursor(self.space,
-                                                                            self.cursor)})
+            text = orjson.dumps({
+                "type": "synced", "space": self.space,
+                "cursor": self.conn.service.encode_cursor(self.space, self.cursor)}).decode()
+            await self.conn.outbound.put((text, self, self.cursor))
             while True:
                 self.idle = True
                 await self.wakeup.wait()
@@ -233,12 +290,16 @@ class Subscription:
                         await self._catch_up(live=True)
         except SyncError as exc:
             if exc.code == ErrorCode.RESYNC_REQUIRED:
-                await self.conn.send({"type": "resync", "space": self.space,
-                                      "code": exc.code.value, "detail": exc.detail})
+                await self._end(resync_required(self.space, exc.detail))
             else:
-                await self.conn.send({"type": "error", "space": self.space,
-                                      "code": exc.code.value, "detail": exc.detail})
-            self.conn.service.notifier.unlisten(self.space, self.on_publish)
+                await self._end({"type": "error", "space": self.space,
+                                 "code": exc.code.value, "detail": exc.detail, **exc.extra})
+        except Exception:  # a bug: this subscription ends, and the client is told
+            log.exception("unexpected error in the WebSocket subscription to %r", self.space)
+            await self._end({
+                "type": "error", "space": self.space, "code": ErrorCode.INTERNAL_ERROR.value,
+                "detail": "an unexpected server error ended this subscription; subscribe "
+                          "again from your last cursor"})
 
     async def _catch_up(self, live: bool) -> None:
         service = self.conn.service
@@ -249,26 +310,28 @@ class Subscription:
             self.cursor = service.cursors.decode(self.space, page.cursor)
             if page.count or not live:
                 await self.conn.outbound.put(
-                    page.body(type="changes", space=self.space, live=live).decode())
+                    (page.body(type="changes", space=self.space, live=live).decode(),
+                     self, self.cursor))
             if not page.more:
                 return
 
     async def _send_live(self, published: Published) -> None:
-        text = self._render_live(published)
-        if text is not None:
-            await self.conn.outbound.put(text)  # waits for room: backpressure
+        item = self._render_live(published)
+        if item is not None:
+            await self.conn.outbound.put(item)  # waits for room: backpressure
 
     def _queue_live(self, published: Published) -> None:
-        text = self._render_live(published)
-        if text is not None:
-            self.conn.outbound.put_nowait(text)
+        item = self._render_live(published)
+        if item is not None:
+            self.conn.outbound.put_nowait(item)
 
-    def _render_live(self, published: Published) -> str | None:
+    def _render_live(self, published: Published) -> Outgoing | None:
         text = published.message(self.filter, self.conn.service.encode_cursor)
         self.cursor = published.head
-        if text is not None:
-            self.conn.service.metrics.changes_served.inc(len(published.records))
-        return text
+        if text is None:
+            return None
+        self.conn.service.metrics.changes_served.inc(len(published.records))
+        return text, self, published.head
 
 
 async def endpoint(websocket: WebSocket) -> None:

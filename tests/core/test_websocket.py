@@ -160,7 +160,9 @@ def test_slow_consumer_is_told_to_resync_and_closed(server_factory):
             except ConnectionClosed as closed:
                 assert closed.rcvd is not None and closed.rcvd.code == 4408
             assert last == {"type": "resync", "space": space, "code": "slow_consumer",
+                            "cursor": last.get("cursor"),
                             "detail": last.get("detail")} and last["detail"]
+            assert last["cursor"].split(".")[0].isdigit()
 
     asyncio.run(scenario())
 

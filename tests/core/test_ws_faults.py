@@ -1,0 +1,115 @@
+"""A failure inside one WebSocket subscription reaches the client as an `error` frame
+naming the space that ends that subscription only: the connection's other subscriptions
+go on.
+
+The faults are real and provoked from outside the server:
+- storage trouble: the pages that hold one space's records are damaged in the SQLite file
+  (overflow pages of large records), so reading that space's feed fails inside SQLite
+  while every other space reads and writes normally (storage_unavailable, storage/failures.py);
+- an unexpected exception: a subscription whose collection filter has more names than
+  SQLite takes parameters in one statement (250,000 in Debian's build), so its read fails
+  with an error that is neither bad input caught early nor storage trouble
+  (internal_error). If the filter ever gets a bounded size, find another such fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import httpx
+from websockets.asyncio.client import connect
+
+from tests.helpers import mutation, push
+
+from .test_websocket import apush, catch_up, recv, send
+
+MARKER = b"Q" * 4092  # an overflow page: a 4-byte next-page number, then payload only
+
+
+def damage_pages_holding(db: Path, marker: bytes) -> int:
+    """Point the next-page number of every overflow page filled with `marker` past the end
+    of the file: SQLite then fails ("database disk image is malformed") when it reads the
+    record those pages belong to. Returns how many pages were damaged."""
+    conn = sqlite3.connect(db)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the main file
+    conn.close()
+    assert page_size == 4096
+    data = bytearray(db.read_bytes())
+    damaged = 0
+    for offset in range(0, len(data), page_size):
+        if data[offset + 4:offset + page_size] == marker:
+            data[offset:offset + 4] = b"\x7f\xff\xff\xff"
+            damaged += 1
+    db.write_bytes(bytes(data))
+    return damaged
+
+
+def test_a_subscription_on_damaged_storage_gets_an_error_and_the_others_go_on(server_factory,
+                                                                            tmp_path):
+    db = tmp_path / "sync.db"
+    server = server_factory(db=db)
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        # The damaged space first, so the healthy space's records sit in later pages.
+        push(c, "w-bad", [mutation(i, f"b{i}", space="damaged", data={"blob": "Q" * 30_000})
+                          for i in range(1, 4)])
+        push(c, "w-ok", [mutation(i, f"h{i}", space="healthy") for i in range(1, 4)])
+    server.stop()
+    assert damage_pages_holding(db, MARKER) >= 3
+    server = server_factory(db=db)
+
+    async def scenario() -> None:
+        async with connect(server.ws_url) as ws:
+            await send(ws, {"type": "subscribe", "space": "healthy"})
+            changes, _ = await catch_up(ws, "healthy")
+            assert [c["id"] for c in changes] == ["h1", "h2", "h3"]
+
+            await send(ws, {"type": "subscribe", "space": "damaged"})
+            msg = await recv(ws)
+            assert msg["type"] == "error", msg
+            assert msg["code"] == "storage_unavailable" and msg["space"] == "damaged", msg
+            assert msg["detail"] and msg["retry_after"] > 0
+
+            # The connection and its healthy subscription go on.
+            await apush(server.url, "w-ok2", [mutation(1, "h4", space="healthy")])
+            msg = await recv(ws)
+            assert msg["type"] == "changes" and msg["live"] is True, msg
+            assert msg["space"] == "healthy" and [c["id"] for c in msg["changes"]] == ["h4"]
+            await send(ws, {"type": "ping"})
+            assert await recv(ws) == {"type": "pong"}
+
+    asyncio.run(scenario())
+
+
+def test_an_unexpected_exception_in_a_subscription_is_internal_error_and_the_others_go_on(
+        live_server):
+    too_many = [f"c{i}" for i in range(250_001)]
+    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+        push(c, "w", [mutation(1, "h1", space="healthy", node="w"),
+                      mutation(2, "f1", space="filtered", node="w")])
+
+    async def scenario() -> None:
+        async with connect(live_server.ws_url) as ws:
+            await send(ws, {"type": "subscribe", "space": "healthy"})
+            changes, _ = await catch_up(ws, "healthy")
+            assert [c["id"] for c in changes] == ["h1"]
+
+            await send(ws, {"type": "subscribe", "space": "filtered",
+                            "collections": too_many})
+            msg = await recv(ws, timeout=30)
+            assert msg["type"] == "error", msg
+            assert msg["code"] == "internal_error" and msg["space"] == "filtered", msg
+            assert msg["detail"]
+
+            await apush(live_server.url, "w3", [mutation(1, "h2", space="healthy", node="w3")])
+            msg = await recv(ws)
+            assert msg["type"] == "changes" and msg["live"] is True, msg
+            assert msg["space"] == "healthy" and [c["id"] for c in msg["changes"]] == ["h2"]
+            # The ended subscription's space is free: subscribing again works.
+            await send(ws, {"type": "subscribe", "space": "filtered"})
+            changes, _ = await catch_up(ws, "filtered")
+            assert [c["id"] for c in changes] == ["f1"]
+
+    asyncio.run(scenario())
