@@ -1,5 +1,6 @@
 """Browser tests: Debian's chromium driven by Playwright against a real server process
-serving the demo PWA (see /work/shared/BROWSER_TESTING.md for the measured recipe)."""
+serving the demo PWA. How the browser is launched, and why with those flags, is in
+demo_app.py; docs/client.md lists what each browser test covers."""
 
 from __future__ import annotations
 

@@ -14,7 +14,9 @@ from playwright.sync_api import BrowserContext, Page
 from tests.helpers import pull_all
 
 T = TypeVar("T")
-# Debian's chromium with the flags measured in /work/shared/BROWSER_TESTING.md.
+# Debian's chromium (`playwright install` cannot download browsers on our machines). Headless,
+# as root (--no-sandbox), with no background networking: on a closed network Chromium's
+# own connections to Google's hosts fail many at a time and at every start.
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",

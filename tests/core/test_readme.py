@@ -80,3 +80,21 @@ def test_readme_curl_examples_answer_what_readme_shows(live_server):
         except orjson.JSONDecodeError:
             pytest.fail(f"README shows output that is not JSON after {command!r}: {shown!r}")
         assert normalized(orjson.loads(got)) == normalized(expected), command
+
+
+def test_no_tracked_file_points_at_a_path_outside_the_repository():
+    """A reader of a fresh clone has no /work/shared or ../shared: docs, comments and tests
+    name files inside the repository only."""
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    outside = re.compile(r"/work/|\.\./shared/")
+    found = []
+    for name in files:
+        path = REPO / name
+        if path.suffix not in {".py", ".md", ".js", ".mjs", ".ts", ".html", ".toml", ".ini",
+                               ".json", ".sh", ""} or not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if outside.search(line) and name != "tests/core/test_readme.py":
+                found.append(f"{name}:{number}: {line.strip()}")
+    assert not found, "references to paths outside the repository:\n" + "\n".join(found)
