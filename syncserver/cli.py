@@ -198,19 +198,11 @@ def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from . import epoch
-    from .lockfile import DatabaseInUse, DatabaseLock
+    from .startup import lock_database
     from .storage.sqlite import sqlite_path
 
     db = Path(sqlite_path(settings.db))
-    try:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        lock = DatabaseLock(db).acquire()
-    except DatabaseInUse as busy:
-        raise StartupError(
-            f"{db} is in use by a running syncserver (process {busy.holder or 'unknown'}): "
-            f"stop it first, then run `syncserver {args.command}` again") from None
-    except OSError as exc:
-        raise StartupError(f"cannot lock {db} ({exc.strerror})") from None
+    lock = lock_database(db, f"stop it first, then run `syncserver {args.command}` again")
     try:
         if args.command == "restore":
             old, new = epoch.restore(Path(args.backup), db)

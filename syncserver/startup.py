@@ -32,6 +32,22 @@ def _db_path(settings: Settings) -> Path:
     return path
 
 
+def lock_database(path: Path, when_busy: str) -> DatabaseLock:
+    """Take the database's lock (creating its folder): every command that writes holds it,
+    so that no two processes write one SQLite file. `when_busy` says what to do then."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return DatabaseLock(path).acquire()
+    except DatabaseInUse as busy:
+        raise DatabaseBusy(
+            f"{path} is in use by another syncserver (process {busy.holder or 'unknown'}, "
+            f"lock {busy.lock_path}): {when_busy}") from None
+    except OSError as exc:
+        raise StartupError(
+            f"cannot create files in {path.parent} for --db {path} ({exc.strerror}): fix "
+            "the folder's permissions or choose a writable --db") from None
+
+
 def prepare_database(settings: Settings, migrate: bool) -> DatabaseLock:
     """Lock the database for this process, create it (and its folder) if missing, check
     that it is a SQLite database this process can write, and migrate it when asked.
@@ -40,18 +56,8 @@ def prepare_database(settings: Settings, migrate: bool) -> DatabaseLock:
     if not migrate and not path.exists():
         raise StartupError(f"no database at --db {path}, and --no-migrate creates none: run "
                            f"`syncserver migrate --db {path}` first, or drop --no-migrate")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = DatabaseLock(path).acquire()
-    except DatabaseInUse as busy:
-        raise DatabaseBusy(
-            f"{path} is in use by another syncserver (process {busy.holder or 'unknown'}, "
-            f"lock {busy.lock_path}): stop it first, or choose another --db; one server per "
-            "SQLite file") from None
-    except OSError as exc:
-        raise StartupError(
-            f"cannot create files in {path.parent} for --db {path} ({exc.strerror}): fix "
-            "the folder's permissions or choose a writable --db") from None
+    lock = lock_database(path, "stop it first, or choose another --db; one server per "
+                               "SQLite file")
     try:
         _check_writable(path)
         if migrate:
