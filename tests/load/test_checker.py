@@ -11,7 +11,10 @@ from load.recorder import Recorder
 S = "sp"
 
 
-def mutation(mid: int, rid: str, op: str, base: int, data: Any = None) -> dict[str, Any]:
+def mutation(
+    mid: int, rid: str, op: str, base: int, data: Any = None, node: str = "c1", at: int = 0
+) -> dict[str, Any]:
+    """``at``: milliseconds after a fixed instant, for the HLC stamp of client ``node``."""
     m = {
         "mid": mid,
         "space": S,
@@ -19,7 +22,7 @@ def mutation(mid: int, rid: str, op: str, base: int, data: Any = None) -> dict[s
         "id": rid,
         "op": op,
         "base_version": base,
-        "hlc": f"1763756400000:{mid:05d}:c1",
+        "hlc": f"{1763756400000 + at:013d}:{mid:05d}:{node}",
     }
     if op != "delete":
         m["data"] = data
@@ -60,6 +63,7 @@ def history() -> tuple[Recorder, dict[str, Any]]:
     rec.answered(
         "c2", [{"mid": 1, "status": "conflict", "code": "stale_base_version", "record": final}]
     )
+    rec.audit = [{"client_id": "c2", "mid": 1}]  # GET /v1/conflicts lists the overridden write
     return rec, final
 
 
@@ -194,8 +198,8 @@ def test_an_increment_lost_in_a_merge_is_reported():
     rec = Recorder()
     rec.sent("c1", [mutation(1, "n", "put", 0, {"count": 0})])
     rec.answered("c1", [{"mid": 1, "status": "applied", "version": 1, "seq": 1}])
-    rec.sent("c2", [mutation(1, "n", "patch", 0, {"count": {"$inc": 2}})])
-    rec.sent("c3", [mutation(1, "n", "patch", 0, {"count": {"$inc": 1}})])
+    rec.sent("c2", [mutation(1, "n", "patch", 0, {"count": {"$inc": 2}}, "c2", at=5)])
+    rec.sent("c3", [mutation(1, "n", "patch", 0, {"count": {"$inc": 1}}, "c3", at=6)])
     rec.answered("c2", [{"mid": 1, "status": "applied", "version": 2, "seq": 2}])
     good = record("n", 3, 3, {"count": 3})
     rec.answered("c3", [{"mid": 1, "status": "merged", "version": 3, "seq": 3, "record": good}])
@@ -207,3 +211,193 @@ def test_an_increment_lost_in_a_merge_is_reported():
         {"mid": 1, "status": "merged", "version": 3, "seq": 3, "record": lost}
     ]
     assert run(rec, [lost]) == ["counter_mismatch"]
+
+
+# -- chains: conflicts audited, no older write over a newer one -------------------------
+
+
+def chain_history(second: dict[str, Any]) -> tuple[Recorder, dict[str, Any]]:
+    """The issue's chain: A creates a note; B retitles it at T-1s; A, offline since before,
+    queued two title edits at T-5s and T-4.999s (protocol 2: both based on version 1).
+    A's first edit loses (conflict, audited); ``second`` is the answer to the second."""
+    rec = Recorder()
+    rec.sent("A", [mutation(1, "n1", "put", 0, {"title": "draft"}, "A", at=0)])
+    rec.answered("A", [{"mid": 1, "status": "applied", "version": 1, "seq": 1}])
+    rec.sent("B", [mutation(1, "n1", "patch", 1, {"title": "by B"}, "B", at=9000)])
+    rec.answered("B", [{"mid": 1, "status": "applied", "version": 2, "seq": 2}])
+    server = record("n1", 2, 2, {"title": "by B"})
+    rec.sent(
+        "A",
+        [
+            mutation(2, "n1", "patch", 1, {"title": "A1"}, "A", at=5000),
+            mutation(3, "n1", "patch", 1, {"title": "A2"}, "A", at=5001),
+        ],
+    )
+    lost = {"status": "conflict", "code": "stale_base_version", "record": server}
+    rec.answered("A", [{"mid": 2, **lost}, {"mid": 3, **second}])
+    rec.audit = [{"client_id": "A", "mid": 2}]
+    return rec, server
+
+
+def test_an_older_queued_edit_applied_over_a_newer_one_is_reported():
+    rec, _ = chain_history({"status": "applied", "version": 3, "seq": 3})
+    kinds = run(rec, [record("n1", 3, 3, {"title": "A2"})])
+    assert kinds == ["older_write_won"]
+
+
+def test_an_older_queued_edit_that_loses_and_is_audited_is_clean():
+    rec, server = chain_history(
+        {"status": "conflict", "code": "stale_base_version", "record": record("n1", 2, 2,
+                                                                              {"title": "by B"})}
+    )
+    rec.audit.append({"client_id": "A", "mid": 3})
+    assert run(rec, [server]) == []
+    rec.audit.pop()  # the same, with the second loss missing from the audit
+    assert run(rec, [server]) == ["conflict_not_audited"]
+
+
+def test_a_merge_that_overrides_a_field_without_an_audit_entry_is_reported():
+    rec, final = history()
+    merged = record("t1", 3, 3, {"title": "eggs", "done": True})
+    rec.sent("c4", [mutation(1, "t1", "patch", 1, {"title": "eggs"}, "c4", at=50)])
+    resolution = {"policy": "merge", "winner": "client", "fields": [
+        {"field": "title", "winner": "client"}]}
+    rec.answered(
+        "c4", [{"mid": 1, "status": "merged", "record": merged, "resolution": resolution}]
+    )
+    assert run(rec, [merged]) == ["conflict_not_audited"]
+    rec.audit = [*(rec.audit or []), {"client_id": "c4", "mid": 1}]
+    assert run(rec, [merged]) == []
+
+
+# -- commutative operations mixed with plain writes --------------------------------------
+
+
+def tally(extra: list[tuple[str, dict[str, Any], int, dict[str, Any]]]) -> Recorder:
+    """c0 creates a tally {likes: 0, tags: []}; then each (client, data, at, result) patch."""
+    rec = Recorder()
+    rec.sent("c0", [mutation(1, "k", "put", 0, {"likes": 0, "tags": []}, "c0", at=0)])
+    rec.answered("c0", [{"mid": 1, "status": "applied", "version": 1, "seq": 1}])
+    for i, (client, data, at, result) in enumerate(extra, start=2):
+        rec.sent(client, [mutation(i, "k", "patch", 1, data, client, at=at)])
+        rec.answered(client, [{"mid": i, **result}])
+    rec.audit = []
+    return rec
+
+
+def merged_at(version: int, data: dict[str, Any]) -> dict[str, Any]:
+    return {"status": "merged", "record": record("k", version, version, data)}
+
+
+def test_increments_stamped_after_a_reset_must_all_count():
+    final = {"likes": 7, "tags": []}
+    rec = tally(
+        [
+            ("c1", {"likes": 5}, 10, {"status": "applied", "version": 2, "seq": 2}),
+            ("c2", {"likes": {"$inc": 2}}, 20, merged_at(3, final)),
+        ]
+    )
+    assert run(rec, [record("k", 3, 3, final)]) == []
+    # the stale reset arrives last and wipes an increment stamped after it
+    wiped = {"likes": 5, "tags": []}
+    rec = tally(
+        [
+            ("c2", {"likes": {"$inc": 2}}, 20, {"status": "applied", "version": 2, "seq": 2}),
+            ("c1", {"likes": 5}, 10, merged_at(3, wiped)),
+        ]
+    )
+    assert run(rec, [record("k", 3, 3, wiped)]) == ["counter_mismatch"]
+
+
+def test_an_increment_the_reset_did_not_see_may_count_or_not_but_not_twice():
+    # c2's increment (stamped before c1's reset, which c1 had not seen) may survive
+    for likes in (5, 6):
+        rec = tally(
+            [
+                ("c2", {"likes": {"$inc": 1}}, 5, {"status": "applied", "version": 2, "seq": 2}),
+                ("c1", {"likes": 5}, 10, merged_at(3, {"likes": likes, "tags": []})),
+            ]
+        )
+        assert run(rec, [record("k", 3, 3, {"likes": likes, "tags": []})]) == []
+    rec = tally(
+        [
+            ("c2", {"likes": {"$inc": 1}}, 5, {"status": "applied", "version": 2, "seq": 2}),
+            ("c1", {"likes": 5}, 10, merged_at(3, {"likes": 7, "tags": []})),
+        ]
+    )
+    assert run(rec, [record("k", 3, 3, {"likes": 7, "tags": []})]) == ["counter_mismatch"]
+
+
+def test_a_set_element_follows_its_latest_add_or_remove_in_any_arrival_order():
+    # c2 removes "a" at 30 (arrives first), c1 added it at 20: "a" stays removed
+    rec = tally(
+        [
+            ("c1", {"tags": {"$add": ["a", "b"]}}, 10, {"status": "applied", "version": 2,
+                                                       "seq": 2}),
+            ("c2", {"tags": {"$remove": ["a"]}}, 30, merged_at(3, {"likes": 0, "tags": ["b"]})),
+            ("c1", {"tags": {"$add": ["a"]}}, 20, merged_at(4, {"likes": 0, "tags": ["b"]})),
+        ]
+    )
+    assert run(rec, [record("k", 4, 4, {"likes": 0, "tags": ["b"]})]) == []
+    resurrected = {"likes": 0, "tags": ["a", "b"]}
+    rec = tally(
+        [
+            ("c1", {"tags": {"$add": ["a", "b"]}}, 10, {"status": "applied", "version": 2,
+                                                       "seq": 2}),
+            ("c2", {"tags": {"$remove": ["a"]}}, 30, merged_at(3, {"likes": 0, "tags": ["b"]})),
+            ("c1", {"tags": {"$add": ["a"]}}, 20, merged_at(4, resurrected)),
+        ]
+    )
+    assert run(rec, [record("k", 4, 4, resurrected)]) == ["set_mismatch"]
+
+
+def test_an_applied_add_older_than_an_element_remove_leaves_it_removed():
+    # the checker's rebuild of an applied $add honours per-element stamps
+    rec = tally(
+        [
+            ("c2", {"tags": {"$remove": ["a"]}}, 30, {"status": "applied", "version": 2,
+                                                      "seq": 2}),
+            ("c0", {"tags": {"$add": ["a", "z"]}}, 20, {"status": "applied", "version": 3,
+                                                        "seq": 3}),
+        ]
+    )
+    assert run(rec, [record("k", 3, 3, {"likes": 0, "tags": ["z"]})]) == []
+    assert "set_mismatch" in run(rec, [record("k", 3, 3, {"likes": 0, "tags": ["a", "z"]})])
+
+
+# -- hostile input -----------------------------------------------------------------------
+
+
+def poison(mid: int, kind: str) -> dict[str, Any]:
+    m = mutation(mid, "t1", "put", 0, {"x": 1})
+    m["poison"] = kind
+    return m
+
+
+def test_a_poison_mutation_that_is_not_rejected_is_reported():
+    rec, final = history()
+    rec.sent("c7", [poison(1, "bigint")])
+    rec.answered("c7", [{"mid": 1, "status": "rejected", "code": "invalid_mutation"}])
+    assert run(rec, [final]) == []
+    rec.sent("c8", [poison(1, "deep_put")])
+    rec.answered("c8", [{"mid": 1, "status": "applied", "version": 3, "seq": 3}])
+    kinds = run(rec, [record("t1", 3, 3, None)])
+    assert "poison_accepted" in kinds
+
+
+def test_an_innocent_mutation_blocked_by_its_poison_neighbour_is_reported():
+    rec, final = history()
+    innocent = mutation(2, "t2", "put", 0, {"x": 1}, "c7")
+    rec.sent("c7", [poison(1, "deep_patch"), innocent])
+    rec.failed("c7", [poison(1, "deep_patch"), innocent], 500, "internal_error")
+    kinds = run(rec, [final])
+    assert kinds == ["innocent_not_settled", "server_error", "unanswered"]
+
+
+def test_a_mishandled_probe_and_any_server_error_are_reported():
+    rec, final = history()
+    rec.probes.append({"name": "bad_cursor_non_ascii", "ok": True, "observed": 400})
+    assert run(rec, [final]) == []
+    rec.probes.append({"name": "ws_garbage_text", "ok": False, "observed": "closed 1006"})
+    rec.server_errors.append(("pull", 500, "internal_error"))
+    assert run(rec, [final]) == ["probe_mishandled", "server_error"]
