@@ -303,10 +303,11 @@ class SimClient:
                         continue
                     return total
                 if response.status != 200:
-                    self.stats.error(
-                        f"pull_http_{response.status}",
-                        response.body[:300].decode("utf-8", "replace"),
-                    )
+                    detail = response.body[:300].decode("utf-8", "replace")
+                    self.stats.error(f"pull_http_{response.status}", detail)
+                    if response.status >= 500:
+                        self.recorder.server_errors.append(
+                            (f"pull by {self.client_id}", response.status, detail))
                     return total
                 tail = _page_tail(response.body)
                 if tail is not None and tail.get("more"):
