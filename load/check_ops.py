@@ -1,95 +1,44 @@
 """Checker rules for commutative operations (counters ``$inc``, sets ``$add``/``$remove``)
-mixed with plain writes of the same fields.
+mixed with plain writes of the same fields, under the semantics of docs/conflicts.md
+(protocol 2; the merge policy):
 
-The rules only rely on what docs/conflicts.md promises for the merge policy, in a form that
-does not depend on arrival order:
+- A field's last plain write (a put, or a patch with a plain value) is its *epoch*: plain
+  writes settle among themselves by HLC stamp, so the epoch is the latest-stamped plain
+  write of the field, whatever the arrival order.
+- An operation counts only if its writer had seen the epoch: its ``base_version`` is at or
+  above the version the epoch was written at, or the epoch is an earlier write of its own
+  client. Others are absorbed by the epoch (and audited).
+- A counter is the epoch's value plus every increment that counts.
+- A set is an add-wins observed-remove set: an element is present when some add of it
+  that counts (the epoch's own list counts as adds at the epoch's version) was not seen
+  by any remove of it that counts; a remove has seen an add that was written at or below
+  its base, or earlier by its own client.
 
-- a set element goes to its latest-stamped ``$add`` or ``$remove`` (HLC order);
-- a counter is reset by a plain write of the field (the latest-stamped one wins, like any
-  field under last-writer-wins) and every increment stamped after that write adds to it.
-  An increment stamped before the winning plain write may count or not, depending on
-  whether the server lets a reset cancel only the increments its writer had seen: the
-  check accepts both, so the counter must lie in ``[low, high]`` where ``low`` counts the
-  increments that must count and ``high`` adds those the reset's writer could not have
-  seen. The tool only sends positive increments, so the range is tight; with no plain
-  write after creation it is exact.
-
-Used on records of the collections the ops mix writes (load/chaos/ops.py), all under the
-default merge policy and never deleted.
+Each rule is stated without arrival order, so it holds only if the server settles the
+same in every order. Used on records of the collections the ops mix writes
+(load/chaos/edits.py): all under the default merge policy, and never deleted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from load.merge import apply_set, element_key, operator_of, plain_merge_patch, set_value
+from load.merge import apply_op, element_key, operator_of, set_value
 
 History = list[tuple[str, dict[str, Any], dict[str, Any]]]  # (client_id, mutation, result)
-Stamps = dict[str, dict[str, str]]  # set field -> element JSON -> HLC of its latest op
 
 
-def replay(data: Any, deleted: bool, mutation: dict[str, Any], result: dict[str, Any],
-           stamps: Stamps) -> tuple[Any, bool]:
+def replay(data: Any, deleted: bool, mutation: dict[str, Any], result: dict[str, Any]
+           ) -> tuple[Any, bool]:
     """The record after an acknowledged mutation, as the checker rebuilds it. A ``merged``
-    result carries the server's record; an ``applied`` one was applied whole on top of the
-    previous version, where a set operation only moves elements whose last stamp is older
-    (per-element last-writer-wins) and a plain write of a set field stamps all elements."""
-    stamp = mutation.get("hlc", "")
-    payload = mutation.get("data")
+    result carries the server's record. An ``applied`` one was taken whole on top of the
+    previous version with nothing concurrent (protocol 2: every change since its base was
+    its own client's), so its operations apply as they are: its writer had seen every
+    epoch and every add (load/merge.py)."""
     if result["status"] == "merged":
-        _stamp_ops(payload, stamp, stamps)
         record = result["record"]
         return record.get("data"), bool(record.get("deleted"))
-    op = mutation["op"]
-    if op == "delete":
-        return None, True
-    if op == "put":
-        for name, value in (payload or {}).items():
-            _stamp_plain(name, value, data, stamp, stamps)
-        return payload, False
-    out = dict(data) if isinstance(data, dict) and not deleted else {}
-    for name, value in (payload or {}).items():
-        kind = operator_of(value)
-        if value is None:
-            out.pop(name, None)
-        elif kind == "$inc":
-            current = out.get(name)
-            out[name] = (current if type(current) in (int, float) else 0) + value["$inc"]
-        elif kind is not None:
-            out[name] = _tracked_set(out.get(name), kind, value[kind], stamp,
-                                     stamps.setdefault(name, {}))
-        else:
-            _stamp_plain(name, value, out, stamp, stamps)
-            out[name] = plain_merge_patch(out.get(name), value)
-    return out, False
-
-
-def _stamp_plain(name: str, value: Any, before: Any, stamp: str, stamps: Stamps) -> None:
-    if name not in stamps:
-        return
-    old = before.get(name) if isinstance(before, dict) else None
-    for element in (old if isinstance(old, list) else []) + (value if isinstance(value, list)
-                                                             else []):
-        key = element_key(element)
-        stamps[name][key] = max(stamps[name].get(key, ""), stamp)
-
-
-def _stamp_ops(payload: Any, stamp: str, stamps: Stamps) -> None:
-    for name, value in (payload or {}).items() if isinstance(payload, dict) else ():
-        kind = operator_of(value)
-        if kind in ("$add", "$remove"):
-            field = stamps.setdefault(name, {})
-            for element in value[kind]:
-                key = element_key(element)
-                field[key] = max(field.get(key, ""), stamp)
-
-
-def _tracked_set(current: Any, op: str, elements: list[Any], stamp: str,
-                 field: dict[str, str]) -> list[Any]:
-    fresh = [e for e in elements if stamp > field.get(element_key(e), "")]
-    for element in fresh:
-        field[element_key(element)] = stamp
-    return apply_set(current, op, fresh)
+    return apply_op(data, deleted, mutation["op"], mutation.get("data"))
 
 
 def ops_fields(mutations: list[dict[str, Any]]) -> dict[str, str]:
@@ -124,84 +73,118 @@ def check_ops(record_name: str, history: History, record: dict[str, Any], add: A
             counts["sets_checked"] += 1
 
 
-def _plain_writes(name: str, history: History) -> list[tuple[str, Any, str, dict[str, Any]]]:
-    """(stamp, value or None when removed, client_id, mutation) of each plain write of
-    ``name``."""
-    writes = []
-    for client_id, mutation, _result in history:
+Write = tuple[str, dict[str, Any], dict[str, Any]]  # (client_id, mutation, result)
+
+
+def _version(result: dict[str, Any]) -> int | None:
+    """The version a result created (None for a conflict: it created none)."""
+    if result.get("status") == "applied":
+        return int(result["version"])
+    if result.get("status") == "merged":
+        return int(result["record"]["version"])
+    return None
+
+
+def _epoch(name: str, history: History) -> tuple[Write, Any] | None:
+    """The field's epoch (its latest-stamped plain write) and the value it wrote."""
+    best: tuple[Write, Any] | None = None
+    for client_id, mutation, result in history:
         payload = mutation.get("data")
         if mutation.get("op") == "put":
-            writes.append((mutation["hlc"], (payload or {}).get(name), client_id, mutation))
-        elif mutation.get("op") == "patch" and isinstance(payload, dict) and name in payload \
-                and operator_of(payload[name]) is None:
-            writes.append((mutation["hlc"], payload[name], client_id, mutation))
-    return writes
+            value = (payload or {}).get(name)
+        elif isinstance(payload, dict) and name in payload and operator_of(payload[name]) is None:
+            value = payload[name]
+        else:
+            continue
+        if best is None or mutation["hlc"] > best[0][1]["hlc"]:
+            best = ((client_id, mutation, result), value)
+    return best
+
+
+def _saw(write: Write, epoch: Write, epoch_version: int) -> bool:
+    client_id, mutation, _ = write
+    if client_id == epoch[0]:
+        return bool(mutation["mid"] > epoch[1]["mid"])
+    return bool(mutation.get("base_version", 0) >= epoch_version)
+
+
+def _ops(name: str, history: History, kinds: tuple[str, ...]) -> list[tuple[Write, str, Any]]:
+    """(write, operator, argument) of the operations on ``name``."""
+    out = []
+    for write in history:
+        payload = write[1].get("data")
+        value = payload.get(name) if write[1].get("op") == "patch" and isinstance(
+            payload, dict) else None
+        kind = operator_of(value)
+        if kind in kinds and isinstance(value, dict):
+            out.append((write, kind, value[kind]))
+    return out
 
 
 def _check_counter(record_name: str, name: str, history: History, data: dict[str, Any],
                    add: Any) -> None:
-    writes = _plain_writes(name, history)
-    reset_stamp, reset_value, reset_client, reset = max(
-        writes, key=lambda w: w[0], default=("", 0, "", None))
-    low: float = reset_value if type(reset_value) in (int, float) else 0
-    high = low
-    for client_id, mutation, result in history:
-        value = (mutation.get("data") or {}).get(name) if mutation.get("op") == "patch" else None
-        if operator_of(value) != "$inc" or not isinstance(value, dict):
-            continue
-        amount = value["$inc"]
-        if mutation["hlc"] > reset_stamp:
-            low += amount
-            high += amount
-        elif reset is not None and client_id != reset_client and _version(result) > reset.get(
-                "base_version", 0):
-            # the reset's client had not seen this increment (it came after its base)
-            high += amount
+    found = _epoch(name, history)
+    if found is None:
+        return
+    epoch, value = found
+    version = _version(epoch[2])
+    if version is None:
+        add("counter_mismatch", record=record_name, field=name, epoch=list(epoch[1:2]),
+            detail="the latest-stamped plain write of the field took no effect")
+        return
+    expected: float = value if type(value) in (int, float) else 0
+    for write, _op, amount in _ops(name, history, ("$inc",)):
+        if _saw(write, epoch, version):
+            expected += amount
     actual = data.get(name)
-    number: float | None = 0 if actual is None else actual  # a removed field counts 0
-    if type(number) not in (int, float) or not low <= number <= high:  # type: ignore[operator]
+    number = 0 if actual is None else actual  # a removed field counts as 0
+    if type(number) not in (int, float) or number != expected:
         add("counter_mismatch", record=record_name, field=name, server=actual,
-            expected=low if low == high else [low, high],
-            detail="the latest plain write of the field plus every increment stamped after "
-                   "it (a range: plus the increments that write's client had not seen)")
-
-
-def _version(result: dict[str, Any]) -> int:
-    """The version a result names (a conflict's record: the version it lost against)."""
-    return int(result.get("version") or (result.get("record") or {}).get("version") or 0)
+            expected=expected,
+            detail="the epoch's value plus every increment whose writer had seen it")
 
 
 def _check_set(record_name: str, name: str, history: History, data: dict[str, Any],
                add: Any) -> None:
-    """Every element whose latest-stamped event is an ``$add``/``$remove`` must be present
-    exactly when that event is an ``$add``. A plain write of the field (a put, or a patch
-    with a list) is an event on every element; elements it decides are not judged, as
-    docs/conflicts.md leaves a plain write against a newer element operation to the
-    policy."""
-    plain = max((w[0] for w in _plain_writes(name, history)), default="")
-    latest: dict[str, tuple[str, str]] = {}  # element -> (stamp, "$add" | "$remove")
+    found = _epoch(name, history)
+    if found is None:
+        return
+    epoch, value = found
+    version = _version(epoch[2])
+    if version is None:
+        return
+    adds: dict[str, list[tuple[str, int, int]]] = {}  # element -> (client, mid, version)
+    removes: dict[str, list[tuple[str, int, int]]] = {}  # element -> (client, mid, base)
     elements: dict[str, Any] = {}
-    for _client, mutation, _result in history:
-        payload = mutation.get("data")
-        value = payload.get(name) if isinstance(payload, dict) else None
-        kind = operator_of(value)
-        if kind not in ("$add", "$remove") or not isinstance(value, dict):
-            continue
-        for element in value[kind]:
+    for element in value if isinstance(value, list) else []:
+        key = element_key(element)
+        elements[key] = element
+        adds.setdefault(key, []).append((epoch[0], epoch[1]["mid"], version))
+    for write, kind, argument in _ops(name, history, ("$add", "$remove")):
+        made = _version(write[2])
+        if not _saw(write, epoch, version) or made is None:
+            continue  # absorbed by the epoch (a conflict that saw it: see the counter rule)
+        for element in argument:
             key = element_key(element)
             elements[key] = element
-            if mutation["hlc"] > latest.get(key, ("", ""))[0]:
-                latest[key] = (mutation["hlc"], kind)
+            if kind == "$add":
+                adds.setdefault(key, []).append((write[0], write[1]["mid"], made))
+            else:
+                removes.setdefault(key, []).append(
+                    (write[0], write[1]["mid"], write[1].get("base_version", 0)))
+
+    def seen(a: tuple[str, int, int], r: tuple[str, int, int]) -> bool:
+        return a[2] <= r[2] or (a[0] == r[0] and a[1] < r[1])
+
+    expected = {k for k, found_adds in adds.items()
+                if any(not any(seen(a, r) for r in removes.get(k, [])) for a in found_adds)}
     actual = data.get(name)
     present = {element_key(e) for e in actual} if isinstance(actual, list) else set()
-    wrong = [
-        {"element": elements[key], "latest": kind}
-        for key, (stamp, kind) in sorted(latest.items())
-        if stamp > plain and (kind == "$add") != (key in present)
-    ]
-    if wrong:
-        add("set_mismatch", record=record_name, field=name, server=actual, elements=wrong[:20],
-            detail="an element's presence differs from its latest-stamped $add/$remove")
-    if isinstance(actual, list) and actual != set_value({element_key(e): e for e in actual}):
+    if present != expected:
+        add("set_mismatch", record=record_name, field=name, server=actual,
+            expected=set_value({k: elements[k] for k in expected}),
+            detail="an element is present when an add of it that saw the epoch was not "
+                   "seen by any remove of it")
+    elif isinstance(actual, list) and actual != set_value({element_key(e): e for e in actual}):
         add("set_mismatch", record=record_name, field=name, server=actual,
             detail="a set is kept sorted and without duplicates")

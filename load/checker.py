@@ -26,7 +26,7 @@ from typing import Any
 
 from load.check_chains import Step, check_audit, check_overrides
 from load.check_hostile import check_hostile
-from load.check_ops import History, Stamps, check_ops, ops_fields
+from load.check_ops import History, check_ops, ops_fields
 from load.check_ops import replay as replay_step
 from load.recorder import MutationKey, Recorder
 
@@ -220,13 +220,11 @@ def check_histories(
                 )
             continue
         state: tuple[Any, bool] = (None, False)
-        stamps: Stamps = {f: {} for f, k in ops_fields([m for _, m, _ in answered[key]]).items()
-                          if k == "set"}
         steps = []
         for version in range(1, top + 1):
             mkey = versions[version][0]
             mutation, result = recorder.mutations[mkey], outcome[mkey]
-            after = replay_step(state[0], state[1], mutation, result, stamps)
+            after = replay_step(state[0], state[1], mutation, result)
             steps.append(Step(mkey, mutation, result, state, after))
             state = after
         data, deleted = state

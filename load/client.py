@@ -15,7 +15,7 @@ import orjson
 
 from load.hlc import HLC
 from load.http import HttpConnection, HttpError, Response
-from load.merge import apply_op, has_set_ops
+from load.merge import apply_op
 from load.recorder import Recorder
 from load.stats import Stats
 
@@ -199,15 +199,13 @@ class SimClient:
 
     def _applied(self, key: Key, mutation: dict[str, Any], result: dict[str, Any]) -> None:
         """The server applied our write whole: when it did so on top of exactly the version
-        we hold, the new state is ours to compute; otherwise (versions in between that we
-        have not seen, or set operations whose outcome depends on per-element stamps) the
-        feed will bring it."""
+        we hold, the new state is ours to compute (operations included: nothing concurrent
+        was settled); otherwise (versions in between that we have not seen) the feed will
+        bring it."""
         version = result["version"]
         self._see_seq(mutation["space"], result.get("seq", 0))
         current = self.store.get(key)
         if version != (current["version"] if current else 0) + 1:
-            return
-        if has_set_ops(mutation.get("data")):
             return
         data, deleted = apply_op(
             current["data"] if current else None,

@@ -88,7 +88,10 @@ class Chaos:
         """Maybe one tally operation or one chain of note edits; returns writes queued."""
         roll = rng.random()
         if self.on("ops") and roll < 0.3:
-            tally_write(client, rng, space, rng.choice(self.tallies(space))[2])
+            key = rng.choice(self.tallies(space))
+            if client.view(key) is None:
+                return 0  # not received yet: an app only counts on what it shows
+            tally_write(client, rng, space, key[2])
             return 1
         if self.on("chains") and roll < 0.5:
             return chain(client, rng, space, rng.choice(self.notes(space))[2])

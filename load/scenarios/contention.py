@@ -47,8 +47,10 @@ class Contention(Scenario):
             for _ in range(self.take(rng.randint(1, 3))):
                 if chaos.mix and chaos.extra_write(client, rng, space):
                     continue
-                if rng.random() < 0.3:
-                    rid = self.counters[rng.randrange(len(self.counters))]
+                rid = self.counters[rng.randrange(len(self.counters))]
+                if rng.random() < 0.3 and client.view((space, "counters", rid)) is not None:
+                    # like an app, increment a counter it has (an increment whose writer had
+                    # not seen the counter's creation is absorbed by it, docs/conflicts.md)
                     client.write(space, "counters", rid, "patch", {"count": {"$inc": 1}})
                     continue
                 rid = self.hot[rng.randrange(len(self.hot))]

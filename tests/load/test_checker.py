@@ -198,8 +198,8 @@ def test_an_increment_lost_in_a_merge_is_reported():
     rec = Recorder()
     rec.sent("c1", [mutation(1, "n", "put", 0, {"count": 0})])
     rec.answered("c1", [{"mid": 1, "status": "applied", "version": 1, "seq": 1}])
-    rec.sent("c2", [mutation(1, "n", "patch", 0, {"count": {"$inc": 2}}, "c2", at=5)])
-    rec.sent("c3", [mutation(1, "n", "patch", 0, {"count": {"$inc": 1}}, "c3", at=6)])
+    rec.sent("c2", [mutation(1, "n", "patch", 1, {"count": {"$inc": 2}}, "c2", at=5)])
+    rec.sent("c3", [mutation(1, "n", "patch", 1, {"count": {"$inc": 1}}, "c3", at=6)])
     rec.answered("c2", [{"mid": 1, "status": "applied", "version": 2, "seq": 2}])
     good = record("n", 3, 3, {"count": 3})
     rec.answered("c3", [{"mid": 1, "status": "merged", "version": 3, "seq": 3, "record": good}])
@@ -273,96 +273,114 @@ def test_a_merge_that_overrides_a_field_without_an_audit_entry_is_reported():
 # -- commutative operations mixed with plain writes --------------------------------------
 
 
-def tally(extra: list[tuple[str, dict[str, Any], int, dict[str, Any]]]) -> Recorder:
-    """c0 creates a tally {likes: 0, tags: []}; then each (client, data, at, result) patch."""
+def tally(extra: list[tuple[str, dict[str, Any], int, int, dict[str, Any]]]) -> Recorder:
+    """c0 creates a tally {likes: 0, tags: []} (version 1); then each
+    (client, data, at, base, result) is a patch stamped ``at`` ms on from ``base``."""
     rec = Recorder()
     rec.sent("c0", [mutation(1, "k", "put", 0, {"likes": 0, "tags": []}, "c0", at=0)])
     rec.answered("c0", [{"mid": 1, "status": "applied", "version": 1, "seq": 1}])
-    for i, (client, data, at, result) in enumerate(extra, start=2):
-        rec.sent(client, [mutation(i, "k", "patch", 1, data, client, at=at)])
+    for i, (client, data, at, base, result) in enumerate(extra, start=2):
+        rec.sent(client, [mutation(i, "k", "patch", base, data, client, at=at)])
         rec.answered(client, [{"mid": i, **result}])
-    rec.audit = []
+    rec.audit = [{"client_id": client, "mid": i} for i, (client, *_) in enumerate(extra, 2)]
     return rec
+
+
+def applied(version: int) -> dict[str, Any]:
+    return {"status": "applied", "version": version, "seq": version}
 
 
 def merged_at(version: int, data: dict[str, Any]) -> dict[str, Any]:
     return {"status": "merged", "record": record("k", version, version, data)}
 
 
-def test_increments_stamped_after_a_reset_must_all_count():
+def test_a_counter_is_its_last_plain_write_plus_the_increments_that_saw_it():
+    # c1 resets likes to 5 (v2); c2 had seen it (base 2): +2 counts; c3 had not (base 1):
+    # its +1 is absorbed by the reset, whatever the arrival order
     final = {"likes": 7, "tags": []}
     rec = tally(
         [
-            ("c1", {"likes": 5}, 10, {"status": "applied", "version": 2, "seq": 2}),
-            ("c2", {"likes": {"$inc": 2}}, 20, merged_at(3, final)),
+            ("c1", {"likes": 5}, 10, 1, applied(2)),
+            ("c2", {"likes": {"$inc": 2}}, 20, 2, applied(3)),
+            ("c3", {"likes": {"$inc": 1}}, 30, 1, merged_at(4, final)),
+        ]
+    )
+    assert run(rec, [record("k", 4, 4, final)]) == []
+    for wrong in (5, 8):  # an increment lost, or an absorbed one counted
+        data = {"likes": wrong, "tags": []}
+        rec = tally(
+            [
+                ("c1", {"likes": 5}, 10, 1, applied(2)),
+                ("c2", {"likes": {"$inc": 2}}, 20, 2, merged_at(3, data)),
+                ("c3", {"likes": {"$inc": 1}}, 30, 1, merged_at(4, data)),
+            ]
+        )
+        assert run(rec, [record("k", 4, 4, data)]) == ["counter_mismatch"]
+
+
+def test_a_stale_reset_that_arrives_last_still_wins_by_its_stamp():
+    # the issue's case: an increment, then an older plain write arrives. Plain writes
+    # settle among themselves: the reset (stamped after the creating put) is the epoch,
+    # and the increment, which had not seen it, is absorbed: likes == 0 in both orders
+    final = {"likes": 0, "tags": []}
+    rec = tally(
+        [
+            ("c2", {"likes": {"$inc": 2}}, 20, 1, applied(2)),
+            ("c1", {"likes": 0}, 10, 1, merged_at(3, final)),
         ]
     )
     assert run(rec, [record("k", 3, 3, final)]) == []
-    # the stale reset arrives last and wipes an increment stamped after it
-    wiped = {"likes": 5, "tags": []}
+    kept = {"likes": 2, "tags": []}
     rec = tally(
         [
-            ("c2", {"likes": {"$inc": 2}}, 20, {"status": "applied", "version": 2, "seq": 2}),
-            ("c1", {"likes": 5}, 10, merged_at(3, wiped)),
+            ("c2", {"likes": {"$inc": 2}}, 20, 1, applied(2)),
+            ("c1", {"likes": 0}, 10, 1, merged_at(3, kept)),
         ]
     )
-    assert run(rec, [record("k", 3, 3, wiped)]) == ["counter_mismatch"]
+    assert run(rec, [record("k", 3, 3, kept)]) == ["counter_mismatch"]
 
 
-def test_an_increment_the_reset_did_not_see_may_count_or_not_but_not_twice():
-    # c2's increment (stamped before c1's reset, which c1 had not seen) may survive
-    for likes in (5, 6):
-        rec = tally(
-            [
-                ("c2", {"likes": {"$inc": 1}}, 5, {"status": "applied", "version": 2, "seq": 2}),
-                ("c1", {"likes": 5}, 10, merged_at(3, {"likes": likes, "tags": []})),
-            ]
-        )
-        assert run(rec, [record("k", 3, 3, {"likes": likes, "tags": []})]) == []
+def test_a_set_is_add_wins_a_remove_takes_only_the_adds_it_had_seen():
+    # c1 adds a, b (v2); c2 removes a without having seen that add (base 1): a stays;
+    # c3 removes b having seen it (base 2): b goes
+    final = {"likes": 0, "tags": ["a"]}
     rec = tally(
         [
-            ("c2", {"likes": {"$inc": 1}}, 5, {"status": "applied", "version": 2, "seq": 2}),
-            ("c1", {"likes": 5}, 10, merged_at(3, {"likes": 7, "tags": []})),
+            ("c1", {"tags": {"$add": ["a", "b"]}}, 10, 1, applied(2)),
+            ("c2", {"tags": {"$remove": ["a"]}}, 30, 1, merged_at(3, {"likes": 0,
+                                                                      "tags": ["a", "b"]})),
+            ("c3", {"tags": {"$remove": ["b"]}}, 40, 2, merged_at(4, final)),
         ]
     )
-    assert run(rec, [record("k", 3, 3, {"likes": 7, "tags": []})]) == ["counter_mismatch"]
-
-
-def test_a_set_element_follows_its_latest_add_or_remove_in_any_arrival_order():
-    # c2 removes "a" at 30 (arrives first), c1 added it at 20: "a" stays removed
+    assert run(rec, [record("k", 4, 4, final)]) == []
+    wrong = {"likes": 0, "tags": []}  # the unseen add removed (last-writer-wins thinking)
     rec = tally(
         [
-            ("c1", {"tags": {"$add": ["a", "b"]}}, 10, {"status": "applied", "version": 2,
-                                                       "seq": 2}),
-            ("c2", {"tags": {"$remove": ["a"]}}, 30, merged_at(3, {"likes": 0, "tags": ["b"]})),
-            ("c1", {"tags": {"$add": ["a"]}}, 20, merged_at(4, {"likes": 0, "tags": ["b"]})),
+            ("c1", {"tags": {"$add": ["a", "b"]}}, 10, 1, applied(2)),
+            ("c2", {"tags": {"$remove": ["a"]}}, 30, 1, merged_at(3, {"likes": 0,
+                                                                      "tags": ["b"]})),
+            ("c3", {"tags": {"$remove": ["b"]}}, 40, 2, merged_at(4, wrong)),
         ]
     )
-    assert run(rec, [record("k", 4, 4, {"likes": 0, "tags": ["b"]})]) == []
-    resurrected = {"likes": 0, "tags": ["a", "b"]}
-    rec = tally(
-        [
-            ("c1", {"tags": {"$add": ["a", "b"]}}, 10, {"status": "applied", "version": 2,
-                                                       "seq": 2}),
-            ("c2", {"tags": {"$remove": ["a"]}}, 30, merged_at(3, {"likes": 0, "tags": ["b"]})),
-            ("c1", {"tags": {"$add": ["a"]}}, 20, merged_at(4, resurrected)),
-        ]
-    )
-    assert run(rec, [record("k", 4, 4, resurrected)]) == ["set_mismatch"]
+    assert run(rec, [record("k", 4, 4, wrong)]) == ["set_mismatch"]
 
 
-def test_an_applied_add_older_than_an_element_remove_leaves_it_removed():
-    # the checker's rebuild of an applied $add honours per-element stamps
+def test_a_plain_write_of_a_set_is_its_epoch():
+    # c1 writes tags = [x] (v2); c2's add of y had not seen it: absorbed; c3's had: counts
+    final = {"likes": 0, "tags": ["x", "z"]}
     rec = tally(
         [
-            ("c2", {"tags": {"$remove": ["a"]}}, 30, {"status": "applied", "version": 2,
-                                                      "seq": 2}),
-            ("c0", {"tags": {"$add": ["a", "z"]}}, 20, {"status": "applied", "version": 3,
-                                                        "seq": 3}),
+            ("c1", {"tags": ["x"]}, 10, 1, applied(2)),
+            ("c2", {"tags": {"$add": ["y"]}}, 20, 1, {"status": "conflict",
+                                                      "record": record("k", 2, 2, {
+                                                          "likes": 0, "tags": ["x"]})}),
+            ("c3", {"tags": {"$add": ["z"]}}, 30, 2, applied(3)),
         ]
     )
-    assert run(rec, [record("k", 3, 3, {"likes": 0, "tags": ["z"]})]) == []
-    assert "set_mismatch" in run(rec, [record("k", 3, 3, {"likes": 0, "tags": ["a", "z"]})])
+    assert run(rec, [record("k", 3, 3, final)]) == []
+    resurrected = {"likes": 0, "tags": ["x", "y", "z"]}
+    rec.results[("c3", 4)] = [merged_at(3, resurrected) | {"mid": 4}]
+    assert "set_mismatch" in run(rec, [record("k", 3, 3, resurrected)])
 
 
 # -- hostile input -----------------------------------------------------------------------
