@@ -12,7 +12,10 @@ every simulated client finally holds. It verifies:
    those mutations in version order rebuilds the record the feed holds;
 3. the feed is well-formed (each record once, seq increasing) and the same whatever the page
    size and whichever instance serves it;
-4. every client equals the server for the spaces it follows.
+4. every client equals the server for the spaces it follows;
+5. conflicts are never silent and no older write replaces a newer one (check_chains.py),
+   counters and sets settle as docs/conflicts.md defines (check_ops.py), hostile input is
+   refused without harming its neighbours and nothing answers 5xx (check_hostile.py).
 
 Pure functions over recorded data, so the checks are unit-tested on hand-made histories.
 """

@@ -92,12 +92,6 @@ def plain_merge_patch(target: JSON, patch: JSON) -> JSON:
     return result
 
 
-def has_set_ops(patch: JSON) -> bool:
-    return isinstance(patch, dict) and any(
-        operator_of(v) in ("$add", "$remove") for v in patch.values()
-    )
-
-
 def apply_op(data: JSON, deleted: bool, op: str, payload: JSON) -> tuple[JSON, bool]:
     """The (data, deleted) state after ``op``; a tombstone's data is ``None``."""
     if op == "put":
