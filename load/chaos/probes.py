@@ -83,7 +83,9 @@ async def run_ws_probe(url: str, recorder: Recorder, name: str, client_id: str,
     frames, close_code, error_code = WS_PROBES[name]
     seen: dict[str, Any] = {"errors": [], "pong": False, "close": None}
     try:
-        async with asyncio.timeout(timeout), connect(ws_url(url), open_timeout=timeout) as ws:
+        # max_size=None: a catch-up page of a busy space can exceed the library's 1 MB default
+        opened = connect(ws_url(url), open_timeout=timeout, max_size=None)
+        async with asyncio.timeout(timeout), opened as ws:
             await ws.send(orjson.dumps({"type": "hello", "client_id": client_id}).decode())
             await ws.send(orjson.dumps({"type": "subscribe", "space": spaces[0]}).decode())
             for frame in frames:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+import sys
+
 from load.cli import main, parse_args, validate
+from load.spawn import server_command
 
 
 def problem(*argv: str) -> str | None:
@@ -76,3 +79,8 @@ def test_the_chaos_mix_is_named_and_only_for_its_scenarios():
     assert "contention and offline-burst" in (problem("steady", "--url", url, "--chaos") or "")
     settings, _ = parse_args(["contention", "--url", url, "--chaos"])
     assert settings.mix == "all"
+
+
+def test_a_spawned_server_is_the_checkout_the_tool_runs_from():
+    # not the first `syncserver` on PATH (an install of another checkout)
+    assert server_command(1, "x.db", [])[:3] == [sys.executable, "-m", "syncserver"]
