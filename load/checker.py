@@ -12,7 +12,10 @@ every simulated client finally holds. It verifies:
    those mutations in version order rebuilds the record the feed holds;
 3. the feed is well-formed (each record once, seq increasing) and the same whatever the page
    size and whichever instance serves it;
-4. every client equals the server for the spaces it follows.
+4. every client equals the server for the spaces it follows;
+5. conflicts are never silent and no older write replaces a newer one (check_chains.py),
+   counters and sets settle as docs/conflicts.md defines (check_ops.py), hostile input is
+   refused without harming its neighbours and nothing answers 5xx (check_hostile.py).
 
 Pure functions over recorded data, so the checks are unit-tested on hand-made histories.
 """
@@ -20,10 +23,14 @@ Pure functions over recorded data, so the checks are unit-tested on hand-made hi
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from load.merge import apply_op, as_number, increment_of
+from load.check_chains import Step, check_audit, check_overrides
+from load.check_hostile import check_hostile
+from load.check_ops import History, check_ops, ops_fields
+from load.check_ops import replay as replay_step
 from load.recorder import MutationKey, Recorder
 
 Key = tuple[str, str, str]
@@ -146,18 +153,30 @@ def check_histories(
     final: dict[Key, dict[str, Any]],
     spaces: set[str],
     verdict: Verdict,
+    audited: set[MutationKey] | None = None,
 ) -> None:
     """Rebuild every record from its acknowledged mutations and compare with the feed."""
     accepted: dict[Key, dict[int, list[MutationKey]]] = defaultdict(lambda: defaultdict(list))
+    answered: dict[Key, History] = defaultdict(list)  # every settled mutation, for ops rules
     pending: Counter[Key] = Counter()
+    tainted: set[Key] = set()
     for mkey, mutation in recorder.mutations.items():
         result = outcome.get(mkey)
+        if "poison" in mutation:
+            # judged by check_hostile; an accepted one leaves a version we cannot rebuild
+            if result is not None and result.get("status") in ("applied", "merged"):
+                with suppress(KeyError, TypeError):
+                    tainted.add(_target(mutation))
+            continue
+        status = (result or {}).get("status")
         if result is None:
             pending[_target(mutation)] += 1
-        elif result.get("status") == "applied":
+        elif status == "applied":
             accepted[_target(mutation)][result["version"]].append(mkey)
-        elif result.get("status") == "merged":
+        elif status == "merged":
             accepted[_target(mutation)][result["record"]["version"]].append(mkey)
+        if status in ("applied", "merged", "conflict"):
+            answered[_target(mutation)].append((mkey[0], mutation, result))  # type: ignore[arg-type]
     keys = set(accepted) | {k for k in final if k[0] in spaces}
     for key in sorted(keys):
         verdict.counts["records_checked"] += 1
@@ -187,6 +206,9 @@ def check_histories(
                 acknowledged_version=max(versions),
             )
             continue
+        if key in tainted:
+            verdict.warn("unverifiable", record=name(key), detail="a poison mutation was accepted")
+            continue
         gaps = [v for v in range(1, top + 1) if v not in versions]
         if gaps:
             if pending[key]:
@@ -200,16 +222,15 @@ def check_histories(
                     "(a mutation applied twice, or a write from nowhere)",
                 )
             continue
-        data: Any = None
-        deleted = False
+        state: tuple[Any, bool] = (None, False)
+        steps = []
         for version in range(1, top + 1):
             mkey = versions[version][0]
-            result = outcome[mkey]
-            if result["status"] == "merged":
-                data, deleted = result["record"].get("data"), bool(result["record"].get("deleted"))
-            else:
-                mutation = recorder.mutations[mkey]
-                data, deleted = apply_op(data, deleted, mutation["op"], mutation.get("data"))
+            mutation, result = recorder.mutations[mkey], outcome[mkey]
+            after = replay_step(state[0], state[1], mutation, result)
+            steps.append(Step(mkey, mutation, result, state, after))
+            state = after
+        data, deleted = state
         if (data, deleted) != (record.get("data"), bool(record.get("deleted"))):
             verdict.add(
                 "state_mismatch",
@@ -218,45 +239,16 @@ def check_histories(
                 expected={"deleted": deleted, "data": data},
                 server={"deleted": record.get("deleted"), "data": record.get("data")},
             )
-        check_counters(
-            key, [recorder.mutations[versions[v][0]] for v in range(1, top + 1)], record, verdict
-        )
+        skip = set(ops_fields([m for _, m, _ in answered[key]]))
+        check_overrides(name(key), steps, audited, skip, verdict.add)
+        if not pending[key]:
+            check_ops(name(key), answered[key], record, verdict.add, verdict.counts)
         last = outcome[versions[top][0]]
         last_seq = last["record"]["seq"] if last["status"] == "merged" else last.get("seq")
         if last_seq is not None and last_seq != record["seq"]:
             verdict.add(
                 "seq_mismatch", record=name(key), acknowledged_seq=last_seq, feed_seq=record["seq"]
             )
-
-
-def check_counters(
-    key: Key, accepted: list[dict[str, Any]], record: dict[str, Any], verdict: Verdict
-) -> None:
-    """A record created by a put and then only incremented: its counters must equal the
-    put's values plus every acknowledged increment, each once. Unlike the replay above this
-    also covers increments the server answered ``merged`` (a stale base never stops one)."""
-    if len(accepted) < 2 or accepted[0]["op"] != "put" or record.get("deleted"):
-        return
-    expected = dict(accepted[0].get("data") or {})
-    for mutation in accepted[1:]:
-        patch = mutation.get("data")
-        if mutation["op"] != "patch" or not isinstance(patch, dict):
-            return
-        for name_, value in patch.items():
-            amount = increment_of(value)
-            if amount is None:
-                return
-            expected[name_] = as_number(expected.get(name_)) + amount
-    verdict.counts["counters_checked"] += 1
-    data = record.get("data") or {}
-    wrong = {f: [v, data.get(f)] for f, v in expected.items() if data.get(f) != v}
-    if wrong:
-        verdict.add(
-            "counter_mismatch",
-            record=name(key),
-            fields=wrong,
-            detail="[put value + acknowledged increments, server value]",
-        )
 
 
 def compare_stores(
@@ -303,7 +295,16 @@ def check(
                 feed=label,
                 reference=labels[0],
             )
-    check_histories(recorder, outcome, reference, set(spaces), verdict)
+    audited = None
+    if recorder.audit is None:
+        verdict.warn("audit_unavailable", detail="the conflicts audit was not read")
+    else:
+        audited = {(e.get("client_id"), e.get("mid")) for e in recorder.audit}
+        innocent = {k: (m, outcome[k]) for k, m in recorder.mutations.items()
+                    if "poison" not in m and k in outcome}
+        check_audit(innocent, audited, verdict.add, verdict.counts)  # type: ignore[arg-type]
+    check_histories(recorder, outcome, reference, set(spaces), verdict, audited)  # type: ignore[arg-type]
+    check_hostile(recorder, outcome, verdict.add, verdict.counts)
     if not recorder.results:
         verdict.add("nothing_checked", detail="no mutation was acknowledged: nothing to verify")
     for view in clients:

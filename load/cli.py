@@ -10,6 +10,7 @@ import gc
 import ipaddress
 import os
 import resource
+import shlex
 import time
 from pathlib import Path
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 import orjson
 from rich.console import Console
 
+from load.chaos import parse_mix
 from load.checker import Feed, Verdict, check
 from load.http import HttpConnection, HttpError
 from load.progress import progress_bar
@@ -26,7 +28,7 @@ from load.recorder import Recorder
 from load.report import build_report, write_reports
 from load.scenarios import SCENARIOS
 from load.settings import Settings
-from load.snapshot import read_feed
+from load.snapshot import SnapshotError, read_audit, read_feed
 from load.spawn import SpawnedServer
 from load.stats import Stats
 
@@ -59,9 +61,21 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         action="store_true",
         help="start `syncserver serve` on a free port with a temporary SQLite file",
     )
+    p.add_argument(
+        "--server-args",
+        default="",
+        help="with --spawn: extra `syncserver serve` options, e.g. '--ws-queue 8' (a small "
+        "queue makes slow consumers overflow within a short run)",
+    )
     p.add_argument("--allow-remote", action="store_true", help="allow non-loopback targets")
     p.add_argument("--out", type=Path, help="report directory (default load-report-SCENARIO-TIME)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--chaos",
+        action="store_true",
+        help="the randomized convergence run: same as --mix all (chained offline edits, "
+        "commutative operations, slow WebSocket consumers, hostile clients)",
+    )
     p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     p.add_argument(
         "--ws-client",
@@ -79,6 +93,10 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         ("token", str, "bearer token to send"),
         ("token_secret", str, "mint a per-client HS256 token with this secret"),
         ("seed", int, "random seed"),
+        ("mix", str, "contention, offline-burst: chaos mix, 'all' or some of "
+                     "chains,ops,slow,hostile"),
+        ("slow_consumers", int, "with --mix slow: WebSocket subscribers that read in fits"),
+        ("hostile_clients", int, "with --mix hostile: clients sending poison mutations"),
         ("page_limit", int, "page size of pulls"),
         ("settle_timeout", float, "seconds to wait for quiescence"),
         ("ws_ratio", float, "steady: share of clients on the WebSocket"),
@@ -106,6 +124,8 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
             help=f"{help_text} (default {getattr(d, name)})",
         )
     args = p.parse_args(argv)
+    if args.chaos:
+        args.mix = "all"
     values = {k: getattr(args, k) for k in vars(d) if k not in ("scenario", "urls")}
     settings = Settings(scenario=args.scenario, urls=[u.rstrip("/") for u in args.url], **values)
     return settings, args
@@ -120,6 +140,14 @@ def validate(settings: Settings, args: argparse.Namespace) -> str | None:
     if not all(0 <= share <= 1 for share in shares) or sum(shares) > 1:
         return (f"--patch-share and --delete-share must be in [0, 1] and sum to at most 1, "
                 f"got {shares[0]} and {shares[1]}")
+    try:
+        mix = parse_mix(settings.mix)
+    except ValueError as exc:
+        return str(exc)
+    if mix and settings.scenario not in ("contention", "offline-burst"):
+        return "--mix and --chaos apply to the contention and offline-burst scenarios"
+    if not 0 <= settings.slow_consumers <= 100 or not 0 <= settings.hostile_clients <= 100:
+        return "--slow-consumers and --hostile-clients must be in [0, 100]"
     if settings.urls and args.spawn:
         return "give either --url or --spawn"
     if not settings.urls and not args.spawn:
@@ -202,6 +230,12 @@ async def execute(
         feeds[label] = await read_feed(
             settings.urls[0], scenario.space_names, CHECK_PAGE, settings.token
         )
+        try:
+            recorder.audit = await read_audit(
+                settings.urls[0], scenario.space_names, settings.token
+            )
+        except (SnapshotError, HttpError, orjson.JSONDecodeError, KeyError) as exc:
+            stats.error("audit_unreadable", str(exc))  # the checker warns audit_unavailable
         verdict = check(recorder, feeds, scenario.views(), scenario.space_names)
     finally:
         await scenario.close()
@@ -279,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         if args.spawn:
             try:
-                server = stack.enter_context(SpawnedServer())
+                server = stack.enter_context(SpawnedServer(shlex.split(args.server_args)))
             except RuntimeError as exc:
                 console.print(f"[red]error:[/red] {exc}")
                 return 2

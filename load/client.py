@@ -28,6 +28,10 @@ def _hlc_of(record: dict[str, Any]) -> str:
 
 
 class SimClient:
+    """``store`` is the client's confirmed copy: records exactly as the server has shown
+    them (feed, results). ``local`` overlays the optimistic state of records with writes
+    still in the outbox, as the browser client's view does."""
+
     def __init__(
         self,
         client_id: str,
@@ -44,29 +48,33 @@ class SimClient:
         self.recorder = recorder
         self.stats = stats
         self.page_limit = page_limit
-        self.hlc = HLC(client_id)
+        self.hlc = HLC(client_id)  # protocol 2: the HLC node is the client id
         self.mid = 0
         self.outbox: list[dict[str, Any]] = []
         self.store: dict[Key, Record] = {}
+        self.local: dict[Key, Record] = {}
         self.cursors: dict[str, str] = {}
         self.max_seq: dict[str, int] = {}
-        self._last_mid: dict[Key, int] = {}  # the latest local write per record
-        # The newest version the server has shown us per record (feed, results). Push
-        # results and live changes race (a conflict's record can arrive after a newer live
-        # change), so nothing older than this may overwrite the store.
-        self._confirmed: dict[Key, int] = {}
         self._pending: Counter[Key] = Counter()  # unanswered local writes per record
         self.on_change: Callable[[dict[str, Any], float], None] | None = None
 
     # -- local writes -------------------------------------------------------------------
 
+    def view(self, key: Key) -> Record | None:
+        """What the app sees: the optimistic state, else the confirmed copy."""
+        return self.local.get(key) or self.store.get(key)
+
     def write(
         self, space: str, collection: str, rid: str, op: str, data: Any = None
     ) -> dict[str, Any]:
-        """Queue a write in the outbox and apply it optimistically to the local store."""
+        """Queue a write in the outbox and apply it optimistically to the local view.
+
+        Protocol 2: ``base_version`` is the version of the confirmed copy, whatever this
+        client queued on the record before (the server does not count the client's own
+        queued writes as concurrent changes)."""
         key = (space, collection, rid)
-        current = self.store.get(key)
-        base = current["version"] if current else 0
+        confirmed = self.store.get(key)
+        current = self.local.get(key) or confirmed
         self.mid += 1
         mutation: dict[str, Any] = {
             "mid": self.mid,
@@ -74,7 +82,7 @@ class SimClient:
             "collection": collection,
             "id": rid,
             "op": op,
-            "base_version": base,
+            "base_version": confirmed["version"] if confirmed else 0,
             "hlc": self.hlc.stamp(),
         }
         if op != "delete":
@@ -82,23 +90,33 @@ class SimClient:
         new_data, deleted = apply_op(
             current["data"] if current else None, current["deleted"] if current else False, op, data
         )
-        # The next write on this record is based on the version this one will create,
-        # exactly as the protocol's example queues put (base 0) then patch (base 1).
-        self.store[key] = {
-            "version": base + 1,
+        self.local[key] = {
+            "version": (current["version"] if current else 0) + 1,
             "deleted": deleted,
             "data": new_data,
             "seq": current["seq"] if current else 0,
         }
-        self._last_mid[key] = self.mid
         self._pending[key] += 1
+        self.outbox.append(mutation)
+        return mutation
+
+    def queue_raw(self, mutation: dict[str, Any]) -> dict[str, Any]:
+        """Queue a prepared mutation (a poison one, see load/chaos/poison.py) under this
+        client's next mid, without touching the local view."""
+        self.mid += 1
+        mutation["mid"] = self.mid
         self.outbox.append(mutation)
         return mutation
 
     # -- push ---------------------------------------------------------------------------
 
     def build_push(self, batch: list[dict[str, Any]]) -> bytes:
-        return orjson.dumps({"client_id": self.client_id, "mutations": batch})
+        head = orjson.dumps({"client_id": self.client_id, "protocol": 2})[:-1]
+        if not any("raw" in m for m in batch):
+            return head + b',"mutations":' + orjson.dumps(batch) + b"}"
+        # Poison mutations carry their own bytes (JSON that orjson would not render).
+        parts = [m["raw"](m["mid"]) if "raw" in m else orjson.dumps(m) for m in batch]
+        return head + b',"mutations":[' + b",".join(parts) + b"]}"
 
     async def push(
         self, batch: list[dict[str, Any]], drop_response: bool = False, body: bytes | None = None
@@ -124,9 +142,9 @@ class SimClient:
             first = await self.push(batch[:half])
             return await self.push(batch[half:]) and first
         if response.status != 200:
-            self.stats.error(
-                f"push_http_{response.status}", response.body[:300].decode("utf-8", "replace")
-            )
+            detail = response.body[:300].decode("utf-8", "replace")
+            self.recorder.failed(self.client_id, batch, response.status, detail)
+            self.stats.error(f"push_http_{response.status}", detail)
             return False
         results = orjson.loads(response.body)["results"]
         self.stats.count("mutations", len(batch))
@@ -142,8 +160,7 @@ class SimClient:
         waiting = {m["mid"] for m in self.outbox}
         answered = set()
         outcomes: Counter[str] = Counter()
-        store, confirmed, pending, last_mid = (self.store, self._confirmed, self._pending,
-                                               self._last_mid)
+        pending = self._pending
         for result in results:
             mid = result.get("mid", -1)
             mutation = by_mid.get(mid)
@@ -155,27 +172,56 @@ class SimClient:
             outcomes[status if not result.get("duplicate") else f"{status}_duplicate"] += 1
             if mid not in waiting:
                 continue
+            if "poison" in mutation:
+                # expected to be refused; the checker judges the outcome
+                self.stats.count(f"poison_{status}")
+                continue
             key = (mutation["space"], mutation["collection"], mutation["id"])
             pending[key] -= 1
+            if pending[key] <= 0:
+                del pending[key]
+                self.local.pop(key, None)  # nothing queued: the view is the confirmed copy
             if status == "applied":
-                version = result["version"]
-                if version >= confirmed.get(key, 0):
-                    confirmed[key] = version
-                    local = store.get(key)
-                    if local is not None and last_mid.get(key) == mid:
-                        # our optimistic data is the server's data at this version
-                        store[key] = {**local, "version": version, "seq": result["seq"]}
-                self._see_seq(mutation["space"], result.get("seq", 0))
+                self._applied(key, mutation, result)
             elif status in ("merged", "conflict"):
                 record = result.get("record")
                 if record:
                     self._store_record(record)
             else:
                 code = result.get("code", "?")
-                self.stats.error(f"rejected_{code}", result.get("message", ""))
+                if mutation.get("expect") == "rejected":
+                    self.stats.count(f"expected_rejection_{code}")
+                else:
+                    self.stats.error(f"rejected_{code}", result.get("message", ""))
         self.stats.outcomes.update(outcomes)
         if answered:
             self.outbox = [m for m in self.outbox if m["mid"] not in answered]
+
+    def _applied(self, key: Key, mutation: dict[str, Any], result: dict[str, Any]) -> None:
+        """The server applied our write whole: when it did so on top of exactly the version
+        we hold, the new state is ours to compute (operations included: nothing concurrent
+        was settled); otherwise (versions in between that we have not seen) the feed will
+        bring it."""
+        version = result["version"]
+        self._see_seq(mutation["space"], result.get("seq", 0))
+        current = self.store.get(key)
+        if version != (current["version"] if current else 0) + 1:
+            return
+        data, deleted = apply_op(
+            current["data"] if current else None,
+            current["deleted"] if current else False,
+            mutation["op"],
+            mutation.get("data"),
+        )
+        self.store[key] = {
+            "space": key[0],
+            "collection": key[1],
+            "id": key[2],
+            "version": version,
+            "seq": result["seq"],
+            "deleted": deleted,
+            "data": None if deleted else data,
+        }
 
     async def flush(self, batch_size: int, attempts: int = 5) -> bool:
         """Push the whole outbox, replaying unanswered batches as a service worker would."""
@@ -195,37 +241,28 @@ class SimClient:
             self.max_seq[space] = seq
 
     def _store_record(self, record: dict[str, Any]) -> None:
-        """A result's record is the server's state: it replaces local optimistic state, but
-        never a newer state the feed already delivered."""
+        """A result's record is the server's state: it replaces the confirmed copy, unless
+        the feed already delivered a newer one (push results and live changes race)."""
         key = (record["space"], record["collection"], record["id"])
         self.hlc.observe(record.get("hlc"))
-        if record["version"] >= self._confirmed.get(key, 0):
-            self._confirmed[key] = record["version"]
-            self.store[key] = {
-                "version": record["version"],
-                "deleted": record.get("deleted", False),
-                "data": record.get("data"),
-                "seq": record.get("seq", 0),
-            }
+        current = self.store.get(key)
+        if current is None or record["version"] >= current["version"]:
+            self.store[key] = record
         self._see_seq(record["space"], record.get("seq", 0))
 
     def apply_changes(self, changes: list[dict[str, Any]]) -> None:
         """The hot path of pulls and live feeds: a change dict (freshly decoded, owned by this
-        client) becomes the local record as is, and the clock observes the page's latest stamp
-        once: a reader must keep up with 100,000+ changes/s on one core."""
+        client) becomes the confirmed record as is, and the clock observes the page's latest
+        stamp once: a reader must keep up with 100,000+ changes/s on one core."""
         if not changes:
             return
         now = time.perf_counter()
-        store, confirmed, pending = self.store, self._confirmed, self._pending
+        store = self.store
         for change in changes:
             key = (change["space"], change["collection"], change["id"])
-            version = change["version"]
-            if version < confirmed.get(key, 0):
+            current = store.get(key)
+            if current is not None and current["version"] > change["version"]:
                 continue  # older than what a push result already told us
-            confirmed[key] = version
-            # keep a pending optimistic write unless the change is at least as new
-            if pending.get(key) and (local := store.get(key)) and version < local["version"]:
-                continue
             store[key] = change
         self.hlc.observe(max(map(_hlc_of, changes)))
         # A page (HTTP or WebSocket) holds one space in seq order: its last change is its max.
@@ -235,8 +272,8 @@ class SimClient:
                 self.on_change(change, now)
 
     def drop_space(self, space: str) -> None:
+        """resync_required / bad_cursor: forget the confirmed copy, keep the outbox."""
         self.store = {k: v for k, v in self.store.items() if k[0] != space}
-        self._confirmed = {k: v for k, v in self._confirmed.items() if k[0] != space}
         self.cursors.pop(space, None)
 
     async def pull(self, space: str, max_pages: int = 1_000_000) -> int:
@@ -264,10 +301,11 @@ class SimClient:
                         continue
                     return total
                 if response.status != 200:
-                    self.stats.error(
-                        f"pull_http_{response.status}",
-                        response.body[:300].decode("utf-8", "replace"),
-                    )
+                    detail = response.body[:300].decode("utf-8", "replace")
+                    self.stats.error(f"pull_http_{response.status}", detail)
+                    if response.status >= 500:
+                        self.recorder.server_errors.append(
+                            (f"pull by {self.client_id}", response.status, detail))
                     return total
                 tail = _page_tail(response.body)
                 if tail is not None and tail.get("more"):

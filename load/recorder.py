@@ -20,12 +20,31 @@ class Recorder:
         self._mutations: dict[MutationKey, dict[str, Any]] = {}
         self._results: dict[MutationKey, list[dict[str, Any]]] = {}
         self._sends: dict[MutationKey, int] = {}
+        # push batches answered with an HTTP error: (client_id, mids, status, detail)
+        self.failures: list[tuple[str, list[int], int, str]] = []
+        # hostile requests outside the outbox (load/chaos/probes.py): one dict each, with
+        # "name", "expected" (what a correct server answers) and "observed"
+        self.probes: list[dict[str, Any]] = []
+        # any 5xx answer or internal_error frame seen anywhere: (where, status, detail)
+        self.server_errors: list[tuple[str, int, str]] = []
+        # the conflicts audit of each space, read after the run (GET /v1/conflicts)
+        self.audit: list[dict[str, Any]] | None = None
 
     def sent(self, client_id: str, mutations: list[dict[str, Any]]) -> None:
         self._sent.append((client_id, list(mutations)))
 
     def answered(self, client_id: str, results: list[dict[str, Any]]) -> None:
         self._answered.append((client_id, results))
+
+    def failed(self, client_id: str, batch: list[dict[str, Any]], status: int, detail: str) -> None:
+        self.failures.append((client_id, [m.get("mid", -1) for m in batch], status, detail))
+        if status >= 500:
+            self.server_errors.append((f"push by {client_id}", status, detail))
+
+    @property
+    def batches(self) -> list[Batch]:
+        """Every push batch as sent (replays included)."""
+        return self._sent
 
     @property
     def mutations(self) -> dict[MutationKey, dict[str, Any]]:

@@ -22,6 +22,10 @@ class Settings:
     page_limit: int = 1000
     settle_timeout: float = 30.0
     ws_client: str = "raw"  # or "websockets" (see load/wsconn.py)
+    # the chaos mix (contention, offline-burst): "" or "all" or e.g. "chains,ops,slow,hostile"
+    mix: str = ""
+    slow_consumers: int = 2  # with slow: WebSocket subscribers that read in fits
+    hostile_clients: int = 2  # with hostile: clients sending poison next to innocent writes
     # steady
     ws_ratio: float = 0.5  # share of clients that follow the feed over the WebSocket
     pull_every: int = 1  # HTTP clients pull after every N pushes; 0: only at the end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -36,3 +37,28 @@ async def read_feed(url: str, spaces: list[str], limit: int, token: str | None =
     finally:
         await conn.close()
     return feed
+
+
+async def read_audit(
+    url: str, spaces: list[str], token: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Every conflicts-audit entry of the spaces (``GET /v1/conflicts``), paged with ``after``."""
+    conn = HttpConnection(url, token, timeout=120)
+    entries: list[dict[str, Any]] = []
+    try:
+        for space in spaces:
+            after = 0
+            while True:
+                path = f"/v1/conflicts?space={quote(space)}&after={after}&limit={limit}"
+                response = await conn.request("GET", path)
+                assert response is not None
+                if response.status != 200:
+                    raise SnapshotError(f"GET {path} -> {response.status}: {response.body[:300]!r}")
+                page = orjson.loads(response.body)
+                entries.extend(page["conflicts"])
+                if not page.get("more") or not page["conflicts"]:
+                    break
+                after = page.get("next") or page["conflicts"][-1]["id"]
+    finally:
+        await conn.close()
+    return entries

@@ -4,7 +4,6 @@ file, for benchmarks and CI; stop it (by its own pid) when the run ends."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,9 +21,11 @@ def free_port() -> int:
 
 
 def server_command(port: int, db: str, extra: list[str]) -> list[str]:
-    exe = shutil.which("syncserver")
-    base = [exe] if exe else [sys.executable, "-m", "syncserver"]
-    return [*base, "serve", "--host", "127.0.0.1", "--port", str(port), "--db", db, *extra]
+    # The tool's own interpreter and import path, not whichever `syncserver` is first on
+    # PATH: run from a checkout (or a git worktree), the server is that checkout's code,
+    # the same the tool and the tests import.
+    return [sys.executable, "-m", "syncserver", "serve", "--host", "127.0.0.1",
+            "--port", str(port), "--db", db, *extra]
 
 
 class SpawnedServer:

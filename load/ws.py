@@ -4,6 +4,8 @@ live pages, follow ``resync`` instructions, reconnect from the last cursor when 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import time
 from typing import Any
 
@@ -18,10 +20,23 @@ def ws_url(http_url: str) -> str:
     return "ws" + http_url.rstrip("/")[4:] + "/v1/ws"
 
 
+SLOW_RCVBUF = 4096  # bytes: a slow consumer's socket receive buffer
+
+
 class WsFeed:
-    def __init__(self, client: SimClient, kind: str = "raw", max_reconnects: int = 5) -> None:
+    """``slow``: a consumer that reads in fits (stops reading for up to 2.5 s at a time,
+    behind a small receive buffer), so the server tells it to resync and closes it as a
+    slow consumer; it reconnects from its last cursors and must still converge."""
+
+    def __init__(
+        self, client: SimClient, kind: str = "raw", max_reconnects: int = 5, slow: bool = False
+    ) -> None:
         self.client = client
         self.kind = kind
+        self.slow = slow
+        self._dawdler: asyncio.Task[None] | None = None
+        if slow:
+            max_reconnects = 10_000  # reconnecting is its normal life; the run is bounded
         self.url = ws_url(client.url)
         self.spaces: list[str] = []
         self.synced: set[str] = set()
@@ -36,10 +51,36 @@ class WsFeed:
         self.spaces = list(spaces)
         await self._connect()
         self._watcher = asyncio.create_task(self._watch())
+        if self.slow:
+            self._dawdler = asyncio.create_task(self._dawdle())
+
+    async def _dawdle(self) -> None:
+        rng = random.Random(self.client.client_id)
+        while True:
+            await asyncio.sleep(rng.uniform(0.05, 0.3))
+            transport = getattr(self._conn, "transport", None)
+            if transport is None or transport.is_closing():
+                continue
+            transport.pause_reading()
+            try:
+                await asyncio.sleep(rng.uniform(0.8, 2.5))
+            finally:
+                if not transport.is_closing():
+                    transport.resume_reading()
+
+    async def hurry(self) -> None:
+        """Stop dawdling: read at full speed from now on (the settle phase)."""
+        if self._dawdler is not None:
+            self._dawdler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dawdler
+            self._dawdler = None
 
     async def _connect(self) -> None:
         started = time.perf_counter()
-        self._conn = await open_ws(self.url, self._on_message, self.kind)
+        self._conn = await open_ws(
+            self.url, self._on_message, self.kind, SLOW_RCVBUF if self.slow else None
+        )
         self.client.stats.observe("ws_connect", time.perf_counter() - started)
         hello: dict[str, Any] = {"type": "hello", "client_id": self.client.client_id}
         if self.client.token:
@@ -63,7 +104,10 @@ class WsFeed:
             code = await self._conn.closed
             if self._closing:
                 return
-            stats.error(f"ws_closed_{code}", self.client.client_id)
+            if self.slow and code == 4408:
+                stats.count("slow_consumer_closes")  # expected: it reconnects and resumes
+            else:
+                stats.error(f"ws_closed_{code}", self.client.client_id)
             for attempt in range(10):
                 try:
                     await self._connect()
@@ -98,13 +142,19 @@ class WsFeed:
             self._progress.set()
         elif kind == "resync":
             space = message.get("space", "")
-            client.stats.error(f"ws_resync_{message.get('code')}", message.get("detail", ""))
+            if self.slow and message.get("code") == "slow_consumer":
+                client.stats.count("slow_consumer_resyncs")
+            else:
+                client.stats.error(f"ws_resync_{message.get('code')}", message.get("detail", ""))
             # slow_consumer: the server closes with 4408; _watch reconnects from the cursor.
             if message.get("code") == "resync_required":
                 client.drop_space(space)
                 asyncio.get_running_loop().create_task(self._subscribe(space))
         elif kind == "error":
             client.stats.error(f"ws_error_{message.get('code')}", message.get("detail", ""))
+            if message.get("code") == "internal_error":
+                client.recorder.server_errors.append(
+                    (f"ws of {client.client_id}", 500, str(message)[:300]))
         elif kind not in ("pong", "push_result", "welcome"):  # welcome: the hello's answer
             client.stats.error("ws_unknown_message", str(kind))
 
@@ -139,6 +189,7 @@ class WsFeed:
         if self._closing:
             return
         self._closing = True
+        await self.hurry()
         if self._conn is not None:
             await self._conn.close()
         if self._watcher is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 from typing import Callable, Protocol
 from urllib.parse import urlsplit
 
@@ -141,13 +142,24 @@ class RawWs(asyncio.Protocol):
             await self.closed
 
 
-async def open_raw(url: str, on_message: OnMessage, timeout: float = 30) -> RawWs:
+async def open_raw(
+    url: str, on_message: OnMessage, timeout: float = 30, rcvbuf: int | None = None
+) -> RawWs:
+    """``rcvbuf``: a small socket receive buffer makes a slow reader's backlog reach the
+    server quickly (a slow consumer on a thin link), instead of megabytes later."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     loop = asyncio.get_running_loop()
-    transport, proto = await asyncio.wait_for(
-        loop.create_connection(lambda: RawWs(on_message), host, port), timeout
-    )
+    if rcvbuf is None:
+        connecting = loop.create_connection(lambda: RawWs(on_message), host, port)
+    else:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect
+        sock.setblocking(False)
+        await asyncio.wait_for(loop.sock_connect(sock, (host, port)), timeout)
+        connecting = loop.create_connection(lambda: RawWs(on_message), sock=sock)
+    transport, proto = await asyncio.wait_for(connecting, timeout)
     proto.transport = transport  # type: ignore[assignment]
     key = base64.b64encode(os.urandom(16)).decode()
     transport.write(
@@ -187,8 +199,10 @@ class LibWs:
         await self._reader
 
 
-async def open_ws(url: str, on_message: OnMessage, kind: str = "raw") -> WsTransport:
-    if kind == "raw":
-        return await open_raw(url, on_message)
+async def open_ws(
+    url: str, on_message: OnMessage, kind: str = "raw", rcvbuf: int | None = None
+) -> WsTransport:
+    if kind == "raw" or rcvbuf is not None:
+        return await open_raw(url, on_message, rcvbuf=rcvbuf)
     conn = await connect(url, max_size=None, compression=None, open_timeout=30)
     return LibWs(conn, on_message)

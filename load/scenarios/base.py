@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from load.auth import mint_token
+from load.chaos.mix import Chaos
 from load.checker import ClientView
 from load.client import SimClient
 from load.recorder import Recorder
@@ -52,6 +53,7 @@ class Scenario:
         self.stopping = False
         pad = max(0, settings.record_size - 70)
         self._pad = "x" * pad
+        self.chaos = Chaos(self)
 
     # -- bounds -------------------------------------------------------------------------
 
@@ -86,8 +88,8 @@ class Scenario:
         self.client_spaces[client_id] = spaces
         return client
 
-    async def follow(self, client: SimClient) -> WsFeed:
-        feed = WsFeed(client, self.settings.ws_client)
+    async def follow(self, client: SimClient, slow: bool = False) -> WsFeed:
+        feed = WsFeed(client, self.settings.ws_client, slow=slow)
         await feed.start(self.client_spaces[client.client_id])
         self.feeds[client.client_id] = feed
         return feed
@@ -106,9 +108,15 @@ class Scenario:
 
     async def run(self) -> None:
         await self.setup()
+        await self.chaos.setup()
         self.deadline = time.monotonic() + self.settings.duration
         started = time.monotonic()
-        await self.drive()
+        extra = self.chaos.tasks()
+        try:
+            await self.drive()
+        finally:
+            self.stopping = True  # the chaos tasks stop with the scenario's own clients
+            await asyncio.gather(*extra, return_exceptions=True)
         self.stats.extra["drive_s"] = round(time.monotonic() - started, 3)
         # --max-mutations (1,000,000 by default) also bounds the tool's memory: every
         # mutation is recorded for the checker. Say when it, not the clock, ended the run.
@@ -125,6 +133,8 @@ class Scenario:
             for space, seq in client.max_seq.items():
                 targets[space] = max(targets.get(space, 0), seq)
         timeout = self.settings.settle_timeout
+        for feed in self.feeds.values():
+            await feed.hurry()  # slow consumers read at full speed from now on
 
         async def catch_up(feed: WsFeed) -> None:
             wanted = {s: targets[s] for s in feed.spaces if s in targets}
@@ -138,6 +148,27 @@ class Scenario:
     async def _final_pull(self, client: SimClient) -> None:
         for space in self.client_spaces[client.client_id]:
             await client.pull(space)
+
+    async def replay_outbox(self, client: SimClient, rng: random.Random, split: bool) -> None:
+        """Back online: replay the outbox as the service worker does, in batches (of random
+        sizes when ``split``: a chain of edits spread over several batches); some replays
+        are sent twice, some lose their response and are re-sent byte for byte."""
+        s = self.settings
+        while client.outbox:
+            size = rng.randint(1, max(s.batch_size, 1)) if split else max(s.batch_size, 1)
+            batch = client.outbox[:size]
+            body = client.build_push(batch)
+            roll = rng.random()
+            if roll < s.drop_response:
+                self.stats.count("lost_responses")
+                await client.push(batch, drop_response=True, body=body)
+            elif roll < s.drop_response + s.replay_twice:
+                self.stats.count("double_sends")
+                await client.push(batch, body=body)
+            if not await client.push(batch, body=body):
+                await asyncio.sleep(0.05)
+                if not self.active():
+                    break
 
     def views(self) -> list[ClientView]:
         return [

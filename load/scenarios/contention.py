@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 from load.client import SimClient
 from load.scenarios.base import Scenario, bounded_gather
@@ -40,21 +41,38 @@ class Contention(Scenario):
     async def _loop(self, client: SimClient) -> None:
         rng = random.Random(self.rng.random())
         space = self.space_names[0]
+        chaos = self.chaos
+        offline_until = 0.0
         while self.active():
             for _ in range(self.take(rng.randint(1, 3))):
-                if rng.random() < 0.3:
-                    rid = self.counters[rng.randrange(len(self.counters))]
+                if chaos.mix and chaos.extra_write(client, rng, space):
+                    continue
+                rid = self.counters[rng.randrange(len(self.counters))]
+                if rng.random() < 0.3 and client.view((space, "counters", rid)) is not None:
+                    # like an app, increment a counter it has (an increment whose writer had
+                    # not seen the counter's creation is absorbed by it, docs/conflicts.md)
                     client.write(space, "counters", rid, "patch", {"count": {"$inc": 1}})
                     continue
                 rid = self.hot[rng.randrange(len(self.hot))]
-                current = client.store.get((space, "docs", rid))
+                current = client.view((space, "docs", rid))
                 value = f"{client.client_id}:{client.mid + 1}"
                 if current is None or current["deleted"]:
                     client.write(space, "docs", rid, "put", {f: value for f in self.field_names})
                 else:
                     field = self.field_names[rng.randrange(len(self.field_names))]
                     client.write(space, "docs", rid, "patch", {field: value})
-            if client.outbox and not await client.push(client.outbox[: self.settings.batch_size]):
+            now = time.monotonic()
+            if chaos.on("chains") and now >= offline_until and rng.random() < 0.05:
+                # the device drops offline: its edits queue up into chains
+                offline_until = now + rng.uniform(0.2, 1.0)
+            if now < offline_until:
+                await asyncio.sleep(rng.uniform(0.02, 0.05))
+                continue
+            if chaos.on("chains"):
+                await self.replay_outbox(client, rng, split=True)
+            elif client.outbox and not await client.push(
+                client.outbox[: self.settings.batch_size]
+            ):
                 await asyncio.sleep(0.05)
             if client.client_id not in self.feeds:
                 await client.pull(space)

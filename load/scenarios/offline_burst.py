@@ -33,23 +33,15 @@ class OfflineBurst(Scenario):
             while self.active() and asyncio.get_running_loop().time() < until:
                 step = min(0.1, until - asyncio.get_running_loop().time())
                 await asyncio.sleep(max(step, 0))
-                mix.write(self.take(max(1, round(s.writes_per_s * step))))
+                n = self.take(max(1, round(s.writes_per_s * step)))
+                if n and self.chaos.mix:
+                    # chains of edits of shared notes, operations on shared tallies
+                    n -= min(n, self.chaos.extra_write(client, rng, mix.spaces[0]))
+                mix.write(n)
             if not client.outbox:
                 continue
-            # Back online: replay the outbox (one batch, split only past the batch limit).
-            while client.outbox:
-                batch = client.outbox[: max(s.batch_size, 1)]
-                body = client.build_push(batch)
-                roll = rng.random()
-                if roll < s.drop_response:
-                    self.stats.count("lost_responses")
-                    await client.push(batch, drop_response=True, body=body)
-                elif roll < s.drop_response + s.replay_twice:
-                    self.stats.count("double_sends")
-                    await client.push(batch, body=body)
-                if not await client.push(batch, body=body):
-                    await asyncio.sleep(0.05)
-                    if not self.active():
-                        break
+            # Back online: replay the outbox (one batch, split only past the batch limit;
+            # with chains, in batches of random sizes).
+            await self.replay_outbox(client, rng, split=self.chaos.on("chains"))
             for space in mix.spaces:
                 await client.pull(space)

@@ -11,7 +11,10 @@ from load.recorder import Recorder
 S = "sp"
 
 
-def mutation(mid: int, rid: str, op: str, base: int, data: Any = None) -> dict[str, Any]:
+def mutation(
+    mid: int, rid: str, op: str, base: int, data: Any = None, node: str = "c1", at: int = 0
+) -> dict[str, Any]:
+    """``at``: milliseconds after a fixed instant, for the HLC stamp of client ``node``."""
     m = {
         "mid": mid,
         "space": S,
@@ -19,7 +22,7 @@ def mutation(mid: int, rid: str, op: str, base: int, data: Any = None) -> dict[s
         "id": rid,
         "op": op,
         "base_version": base,
-        "hlc": f"1763756400000:{mid:05d}:c1",
+        "hlc": f"{1763756400000 + at:013d}:{mid:05d}:{node}",
     }
     if op != "delete":
         m["data"] = data
@@ -60,6 +63,7 @@ def history() -> tuple[Recorder, dict[str, Any]]:
     rec.answered(
         "c2", [{"mid": 1, "status": "conflict", "code": "stale_base_version", "record": final}]
     )
+    rec.audit = [{"client_id": "c2", "mid": 1}]  # GET /v1/conflicts lists the overridden write
     return rec, final
 
 
@@ -194,8 +198,8 @@ def test_an_increment_lost_in_a_merge_is_reported():
     rec = Recorder()
     rec.sent("c1", [mutation(1, "n", "put", 0, {"count": 0})])
     rec.answered("c1", [{"mid": 1, "status": "applied", "version": 1, "seq": 1}])
-    rec.sent("c2", [mutation(1, "n", "patch", 0, {"count": {"$inc": 2}})])
-    rec.sent("c3", [mutation(1, "n", "patch", 0, {"count": {"$inc": 1}})])
+    rec.sent("c2", [mutation(1, "n", "patch", 1, {"count": {"$inc": 2}}, "c2", at=5)])
+    rec.sent("c3", [mutation(1, "n", "patch", 1, {"count": {"$inc": 1}}, "c3", at=6)])
     rec.answered("c2", [{"mid": 1, "status": "applied", "version": 2, "seq": 2}])
     good = record("n", 3, 3, {"count": 3})
     rec.answered("c3", [{"mid": 1, "status": "merged", "version": 3, "seq": 3, "record": good}])

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+import sys
+
 from load.cli import main, parse_args, validate
+from load.spawn import server_command
 
 
 def problem(*argv: str) -> str | None:
@@ -65,3 +68,19 @@ def test_a_target_is_required_and_only_one_kind():
         == "give either --url or --spawn"
     )
     assert "unsupported URL" in (problem("steady", "--url", "https://127.0.0.1") or "")
+
+
+def test_the_chaos_mix_is_named_and_only_for_its_scenarios():
+    url = "http://127.0.0.1:8000"
+    assert problem("contention", "--url", url, "--chaos") is None
+    assert problem("offline-burst", "--url", url, "--mix", "chains,ops") is None
+    assert "unknown --mix nonsense" in (problem("contention", "--url", url, "--mix",
+                                                "ops,nonsense") or "")
+    assert "contention and offline-burst" in (problem("steady", "--url", url, "--chaos") or "")
+    settings, _ = parse_args(["contention", "--url", url, "--chaos"])
+    assert settings.mix == "all"
+
+
+def test_a_spawned_server_is_the_checkout_the_tool_runs_from():
+    # not the first `syncserver` on PATH (an install of another checkout)
+    assert server_command(1, "x.db", [])[:3] == [sys.executable, "-m", "syncserver"]
