@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 
 from load.chaos import parse_mix
 from load.checker import Feed, Verdict, check
@@ -153,13 +154,28 @@ def validate(settings: Settings, args: argparse.Namespace) -> str | None:
     if not settings.urls and not args.spawn:
         return "give --url URL (repeatable) or --spawn"
     for url in settings.urls:
+        problem = url_problem(url, args.allow_remote)
+        if problem:
+            return problem
+    return None
+
+
+def url_problem(url: str, allow_remote: bool) -> str | None:
+    """Why ``url`` cannot be a target, or None. The tool speaks plain HTTP/1.1 to one host and
+    port (an optional path prefix is kept): anything else, or a URL that does not parse, is a
+    usage error before anything runs."""
+    expected = f"bad --url {url!r}: http://host:port expected"
+    try:
         parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            return f"unsupported URL {url!r} (http://host:port expected)"
-        if not args.allow_remote and not is_loopback(parts.hostname):
-            return (
-                f"refusing non-loopback target {parts.hostname!r}; pass --allow-remote to load it"
-            )
+        port = parts.port
+    except ValueError as exc:  # e.g. "http://[::1", a port that is not a number or too big
+        return f"{expected} ({exc})"
+    if parts.scheme != "http" or not parts.hostname:
+        return expected
+    if port == 0 or parts.query or parts.fragment or parts.username is not None:
+        return f"{expected} (no port 0, query, fragment or user name)"
+    if not allow_remote and not is_loopback(parts.hostname):
+        return f"refusing non-loopback target {parts.hostname!r}; pass --allow-remote to load it"
     return None
 
 
@@ -305,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     settings, args = parse_args(argv)
     problem = validate(settings, args)
     if problem:
-        console.print(f"[red]error:[/red] {problem}")
+        console.print(f"[red]error:[/red] {escape(problem)}")  # one line, no markup
         return 2
     install_loop(args.loop)
     out = args.out or Path(f"load-report-{settings.scenario}-{time.strftime('%Y%m%d-%H%M%S')}")

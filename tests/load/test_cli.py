@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-
+import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from load.cli import main, parse_args, validate
 from load.spawn import server_command
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def problem(*argv: str) -> str | None:
@@ -67,7 +71,7 @@ def test_a_target_is_required_and_only_one_kind():
         problem("steady", "--spawn", "--url", "http://127.0.0.1:1")
         == "give either --url or --spawn"
     )
-    assert "unsupported URL" in (problem("steady", "--url", "https://127.0.0.1") or "")
+    assert "http://host:port expected" in (problem("steady", "--url", "https://127.0.0.1") or "")
 
 
 def test_the_chaos_mix_is_named_and_only_for_its_scenarios():
@@ -84,3 +88,30 @@ def test_the_chaos_mix_is_named_and_only_for_its_scenarios():
 def test_a_spawned_server_is_the_checkout_the_tool_runs_from():
     # not the first `syncserver` on PATH (an install of another checkout)
     assert server_command(1, "x.db", [])[:3] == [sys.executable, "-m", "syncserver"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",  # unparsable
+        "http://127.0.0.1:notaport",
+        "http://127.0.0.1:70000",
+        "http://127.0.0.1:0",
+        "ftp://127.0.0.1:1",
+        "127.0.0.1:8000",
+        "http://:8000",
+        "http://127.0.0.1:8000/?x=1",
+        "http://user@127.0.0.1:8000",
+    ],
+)
+def test_a_bad_url_is_a_one_line_usage_error_with_status_2(url, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "load", "steady", "--url", url, "--no-progress",
+         "--out", str(tmp_path / "report")],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert url in lines[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "report").exists()  # nothing was run
