@@ -1,7 +1,7 @@
 """The wheel is what a user of a published package installs. Built from a copy of the source
 tree and installed into a fresh virtual environment outside it, it must migrate a new
 database, serve the API, the client library at /sync/ and the demo at /, and say its versions,
-with nothing of the source tree at hand.
+with nothing of the source tree at hand; `python -m load` runs from it in any directory.
 
 Each test takes about 10 s on a 2-core machine (up to 25 s while other work loads it):
 building the wheel (or the editable install) ~4 s, the venv and installing ~2 s, the
@@ -65,8 +65,8 @@ def build_wheel(source: Path, dist: Path) -> Path:
 
 def assert_wheel_holds_the_package_and_its_files(wheel: Path, source: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {"syncserver/" + p.relative_to(source / "syncserver").as_posix()
-                for p in (source / "syncserver").rglob("*.py")}
+    expected = {f"{package}/" + p.relative_to(source / package).as_posix()
+                for package in ("syncserver", "load") for p in (source / package).rglob("*.py")}
     expected |= {"syncserver/_migrations/" + p.relative_to(source / "migrations").as_posix()
                  for p in (source / "migrations").rglob("*") if p.is_file()}
     for part in ("src", "demo"):
@@ -114,6 +114,11 @@ def test_the_wheel_installed_in_a_fresh_venv_migrates_serves_the_api_client_and_
 
     said = run([syncserver, "--version"], cwd=home).strip()
     assert said == f"syncserver {version} (protocol {PROTOCOL_VERSION})"
+    # the load tool comes with it (`pip install '.[load]'`), runnable from any directory
+    python = tmp_path / "venv" / "bin" / "python"
+    assert "usage: python -m load" in run([python, "-m", "load", "--help"], cwd=home)
+    where = run([python, "-c", "import load; print(load.__file__)"], cwd=home).strip()
+    assert Path(where).is_relative_to(tmp_path / "venv"), where
 
     server = ServerProcess(home / "sync.db", demo=True, command=[str(syncserver)], cwd=home,
                            env=NO_SOURCE_ON_PATH)
