@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         reports = [run_one(command, args.out / f"{index}-{n}") for n in range(args.repeat)]
         clean = clean and all(r["exit_status"] == 0 for r in reports)
-        cpu = reports[-1]["results"].get("run_cpu_s", {})
+        load_phase = reports[-1]["results"].get("cpu", {}).get("load_phase", {})
+        cpu = f"tool {load_phase.get('tool_cpu_s')}, server {load_phase.get('server_cpu_s')}"
         for figure in figures:
             values = [figure.read(r) for r in reports]
             best = max(values) if figure.higher_is_better else min(values)

@@ -8,8 +8,7 @@ import asyncio
 import contextlib
 import gc
 import ipaddress
-import os
-import resource
+import random
 import shlex
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from rich.markup import escape
 from load.chaos import parse_mix
 from load.checker import Feed, Verdict, check
 from load.http import HttpConnection, HttpError
+from load.machine import NOT_MEASURED, cpu_sample, cpu_split, machine_info
 from load.progress import progress_bar
 from load.recorder import Recorder
 from load.report import build_report, write_reports
@@ -209,15 +209,16 @@ async def execute(
     settings: Settings, show_progress: bool, server_pid: int | None = None
 ) -> tuple[Stats, Verdict | None, dict[str, Any]]:
     stats, recorder = Stats(), Recorder()
-    # Other work on the machine skews figures: record how busy it was when the run began.
-    stats.extra["machine"] = {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()}
+    stats.extra["machine"] = machine_info()
+    cpu = stats.extra["cpu"] = {"start": cpu_sample(server_pid)}
     server = await server_info(settings.urls[0])
     scenario = SCENARIOS[settings.scenario](settings, stats, recorder)
     bound = settings.duration + settings.settle_timeout + 60
     verdict = None
     try:
         async with progress_bar(stats, settings.duration, show_progress), quiet_gc():
-            before = cpu_seconds(server_pid)
+            before = cpu_sample(server_pid)
+            load_started = stats.elapsed()
             try:
                 await asyncio.wait_for(scenario.run(), bound)
             except TimeoutError:
@@ -227,9 +228,10 @@ async def execute(
                 # e.g. WebSocket connections refused: still settle and check what was done
                 stats.error("scenario_failed", f"{type(exc).__name__}: {exc}")
                 scenario.stopping = True
-            after = cpu_seconds(server_pid)
-            # CPU seconds spent during setup + load (not the settle and check phases)
-            stats.extra["run_cpu_s"] = {k: round(after[k] - before.get(k, 0), 2) for k in after}
+            # CPU of each side during setup + load (not the settle and check phases)
+            cpu["load_phase"] = cpu_split(before, cpu_sample(server_pid))
+            stats.end_load_phase()
+            load_ended = stats.elapsed()
         started = time.monotonic()
         try:
             await asyncio.wait_for(scenario.settle(), settings.settle_timeout * 3 + 30)
@@ -237,6 +239,11 @@ async def execute(
             stats.error("settle_timeout", "clients did not reach quiescence")
         stats.extra["settle_s"] = round(time.monotonic() - started, 3)
         stats.finish()
+        # seconds since the start of the timeline, for the charts
+        stats.extra["phases_s"] = {
+            "load": [round(load_started, 3), round(load_ended, 3)],
+            "settle": [round(load_ended, 3), round(stats.elapsed(), 3)],
+        }
         feeds: dict[str, Feed] = {}
         for url in settings.urls:
             feeds[url] = await read_feed(
@@ -302,20 +309,6 @@ def install_loop(choice: str) -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def cpu_seconds(server_pid: int | None) -> dict[str, float]:
-    """CPU used by this process and, when spawned, by the server: tells which one saturated."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = {"load_tool": round(usage.ru_utime + usage.ru_stime, 2)}
-    if server_pid is not None:
-        try:
-            fields = Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks = os.sysconf("SC_CLK_TCK")
-            cpu["server"] = round((int(fields[11]) + int(fields[12])) / ticks, 2)
-        except (OSError, ValueError, IndexError):
-            pass
-    return cpu
-
-
 def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True, soft_wrap=True)
     settings, args = parse_args(argv)
@@ -324,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]error:[/red] {escape(problem)}")  # one line, no markup
         return 2
     install_loop(args.loop)
+    if settings.seed is None:
+        # drawn here, not left to chance inside the run, so that the report can name it
+        settings.seed = random.SystemRandom().randrange(1 << 31)
     out = args.out or Path(f"load-report-{settings.scenario}-{time.strftime('%Y%m%d-%H%M%S')}")
     server_pid = None
     with contextlib.ExitStack() as stack:
@@ -340,11 +336,19 @@ def main(argv: list[str] | None = None) -> int:
         except (HttpError, OSError) as exc:
             console.print(f"[red]error:[/red] cannot load {settings.urls}: {exc}")
             return 2
-        stats.extra["cpu_s"] = cpu_seconds(server_pid)  # before the spawned server exits
+        # the whole run, setup to check, measured before a spawned server exits
+        cpu = stats.extra["cpu"]
+        cpu["whole_run"] = cpu_split(cpu.pop("start"), cpu_sample(server_pid))
+        cpu["server"] = "spawned: /proc/PID/stat" if server_pid else NOT_MEASURED
         if args.spawn and (stats.errors or verdict is None or not verdict.ok):
             # the spawned server's log disappears with its temporary directory
             stats.extra["server_log_tail"] = server.log_tail(4000)
-    report = build_report(settings, stats, verdict, info)
+    target = {
+        "kind": "spawned" if args.spawn else "external",
+        "urls": settings.urls,
+        "server_args": args.server_args if args.spawn else None,
+    }
+    report = build_report(settings, stats, verdict, info, target)
     json_path, html_path = write_reports(report, stats, out)
     print_summary(console, report)
     console.print(f"reports: {json_path}  {html_path}")

@@ -147,7 +147,6 @@ class SimClient:
             self.stats.error(f"push_http_{response.status}", detail)
             return False
         results = orjson.loads(response.body)["results"]
-        self.stats.count("mutations", len(batch))
         self.stats.count("push_requests")
         self.apply_results(batch, results)
         return True
@@ -160,6 +159,7 @@ class SimClient:
         waiting = {m["mid"] for m in self.outbox}
         answered = set()
         outcomes: Counter[str] = Counter()
+        first = 0
         pending = self._pending
         for result in results:
             mid = result.get("mid", -1)
@@ -172,6 +172,7 @@ class SimClient:
             outcomes[status if not result.get("duplicate") else f"{status}_duplicate"] += 1
             if mid not in waiting:
                 continue
+            first += 1
             if "poison" in mutation:
                 # expected to be refused; the checker judges the outcome
                 self.stats.count(f"poison_{status}")
@@ -194,6 +195,8 @@ class SimClient:
                 else:
                     self.stats.error(f"rejected_{code}", result.get("message", ""))
         self.stats.outcomes.update(outcomes)
+        # new mutations vs replays: a mutation counts as new once, when first acknowledged
+        self.stats.answered(first=first, total=sum(outcomes.values()))
         if answered:
             self.outbox = [m for m in self.outbox if m["mid"] not in answered]
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from load.glossary import NEW, REPLAYED
 from load.stats import Stats
 
 
@@ -30,9 +31,12 @@ async def progress_bar(stats: Stats, duration: float, enabled: bool) -> AsyncIte
     async def refresh() -> None:
         while True:
             t = stats.totals
+            # the report's words (load/glossary.py): new mutations are each write once,
+            # replays are counted apart
             info = (
-                f"mut {t['mutations']:,}  pulled {t['changes_pulled']:,}  "
-                f"ws {t['changes_delivered']:,}  errors {sum(stats.errors.values()):,}"
+                f"new mutations {t[NEW]:,}  replayed {t[REPLAYED]:,}  "
+                f"pulled {t['changes_pulled']:,}  ws {t['changes_delivered']:,}  "
+                f"errors {sum(stats.errors.values()):,}"
             )
             progress.update(task, completed=min(time.monotonic() - started, duration), info=info)
             await asyncio.sleep(0.25)

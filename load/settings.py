@@ -55,3 +55,30 @@ class Settings:
             if data[secret]:
                 data[secret] = "***"
         return data
+
+    def scenario_settings(self) -> dict[str, Any]:
+        """The settings that shape this run (the report's parameters table): the common
+        ones, the scenario's own, and the chaos mix's when it is on. All of them are in
+        ``to_json()``."""
+        from load.chaos import parse_mix  # settings is imported by everything: keep it light
+
+        names = [*COMMON, *SCENARIO_SETTINGS.get(self.scenario, ())]
+        mix = parse_mix(self.mix) if self.mix else frozenset()
+        names += [name for part, name in MIX_SETTINGS if part in mix]
+        data = self.to_json()
+        return {name: data[name] for name in names}
+
+
+# what every scenario uses, then each scenario's own options (as `python -m load --help`
+# marks them), then the chaos mix's
+COMMON = ("clients", "duration", "max_mutations", "batch_size", "record_size", "spaces", "seed",
+          "page_limit", "settle_timeout")
+SCENARIO_SETTINGS: dict[str, tuple[str, ...]] = {
+    "steady": ("ws_ratio", "pull_every", "interval", "patch_share", "delete_share", "ws_client"),
+    "offline-burst": ("mix", "offline_max", "writes_per_s", "replay_twice", "drop_response",
+                      "patch_share", "delete_share"),
+    "contention": ("mix", "hot_records", "fields", "ws_client"),
+    "fanout": ("subscribers", "writers", "rate", "ws_client"),
+    "initial-sync": ("records", "readers", "ws_client"),
+}
+MIX_SETTINGS = (("slow", "slow_consumers"), ("slow", "ws_client"), ("hostile", "hostile_clients"))

@@ -11,6 +11,8 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
+from load.glossary import ANSWERED, NEW, REPLAYED
+
 _GROWTH = 1.01
 _LOG_GROWTH = math.log(_GROWTH)
 _MIN_SECONDS = 1e-6  # everything below 1 microsecond lands in bucket 0
@@ -71,6 +73,33 @@ class Histogram:
         return [(self.bucket_value(i) * 1000, self.buckets[i]) for i in sorted(self.buckets)]
 
 
+HALF_A_SECOND = 0.5
+
+
+def per_second(counts: list[int], end_s: float) -> tuple[list[float], str]:
+    """Counts per whole second since the start (``results.timeline``) as rates for a chart,
+    up to the end of the run, with a note on how the last second was drawn.
+
+    The run rarely ends on a whole second: its last bucket then covers only part of one, and
+    drawn as it is, it looks like a collapse of throughput at the end. When that part is at
+    least half a second, its count is scaled to a per-second rate; when shorter (too few
+    events to scale honestly), the bucket is left out. Seconds in between without events
+    stay at zero: those are real (the load phase ended, a stall)."""
+    whole = int(end_s)
+    partial = round(end_s - whole, 3)
+    rates: list[float] = [float(c) for c in counts[:whole]]
+    rates += [0.0] * (whole - len(rates))
+    if partial <= 0:
+        return rates, ""
+    last = counts[whole] if whole < len(counts) else 0
+    if partial >= HALF_A_SECOND:
+        rates.append(last / partial)
+        return rates, (f"the last second of the run lasted {partial:g} s: its count is "
+                       f"scaled to a per-second rate")
+    return rates, (f"the last second of the run lasted {partial:g} s: left out (too short "
+                   f"to scale to a rate)")
+
+
 class Stats:
     """Everything a run measures. Single-threaded (one asyncio loop), so no locks."""
 
@@ -86,6 +115,7 @@ class Stats:
         self.outcomes: Counter[str] = Counter()
         self.extra: dict[str, Any] = {}
         self.finished: float | None = None
+        self.load_totals: Counter[str] | None = None  # the totals when the load phase ended
 
     def observe(self, op: str, seconds: float) -> None:
         self.latency[op].add(seconds)
@@ -99,6 +129,14 @@ class Stats:
         self.totals[what] += n
         self.timeline[what][int(time.monotonic() - self.started)] += n
 
+    def answered(self, first: int, total: int) -> None:
+        """A push was answered: ``total`` mutations, ``first`` of them acknowledged for the
+        first time, the rest replays (see load/glossary.py for the words)."""
+        self.count(ANSWERED, total)
+        self.count(NEW, first)
+        if total > first:
+            self.count(REPLAYED, total - first)
+
     def error(self, kind: str, detail: str = "") -> None:
         self.errors[kind] += 1
         if detail and kind not in self.error_samples:
@@ -111,12 +149,19 @@ class Stats:
     def finish(self) -> None:
         self.finished = time.monotonic()
 
+    def end_load_phase(self) -> None:
+        """Rates per second are over the load phase: what the settle phase adds afterwards
+        (outbox flushes, final pulls) is in the totals only."""
+        self.load_totals = Counter(self.totals)
+
     def to_json(self, measured_seconds: float | None = None) -> dict[str, Any]:
         seconds = measured_seconds or self.elapsed() or 1e-9
+        in_load = self.load_totals if self.load_totals is not None else self.totals
         return {
             "elapsed_s": round(self.elapsed(), 3),
             "totals": dict(self.totals),
-            "throughput_per_s": {k: round(v / seconds, 1) for k, v in self.totals.items()},
+            "totals_load_phase": {k: in_load.get(k, 0) for k in self.totals},
+            "throughput_per_s": {k: round(in_load.get(k, 0) / seconds, 1) for k in self.totals},
             "latency_ms": {op: h.summary() for op, h in sorted(self.latency.items())},
             "errors": dict(self.errors),
             "error_samples": self.error_samples,

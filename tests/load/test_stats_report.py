@@ -25,7 +25,7 @@ def test_report_json_and_html_hold_figures_verdict_and_charts(tmp_path):
     stats = Stats()
     for ms in (1, 2, 3, 50):
         stats.observe("push", ms / 1000)
-    stats.count("mutations", 500)
+    stats.answered(first=500, total=500)
     stats.error("push_http_500", "boom")
     verdict = Verdict()
     verdict.add("missing_record", record="sp/todos/t1")

@@ -1,0 +1,79 @@
+"""What each count means, in one place: the progress bar, report.html and docs/load.md use
+the same words.
+
+"Mutations" is the word that needs care. A mutation is one write of one simulated client,
+named by ``(client_id, mid)``; the tool may send it more than once (an offline replay sent
+twice, a resend after a lost response, the outbox flush at the end). So:
+
+- **new mutations** (``mutations_new``): mutations acknowledged for the first time, each
+  write counted once: replays excluded;
+- **replayed mutations** (``mutations_replayed``): answers to a mutation that had already
+  been acknowledged: replays only;
+- **mutations answered** (``mutations``): every mutation in a push the server answered,
+  new + replayed: replays included (what the server processed, a lost response aside).
+"""
+
+from __future__ import annotations
+
+NEW, REPLAYED, ANSWERED = "mutations_new", "mutations_replayed", "mutations"
+
+# results.totals: name -> (label, meaning)
+TOTALS: dict[str, tuple[str, str]] = {
+    NEW: ("new mutations", "acknowledged for the first time, each write once (replays excluded)"),
+    REPLAYED: (
+        "replayed mutations",
+        "answers to a mutation already acknowledged: double sends, outbox flushes (replays only)",
+    ),
+    ANSWERED: (
+        "mutations answered",
+        "every mutation in a push answered by the server: new + replayed (replays included)",
+    ),
+    "push_requests": ("push requests", "pushes answered 200 (replays included)"),
+    "changes_pulled": ("changes pulled", "changes read over HTTP by the clients' pulls"),
+    "changes_delivered": ("changes delivered", "changes received over the WebSocket"),
+    "deliveries": ("fan-out deliveries", "write-to-subscriber deliveries (fanout)"),
+    "initial_sync_records": ("initial-sync records", "records read by the fresh readers"),
+    "lost_responses": ("lost responses", "replays whose response was dropped and re-sent"),
+    "double_sends": ("double sends", "replays deliberately sent twice"),
+    "dropped_responses": ("dropped responses", "pushes sent without reading the answer"),
+    "batches_split": ("batches split", "batches answered 413 and sent again in halves"),
+    "slow_consumer_closes": ("slow-consumer closes", "WebSocket closes with 4408"),
+    "slow_consumer_resyncs": ("slow-consumer resyncs", "resync messages to slow consumers"),
+    "poison_sent": ("poison mutations sent", "hostile mutations among innocent ones"),
+    "probes_sent": ("hostile probes sent", "malformed requests outside the outbox"),
+}
+
+# convergence.counts: name -> meaning (anomaly:* and warning:* are in docs/load.md's table)
+COUNTS: dict[str, str] = {
+    "mutations": "distinct mutations sent, each (client, mid) once, answered or not "
+    "(replays excluded)",
+    "replays_deduplicated": "mutations sent more than once whose replays got the stored "
+    "result back (each mutation once, however many replays)",
+    "records_checked": "records whose history was replayed against the feed",
+    "clients_checked": "clients whose final copy was compared with the server's",
+    "counters_checked": "counter fields ($inc) checked",
+    "sets_checked": "set fields ($add/$remove) checked",
+    "overrides_checked": "overridden writes looked up in the conflicts audit",
+    "poison_checked": "poison mutations checked for their rejection",
+    "poison_neighbours_checked": "innocent mutations next to poison ones checked",
+    "probes_checked": "hostile requests checked for their documented answer",
+}
+
+
+def total_label(name: str) -> str:
+    return TOTALS.get(name, (name.replace("_", " "), ""))[0]
+
+
+def total_meaning(name: str) -> str:
+    return TOTALS.get(name, ("", ""))[1]
+
+
+def count_meaning(name: str) -> str:
+    kind, _, rest = name.partition(":")
+    if kind == "outcome":
+        return f"distinct mutations whose first outcome was {rest} (replays excluded)"
+    if kind == "anomaly":
+        return "anomaly: see docs/load.md"
+    if kind == "warning":
+        return "warning: see docs/load.md"
+    return COUNTS.get(name, "")
