@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from load.chaos import parse_mix
 from load.checker import Feed, Verdict, check
+from load.glossary import TOTALS, total_label
 from load.http import HttpConnection, HttpError
 from load.machine import NOT_MEASURED, cpu_sample, cpu_split, machine_info
 from load.progress import progress_bar
@@ -362,8 +363,10 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
             f"  {op:<20} n={s['count']:<8} p50={s['p50_ms']}ms p95={s['p95_ms']}ms "
             f"p99={s['p99_ms']}ms max={s['max_ms']}ms"
         )
-    for what, rate in results["throughput_per_s"].items():
-        console.print(f"  {what:<20} {results['totals'][what]:>10,}  {rate:>12,.1f}/s")
+    totals = results["totals"]
+    for what in [k for k in TOTALS if k in totals] + sorted(set(totals) - set(TOTALS)):
+        rate = results["throughput_per_s"].get(what, 0.0)
+        console.print(f"  {total_label(what):<22} {totals[what]:>10,}  {rate:>12,.1f}/s")
     if results.get("stopped_by") == "max_mutations":
         console.print("  the run stopped at --max-mutations before --duration")
     if results["errors"]:

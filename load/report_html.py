@@ -107,7 +107,7 @@ def _machine(report: dict[str, Any]) -> str:
         ["load average at start", ", ".join(str(x) for x in m.get("loadavg_at_start", []))],
         ["load tool", " ".join(str(x) for x in (versions.get("load_tool"),
                                                  versions.get("git_commit")) if x)],
-        ["server", versions.get("server", {}).get("version", "?")],
+        ["server version", versions.get("server", {}).get("version", "?")],
     ]
     return section("machine", "Machine", table(rows, ["", ""], text_columns=2))
 
@@ -197,7 +197,9 @@ def _throughput(report: dict[str, Any]) -> str:
         parts.append(table([[k, v] for k, v in sorted(outcomes.items())], ["status", "answers"]))
         parts.append(note("Answers to pushes, replays included (they add up to "
                           f"'{TOTALS[ANSWERED][0]}'); '_duplicate': the server's stored answer "
-                          "to a mutation it had already processed."))
+                          "to a mutation it had already processed. A resend after a lost "
+                          "response is a '_duplicate' to the server but the tool's first "
+                          f"answer for that write, so it counts among the '{TOTALS[NEW][0]}'."))
     return section("throughput", "Throughput", *parts)
 
 

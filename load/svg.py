@@ -58,6 +58,16 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _nice_ceiling(value: float) -> float:
+    """A round number (a power of ten times 1 to 8, chosen so that its quarters are round
+    too) at or above ``value``, with little headroom: the axis' top."""
+    if value <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(m * power for m in (1, 1.2, 1.6, 2, 2.4, 3, 4, 6, 8, 10)
+                if value <= m * power * (1 + 1e-9))
+
+
 def _time_step(span: float) -> int:
     """A round tick interval giving at most about 10 ticks."""
     return next((step for step in _NICE_STEPS if span / step <= 10), _NICE_STEPS[-1])
@@ -76,7 +86,7 @@ def line_chart(
     out = _frame(x_label, y_label, f"{y_label} over time")
     length = max((len(v) for v in series.values()), default=0)
     span = max(span_s or 0.0, float(length), 1.0)
-    top = max((max(v) for v in series.values() if v), default=0) or 1
+    top = _nice_ceiling(max((max(v) for v in series.values() if v), default=0))
 
     def x_of(seconds: float) -> float:
         return PAD_L + PLOT_W * min(max(seconds, 0.0), span) / span
@@ -87,8 +97,9 @@ def line_chart(
             continue
         out.append(f'<rect x="{x1:.1f}" y="{PAD_T}" width="{x2 - x1:.1f}" height="{PLOT_H}" '
                    f'fill="#f0f0f0"/>')
-        out.append(f'<text x="{(x1 + x2) / 2:.1f}" y="{PAD_T + 14}" text-anchor="middle" '
-                   f'fill="#666">{escape(label)}</text>')
+        if x2 - x1 >= 8 * len(label):  # a label only where it fits inside the band
+            out.append(f'<text x="{(x1 + x2) / 2:.1f}" y="{PAD_T + 14}" text-anchor="middle" '
+                       f'fill="#666">{escape(label)}</text>')
     for tick in range(5):
         value = top * tick / 4
         y = PAD_T + PLOT_H * (1 - tick / 4)

@@ -142,3 +142,22 @@ def test_batches_over_the_server_limit_are_split_like_the_browser_does(live_serv
     )
     assert status == 0 and report["results"]["errors"] == {}
     assert report["results"]["totals"]["batches_split"] > 0
+
+
+def test_new_mutations_count_each_write_once_and_replays_apart(live_server, run_load):
+    """One meaning of "mutations" (load/glossary.py): the new ones are the distinct writes
+    the checker verified, replays are counted apart, and both add up to what was answered;
+    an external server's CPU is said to be unmeasured."""
+    status, report = run_load(
+        "offline-burst", live_server.url, *SHORT, "--clients", "4", "--replay-twice", "0.5",
+        "--drop-response", "0.3", "--offline-max", "0.3",
+    )
+    assert status == 0
+    totals, counts = report["results"]["totals"], report["convergence"]["counts"]
+    assert totals["mutations_replayed"] > 0
+    assert totals["mutations_new"] == counts["mutations"]  # each write once, all answered
+    assert totals["mutations_new"] + totals["mutations_replayed"] == totals["mutations"]
+    assert sum(report["results"]["outcomes"].values()) == totals["mutations"]
+    cpu = report["results"]["cpu"]
+    assert cpu["load_phase"]["server_note"] == "external server: not measured"
+    assert cpu["load_phase"]["tool_cpu_s"] > 0 and cpu["whole_run"]["server_cpu_s"] is None

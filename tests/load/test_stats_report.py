@@ -60,3 +60,19 @@ def test_merge_patch_follows_rfc_7396():
 def test_merge_patch_applies_increments():
     assert merge_patch({"n": 2}, {"n": {"$inc": 3}, "m": {"$inc": 1}}) == {"n": 5, "m": 1}
     assert merge_patch({"n": "x"}, {"n": {"$inc": 1}}) == {"n": 1}
+
+
+def test_the_html_report_says_an_external_servers_cpu_is_not_measured(tmp_path):
+    from load.machine import CpuSample, cpu_split, machine_info
+
+    stats = Stats()
+    stats.answered(first=10, total=12)
+    split = cpu_split(CpuSample(0.0, 0.0, None), CpuSample(2.0, 0.5, None))
+    stats.extra.update(machine=machine_info(), cpu={"load_phase": split, "whole_run": split})
+    settings = Settings(scenario="steady", urls=["http://127.0.0.1:1"], seed=5)
+    report = build_report(settings, stats, Verdict(), {}, {"kind": "external",
+                                                           "urls": settings.urls})
+    html = write_reports(report, stats, tmp_path)[1].read_text()
+    assert "external server: not measured" in html and "0.50 s (0.25 cores)" in html
+    assert "external (--url): http://127.0.0.1:1" in html
+    assert "<td class='text'>seed</td><td class='text'>5</td>" in html
