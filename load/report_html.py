@@ -25,7 +25,10 @@ STYLE = (
     "td,th{border:1px solid #ccc;padding:3px 10px;text-align:right;vertical-align:top}"
     "td.text,th.text{text-align:left}th{background:#f4f4f4}"
     ".ok{color:#060}.bad{color:#b00}.note{color:#555;font-size:.92em;margin:.2em 0 .8em}"
-    "svg.chart{display:block;width:100%;height:auto;margin:.5em 0 1.2em}"
+    "svg.chart{display:block;width:100%;height:auto;margin:.5em 0 1.2em;font-size:12px}"
+    # the charts scale with the window: their text is set larger in a narrow one
+    "@media (max-width:1000px){svg.chart{font-size:15px}}"
+    "@media (max-width:640px){svg.chart{font-size:19px}}"
     "pre{background:#f8f8f8;padding:1em;overflow:auto}h2{margin-top:1.6em}"
     "section{overflow-x:auto}"
 )
@@ -217,8 +220,12 @@ def _latency(report: dict[str, Any], stats: Stats) -> str:
         "latency", "Latency (ms)",
         table(rows, ["operation", "count", "mean", "p50", "p95", "p99", "max"]),
         cdf_chart(distributions) if distributions else "",
+        note("The share of requests answered within each latency (log scale; percentiles "
+             "within 1%, the maximum exact).") if distributions else "",
         line_chart(worst, "seconds since start", "worst latency of each second (ms)",
                    results.get("elapsed_s")) if worst else "",
+        note("The worst latency of each second: a steady tail, or a few stalls?") if worst
+        else "",
     )
 
 
