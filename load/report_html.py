@@ -47,17 +47,18 @@ def _cell(value: Any, text: bool) -> str:
     return f"<td{TEXT if text else ''}>{escape(str(value))}</td>"
 
 
-def table(rows: list[list[Any]], head: list[str], text_columns: int = 1) -> str:
-    """The first ``text_columns`` columns are words (left-aligned), the rest figures."""
+def table(rows: list[list[Any]], head: list[str] | None, text_columns: int = 1) -> str:
+    """The first ``text_columns`` columns are words (left-aligned), the rest figures;
+    ``head`` None: a table of names and values, without a header row."""
     th = "".join(
         f"<th class='text'>{escape(h)}</th>" if i < text_columns else f"<th>{escape(h)}</th>"
-        for i, h in enumerate(head)
+        for i, h in enumerate(head or [])
     )
     body = "".join(
         "<tr>" + "".join(_cell(c, i < text_columns) for i, c in enumerate(row)) + "</tr>"
         for row in rows
     )
-    return f"<table><tr>{th}</tr>{body}</table>"
+    return f"<table>{f'<tr>{th}</tr>' if th else ''}{body}</table>"
 
 
 def section(anchor: str, title: str, *parts: str) -> str:
@@ -112,7 +113,7 @@ def _machine(report: dict[str, Any]) -> str:
                                                  versions.get("git_commit")) if x)],
         ["server version", versions.get("server", {}).get("version", "?")],
     ]
-    return section("machine", "Machine", table(rows, ["", ""], text_columns=2))
+    return section("machine", "Machine", table(rows, None, text_columns=2))
 
 
 # -- resources: one row per resource, the tool and the server side by side ----------------
@@ -180,8 +181,10 @@ def _throughput(report: dict[str, Any]) -> str:
     for name in TIMELINE_SERIES:
         if any(timeline.get(name, [])):
             series[total_label(name)], chart_note = per_second(timeline[name], end)
-    phases = results.get("phases_s", {})
-    bands = [(*phases["settle"], "settle")] if "settle" in phases else []
+    settle = results.get("phases_s", {}).get("settle")
+    # shaded where it shows: a settle phase of a few milliseconds would be an invisible band
+    shaded = bool(settle) and settle[1] - settle[0] >= 0.01 * max(end, 1.0)
+    bands = [(settle[0], settle[1], "settle")] if shaded else []
     parts = [
         table(rows, ["count", "meaning", "total", "load phase", "per second (load phase)"],
               text_columns=2),
@@ -191,9 +194,13 @@ def _throughput(report: dict[str, Any]) -> str:
     ]
     if series:
         parts.append(line_chart(series, "seconds since start", "per second", end, bands))
-        parts.append(note("One point per whole second; the shaded stretch is the settle "
-                          "phase. " + (chart_note[0].upper() + chart_note[1:] + "."
-                                       if chart_note else "The run ended on a whole second.")))
+        parts.append(note(
+            "One point per whole second"
+            + (f"; the shaded stretch is the settle phase (from {settle[0]:.1f} s). "
+               if shaded else f" (the settle phase took {settle[1] - settle[0]:.3f} s). "
+               if settle else ". ")
+            + (chart_note[0].upper() + chart_note[1:] + "." if chart_note
+               else "The run ended on a whole second.")))
     outcomes = results.get("outcomes", {})
     if outcomes:
         parts.append("<h3>Push results</h3>")
