@@ -15,7 +15,9 @@ from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import http_api, incidents, static, ws
+from .cors import Cors, parse_origins
 from .errors import ErrorCode, SyncError, problem_response
+from .headers import SecurityHeaders
 from .lockfile import DatabaseLock
 from .metrics import Metrics
 from .resources import client_dir
@@ -121,4 +123,9 @@ def create_app(settings: Settings | None = None, lock: DatabaseLock | None = Non
     app.state.service = service
     app.state.settings = settings
     app.add_middleware(LatencyMiddleware, metrics=metrics)
+    # The last added runs first: security headers land on every answer, CORS preflights
+    # and refused WebSocket handshakes included.
+    app.add_middleware(Cors, origins=parse_origins(settings.cors_origins),
+                       max_age=settings.cors_max_age, routes=http_api.routes)
+    app.add_middleware(SecurityHeaders, settings=settings)
     return app

@@ -128,11 +128,12 @@ def serve(settings: Settings) -> None:
 
     from .app import create_app
     from .serving import GRACEFUL_SECONDS, GracefulServer, bind
-    from .startup import prepare_database
+    from .startup import check_tls, prepare_database
 
     # Everything that can fail on the operator's side fails here, as one line, before
-    # the server says it serves: the database (lock, path, permissions, migrations),
-    # then the port.
+    # the server says it serves: the certificate, the database (lock, path, permissions,
+    # migrations), then the port.
+    check_tls(settings)
     lock = prepare_database(settings, migrate=settings.migrate)
     try:
         sock = bind(settings.host, settings.port)
@@ -144,8 +145,10 @@ def serve(settings: Settings) -> None:
             app, ws="websockets-sansio", ws_per_message_deflate=False,
             ws_ping_interval=settings.ws_ping_interval, ws_ping_timeout=20.0,
             log_level=settings.log_level, access_log=settings.access_log, loop="auto",
-            http="auto", timeout_graceful_shutdown=GRACEFUL_SECONDS)
-        print(f"syncserver: serving {settings.db} on http://{settings.host}:{settings.port}/"
+            http="auto", timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            ssl_certfile=settings.ssl_certfile or None, ssl_keyfile=settings.ssl_keyfile or None)
+        scheme = "https" if settings.tls else "http"
+        print(f"syncserver: serving {settings.db} on {scheme}://{settings.host}:{settings.port}/"
               + (f" (your app from {settings.static} at /)" if settings.static else
                  " (demo app at /)" if settings.demo else ""), file=sys.stderr, flush=True)
         try:

@@ -179,6 +179,38 @@ def _resolvers(value: str) -> None:
     PolicyTable.parse("merge", "", value)  # imports each function: a typo fails at start
 
 
+def _readable_file(value: str) -> None:
+    if value == "":
+        return
+    if not os.path.exists(value):
+        raise ValueError("no such file")
+    if not os.path.isfile(value):
+        raise ValueError("not a file")
+    if not os.access(value, os.R_OK):
+        raise ValueError("this user cannot read the file")
+
+
+def _csp(value: str) -> None:
+    if not value.strip():
+        raise ValueError("empty: give a policy, or `off` to send none")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("control characters cannot be sent in a header")
+
+
+def _origins(value: str) -> None:
+    from .cors import parse_origins
+
+    parse_origins(value)
+
+
+# The policy pages (the demo, --static apps) are served with: everything from the page's
+# own origin, images also as data: URLs, the API and its WebSocket on any ws:/wss: host
+# (browsers differ on whether 'self' covers WebSocket URLs), and no framing, plugins,
+# <base> or cross-origin form posts. The demo runs under it (tests/security).
+DEFAULT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+               "img-src 'self' data:; connect-src 'self' ws: wss:; worker-src 'self'; "
+               "manifest-src 'self'; object-src 'none'; base-uri 'self'; "
+               "form-action 'self'; frame-ancestors 'none'")
 POLICY_NAMES = "merge, lww, server-wins, client-wins, manual"
 HIDDEN = {"secret"}  # never printed: not in `syncserver settings`, not in an error
 
@@ -246,10 +278,43 @@ class Settings:
         False, "log a line per HTTP request (off by default: Python logging work on every "
         "request; /metrics counts requests and their latency)", Flag())
 
+    ssl_certfile: str = _setting(
+        "", "serve HTTPS with this certificate (PEM, the chain after it); needs "
+        "--ssl-keyfile; empty: plain HTTP", Text("empty, or a readable PEM file",
+                                                 _readable_file))
+    ssl_keyfile: str = _setting(
+        "", "the private key of --ssl-certfile (PEM, not encrypted)",
+        Text("empty, or a readable PEM file", _readable_file))
+    hsts_max_age: int = _setting(
+        31_536_000, "Strict-Transport-Security max-age in seconds, sent only when this "
+        "server serves HTTPS itself (0: no header)", Whole(0, 63_072_000))
+    csp: str = _setting(
+        DEFAULT_CSP, "Content-Security-Policy of served pages (the demo, --static); `off`: "
+        "none", Text("a policy (directives separated by ;), or off", _csp))
+    cors_origins: str = _setting(
+        "", "origins (scheme://host[:port], comma-separated) whose pages may call the API "
+        "and open its WebSocket; empty: the server's own origin only",
+        Text("empty, or exact origins such as https://app.example.com,"
+             "http://localhost:5173", _origins))
+    cors_max_age: int = _setting(
+        600, "seconds a browser may keep a CORS preflight answer", Whole(0, 86_400))
+
     def __post_init__(self) -> None:
         # Settings built in code (tests, create_app) are held to the same table.
         for f in fields(self):
             object.__setattr__(self, f.name, checked(f.name, getattr(self, f.name), "code"))
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            given, missing = ("ssl_certfile", "ssl_keyfile") if self.ssl_certfile else \
+                ("ssl_keyfile", "ssl_certfile")
+            raise SettingError(
+                f"{flag_name(given)} / {env_name(given)} is set but {flag_name(missing)} / "
+                f"{env_name(missing)} is not: HTTPS needs both the certificate and its key "
+                "(or neither, for plain HTTP)")
+
+    @property
+    def tls(self) -> bool:
+        """This process serves HTTPS itself (not a proxy in front of it)."""
+        return bool(self.ssl_certfile)
 
     @classmethod
     def documented(cls) -> list[tuple[str, str, Any, str]]:

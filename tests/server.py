@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -25,9 +26,11 @@ def free_port() -> int:
 class ServerProcess:
     def __init__(self, db: Path, port: int | None = None, demo: bool = False,
                  env: dict[str, str] | None = None, command: Sequence[str] | None = None,
-                 cwd: Path = REPO) -> None:
+                 cwd: Path = REPO, tls: ssl.SSLContext | None = None) -> None:
         """command: how to run `syncserver` (default: this interpreter's module, as the
-        tests import it); cwd: where it runs (default: the repository)."""
+        tests import it); cwd: where it runs (default: the repository); tls: the server
+        serves HTTPS (its certificate and key given in `env`), and this client context
+        trusts its certificate."""
         self.db = db
         self.port = port or free_port()
         self.demo = demo
@@ -36,14 +39,15 @@ class ServerProcess:
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = db.with_suffix(f".{self.port}.log")
+        self.tls = tls
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/ws"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/v1/ws"
 
     def start(self, timeout: float = 20.0) -> "ServerProcess":
         env = {**os.environ, "SYNCSERVER_LOG_LEVEL": "warning", **self.env}
@@ -56,7 +60,8 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=1,
+                             verify=self.tls or True).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -33,6 +33,11 @@ BAD_TEXT = {
     "default_policy": ["newest"],
     "policies": ["todos", "todos=newest"],
     "resolvers": ["todos=resolve", "todos=no_such_module_here:resolve"],
+    "ssl_certfile": [str(Path(__file__).parent / "no-such.pem"), str(Path(__file__).parent)],
+    "ssl_keyfile": [str(Path(__file__).parent / "no-such.key")],
+    "csp": ["", "default-src 'self'\nX-Injected: 1"],
+    "cors_origins": ["*", "app.example.com", "https://app.example.com/", "ftp://x.example",
+                     "https://a.example/path", "https://user@a.example", "https://a.example:99999"],
 }
 
 
