@@ -26,10 +26,14 @@ def _service(request: Request) -> SyncService:
 
 
 async def read_json(request: Request, max_bytes: int) -> object:
+    # Exactly application/json (a charset parameter is fine). No type, or a type an HTML
+    # form can send (text/plain, urlencoded, multipart), would let a page of any site push
+    # without a CORS preflight; application/json always needs one.
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in (JSON, "") and not content_type.endswith("+json"):
+    if content_type != JSON:
         raise SyncError(ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                        f"send Content-Type: application/json, not {content_type!r}")
+                        "send Content-Type: application/json, not "
+                        + (repr(content_type) if content_type else "no content type"))
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise SyncError(ErrorCode.BATCH_TOO_LARGE,
