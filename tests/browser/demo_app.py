@@ -1,7 +1,9 @@
 """Driving the demo PWA: a small page object plus polling helpers.
 
 Waits poll with page.wait_for_timeout (never time.sleep): Playwright's sync API only
-delivers events (CDP, console) while it is busy."""
+delivers events (CDP, console) while it is busy. Predicates of wait_for_function are
+functions (`() => ...`): an expression would be run with the page's eval, which the
+server's Content Security Policy forbids."""
 
 from __future__ import annotations
 
@@ -75,10 +77,11 @@ class DemoPage:
         self.page.goto(f"{self.base_url}/{query}")
         self.wait_ready()
         # Background Sync and offline reloads need the worker in control of the page.
-        self.page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10_000)
+        self.page.wait_for_function("() => navigator.serviceWorker.controller !== null",
+                                    timeout=10_000)
 
     def wait_ready(self) -> None:
-        self.page.wait_for_function("document.body.dataset.ready === 'true'", timeout=10_000)
+        self.page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=10_000)
 
     def add(self, title: str) -> None:
         """Add a todo through the form, as a user would."""

@@ -54,8 +54,8 @@ def test_own_app_registers_its_worker_and_its_offline_writes_reach_the_server(
         page.on("pageerror", lambda error: errors.append(str(error)))
         module = "&sw=module" if worker == "sw-module.js" else ""
         page.goto(f"{server.url}/?space={space}{module}")
-        page.wait_for_function("document.body.dataset.ready === 'true'", timeout=10_000)
-        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10_000)
+        page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=10_000)
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=10_000)
         script = page.evaluate("navigator.serviceWorker.controller.scriptURL")
         assert script == f"{server.url}/{worker}"
 
