@@ -106,7 +106,7 @@ def document() -> dict[str, Any]:
                             **_json({"$ref": "#/components/schemas/PushResponse"})},
                     "400": _problem("malformed JSON or request"),
                     "413": _problem("batch too large"),
-                    "415": _problem("not JSON"),
+                    "415": _problem("not sent as Content-Type: application/json"),
                     "503": _problem("storage unavailable (nothing stored): retry after "
                                     "Retry-After seconds"),
                 }}},
@@ -147,10 +147,13 @@ def document() -> dict[str, Any]:
                 "responses": {"200": {"description": "the resolved conflict and record"},
                               "400": _problem("bad resolution"),
                               "404": _problem("no such conflict"),
-                              "409": _problem("already resolved")}}},
+                              "409": _problem("already resolved"),
+                              "415": _problem("not sent as Content-Type: application/json")}}},
             "/v1/ws": {"get": {
                 "summary": "WebSocket channel (upgrade)", "x-websocket": WS_MESSAGES,
-                "responses": {"101": {"description": "switching protocols"}}}},
+                "responses": {"101": {"description": "switching protocols"},
+                              "403": {"description": "a browser page of an origin that is "
+                                      "neither the server's nor in SYNCSERVER_CORS_ORIGINS"}}}},
             "/healthz": {"get": {"summary": "Health",
                                  "responses": {"200": {"description": "ok"},
                                                "503": {"description": "the database does not "
