@@ -71,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
         "new-epoch", help="give the database a new epoch after restoring it by other means "
                           "(server stopped): older cursors then get 410 resync_required")
     _add_settings(new_epoch, {"db"})
+    token = sub.add_parser(
+        "token", help="mint a development token (HS256) from the configured --jwt-secret; "
+                      "prints only the token")
+    _add_settings(token, {"jwt_secret", "jwt_issuer", "jwt_audience"})
+    token.add_argument("--sub", required=True, help="the user the token is for")
+    token.add_argument("--space", action="append", default=[], type=_grant,
+                       help="a space and its right, e.g. alice:rw, team-1:r or user-{sub}:rw "
+                            "(repeat for several)")
+    token.add_argument("--ttl", type=parse_duration, default=3_600_000,
+                       help="how long the token is valid, e.g. 15m, 1h, 7d (default 1h)")
     conflicts = sub.add_parser("conflicts", help="list the conflict audit (newest last)")
     _add_settings(conflicts, {"db"})
     conflicts.add_argument("--space", default="", help="only this space")
@@ -80,6 +90,24 @@ def build_parser() -> argparse.ArgumentParser:
     conflicts.add_argument("--limit", type=_positive, default=100,
                            help="how many rows at most")
     return parser
+
+
+def _grant(text: str) -> tuple[str, str]:
+    name, _, right = text.rpartition(":")
+    if not name or right not in ("r", "rw"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not SPACE:r or SPACE:rw")
+    return name, right
+
+
+def mint_token(settings: Settings, args: argparse.Namespace) -> None:
+    from .tokens import mint
+
+    if not settings.jwt_secret:
+        raise StartupError("syncserver token needs the secret that verifies tokens: set "
+                           "--jwt-secret or SYNCSERVER_JWT_SECRET (tokens of a JWKS issuer "
+                           "are minted by that issuer)")
+    print(mint(settings.jwt_secret, args.sub, dict(args.space), args.ttl / 1000,
+               settings.jwt_issuer, settings.jwt_audience))
 
 
 def _positive(text: str) -> int:
@@ -248,6 +276,8 @@ def run_command(args: argparse.Namespace, settings: Settings, sources: dict[str,
         compact(settings, args.older_than)
     elif args.command == "conflicts":
         list_conflicts(settings, args)
+    elif args.command == "token":
+        mint_token(settings, args)
     elif args.command == "settings":
         print(settings_table(settings, sources))
     elif args.command in ("restore", "new-epoch"):

@@ -13,6 +13,7 @@ from .errors import ErrorCode, SyncError
 from .hlc import Clock
 from .merge import State, apply_whole
 from .mutations import DEFAULT_MAX_DEPTH, Mutation, parse_mutation
+from .permissions import Access
 from .push import BatchResult
 from .records import StoredRecord
 from .storage.base import PushTransaction
@@ -35,11 +36,15 @@ def parse_resolution(body: object) -> dict[str, Any]:
 
 
 def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
-            clock: Clock, max_depth: int = DEFAULT_MAX_DEPTH
+            clock: Clock, max_depth: int = DEFAULT_MAX_DEPTH, access: Access | None = None
             ) -> tuple[dict[str, Any], BatchResult]:
+    """`access` (auth on): a conflict of a space the token cannot read is not found (its id
+    tells nothing); resolving needs write access to its space."""
     row = txn.load_conflict(conflict_id)
-    if row is None:
+    if row is None or (access is not None and not access.can_read(row["space"])):
         raise SyncError(ErrorCode.CONFLICT_NOT_FOUND, f"no conflict {conflict_id}")
+    if access is not None:
+        access.require_write(row["space"])
     if row["status"] != "open":
         raise SyncError(ErrorCode.CONFLICT_CLOSED, f"conflict {conflict_id} is already resolved")
     out = BatchResult([], {})

@@ -21,6 +21,8 @@ class ErrorCode(str, Enum):
     INTERNAL_ERROR = "internal_error"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     # per-mutation rejection codes (a push result, not an HTTP status)
     INVALID_MUTATION = "invalid_mutation"
     UNKNOWN_OP = "unknown_op"
@@ -48,6 +50,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.STORAGE_UNAVAILABLE: 503,
     ErrorCode.ORIGIN_NOT_ALLOWED: 403,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.CONFLICT_NOT_FOUND: 404,
     ErrorCode.CONFLICT_CLOSED: 409,
 }
@@ -61,6 +65,7 @@ class SyncError(Exception):
         self.code = code
         self.detail = detail
         self.extra = extra
+        self.headers: dict[str, str] = {}  # HTTP headers of the answer (WWW-Authenticate)
 
     @property
     def status(self) -> int:
@@ -84,9 +89,12 @@ def problem_body(code: ErrorCode, detail: str, status: int, **extra: Any) -> dic
 
 def problem_response(error: SyncError) -> Response:
     retry_after = error.extra.get("retry_after")  # seconds, in the body and as the header
+    headers = dict(error.headers)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Response(
         orjson.dumps(error.body()),
         status_code=error.status,
         media_type="application/problem+json",
-        headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
+        headers=headers or None,
     )

@@ -10,8 +10,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import exact_json
+from .auth import bearer
 from .errors import ErrorCode, SyncError
 from .mutations import MAX_INT, SPACE_PATTERN
+from .permissions import Access
 from .service import SyncService, check_space
 from .storage.failures import RETRY_AFTER_SECONDS
 from .version import PROTOCOL_VERSION, VERSION
@@ -23,6 +25,16 @@ _INTEGER = re.compile(r"-?[0-9]+")
 def _service(request: Request) -> SyncService:
     service: SyncService = request.app.state.service
     return service
+
+
+async def authenticate(request: Request) -> Access | None:
+    """What the request's bearer token grants (401 without a valid one); None: auth off.
+    Checked before the body is read: a caller without a token cannot make the server read
+    megabytes."""
+    service = _service(request)
+    if not service.auth.enabled:
+        return None
+    return await service.auth.access(bearer(request.headers.get("authorization")))
 
 
 async def read_json(request: Request, max_bytes: int) -> object:
@@ -56,8 +68,9 @@ async def read_json(request: Request, max_bytes: int) -> object:
 
 async def push(request: Request) -> Response:
     service = _service(request)
+    access = await authenticate(request)
     body = await read_json(request, service.settings.max_batch_bytes)
-    return Response(await service.push(body), media_type=JSON)
+    return Response(await service.push(body, access), media_type=JSON)
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -106,7 +119,10 @@ def parse_collections(raw: str | list[str] | None) -> list[str] | None:
 
 async def changes(request: Request) -> Response:
     service = _service(request)
+    access = await authenticate(request)
     space = check_space(request.query_params.get("space"))
+    if access is not None:
+        access.require_read(space)
     limit = _int_param(request, "limit", service.settings.max_page, 1, service.settings.max_page)
     wait = _wait_param(request, service.settings.max_wait)
     collections = parse_collections(request.query_params.get("collections"))
@@ -117,6 +133,7 @@ async def changes(request: Request) -> Response:
 
 async def list_conflicts(request: Request) -> Response:
     service = _service(request)
+    access = await authenticate(request)
     q = request.query_params
     status = q.get("status", "")
     if status not in ("", "open", "resolved"):
@@ -126,16 +143,18 @@ async def list_conflicts(request: Request) -> Response:
                "record_id": q.get("id", ""), "status": status}
     after = _int_param(request, "after", 0, 0, 1 << 62)
     limit = _int_param(request, "limit", 100, 1, 1000)
-    return Response(await service.list_conflicts(filters, after, limit), media_type=JSON)
+    return Response(await service.list_conflicts(filters, after, limit, access),
+                    media_type=JSON)
 
 
 async def resolve_conflict(request: Request) -> Response:
     service = _service(request)
     raw_id = request.path_params["conflict_id"]
+    access = await authenticate(request)
     body = await read_json(request, service.settings.max_batch_bytes)
     if raw_id > MAX_INT:  # no such id can exist, and SQLite cannot even compare it
         raise SyncError(ErrorCode.CONFLICT_NOT_FOUND, f"no conflict {raw_id}")
-    return Response(await service.resolve_conflict(raw_id, body), media_type=JSON)
+    return Response(await service.resolve_conflict(raw_id, body, access), media_type=JSON)
 
 
 async def healthz(request: Request) -> Response:

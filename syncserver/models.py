@@ -64,6 +64,16 @@ class Client(SQLModel, table=True):
     purged_mid: int = _bigint()  # mutation results up to here were compacted away
 
 
+class ClientOwner(SQLModel, table=True):
+    """Which user (a token's `sub`) a client id belongs to: bound by its first authenticated
+    push, so another user can neither use it nor read its stored results (docs/security.md)."""
+
+    __tablename__ = "client_owners"
+    client_id: str = Field(primary_key=True)
+    sub: str
+    bound_at: int = _bigint()  # ms since the epoch, server time
+
+
 class Meta(SQLModel, table=True):
     __tablename__ = "meta"
     key: str = Field(primary_key=True)

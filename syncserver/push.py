@@ -7,6 +7,7 @@ the stored result of every mutation commits atomically with its effect.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,24 +70,46 @@ class _Batch:
 
 
 def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rejection],
-                clock: Clock, policies: PolicyTable, max_record_bytes: int) -> BatchResult:
+                clock: Clock, policies: PolicyTable, max_record_bytes: int,
+                may_write: Callable[[str], bool] | None = None) -> BatchResult:
     """`max_record_bytes` bounds a record's data after the mutation (parse_mutation bounds
-    the mutation's own data; a patch or a set operation can grow a record past it)."""
+    the mutation's own data; a patch or a set operation can grow a record past it).
+
+    `may_write(space)` (auth on): a mutation of a space it refuses is rejected `forbidden`
+    and its result is NOT stored, so the same mid succeeds once access is granted. It is
+    asked once per space of the batch."""
+    forbidden: set[int] = set()  # indexes of the batch's forbidden mutations
+    if may_write is not None:
+        verdicts: dict[str, bool] = {}
+        for i, item in enumerate(items):
+            if isinstance(item, Mutation):
+                ok = verdicts.get(item.space)
+                if ok is None:
+                    ok = verdicts[item.space] = may_write(item.space)
+                if not ok:
+                    forbidden.add(i)
     batch = _Batch(txn, client_id, clock, policies, max_record_bytes)
-    mids = [item.mid for item in items if item.mid is not None]
+    mids = [item.mid for i, item in enumerate(items)
+            if item.mid is not None and i not in forbidden]
     batch.seen = txn.stored_results(client_id, mids) if mids else {}
-    keys = [(m.space, m.collection, m.id) for m in items
-            if isinstance(m, Mutation) and m.mid not in batch.seen]
+    keys = [(m.space, m.collection, m.id) for i, m in enumerate(items)
+            if isinstance(m, Mutation) and m.mid not in batch.seen and i not in forbidden]
     if keys:  # one query per (space, collection), not one per mutation
         found = txn.load_rows(keys)
         batch.rows = {key: found.get(key) for key in keys}
     purged = txn.purged_mid(client_id)
     seen, results, heads = batch.seen, batch.out.results, batch.out.heads
     entries: list[tuple[int, bytes, bytes]] = []  # (mid, fingerprint, result) to keep
-    for item in items:
+    for i, item in enumerate(items):
         mid = item.mid
         if mid is None:
             results.append(rejected(None, item.code, item.message))  # type: ignore[union-attr]
+            batch.count("rejected")
+            continue
+        if forbidden and i in forbidden:  # answered, never stored: see the docstring
+            assert isinstance(item, Mutation)
+            results.append(rejected(mid, ErrorCode.FORBIDDEN,
+                                    f"this token may not write to space {item.space!r}"))
             batch.count("rejected")
             continue
         previous = seen.get(mid)

@@ -10,12 +10,14 @@ from typing import Any
 import orjson
 
 from . import conflicts, epoch
+from .auth import Authenticator
 from .cursor import CursorCodec
 from .errors import ErrorCode, SyncError
 from .hlc import SERVER_NODE, Clock
 from .metrics import Metrics
 from .mutations import SPACE_PATTERN, parse_mutation, valid_client_id
 from .notifier import Notifier
+from .permissions import Access
 from .policies import PolicyTable
 from .push import BatchResult, apply_batch
 from .settings import Settings
@@ -27,6 +29,7 @@ from .storage.sqlite import SQLiteStorage
 # received (not counting its own queued writes); 1 added the number of writes queued before
 # it. The server judges both the same way (merge.py): only the meaning of the base differs.
 PROTOCOLS = (1, 2)
+OWNERS_CACHED = 100_000  # client id -> user bindings remembered in memory (auth on)
 
 
 @dataclass
@@ -48,6 +51,22 @@ def check_space(space: object) -> str:
     return space
 
 
+def client_of_another_user() -> SyncError:
+    # No mid, no owner, nothing about what the client id stored: only that it is taken.
+    return SyncError(ErrorCode.FORBIDDEN, "this client_id belongs to another user: use a "
+                     "client_id of your own", field="client_id")
+
+
+def bind_client(txn: PushTransaction, client_id: str, sub: str) -> None:
+    """A client id belongs to the user whose token first pushed with it (docs/security.md):
+    bind it now, or refuse the batch if it is another user's."""
+    owner = txn.client_owner(client_id)
+    if owner is None:
+        txn.bind_client(client_id, sub, int(time.time() * 1000))
+    elif owner != sub:
+        raise client_of_another_user()
+
+
 class SyncService:
     def __init__(self, settings: Settings, storage: SQLiteStorage, metrics: Metrics,
                  policies: PolicyTable | None = None) -> None:
@@ -59,8 +78,11 @@ class SyncService:
         self.cursors = CursorCodec(settings.secret.encode())
         self.policies = policies or PolicyTable.parse(settings.default_policy,
                                                        settings.policies, settings.resolvers)
+        self.auth = Authenticator(settings)
+        self.owners: dict[str, str] = {}  # client id -> sub, as committed (bindings last)
 
     async def start(self) -> None:
+        self.auth.start()
         await self.storage.open()
         secret = self.settings.secret.encode() or await self.storage.secret()
         epochs = await self.storage.write(lambda txn: epoch.load_or_create(txn.conn))
@@ -75,8 +97,9 @@ class SyncService:
 
     # -- push ------------------------------------------------------------------------
 
-    async def push(self, body: object) -> bytes:
-        """A push request (already parsed JSON) -> the response body."""
+    async def push(self, body: object, access: Access | None = None) -> bytes:
+        """A push request (already parsed JSON) -> the response body. `access`: what the
+        pushing token grants (None: auth off, everything)."""
         if not isinstance(body, dict):
             raise SyncError(ErrorCode.INVALID_REQUEST, "the body must be a JSON object")
         client_id = body.get("client_id")
@@ -105,15 +128,25 @@ class SyncService:
         max_record = self.settings.max_record_bytes
         max_depth = self.settings.max_depth
         assert isinstance(client_id, str)
+        sub = access.sub if access is not None else None
+        if sub is not None and self.owners.get(client_id, sub) != sub:
+            raise client_of_another_user()
 
         def parse_and_apply(txn: PushTransaction) -> BatchResult:
+            if sub is not None and self.owners.get(client_id) != sub:
+                bind_client(txn, client_id, sub)  # or refuse the batch before reading
             # Parsing runs on the writer thread too: with the Python work of a push split
             # over two threads, GIL hand-offs cost more CPU than the overlap saved (measured:
             # 31-37 against 25-28 us of server CPU per mutation).
             items = [parse_mutation(m, max_record, max_depth) for m in raw]
-            return apply_batch(txn, client_id, items, self.clock, self.policies, max_record)
+            return apply_batch(txn, client_id, items, self.clock, self.policies, max_record,
+                               access.can_write if access is not None else None)
 
         result: BatchResult = await self.storage.write(parse_and_apply)
+        if sub is not None and client_id not in self.owners:  # committed: remember it
+            if len(self.owners) >= OWNERS_CACHED:
+                self.owners.clear()
+            self.owners[client_id] = sub
         for status, n in result.counts.items():
             self.metrics.mutations.labels(status).inc(n)
         self._publish(result)
@@ -151,18 +184,25 @@ class SyncService:
 
     # -- conflicts -------------------------------------------------------------------
 
-    async def list_conflicts(self, filters: dict[str, str], after: int, limit: int) -> bytes:
-        rows = await self.storage.conflicts(filters, after, limit + 1)
+    async def list_conflicts(self, filters: dict[str, str], after: int, limit: int,
+                             access: Access | None = None) -> bytes:
+        spaces = None
+        if access is not None:  # scoped in the query to the spaces the token reads
+            if filters.get("space"):
+                access.require_read(filters["space"])
+            spaces = access.readable()
+        rows = await self.storage.conflicts(filters, after, limit + 1, spaces)
         more = len(rows) > limit
         rows = rows[:limit]
         return orjson.dumps({"conflicts": [conflicts.wire(r) for r in rows], "more": more,
                              "next": rows[-1]["id"] if rows else after})
 
-    async def resolve_conflict(self, conflict_id: int, body: object) -> bytes:
+    async def resolve_conflict(self, conflict_id: int, body: object,
+                               access: Access | None = None) -> bytes:
         resolution = conflicts.parse_resolution(body)
         answer, result = await self.storage.write(
             lambda txn: conflicts.resolve(txn, conflict_id, resolution, self.clock,
-                                          self.settings.max_depth))
+                                          self.settings.max_depth, access))
         self._publish(result)
         return orjson.dumps(answer)
 

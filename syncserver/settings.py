@@ -211,8 +211,23 @@ DEFAULT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
                "img-src 'self' data:; connect-src 'self' ws: wss:; worker-src 'self'; "
                "manifest-src 'self'; object-src 'none'; base-uri 'self'; "
                "form-action 'self'; frame-ancestors 'none'")
+
+
+def _jwt_secret(value: str) -> None:
+    from .tokens import MIN_SECRET
+
+    if 0 < len(value) < MIN_SECRET:
+        raise ValueError(f"{len(value)} characters is too short for HS256: use at least "
+                         f"{MIN_SECRET} random characters")
+
+
+def _jwks(value: str) -> None:
+    if value and not value.startswith(("http://", "https://")) and not os.path.isfile(value):
+        raise ValueError("neither an http(s) URL nor an existing file")
+
+
 POLICY_NAMES = "merge, lww, server-wins, client-wins, manual"
-HIDDEN = {"secret"}  # never printed: not in `syncserver settings`, not in an error
+HIDDEN = {"secret", "jwt_secret"}  # never printed: not in `syncserver settings`, not in an error
 
 
 def _setting(default: Any, help: str, kind: Kind) -> Any:
@@ -298,6 +313,24 @@ class Settings:
              "http://localhost:5173", _origins))
     cors_max_age: int = _setting(
         600, "seconds a browser may keep a CORS preflight answer", Whole(0, 86_400))
+    auth: str = _setting(
+        "none", "authentication: none (anyone who reaches the server reads and writes every "
+        "space) or jwt (bearer JWTs; see docs/security.md)", Choice(("none", "jwt")))
+    jwt_secret: str = _setting(
+        "", "HS256 secret that verifies tokens (and mints dev tokens with `syncserver token`)",
+        Text("empty, or at least 32 characters", _jwt_secret))
+    jwks: str = _setting(
+        "", "JWKS file path or http(s) URL of the RS256/ES256 keys that verify tokens",
+        Text("empty, an existing file, or an http(s) URL", _jwks))
+    jwks_refresh: float = _setting(
+        60.0, "least seconds between two reloads of the JWKS (a token with an unknown kid "
+        "reloads it)", Number(1, 86_400))
+    jwt_issuer: str = _setting(
+        "", "required `iss` claim of tokens; empty: not checked", Text("any text"))
+    jwt_audience: str = _setting(
+        "", "required `aud` claim of tokens; empty: not checked", Text("any text"))
+    jwt_leeway: float = _setting(
+        30.0, "seconds of clock skew allowed on a token's exp and nbf", Number(0, 600))
 
     def __post_init__(self) -> None:
         # Settings built in code (tests, create_app) are held to the same table.
@@ -310,6 +343,10 @@ class Settings:
                 f"{flag_name(given)} / {env_name(given)} is set but {flag_name(missing)} / "
                 f"{env_name(missing)} is not: HTTPS needs both the certificate and its key "
                 "(or neither, for plain HTTP)")
+        if self.auth == "jwt" and not (self.jwt_secret or self.jwks):
+            raise SettingError("--auth jwt / SYNCSERVER_AUTH=jwt needs a key: set --jwt-secret "
+                               "/ SYNCSERVER_JWT_SECRET (HS256) or --jwks / SYNCSERVER_JWKS "
+                               "(RS256, ES256)")
 
     @property
     def tls(self) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -26,9 +27,11 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import exact_json
+from .auth import subprotocol_token
 from .errors import ErrorCode, SyncError
 from .http_api import parse_collections
 from .notifier import Published
+from .permissions import Access, forbidden_space
 from .service import SyncService, check_space
 from .version import PROTOCOL_VERSION
 
@@ -38,6 +41,7 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED = 1003
 CLOSE_BAD_FRAME = 4400
 CLOSE_SLOW_CONSUMER = 4408
+CLOSE_UNAUTHORIZED = 4401  # auth on: no valid hello, a refused token, or the token expired
 OUTBOUND_QUEUE = 8
 
 # A frame on its way out: its text, and the subscription and seq it moves the client to.
@@ -53,12 +57,17 @@ class Connection:
         self.closing: tuple[int, str] | None = None
         self._farewell: Callable[[], list[dict[str, Any]]] = list
         self.sender: asyncio.Task[None] | None = None
+        self.access: Access | None = None  # auth on: what the hello's token grants
+        self.expiry: asyncio.TimerHandle | None = None
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.outbound.put((orjson.dumps(message).decode(), None, 0))
 
     async def run(self) -> None:
-        await self.ws.accept()
+        # A token may come as the subprotocol "bearer.<jwt>" beside "syncserver.v2": the
+        # answer selects "syncserver.v2", never the token (the handshake would echo it).
+        selected, token = subprotocol_token(list(self.ws.scope.get("subprotocols") or []))
+        await self.ws.accept(subprotocol=selected)
         self.service.metrics.ws_connections.inc()
         sender = self.sender = asyncio.create_task(self._sender())
         notifier = self.service.notifier
@@ -66,11 +75,18 @@ class Connection:
         try:
             if notifier.closing:
                 await self.going_away()
+            if token is not None and self.service.auth.enabled:
+                try:
+                    await self._authenticate(token)
+                except SyncError as exc:
+                    self._refuse(exc.detail)
             await self._receive_loop()
         except WebSocketDisconnect:
             pass
         finally:
             notifier.off_shutdown(self.going_away)
+            if self.expiry is not None:
+                self.expiry.cancel()
             for sub in list(self.subscriptions.values()):
                 sub.stop()
             self.service.metrics.ws_connections.dec()
@@ -148,7 +164,9 @@ class Connection:
                 self._bad_frame(CLOSE_BAD_FRAME, "bad frame", ErrorCode.MALFORMED_JSON.value,
                                 f"the frame is not JSON: {exc}")
             except SyncError as exc:
-                if exc.code in (ErrorCode.INVALID_REQUEST, ErrorCode.MALFORMED_JSON):
+                if exc.code == ErrorCode.UNAUTHORIZED:
+                    self._refuse(exc.detail)
+                elif exc.code in (ErrorCode.INVALID_REQUEST, ErrorCode.MALFORMED_JSON):
                     self._bad_frame(CLOSE_BAD_FRAME, "bad frame", exc.code.value, exc.detail)
                 else:
                     await self.send({"type": "error", "code": exc.code.value,
@@ -161,16 +179,59 @@ class Connection:
                                  "detail": "an unexpected server error while handling "
                                            "this frame", **about})
 
+    def _refuse(self, detail: str) -> None:
+        """Auth on: no valid token (any more). The client gets an `unauthorized` error
+        frame, then close 4401; nothing queued after it is sent."""
+        message = {"type": "error", "code": ErrorCode.UNAUTHORIZED.value, "detail": detail}
+        self.close(CLOSE_UNAUTHORIZED, "unauthorized", lambda: [message], drop_queued=True)
+
+    def _expired(self) -> None:
+        self._refuse("the token expired: send a hello with a new token before it expires, "
+                     "or reconnect with one")
+
+    async def _authenticate(self, token: object) -> None:
+        """A hello's token (or the subprotocol's): verify it, then re-check what it grants
+        against every live subscription (a re-authentication may grant less)."""
+        access = await self.service.auth.access(token if isinstance(token, str) else None)
+        if self.access is not None and access.sub != self.access.sub:
+            raise SyncError(ErrorCode.UNAUTHORIZED, "a hello on an open socket must carry a "
+                            "token of the same user: reconnect to change users")
+        self.access = access
+        if self.expiry is not None:
+            self.expiry.cancel()
+        delay = access.expires_at + self.service.auth.verifier.leeway - time.time()
+        self.expiry = asyncio.get_running_loop().call_later(max(delay, 0.0), self._expired)
+        for space, sub in list(self.subscriptions.items()):
+            if not access.can_read(space):
+                sub.stop()
+                del self.subscriptions[space]
+                error = forbidden_space(space)
+                await self.send({"type": "error", "code": error.code.value,
+                                 "detail": error.detail + ": the subscription ended",
+                                 **error.extra})
+
     def _bad_frame(self, close_code: int, reason: str, code: str, detail: str) -> None:
         message = {"type": "error", "code": code, "detail": detail}
         self.close(close_code, reason, lambda: [message])
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
+        if self.service.auth.enabled and kind != "hello" and kind != "ping":
+            if self.access is None:
+                raise SyncError(ErrorCode.UNAUTHORIZED, "send a hello with a token first: "
+                                '{"type": "hello", "token": "<jwt>"}')
+            if self.access.expires_at + self.service.auth.verifier.leeway < time.time():
+                raise SyncError(ErrorCode.UNAUTHORIZED, "the token expired")
         if kind == "ping":
             await self.send({"type": "pong"})
         elif kind == "hello":
-            await self.send({"type": "welcome", "protocol": PROTOCOL_VERSION})
+            welcome: dict[str, Any] = {"type": "welcome", "protocol": PROTOCOL_VERSION}
+            if self.service.auth.enabled:
+                if "token" in frame or self.access is None:
+                    await self._authenticate(frame.get("token"))
+                assert self.access is not None
+                welcome.update(sub=self.access.sub, expires_at=int(self.access.expires_at))
+            await self.send(welcome)
         elif kind == "subscribe":
             await self._subscribe(frame)
         elif kind == "unsubscribe":
@@ -182,9 +243,9 @@ class Connection:
             if request_id is not None and not isinstance(request_id, (str, int)):
                 raise SyncError(ErrorCode.INVALID_REQUEST, "request_id must be a string")
             try:
-                body = await self.service.push(frame)
+                body = await self.service.push(frame, self.access)
             except SyncError as exc:  # the error frame says which push it answers
-                if exc.code != ErrorCode.STORAGE_UNAVAILABLE:
+                if exc.code not in (ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.FORBIDDEN):
                     raise
                 raise SyncError(exc.code, exc.detail, **exc.extra,
                                 request_id=request_id) from None
@@ -195,6 +256,8 @@ class Connection:
 
     async def _subscribe(self, frame: dict[str, Any]) -> None:
         space = check_space(frame.get("space"))
+        if self.access is not None:
+            self.access.require_read(space)  # an error frame naming the space
         cursor = frame.get("cursor")
         if cursor is not None and not isinstance(cursor, str):
             raise SyncError(ErrorCode.BAD_CURSOR, "cursor must be a string", space=space)

@@ -18,6 +18,12 @@ class PushTransaction(Protocol):
     def purged_mid(self, client_id: str) -> int:
         """Highest mid of this client whose stored result was compacted away (0: none)."""
 
+    def client_owner(self, client_id: str) -> str | None:
+        """The user a client id is bound to (auth on), or None."""
+
+    def bind_client(self, client_id: str, sub: str, bound_at: int) -> None:
+        """Bind an unbound client id to a user."""
+
     def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
         ...
 

@@ -310,14 +310,21 @@ class SQLiteStorage:
                 raise unavailable(exc, "a read, nothing was changed") from exc
             raise
 
-    async def conflicts(self, filters: dict[str, str], after: int, limit: int
-                        ) -> list[dict[str, Any]]:
-        return await self._read(self._conflicts_now, filters, after, limit)
+    async def conflicts(self, filters: dict[str, str], after: int, limit: int,
+                        spaces: list[str] | None = None) -> list[dict[str, Any]]:
+        """`spaces`: only conflicts of these spaces (None: any), filtered in the query so
+        that a page is full whatever the other spaces hold."""
+        return await self._read(self._conflicts_now, filters, after, limit, spaces)
 
-    def _conflicts_now(self, filters: dict[str, str], after: int, limit: int
-                       ) -> list[dict[str, Any]]:
+    def _conflicts_now(self, filters: dict[str, str], after: int, limit: int,
+                       spaces: list[str] | None = None) -> list[dict[str, Any]]:
         where = ["id > ?"]
         params: list[object] = [after]
+        if spaces is not None:
+            if not spaces:
+                return []
+            where.append(f"space IN ({','.join('?' * len(spaces))})")
+            params.extend(spaces)
         for column in ("space", "collection", "record_id", "status"):
             if filters.get(column):
                 where.append(f"{column} = ?")

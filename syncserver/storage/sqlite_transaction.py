@@ -55,6 +55,16 @@ class SQLiteTransaction:
         ).fetchone()
         return row[0] if row else 0
 
+    def client_owner(self, client_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT sub FROM client_owners WHERE client_id = ?", (client_id,)).fetchone()
+        return row[0] if row else None
+
+    def bind_client(self, client_id: str, sub: str, bound_at: int) -> None:
+        self._check_open()
+        self.conn.execute("INSERT INTO client_owners (client_id, sub, bound_at) VALUES (?,?,?)",
+                          (client_id, sub, bound_at))
+
     def load_rows(self, keys: list[RecordKey]) -> dict[RecordKey, Row]:
         groups: dict[tuple[str, str], list[str]] = {}
         for space, collection, record_id in keys:
