@@ -226,6 +226,12 @@ def _jwks(value: str) -> None:
         raise ValueError("neither an http(s) URL nor an existing file")
 
 
+def _claim_value(value: str) -> None:
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("spaces around it or control characters: a token's claim would "
+                         "never match it")
+
+
 POLICY_NAMES = "merge, lww, server-wins, client-wins, manual"
 HIDDEN = {"secret", "jwt_secret"}  # never printed: not in `syncserver settings`, not in an error
 
@@ -326,9 +332,11 @@ class Settings:
         60.0, "least seconds between two reloads of the JWKS (a token with an unknown kid "
         "reloads it)", Number(1, 86_400))
     jwt_issuer: str = _setting(
-        "", "required `iss` claim of tokens; empty: not checked", Text("any text"))
+        "", "required `iss` claim of tokens; empty: not checked",
+        Text("empty, or text without surrounding spaces or control characters", _claim_value))
     jwt_audience: str = _setting(
-        "", "required `aud` claim of tokens; empty: not checked", Text("any text"))
+        "", "required `aud` claim of tokens; empty: not checked",
+        Text("empty, or text without surrounding spaces or control characters", _claim_value))
     jwt_leeway: float = _setting(
         30.0, "seconds of clock skew allowed on a token's exp and nbf", Number(0, 600))
 

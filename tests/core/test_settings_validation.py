@@ -38,6 +38,10 @@ BAD_TEXT = {
     "csp": ["", "default-src 'self'\nX-Injected: 1"],
     "cors_origins": ["*", "app.example.com", "https://app.example.com/", "ftp://x.example",
                      "https://a.example/path", "https://user@a.example", "https://a.example:99999"],
+    "jwt_secret": ["short"],
+    "jwks": ["/no/such/jwks.json", "ftp://keys.example/jwks.json"],
+    "jwt_issuer": [" https://issuer.example", "https://issuer\t.example"],
+    "jwt_audience": ["sync-app ", "sync\x01app"],
 }
 
 
