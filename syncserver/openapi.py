@@ -18,6 +18,15 @@ def _problem(description: str) -> dict[str, Any]:
             "content": {"application/problem+json": {"schema": PROBLEM}}}
 
 
+def _auth(forbidden: str) -> dict[str, Any]:
+    """The answers of auth (`--auth jwt`, docs/security.md)."""
+    return {"401": _problem("auth on: no valid bearer token"), "403": _problem(forbidden)}
+
+
+# A bearer JWT when auth is on, nothing when it is off.
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}, {}]
+
+
 SCHEMAS: dict[str, Any] = {
     "Problem": {
         "type": "object", "required": ["type", "title", "status", "code", "detail"],
@@ -99,6 +108,7 @@ def document() -> dict[str, Any]:
         "paths": {
             "/v1/push": {"post": {
                 "summary": "Push a batch of mutations",
+                "security": BEARER,
                 "requestBody": {"required": True,
                                 **_json({"$ref": "#/components/schemas/PushRequest"})},
                 "responses": {
@@ -107,11 +117,13 @@ def document() -> dict[str, Any]:
                     "400": _problem("malformed JSON or request"),
                     "413": _problem("batch too large"),
                     "415": _problem("not sent as Content-Type: application/json"),
+                    **_auth("auth on: the client_id belongs to another user"),
                     "503": _problem("storage unavailable (nothing stored): retry after "
                                     "Retry-After seconds"),
                 }}},
             "/v1/changes": {"get": {
                 "summary": "Changes of a space after a cursor (long-poll with wait)",
+                "security": BEARER,
                 "parameters": [
                     _param("space", {"type": "string"}, True, "the space"),
                     _param("since", {"type": "string"}, False, "cursor; empty: from start"),
@@ -125,9 +137,11 @@ def document() -> dict[str, Any]:
                             **_json({"$ref": "#/components/schemas/ChangesPage"})},
                     "400": _problem("bad parameter or cursor"),
                     "410": _problem("resync required"),
+                    **_auth("auth on: the token cannot read the space"),
                 }}},
             "/v1/conflicts": {"get": {
                 "summary": "The conflict audit: automatic resolutions and open conflicts",
+                "security": BEARER,
                 "parameters": [
                     _param("space", {"type": "string"}, False, "only this space"),
                     _param("collection", {"type": "string"}, False, "only this collection"),
@@ -138,9 +152,11 @@ def document() -> dict[str, Any]:
                     _param("limit", {"type": "integer"}, False, "page size, up to 1000"),
                 ],
                 "responses": {"200": {"description": "conflicts, more, next"},
-                              "400": _problem("bad parameter")}}},
+                              "400": _problem("bad parameter"),
+                              **_auth("auth on: the token cannot read the space")}}},
             "/v1/conflicts/{conflict_id}/resolve": {"post": {
                 "summary": "Resolve an open (manual) conflict; writes a new record version",
+                "security": BEARER,
                 "parameters": [{"name": "conflict_id", "in": "path", "required": True,
                                 "schema": {"type": "integer"}}],
                 "requestBody": {"required": True, **_json({"type": "object"})},
@@ -148,7 +164,8 @@ def document() -> dict[str, Any]:
                               "400": _problem("bad resolution"),
                               "404": _problem("no such conflict"),
                               "409": _problem("already resolved"),
-                              "415": _problem("not sent as Content-Type: application/json")}}},
+                              "415": _problem("not sent as Content-Type: application/json"),
+                              **_auth("auth on: the token cannot write the space")}}},
             "/v1/ws": {"get": {
                 "summary": "WebSocket channel (upgrade)", "x-websocket": WS_MESSAGES,
                 "responses": {"101": {"description": "switching protocols"},
@@ -163,5 +180,6 @@ def document() -> dict[str, Any]:
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI"}}}},
         },
-        "components": {"schemas": SCHEMAS},
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
