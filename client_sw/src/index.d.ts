@@ -3,7 +3,16 @@
 // '/sync/worker.js' (module workers) or self.SyncServerSW after importScripts('/sync/sw-sync.js').
 
 export type Op = 'put' | 'patch' | 'delete';
-export type SyncStatus = 'offline' | 'online' | 'syncing' | 'up-to-date';
+/**
+ * offline: the browser has no network. unreachable: it has, but the last push, pull or feed
+ * connection got no answer or a 5xx. server-busy: the last answer was 503
+ * storage_unavailable. Both last until a request succeeds (the client keeps retrying).
+ * syncing: sending or catching up. up-to-date: live feed, nothing queued. online: otherwise
+ * (connecting, or writes queued).
+ */
+export type SyncStatus = 'offline' | 'unreachable' | 'server-busy' | 'online' | 'syncing' | 'up-to-date';
+/** why the server is not answering as it should; null on SyncClient.trouble when it is */
+export type ServerTrouble = 'unreachable' | 'busy';
 export type FeedState = 'connecting' | 'catching-up' | 'live' | 'closed';
 
 /** A record as the server sends it (docs/protocol.md). */
@@ -71,7 +80,8 @@ export interface PushResult {
   resolution?: Resolution;
   duplicate?: boolean;
   hlc_clamped?: string;
-  conflict_id?: string;
+  /** an open conflict of a `manual` collection (code conflict_open) */
+  conflict_id?: number;
 }
 
 export interface DeadLetter {
@@ -90,6 +100,8 @@ export interface ConflictLogEntry {
   mutation: OutboxEntry;
   record: ServerRecord | null;
   resolution?: Resolution;
+  /** an open conflict of a `manual` collection: settle it with POST /v1/conflicts/{conflict_id}/resolve */
+  conflict_id?: number;
   at: number;
 }
 
@@ -99,7 +111,11 @@ export interface ChangeEvent { type: 'change'; records: RecordRef[]; origin: 'lo
 export interface ConflictEvent { type: 'conflict'; mutation: OutboxEntry; result: PushResult; record: ServerRecord | null | undefined }
 export interface MergedEvent { type: 'merged'; mutation: OutboxEntry; result: PushResult; record: ServerRecord | null | undefined }
 export interface RejectedEvent { type: 'rejected'; mutation: OutboxEntry; result: PushResult }
-export interface ReplayEvent { type: 'replay'; state: 'start' | 'done' | 'error'; source: string; error?: string }
+export interface ReplayEvent {
+  type: 'replay'; state: 'start' | 'done' | 'error'; source: string; error?: string;
+  /** on 'error': the HTTP status of the push, its problem code, or whether it got no answer at all */
+  status?: number; code?: string; network?: boolean;
+}
 
 export interface SyncEvents {
   change: ChangeEvent;
@@ -163,6 +179,8 @@ export declare class SyncClient {
   readonly clientId: string;
   readonly space: string;
   readonly status: SyncStatus;
+  /** what the last request to the server said about reaching it; null: it answered */
+  readonly trouble: ServerTrouble | null;
   readonly pending: number;
   readonly feedState: FeedState;
   collection<T extends Record<string, unknown> = Record<string, any>>(name: string): Collection<T>;
@@ -174,7 +192,8 @@ export declare class SyncClient {
   deadLetters(): Promise<DeadLetter[]>;
   clearDeadLetters(mids?: number[]): Promise<void>;
   conflicts(): Promise<ConflictLogEntry[]>;
-  clearConflicts(): Promise<void>;
+  /** remove these log entries (their `n`), or all */
+  clearConflicts(ns?: number[]): Promise<void>;
   close(): void;
 }
 
@@ -198,7 +217,7 @@ export declare function countOutbox(db: IDBDatabase): Promise<number>;
 export declare function listDeadLetters(db: IDBDatabase): Promise<DeadLetter[]>;
 export declare function clearDeadLetters(db: IDBDatabase, mids?: number[]): Promise<void>;
 export declare function listConflicts(db: IDBDatabase): Promise<ConflictLogEntry[]>;
-export declare function clearConflicts(db: IDBDatabase): Promise<void>;
+export declare function clearConflicts(db: IDBDatabase, ns?: number[]): Promise<void>;
 export declare function getRecord(db: IDBDatabase, space: string, collection: string, id: string): Promise<LocalRecord | null>;
 export declare function listRecords(db: IDBDatabase, space: string, collection: string): Promise<LocalRecord[]>;
 
@@ -212,7 +231,7 @@ export interface ReplayOptions {
   notifier?: unknown;
   lock?: { locks?: LockManager | null; leaseMs?: number; pollMs?: number };
 }
-export declare class ReplayError extends Error { status?: number }
+export declare class ReplayError extends Error { status?: number; code?: string }
 /** Send the outbox in batches under the replay lock; rejects (keeping every entry) on a network error or 5xx. */
 export declare function replayOutbox(options: ReplayOptions): Promise<ReplaySummary>;
 export declare function pullChanges(options: {

@@ -11,7 +11,7 @@
  *   {type: 'rejected', mutation: import('./store.js').OutboxEntry, result: import('./results.js').PushResult} |
  *   {type: 'outbox', pending: number} |
  *   {type: 'resync', space: string, code: string, dropped: number} |
- *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string}
+ *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean}
  * )} SyncMessage
  */
 

@@ -186,6 +186,8 @@ export function clearDeadLetters(db, mids) {
  * @property {OutboxEntry} mutation  the local write that was not applied as sent
  * @property {import('./store.js').ServerRecord} record  the server's resolution
  * @property {unknown} [resolution]
+ * @property {number} [conflict_id]  an open conflict of a `manual` collection, to settle with
+ *   POST /v1/conflicts/{conflict_id}/resolve
  * @property {number} at
  */
 
@@ -201,7 +203,12 @@ export function listConflicts(db) {
 
 /**
  * @param {IDBDatabase} db
+ * @param {number[]} [ns]  the entries to remove (e.g. a conflict the user settled); default: all
  */
-export function clearConflicts(db) {
-  return transact(db, ['conflicts'], 'readwrite', (tx) => req(tx.objectStore('conflicts').clear()));
+export function clearConflicts(db, ns) {
+  return transact(db, ['conflicts'], 'readwrite', async (tx) => {
+    const store = tx.objectStore('conflicts');
+    if (!ns) await req(store.clear());
+    else for (const n of ns) await req(store.delete(n));
+  });
 }

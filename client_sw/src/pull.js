@@ -2,6 +2,7 @@
 // to catch up at start and while the WebSocket is down.
 
 import { getCursor } from './db.js';
+import { fetchOrFail, problemCode } from './reach.js';
 import { endpoint } from './replay.js';
 import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
 
@@ -51,7 +52,7 @@ export async function pullChanges(options) {
     url.searchParams.set('limit', String(options.limit ?? 500));
     if (collections?.length) url.searchParams.set('collections', collections.join(','));
     if (wait) url.searchParams.set('wait', String(wait));
-    const response = await doFetch(url.href, { signal: options.signal, cache: 'no-store' });
+    const response = await fetchOrFail(doFetch, url.href, { signal: options.signal, cache: 'no-store' });
     if (response.status === 410 || response.status === 400) {
       const body = await response.json().catch(() => ({}));
       // 410: the cursor is behind the compaction horizon or of another database epoch (a
@@ -64,9 +65,12 @@ export async function pullChanges(options) {
         options.onResync?.({ space, code, dropped });
         continue;
       }
-      throw new Error(`pull failed: ${code || response.status}`);
+      throw Object.assign(new Error(`pull failed: ${code || response.status}`), { status: response.status, code });
     }
-    if (!response.ok) throw new Error(`pull failed: HTTP ${response.status}`);
+    if (!response.ok) {
+      const code = await problemCode(response);
+      throw Object.assign(new Error(`pull failed: HTTP ${response.status} ${code}`), { status: response.status, code });
+    }
     const body = await response.json();
     changed.push(...await applyRemoteChanges(db, space, body.changes ?? [], body.cursor, collections));
     wait = undefined;

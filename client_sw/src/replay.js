@@ -5,6 +5,7 @@
 import { getClientId } from './db.js';
 import { withReplayLock } from './lock.js';
 import { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } from './outbox.js';
+import { fetchOrFail } from './reach.js';
 import { applyPushResults, deadLetter } from './results.js';
 
 /** @typedef {import('./notify.js').Notifier} Notifier */
@@ -13,11 +14,13 @@ export class ReplayError extends Error {
   /**
    * @param {string} message
    * @param {number} [status]
+   * @param {string} [code]  the answer's problem+json code, if any
    */
-  constructor(message, status) {
+  constructor(message, status, code) {
     super(message);
     this.name = 'ReplayError';
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -97,13 +100,15 @@ export function replayOutbox(options) {
         // Protocol 1 is the default: a body without the field is read as one.
         if (protocolOf(entries[0]) !== 1) body.protocol = protocolOf(entries[0]);
         // A thrown fetch (offline, connection refused) propagates: nothing was dropped.
-        const response = await doFetch(url, {
+        const response = await fetchOrFail(doFetch, url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify(body),
         });
         if (response.status >= 500) {
-          throw new ReplayError(`push answered ${response.status}; the outbox is kept`, response.status);
+          const problem = await readProblem(response);
+          throw new ReplayError(`push answered ${response.status} ${problem.code}; the outbox is kept`,
+            response.status, problem.code);
         }
         if (response.status === 413 || response.status === 400) {
           // The batch as a whole was refused. Halve it until the culprit is alone, then
@@ -120,7 +125,7 @@ export function replayOutbox(options) {
         }
         if (!response.ok) {
           const problem = await readProblem(response);
-          throw new ReplayError(`push answered ${response.status} ${problem.code}`, response.status);
+          throw new ReplayError(`push answered ${response.status} ${problem.code}`, response.status, problem.code);
         }
         const answer = await response.json();
         const outcome = await applyPushResults(db, entries, Array.isArray(answer.results) ? answer.results : []);
@@ -139,7 +144,9 @@ export function replayOutbox(options) {
       if (announced) notifier?.post({ type: 'replay', state: 'done', source });
       return summary;
     } catch (error) {
-      notifier?.post({ type: 'replay', state: 'error', source, error: String(error) });
+      // The facts pages need to tell an unreachable or busy server from other trouble.
+      const { status, code, network } = /** @type {any} */ (error) ?? {};
+      notifier?.post({ type: 'replay', state: 'error', source, error: String(error), status, code, network: Boolean(network) });
       throw error;
     } finally {
       notifier?.post({ type: 'outbox', pending: await countOutbox(db).catch(() => -1) });

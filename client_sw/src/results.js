@@ -22,7 +22,7 @@ import { applyOp, refreshRow, storeServerRecord } from './store.js';
  * @property {Resolution} [resolution]
  * @property {boolean} [duplicate]
  * @property {string} [hlc_clamped]  the stamp the server stored instead of ours
- * @property {string} [conflict_id]
+ * @property {number} [conflict_id]  an open `manual` conflict (code conflict_open)
  */
 
 /**
@@ -113,7 +113,8 @@ export function applyPushResults(db, entries, results) {
           outcome.conflicts.push({ mutation: entry, result });
           await req(tx.objectStore('conflicts').add({
             status: result.status, code: result.code, message: result.message,
-            mutation: entry, record: result.record ?? null, resolution: result.resolution, at: now,
+            mutation: entry, record: result.record ?? null, resolution: result.resolution,
+            conflict_id: result.conflict_id, at: now,
           }));
         }
       } else {

@@ -285,7 +285,7 @@ const __notify = (() => {
    *   {type: 'rejected', mutation: import('./store.js').OutboxEntry, result: import('./results.js').PushResult} |
    *   {type: 'outbox', pending: number} |
    *   {type: 'resync', space: string, code: string, dropped: number} |
-   *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string}
+   *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean}
    * )} SyncMessage
    */
 
@@ -1176,6 +1176,8 @@ const __outbox = (() => {
    * @property {OutboxEntry} mutation  the local write that was not applied as sent
    * @property {import('./store.js').ServerRecord} record  the server's resolution
    * @property {unknown} [resolution]
+   * @property {number} [conflict_id]  an open conflict of a `manual` collection, to settle with
+   *   POST /v1/conflicts/{conflict_id}/resolve
    * @property {number} at
    */
 
@@ -1191,12 +1193,84 @@ const __outbox = (() => {
 
   /**
    * @param {IDBDatabase} db
+   * @param {number[]} [ns]  the entries to remove (e.g. a conflict the user settled); default: all
    */
-  function clearConflicts(db) {
-    return transact(db, ['conflicts'], 'readwrite', (tx) => req(tx.objectStore('conflicts').clear()));
+  function clearConflicts(db, ns) {
+    return transact(db, ['conflicts'], 'readwrite', async (tx) => {
+      const store = tx.objectStore('conflicts');
+      if (!ns) await req(store.clear());
+      else for (const n of ns) await req(store.delete(n));
+    });
   }
 
   return { validateWrite, PROTOCOL, enqueueWrite, readOutbox, protocolOf, oneProtocol, countOutbox, toWireMutation, listDeadLetters, clearDeadLetters, listConflicts, clearConflicts };
+})();
+// ---- reach.js
+const __reach = (() => {
+  // Whether the sync server can be reached, judged from how the last request to it failed.
+  // The browser's `navigator.onLine` only says whether there is a network; a server that is
+  // down, restarting or behind a broken proxy looks "online" to it.
+
+  /**
+   * What the client tells apps about the server: 'unreachable' (no answer, or a 5xx) or
+   * 'busy' (503 storage_unavailable: it is up but cannot write now, and asked to retry).
+   * @typedef {'unreachable' | 'busy'} ServerTrouble
+   */
+
+  /**
+   * The facts of a failed request that matter here; ReplayError and pull errors carry them.
+   * @typedef {object} RequestFailure
+   * @property {number} [status]  HTTP status, when the server (or a proxy) answered
+   * @property {string} [code]  the problem+json `code` of that answer
+   * @property {boolean} [network]  the request got no answer at all (fetch rejected)
+   */
+
+  /**
+   * @param {RequestFailure | null | undefined} failure
+   * @returns {ServerTrouble | null}  null: the server answered (a 4xx is about the request,
+   *   not about reaching the server)
+   */
+  function serverTrouble(failure) {
+    if (!failure) return null;
+    if (typeof failure.status === 'number') {
+      if (failure.status === 503 && failure.code === 'storage_unavailable') return 'busy';
+      return failure.status >= 500 ? 'unreachable' : null;
+    }
+    return failure.network ? 'unreachable' : null;
+  }
+
+  /**
+   * fetch(), with a rejection (no connection, DNS, TLS, CORS) marked as a network failure.
+   * @param {typeof fetch} doFetch
+   * @param {string} url
+   * @param {RequestInit} init
+   * @returns {Promise<Response>}
+   */
+  async function fetchOrFail(doFetch, url, init) {
+    try {
+      return await doFetch(url, init);
+    } catch (error) {
+      // The same error (a TypeError from fetch), marked: callers that test its type still can.
+      if (error instanceof Error && error.name !== 'AbortError') Object.assign(error, { network: true });
+      throw error;
+    }
+  }
+
+  /**
+   * The problem+json code of an error answer ('' when the body is not one).
+   * @param {Response} response
+   * @returns {Promise<string>}
+   */
+  async function problemCode(response) {
+    try {
+      const body = await response.json();
+      return typeof body?.code === 'string' ? body.code : '';
+    } catch {
+      return '';
+    }
+  }
+
+  return { serverTrouble, fetchOrFail, problemCode };
 })();
 // ---- results.js
 const __results = (() => {
@@ -1224,7 +1298,7 @@ const __results = (() => {
    * @property {Resolution} [resolution]
    * @property {boolean} [duplicate]
    * @property {string} [hlc_clamped]  the stamp the server stored instead of ours
-   * @property {string} [conflict_id]
+   * @property {number} [conflict_id]  an open `manual` conflict (code conflict_open)
    */
 
   /**
@@ -1315,7 +1389,8 @@ const __results = (() => {
             outcome.conflicts.push({ mutation: entry, result });
             await req(tx.objectStore('conflicts').add({
               status: result.status, code: result.code, message: result.message,
-              mutation: entry, record: result.record ?? null, resolution: result.resolution, at: now,
+              mutation: entry, record: result.record ?? null, resolution: result.resolution,
+              conflict_id: result.conflict_id, at: now,
             }));
           }
         } else {
@@ -1357,6 +1432,7 @@ const __replay = (() => {
   const { getClientId } = __db;
   const { withReplayLock } = __lock;
   const { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } = __outbox;
+  const { fetchOrFail } = __reach;
   const { applyPushResults, deadLetter } = __results;
 
   /** @typedef {import('./notify.js').Notifier} Notifier */
@@ -1365,11 +1441,13 @@ const __replay = (() => {
     /**
      * @param {string} message
      * @param {number} [status]
+     * @param {string} [code]  the answer's problem+json code, if any
      */
-    constructor(message, status) {
+    constructor(message, status, code) {
       super(message);
       this.name = 'ReplayError';
       this.status = status;
+      this.code = code;
     }
   }
 
@@ -1449,13 +1527,15 @@ const __replay = (() => {
           // Protocol 1 is the default: a body without the field is read as one.
           if (protocolOf(entries[0]) !== 1) body.protocol = protocolOf(entries[0]);
           // A thrown fetch (offline, connection refused) propagates: nothing was dropped.
-          const response = await doFetch(url, {
+          const response = await fetchOrFail(doFetch, url, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify(body),
           });
           if (response.status >= 500) {
-            throw new ReplayError(`push answered ${response.status}; the outbox is kept`, response.status);
+            const problem = await readProblem(response);
+            throw new ReplayError(`push answered ${response.status} ${problem.code}; the outbox is kept`,
+              response.status, problem.code);
           }
           if (response.status === 413 || response.status === 400) {
             // The batch as a whole was refused. Halve it until the culprit is alone, then
@@ -1472,7 +1552,7 @@ const __replay = (() => {
           }
           if (!response.ok) {
             const problem = await readProblem(response);
-            throw new ReplayError(`push answered ${response.status} ${problem.code}`, response.status);
+            throw new ReplayError(`push answered ${response.status} ${problem.code}`, response.status, problem.code);
           }
           const answer = await response.json();
           const outcome = await applyPushResults(db, entries, Array.isArray(answer.results) ? answer.results : []);
@@ -1491,7 +1571,9 @@ const __replay = (() => {
         if (announced) notifier?.post({ type: 'replay', state: 'done', source });
         return summary;
       } catch (error) {
-        notifier?.post({ type: 'replay', state: 'error', source, error: String(error) });
+        // The facts pages need to tell an unreachable or busy server from other trouble.
+        const { status, code, network } = /** @type {any} */ (error) ?? {};
+        notifier?.post({ type: 'replay', state: 'error', source, error: String(error), status, code, network: Boolean(network) });
         throw error;
       } finally {
         notifier?.post({ type: 'outbox', pending: await countOutbox(db).catch(() => -1) });

@@ -8,6 +8,7 @@ import { getClientId, openDatabase } from './db.js';
 import { createNotifier } from './notify.js';
 import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from './outbox.js';
 import { pullChanges } from './pull.js';
+import { serverTrouble } from './reach.js';
 import { replayOutbox } from './replay.js';
 import { LiveFeed } from './ws.js';
 
@@ -15,7 +16,13 @@ export const DEFAULT_SYNC_TAG = 'syncserver-outbox';
 
 /** @typedef {import('./store.js').LocalRecord} LocalRecord */
 /** @typedef {import('./notify.js').SyncMessage} SyncMessage */
-/** @typedef {'offline' | 'online' | 'syncing' | 'up-to-date'} SyncStatus */
+/**
+ * offline: the browser has no network. unreachable / server-busy: it has one, but the last
+ * push, pull or feed connection got no answer or a 5xx / a 503 storage_unavailable (the
+ * client keeps retrying). syncing: sending or catching up. up-to-date: the feed is live and
+ * nothing is queued. online: none of these (connecting, or writes queued).
+ * @typedef {'offline' | 'unreachable' | 'server-busy' | 'online' | 'syncing' | 'up-to-date'} SyncStatus
+ */
 
 /**
  * @typedef {object} SyncClientOptions
@@ -61,10 +68,14 @@ export class SyncClient {
     /** @type {SyncStatus} */
     this.status = 'online';
     this.pending = 0;
+    /** what the last request to the server said about reaching it; null: it answered */
+    /** @type {import('./reach.js').ServerTrouble | null} */
+    this.trouble = null;
     /** @type {import('./ws.js').FeedState} */
     this.feedState = 'closed';
-    /** sources (this page, the worker) currently replaying */
-    this.replaying = new Set();
+    /** sources (this page, the worker) currently replaying, with their give-up timers */
+    /** @type {Map<string, ReturnType<typeof setTimeout>>} */
+    this.replaying = new Map();
     this.pulling = false;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.fallbackTimer = undefined;
@@ -83,6 +94,7 @@ export class SyncClient {
 
   /**
    * Listen to 'change', 'conflict', 'merged', 'rejected', 'resync', 'status', 'pending' or 'replay'.
+   * 'status' says offline / unreachable / server-busy / syncing / up-to-date / online.
    * @param {string} type
    * @param {(event: any) => void} fn
    * @returns {() => void} unsubscribe
@@ -102,7 +114,8 @@ export class SyncClient {
 
   async start() {
     this.cleanups.push(this.notifier.listen((message) => this.onMessage(message)));
-    const onOnline = () => { this.feed?.reconnectNow(); this.kick('online'); this.updateStatus(); };
+    // Failures seen while offline say nothing about the server: judge it afresh.
+    const onOnline = () => { this.trouble = null; this.feed?.reconnectNow(); this.kick('online'); this.updateStatus(); };
     const onOffline = () => this.updateStatus();
     globalThis.addEventListener?.('online', onOnline);
     globalThis.addEventListener?.('offline', onOffline);
@@ -154,11 +167,18 @@ export class SyncClient {
       case 'outbox': this.refreshPending(); break;
       case 'replay':
         if (message.state === 'start') {
-          this.replaying.add(message.source);
+          clearTimeout(this.replaying.get(message.source));
           // A worker stopped mid-replay never says 'done'; do not show 'syncing' forever.
-          setTimeout(() => { this.replaying.delete(message.source); this.updateStatus(); }, 60000);
+          this.replaying.set(message.source, setTimeout(() => {
+            this.replaying.delete(message.source);
+            this.updateStatus();
+          }, 60000));
         } else {
+          clearTimeout(this.replaying.get(message.source));
           this.replaying.delete(message.source);
+          // The worker's failures count too: it is who pushes when Background Sync runs.
+          if (message.state === 'done') this.serverAnswered();
+          else this.requestFailed(message);
         }
         this.emit('replay', message);
         this.updateStatus();
@@ -181,6 +201,9 @@ export class SyncClient {
   onFeedState(state) {
     this.feedState = state;
     if (this.closed) return;
+    // The socket opened: the server is there. A socket that closes or never opens is judged
+    // by the HTTP pull that follows (its status code says more than a close event does).
+    if (state === 'catching-up' || state === 'live') this.serverAnswered();
     // While the socket is down, keep the view fresh with HTTP pulls on the same cursor.
     if (state === 'closed' && globalThis.navigator?.onLine !== false) this.pull().catch(() => {});
     this.updateStatus();
@@ -197,6 +220,10 @@ export class SyncClient {
         onResync: (event) => this.onResync(event),
       });
       if (records.length) this.notifier.post({ type: 'change', records, origin: 'remote' });
+      this.serverAnswered();
+    } catch (error) {
+      this.requestFailed(/** @type {any} */ (error));
+      throw error;
     } finally {
       this.pulling = false;
       this.updateStatus();
@@ -218,7 +245,10 @@ export class SyncClient {
         });
         if (records.length) this.notifier.post({ type: 'change', records, origin: 'remote' });
         failures = 0;
-      } catch {
+        this.serverAnswered();
+      } catch (error) {
+        if (this.closed) return;
+        this.requestFailed(/** @type {any} */ (error));
         failures += 1;
         await new Promise((resolve) => setTimeout(resolve, Math.min(30000, 500 * 2 ** failures)));
       }
@@ -234,10 +264,37 @@ export class SyncClient {
     this.updateStatus();
   }
 
+  /**
+   * A request to the server failed: if that says it is unreachable or busy, show it until
+   * a request succeeds. Failures while the browser is offline are not the server's.
+   * @param {import('./reach.js').RequestFailure} failure
+   */
+  requestFailed(failure) {
+    if (globalThis.navigator?.onLine === false) return;
+    if (typeof failure?.status !== 'number' && !failure?.network) return; // not about the server
+    const trouble = serverTrouble(failure);
+    if (trouble === null) return this.serverAnswered(); // a 4xx: it answered
+    this.trouble = trouble;
+    this.updateStatus();
+  }
+
+  /**
+   * The server answered. If it had been unreachable or busy, deliver what is queued now:
+   * Background Sync may wait minutes before its next retry.
+   */
+  serverAnswered() {
+    if (this.trouble === null) return;
+    this.trouble = null;
+    this.updateStatus();
+    if (!this.closed) this.kick('start');
+  }
+
   updateStatus() {
     /** @type {SyncStatus} */
     let status;
     if (globalThis.navigator?.onLine === false) status = 'offline';
+    else if (this.trouble === 'unreachable') status = 'unreachable';
+    else if (this.trouble === 'busy') status = 'server-busy';
     else if (this.replaying.size > 0 || this.pulling || this.feedState === 'catching-up') status = 'syncing';
     else if (this.pending === 0 && (this.feedState === 'live' || this.options.live === false)) status = 'up-to-date';
     else status = 'online';
@@ -278,6 +335,7 @@ export class SyncClient {
    * Background Sync is re-armed (an earlier registration may have used up its retries);
    * on `online` the browser fires a pending sync by itself, and registering again while
    * that event runs would make it fire a second time, so only the fallback replays here.
+   * After the server answers again following trouble, it re-arms like a start.
    * @param {'start' | 'online'} reason
    */
   async kick(reason) {
@@ -334,12 +392,14 @@ export class SyncClient {
   /** @returns {Promise<import('./outbox.js').ConflictLogEntry[]>} */
   conflicts() { return listConflicts(this.db); }
 
-  async clearConflicts() { await clearConflicts(this.db); }
+  /** @param {number[]} [ns]  the entries' `n`; default: all */
+  async clearConflicts(ns) { await clearConflicts(this.db, ns); }
 
   close() {
     this.closed = true;
     this.feed?.stop();
     clearTimeout(this.fallbackTimer);
+    for (const timer of this.replaying.values()) clearTimeout(timer);
     for (const cleanup of this.cleanups) cleanup();
     this.notifier.close();
     this.db.close();
