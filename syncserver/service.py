@@ -18,7 +18,7 @@ from .metrics import Metrics
 from .mutations import SPACE_PATTERN, parse_mutation, valid_client_id
 from .notifier import Notifier
 from .permissions import Access
-from .policies import PolicyTable
+from .policies import PolicyTable, policies_for
 from .push import BatchResult, apply_batch
 from .settings import Settings
 from .storage.base import PushTransaction
@@ -76,8 +76,7 @@ class SyncService:
         self.notifier = Notifier()
         self.clock = Clock(settings.max_clock_drift_ms)
         self.cursors = CursorCodec(settings.secret.encode())
-        self.policies = policies or PolicyTable.parse(settings.default_policy,
-                                                       settings.policies, settings.resolvers)
+        self.policies = policies or policies_for(settings)
         self.auth = Authenticator(settings)
         self.owners: dict[str, str] = {}  # client id -> sub, as committed (bindings last)
 
