@@ -1,9 +1,14 @@
-// The demo: a todo list on top of the syncserver page library. Everything the app shows
-// comes from the local database, so it works the same online and offline.
+// The demo: a todo list and a notes list on top of the syncserver page library. Everything
+// the app shows comes from the local database, so it works the same online and offline.
+// Todos use the server's default policy (merge); notes (`demo_notes`) are `manual` on the
+// demo server: a note whose edit lost waits for the person to keep theirs or the other one.
 import { createSyncClient } from '/sync/index.js';
+import { conflictView, keyOf, markConflicts, renderList } from './lists.js';
+import { mineOf, nameOf, stateWords, viewState } from './words.js';
 
 const params = new URLSearchParams(location.search);
 const space = params.get('space') || 'demo';
+const NOTES = 'demo_notes';
 
 /** @param {string} id @returns {HTMLElement} */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -23,90 +28,54 @@ async function registerWorker() {
 const newId = (prefix) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 
 /**
- * @param {HTMLUListElement} list
- * @param {import('/sync/index.js').LocalRecord[]} todos
- * @param {Set<string>} remote  ids changed by another device, to highlight
- * @param {import('/sync/index.js').Collection} collection
- * @param {string} clientId
+ * Settle an open conflict of the notes list on the server (docs/protocol.md, Conflicts):
+ * 'client' writes this device's edit as a new version, 'server' keeps the record. The
+ * feed brings the outcome to every device; the log entry goes once the server agreed.
+ * @param {import('/sync/index.js').SyncClient} sync
+ * @param {import('/sync/index.js').ConflictLogEntry} entry
+ * @param {'client' | 'server'} accept
  */
-function render(list, todos, remote, collection, clientId) {
-  const seen = new Set();
-  for (const todo of todos.sort((a, b) => String(a.data.created ?? '').localeCompare(String(b.data.created ?? '')) || a.id.localeCompare(b.id))) {
-    seen.add(todo.id);
-    let item = /** @type {HTMLLIElement | null} */ (list.querySelector(`li[data-id="${CSS.escape(todo.id)}"]`));
-    if (!item) {
-      item = document.createElement('li');
-      item.dataset.id = todo.id;
-      const done = Object.assign(document.createElement('input'), { type: 'checkbox', className: 'done', title: 'done' });
-      done.addEventListener('change', () => collection.patch(todo.id, { done: done.checked }));
-      const title = Object.assign(document.createElement('input'), { type: 'text', className: 'title', maxLength: 200 });
-      title.setAttribute('aria-label', 'title');
-      title.addEventListener('change', () => collection.patch(todo.id, { title: title.value }));
-      const badge = Object.assign(document.createElement('span'), { className: 'badge', textContent: 'not synced' });
-      const remove = Object.assign(document.createElement('button'), { type: 'button', className: 'delete', textContent: '×', title: 'delete' });
-      remove.addEventListener('click', () => collection.delete(todo.id));
-      item.append(done, title, badge, remove);
-    }
-    list.append(item); // keeps the sorted order; moving a node keeps its focus and listeners
-    const done = /** @type {HTMLInputElement} */ (item.querySelector('.done'));
-    const title = /** @type {HTMLInputElement} */ (item.querySelector('.title'));
-    done.checked = Boolean(todo.data.done);
-    if (document.activeElement !== title) title.value = String(todo.data.title ?? '');
-    item.classList.toggle('done', Boolean(todo.data.done));
-    item.dataset.pending = String(todo.pending);
-    item.dataset.version = String(todo.version);
-    // Our own writes come back over the feed too; only highlight other devices' changes.
-    if (remote.has(todo.id) && !String(todo.hlc ?? '').endsWith(`:${clientId}`)) {
-      item.classList.add('remote');
-      setTimeout(() => item?.classList.remove('remote'), 1500);
-    }
-  }
-  for (const item of [...list.querySelectorAll('li')]) if (!seen.has(item.dataset.id ?? '')) item.remove();
-  $('empty').hidden = todos.length > 0;
-  remote.clear();
-}
-
-/** @param {import('/sync/index.js').SyncClient} sync */
-async function renderLogs(sync) {
-  const conflicts = await sync.conflicts();
-  $('conflicts-panel').hidden = conflicts.length === 0;
-  $('conflicts').replaceChildren(...conflicts.map((c) => Object.assign(document.createElement('li'), {
-    textContent: `"${c.mutation.data?.title ?? c.mutation.op}" lost to "${c.record?.data?.title ?? 'deleted'}" (${c.code ?? c.status})`,
-  })));
-  const dead = await sync.deadLetters();
-  $('dead-panel').hidden = dead.length === 0;
-  $('dead-letters').replaceChildren(...dead.map((d) => Object.assign(document.createElement('li'), {
-    textContent: `${d.mutation.op} ${d.mutation.id}: ${d.code} ${d.message}`,
-  })));
+async function resolveConflict(sync, entry, accept) {
+  if (entry.conflict_id === undefined) throw new Error('this conflict has no id');
+  const response = await fetch(`/v1/conflicts/${entry.conflict_id}/resolve`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ accept }),
+  });
+  const body = await response.json().catch(() => ({}));
+  // conflict_closed: someone settled it already (another device); nothing left to choose.
+  if (!response.ok && body.code !== 'conflict_closed') throw new Error(body.detail || `HTTP ${response.status}`);
+  await sync.clearConflicts([entry.n]);
+  if (body.record) await sync.pull().catch(() => {}); // show the outcome even before the feed does
 }
 
 async function main() {
   const worker = registerWorker().catch((error) => console.warn('service worker not registered', error));
-  const sync = await createSyncClient({ space, collections: ['todos'] });
+  const sync = await createSyncClient({ space, collections: ['todos', NOTES] });
   const todos = sync.collection('todos');
+  const notes = sync.collection(NOTES);
   /** What tests and curious developers can look at from the console. */
   const events = {
     conflicts: /** @type {any[]} */ ([]), rejected: /** @type {any[]} */ ([]),
     statuses: /** @type {string[]} */ ([]), replays: /** @type {any[]} */ ([]),
     changes: /** @type {any[]} */ ([]), resyncs: /** @type {any[]} */ ([]),
   };
-  Object.assign(window, { app: { sync, todos, events, worker } });
+  Object.assign(window, { app: { sync, todos, notes, events, worker } });
 
   $('space').textContent = space;
   $('client-id').textContent = sync.clientId;
-  const showStatus = (/** @type {string} */ status) => {
-    $('status').dataset.status = status;
-    $('status').textContent = status.replace(/-/g, ' ');
-    events.statuses.push(status);
+  const showState = () => {
+    const state = viewState(sync.status, sync.pending);
+    const words = stateWords(state, sync.pending);
+    $('sync-state').dataset.state = state;
+    $('status').dataset.status = sync.status;
+    $('status').textContent = words.label;
+    $('status-detail').textContent = words.detail;
+    $('pending').dataset.count = String(sync.pending);
+    $('pending').textContent = `${sync.pending} waiting`;
+    $('pending').title = `${sync.pending} changes saved on this device, not yet on the server`;
   };
-  const showPending = (/** @type {number} */ n) => {
-    $('pending').dataset.count = String(n);
-    $('pending').textContent = `${n} pending`;
-  };
-  sync.on('status', showStatus);
-  sync.on('pending', showPending);
-  showStatus(sync.status);
-  showPending(sync.pending);
+  sync.on('status', (status) => { events.statuses.push(status); showState(); });
+  sync.on('pending', showState);
+  showState();
 
   const remote = new Set();
   sync.on('replay', (event) => events.replays.push(event));
@@ -115,26 +84,93 @@ async function main() {
   sync.on('resync', (event) => events.resyncs.push(event));
   sync.on('change', (event) => {
     events.changes.push({ ...event, at: Date.now() });
-    if (event.origin === 'remote') for (const r of event.records) remote.add(r.id);
+    if (event.origin === 'remote') for (const r of event.records) remote.add(keyOf(r.collection, r.id));
   });
-  const list = /** @type {HTMLUListElement} */ ($('todos'));
-  todos.subscribe((records) => render(list, records, remote, todos, sync.clientId));
 
-  sync.on('conflict', (event) => { events.conflicts.push(event); renderLogs(sync); });
-  sync.on('rejected', (event) => { events.rejected.push(event); renderLogs(sync); });
-  renderLogs(sync);
-  $('clear-conflicts').addEventListener('click', async () => { await sync.clearConflicts(); renderLogs(sync); });
-  $('clear-dead').addEventListener('click', async () => { await sync.clearDeadLetters(); renderLogs(sync); });
+  const resolve = async (/** @type {any} */ entry, /** @type {'client' | 'server'} */ accept) => {
+    await resolveConflict(sync, entry, accept);
+    await renderLogs();
+  };
+  const views = [
+    { list: /** @type {HTMLUListElement} */ ($('todos')), empty: $('empty'), collection: todos, checkbox: true, resolve },
+    { list: /** @type {HTMLUListElement} */ ($('notes')), empty: $('notes-empty'), collection: notes, checkbox: false, resolve },
+  ];
+  /** @type {Map<string, any[]>} */
+  let byItem = new Map();
 
-  const form = /** @type {HTMLFormElement} */ ($('new-todo'));
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const input = /** @type {HTMLInputElement} */ ($('title'));
-    const title = input.value.trim();
-    if (!title) return;
-    input.value = '';
-    await todos.put(newId('t'), { title, done: false, created: new Date().toISOString() });
+  async function renderLogs() {
+    const conflicts = (await sync.conflicts()).filter((c) => c.mutation.space === space);
+    byItem = new Map();
+    for (const c of conflicts) {
+      const key = keyOf(c.mutation.collection, c.mutation.id);
+      byItem.set(key, [...(byItem.get(key) ?? []), c]);
+    }
+    for (const view of views) markConflicts(view, byItem);
+    $('conflicts-panel').hidden = conflicts.length === 0;
+    $('clear-conflicts').hidden = !conflicts.some((c) => c.code !== 'conflict_open');
+    // The full story (and the choice) is on the item; here, a line per conflict that leads
+    // there. A conflict whose item is gone (deleted) is told in full here.
+    $('conflicts').replaceChildren(...conflicts.map((c) => {
+      const li = document.createElement('li');
+      li.dataset.item = keyOf(c.mutation.collection, c.mutation.id);
+      const row = views.map((v) => v.collection.name === c.mutation.collection
+        ? v.list.querySelector(`:scope > li[data-id="${CSS.escape(c.mutation.id)}"]`) : null).find(Boolean);
+      if (!row) {
+        li.append(conflictView(c, resolve));
+        return li;
+      }
+      const show = Object.assign(document.createElement('button'), {
+        type: 'button', className: 'quiet show-item', textContent: 'Show',
+      });
+      show.addEventListener('click', () => {
+        row.classList.add('show-conflict');
+        row.querySelector('.conflict-marker')?.setAttribute('aria-expanded', 'true');
+        row.scrollIntoView({ block: 'center' });
+      });
+      const what = c.code === 'conflict_open' ? 'choose which version to keep' : "another device's change was kept";
+      li.append(Object.assign(document.createElement('span'), {
+        textContent: `${nameOf(mineOf(c) ?? c.record?.data, c.mutation.id)}: ${what}.`,
+      }), show);
+      return li;
+    }));
+    const dead = await sync.deadLetters();
+    $('dead-panel').hidden = dead.length === 0;
+    $('dead-letters').replaceChildren(...dead.map((d) => Object.assign(document.createElement('li'), {
+      textContent: `The server refused ${d.mutation.op === 'delete' ? 'deleting' : 'saving'} ${d.mutation.data?.title ? `‘${d.mutation.data.title}’` : d.mutation.id}: ${d.message || d.code} (${d.code}).`,
+    })));
+  }
+
+  for (const view of views) {
+    view.collection.subscribe((records) => {
+      renderList(view, records, remote, sync.clientId);
+      markConflicts(view, byItem);
+      if (byItem.size > 0) renderLogs(); // the panel links to rows that may be new
+    });
+  }
+  sync.on('conflict', (event) => { events.conflicts.push(event); renderLogs(); });
+  sync.on('rejected', (event) => { events.rejected.push(event); renderLogs(); });
+  renderLogs();
+  $('clear-conflicts').addEventListener('click', async () => {
+    // Open choices stay: dismissing must not hide a conflict that still waits on the server.
+    const settled = (await sync.conflicts()).filter((c) => c.code !== 'conflict_open').map((c) => c.n);
+    await sync.clearConflicts(settled);
+    renderLogs();
   });
+  $('clear-dead').addEventListener('click', async () => { await sync.clearDeadLetters(); renderLogs(); });
+
+  /** @param {string} formId @param {string} inputId @param {any} collection @param {string} prefix @param {object} extra */
+  const addForm = (formId, inputId, collection, prefix, extra) => {
+    $(formId).addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const input = /** @type {HTMLInputElement} */ ($(inputId));
+      const title = input.value.trim();
+      if (!title) return;
+      input.value = '';
+      await collection.put(newId(prefix), { title, ...extra, created: new Date().toISOString() });
+    });
+  };
+  addForm('new-todo', 'title', todos, 't', { done: false });
+  addForm('new-note', 'note-title', notes, 'n', {});
   document.body.dataset.ready = 'true';
 }
 

@@ -6,7 +6,7 @@ self.DEMO_SW_CONFIG = {
   shell: {
     version: 'demo-v3',
     precache: [
-      '/', '/index.html', '/app.js', '/app.css', '/manifest.webmanifest',
+      '/', '/index.html', '/app.js', '/lists.js', '/words.js', '/app.css', '/manifest.webmanifest',
       '/icons/icon-192.png', '/icons/icon-512.png',
       '/sync/index.js', '/sync/sync-client.js', '/sync/collection.js', '/sync/db.js', '/sync/hlc.js', '/sync/merge-patch.js', '/sync/ops.js',
       '/sync/store.js', '/sync/outbox.js', '/sync/results.js', '/sync/lock.js', '/sync/notify.js',

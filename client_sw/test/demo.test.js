@@ -11,12 +11,12 @@ const root = new URL('..', import.meta.url);
  * @param {string} file  path relative to src/
  * @param {Set<string>} seen
  */
-function moduleGraph(file, seen = new Set()) {
+function moduleGraph(file, seen = new Set(), dir = 'src') {
   if (seen.has(file)) return seen;
   seen.add(file);
-  const source = readFileSync(new URL(`src/${file}`, root), 'utf8');
+  const source = readFileSync(new URL(`${dir}/${file}`, root), 'utf8');
   for (const match of source.matchAll(/^(?:import|export) [^;]*? from '\.\/([\w.-]+\.js)';$/gm)) {
-    moduleGraph(match[1], seen);
+    moduleGraph(match[1], seen, dir);
   }
   return seen;
 }
@@ -26,6 +26,8 @@ test('the demo worker precaches every module of the page library and the app', (
   vm.runInNewContext(readFileSync(new URL('demo/sw-config.js', root), 'utf8'), scope);
   const precache = new Set(scope.self.DEMO_SW_CONFIG.shell.precache);
   for (const file of moduleGraph('index.js')) assert.ok(precache.has(`/sync/${file}`), `/sync/${file}`);
+  // The app's own modules too (app.js imports its views and words).
+  for (const file of moduleGraph('app.js', new Set(), 'demo')) assert.ok(precache.has(`/${file}`), `/${file}`);
   for (const url of ['/', '/index.html', '/app.js', '/app.css', '/manifest.webmanifest']) {
     assert.ok(precache.has(url), url);
   }

@@ -1,6 +1,9 @@
 """A real reverse proxy for browser tests, run as its own process: it forwards HTTP and
 WebSocket traffic to the real server and answers 503 to the first N POST /v1/push (a load
 balancer whose backend is briefly away). The server itself is never replaced or mocked.
+While the server is stopped the proxy answers 502 and refuses WebSockets, as a reverse
+proxy does. POST /_proxy/hold makes pushes wait (writes stay pending while the page is
+online) until POST /_proxy/release.
 
     python -m tests.browser.proxy --upstream http://127.0.0.1:8000 --port 8001 --fail-pushes 1
 
@@ -39,32 +42,52 @@ def create_app(upstream: str, fail_pushes: int):  # type: ignore[no-untyped-def]
     from starlette.routing import Route, WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
     from websockets.asyncio.client import connect
+    from websockets.exceptions import WebSocketException
 
     stats = {"refused": 0, "forwarded": 0}
+    holding = {"held": 0}  # pushes that waited while held
     client = httpx.AsyncClient(base_url=upstream, timeout=60)
+    pushes_flow = asyncio.Event()
+    pushes_flow.set()
 
     async def forward(request: Request) -> Response:
         if request.url.path == "/_proxy/stats":
             return JSONResponse(stats)
+        if request.url.path in ("/_proxy/hold", "/_proxy/release"):
+            if request.method == "POST":
+                (pushes_flow.clear if request.url.path == "/_proxy/hold" else pushes_flow.set)()
+            return JSONResponse(holding)
         if request.method == "POST" and request.url.path == "/v1/push":
             if stats["refused"] < fail_pushes:
                 stats["refused"] += 1
                 return Response("upstream unavailable", status_code=503)
+            if not pushes_flow.is_set():
+                holding["held"] += 1
+                await pushes_flow.wait()
             stats["forwarded"] += 1
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        answer = await client.request(
-            request.method,
-            request.url.path,
-            params=request.query_params,
-            headers=headers,
-            content=await request.body(),
-        )
+        try:
+            answer = await client.request(
+                request.method,
+                request.url.path,
+                params=request.query_params,
+                headers=headers,
+                content=await request.body(),
+            )
+        except httpx.TransportError:
+            return Response("bad gateway: the server does not answer", status_code=502)
         out = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
         return Response(answer.content, status_code=answer.status_code, headers=out)
 
     async def tunnel(websocket: WebSocket) -> None:
+        # Upstream first: with the server down the handshake fails, as it would without us.
+        try:
+            server = await connect(upstream.replace("http", "ws", 1) + "/v1/ws")
+        except (OSError, WebSocketException):
+            await websocket.close(1011)
+            return
         await websocket.accept()
-        async with connect(upstream.replace("http", "ws", 1) + "/v1/ws") as server:
+        async with server:
 
             async def down() -> None:
                 async for message in server:
@@ -98,6 +121,17 @@ class FlakyProxy:
 
     def stats(self) -> dict[str, int]:
         return httpx.get(self.url + "/_proxy/stats", timeout=5).json()
+
+    def hold(self) -> None:
+        """Pushes wait at the proxy until release(): writes stay pending while online."""
+        httpx.post(self.url + "/_proxy/hold", timeout=5).raise_for_status()
+
+    def release(self) -> None:
+        httpx.post(self.url + "/_proxy/release", timeout=5).raise_for_status()
+
+    def held(self) -> int:
+        """How many pushes have waited at the proxy."""
+        return int(httpx.get(self.url + "/_proxy/hold", timeout=5).json()["held"])
 
     def start(self) -> "FlakyProxy":
         self.proc = subprocess.Popen(

@@ -73,7 +73,7 @@ def test_screenshots_online_offline_and_after_sync(
         app.add("pack the bags")
         app.page.click("#todos li .done >> nth=0")
         poll(app.page, lambda: app.pending() == 2 and app.status() == "offline", what="two pending")
-        assert app.page.inner_text("#pending") == "2 pending"
+        assert app.page.inner_text("#pending") == "2 waiting"
         app.page.screenshot(path=artifacts / "demo-offline-pending.png", full_page=True)
 
         context.set_offline(False)
