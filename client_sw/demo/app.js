@@ -97,9 +97,15 @@ async function main() {
   ];
   /** @type {Map<string, any[]>} */
   let byItem = new Map();
+  let logsRun = 0;
 
   async function renderLogs() {
+    // Calls overlap (every change and conflict asks for one): only the latest may draw, or
+    // a read from before a conflict was settled could bring its marker back.
+    const run = ++logsRun;
     const conflicts = (await sync.conflicts()).filter((c) => c.mutation.space === space);
+    const dead = await sync.deadLetters();
+    if (run !== logsRun) return;
     byItem = new Map();
     for (const c of conflicts) {
       const key = keyOf(c.mutation.collection, c.mutation.id);
@@ -133,7 +139,6 @@ async function main() {
       }), show);
       return li;
     }));
-    const dead = await sync.deadLetters();
     $('dead-panel').hidden = dead.length === 0;
     $('dead-letters').replaceChildren(...dead.map((d) => Object.assign(document.createElement('li'), {
       textContent: `The server refused ${d.mutation.op === 'delete' ? 'deleting' : 'saving'} ${d.mutation.data?.title ? `‘${d.mutation.data.title}’` : d.mutation.id}: ${d.message || d.code} (${d.code}).`,

@@ -158,7 +158,8 @@ def test_a_lost_edit_is_told_in_words_on_its_item(
         assert row.locator(".conflict-marker").is_visible()
         other = app.page.locator("#todos > li >> nth=1")
         assert other.locator(".conflict-marker").is_hidden(), "only the affected item is marked"
-        assert row.locator(".title").input_value() == "buy soy milk"
+        poll(app.page, lambda: row.locator(".title").input_value() == "buy soy milk",
+             what="the other device's title on the item")
         row.locator(".conflict-marker").click()
         text = row.locator(".conflicts-of-item").inner_text()
         assert text.startswith("Your edit to ‘buy oat milk’ was made on an older copy"), text
@@ -202,7 +203,8 @@ def test_keep_mine_and_keep_theirs_settle_a_manual_conflict(
         for row in rows.values():
             poll(app.page, lambda r=row: r.get_attribute("data-conflicts") == "1", what="marks")
         # Nothing was overwritten: the server kept the other device's text meanwhile.
-        assert rows[code].locator(".title").input_value() == "door code 9999"
+        poll(app.page, lambda: rows[code].locator(".title").input_value() == "door code 9999",
+             what="the other device's text on the item")
         rows[code].locator(".conflict-marker").click()
         text = rows[code].locator(".conflicts-of-item .words").inner_text()
         assert text.startswith("Your edit to ‘door code 4321’ was made on an older copy"), text
@@ -239,7 +241,7 @@ def test_keep_mine_and_keep_theirs_settle_a_manual_conflict(
             assert http.get("/v1/conflicts", params={"space": app.space, "status": "open"}
                             ).json()["conflicts"] == []
         assert app.page.evaluate("async () => (await window.app.sync.conflicts()).length") == 0
-        assert app.page.is_hidden("#conflicts-panel")
+        poll(app.page, lambda: app.page.is_hidden("#conflicts-panel"), what="no conflicts left")
         assert app.errors == []
     finally:
         context.close()
