@@ -60,3 +60,75 @@ export async function problemCode(response) {
     return '';
   }
 }
+
+/**
+ * The client's view of the server: the trouble the last request showed, until a request
+ * succeeds. While in trouble it calls `retry` with a backoff from 2 s to a minute (a busy
+ * server keeps the feed open, so no reconnect would bring queued writes out), and when the
+ * server answers again it calls `recovered` once.
+ */
+export class ServerWatch {
+  /**
+   * @param {{changed: () => void, retry: () => Promise<void>, recovered: () => void}} hooks
+   */
+  constructor(hooks) {
+    this.hooks = hooks;
+    /** @type {ServerTrouble | null} */
+    this.trouble = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
+    this.delayMs = 0;
+    this.stopped = false;
+  }
+
+  /**
+   * A request failed. Failures while the browser is offline, and failures that are not
+   * about a request (a database error), say nothing about the server.
+   * @param {RequestFailure} failure
+   */
+  failed(failure) {
+    if (this.stopped || globalThis.navigator?.onLine === false) return;
+    if (typeof failure?.status !== 'number' && !failure?.network) return;
+    const trouble = serverTrouble(failure);
+    if (trouble === null) {
+      this.answered(); // a 4xx: it is there
+      return;
+    }
+    const before = this.trouble;
+    this.trouble = trouble;
+    if (before !== trouble) this.hooks.changed();
+    this.armRetry();
+  }
+
+  /** A request succeeded (or the feed opened). */
+  answered() {
+    if (this.trouble === null) return;
+    this.forget();
+    this.hooks.changed();
+    if (!this.stopped) this.hooks.recovered();
+  }
+
+  /** Judge afresh (the browser came back online); no recovery call. */
+  forget() {
+    this.trouble = null;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.delayMs = 0;
+  }
+
+  stop() {
+    this.stopped = true;
+    this.forget();
+  }
+
+  armRetry() {
+    if (this.stopped || this.timer !== undefined) return;
+    this.delayMs = Math.min(60000, this.delayMs ? this.delayMs * 2 : 2000);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.stopped || this.trouble === null || globalThis.navigator?.onLine === false) return;
+      // A failure comes back through failed(), which arms the next try.
+      this.hooks.retry().catch(() => {});
+    }, this.delayMs);
+  }
+}

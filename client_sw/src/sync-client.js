@@ -8,7 +8,7 @@ import { getClientId, openDatabase } from './db.js';
 import { createNotifier } from './notify.js';
 import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from './outbox.js';
 import { pullChanges } from './pull.js';
-import { serverTrouble } from './reach.js';
+import { ServerWatch } from './reach.js';
 import { replayOutbox } from './replay.js';
 import { LiveFeed } from './ws.js';
 
@@ -68,9 +68,13 @@ export class SyncClient {
     /** @type {SyncStatus} */
     this.status = 'online';
     this.pending = 0;
-    /** what the last request to the server said about reaching it; null: it answered */
-    /** @type {import('./reach.js').ServerTrouble | null} */
-    this.trouble = null;
+    /** what the last request to the server said about reaching it (see reach.js) */
+    this.watch = new ServerWatch({
+      changed: () => this.updateStatus(),
+      // Background Sync may wait minutes after a failure: deliver from this page.
+      retry: async () => { if ((await countOutbox(this.db)) > 0) await this.flush(); },
+      recovered: () => { if (!this.closed) this.kick('start'); },
+    });
     /** @type {import('./ws.js').FeedState} */
     this.feedState = 'closed';
     /** sources (this page, the worker) currently replaying, with their give-up timers */
@@ -115,7 +119,7 @@ export class SyncClient {
   async start() {
     this.cleanups.push(this.notifier.listen((message) => this.onMessage(message)));
     // Failures seen while offline say nothing about the server: judge it afresh.
-    const onOnline = () => { this.trouble = null; this.feed?.reconnectNow(); this.kick('online'); this.updateStatus(); };
+    const onOnline = () => { this.watch.forget(); this.feed?.reconnectNow(); this.kick('online'); this.updateStatus(); };
     const onOffline = () => this.updateStatus();
     globalThis.addEventListener?.('online', onOnline);
     globalThis.addEventListener?.('offline', onOffline);
@@ -264,30 +268,13 @@ export class SyncClient {
     this.updateStatus();
   }
 
-  /**
-   * A request to the server failed: if that says it is unreachable or busy, show it until
-   * a request succeeds. Failures while the browser is offline are not the server's.
-   * @param {import('./reach.js').RequestFailure} failure
-   */
-  requestFailed(failure) {
-    if (globalThis.navigator?.onLine === false) return;
-    if (typeof failure?.status !== 'number' && !failure?.network) return; // not about the server
-    const trouble = serverTrouble(failure);
-    if (trouble === null) return this.serverAnswered(); // a 4xx: it answered
-    this.trouble = trouble;
-    this.updateStatus();
-  }
+  /** @param {import('./reach.js').RequestFailure} failure */
+  requestFailed(failure) { this.watch.failed(failure); }
 
-  /**
-   * The server answered. If it had been unreachable or busy, deliver what is queued now:
-   * Background Sync may wait minutes before its next retry.
-   */
-  serverAnswered() {
-    if (this.trouble === null) return;
-    this.trouble = null;
-    this.updateStatus();
-    if (!this.closed) this.kick('start');
-  }
+  serverAnswered() { this.watch.answered(); }
+
+  /** @returns {import('./reach.js').ServerTrouble | null} */
+  get trouble() { return this.watch.trouble; }
 
   updateStatus() {
     /** @type {SyncStatus} */
@@ -399,6 +386,7 @@ export class SyncClient {
     this.closed = true;
     this.feed?.stop();
     clearTimeout(this.fallbackTimer);
+    this.watch.stop();
     for (const timer of this.replaying.values()) clearTimeout(timer);
     for (const cleanup of this.cleanups) cleanup();
     this.notifier.close();

@@ -2,6 +2,7 @@
 // judged from real failed requests, and recovery when the server answers again. Against a
 // real syncserver process (started late, to be unreachable first).
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { after, test } from 'node:test';
 import { openDatabase } from '../src/db.js';
 import { enqueueWrite, listConflicts } from '../src/outbox.js';
@@ -28,12 +29,12 @@ async function until(check, what, timeoutMs = 15000) {
   }
 }
 
-/** @param {string} url @param {string} space */
-async function newClient(url, space) {
+/** @param {string} url @param {string} space @param {number} [pollWaitSeconds] */
+async function newClient(url, space, pollWaitSeconds = 1) {
   const db = await freshDb();
   const name = db.name;
   db.close();
-  return createSyncClient({ space, url, dbName: name, live: false, pollWaitSeconds: 1, serviceWorker: false });
+  return createSyncClient({ space, url, dbName: name, live: false, pollWaitSeconds, serviceWorker: false });
 }
 
 test('with the server down the client says unreachable, and delivers its queue once the server answers', async () => {
@@ -131,5 +132,66 @@ test('an open manual conflict is logged with its conflict id, and one entry can 
     assert.deepEqual(await client.conflicts(), []);
   } finally {
     client.close();
+  }
+});
+
+/**
+ * A front for a real server that answers its first `busy` pushes as a server whose storage
+ * cannot write does (503 storage_unavailable), and passes everything else through.
+ * @param {string} upstream
+ * @param {number} busy
+ */
+async function busyFront(upstream, busy) {
+  const seen = { refused: 0, forwarded: 0 };
+  const front = createServer((request, response) => {
+    /** @type {Buffer[]} */
+    const chunks = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', async () => {
+      if (request.method === 'POST' && request.url === '/v1/push' && seen.refused < busy) {
+        seen.refused += 1;
+        response.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
+        response.end(JSON.stringify({ code: 'storage_unavailable', detail: 'disk full', retry_after: 1 }));
+        return;
+      }
+      if (request.url === '/v1/push') seen.forwarded += 1;
+      const answer = await fetch(new URL(request.url ?? '/', upstream), {
+        method: request.method, headers: { 'content-type': 'application/json' },
+        body: request.method === 'POST' ? Buffer.concat(chunks) : undefined,
+      });
+      response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+      response.end(Buffer.from(await answer.arrayBuffer()));
+    });
+  });
+  await new Promise((resolve) => front.listen(0, '127.0.0.1', () => resolve(undefined)));
+  const { port } = /** @type {import('node:net').AddressInfo} */ (front.address());
+  return { url: `http://127.0.0.1:${port}/`, seen, close: () => front.close() };
+}
+
+test('a busy server is retried from the page with a backoff, without a new write, until it takes the queue', async () => {
+  const server = new SyncServer(await freePort());
+  servers.push(server);
+  await server.start();
+  const front = await busyFront(server.url, 2);
+  // A long-poll that stays open, as a live WebSocket does: no successful pull in between
+  // tells the client the server is back; only its own retries can.
+  const client = await newClient(front.url, 'busy2', 30);
+  /** @type {string[]} */
+  const statuses = [];
+  client.on('status', (status) => statuses.push(status));
+  try {
+    await client.collection('todos').put('t1', { title: 'saved while the disk was full' });
+    await until(() => client.status === 'server-busy', 'server-busy');
+    // Two refusals, then the retry 2 s and 4 s later gets through: about 6 s.
+    await until(() => client.pending === 0, 'the queue to go out', 15000);
+    assert.deepEqual(front.seen, { refused: 2, forwarded: 1 });
+    await until(() => client.status === 'up-to-date', 'up-to-date');
+    assert.equal(client.trouble, null);
+    const records = await pullChanges({ db: await freshDb(), url: server.url, space: 'busy2' });
+    assert.deepEqual(records.map((r) => r.id), ['t1']);
+    assert.ok(statuses.includes('server-busy'), statuses.join());
+  } finally {
+    client.close();
+    front.close();
   }
 });

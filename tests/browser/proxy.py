@@ -35,7 +35,7 @@ HOP_BY_HOP = {
 }
 
 
-def create_app(upstream: str, fail_pushes: int):  # type: ignore[no-untyped-def]
+def create_app(upstream: str, fail_pushes: int, busy: bool = False):  # type: ignore[no-untyped-def]
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
@@ -60,6 +60,11 @@ def create_app(upstream: str, fail_pushes: int):  # type: ignore[no-untyped-def]
         if request.method == "POST" and request.url.path == "/v1/push":
             if stats["refused"] < fail_pushes:
                 stats["refused"] += 1
+                if busy:  # the server's own answer when its storage cannot write
+                    return JSONResponse(
+                        {"code": "storage_unavailable", "detail": "disk full", "retry_after": 1},
+                        status_code=503, media_type="application/problem+json",
+                        headers={"retry-after": "1"})
                 return Response("upstream unavailable", status_code=503)
             if not pushes_flow.is_set():
                 holding["held"] += 1
@@ -109,9 +114,12 @@ def create_app(upstream: str, fail_pushes: int):  # type: ignore[no-untyped-def]
 
 
 class FlakyProxy:
-    def __init__(self, upstream: str, fail_pushes: int = 1) -> None:
+    def __init__(self, upstream: str, fail_pushes: int = 1, busy: bool = False) -> None:
+        """busy: refuse pushes as a server whose storage cannot write does (503
+        storage_unavailable), not as a proxy whose backend is away."""
         self.upstream = upstream
         self.fail_pushes = fail_pushes
+        self.busy = busy
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -145,6 +153,7 @@ class FlakyProxy:
                 str(self.port),
                 "--fail-pushes",
                 str(self.fail_pushes),
+                *(["--busy"] if self.busy else []),
             ],
             cwd=REPO,
         )
@@ -171,9 +180,10 @@ def main() -> None:
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--fail-pushes", type=int, default=1)
+    parser.add_argument("--busy", action="store_true")
     args = parser.parse_args()
     uvicorn.run(
-        create_app(args.upstream, args.fail_pushes),
+        create_app(args.upstream, args.fail_pushes, args.busy),
         host="127.0.0.1",
         port=args.port,
         log_level="warning",

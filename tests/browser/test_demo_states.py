@@ -133,6 +133,27 @@ def test_the_demo_says_offline_synced_waiting_and_server_unreachable(
         context.close()
 
 
+def test_a_server_that_cannot_write_is_shown_busy_and_retried(
+    browser: Browser, demo: ServerProcess, artifacts: Path
+) -> None:
+    proxy = FlakyProxy(demo.url, fail_pushes=2, busy=True).start()
+    context = browser.new_context(viewport={"width": 480, "height": 420})
+    try:
+        app = DemoPage.open(context, proxy.url, f"b-{uuid.uuid4().hex[:10]}")
+        app.add("renew the passport")
+        text = wait_state(app, "busy")
+        assert text == ("Server busy, retrying | The sync server is up but cannot save right now. "
+                        "1 change waits on this device; retrying by itself."), text
+        app.page.screenshot(path=artifacts / "demo-state-busy.png")
+        # The page tries again by itself (2 s, then 4 s later), with no new write.
+        app.wait_synced(timeout=30)
+        wait_state(app, "synced")
+        assert proxy.stats()["refused"] == 2
+    finally:
+        context.close()
+        proxy.stop()
+
+
 def test_a_lost_edit_is_told_in_words_on_its_item(
     browser: Browser, demo: ServerProcess, artifacts: Path
 ) -> None:
