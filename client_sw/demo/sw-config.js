@@ -10,7 +10,7 @@ self.DEMO_SW_CONFIG = {
       '/icons/icon-192.png', '/icons/icon-512.png',
       '/sync/index.js', '/sync/sync-client.js', '/sync/collection.js', '/sync/db.js', '/sync/hlc.js', '/sync/merge-patch.js', '/sync/ops.js',
       '/sync/store.js', '/sync/outbox.js', '/sync/results.js', '/sync/lock.js', '/sync/notify.js',
-      '/sync/replay.js', '/sync/pull.js', '/sync/ws.js', '/sync/reach.js',
+      '/sync/replay.js', '/sync/pull.js', '/sync/ws.js', '/sync/reach.js', '/sync/auth.js',
     ],
     offlineFallback: '/offline.html',
     routes: [

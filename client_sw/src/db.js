@@ -6,6 +6,30 @@
 export const DEFAULT_DB_NAME = 'syncserver';
 
 /**
+ * The database of one user: `<base>~<user>` (the user key encoded, so any string is safe).
+ * Without a user the base name is used as it always was, so existing data stays in place.
+ * @param {string | undefined} user
+ * @param {string} [base]
+ * @returns {string}
+ */
+export function userDatabaseName(user, base = DEFAULT_DB_NAME) {
+  return user ? `${base}~${encodeURIComponent(user)}` : base;
+}
+
+/**
+ * Empty every store (records, outbox, dead letters, conflicts, cursors, meta: client id,
+ * counters, token) in one transaction. The database itself stays, so the service worker's
+ * open connection keeps working; the next use starts as a new install.
+ * @param {IDBDatabase} db
+ */
+export function wipeDatabase(db) {
+  const stores = Array.from(db.objectStoreNames);
+  return transact(db, stores, 'readwrite', async (tx) => {
+    for (const name of stores) await req(tx.objectStore(name).clear());
+  });
+}
+
+/**
  * Ordered migrations; migration i brings the database from version i to version i + 1.
  * @type {Array<(db: IDBDatabase, tx: IDBTransaction) => void>}
  */

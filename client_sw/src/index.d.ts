@@ -117,6 +117,23 @@ export interface ReplayEvent {
   status?: number; code?: string; network?: boolean;
 }
 
+/** Why replay (and the feed) paused: the server refused the token (401) or a space (403). */
+export interface AuthPause {
+  status: 401 | 403 | number;
+  /** the server's problem code: 'unauthorized' or 'forbidden' */
+  code: string;
+  /** the space refused, when known */
+  space?: string;
+}
+export interface LogoutEvent { dbName: string }
+/** A bearer token, or a function returning one (called on first use and again after a 401). */
+export type TokenOption = string | (() => string | null | undefined | Promise<string | null | undefined>);
+/** Where a request gets its token; `refresh` after a 401 (undefined: do not retry). */
+export interface TokenSource {
+  get(): Promise<string | undefined>;
+  refresh(failed: string | undefined): Promise<string | undefined>;
+}
+
 export interface SyncEvents {
   change: ChangeEvent;
   conflict: ConflictEvent;
@@ -126,6 +143,8 @@ export interface SyncEvents {
   pending: number;
   replay: ReplayEvent;
   resync: ResyncEvent;
+  auth: AuthPause;
+  logout: LogoutEvent;
 }
 
 /**
@@ -148,8 +167,12 @@ export interface SyncClientOptions {
   url?: string;
   /** restrict the feed to these collections */
   collections?: string[];
-  /** IndexedDB database name (default 'syncserver'); the worker must use the same */
+  /** IndexedDB database name (default 'syncserver'; with `user`, the prefix); the worker must use the same */
   dbName?: string;
+  /** a key of the signed-in user: the client uses that user's own database ('<dbName>~<user>') */
+  user?: string;
+  /** bearer token for push, pull, conflicts and the WebSocket hello; stored for the service worker */
+  token?: TokenOption;
   /** hand replays to Background Sync when available (default true) */
   serviceWorker?: boolean;
   /** Background Sync tag (default 'syncserver-outbox'); the worker must use the same */
@@ -194,6 +217,16 @@ export declare class SyncClient {
   conflicts(): Promise<ConflictLogEntry[]>;
   /** remove these log entries (their `n`), or all */
   clearConflicts(ns?: number[]): Promise<void>;
+  /** use this token from now on and lift an auth pause */
+  setToken(token: TokenOption): Promise<void>;
+  /** lift an auth pause (a token function is called again) */
+  resume(): Promise<void>;
+  /** why replay is paused, if it is */
+  authPaused(): Promise<AuthPause | undefined>;
+  /** a request to the server with the client's token, e.g. request('v1/conflicts?space=team-1') */
+  request(path: string, init?: RequestInit): Promise<Response>;
+  /** wipe this user's local data, outbox and cursors, close the socket, emit 'logout' and close */
+  logout(): Promise<void>;
   close(): void;
 }
 
@@ -206,6 +239,10 @@ export declare const DEFAULT_DB_NAME: string;
 export declare function openDatabase(options?: OpenOptions): Promise<IDBDatabase>;
 export declare function databaseHandle(options?: OpenOptions): { name: string; get(): Promise<IDBDatabase> };
 export declare function getClientId(db: IDBDatabase): Promise<string>;
+/** '<base>~<user>' (the user encoded); the base name itself without a user */
+export declare function userDatabaseName(user: string | undefined, base?: string): string;
+/** empty every store of the database (what logout() does) */
+export declare function wipeDatabase(db: IDBDatabase): Promise<void>;
 
 export declare function enqueueWrite(
   db: IDBDatabase,
@@ -221,7 +258,11 @@ export declare function clearConflicts(db: IDBDatabase, ns?: number[]): Promise<
 export declare function getRecord(db: IDBDatabase, space: string, collection: string, id: string): Promise<LocalRecord | null>;
 export declare function listRecords(db: IDBDatabase, space: string, collection: string): Promise<LocalRecord[]>;
 
-export interface ReplaySummary { sent: number; applied: number; conflicts: number; merged: number; rejected: number }
+export interface ReplaySummary {
+  sent: number; applied: number; conflicts: number; merged: number; rejected: number;
+  /** replay stopped (or did not start) on an auth refusal; the outbox is kept */
+  paused?: AuthPause;
+}
 export interface ReplayOptions {
   db: IDBDatabase;
   url: string;
@@ -230,6 +271,8 @@ export interface ReplayOptions {
   source?: string;
   notifier?: unknown;
   lock?: { locks?: LockManager | null; leaseMs?: number; pollMs?: number };
+  /** the bearer token of each push (refreshed once after a 401) */
+  tokens?: TokenSource;
 }
 export declare class ReplayError extends Error { status?: number; code?: string }
 /** Send the outbox in batches under the replay lock; rejects (keeping every entry) on a network error or 5xx. */
@@ -238,7 +281,11 @@ export declare function pullChanges(options: {
   db: IDBDatabase; url: string; space: string; collections?: string[]; limit?: number;
   wait?: number; fetch?: typeof fetch; signal?: AbortSignal;
   onResync?: (event: { space: string; code: string; dropped: RecordRef[] }) => void;
+  /** the bearer token; a 401 (after one refresh) or 403 rejects with an AuthError */
+  tokens?: TokenSource;
 }): Promise<RecordRef[]>;
+/** a pull refused by the server (401 after one token refresh, or 403) */
+export declare class AuthError extends Error { pause: AuthPause }
 
 export declare function formatHlc(ms: number, counter: number, node: string): string;
 export declare function parseHlc(stamp: unknown): { ms: number; counter: number; node: string } | null;
@@ -271,11 +318,12 @@ export declare function routeMatches(route: Route, url: URL, request: Request): 
 export interface SyncHandlerOptions {
   /** base URL of the sync server (default '/') */
   url?: string;
+  /** the pages' `dbName`; their per-user databases ('<dbName>~<user>') are replayed too */
   dbName?: string;
   tag?: string;
   batchSize?: number;
 }
-export declare function installSyncHandlers(options?: SyncHandlerOptions): { replay(source?: string): Promise<ReplaySummary> };
+export declare function installSyncHandlers(options?: SyncHandlerOptions): { replay(source?: string, dbName?: string): Promise<ReplaySummary> };
 export declare const OUTBOX_SYNC_TAG: 'syncserver-outbox';
 
 /** What importScripts('/sync/sw-sync.js') puts on the worker global. */
@@ -318,6 +366,10 @@ export interface LiveFeedOptions {
   WebSocket?: typeof WebSocket;
   pingMs?: number;
   maxBackoffMs?: number;
+  /** the token sent in `hello` (refreshed once after a close 4401) */
+  tokens?: TokenSource;
+  /** the server refused the token or the space; no reconnect until resumeAuth() */
+  onAuth?(pause: AuthPause): void;
 }
 /** The WebSocket feed with reconnects and backoff, as SyncClient runs it. */
 export declare class LiveFeed {
@@ -327,6 +379,8 @@ export declare class LiveFeed {
   stop(): void;
   /** reconnect at once, skipping the backoff */
   reconnectNow(): void;
+  /** lift an auth pause and reconnect */
+  resumeAuth(): void;
 }
 /** The schema upgrades, in order (migration i brings the database from version i to i + 1). */
 export declare const MIGRATIONS: ReadonlyArray<(db: IDBDatabase, tx: IDBTransaction) => void>;

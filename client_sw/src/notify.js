@@ -11,7 +11,10 @@
  *   {type: 'rejected', mutation: import('./store.js').OutboxEntry, result: import('./results.js').PushResult} |
  *   {type: 'outbox', pending: number} |
  *   {type: 'resync', space: string, code: string, dropped: number} |
- *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean}
+ *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean} |
+ *   {type: 'auth', status: number, code: string, space?: string, source: string} |
+ *   {type: 'auth-resumed'} |
+ *   {type: 'logout'}
  * )} SyncMessage
  */
 

@@ -1,6 +1,7 @@
 // Pull the changefeed over HTTP from the stored cursor (GET /v1/changes). The page uses it
 // to catch up at start and while the WebSocket is down.
 
+import { AuthError, fetchWithToken, pauseOf } from './auth.js';
 import { getCursor } from './db.js';
 import { fetchOrFail, problemCode } from './reach.js';
 import { endpoint } from './replay.js';
@@ -17,6 +18,7 @@ import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
  * @property {typeof fetch} [fetch]
  * @property {AbortSignal} [signal]
  * @property {(event: ResyncEvent) => void} [onResync]  the space was dropped to start over
+ * @property {import('./auth.js').TokenSource} [tokens]  the bearer token of each request
  */
 
 /**
@@ -27,7 +29,8 @@ import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
  */
 
 /**
- * Fetch and apply pages until the feed has nothing more right now.
+ * Fetch and apply pages until the feed has nothing more right now. A 401 (after one token
+ * refresh) or 403 rejects with an AuthError.
  * @param {PullOptions} options
  * @returns {Promise<Array<{space: string, collection: string, id: string}>>} changed records
  */
@@ -52,7 +55,13 @@ export async function pullChanges(options) {
     url.searchParams.set('limit', String(options.limit ?? 500));
     if (collections?.length) url.searchParams.set('collections', collections.join(','));
     if (wait) url.searchParams.set('wait', String(wait));
-    const response = await fetchOrFail(doFetch, url.href, { signal: options.signal, cache: 'no-store' });
+    const response = await fetchWithToken((u, init) => fetchOrFail(doFetch, u, init), url.href, { signal: options.signal, cache: 'no-store' }, options.tokens);
+    if (response.status === 401 || response.status === 403) {
+      // The token (after one refresh) or the space was refused: nothing to retry on our own.
+      const body = await response.json().catch(() => ({}));
+      const pause = /** @type {import('./auth.js').AuthPause} */ (pauseOf(response, { code: body.code, space: body.space ?? space }));
+      throw new AuthError(pause);
+    }
     if (response.status === 410 || response.status === 400) {
       const body = await response.json().catch(() => ({}));
       // 410: the cursor is behind the compaction horizon or of another database epoch (a

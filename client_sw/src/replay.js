@@ -2,6 +2,7 @@
 // Sync handler and, where that API is missing, by the pages. A network error or a 5xx
 // leaves every entry in place and rejects, so Background Sync schedules a retry.
 
+import { fetchWithToken, pauseOf, readPause, writePause } from './auth.js';
 import { getClientId } from './db.js';
 import { withReplayLock } from './lock.js';
 import { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } from './outbox.js';
@@ -33,6 +34,7 @@ export class ReplayError extends Error {
  * @property {Notifier} [notifier]
  * @property {string} [source]  who replays ('worker:sync', 'page'...), for status messages
  * @property {import('./lock.js').LockOptions} [lock]
+ * @property {import('./auth.js').TokenSource} [tokens]  the bearer token of each push
  */
 
 /**
@@ -42,16 +44,20 @@ export class ReplayError extends Error {
  * @property {number} conflicts
  * @property {number} merged
  * @property {number} rejected
+ * @property {import('./auth.js').AuthPause} [paused]  replay stopped (or did not start) on an auth refusal
  */
 
 /**
  * @param {Response} response
- * @returns {Promise<{code: string, detail: string}>}
+ * @returns {Promise<{code: string, detail: string, space?: string}>}
  */
 async function readProblem(response) {
   try {
     const body = await response.json();
-    return { code: String(body.code ?? `http_${response.status}`), detail: String(body.detail ?? '') };
+    /** @type {{code: string, detail: string, space?: string}} */
+    const problem = { code: String(body.code ?? `http_${response.status}`), detail: String(body.detail ?? '') };
+    if (typeof body.space === 'string') problem.space = body.space;
+    return problem;
   } catch {
     return { code: `http_${response.status}`, detail: response.statusText };
   }
@@ -86,7 +92,19 @@ export function replayOutbox(options) {
     const summary = { sent: 0, applied: 0, conflicts: 0, merged: 0, rejected: 0 };
     let size = maxBatch;
     let announced = false;
+    /** @param {import('./auth.js').AuthPause} pause */
+    const pauseFor = async (pause) => {
+      // Nothing is dropped or retried: the outbox waits for setToken() / resume().
+      await writePause(db, pause);
+      notifier?.post({ type: 'auth', ...pause, source });
+      summary.paused = pause;
+    };
     try {
+      const paused = await readPause(db);
+      if (paused) {
+        summary.paused = paused;
+        return summary;
+      }
       for (;;) {
         const entries = oneProtocol(await readOutbox(db, size));
         if (entries.length === 0) break;
@@ -100,11 +118,16 @@ export function replayOutbox(options) {
         // Protocol 1 is the default: a body without the field is read as one.
         if (protocolOf(entries[0]) !== 1) body.protocol = protocolOf(entries[0]);
         // A thrown fetch (offline, connection refused) propagates: nothing was dropped.
-        const response = await fetchOrFail(doFetch, url, {
+        const response = await fetchWithToken((u, init) => fetchOrFail(doFetch, u, init), url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify(body),
-        });
+        }, options.tokens);
+        if (response.status === 401 || response.status === 403) {
+          const problem = await readProblem(response);
+          await pauseFor(/** @type {import('./auth.js').AuthPause} */ (pauseOf(response, problem)));
+          break;
+        }
         if (response.status >= 500) {
           const problem = await readProblem(response);
           throw new ReplayError(`push answered ${response.status} ${problem.code}; the outbox is kept`,
@@ -128,7 +151,12 @@ export function replayOutbox(options) {
           throw new ReplayError(`push answered ${response.status} ${problem.code}`, response.status, problem.code);
         }
         const answer = await response.json();
-        const outcome = await applyPushResults(db, entries, Array.isArray(answer.results) ? answer.results : []);
+        const results = Array.isArray(answer.results) ? answer.results : [];
+        // A mutation `forbidden` for its space is not the server's final word (it stores no
+        // result for it): keep it queued, apply the rest of the batch, and pause before it.
+        const forbidden = results.filter(isForbidden);
+        const forbiddenMids = new Set(forbidden.map((/** @type {any} */ r) => r.mid));
+        const outcome = await applyPushResults(db, entries.filter((e) => !forbiddenMids.has(e.mid)), results.filter((/** @type {any} */ r) => !isForbidden(r)));
         summary.sent += entries.length;
         summary.applied += outcome.applied;
         summary.conflicts += outcome.conflicts.length;
@@ -138,6 +166,11 @@ export function replayOutbox(options) {
         if (outcome.unanswered.length > 0) {
           // Never loop on a batch the server does not answer in full; retry later.
           throw new ReplayError(`no result for mids ${outcome.unanswered.join(',')}`);
+        }
+        if (forbidden.length) {
+          const first = entries.find((e) => forbiddenMids.has(e.mid));
+          await pauseFor(first ? { status: 403, code: 'forbidden', space: first.space } : { status: 403, code: 'forbidden' });
+          break;
         }
         size = maxBatch;
       }
@@ -152,6 +185,11 @@ export function replayOutbox(options) {
       notifier?.post({ type: 'outbox', pending: await countOutbox(db).catch(() => -1) });
     }
   }, options.lock);
+}
+
+/** @param {any} result */
+function isForbidden(result) {
+  return result?.status === 'rejected' && result.code === 'forbidden';
 }
 
 /**

@@ -1,8 +1,11 @@
 // The service worker side of sync: replay the outbox when Background Sync fires, and where
 // that API is missing (Firefox, Safari) when the worker starts, activates, comes online or
 // is asked by a page. Every path goes through replayOutbox, which holds the replay lock.
+// Each replay uses the token a page stored in that database (auth.js): the worker has no
+// way to sign in by itself, and a refused token pauses replay until a page provides one.
 
-import { databaseHandle } from './db.js';
+import { storedTokens } from './auth.js';
+import { DEFAULT_DB_NAME, databaseHandle } from './db.js';
 import { createNotifier } from './notify.js';
 import { replayOutbox } from './replay.js';
 
@@ -11,7 +14,8 @@ export const OUTBOX_SYNC_TAG = 'syncserver-outbox';
 /**
  * @typedef {object} SyncHandlerOptions
  * @property {string} [url]  base URL of the sync server (default: the worker's origin)
- * @property {string} [dbName]  must match the pages' `dbName`
+ * @property {string} [dbName]  must match the pages' `dbName` (per-user databases of the
+ *   pages' `user` option are found from it)
  * @property {string} [tag]  Background Sync tag the pages register
  * @property {number} [batchSize]
  */
@@ -20,37 +24,67 @@ export const OUTBOX_SYNC_TAG = 'syncserver-outbox';
  * Install the sync handlers on the worker global scope. Call it during the worker's first
  * evaluation, like any event listener registration.
  * @param {SyncHandlerOptions} [options]
- * @returns {{replay: (source?: string) => Promise<import('./replay.js').ReplaySummary>}}
+ * @returns {{replay: (source?: string, dbName?: string) => Promise<import('./replay.js').ReplaySummary>}}
  */
 export function installSyncHandlers(options = {}) {
   const scope = /** @type {any} */ (globalThis);
-  const handle = databaseHandle({ name: options.dbName });
-  const notifier = createNotifier(handle.name);
+  const base = options.dbName ?? DEFAULT_DB_NAME;
   const tag = options.tag ?? OUTBOX_SYNC_TAG;
-  const replay = async (source = 'worker') => replayOutbox({
-    db: await handle.get(), url: options.url ?? '/', notifier, source, batchSize: options.batchSize,
-  });
+  /** @type {Map<string, {handle: ReturnType<typeof databaseHandle>, notifier: import('./notify.js').Notifier}>} */
+  const opened = new Map();
+  // Only this app's databases: the default one and the per-user ones derived from it.
+  const ours = (/** @type {string} */ name) => name === base || name.startsWith(`${base}~`);
+  const replay = async (source = 'worker', name = base) => {
+    if (!ours(name)) throw new Error(`not a database of this app: ${name}`);
+    let entry = opened.get(name);
+    if (!entry) {
+      const handle = databaseHandle({ name });
+      entry = { handle, notifier: createNotifier(handle.name) };
+      opened.set(name, entry);
+    }
+    const db = await entry.handle.get();
+    return replayOutbox({
+      db, url: options.url ?? '/', notifier: entry.notifier, source, batchSize: options.batchSize,
+      tokens: storedTokens(db),
+    });
+  };
+  /** Every database of this app on this device (per-user ones included, where listable). */
+  const replayAll = async (/** @type {string} */ source) => {
+    /** @type {string[]} */
+    let names = [base];
+    try {
+      const listed = await scope.indexedDB?.databases?.();
+      if (listed) names = [...new Set([base, ...listed.map((/** @type {any} */ d) => String(d.name)).filter(ours)])];
+    } catch { /* not listable: the default database only */ }
+    await Promise.all(names.map((name) => replay(source, name).catch(() => {})));
+  };
 
   scope.addEventListener('sync', (/** @type {any} */ event) => {
-    if (event.tag !== tag) return;
+    // A page of the default database registers `tag`, others `tag:<database>`.
+    let name;
+    if (event.tag === tag) name = base;
+    else if (String(event.tag).startsWith(`${tag}:`)) name = String(event.tag).slice(tag.length + 1);
+    if (!name || !ours(name)) return;
     // A rejection fails this sync event, and the browser schedules a retry: the entries are
-    // still in the outbox because replayOutbox only drops answered mutations.
-    event.waitUntil(replay('worker:sync'));
+    // still in the outbox because replayOutbox only drops answered mutations. An auth pause
+    // resolves: retrying with the same token would only be refused again.
+    event.waitUntil(replay('worker:sync', name));
   });
 
   scope.addEventListener('message', (/** @type {any} */ event) => {
     if (event.data?.type !== 'syncserver:replay') return;
-    event.waitUntil(replay('worker:message').catch(() => {}));
+    const name = typeof event.data.dbName === 'string' ? event.data.dbName : base;
+    event.waitUntil(replay('worker:message', name).catch(() => {}));
   });
 
   const hasBackgroundSync = typeof scope.SyncManager === 'function' && scope.registration?.sync;
   if (!hasBackgroundSync) {
     scope.addEventListener('activate', (/** @type {any} */ event) => {
-      event.waitUntil(replay('worker:activate').catch(() => {}));
+      event.waitUntil(replayAll('worker:activate'));
     });
-    scope.addEventListener('online', () => { replay('worker:online').catch(() => {}); });
+    scope.addEventListener('online', () => { replayAll('worker:online'); });
     // Worker start: the worker may have been woken for any event; flush what is queued.
-    replay('worker:start').catch(() => {});
+    replayAll('worker:start');
   }
   return { replay };
 }

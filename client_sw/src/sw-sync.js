@@ -13,6 +13,30 @@ const __db = (() => {
   const DEFAULT_DB_NAME = 'syncserver';
 
   /**
+   * The database of one user: `<base>~<user>` (the user key encoded, so any string is safe).
+   * Without a user the base name is used as it always was, so existing data stays in place.
+   * @param {string | undefined} user
+   * @param {string} [base]
+   * @returns {string}
+   */
+  function userDatabaseName(user, base = DEFAULT_DB_NAME) {
+    return user ? `${base}~${encodeURIComponent(user)}` : base;
+  }
+
+  /**
+   * Empty every store (records, outbox, dead letters, conflicts, cursors, meta: client id,
+   * counters, token) in one transaction. The database itself stays, so the service worker's
+   * open connection keeps working; the next use starts as a new install.
+   * @param {IDBDatabase} db
+   */
+  function wipeDatabase(db) {
+    const stores = Array.from(db.objectStoreNames);
+    return transact(db, stores, 'readwrite', async (tx) => {
+      for (const name of stores) await req(tx.objectStore(name).clear());
+    });
+  }
+
+  /**
    * Ordered migrations; migration i brings the database from version i to version i + 1.
    * @type {Array<(db: IDBDatabase, tx: IDBTransaction) => void>}
    */
@@ -268,7 +292,181 @@ const __db = (() => {
     return transact(db, ['cursors'], 'readwrite', (tx) => writeCursor(tx, space, cursor, collections));
   }
 
-  return { DEFAULT_DB_NAME, MIGRATIONS, DB_VERSION, req, openDatabase, databaseHandle, transact, getMeta, setMeta, getClientId, filterKey, readCursor, writeCursor, getCursor, setCursor };
+  return { DEFAULT_DB_NAME, userDatabaseName, wipeDatabase, MIGRATIONS, DB_VERSION, req, openDatabase, databaseHandle, transact, getMeta, setMeta, getClientId, filterKey, readCursor, writeCursor, getCursor, setCursor };
+})();
+// ---- auth.js
+const __auth = (() => {
+  // Bearer tokens for push, pull, conflicts and the WebSocket hello, and the auth pause that
+  // both pages and the service worker honour. The current token and the pause live in the
+  // database's meta store: the worker replays the outbox while no page is open, so it can
+  // only use a token a page left there (docs/client.md, "Tokens and the service worker").
+
+  const { getMeta, req, setMeta, transact } = __db;
+
+  const TOKEN_KEY = 'auth_token';
+  const PAUSE_KEY = 'auth_paused';
+
+  /**
+   * Why replay is paused: the server refused the token (401) or a space (403).
+   * @typedef {object} AuthPause
+   * @property {number} status  401 or 403
+   * @property {string} code  'unauthorized' or 'forbidden' (the server's problem code)
+   * @property {string} [space]  the space refused, when the server named one
+   */
+
+  /**
+   * Where a request gets its token: `get` the current one, `refresh` after a 401 (undefined
+   * when no newer token can be had, and the request is not retried).
+   * @typedef {object} TokenSource
+   * @property {() => Promise<string | undefined>} get
+   * @property {(failed: string | undefined) => Promise<string | undefined>} refresh
+   */
+
+  /** @typedef {string | (() => string | null | undefined | Promise<string | null | undefined>)} TokenOption */
+
+  /**
+   * @param {IDBDatabase} db
+   * @param {string | undefined} token  undefined forgets it
+   */
+  function storeToken(db, token) {
+    return transact(db, ['meta'], 'readwrite', async (tx) => {
+      if (token) await setMeta(tx, TOKEN_KEY, token);
+      else await req(tx.objectStore('meta').delete(TOKEN_KEY));
+    });
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @returns {Promise<string | undefined>}
+   */
+  function readToken(db) {
+    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, TOKEN_KEY));
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @returns {Promise<AuthPause | undefined>}
+   */
+  function readPause(db) {
+    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, PAUSE_KEY));
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @param {AuthPause | undefined} pause  undefined lifts it
+   */
+  function writePause(db, pause) {
+    return transact(db, ['meta'], 'readwrite', async (tx) => {
+      if (pause) await setMeta(tx, PAUSE_KEY, pause);
+      else await req(tx.objectStore('meta').delete(PAUSE_KEY));
+    });
+  }
+
+  /**
+   * The worker's tokens: whatever a page stored last. After a 401 it looks again, in case a
+   * page stored a newer token meanwhile; the same token is not worth a retry.
+   * @param {IDBDatabase} db
+   * @returns {TokenSource}
+   */
+  function storedTokens(db) {
+    return {
+      get: () => readToken(db),
+      async refresh(failed) {
+        const token = await readToken(db);
+        return token && token !== failed ? token : undefined;
+      },
+    };
+  }
+
+  /**
+   * The page's tokens from the `token` option: a string, or a function called on first use
+   * and again after each 401. Every token obtained is stored for the worker.
+   * @param {TokenOption | undefined} option
+   * @param {IDBDatabase} db
+   */
+  function pageTokens(option, db) {
+    /** @type {string | undefined} */
+    let current;
+    let fetched = false;
+    const source = {
+      option,
+      async call() {
+        const value = typeof source.option === 'function' ? await source.option() : source.option;
+        current = value || undefined;
+        fetched = true;
+        await storeToken(db, current);
+        return current;
+      },
+      /** @returns {Promise<string | undefined>} */
+      async get() {
+        if (!fetched && source.option !== undefined) return source.call();
+        return current;
+      },
+      /** @param {string | undefined} _failed */
+      async refresh(_failed) {
+        // A fixed string cannot get better by asking again.
+        return typeof source.option === 'function' ? source.call() : undefined;
+      },
+      /** @param {TokenOption | undefined} next */
+      set(next) { source.option = next; fetched = false; current = undefined; },
+    };
+    return source;
+  }
+
+  /**
+   * @param {RequestInit} init
+   * @param {string | undefined} token
+   * @returns {RequestInit}
+   */
+  function withBearer(init, token) {
+    if (!token) return init;
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${token}`);
+    return { ...init, headers };
+  }
+
+  /**
+   * Fetch with the current token; after a 401, ask for a new one once and retry once.
+   * @param {(url: string, init: RequestInit) => Promise<Response>} doFetch
+   * @param {string} url
+   * @param {RequestInit} init
+   * @param {TokenSource | undefined} tokens
+   * @returns {Promise<Response>}
+   */
+  async function fetchWithToken(doFetch, url, init, tokens) {
+    const token = await tokens?.get();
+    const response = await doFetch(url, withBearer(init, token));
+    if (response.status !== 401 || !tokens) return response;
+    const fresh = await tokens.refresh(token);
+    if (!fresh) return response;
+    await response.body?.cancel().catch(() => {});
+    return doFetch(url, withBearer(init, fresh));
+  }
+
+  /**
+   * The pause a refused response means, or undefined when it is not an auth refusal.
+   * @param {Response} response
+   * @param {{code?: string, space?: string}} [problem]
+   * @returns {AuthPause | undefined}
+   */
+  function pauseOf(response, problem = {}) {
+    if (response.status !== 401 && response.status !== 403) return undefined;
+    /** @type {AuthPause} */
+    const pause = { status: response.status, code: problem.code ?? (response.status === 401 ? 'unauthorized' : 'forbidden') };
+    if (problem.space) pause.space = problem.space;
+    return pause;
+  }
+
+  class AuthError extends Error {
+    /** @param {AuthPause} pause */
+    constructor(pause) {
+      super(`the server refused the token: ${pause.status} ${pause.code}`);
+      this.name = 'AuthError';
+      this.pause = pause;
+    }
+  }
+
+  return { TOKEN_KEY, PAUSE_KEY, storeToken, readToken, readPause, writePause, storedTokens, pageTokens, fetchWithToken, pauseOf, AuthError };
 })();
 // ---- notify.js
 const __notify = (() => {
@@ -285,7 +483,10 @@ const __notify = (() => {
    *   {type: 'rejected', mutation: import('./store.js').OutboxEntry, result: import('./results.js').PushResult} |
    *   {type: 'outbox', pending: number} |
    *   {type: 'resync', space: string, code: string, dropped: number} |
-   *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean}
+   *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean} |
+   *   {type: 'auth', status: number, code: string, space?: string, source: string} |
+   *   {type: 'auth-resumed'} |
+   *   {type: 'logout'}
    * )} SyncMessage
    */
 
@@ -1501,6 +1702,7 @@ const __replay = (() => {
   // Sync handler and, where that API is missing, by the pages. A network error or a 5xx
   // leaves every entry in place and rejects, so Background Sync schedules a retry.
 
+  const { fetchWithToken, pauseOf, readPause, writePause } = __auth;
   const { getClientId } = __db;
   const { withReplayLock } = __lock;
   const { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } = __outbox;
@@ -1532,6 +1734,7 @@ const __replay = (() => {
    * @property {Notifier} [notifier]
    * @property {string} [source]  who replays ('worker:sync', 'page'...), for status messages
    * @property {import('./lock.js').LockOptions} [lock]
+   * @property {import('./auth.js').TokenSource} [tokens]  the bearer token of each push
    */
 
   /**
@@ -1541,16 +1744,20 @@ const __replay = (() => {
    * @property {number} conflicts
    * @property {number} merged
    * @property {number} rejected
+   * @property {import('./auth.js').AuthPause} [paused]  replay stopped (or did not start) on an auth refusal
    */
 
   /**
    * @param {Response} response
-   * @returns {Promise<{code: string, detail: string}>}
+   * @returns {Promise<{code: string, detail: string, space?: string}>}
    */
   async function readProblem(response) {
     try {
       const body = await response.json();
-      return { code: String(body.code ?? `http_${response.status}`), detail: String(body.detail ?? '') };
+      /** @type {{code: string, detail: string, space?: string}} */
+      const problem = { code: String(body.code ?? `http_${response.status}`), detail: String(body.detail ?? '') };
+      if (typeof body.space === 'string') problem.space = body.space;
+      return problem;
     } catch {
       return { code: `http_${response.status}`, detail: response.statusText };
     }
@@ -1585,7 +1792,19 @@ const __replay = (() => {
       const summary = { sent: 0, applied: 0, conflicts: 0, merged: 0, rejected: 0 };
       let size = maxBatch;
       let announced = false;
+      /** @param {import('./auth.js').AuthPause} pause */
+      const pauseFor = async (pause) => {
+        // Nothing is dropped or retried: the outbox waits for setToken() / resume().
+        await writePause(db, pause);
+        notifier?.post({ type: 'auth', ...pause, source });
+        summary.paused = pause;
+      };
       try {
+        const paused = await readPause(db);
+        if (paused) {
+          summary.paused = paused;
+          return summary;
+        }
         for (;;) {
           const entries = oneProtocol(await readOutbox(db, size));
           if (entries.length === 0) break;
@@ -1599,11 +1818,16 @@ const __replay = (() => {
           // Protocol 1 is the default: a body without the field is read as one.
           if (protocolOf(entries[0]) !== 1) body.protocol = protocolOf(entries[0]);
           // A thrown fetch (offline, connection refused) propagates: nothing was dropped.
-          const response = await fetchOrFail(doFetch, url, {
+          const response = await fetchWithToken((u, init) => fetchOrFail(doFetch, u, init), url, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify(body),
-          });
+          }, options.tokens);
+          if (response.status === 401 || response.status === 403) {
+            const problem = await readProblem(response);
+            await pauseFor(/** @type {import('./auth.js').AuthPause} */ (pauseOf(response, problem)));
+            break;
+          }
           if (response.status >= 500) {
             const problem = await readProblem(response);
             throw new ReplayError(`push answered ${response.status} ${problem.code}; the outbox is kept`,
@@ -1627,7 +1851,12 @@ const __replay = (() => {
             throw new ReplayError(`push answered ${response.status} ${problem.code}`, response.status, problem.code);
           }
           const answer = await response.json();
-          const outcome = await applyPushResults(db, entries, Array.isArray(answer.results) ? answer.results : []);
+          const results = Array.isArray(answer.results) ? answer.results : [];
+          // A mutation `forbidden` for its space is not the server's final word (it stores no
+          // result for it): keep it queued, apply the rest of the batch, and pause before it.
+          const forbidden = results.filter(isForbidden);
+          const forbiddenMids = new Set(forbidden.map((/** @type {any} */ r) => r.mid));
+          const outcome = await applyPushResults(db, entries.filter((e) => !forbiddenMids.has(e.mid)), results.filter((/** @type {any} */ r) => !isForbidden(r)));
           summary.sent += entries.length;
           summary.applied += outcome.applied;
           summary.conflicts += outcome.conflicts.length;
@@ -1637,6 +1866,11 @@ const __replay = (() => {
           if (outcome.unanswered.length > 0) {
             // Never loop on a batch the server does not answer in full; retry later.
             throw new ReplayError(`no result for mids ${outcome.unanswered.join(',')}`);
+          }
+          if (forbidden.length) {
+            const first = entries.find((e) => forbiddenMids.has(e.mid));
+            await pauseFor(first ? { status: 403, code: 'forbidden', space: first.space } : { status: 403, code: 'forbidden' });
+            break;
           }
           size = maxBatch;
         }
@@ -1651,6 +1885,11 @@ const __replay = (() => {
         notifier?.post({ type: 'outbox', pending: await countOutbox(db).catch(() => -1) });
       }
     }, options.lock);
+  }
+
+  /** @param {any} result */
+  function isForbidden(result) {
+    return result?.status === 'rejected' && result.code === 'forbidden';
   }
 
   /**
@@ -1672,8 +1911,11 @@ const __sw_handlers = (() => {
   // The service worker side of sync: replay the outbox when Background Sync fires, and where
   // that API is missing (Firefox, Safari) when the worker starts, activates, comes online or
   // is asked by a page. Every path goes through replayOutbox, which holds the replay lock.
+  // Each replay uses the token a page stored in that database (auth.js): the worker has no
+  // way to sign in by itself, and a refused token pauses replay until a page provides one.
 
-  const { databaseHandle } = __db;
+  const { storedTokens } = __auth;
+  const { DEFAULT_DB_NAME, databaseHandle } = __db;
   const { createNotifier } = __notify;
   const { replayOutbox } = __replay;
 
@@ -1682,7 +1924,8 @@ const __sw_handlers = (() => {
   /**
    * @typedef {object} SyncHandlerOptions
    * @property {string} [url]  base URL of the sync server (default: the worker's origin)
-   * @property {string} [dbName]  must match the pages' `dbName`
+   * @property {string} [dbName]  must match the pages' `dbName` (per-user databases of the
+   *   pages' `user` option are found from it)
    * @property {string} [tag]  Background Sync tag the pages register
    * @property {number} [batchSize]
    */
@@ -1691,37 +1934,67 @@ const __sw_handlers = (() => {
    * Install the sync handlers on the worker global scope. Call it during the worker's first
    * evaluation, like any event listener registration.
    * @param {SyncHandlerOptions} [options]
-   * @returns {{replay: (source?: string) => Promise<import('./replay.js').ReplaySummary>}}
+   * @returns {{replay: (source?: string, dbName?: string) => Promise<import('./replay.js').ReplaySummary>}}
    */
   function installSyncHandlers(options = {}) {
     const scope = /** @type {any} */ (globalThis);
-    const handle = databaseHandle({ name: options.dbName });
-    const notifier = createNotifier(handle.name);
+    const base = options.dbName ?? DEFAULT_DB_NAME;
     const tag = options.tag ?? OUTBOX_SYNC_TAG;
-    const replay = async (source = 'worker') => replayOutbox({
-      db: await handle.get(), url: options.url ?? '/', notifier, source, batchSize: options.batchSize,
-    });
+    /** @type {Map<string, {handle: ReturnType<typeof databaseHandle>, notifier: import('./notify.js').Notifier}>} */
+    const opened = new Map();
+    // Only this app's databases: the default one and the per-user ones derived from it.
+    const ours = (/** @type {string} */ name) => name === base || name.startsWith(`${base}~`);
+    const replay = async (source = 'worker', name = base) => {
+      if (!ours(name)) throw new Error(`not a database of this app: ${name}`);
+      let entry = opened.get(name);
+      if (!entry) {
+        const handle = databaseHandle({ name });
+        entry = { handle, notifier: createNotifier(handle.name) };
+        opened.set(name, entry);
+      }
+      const db = await entry.handle.get();
+      return replayOutbox({
+        db, url: options.url ?? '/', notifier: entry.notifier, source, batchSize: options.batchSize,
+        tokens: storedTokens(db),
+      });
+    };
+    /** Every database of this app on this device (per-user ones included, where listable). */
+    const replayAll = async (/** @type {string} */ source) => {
+      /** @type {string[]} */
+      let names = [base];
+      try {
+        const listed = await scope.indexedDB?.databases?.();
+        if (listed) names = [...new Set([base, ...listed.map((/** @type {any} */ d) => String(d.name)).filter(ours)])];
+      } catch { /* not listable: the default database only */ }
+      await Promise.all(names.map((name) => replay(source, name).catch(() => {})));
+    };
 
     scope.addEventListener('sync', (/** @type {any} */ event) => {
-      if (event.tag !== tag) return;
+      // A page of the default database registers `tag`, others `tag:<database>`.
+      let name;
+      if (event.tag === tag) name = base;
+      else if (String(event.tag).startsWith(`${tag}:`)) name = String(event.tag).slice(tag.length + 1);
+      if (!name || !ours(name)) return;
       // A rejection fails this sync event, and the browser schedules a retry: the entries are
-      // still in the outbox because replayOutbox only drops answered mutations.
-      event.waitUntil(replay('worker:sync'));
+      // still in the outbox because replayOutbox only drops answered mutations. An auth pause
+      // resolves: retrying with the same token would only be refused again.
+      event.waitUntil(replay('worker:sync', name));
     });
 
     scope.addEventListener('message', (/** @type {any} */ event) => {
       if (event.data?.type !== 'syncserver:replay') return;
-      event.waitUntil(replay('worker:message').catch(() => {}));
+      const name = typeof event.data.dbName === 'string' ? event.data.dbName : base;
+      event.waitUntil(replay('worker:message', name).catch(() => {}));
     });
 
     const hasBackgroundSync = typeof scope.SyncManager === 'function' && scope.registration?.sync;
     if (!hasBackgroundSync) {
       scope.addEventListener('activate', (/** @type {any} */ event) => {
-        event.waitUntil(replay('worker:activate').catch(() => {}));
+        event.waitUntil(replayAll('worker:activate'));
       });
-      scope.addEventListener('online', () => { replay('worker:online').catch(() => {}); });
+      scope.addEventListener('online', () => { replayAll('worker:online'); });
       // Worker start: the worker may have been woken for any event; flush what is queued.
-      replay('worker:start').catch(() => {});
+      replayAll('worker:start');
     }
     return { replay };
   }

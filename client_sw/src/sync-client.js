@@ -3,13 +3,15 @@
 // land in IndexedDB and the outbox, and a replay (Background Sync in the service worker,
 // or this page where that API is missing) delivers them.
 
+import { AuthError, fetchWithToken, pageTokens, readPause, writePause } from './auth.js';
 import { Collection } from './collection.js';
-import { getClientId, openDatabase } from './db.js';
+import { DEFAULT_DB_NAME, getClientId, openDatabase, userDatabaseName, wipeDatabase } from './db.js';
+import { withReplayLock } from './lock.js';
 import { createNotifier } from './notify.js';
 import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from './outbox.js';
 import { pullChanges } from './pull.js';
 import { ServerWatch } from './reach.js';
-import { replayOutbox } from './replay.js';
+import { endpoint, replayOutbox } from './replay.js';
 import { LiveFeed } from './ws.js';
 
 export const DEFAULT_SYNC_TAG = 'syncserver-outbox';
@@ -29,7 +31,12 @@ export const DEFAULT_SYNC_TAG = 'syncserver-outbox';
  * @property {string} space  the space this client reads and writes
  * @property {string} [url]  base URL of the sync server; default: this origin
  * @property {string[]} [collections]  restrict the feed to these collections
- * @property {string} [dbName]  IndexedDB database name; the service worker must use the same
+ * @property {string} [dbName]  IndexedDB database name (with `user`: the prefix of it); the
+ *   service worker must use the same
+ * @property {string} [user]  a key of the signed-in user: the database is that user's own
+ *   (`<dbName>~<user>`), so two users of one device never share an outbox
+ * @property {import('./auth.js').TokenOption} [token]  bearer token, or an (async) function
+ *   returning one, called on first use and again after each 401
  * @property {boolean} [serviceWorker]  hand replays to Background Sync when available (default true)
  * @property {string} [syncTag]
  * @property {boolean} [live]  open the WebSocket feed (default true); false: long-poll over HTTP
@@ -44,10 +51,21 @@ export const DEFAULT_SYNC_TAG = 'syncserver-outbox';
  * @returns {Promise<SyncClient>}
  */
 export async function createSyncClient(options) {
-  const db = await openDatabase({ name: options.dbName });
+  const db = await openDatabase({ name: databaseNameOf(options) });
   const client = new SyncClient(db, await getClientId(db), options);
   await client.start();
   return client;
+}
+
+/**
+ * The database a client's options open: `dbName` (default 'syncserver'), per user when
+ * `user` is given.
+ * @param {{dbName?: string, user?: string}} options
+ * @returns {string}
+ */
+export function databaseNameOf(options) {
+  const base = options.dbName ?? DEFAULT_DB_NAME;
+  return options.user ? userDatabaseName(options.user, base) : base;
 }
 
 export class SyncClient {
@@ -91,13 +109,23 @@ export class SyncClient {
     this.feed = null;
     /** @type {Array<() => void>} */
     this.cleanups = [];
+    this.tokens = pageTokens(options.token, db);
+    /** @type {(() => void) | null} wakes the long-poll loop after an auth pause */
+    this.wakePoll = null;
+  }
+
+  /** The Background Sync tag: the default one for the default database, else naming it. */
+  syncTag() {
+    const tag = this.options.syncTag ?? DEFAULT_SYNC_TAG;
+    return this.db.name === (this.options.dbName ?? DEFAULT_DB_NAME) && !this.options.user ? tag : `${tag}:${this.db.name}`;
   }
 
   /** @param {string} name */
   collection(name) { return new Collection(this, name); }
 
   /**
-   * Listen to 'change', 'conflict', 'merged', 'rejected', 'resync', 'status', 'pending' or 'replay'.
+   * Listen to 'change', 'conflict', 'merged', 'rejected', 'resync', 'status', 'pending',
+   * 'replay', 'auth' or 'logout'.
    * 'status' says offline / unreachable / server-busy / syncing / up-to-date / online.
    * @param {string} type
    * @param {(event: any) => void} fn
@@ -128,6 +156,12 @@ export class SyncClient {
       globalThis.removeEventListener?.('offline', onOffline);
     });
     await this.refreshPending();
+    if (this.options.token !== undefined) {
+      // A token given at start is the app providing one: store it for the worker and lift
+      // a pause left by an earlier session (one attempt tells whether it still holds).
+      await this.tokens.get().catch(() => undefined);
+      await writePause(this.db, undefined);
+    }
     if (this.options.live !== false) {
       this.feed = new LiveFeed({
         db: this.db, url: this.url, space: this.space, collections: this.options.collections,
@@ -135,6 +169,8 @@ export class SyncClient {
         onChanges: (records) => this.notifier.post({ type: 'change', records, origin: 'remote' }),
         onState: (state) => this.onFeedState(state),
         onResync: (event) => this.onResync(event),
+        tokens: this.tokens,
+        onAuth: (pause) => this.emit('auth', pause),
       });
       this.feed.start();
     } else {
@@ -168,6 +204,17 @@ export class SyncClient {
       case 'merged': this.emit('merged', { ...message, record: message.result.record }); break;
       case 'rejected': this.emit('rejected', message); break;
       case 'resync': if (message.space === this.space) this.emit('resync', message); break;
+      case 'auth': {
+        const { type, source, ...pause } = message;
+        this.emit('auth', pause);
+        break;
+      }
+      case 'logout':
+        if (!this.closed) {
+          this.emit('logout', { dbName: this.db.name });
+          this.close();
+        }
+        break;
       case 'outbox': this.refreshPending(); break;
       case 'replay':
         if (message.state === 'start') {
@@ -221,11 +268,12 @@ export class SyncClient {
     try {
       const records = await pullChanges({
         db: this.db, url: this.url, space: this.space, collections: this.options.collections,
-        onResync: (event) => this.onResync(event),
+        onResync: (event) => this.onResync(event), tokens: this.tokens,
       });
       if (records.length) this.notifier.post({ type: 'change', records, origin: 'remote' });
       this.serverAnswered();
     } catch (error) {
+      if (error instanceof AuthError) this.emit('auth', error.pause);
       this.requestFailed(/** @type {any} */ (error));
       throw error;
     } finally {
@@ -246,12 +294,21 @@ export class SyncClient {
         const records = await pullChanges({
           db: this.db, url: this.url, space: this.space, collections: this.options.collections,
           wait: this.options.pollWaitSeconds ?? 20, onResync: (event) => this.onResync(event),
+          tokens: this.tokens,
         });
         if (records.length) this.notifier.post({ type: 'change', records, origin: 'remote' });
         failures = 0;
         this.serverAnswered();
       } catch (error) {
         if (this.closed) return;
+        if (error instanceof AuthError) {
+          // Refused: wait for setToken() / resume() instead of polling a closed door.
+          this.serverAnswered();
+          this.emit('auth', error.pause);
+          await new Promise((resolve) => { this.wakePoll = () => resolve(undefined); });
+          this.wakePoll = null;
+          continue;
+        }
         this.requestFailed(/** @type {any} */ (error));
         failures += 1;
         await new Promise((resolve) => setTimeout(resolve, Math.min(30000, 500 * 2 ** failures)));
@@ -309,7 +366,7 @@ export class SyncClient {
     if (registration) {
       try {
         // @ts-ignore: see backgroundSync()
-        await registration.sync.register(this.options.syncTag ?? DEFAULT_SYNC_TAG);
+        await registration.sync.register(this.syncTag());
         this.armFallback();
         return;
       } catch { /* e.g. permission denied: replay here instead */ }
@@ -360,7 +417,9 @@ export class SyncClient {
       try {
         do {
           this.replayAgain = false;
-          await replayOutbox({ db: this.db, url: this.url, notifier: this.notifier, source: `page:${this.clientId}` });
+          await replayOutbox({
+            db: this.db, url: this.url, notifier: this.notifier, source: `page:${this.clientId}`, tokens: this.tokens,
+          });
         } while (this.replayAgain);
       } finally {
         this.pageReplay = null;
@@ -382,8 +441,64 @@ export class SyncClient {
   /** @param {number[]} [ns]  the entries' `n`; default: all */
   async clearConflicts(ns) { await clearConflicts(this.db, ns); }
 
+  /**
+   * Use another token from now on (a string or a function, as the `token` option) and lift
+   * an auth pause: replay, pulls and the live feed start again.
+   * @param {import('./auth.js').TokenOption} token
+   */
+  async setToken(token) {
+    this.tokens.set(token);
+    await this.resume();
+  }
+
+  /**
+   * Lift an auth pause (after access was granted, or with a token function: it is called
+   * again). Nothing else changes; the outbox is replayed from where it stopped.
+   */
+  async resume() {
+    if (this.closed) return;
+    if (typeof this.tokens.option === 'function') this.tokens.set(this.tokens.option);
+    await this.tokens.get();
+    await writePause(this.db, undefined);
+    this.feed?.resumeAuth();
+    this.wakePoll?.();
+    await this.scheduleReplay();
+  }
+
+  /** @returns {Promise<import('./auth.js').AuthPause | undefined>} why replay is paused, if it is */
+  authPaused() { return readPause(this.db); }
+
+  /**
+   * A request to the sync server with the client's token (refreshed once after a 401), for
+   * the endpoints the client does not call itself, e.g. `GET v1/conflicts`.
+   * @param {string} path  relative to `url`, e.g. 'v1/conflicts?space=team-1'
+   * @param {RequestInit} [init]
+   * @returns {Promise<Response>}
+   */
+  request(path, init = {}) {
+    return fetchWithToken(globalThis.fetch.bind(globalThis), endpoint(this.url, path), init, this.tokens);
+  }
+
+  /**
+   * Sign out on this device: close the socket, wipe the user's database (records, outbox,
+   * dead letters, conflicts, cursors, client id, stored token), tell every tab and emit
+   * 'logout'. Queued writes not yet sent are lost: check `pending` first if that matters.
+   * The client is closed afterwards; create a new one for the next user.
+   */
+  async logout() {
+    if (this.closed) return;
+    this.feed?.stop();
+    await this.pageReplay?.catch(() => {});
+    // Under the replay lock: a replay in flight (the worker's) would otherwise store its
+    // push results back into the wiped database.
+    await withReplayLock(this.db, () => wipeDatabase(this.db));
+    // Delivered here too: every tab of this user (this one included) emits and closes.
+    this.notifier.post({ type: 'logout' });
+  }
+
   close() {
     this.closed = true;
+    this.wakePoll?.();
     this.feed?.stop();
     clearTimeout(this.fallbackTimer);
     this.watch.stop();

@@ -21,6 +21,9 @@ import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
  * @property {typeof WebSocket} [WebSocket]
  * @property {number} [pingMs]
  * @property {number} [maxBackoffMs]
+ * @property {import('./auth.js').TokenSource} [tokens]  the token sent in `hello`
+ * @property {(pause: import('./auth.js').AuthPause) => void} [onAuth]  the server refused the
+ *   token (close 4401, after one refresh) or the space (`forbidden`); no reconnect until resumeAuth()
  */
 
 export class LiveFeed {
@@ -43,6 +46,27 @@ export class LiveFeed {
     this.queue = Promise.resolve();
     /** the cursor of the last subscribe, to tell a bad stored cursor from a bad server */
     this.subscribedCursor = '';
+    /** the token of the current socket's hello; refreshed once after a 4401 */
+    /** @type {string | undefined} */
+    this.token = undefined;
+    this.refreshed = false;
+    /** refused by the server: no reconnects until resumeAuth() */
+    this.authPaused = false;
+  }
+
+  /** A new token (or a new chance for the old one): reconnect at once. */
+  resumeAuth() {
+    this.authPaused = false;
+    this.refreshed = false;
+    this.token = undefined;
+    this.socket?.close(4000);
+    this.reconnectNow();
+  }
+
+  /** @param {import('./auth.js').AuthPause} pause */
+  pauseAuth(pause) {
+    this.authPaused = true;
+    this.options.onAuth?.(pause);
   }
 
   start() {
@@ -61,7 +85,7 @@ export class LiveFeed {
 
   /** Reconnect at once (e.g. the browser reported `online`), skipping the backoff. */
   reconnectNow() {
-    if (this.stopped) return;
+    if (this.stopped || this.authPaused) return;
     this.attempt = 0;
     clearTimeout(this.retryTimer);
     if (this.state === 'closed') this.connect();
@@ -97,9 +121,19 @@ export class LiveFeed {
       }
       if (start.resync) this.options.onResync?.({ space, code: start.resync, dropped: start.dropped });
       if (socket !== this.socket) return;
+      /** @type {Record<string, unknown>} */
+      const hello = { type: 'hello', client_id: clientId };
+      try {
+        this.token = this.refreshed ? this.token : await this.options.tokens?.get();
+      } catch {
+        socket.close(4000); // the token function failed: try again after the backoff
+        return;
+      }
+      if (socket !== this.socket) return;
+      if (this.token) hello.token = this.token;
       const cursor = start.cursor;
       this.subscribedCursor = cursor;
-      socket.send(JSON.stringify({ type: 'hello', client_id: clientId }));
+      socket.send(JSON.stringify(hello));
       /** @type {Record<string, unknown>} */
       const subscribe = { type: 'subscribe', space, cursor };
       if (collections?.length) subscribe.collections = collections;
@@ -117,11 +151,15 @@ export class LiveFeed {
         socket.close(4000);
       });
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       if (socket !== this.socket) return;
       this.socket = null;
       clearInterval(this.pingTimer);
       this.setState('closed');
+      if (event?.code === 4401) {
+        this.onUnauthorized();
+        return;
+      }
       this.scheduleReconnect();
     };
     socket.onerror = () => { /* onclose follows and schedules the retry */ };
@@ -140,11 +178,16 @@ export class LiveFeed {
     } else if (message.type === 'synced') {
       if (message.cursor) await setCursor(db, space, message.cursor, collections);
       this.attempt = 0;
+      this.refreshed = false;
       this.setState('live');
     } else if (message.type === 'resync') {
       // slow_consumer: reconnect and resume from the stored cursor. resync_required: the
       // cursor is behind the horizon or of another database epoch: start over.
       if (message.code === 'resync_required') await this.startOver('resync_required');
+      socket.close(4000);
+    } else if (message.type === 'error' && message.code === 'forbidden') {
+      // The token does not (or no longer) grant reading the space: the subscription ended.
+      this.pauseAuth({ status: 403, code: 'forbidden', space });
       socket.close(4000);
     } else if (message.type === 'error' && message.code === 'bad_cursor') {
       // Not a cursor of this server. From the empty cursor this cannot happen; if it does,
@@ -152,6 +195,25 @@ export class LiveFeed {
       if (this.subscribedCursor !== '') await this.startOver('bad_cursor');
       socket.close(4000);
     }
+  }
+
+  /**
+   * Close 4401: ask for a new token once and reconnect with it; a second refusal (or no new
+   * token) pauses the feed instead of reconnecting for ever.
+   */
+  async onUnauthorized() {
+    const tokens = this.options.tokens;
+    if (!this.refreshed && tokens) {
+      this.refreshed = true;
+      let fresh;
+      try { fresh = await tokens.refresh(this.token); } catch { fresh = undefined; }
+      if (fresh) {
+        this.token = fresh;
+        this.scheduleReconnect();
+        return;
+      }
+    }
+    this.pauseAuth({ status: 401, code: 'unauthorized' });
   }
 
   /**
@@ -177,7 +239,7 @@ export class LiveFeed {
   }
 
   scheduleReconnect() {
-    if (this.stopped) return;
+    if (this.stopped || this.authPaused) return;
     const cap = this.options.maxBackoffMs ?? 30000;
     const base = Math.min(cap, 500 * 2 ** this.attempt);
     this.attempt += 1;
