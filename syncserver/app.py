@@ -61,6 +61,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     error = SyncError(code, exc.detail or code.value)
     response = problem_response(error)
     response.status_code = exc.status_code
+    # The router's own headers: Allow on a 405 (RFC 9110 requires it)
+    response.headers.update(exc.headers or {})
     return response
 
 

@@ -280,3 +280,16 @@ def test_unknown_route_or_method_gets_a_problem(c, limited_server, method, path,
                   headers={"content-type": "application/json"})
     assert_problem(r, status, code)
     assert snapshot(limited_server.db) == before
+
+
+ALLOWED = {"/v1/push": "POST", "/v1/changes": "GET", "/v1/conflicts": "GET",
+           "/v1/conflicts/1/resolve": "POST", "/healthz": "GET"}
+
+
+@pytest.mark.parametrize("path, allowed", ALLOWED.items(), ids=ALLOWED.keys())
+def test_method_not_allowed_names_the_allowed_methods(c, path, allowed):
+    # RFC 9110: a 405 carries Allow, so that a client can tell what the route takes
+    method = "DELETE" if allowed == "GET" else "PUT"
+    r = c.request(method, path)
+    assert_problem(r, 405, "method_not_allowed")
+    assert allowed in [m.strip() for m in r.headers.get("allow", "").split(",")]
