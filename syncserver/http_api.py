@@ -175,7 +175,7 @@ async def metrics(request: Request) -> Response:
 async def openapi(request: Request) -> Response:
     from .openapi import document
 
-    return Response(orjson.dumps(document()), media_type=JSON)
+    return Response(orjson.dumps(document(_service(request).settings)), media_type=JSON)
 
 
 routes = [

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .hlc import HLC_PATTERN, SERVER_NODE
+from .mutations import ID_PATTERN, MAX_INT, SPACE_PATTERN
+from .settings import Settings
 from .version import PROTOCOL_VERSION, VERSION
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -34,6 +37,12 @@ SCHEMAS: dict[str, Any] = {
                        "status": {"type": "integer"}, "code": {"type": "string"},
                        "detail": {"type": "string"}},
     },
+    # What the server accepts, so that a generated request the document calls valid is one the
+    # server takes (schemathesis checks both directions: tests/security/test_api_fuzz.py).
+    "Name": {"type": "string", "pattern": SPACE_PATTERN.pattern},
+    "Id": {"type": "string", "pattern": ID_PATTERN.pattern},
+    "ClientId": {"type": "string", "pattern": ID_PATTERN.pattern, "not": {"const": SERVER_NODE},
+                 "description": f"{SERVER_NODE!r} is reserved for the server's own stamps"},
     "Record": {
         "type": "object",
         "properties": {"space": {"type": "string"}, "collection": {"type": "string"},
@@ -44,21 +53,19 @@ SCHEMAS: dict[str, Any] = {
     },
     "Mutation": {
         "type": "object",
+        "description": "A mutation the server can apply. Anything else in `mutations` is "
+                       "answered with that mutation's `rejected` result, not with a 4xx: "
+                       "one bad mutation never fails its batch.",
         "required": ["mid", "space", "collection", "id", "op", "base_version", "hlc"],
-        "properties": {"mid": {"type": "integer", "minimum": 1},
-                       "space": {"type": "string"}, "collection": {"type": "string"},
-                       "id": {"type": "string"},
+        "properties": {"mid": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+                       "space": {"$ref": "#/components/schemas/Name"},
+                       "collection": {"$ref": "#/components/schemas/Name"},
+                       "id": {"$ref": "#/components/schemas/Id"},
                        "op": {"type": "string", "enum": ["put", "patch", "delete"]},
                        "data": {"type": ["object", "null"]},
-                       "base_version": {"type": "integer", "minimum": 0},
-                       "hlc": {"type": "string"}},
-    },
-    "PushRequest": {
-        "type": "object", "required": ["client_id", "mutations"],
-        "properties": {"client_id": {"type": "string"},
-                       "protocol": {"type": "integer", "enum": [1, 2], "default": 1},
-                       "mutations": {"type": "array",
-                                     "items": {"$ref": "#/components/schemas/Mutation"}}},
+                       "base_version": {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+                       "hlc": {"type": "string", "pattern": HLC_PATTERN.pattern,
+                               "description": "its node is the pushing client_id"}},
     },
     "MutationResult": {
         "type": "object", "required": ["mid", "status"],
@@ -76,6 +83,44 @@ SCHEMAS: dict[str, Any] = {
                                    "items": {"$ref": "#/components/schemas/MutationResult"}},
                        "cursors": {"type": "object",
                                    "additionalProperties": {"type": "string"}}},
+    },
+    "Conflict": {
+        "type": "object",
+        "required": ["id", "space", "collection", "record_id", "client_id", "mid", "policy",
+                     "status", "base_version", "server", "client", "outcome", "created_at",
+                     "resolved_at"],
+        "properties": {"id": {"type": "integer"}, "space": {"type": "string"},
+                       "collection": {"type": "string"}, "record_id": {"type": "string"},
+                       "client_id": {"type": "string"}, "mid": {"type": "integer"},
+                       "policy": {"type": "string"},
+                       "status": {"type": "string", "enum": ["open", "resolved"]},
+                       "base_version": {"type": "integer"},
+                       "server": {"description": "the server's record when the write came"},
+                       "client": {"description": "the write"},
+                       "outcome": {"type": "object"}, "created_at": {"type": "integer"},
+                       "resolved_at": {"type": ["integer", "null"]}},
+    },
+    "ConflictsPage": {
+        "type": "object", "required": ["conflicts", "more", "next"],
+        "properties": {"conflicts": {"type": "array",
+                                     "items": {"$ref": "#/components/schemas/Conflict"}},
+                       "more": {"type": "boolean"}, "next": {"type": "integer"}},
+    },
+    "Resolution": {
+        "oneOf": [
+            {"type": "object", "required": ["accept"], "additionalProperties": False,
+             "properties": {"accept": {"type": "string", "enum": ["server", "client"]}}},
+            {"type": "object", "required": ["data"], "additionalProperties": False,
+             "properties": {"data": {"type": "object"}}},
+            {"type": "object", "required": ["delete"], "additionalProperties": False,
+             "properties": {"delete": {"const": True}}},
+        ],
+    },
+    "Resolved": {
+        "type": "object", "required": ["id", "status", "record"],
+        "properties": {"id": {"type": "integer"}, "status": {"const": "resolved"},
+                       "record": {"oneOf": [{"$ref": "#/components/schemas/Record"},
+                                            {"type": "null"}]}},
     },
     "ChangesPage": {
         "type": "object",
@@ -101,7 +146,27 @@ def _param(name: str, schema: dict[str, Any], required: bool, description: str) 
             "description": description}
 
 
-def document() -> dict[str, Any]:
+_NAME = SPACE_PATTERN.pattern.strip("^$")
+COLLECTIONS = f"^({_NAME}(,{_NAME})*)?$"
+MAX_CONFLICTS_PAGE = 1000  # http_api.list_conflicts
+MAX_AFTER = 1 << 62
+
+
+def _push_request(max_mutations: int) -> dict[str, Any]:
+    return {
+        "type": "object", "required": ["client_id", "mutations"],
+        "properties": {"client_id": {"$ref": "#/components/schemas/ClientId"},
+                       "protocol": {"type": "integer", "enum": [1, 2], "default": 1},
+                       "mutations": {"type": "array", "maxItems": max_mutations,
+                                     "items": {"$ref": "#/components/schemas/Mutation"}}},
+    }
+
+
+def document(settings: Settings | None = None) -> dict[str, Any]:
+    """The document of a server with these settings: its limits (page size, long-poll
+    wait, mutations per batch) are the bounds of the parameters."""
+    settings = settings or Settings()
+    schemas = {**SCHEMAS, "PushRequest": _push_request(settings.max_batch_mutations)}
     return {
         "openapi": "3.1.0",
         "info": {"title": "syncserver", "version": VERSION, "x-protocol": PROTOCOL_VERSION},
@@ -115,7 +180,7 @@ def document() -> dict[str, Any]:
                     "200": {"description": "one result per mutation",
                             **_json({"$ref": "#/components/schemas/PushResponse"})},
                     "400": _problem("malformed JSON or request"),
-                    "413": _problem("batch too large"),
+                    "413": _problem("batch too large (mutations or bytes)"),
                     "415": _problem("not sent as Content-Type: application/json"),
                     **_auth("auth on: the client_id belongs to another user"),
                     "503": _problem("storage unavailable (nothing stored): retry after "
@@ -125,11 +190,17 @@ def document() -> dict[str, Any]:
                 "summary": "Changes of a space after a cursor (long-poll with wait)",
                 "security": BEARER,
                 "parameters": [
-                    _param("space", {"type": "string"}, True, "the space"),
-                    _param("since", {"type": "string"}, False, "cursor; empty: from start"),
-                    _param("limit", {"type": "integer", "minimum": 1}, False, "page size"),
-                    _param("collections", {"type": "string"}, False, "comma-separated"),
-                    _param("wait", {"type": "number", "minimum": 0}, False,
+                    _param("space", {"$ref": "#/components/schemas/Name"}, True,
+                           "the space"),
+                    _param("since", {"type": "string"}, False,
+                           "a cursor this server issued for this space; empty: from the "
+                           "start (any other string: 400 bad_cursor)"),
+                    _param("limit", {"type": "integer", "minimum": 1,
+                                     "maximum": settings.max_page}, False, "page size"),
+                    _param("collections", {"type": "string", "pattern": COLLECTIONS}, False,
+                           "comma-separated collection names"),
+                    _param("wait", {"type": "number", "minimum": 0,
+                                    "maximum": settings.max_wait}, False,
                            "long-poll seconds"),
                 ],
                 "responses": {
@@ -148,24 +219,32 @@ def document() -> dict[str, Any]:
                     _param("id", {"type": "string"}, False, "only this record"),
                     _param("status", {"type": "string", "enum": ["open", "resolved"]}, False,
                            "open or resolved"),
-                    _param("after", {"type": "integer"}, False, "page after this conflict id"),
-                    _param("limit", {"type": "integer"}, False, "page size, up to 1000"),
+                    _param("after", {"type": "integer", "minimum": 0, "maximum": MAX_AFTER},
+                           False, "page after this conflict id"),
+                    _param("limit", {"type": "integer", "minimum": 1,
+                                     "maximum": MAX_CONFLICTS_PAGE}, False, "page size"),
                 ],
-                "responses": {"200": {"description": "conflicts, more, next"},
+                "responses": {"200": {"description": "conflicts, more, next",
+                                      **_json({"$ref": "#/components/schemas/ConflictsPage"})},
                               "400": _problem("bad parameter"),
                               **_auth("auth on: the token cannot read the space")}}},
             "/v1/conflicts/{conflict_id}/resolve": {"post": {
                 "summary": "Resolve an open (manual) conflict; writes a new record version",
                 "security": BEARER,
                 "parameters": [{"name": "conflict_id", "in": "path", "required": True,
-                                "schema": {"type": "integer"}}],
-                "requestBody": {"required": True, **_json({"type": "object"})},
-                "responses": {"200": {"description": "the resolved conflict and record"},
+                                "schema": {"type": "integer", "minimum": 0}}],
+                "requestBody": {"required": True,
+                                **_json({"$ref": "#/components/schemas/Resolution"})},
+                "responses": {"200": {"description": "the resolved conflict and record",
+                                      **_json({"$ref": "#/components/schemas/Resolved"})},
                               "400": _problem("bad resolution"),
                               "404": _problem("no such conflict"),
                               "409": _problem("already resolved"),
+                              "413": _problem("body too large"),
                               "415": _problem("not sent as Content-Type: application/json"),
-                              **_auth("auth on: the token cannot write the space")}}},
+                              **_auth("auth on: the token cannot write the space"),
+                              "503": _problem("storage unavailable (nothing stored): retry "
+                                              "after Retry-After seconds")}}},
             "/v1/ws": {"get": {
                 "summary": "WebSocket channel (upgrade)", "x-websocket": WS_MESSAGES,
                 "responses": {"101": {"description": "switching protocols"},
@@ -180,6 +259,6 @@ def document() -> dict[str, Any]:
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI"}}}},
         },
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
+        "components": {"schemas": schemas, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }

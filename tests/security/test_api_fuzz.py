@@ -1,0 +1,108 @@
+"""Schemathesis against the served OpenAPI document, over real HTTP to a real server.
+
+Every operation of /openapi.json is called with requests generated from its schema, valid and
+invalid. Each answer must not be a 5xx, must carry a documented status and content type, and
+its body must match the documented schema; a request the document calls valid must be taken,
+one it calls invalid refused with a 4xx. Derandomized, with a fixed number of examples per
+operation, so that CI runs the same requests every time; `FUZZ_EXAMPLES=250` runs more.
+The WebSocket endpoint is not HTTP request/response: its frames are tested in tests/core.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
+
+from tests.server import ServerProcess
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+# The server's long-poll limit, which the document states as the maximum of `wait`: a
+# generated long-poll that finds nothing holds its call this long at most.
+MAX_WAIT = "0.1"
+MAX_MUTATIONS = 20
+SERVER_ENV = {"SYNCSERVER_MAX_WAIT": MAX_WAIT,
+              "SYNCSERVER_MAX_BATCH_MUTATIONS": str(MAX_MUTATIONS)}
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path_factory.mktemp("fuzz") / "sync.db", env=SERVER_ENV).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzz_server: ServerProcess) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(fuzz_server.url + "/openapi.json")
+
+
+def _inline(node: Any, schemas: dict[str, Any]) -> Any:
+    """The schema with its #/components/schemas references replaced by what they name."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            return _inline(schemas[ref.rsplit("/", 1)[1]], schemas)
+        return {k: _inline(v, schemas) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, schemas) for v in node]
+    return node
+
+
+def _valid(instance: Any, schema: dict[str, Any]) -> bool:
+    return jsonschema.Draft202012Validator(schema).is_valid(instance)
+
+
+def _push_schemas(case: schemathesis.Case) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the push body without its mutations' schema, one mutation's schema)"""
+    schemas = case.operation.schema.raw_schema["components"]["schemas"]
+    request = _inline(schemas["PushRequest"], schemas)
+    mutation = request["properties"]["mutations"].pop("items")
+    return request, mutation
+
+
+def invalid_mutations_are_rejected(ctx: Any, response: Any, case: schemathesis.Case) -> None:
+    """negative_data_rejection, except for a mutation of a push: a mutation that does not
+    match the document is that mutation's `rejected` result in a 200, never its batch's
+    failure (DESIGN: one bad mutation never fails a batch). 413 is the documented refusal of
+    too many mutations (maxItems)."""
+    if response.status_code == 413 and response.json()["code"] == "batch_too_large":
+        return
+    if case.operation.path != "/v1/push" or response.status_code != 200:
+        negative_data_rejection(ctx, response, case)
+        return
+    body, mutation = _push_schemas(case)
+    assert _valid(case.body, body), "an invalid push body was answered 200"
+    results = response.json()["results"]
+    assert len(results) == len(case.body["mutations"]), "not one result per mutation"
+    for sent, result in zip(case.body["mutations"], results):
+        if not _valid(sent, mutation):
+            assert result["status"] == "rejected", (sent, result)
+
+
+def valid_requests_are_taken(ctx: Any, response: Any, case: schemathesis.Case) -> None:
+    """positive_data_acceptance, except for a cursor: `since` is opaque (only a cursor this
+    server issued is one), so a generated one is a 400 bad_cursor, as documented."""
+    if (case.operation.path == "/v1/changes" and (case.query or {}).get("since")
+            and response.status_code == 400 and response.json()["code"] == "bad_cursor"):
+        return
+    positive_data_acceptance(ctx, response, case)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.exclude(path="/v1/ws").parametrize()
+@settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
+    case.call_and_validate(
+        excluded_checks=[negative_data_rejection, positive_data_acceptance],
+        additional_checks=[invalid_mutations_are_rejected, valid_requests_are_taken],
+        timeout=30)
