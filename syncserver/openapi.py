@@ -142,8 +142,11 @@ WS_MESSAGES = {
 
 
 def _param(name: str, schema: dict[str, Any], required: bool, description: str) -> dict:
-    return {"name": name, "in": "query", "required": required, "schema": schema,
-            "description": description}
+    param = {"name": name, "in": "query", "required": required, "schema": schema,
+             "description": description}
+    if not required:  # the server reads `?limit=` as no limit given: the default
+        param["allowEmptyValue"] = True
+    return param
 
 
 _NAME = SPACE_PATTERN.pattern.strip("^$")

@@ -14,12 +14,14 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
+from tests.helpers import mutation, push
 from tests.server import ServerProcess
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -28,12 +30,30 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 MAX_WAIT = "0.1"
 MAX_MUTATIONS = 20
 SERVER_ENV = {"SYNCSERVER_MAX_WAIT": MAX_WAIT,
-              "SYNCSERVER_MAX_BATCH_MUTATIONS": str(MAX_MUTATIONS)}
+              "SYNCSERVER_MAX_BATCH_MUTATIONS": str(MAX_MUTATIONS),
+              "SYNCSERVER_POLICIES": "todos=manual"}
+# Names the generator tries first (the shortest strings of the name pattern) and ours.
+SEEDED_SPACES = ["0", "A", "a", "s1"]
+OPEN_CONFLICTS = 12
+
+
+def seed(url: str) -> None:
+    """Records in a few spaces, so that changes pages are not all empty, and open conflicts
+    (ids 1 to OPEN_CONFLICTS), so that a generated resolution can find one."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for space in SEEDED_SPACES:
+            push(http, "seeder", [mutation(i, f"r{i}", space=space, collection=collection)
+                                  for i, collection in enumerate(["0", "notes", "todos"], 1)])
+        ids = [f"c{i}" for i in range(OPEN_CONFLICTS)]
+        push(http, "first", [mutation(i, rid) for i, rid in enumerate(ids, 1)])
+        results = push(http, "second", [mutation(i, rid) for i, rid in enumerate(ids, 1)])
+        assert all(r["code"] == "conflict_open" for r in results["results"]), results
 
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path_factory.mktemp("fuzz") / "sync.db", env=SERVER_ENV).start()
+    seed(server.url)
     yield server
     server.stop()
 
