@@ -74,7 +74,12 @@ SCHEMAS: dict[str, Any] = {
                                   "enum": ["applied", "merged", "conflict", "rejected"]},
                        "version": {"type": "integer"}, "seq": {"type": "integer"},
                        "code": {"type": "string"}, "message": {"type": "string"},
-                       "record": {"$ref": "#/components/schemas/Record"},
+                       "record": {"oneOf": [{"$ref": "#/components/schemas/Record"},
+                                            {"type": "null"}],
+                                  "description": "the server's record; null when it "
+                                                 "has no such record"},
+                       "conflict_id": {"type": "integer"},
+                       "resolution": {"type": "object"},
                        "duplicate": {"type": "boolean"}},
     },
     "PushResponse": {

@@ -21,7 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
-from tests.helpers import mutation, push
+from tests.helpers import mutation, push, stamped_by
 from tests.server import ServerProcess
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -122,6 +122,12 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
+    body = case.body if case.operation.path == "/v1/push" else None
+    if (isinstance(body, dict) and isinstance(body.get("client_id"), str)
+            and isinstance(body.get("mutations"), list)):
+        # Stamps of the pushing client, as the protocol requires: else every generated
+        # mutation would be rejected as invalid_hlc, and merges and conflicts never run.
+        stamped_by(body["client_id"], body["mutations"])
     case.call_and_validate(
         excluded_checks=[negative_data_rejection, positive_data_acceptance],
         additional_checks=[invalid_mutations_are_rejected, valid_requests_are_taken],
