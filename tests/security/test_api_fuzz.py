@@ -4,7 +4,8 @@ Every operation of /openapi.json is called with requests generated from its sche
 invalid. Each answer must not be a 5xx, must carry a documented status and content type, and
 its body must match the documented schema; a request the document calls valid must be taken,
 one it calls invalid refused with a 4xx. Derandomized, with a fixed number of examples per
-operation, so that CI runs the same requests every time; `FUZZ_EXAMPLES=250` runs more.
+operation, so that CI runs the same requests every time; `FUZZ_EXAMPLES=250` runs more,
+`FUZZ_SEED=7` another sequence.
 The WebSocket endpoint is not HTTP request/response: its frames are tested in tests/core.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import hypothesis
 import jsonschema
 import pytest
 import schemathesis
@@ -25,6 +27,8 @@ from tests.helpers import mutation, push, stamped_by
 from tests.server import ServerProcess
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+# Unset (CI): derandomized, the same requests every run. Set: another sequence, repeatable.
+SEED = os.environ.get("FUZZ_SEED")
 # The server's long-poll limit, which the document states as the maximum of `wait`: a
 # generated long-poll that finds nothing holds its call this long at most.
 MAX_WAIT = "0.1"
@@ -119,8 +123,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.exclude(path="/v1/ws").parametrize()
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+@settings(max_examples=EXAMPLES, derandomize=SEED is None, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
+@hypothesis.seed(int(SEED or 0))
 def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
     body = case.body if case.operation.path == "/v1/push" else None
     if (isinstance(body, dict) and isinstance(body.get("client_id"), str)
