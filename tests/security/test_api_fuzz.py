@@ -6,18 +6,22 @@ its body must match the documented schema; a request the document calls valid mu
 one it calls invalid refused with a 4xx. Derandomized, with a fixed number of examples per
 operation, so that CI runs the same requests every time; `FUZZ_EXAMPLES=250` runs more,
 `FUZZ_SEED=7` another sequence.
+Twice: auth off, and auth on with a valid token of one user on every request.
 The WebSocket endpoint is not HTTP request/response: its frames are tested in tests/core.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import hypothesis
 import jsonschema
+import jwt
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -41,10 +45,26 @@ SEEDED_SPACES = ["0", "A", "a", "s1"]
 OPEN_CONFLICTS = 12
 
 
-def seed(url: str) -> None:
+# Auth on (docs/security.md): an HS256 secret; the fuzz sends one user's valid token, which
+# reads and writes the seeded spaces and its own user space, and nothing else.
+SECRET = "fuzz-secret-" + "f" * 40
+AUTH_ENV = {**SERVER_ENV, "SYNCSERVER_AUTH": "jwt", "SYNCSERVER_JWT_SECRET": SECRET}
+
+
+def token(sub: str = "fuzzer") -> str:
+    now = int(time.time())
+    grants = {space: "rw" for space in SEEDED_SPACES} | {"user-{sub}": "rw"}
+    return jwt.encode({"sub": sub, "spaces": grants, "iat": now, "exp": now + 3600},
+                      SECRET, algorithm="HS256")
+
+
+AUTH_HEADERS = {"Authorization": f"Bearer {token()}"}
+
+
+def seed(url: str, headers: dict[str, str]) -> None:
     """Records in a few spaces, so that changes pages are not all empty, and open conflicts
     (ids 1 to OPEN_CONFLICTS), so that a generated resolution can find one."""
-    with httpx.Client(base_url=url, timeout=30) as http:
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as http:
         for space in SEEDED_SPACES:
             push(http, "seeder", [mutation(i, f"r{i}", space=space, collection=collection)
                                   for i, collection in enumerate(["0", "notes", "todos"], 1)])
@@ -54,17 +74,26 @@ def seed(url: str) -> None:
         assert all(r["code"] == "conflict_open" for r in results["results"]), results
 
 
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("fuzz") / "sync.db", env=SERVER_ENV).start()
-    seed(server.url)
-    yield server
-    server.stop()
+def _served_schema(folder: Path, env: dict[str, str], headers: dict[str, str]
+                   ) -> Iterator[schemathesis.BaseSchema]:
+    server = ServerProcess(folder / "sync.db", env=env).start()
+    try:
+        seed(server.url, headers)
+        yield schemathesis.openapi.from_url(server.url + "/openapi.json")
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
-def api_schema(fuzz_server: ServerProcess) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(fuzz_server.url + "/openapi.json")
+def open_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
+    """The document of a server with auth off (the default)."""
+    yield from _served_schema(tmp_path_factory.mktemp("fuzz"), SERVER_ENV, {})
+
+
+@pytest.fixture(scope="module")
+def auth_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
+    """The document of a server with auth on; requests carry AUTH_HEADERS."""
+    yield from _served_schema(tmp_path_factory.mktemp("fuzz-auth"), AUTH_ENV, AUTH_HEADERS)
 
 
 def _inline(node: Any, schemas: dict[str, Any]) -> Any:
@@ -119,14 +148,7 @@ def valid_requests_are_taken(ctx: Any, response: Any, case: schemathesis.Case) -
     positive_data_acceptance(ctx, response, case)
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
-
-
-@schema.exclude(path="/v1/ws").parametrize()
-@settings(max_examples=EXAMPLES, derandomize=SEED is None, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
-@hypothesis.seed(int(SEED or 0))
-def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
+def call_and_check(case: schemathesis.Case, headers: dict[str, str]) -> None:
     body = case.body if case.operation.path == "/v1/push" else None
     if (isinstance(body, dict) and isinstance(body.get("client_id"), str)
             and isinstance(body.get("mutations"), list)):
@@ -134,6 +156,27 @@ def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
         # mutation would be rejected as invalid_hlc, and merges and conflicts never run.
         stamped_by(body["client_id"], body["mutations"])
     case.call_and_validate(
+        headers=headers,
         excluded_checks=[negative_data_rejection, positive_data_acceptance],
         additional_checks=[invalid_mutations_are_rejected, valid_requests_are_taken],
         timeout=30)
+
+
+fuzzed = settings(max_examples=EXAMPLES, derandomize=SEED is None, deadline=None,
+                  database=None, suppress_health_check=list(HealthCheck))
+open_api = schemathesis.pytest.from_fixture("open_schema").exclude(path="/v1/ws")
+auth_api = schemathesis.pytest.from_fixture("auth_schema").exclude(path="/v1/ws")
+
+
+@open_api.parametrize()
+@fuzzed
+@hypothesis.seed(int(SEED or 0))
+def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
+    call_and_check(case, {})
+
+
+@auth_api.parametrize()
+@fuzzed
+@hypothesis.seed(int(SEED or 0))
+def test_every_operation_answers_as_documented_with_auth_on(case: schemathesis.Case) -> None:
+    call_and_check(case, AUTH_HEADERS)
