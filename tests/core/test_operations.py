@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import fields
 from importlib import metadata
 
+import httpx
 import pytest
 from starlette.routing import Mount, Route, WebSocketRoute
 
@@ -19,6 +20,7 @@ from tests.helpers import mutation, push
 from tests.server import REPO
 
 from .cli_support import syncserver_command
+from .conftest import LIMITS
 from .support import metric
 
 
@@ -117,3 +119,13 @@ def test_cli_refuses_a_bad_duration_with_a_clear_message(tmp_path):
     assert done.returncode == 2
     assert "is not a duration" in done.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_openapi_states_the_limits_of_the_server_that_serves_it(limited_server):
+    # A client (or a fuzzer) reading the document learns this server's bounds, not defaults
+    doc = httpx.get(limited_server.url + "/openapi.json", timeout=30).json()
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/v1/changes"]["get"]["parameters"]}
+    assert params["limit"]["maximum"] == int(LIMITS["SYNCSERVER_MAX_PAGE"])
+    assert params["wait"]["maximum"] == float(LIMITS["SYNCSERVER_MAX_WAIT"])
+    push = doc["components"]["schemas"]["PushRequest"]["properties"]["mutations"]
+    assert push["maxItems"] == int(LIMITS["SYNCSERVER_MAX_BATCH_MUTATIONS"])
