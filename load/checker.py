@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from contextlib import suppress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ MAX_LISTED = 200  # per kind; the total count is always exact
 class ClientView:
     client_id: str
     spaces: list[str]
-    store: dict[Key, dict[str, Any]]
+    store: Mapping[Key, dict[str, Any]]  # a ClientStore (load/replica.py) or a dict
 
 
 @dataclass
@@ -64,6 +65,16 @@ class Verdict:
         self.counts[f"warning:{kind}"] += 1
         if self.counts[f"warning:{kind}"] <= MAX_LISTED:
             self.warnings.append({"kind": kind, **detail})
+
+    def merge(self, other: Verdict) -> None:
+        """Add a part's verdict (the checker runs one partition of spaces at a time)."""
+        self.counts.update(other.counts)
+        for mine, theirs in ((self.anomalies, other.anomalies), (self.warnings, other.warnings)):
+            shown = Counter(entry["kind"] for entry in mine)
+            for entry in theirs:
+                if shown[entry["kind"]] < MAX_LISTED:
+                    mine.append(entry)
+                    shown[entry["kind"]] += 1
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -253,8 +264,8 @@ def check_histories(
 
 def compare_stores(
     what: str,
-    expected: dict[Key, dict[str, Any]],
-    actual: dict[Key, dict[str, Any]],
+    expected: Mapping[Key, dict[str, Any]],
+    actual: Mapping[Key, dict[str, Any]],
     spaces: list[str],
     verdict: Verdict,
     **where: Any,
@@ -275,9 +286,12 @@ def compare_stores(
 
 
 def check(
-    recorder: Recorder, feeds: dict[str, Feed], clients: list[ClientView], spaces: list[str]
+    recorder: Recorder, feeds: dict[str, Feed], clients: list[ClientView], spaces: list[str],
+    whole_run: bool = True,
 ) -> Verdict:
-    """``feeds``: label -> feed; the first one is the reference the others must equal."""
+    """``feeds``: label -> feed; the first one is the reference the others must equal.
+    ``whole_run`` False: the recorder holds the history of ``spaces`` only (one partition of
+    load/journal.py); the rules about the run as a whole are left to the caller."""
     verdict = Verdict()
     outcome = canonical_results(recorder, verdict)
     verdict.counts["mutations"] = len(recorder.mutations)
@@ -297,7 +311,8 @@ def check(
             )
     audited = None
     if recorder.audit is None:
-        verdict.warn("audit_unavailable", detail="the conflicts audit was not read")
+        if whole_run:
+                verdict.warn("audit_unavailable", detail="the conflicts audit was not read")
     else:
         audited = {(e.get("client_id"), e.get("mid")) for e in recorder.audit}
         innocent = {k: (m, outcome[k]) for k, m in recorder.mutations.items()
@@ -305,7 +320,7 @@ def check(
         check_audit(innocent, audited, verdict.add, verdict.counts)  # type: ignore[arg-type]
     check_histories(recorder, outcome, reference, set(spaces), verdict, audited)  # type: ignore[arg-type]
     check_hostile(recorder, outcome, verdict.add, verdict.counts)
-    if not recorder.results:
+    if whole_run and not recorder.results:
         verdict.add("nothing_checked", detail="no mutation was acknowledged: nothing to verify")
     for view in clients:
         verdict.counts["clients_checked"] += 1

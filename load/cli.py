@@ -21,10 +21,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from load.chaos import parse_mix
-from load.checker import Feed, Verdict, check
+from load.checker import ClientView, Feed, Verdict, check
 from load.glossary import TOTALS, total_label
 from load.http import HttpConnection, HttpError
+from load.journal import Journal
 from load.machine import NOT_MEASURED, cpu_sample, cpu_split, machine_info
+from load.memory import MemoryLog
 from load.progress import progress_bar
 from load.recorder import Recorder
 from load.report import build_report, write_reports
@@ -209,15 +211,18 @@ async def server_info(url: str) -> dict[str, Any]:
 async def execute(
     settings: Settings, show_progress: bool, server_pid: int | None = None
 ) -> tuple[Stats, Verdict | None, dict[str, Any]]:
-    stats, recorder = Stats(), Recorder()
+    stats, memory = Stats(), MemoryLog(server_pid)
     stats.extra["machine"] = machine_info()
     cpu = stats.extra["cpu"] = {"start": cpu_sample(server_pid)}
     server = await server_info(settings.urls[0])
-    scenario = SCENARIOS[settings.scenario](settings, stats, recorder)
+    scenario = SCENARIOS[settings.scenario](settings, stats, Recorder())
+    # The history goes to disk, one file per partition of the spaces (load/journal.py).
+    journal = scenario.recorder = Journal(scenario.space_names)
     bound = settings.duration + settings.settle_timeout + 60
     verdict = None
     try:
-        async with progress_bar(stats, settings.duration, show_progress), quiet_gc():
+        async with memory.sampling(), progress_bar(stats, settings.duration, show_progress,
+                                                   memory), quiet_gc():
             before = cpu_sample(server_pid)
             load_started = stats.elapsed()
             try:
@@ -233,37 +238,62 @@ async def execute(
             cpu["load_phase"] = cpu_split(before, cpu_sample(server_pid))
             stats.end_load_phase()
             load_ended = stats.elapsed()
-        started = time.monotonic()
-        try:
-            await asyncio.wait_for(scenario.settle(), settings.settle_timeout * 3 + 30)
-        except TimeoutError:
-            stats.error("settle_timeout", "clients did not reach quiescence")
-        stats.extra["settle_s"] = round(time.monotonic() - started, 3)
-        stats.finish()
-        # seconds since the start of the timeline, for the charts
-        stats.extra["phases_s"] = {
-            "load": [round(load_started, 3), round(load_ended, 3)],
-            "settle": [round(load_ended, 3), round(stats.elapsed(), 3)],
-        }
-        feeds: dict[str, Feed] = {}
-        for url in settings.urls:
-            feeds[url] = await read_feed(
-                url, scenario.space_names, settings.page_limit, settings.token
-            )
-        label = f"{settings.urls[0]} (page size {CHECK_PAGE})"
-        feeds[label] = await read_feed(
-            settings.urls[0], scenario.space_names, CHECK_PAGE, settings.token
-        )
-        try:
-            recorder.audit = await read_audit(
-                settings.urls[0], scenario.space_names, settings.token
-            )
-        except (SnapshotError, HttpError, orjson.JSONDecodeError, KeyError) as exc:
-            stats.error("audit_unreadable", str(exc))  # the checker warns audit_unavailable
-        verdict = check(recorder, feeds, scenario.views(), scenario.space_names)
+        memory.mark("load")
+        async with memory.sampling():
+            started = time.monotonic()
+            try:
+                await asyncio.wait_for(scenario.settle(), settings.settle_timeout * 3 + 30)
+            except TimeoutError:
+                stats.error("settle_timeout", "clients did not reach quiescence")
+            stats.extra["settle_s"] = round(time.monotonic() - started, 3)
+            stats.finish()
+            # seconds since the start of the timeline, for the charts
+            stats.extra["phases_s"] = {
+                "load": [round(load_started, 3), round(load_ended, 3)],
+                "settle": [round(load_ended, 3), round(stats.elapsed(), 3)],
+            }
+            memory.mark("settle")
+            try:
+                journal.audit = await read_audit(
+                    settings.urls[0], scenario.space_names, settings.token
+                )
+            except (SnapshotError, HttpError, orjson.JSONDecodeError, KeyError) as exc:
+                stats.error("audit_unreadable", str(exc))  # the checker warns audit_unavailable
+            started = time.monotonic()
+            verdict = await check_run(settings, scenario.views(), journal)
+            stats.extra["check_s"] = round(time.monotonic() - started, 3)
+            memory.mark("check")
     finally:
         await scenario.close()
+        journal.close()
+        stats.extra["memory"] = memory.to_json()
     return stats, verdict, server
+
+
+async def check_run(settings: Settings, views: list[ClientView], journal: Journal) -> Verdict:
+    """The checker, one partition of spaces at a time: its history read back from the
+    journal, its feed read from cursor zero (from every URL, and once more with page size
+    97), and the clients' stores for those spaces. Memory holds one partition at a time."""
+    verdict = Verdict()
+    results = 0
+    for spaces, recorder in journal.partitions():
+        feeds: dict[str, Feed] = {}
+        for url in settings.urls:
+            feeds[url] = await read_feed(url, spaces, settings.page_limit, settings.token)
+        label = f"{settings.urls[0]} (page size {CHECK_PAGE})"
+        feeds[label] = await read_feed(settings.urls[0], spaces, CHECK_PAGE, settings.token)
+        wanted = set(spaces)
+        part_views = [ClientView(v.client_id, [s for s in v.spaces if s in wanted], v.store)
+                      for v in views if wanted.intersection(v.spaces)]
+        verdict.merge(check(recorder, feeds, part_views, spaces, whole_run=False))
+        results += len(recorder.results)
+        del feeds, recorder, part_views
+    verdict.counts["clients_checked"] = len(views)
+    if journal.audit is None:
+        verdict.warn("audit_unavailable", detail="the conflicts audit was not read")
+    if not results:
+        verdict.add("nothing_checked", detail="no mutation was acknowledged: nothing to verify")
+    return verdict
 
 
 @contextlib.asynccontextmanager

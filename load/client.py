@@ -16,7 +16,8 @@ import orjson
 from load.hlc import HLC
 from load.http import HttpConnection, HttpError, Response
 from load.merge import apply_op
-from load.recorder import Recorder
+from load.recorder import Sink
+from load.replica import ClientStore, Replicas
 from load.stats import Stats
 
 Key = tuple[str, str, str]  # (space, collection, id)
@@ -36,10 +37,11 @@ class SimClient:
         self,
         client_id: str,
         url: str,
-        recorder: Recorder,
+        recorder: Sink,
         stats: Stats,
         token: str | None = None,
         page_limit: int = 1000,
+        replicas: Replicas | None = None,
     ) -> None:
         self.client_id = client_id
         self.url = url
@@ -51,7 +53,8 @@ class SimClient:
         self.hlc = HLC(client_id)  # protocol 2: the HLC node is the client id
         self.mid = 0
         self.outbox: list[dict[str, Any]] = []
-        self.store: dict[Key, Record] = {}
+        # records are stored once per run, not once per client (load/replica.py)
+        self.store = ClientStore(replicas)
         self.local: dict[Key, Record] = {}
         self.cursors: dict[str, str] = {}
         self.max_seq: dict[str, int] = {}
@@ -152,7 +155,7 @@ class SimClient:
         return True
 
     def apply_results(self, batch: list[dict[str, Any]], results: list[dict[str, Any]]) -> None:
-        self.recorder.answered(self.client_id, results)
+        self.recorder.answered(self.client_id, results, batch)
         by_mid = {m["mid"]: m for m in batch}
         # A result for a mutation no longer in the outbox is a replay's answer (the batch was
         # sent twice): it changes nothing locally.
@@ -248,9 +251,7 @@ class SimClient:
         the feed already delivered a newer one (push results and live changes race)."""
         key = (record["space"], record["collection"], record["id"])
         self.hlc.observe(record.get("hlc"))
-        current = self.store.get(key)
-        if current is None or record["version"] >= current["version"]:
-            self.store[key] = record
+        self.store.offer(key, record)
         self._see_seq(record["space"], record.get("seq", 0))
 
     def apply_changes(self, changes: list[dict[str, Any]]) -> None:
@@ -260,13 +261,9 @@ class SimClient:
         if not changes:
             return
         now = time.perf_counter()
-        store = self.store
+        offer = self.store.offer  # keeps what it holds when that is newer (a push result)
         for change in changes:
-            key = (change["space"], change["collection"], change["id"])
-            current = store.get(key)
-            if current is not None and current["version"] > change["version"]:
-                continue  # older than what a push result already told us
-            store[key] = change
+            offer((change["space"], change["collection"], change["id"]), change)
         self.hlc.observe(max(map(_hlc_of, changes)))
         # A page (HTTP or WebSocket) holds one space in seq order: its last change is its max.
         self._see_seq(changes[-1]["space"], changes[-1]["seq"])
@@ -276,7 +273,7 @@ class SimClient:
 
     def drop_space(self, space: str) -> None:
         """resync_required / bad_cursor: forget the confirmed copy, keep the outbox."""
-        self.store = {k: v for k, v in self.store.items() if k[0] != space}
+        self.store.drop_space(space)
         self.cursors.pop(space, None)
 
     async def pull(self, space: str, max_pages: int = 1_000_000) -> int:

@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from load.glossary import NEW, REPLAYED
+from load.memory import MemoryLog, describe
 from load.stats import Stats
 
 
 @contextlib.asynccontextmanager
-async def progress_bar(stats: Stats, duration: float, enabled: bool) -> AsyncIterator[None]:
+async def progress_bar(stats: Stats, duration: float, enabled: bool,
+                       memory: MemoryLog | None = None) -> AsyncIterator[None]:
     if not enabled:
         yield
         return
@@ -37,6 +39,7 @@ async def progress_bar(stats: Stats, duration: float, enabled: bool) -> AsyncIte
                 f"new mutations {t[NEW]:,}  replayed {t[REPLAYED]:,}  "
                 f"pulled {t['changes_pulled']:,}  ws {t['changes_delivered']:,}  "
                 f"errors {sum(stats.errors.values()):,}"
+                + describe(memory)  # the tool's and the server's resident memory now
             )
             progress.update(task, completed=min(time.monotonic() - started, duration), info=info)
             await asyncio.sleep(0.25)

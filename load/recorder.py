@@ -6,10 +6,25 @@ of a push benchmark) and the per-mutation views are built when the checker first
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 MutationKey = tuple[str, int]  # (client_id, mid)
 Batch = tuple[str, list[dict[str, Any]]]  # (client_id, mutations or results)
+
+
+class Sink(Protocol):
+    """What clients record into: a ``Recorder`` (in memory) or a ``Journal`` (on disk)."""
+
+    probes: list[dict[str, Any]]
+    server_errors: list[tuple[str, int, str]]
+
+    def sent(self, client_id: str, mutations: list[dict[str, Any]]) -> None: ...
+
+    def answered(self, client_id: str, results: list[dict[str, Any]],
+                 batch: list[dict[str, Any]] | None = None) -> None: ...
+
+    def failed(self, client_id: str, batch: list[dict[str, Any]], status: int,
+               detail: str) -> None: ...
 
 
 class Recorder:
@@ -33,7 +48,8 @@ class Recorder:
     def sent(self, client_id: str, mutations: list[dict[str, Any]]) -> None:
         self._sent.append((client_id, list(mutations)))
 
-    def answered(self, client_id: str, results: list[dict[str, Any]]) -> None:
+    def answered(self, client_id: str, results: list[dict[str, Any]],
+                 batch: list[dict[str, Any]] | None = None) -> None:
         self._answered.append((client_id, results))
 
     def failed(self, client_id: str, batch: list[dict[str, Any]], status: int, detail: str) -> None:

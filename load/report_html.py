@@ -163,6 +163,35 @@ def _resources(report: dict[str, Any]) -> str:
     )
 
 
+def _memory(report: dict[str, Any]) -> str:
+    """The tool's and a spawned server's resident memory: peaks, and over the run
+    (load/memory.py)."""
+    memory = report["results"].get("memory")
+    if not memory:
+        return ""
+    seconds, tool = memory["seconds"], memory["tool_rss_mb"]
+    rows: list[list[Any]] = [["load tool, peak", memory["tool_peak_rss_mb"]]]
+    for phase, at in memory.get("phase_end_s", {}).items():
+        if at in seconds:
+            rows.append([f"load tool, end of {phase}", tool[seconds.index(at)]])
+    if memory.get("server_peak_rss_mb") is not None:
+        rows.append(["server (spawned), peak", memory["server_peak_rss_mb"]])
+    every = max(1, round(memory.get("sample_every_s", 1)))
+    # one value per second, as the chart draws: each sample stands for its interval
+    series = {"load tool": [x or 0.0 for x in tool for _ in range(every)]}
+    if memory.get("server_rss_mb"):
+        series["server"] = [x or 0.0 for x in memory["server_rss_mb"] for _ in range(every)]
+    return section(
+        "memory", "Memory",
+        table(rows, ["resident set", "MB"]),
+        line_chart(series, "seconds since start: load, settle, check", "MB")
+        if len(seconds) > 1 else "",
+        note(f"Resident set sizes read from /proc every {every} s. The tool keeps one copy of each record "
+             "and journals the history to disk (docs/load.md), so it grows with the records "
+             "of the run, not with clients x records; a server's should be flat once warm."),
+    )
+
+
 # -- throughput -----------------------------------------------------------------------------
 
 def _throughput(report: dict[str, Any]) -> str:
@@ -309,6 +338,7 @@ def render_html(report: dict[str, Any], stats: Stats) -> str:
         _parameters(report),
         _machine(report),
         _resources(report),
+        _memory(report),
         _throughput(report),
         _latency(report, stats),
         _errors(report),

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from load.http import HttpConnection, HttpError
-from load.recorder import Recorder
+from load.recorder import Sink
 from load.ws import ws_url
 
 
@@ -44,7 +44,7 @@ def http_probes(client_id: str, space: str) -> dict[str, tuple[str, str, bytes |
     }
 
 
-async def run_http_probe(conn: HttpConnection, recorder: Recorder, name: str, method: str,
+async def run_http_probe(conn: HttpConnection, recorder: Sink, name: str, method: str,
                          path: str, body: bytes | None) -> None:
     try:
         response = await conn.request(method, path, body)
@@ -77,7 +77,7 @@ WS_PROBES: dict[str, tuple[list[Any], int | None, str | None]] = {
 }
 
 
-async def run_ws_probe(url: str, recorder: Recorder, name: str, client_id: str,
+async def run_ws_probe(url: str, recorder: Sink, name: str, client_id: str,
                        spaces: tuple[str, str], timeout: float = 5.0) -> None:
     """Over the ``websockets`` library (an implementation independent of the server's)."""
     frames, close_code, error_code = WS_PROBES[name]

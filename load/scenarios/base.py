@@ -14,7 +14,8 @@ from load.auth import mint_token
 from load.chaos.mix import Chaos
 from load.checker import ClientView
 from load.client import SimClient
-from load.recorder import Recorder
+from load.recorder import Sink
+from load.replica import Replicas
 from load.settings import Settings
 from load.stats import Stats
 from load.ws import WsFeed
@@ -36,7 +37,7 @@ class Scenario:
     name = ""
     description = ""
 
-    def __init__(self, settings: Settings, stats: Stats, recorder: Recorder) -> None:
+    def __init__(self, settings: Settings, stats: Stats, recorder: Sink) -> None:
         self.settings = settings
         self.stats = stats
         self.recorder = recorder
@@ -46,6 +47,7 @@ class Scenario:
         self.run_id = secrets.token_hex(3)
         self.space_names = [f"load-{self.run_id}-s{i}" for i in range(max(1, settings.spaces))]
         self.clients: list[SimClient] = []
+        self.replicas = Replicas()  # every client's confirmed copy, stored once per record
         self.client_spaces: dict[str, list[str]] = {}
         self.feeds: dict[str, WsFeed] = {}
         self._budget = settings.max_mutations
@@ -82,7 +84,8 @@ class Scenario:
         if self.settings.token_secret:
             token = mint_token(self.settings.token_secret, client_id, spaces)
         client = SimClient(
-            client_id, url, self.recorder, self.stats, token, page_limit=self.settings.page_limit
+            client_id, url, self.recorder, self.stats, token, page_limit=self.settings.page_limit,
+            replicas=self.replicas,
         )
         self.clients.append(client)
         self.client_spaces[client_id] = spaces
