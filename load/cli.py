@@ -397,6 +397,11 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
     for what in [k for k in TOTALS if k in totals] + sorted(set(totals) - set(TOTALS)):
         rate = results["throughput_per_s"].get(what, 0.0)
         console.print(f"  {total_label(what):<22} {totals[what]:>10,}  {rate:>12,.1f}/s")
+    memory = results.get("memory") or {}
+    if memory:
+        server = memory.get("server_peak_rss_mb")
+        console.print(f"  memory: load tool peak {memory['tool_peak_rss_mb']:,} MB"
+                      + (f", server peak {server:,} MB" if server is not None else ""))
     if results.get("stopped_by") == "max_mutations":
         console.print("  the run stopped at --max-mutations before --duration")
     if results["errors"]:
