@@ -219,7 +219,7 @@ class SimClient:
             mutation["op"],
             mutation.get("data"),
         )
-        self.store[key] = {
+        self.store.keep(key, {  # its own computation: never the shared state
             "space": key[0],
             "collection": key[1],
             "id": key[2],
@@ -227,7 +227,7 @@ class SimClient:
             "seq": result["seq"],
             "deleted": deleted,
             "data": None if deleted else data,
-        }
+        })
 
     async def flush(self, batch_size: int, attempts: int = 5) -> bool:
         """Push the whole outbox, replaying unanswered batches as a service worker would."""

@@ -123,6 +123,14 @@ class ClientStore(MutableMapping[Key, Record]):
         held, table, i = self._slot(key)
         held[i] = table.intern(i, record)
 
+    def keep(self, key: Key, record: Record) -> None:
+        """Hold a state the client computed itself (an ``applied`` result on top of its
+        copy): it lacks fields the server sends (the stamp), so it is never the shared one,
+        or every state the feed brings at that version would differ from it and be held
+        once per client. The feed replaces it by the server's own."""
+        held, _, i = self._slot(key)
+        held[i] = record
+
     def offer(self, key: Key, record: Record) -> bool:
         """Store ``record`` unless the client holds a newer version (push results and live
         changes race): the feed's hot path, one index lookup per change."""
