@@ -110,8 +110,10 @@ class ClientStore(MutableMapping[Key, Record]):
         return record  # type: ignore[no-any-return]
 
     def _slot(self, key: Key) -> tuple[list[Record | None], SpaceTable, int]:
-        table = self._replicas.table(key[0])
-        i = table.slot(key)
+        table = self._replicas.tables.get(key[0]) or self._replicas.table(key[0])
+        i = table.index.get(key)
+        if i is None:
+            i = table.slot(key)
         held = self._held.get(key[0])
         if held is None:
             held = self._held[key[0]] = []
