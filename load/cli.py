@@ -300,7 +300,7 @@ async def check_run(settings: Settings, views: list[ClientView], journal: Journa
 async def quiet_gc(every: float = 1.0) -> AsyncIterator[None]:
     """Keep full garbage collections out of the measurements.
 
-    The tool holds every client's store and every recorded mutation: hundreds of thousands
+    The tool holds every record of the run and every client's references to them: millions
     of objects. CPython's full collections then take 100+ ms each, stalling the event loop,
     and showed up as fan-out latency spikes (1,000 subscribers: p99 120 ms -> 51 ms without
     them). Freezing the heap every second leaves collections only the newest objects to

@@ -121,8 +121,7 @@ class Scenario:
             self.stopping = True  # the chaos tasks stop with the scenario's own clients
             await asyncio.gather(*extra, return_exceptions=True)
         self.stats.extra["drive_s"] = round(time.monotonic() - started, 3)
-        # --max-mutations (1,000,000 by default) also bounds the tool's memory: every
-        # mutation is recorded for the checker. Say when it, not the clock, ended the run.
+        # Say when --max-mutations, not the clock, ended the run.
         self.stats.extra["stopped_by"] = "max_mutations" if self._budget <= 0 else "duration"
 
     async def settle(self) -> None:

@@ -126,3 +126,17 @@ def test_the_journal_keeps_the_history_on_disk_and_gives_it_back_one_partition_a
     assert seen == 20_002
     journal.close()
     assert not list(tmp_path.iterdir())
+
+
+def test_a_run_reports_the_tools_memory_over_time(live_server, run_load, tmp_path: Path) -> None:
+    status, report = run_load("steady", live_server.url, "--duration", "2.5", "--clients", "4",
+                              "--batch-size", "10", "--spaces", "2")
+    assert status == 0
+    memory = report["results"]["memory"]
+    assert memory["tool_peak_rss_mb"] > 10
+    assert memory["server_rss_mb"] is None  # not spawned: the tool cannot see the server
+    assert len(memory["seconds"]) == len(memory["tool_rss_mb"]) >= 3
+    assert all(mb and mb > 10 for mb in memory["tool_rss_mb"])
+    assert set(memory["phase_end_s"]) == {"load", "settle", "check"}
+    html = next(tmp_path.glob("report-*/report.html")).read_text()
+    assert "<h2>Memory</h2>" in html and "load tool, peak" in html
