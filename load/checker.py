@@ -43,7 +43,7 @@ MAX_LISTED = 200  # per kind; the total count is always exact
 class ClientView:
     client_id: str
     spaces: list[str]
-    store: Mapping[Key, dict[str, Any]]  # a ClientStore (load/replica.py) or a dict
+    store: Mapping[Key, Mapping[str, Any]]  # a ClientStore (load/replica.py) or a dict
 
 
 @dataclass
@@ -154,7 +154,7 @@ def check_feed_shape(label: str, feed: Feed, verdict: Verdict) -> None:
             last_seq = change["seq"]
 
 
-def _state(record: dict[str, Any]) -> tuple[Any, ...]:
+def _state(record: Mapping[str, Any]) -> tuple[Any, ...]:
     return (record["version"], bool(record.get("deleted")), record.get("data"))
 
 
@@ -265,7 +265,7 @@ def check_histories(
 def compare_stores(
     what: str,
     expected: Mapping[Key, dict[str, Any]],
-    actual: Mapping[Key, dict[str, Any]],
+    actual: Mapping[Key, Mapping[str, Any]],
     spaces: list[str],
     verdict: Verdict,
     verified: dict[int, bool] | None = None,
