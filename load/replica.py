@@ -23,7 +23,7 @@ The client and the checker use a ``ClientStore`` like the dict it replaces (``ge
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -243,6 +243,32 @@ class ClientStore(MutableMapping[Key, Held]):
 
     def __len__(self) -> int:
         return sum(len(held) - held.count(None) for held in self._held.values())
+
+    def agrees_with(self, space: str, expected: Mapping[Key, Any],
+                    same: Callable[[Held, Any], bool], verified: dict[int, bool]) -> bool:
+        """Does this client hold exactly ``expected`` for ``space``? The fast answer for a
+        caught-up client: its slots are the table's latest states (one list comparison,
+        identity first, in C), and those states were checked against ``expected`` once
+        for all clients (cached in ``verified`` under the table's id). False means: look
+        record by record."""
+        table = self._replicas.tables.get(space)
+        held = self._held.get(space)
+        if table is None or held is None:
+            return False
+        ok = verified.get(id(table))
+        if ok is None:
+            latest, keys = table.latest, table.keys
+            wanted = sum(1 for k in expected if k[0] == space)
+            ok = wanted == len(latest) - latest.count(None) and all(
+                state is None or ((theirs := expected.get(keys[i])) is not None
+                                  and same(state, theirs))
+                for i, state in enumerate(latest))
+            verified[id(table)] = ok
+        if not ok:
+            return False
+        if len(held) < len(table.latest):
+            held.extend([None] * (len(table.latest) - len(held)))
+        return held == table.latest
 
     def drop_space(self, space: str) -> None:
         """resync: forget every record of the space."""
