@@ -186,9 +186,10 @@ def _memory(report: dict[str, Any]) -> str:
         table(rows, ["resident set", "MB"]),
         line_chart(series, "seconds since start: load, settle, check", "MB")
         if len(seconds) > 1 else "",
-        note(f"Resident set sizes read from /proc every {every} s. The tool keeps one copy "
-             "of each record and journals the history to disk (docs/load.md), so it grows with the records "
-             "of the run, not with clients x records; a server's should be flat once warm."),
+        note(f"Resident set sizes read from /proc every {every} s. The tool keeps one "
+             "copy of each record and journals the history to disk (docs/load.md), so it "
+             "grows with the records of the run, not with clients x records; a server's "
+             "should be flat once warm."),
     )
 
 
