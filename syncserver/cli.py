@@ -171,6 +171,9 @@ def serve(settings: Settings) -> None:
         # small JSON frames. See docs/configuration.md.
         config = uvicorn.Config(
             app, ws="websockets-sansio", ws_per_message_deflate=False,
+            # A frame past a push's byte limit (and a margin for its envelope) is closed
+            # with 1009 by the protocol layer, before it is buffered whole.
+            ws_max_size=settings.max_batch_bytes + 65_536,
             ws_ping_interval=settings.ws_ping_interval, ws_ping_timeout=20.0,
             log_level=settings.log_level, access_log=settings.access_log, loop="auto",
             http="auto", timeout_graceful_shutdown=GRACEFUL_SECONDS,

@@ -103,13 +103,19 @@ def _wait_param(request: Request, max_wait: float) -> float:
     return value
 
 
-def parse_collections(raw: str | list[str] | None) -> list[str] | None:
+def parse_collections(raw: str | list[str] | None, most: int) -> list[str] | None:
+    """A `collections` filter: at most `most` names (SYNCSERVER_MAX_FILTER_COLLECTIONS),
+    each a collection name (so at most 64 characters)."""
     if raw is None or raw == "" or raw == []:
         return None
-    names = raw.split(",") if isinstance(raw, str) else raw
+    names = raw.split(",", most) if isinstance(raw, str) else raw
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise SyncError(ErrorCode.INVALID_REQUEST, "collections must be a list of names",
                         field="collections")
+    if len(names) > most:
+        raise SyncError(ErrorCode.INVALID_REQUEST, f"collections names more than {most} "
+                        "collections (SYNCSERVER_MAX_FILTER_COLLECTIONS): subscribe to the "
+                        "whole space, or split the filter", field="collections")
     bad = [n for n in names if SPACE_PATTERN.fullmatch(n) is None]
     if bad:
         raise SyncError(ErrorCode.INVALID_REQUEST, f"bad collection name {bad[0]!r}",
@@ -125,7 +131,8 @@ async def changes(request: Request) -> Response:
         access.require_read(space)
     limit = _int_param(request, "limit", service.settings.max_page, 1, service.settings.max_page)
     wait = _wait_param(request, service.settings.max_wait)
-    collections = parse_collections(request.query_params.get("collections"))
+    collections = parse_collections(request.query_params.get("collections"),
+                                    service.settings.max_filter_collections)
     page = await service.changes(space, request.query_params.get("since"), limit,
                                  collections, wait)
     return Response(page.body(), media_type=JSON)
