@@ -25,6 +25,7 @@ class ErrorCode(str, Enum):
     FORBIDDEN = "forbidden"
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
     SERVER_BUSY = "server_busy"
+    REQUEST_TIMEOUT = "request_timeout"
     # per-mutation rejection codes (a push result, not an HTTP status)
     INVALID_MUTATION = "invalid_mutation"
     UNKNOWN_OP = "unknown_op"
@@ -56,6 +57,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.TOO_MANY_SUBSCRIPTIONS: 429,
     ErrorCode.SERVER_BUSY: 503,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.CONFLICT_NOT_FOUND: 404,
     ErrorCode.CONFLICT_CLOSED: 409,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import orjson
@@ -53,13 +54,20 @@ async def read_json(request: Request, max_bytes: int) -> object:
                         "(SYNCSERVER_MAX_BATCH_BYTES): split the batch")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise SyncError(ErrorCode.BATCH_TOO_LARGE,
-                            f"the body is over the limit of {max_bytes} bytes "
-                            "(SYNCSERVER_MAX_BATCH_BYTES): split the batch")
-        chunks.append(chunk)
+    timeout = _service(request).settings.body_timeout
+    try:
+        async with asyncio.timeout(timeout):  # a body sent a byte at a time (slowloris)
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise SyncError(ErrorCode.BATCH_TOO_LARGE,
+                                    f"the body is over the limit of {max_bytes} bytes "
+                                    "(SYNCSERVER_MAX_BATCH_BYTES): split the batch")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise SyncError(ErrorCode.REQUEST_TIMEOUT,
+                        f"the body did not arrive within {timeout:g} seconds "
+                        "(SYNCSERVER_BODY_TIMEOUT): nothing was stored; send it again") from None
     try:
         return exact_json.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:

@@ -296,6 +296,13 @@ class Settings:
     ws_max_queued_bytes: int = _setting(
         8_000_000, "bytes of frames queued for one WebSocket (catch-up, replies and live "
         "changes) before it counts as a slow consumer", Whole(1_024, 1_073_741_824))
+    header_timeout: float = _setting(
+        10.0, "seconds a client has to send a request's headers, from the connection's "
+        "opening or the request's first byte, before the connection is closed",
+        Number(0.1, 3600))
+    body_timeout: float = _setting(
+        30.0, "seconds a client has to send a push or resolution body (408 past it)",
+        Number(0.1, 3600))
     ws_max_subscriptions: int = _setting(
         100, "most subscriptions on one WebSocket connection", Whole(1, 100_000))
     default_policy: str = _setting(

@@ -288,3 +288,60 @@ def test_the_live_feed_of_a_stalled_websocket_is_a_slow_consumer_by_bytes(server
             assert resync is not None and resync["code"] == "slow_consumer"
 
     asyncio.run(scenario())
+
+
+def test_connections_that_send_headers_slowly_are_closed_while_others_are_served(
+        server_factory):
+    server = server_factory(env={"SYNCSERVER_HEADER_TIMEOUT": "1"})
+
+    def slow() -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        s.settimeout(0.2)
+        return s
+
+    sockets = [slow() for _ in range(20)] + [socket.create_connection(("127.0.0.1",
+                                                                        server.port))]
+    closed: set[int] = set()
+    start = time.monotonic()
+    try:
+        with httpx.Client(base_url=server.url, timeout=5) as c:
+            while len(closed) < len(sockets) and time.monotonic() - start < 6:
+                assert c.get("/healthz").status_code == 200, "another client is served"
+                for i, s in enumerate(sockets):
+                    if i in closed:
+                        continue
+                    try:
+                        if i < 20:  # the last one never sends a byte
+                            s.sendall(b"X-Slow: 1\r\n")  # one header line now and then
+                        if s.recv(1024) == b"":
+                            closed.add(i)
+                    except TimeoutError:
+                        pass
+                    except OSError:  # reset: closed by the server
+                        closed.add(i)
+        took = time.monotonic() - start
+    finally:
+        for s in sockets:
+            s.close()
+    assert len(closed) == len(sockets), f"{len(sockets) - len(closed)} slow clients held"
+    assert took < 4, f"closed after {took:.1f}s with a 1s header timeout"
+
+
+def test_a_push_body_sent_slowly_is_408_and_nothing_is_stored(server_factory):
+    server = server_factory(env={"SYNCSERVER_BODY_TIMEOUT": "1"})
+    before = data_snapshot(server.db)
+    body = orjson.dumps({"client_id": "slow", "mutations": [
+        mutation(1, "r1", space="slow", node="slow")]})
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(b"POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+        s.settimeout(5)
+        start = time.monotonic()
+        answer = s.recv(4096)
+        took = time.monotonic() - start
+        s.sendall(body[10:])  # too late
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b'"request_timeout"' in answer
+    assert took < 3
+    assert data_snapshot(server.db) == before
