@@ -367,19 +367,28 @@ class SQLiteStorage:
             head = SpaceHead(row[0], row[1]) if row else SpaceHead()
             # The subquery yields rows in seq order and SQLite aggregates them in that
             # order (tests/core/test_changes_feed.py pages through updated records and checks it).
-            # The page also stops at `max_bytes` of changes (a running sum in a window; the
-            # first change always goes in), so a page of 1,000 large records is never held
-            # whole in memory; the rows of the LIMIT past the budget are only counted.
-            keep = "WHERE run <= ? OR n = 1"
-            count, last, joined, read = conn.execute(
-                f"SELECT count(*) FILTER ({keep}), max(seq) FILTER ({keep}), "
-                f"CAST(group_concat(change, ',') FILTER ({keep}) AS BLOB), count(*) FROM ("
-                "SELECT seq, change, sum(length(CAST(change AS BLOB))) OVER "
-                "(ORDER BY seq ROWS UNBOUNDED PRECEDING) AS run, "
-                "row_number() OVER (ORDER BY seq) AS n FROM ("
-                f"SELECT seq, coalesce(change, {CHANGE_JSON}) AS change FROM records "
-                f"WHERE {where} ORDER BY seq LIMIT ?))",
-                (max_bytes, max_bytes, max_bytes, *params, limit)).fetchone()
+            # The page also stops at `max_bytes` of changes (the first change always goes
+            # in), so that a page of 1,000 large records is never built whole in memory.
+            # The page's size is summed first (cheap: no copy); only a page over the budget
+            # takes the windowed query, which costs about 6x the plain one per row.
+            rows = f"SELECT seq, coalesce(change, {CHANGE_JSON}) AS change FROM records " \
+                f"WHERE {where} ORDER BY seq LIMIT ?"
+            read, size = conn.execute(
+                f"SELECT count(*), sum(length(CAST(change AS BLOB))) FROM ({rows})",
+                (*params, limit)).fetchone()
+            if read <= 1 or size <= max_bytes:
+                count, last, joined = conn.execute(
+                    "SELECT count(*), max(seq), CAST(group_concat(change, ',') AS BLOB) "
+                    f"FROM ({rows})", (*params, limit)).fetchone()
+            else:
+                keep = "WHERE run <= ? OR n = 1"
+                count, last, joined = conn.execute(
+                    f"SELECT count(*) FILTER ({keep}), max(seq) FILTER ({keep}), "
+                    f"CAST(group_concat(change, ',') FILTER ({keep}) AS BLOB) FROM ("
+                    "SELECT seq, change, sum(length(CAST(change AS BLOB))) OVER "
+                    "(ORDER BY seq ROWS UNBOUNDED PRECEDING) AS run, "
+                    f"row_number() OVER (ORDER BY seq) AS n FROM ({rows}))",
+                    (max_bytes, max_bytes, max_bytes, *params, limit)).fetchone()
             more = count < read or count == limit and conn.execute(
                 f"SELECT 1 FROM records WHERE {where} LIMIT 1",
                 (space, last, *params[2:])).fetchone() is not None
