@@ -157,6 +157,7 @@ def serve(settings: Settings) -> None:
     from .app import create_app
     from .serving import GRACEFUL_SECONDS, GracefulServer, bind
     from .startup import check_tls, prepare_database
+    from .timeouts import protocol_with_header_timeout
 
     # Everything that can fail on the operator's side fails here, as one line, before
     # the server says it serves: the certificate, the database (lock, path, permissions,
@@ -171,9 +172,13 @@ def serve(settings: Settings) -> None:
         # small JSON frames. See docs/configuration.md.
         config = uvicorn.Config(
             app, ws="websockets-sansio", ws_per_message_deflate=False,
+            # A frame past a push's byte limit (and a margin for its envelope) is closed
+            # with 1009 by the protocol layer, before it is buffered whole.
+            ws_max_size=settings.max_batch_bytes + 65_536,
             ws_ping_interval=settings.ws_ping_interval, ws_ping_timeout=20.0,
             log_level=settings.log_level, access_log=settings.access_log, loop="auto",
-            http="auto", timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            http=protocol_with_header_timeout(settings.header_timeout),
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
             ssl_certfile=settings.ssl_certfile or None, ssl_keyfile=settings.ssl_keyfile or None)
         scheme = "https" if settings.tls else "http"
         print(f"syncserver: serving {settings.db} on {scheme}://{settings.host}:{settings.port}/"

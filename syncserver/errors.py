@@ -23,6 +23,9 @@ class ErrorCode(str, Enum):
     ORIGIN_NOT_ALLOWED = "origin_not_allowed"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
+    SERVER_BUSY = "server_busy"
+    REQUEST_TIMEOUT = "request_timeout"
     # per-mutation rejection codes (a push result, not an HTTP status)
     INVALID_MUTATION = "invalid_mutation"
     UNKNOWN_OP = "unknown_op"
@@ -52,6 +55,9 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.ORIGIN_NOT_ALLOWED: 403,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
+    ErrorCode.TOO_MANY_SUBSCRIPTIONS: 429,
+    ErrorCode.SERVER_BUSY: 503,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.CONFLICT_NOT_FOUND: 404,
     ErrorCode.CONFLICT_CLOSED: 409,
 }

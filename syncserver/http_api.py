@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import orjson
@@ -53,13 +54,20 @@ async def read_json(request: Request, max_bytes: int) -> object:
                         "(SYNCSERVER_MAX_BATCH_BYTES): split the batch")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise SyncError(ErrorCode.BATCH_TOO_LARGE,
-                            f"the body is over the limit of {max_bytes} bytes "
-                            "(SYNCSERVER_MAX_BATCH_BYTES): split the batch")
-        chunks.append(chunk)
+    timeout = _service(request).settings.body_timeout
+    try:
+        async with asyncio.timeout(timeout):  # a body sent a byte at a time (slowloris)
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise SyncError(ErrorCode.BATCH_TOO_LARGE,
+                                    f"the body is over the limit of {max_bytes} bytes "
+                                    "(SYNCSERVER_MAX_BATCH_BYTES): split the batch")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise SyncError(ErrorCode.REQUEST_TIMEOUT,
+                        f"the body did not arrive within {timeout:g} seconds "
+                        "(SYNCSERVER_BODY_TIMEOUT): nothing was stored; send it again") from None
     try:
         return exact_json.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:
@@ -103,13 +111,19 @@ def _wait_param(request: Request, max_wait: float) -> float:
     return value
 
 
-def parse_collections(raw: str | list[str] | None) -> list[str] | None:
+def parse_collections(raw: str | list[str] | None, most: int) -> list[str] | None:
+    """A `collections` filter: at most `most` names (SYNCSERVER_MAX_FILTER_COLLECTIONS),
+    each a collection name (so at most 64 characters)."""
     if raw is None or raw == "" or raw == []:
         return None
-    names = raw.split(",") if isinstance(raw, str) else raw
+    names = raw.split(",", most) if isinstance(raw, str) else raw
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise SyncError(ErrorCode.INVALID_REQUEST, "collections must be a list of names",
                         field="collections")
+    if len(names) > most:
+        raise SyncError(ErrorCode.INVALID_REQUEST, f"collections names more than {most} "
+                        "collections (SYNCSERVER_MAX_FILTER_COLLECTIONS): subscribe to the "
+                        "whole space, or split the filter", field="collections")
     bad = [n for n in names if SPACE_PATTERN.fullmatch(n) is None]
     if bad:
         raise SyncError(ErrorCode.INVALID_REQUEST, f"bad collection name {bad[0]!r}",
@@ -125,7 +139,8 @@ async def changes(request: Request) -> Response:
         access.require_read(space)
     limit = _int_param(request, "limit", service.settings.max_page, 1, service.settings.max_page)
     wait = _wait_param(request, service.settings.max_wait)
-    collections = parse_collections(request.query_params.get("collections"))
+    collections = parse_collections(request.query_params.get("collections"),
+                                    service.settings.max_filter_collections)
     page = await service.changes(space, request.query_params.get("since"), limit,
                                  collections, wait)
     return Response(page.body(), media_type=JSON)

@@ -34,6 +34,11 @@ class Published:
             return self.rows
         return sorted(latest.values(), key=lambda r: r[4])  # by seq
 
+    @cached_property
+    def size(self) -> int:
+        """Bytes of the batch's changes: what a subscriber holding it pending keeps alive."""
+        return sum(len(r[10]) for r in self.rows)
+
     def message(self, collections: frozenset[str] | None,
                 encode_cursor: Callable[[str, int], str]) -> str | None:
         """The live `changes` frame for this batch, rendered once per collection filter
@@ -54,18 +59,26 @@ class Published:
 Listener = Callable[[Published], None]
 
 
+@dataclass
+class _Waiting:
+    """The wake-up event of a space, and how many long-polls hold it."""
+
+    event: asyncio.Event
+    takers: int = 0
+
+
 class Notifier:
     def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
+        self._events: dict[str, _Waiting] = {}
         self._listeners: dict[str, set[Listener]] = {}
         self._goodbyes: set[Callable[[], Awaitable[None]]] = set()
         self.closing = False  # the server is stopping: nobody waits any more
 
     def publish(self, space: str, prev: int, head: int, rows: list[Row]) -> None:
         published = Published(space, prev, head, rows)
-        event = self._events.pop(space, None)
-        if event is not None:
-            event.set()
+        waiting = self._events.pop(space, None)
+        if waiting is not None:
+            waiting.event.set()
         for listener in list(self._listeners.get(space, ())):
             listener(published)
 
@@ -76,7 +89,20 @@ class Notifier:
             event = asyncio.Event()
             event.set()
             return event
-        return self._events.setdefault(space, asyncio.Event())
+        waiting = self._events.get(space)
+        if waiting is None:
+            waiting = self._events[space] = _Waiting(asyncio.Event())
+        waiting.takers += 1
+        return waiting.event
+
+    def done(self, space: str, event: asyncio.Event) -> None:
+        """A taker of `event` no longer waits: the last one frees the space's state, so
+        long-polls of ever new space names leave nothing behind."""
+        waiting = self._events.get(space)
+        if waiting is not None and waiting.event is event:
+            waiting.takers -= 1
+            if waiting.takers <= 0:
+                del self._events[space]
 
     @staticmethod
     async def wait(event: asyncio.Event, timeout: float) -> bool:
@@ -108,8 +134,8 @@ class Notifier:
         """The server is stopping: wake every long-poll now (it answers with what it has)
         and let every registered connection say goodbye, for at most `timeout` seconds."""
         self.closing = True
-        for event in self._events.values():
-            event.set()
+        for waiting in self._events.values():
+            waiting.event.set()
         self._events.clear()
         goodbyes = [asyncio.ensure_future(goodbye()) for goodbye in list(self._goodbyes)]
         if goodbyes:

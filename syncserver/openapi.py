@@ -188,6 +188,7 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                     "200": {"description": "one result per mutation",
                             **_json({"$ref": "#/components/schemas/PushResponse"})},
                     "400": _problem("malformed JSON or request"),
+                    "408": _problem("the body did not arrive within SYNCSERVER_BODY_TIMEOUT"),
                     "413": _problem("batch too large (mutations or bytes)"),
                     "415": _problem("not sent as Content-Type: application/json"),
                     **_auth("auth on: the client_id belongs to another user"),
@@ -247,6 +248,7 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                                       **_json({"$ref": "#/components/schemas/Resolved"})},
                               "400": _problem("bad resolution"),
                               "404": _problem("no such conflict"),
+                              "408": _problem("the body did not arrive in time"),
                               "409": _problem("already resolved"),
                               "413": _problem("body too large"),
                               "415": _problem("not sent as Content-Type: application/json"),
@@ -257,7 +259,9 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                 "summary": "WebSocket channel (upgrade)", "x-websocket": WS_MESSAGES,
                 "responses": {"101": {"description": "switching protocols"},
                               "403": {"description": "a browser page of an origin that is "
-                                      "neither the server's nor in SYNCSERVER_CORS_ORIGINS"}}}},
+                                      "neither the server's nor in SYNCSERVER_CORS_ORIGINS"},
+                              "503": _problem("the server holds SYNCSERVER_MAX_CONNECTIONS "
+                                              "WebSockets: retry after Retry-After seconds")}}},
             "/healthz": {"get": {"summary": "Health",
                                  "responses": {"200": {"description": "ok"},
                                                "503": {"description": "the database does not "

@@ -14,6 +14,7 @@ from .auth import Authenticator
 from .cursor import CursorCodec
 from .errors import ErrorCode, SyncError
 from .hlc import SERVER_NODE, Clock
+from .limits import Gate
 from .metrics import Metrics
 from .mutations import SPACE_PATTERN, parse_mutation, valid_client_id
 from .notifier import Notifier
@@ -74,6 +75,8 @@ class SyncService:
         self.storage = storage
         self.metrics = metrics
         self.notifier = Notifier()
+        self.long_polls = Gate(settings.max_long_polls)
+        self.connections = Gate(settings.max_connections)
         self.clock = Clock(settings.max_clock_drift_ms)
         self.cursors = CursorCodec(settings.secret.encode())
         self.policies = policies or policies_for(settings)
@@ -158,28 +161,47 @@ class SyncService:
     async def changes(self, space: str, cursor: str | None, limit: int,
                       collections: list[str] | None, wait: float = 0.0) -> ChangesPage:
         since = self.cursors.decode(space, cursor)
-        deadline = time.monotonic() + min(max(wait, 0.0), self.settings.max_wait)
+        wait = min(max(wait, 0.0), self.settings.max_wait)
+        if wait <= 0 or not self.long_polls.enter():  # full: answered as a plain pull
+            return await self._changes(space, since, limit, collections, 0.0)
+        try:
+            return await self._changes(space, since, limit, collections, wait)
+        finally:
+            self.long_polls.leave()
+
+    async def _changes(self, space: str, since: int, limit: int,
+                       collections: list[str] | None, wait: float) -> ChangesPage:
+        deadline = time.monotonic() + wait
+        max_bytes = self.settings.max_page_bytes
         while True:
-            woken = self.notifier.next_publish(space)
-            page, head = await self.storage.changes(space, since, limit, collections)
-            if since > head.seq:
-                raise SyncError(ErrorCode.RESYNC_REQUIRED,
-                                f"the cursor is ahead of space {space!r} (at {head.seq}): the "
-                                "server lost data since; drop local data and pull from the "
-                                "empty cursor")
-            if 0 < since < head.horizon:
-                raise SyncError(ErrorCode.RESYNC_REQUIRED,
-                                f"the cursor is behind the compaction horizon of space "
-                                f"{space!r}: drop local data and pull from the empty cursor")
-            remaining = deadline - time.monotonic()
-            # Stopping: answer what there is now (an empty page keeps the cursor) rather
-            # than hold the shutdown for up to max_wait.
-            if page.count or remaining <= 0 or self.notifier.closing:
-                self.metrics.changes_served.inc(page.count)
-                return ChangesPage(page.changes, page.count,
-                                   self.cursors.encode(space, page.last_seq), page.more)
-            since = page.last_seq  # changes of other collections moved the feed on
-            await self.notifier.wait(woken, remaining)
+            # Only a long-poll takes the space's wake-up event, and gives it back when done
+            # (a never-written space keeps no state once nobody waits on it).
+            woken = self.notifier.next_publish(space) if wait > 0 else None
+            try:
+                page, head = await self.storage.changes(space, since, limit, collections,
+                                                        max_bytes)
+                if since > head.seq:
+                    raise SyncError(ErrorCode.RESYNC_REQUIRED,
+                                    f"the cursor is ahead of space {space!r} (at {head.seq}): "
+                                    "the server lost data since; drop local data and pull "
+                                    "from the empty cursor")
+                if 0 < since < head.horizon:
+                    raise SyncError(ErrorCode.RESYNC_REQUIRED,
+                                    f"the cursor is behind the compaction horizon of space "
+                                    f"{space!r}: drop local data and pull from the empty "
+                                    "cursor")
+                remaining = deadline - time.monotonic()
+                # Stopping: answer what there is now (an empty page keeps the cursor)
+                # rather than hold the shutdown for up to max_wait.
+                if woken is None or page.count or remaining <= 0 or self.notifier.closing:
+                    self.metrics.changes_served.inc(page.count)
+                    return ChangesPage(page.changes, page.count,
+                                       self.cursors.encode(space, page.last_seq), page.more)
+                since = page.last_seq  # changes of other collections moved the feed on
+                await self.notifier.wait(woken, remaining)
+            finally:
+                if woken is not None:
+                    self.notifier.done(space, woken)
 
     # -- conflicts -------------------------------------------------------------------
 

@@ -281,6 +281,30 @@ class Settings:
         Whole(1, 1_000_000))
     ws_ping_interval: float = _setting(
         20.0, "seconds between WebSocket protocol pings", Number(1, 3600))
+    # Bounds under hostile load (DESIGN.md guarantee 12; docs/protocol.md "Limits").
+    max_page_bytes: int = _setting(
+        4_000_000, "largest changes page (HTTP and WebSocket catch-up) in bytes of changes; "
+        "a page always holds at least one change", Whole(1_024, 1_073_741_824))
+    max_filter_collections: int = _setting(
+        100, "most collection names in one `collections` filter", Whole(1, 1_000_000))
+    max_long_polls: int = _setting(
+        1_000, "most long-polls waiting at once; beyond it a long-poll answers at once, "
+        "as a plain pull", Whole(0, 1_000_000))
+    max_connections: int = _setting(
+        10_000, "most open WebSocket connections; beyond it a handshake is refused with "
+        "503 and Retry-After", Whole(1, 1_000_000))
+    ws_max_queued_bytes: int = _setting(
+        8_000_000, "bytes of frames queued for one WebSocket (catch-up, replies and live "
+        "changes) before it counts as a slow consumer", Whole(1_024, 1_073_741_824))
+    header_timeout: float = _setting(
+        10.0, "seconds a client has to send a request's headers, from the connection's "
+        "opening or the request's first byte, before the connection is closed",
+        Number(0.1, 3600))
+    body_timeout: float = _setting(
+        30.0, "seconds a client has to send a push or resolution body (408 past it)",
+        Number(0.1, 3600))
+    ws_max_subscriptions: int = _setting(
+        100, "most subscriptions on one WebSocket connection", Whole(1, 100_000))
     default_policy: str = _setting(
         "merge", f"conflict policy of collections not named in --policies: {POLICY_NAMES}",
         Text(f"one of {POLICY_NAMES}", _policy))

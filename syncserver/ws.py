@@ -1,10 +1,13 @@
 """The WebSocket channel: subscriptions (catch-up pages, then live changes) and push.
 
-Flow control: one sender task per connection drains a small outbound queue. Catch-up reads
-wait for room in it (natural backpressure). Live batches wait in a bounded per-subscription
-list; when it overflows the consumer is too slow: every subscription of the connection is
-stopped, and the client is told to resync each of them from the cursor it last received,
-then the connection is closed (rather than buffered without bound).
+Flow control: one sender task per connection drains a small outbound queue, bounded in
+frames and in bytes (SYNCSERVER_WS_MAX_QUEUED_BYTES, every frame counted until it is written
+to the socket). Catch-up pages and replies wait for room in it (natural backpressure). Live
+batches wait in a per-subscription list bounded in batches (SYNCSERVER_WS_QUEUE) and, over
+the connection, in bytes (the same budget); when either overflows the consumer is too
+slow: every subscription of the connection is stopped, and the client is told to resync
+each of them from the cursor it last received, then the connection is closed (rather than
+buffered without bound).
 
 Each queued frame remembers the subscription and the feed position it carries; the sender
 notes the position once the frame is sent, so a resync names the last cursor the client
@@ -28,8 +31,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import exact_json
 from .auth import subprotocol_token
-from .errors import ErrorCode, SyncError
+from .errors import ErrorCode, SyncError, problem_response
 from .http_api import parse_collections
+from .limits import FULL_RETRY_AFTER_SECONDS, ByteBudget
 from .notifier import Published
 from .permissions import Access, forbidden_space
 from .service import SyncService, check_space
@@ -59,9 +63,22 @@ class Connection:
         self.sender: asyncio.Task[None] | None = None
         self.access: Access | None = None  # auth on: what the hello's token grants
         self.expiry: asyncio.TimerHandle | None = None
+        self.queued = ByteBudget(service.settings.ws_max_queued_bytes)
+        self.pending_bytes = 0  # live batches held by this connection's subscriptions
+        self.frame_bytes = 0  # the size of the frame being handled
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.outbound.put((orjson.dumps(message).decode(), None, 0))
+        await self.put((orjson.dumps(message).decode(), None, 0))
+
+    async def put(self, item: Outgoing) -> None:
+        """Queue a frame, waiting for room (frames and bytes)."""
+        await self.queued.reserve(len(item[0]))
+        await self.outbound.put(item)
+
+    def put_now(self, item: Outgoing) -> None:
+        """Queue a frame that fits now (the live fast path checked it)."""
+        self.outbound.put_nowait(item)
+        self.queued.take(len(item[0]))
 
     async def run(self) -> None:
         # A token may come as the subprotocol "bearer.<jwt>" beside "syncserver.v2": the
@@ -101,6 +118,7 @@ class Connection:
                 break
             text, sub, seq = item
             await self.ws.send({"type": "websocket.send", "text": text})
+            self.queued.release(len(text))
             if sub is not None:
                 sub.delivered = seq
         # Rendered only now, after the last queued frame went out: a resync names the
@@ -123,7 +141,9 @@ class Connection:
             sub.stop()
         if drop_queued:
             while not self.outbound.empty():
-                self.outbound.get_nowait()
+                item = self.outbound.get_nowait()
+                if item is not None:
+                    self.queued.release(len(item[0]))
         try:
             self.outbound.put_nowait(None)
         except asyncio.QueueFull:  # the receive loop's own close: room comes as frames go
@@ -155,6 +175,7 @@ class Connection:
                                 "unsupported_frame", "send JSON text frames")
                 return
             frame: object = None
+            self.frame_bytes = len(text)
             try:
                 frame = exact_json.loads(text)  # integers past 64 bits: see exact_json
                 if not isinstance(frame, dict):
@@ -242,15 +263,22 @@ class Connection:
             request_id = frame.get("request_id")
             if request_id is not None and not isinstance(request_id, (str, int)):
                 raise SyncError(ErrorCode.INVALID_REQUEST, "request_id must be a string")
+            limit = self.service.settings.max_batch_bytes
             try:
+                if self.frame_bytes > limit:  # the same bound as a push over HTTP
+                    raise SyncError(ErrorCode.BATCH_TOO_LARGE,
+                                    f"the push frame is {self.frame_bytes} characters; the "
+                                    f"limit is {limit} (SYNCSERVER_MAX_BATCH_BYTES): split "
+                                    "the batch")
                 body = await self.service.push(frame, self.access)
             except SyncError as exc:  # the error frame says which push it answers
-                if exc.code not in (ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.FORBIDDEN):
+                if exc.code not in (ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.FORBIDDEN,
+                                    ErrorCode.BATCH_TOO_LARGE):
                     raise
                 raise SyncError(exc.code, exc.detail, **exc.extra,
                                 request_id=request_id) from None
             head = b'{"type":"push_result","request_id":' + orjson.dumps(request_id) + b","
-            await self.outbound.put(((head + body[1:]).decode(), None, 0))
+            await self.put(((head + body[1:]).decode(), None, 0))
         else:
             raise SyncError(ErrorCode.INVALID_REQUEST, f"unknown message type {kind!r}")
 
@@ -261,7 +289,9 @@ class Connection:
         cursor = frame.get("cursor")
         if cursor is not None and not isinstance(cursor, str):
             raise SyncError(ErrorCode.BAD_CURSOR, "cursor must be a string", space=space)
-        collections = parse_collections(frame.get("collections"))
+        settings = self.service.settings
+        collections = parse_collections(frame.get("collections"),
+                                        settings.max_filter_collections)
         try:
             since = self.service.cursors.decode(space, cursor)
         except SyncError as exc:
@@ -269,6 +299,13 @@ class Connection:
                 await self.send(resync_required(space, exc.detail))
                 return
             raise SyncError(exc.code, exc.detail, space=space) from None
+        if space not in self.subscriptions \
+                and len(self.subscriptions) >= settings.ws_max_subscriptions:
+            raise SyncError(ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                            f"this connection has {len(self.subscriptions)} subscriptions, "
+                            "the most one connection may hold "
+                            "(SYNCSERVER_WS_MAX_SUBSCRIPTIONS): unsubscribe first, or open "
+                            "another connection", space=space)
         old = self.subscriptions.pop(space, None)
         if old is not None:
             old.stop()
@@ -301,6 +338,8 @@ class Subscription:
     def stop(self) -> None:
         self.conn.service.notifier.unlisten(self.space, self.on_publish)
         self.task.cancel()
+        self.conn.pending_bytes -= sum(p.size for p in self.pending)
+        self.pending.clear()
 
     async def _end(self, message: dict[str, Any]) -> None:
         """This subscription is over: tell the client why, then free its space. (It stays
@@ -320,16 +359,18 @@ class Subscription:
     def on_publish(self, published: Published) -> None:
         if self.conn.closing is not None:
             return
+        conn = self.conn
         if self.idle and not self.pending and published.prev == self.cursor \
-                and not self.conn.outbound.full():
+                and not conn.outbound.full() and conn.queued.fits(published.size):
             # The fan-out hot path: the next batch for a live, caught-up subscriber goes
             # straight to its connection's queue, without waking this subscription's task.
             self._queue_live(published)
             return
         self.pending.append(published)
+        conn.pending_bytes += published.size
         self.wakeup.set()
-        if len(self.pending) > self.limit:
-            self.conn.slow_consumer()
+        if len(self.pending) > self.limit or conn.pending_bytes > conn.queued.capacity:
+            conn.slow_consumer()
 
     async def run(self) -> None:
         try:
@@ -337,7 +378,7 @@ class Subscription:
             text = orjson.dumps({
                 "type": "synced", "space": self.space,
                 "cursor": self.conn.service.encode_cursor(self.space, self.cursor)}).decode()
-            await self.conn.outbound.put((text, self, self.cursor))
+            await self.conn.put((text, self, self.cursor))
             while True:
                 self.idle = True
                 await self.wakeup.wait()
@@ -345,6 +386,7 @@ class Subscription:
                 self.wakeup.clear()
                 while self.pending:
                     published = self.pending.popleft()
+                    self.conn.pending_bytes -= published.size
                     if published.head <= self.cursor:
                         continue
                     if published.prev == self.cursor:
@@ -372,7 +414,7 @@ class Subscription:
                                          self.collections)
             self.cursor = service.cursors.decode(self.space, page.cursor)
             if page.count or not live:
-                await self.conn.outbound.put(
+                await self.conn.put(
                     (page.body(type="changes", space=self.space, live=live).decode(),
                      self, self.cursor))
             if not page.more:
@@ -381,12 +423,12 @@ class Subscription:
     async def _send_live(self, published: Published) -> None:
         item = self._render_live(published)
         if item is not None:
-            await self.conn.outbound.put(item)  # waits for room: backpressure
+            await self.conn.put(item)  # waits for room: backpressure
 
     def _queue_live(self, published: Published) -> None:
         item = self._render_live(published)
         if item is not None:
-            self.conn.outbound.put_nowait(item)
+            self.conn.put_now(item)
 
     def _render_live(self, published: Published) -> Outgoing | None:
         text = published.message(self.filter, self.conn.service.encode_cursor)
@@ -398,4 +440,17 @@ class Subscription:
 
 
 async def endpoint(websocket: WebSocket) -> None:
-    await Connection(websocket, websocket.app.state.service).run()
+    service: SyncService = websocket.app.state.service
+    if not service.connections.enter():
+        # Full (SYNCSERVER_MAX_CONNECTIONS): refused before the handshake completes, so a
+        # client backs off and retries instead of taking a socket it would lose at once.
+        error = SyncError(ErrorCode.SERVER_BUSY,
+                          f"the server holds its most WebSocket connections "
+                          f"({service.connections.capacity}): retry later",
+                          retry_after=FULL_RETRY_AFTER_SECONDS)
+        await websocket.send_denial_response(problem_response(error))
+        return
+    try:
+        await Connection(websocket, service).run()
+    finally:
+        service.connections.leave()

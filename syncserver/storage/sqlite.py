@@ -345,11 +345,14 @@ class SQLiteStorage:
         return SpaceHead(row[0], row[1]) if row else SpaceHead()
 
     async def changes(self, space: str, since: int, limit: int,
-                      collections: list[str] | None) -> tuple[Page, SpaceHead]:
-        return await self._read(self._changes_now, space, since, limit, collections)
+                      collections: list[str] | None,
+                      max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
+        return await self._read(self._changes_now, space, since, limit, collections,
+                                max_bytes)
 
     def _changes_now(self, space: str, since: int, limit: int,
-                     collections: list[str] | None) -> tuple[Page, SpaceHead]:
+                     collections: list[str] | None,
+                     max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
         where = "space = ? AND seq > ?"
         params: list[object] = [space, since]
         if collections:
@@ -364,12 +367,29 @@ class SQLiteStorage:
             head = SpaceHead(row[0], row[1]) if row else SpaceHead()
             # The subquery yields rows in seq order and SQLite aggregates them in that
             # order (tests/core/test_changes_feed.py pages through updated records and checks it).
-            count, last, joined = conn.execute(
-                f"SELECT count(*), max(seq), CAST(group_concat(change, ',') AS BLOB) FROM ("
-                f"SELECT seq, coalesce(change, {CHANGE_JSON}) AS change FROM records "
-                f"WHERE {where} "
-                f"ORDER BY seq LIMIT ?)", (*params, limit)).fetchone()
-            more = count == limit and conn.execute(
+            # The page also stops at `max_bytes` of changes (the first change always goes
+            # in), so that a page of 1,000 large records is never built whole in memory.
+            # The page's size is summed first (cheap: no copy); only a page over the budget
+            # takes the windowed query, which costs about 6x the plain one per row.
+            rows = f"SELECT seq, coalesce(change, {CHANGE_JSON}) AS change FROM records " \
+                f"WHERE {where} ORDER BY seq LIMIT ?"
+            read, size = conn.execute(
+                f"SELECT count(*), sum(length(CAST(change AS BLOB))) FROM ({rows})",
+                (*params, limit)).fetchone()
+            if read <= 1 or size <= max_bytes:
+                count, last, joined = conn.execute(
+                    "SELECT count(*), max(seq), CAST(group_concat(change, ',') AS BLOB) "
+                    f"FROM ({rows})", (*params, limit)).fetchone()
+            else:
+                keep = "WHERE run <= ? OR n = 1"
+                count, last, joined = conn.execute(
+                    f"SELECT count(*) FILTER ({keep}), max(seq) FILTER ({keep}), "
+                    f"CAST(group_concat(change, ',') FILTER ({keep}) AS BLOB) FROM ("
+                    "SELECT seq, change, sum(length(CAST(change AS BLOB))) OVER "
+                    "(ORDER BY seq ROWS UNBOUNDED PRECEDING) AS run, "
+                    f"row_number() OVER (ORDER BY seq) AS n FROM ({rows}))",
+                    (max_bytes, max_bytes, max_bytes, *params, limit)).fetchone()
+            more = count < read or count == limit and conn.execute(
                 f"SELECT 1 FROM records WHERE {where} LIMIT 1",
                 (space, last, *params[2:])).fetchone() is not None
         finally:
