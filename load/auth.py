@@ -1,29 +1,29 @@
 """Tokens for the simulated clients.
 
-Auth lands in a later server release; until then the tool sends ``--token`` (or a token it
-mints from ``--token-secret``) as ``Authorization: Bearer`` and in the WebSocket hello, which
-today's server ignores. Minted tokens are HS256 JWTs naming the client and its spaces; the
-claim names are provisional until the auth issue settles them.
+``--token`` sends one given token as ``Authorization: Bearer`` (and in the WebSocket
+``hello``). ``--token-secret`` mints one HS256 JWT per simulated client, in the form the
+server's ``--auth jwt`` reads (docs/security.md): ``sub`` is the client id, so each client
+id is bound to its own user, and the ``spaces`` claim is a dict granting exactly the spaces
+the client's scenario uses (``{"load-ab12-s0": "rw"}``). The checker reads every space of
+the run with a read-only token of its own.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import time
+from collections.abc import Iterable
 
-import orjson
+import jwt
+
+READ, WRITE = "r", "rw"
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+def grants(spaces: Iterable[str], right: str = WRITE) -> dict[str, str]:
+    return {space: right for space in spaces}
 
 
-def mint_token(secret: str, client_id: str, spaces: list[str], ttl: int = 3600) -> str:
+def mint_token(secret: str, sub: str, spaces: dict[str, str], ttl: int = 3600) -> str:
+    """An HS256 JWT with ``sub``, ``iat``, ``exp`` and the ``spaces`` grants."""
     now = int(time.time())
-    header = _b64(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
-    claims = _b64(orjson.dumps({"sub": client_id, "spaces": spaces, "iat": now, "exp": now + ttl}))
-    signing_input = f"{header}.{claims}".encode()
-    signature = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
-    return f"{header}.{claims}.{_b64(signature)}"
+    claims = {"sub": sub, "spaces": spaces, "iat": now, "exp": now + ttl}
+    return jwt.encode(claims, secret, algorithm="HS256")

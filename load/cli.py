@@ -95,7 +95,11 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         ("record_size", int, "bytes of JSON per record"),
         ("spaces", int, "spaces the clients share"),
         ("token", str, "bearer token to send"),
-        ("token_secret", str, "mint a per-client HS256 token with this secret"),
+        ("token_secret", str, "mint a per-client HS256 token with this secret, granting the "
+                              "client's spaces (with --spawn: the server runs --auth jwt "
+                              "with it)"),
+        ("read_only_clients", int, "with --token-secret: the first N clients' tokens grant "
+                                   "their spaces read-only, so their pushes are forbidden"),
         ("seed", int, "random seed"),
         ("mix", str, "contention, offline-burst: chaos mix, 'all' or some of "
                      "chains,ops,slow,hostile"),
@@ -152,6 +156,12 @@ def validate(settings: Settings, args: argparse.Namespace) -> str | None:
         return "--mix and --chaos apply to the contention and offline-burst scenarios"
     if not 0 <= settings.slow_consumers <= 100 or not 0 <= settings.hostile_clients <= 100:
         return "--slow-consumers and --hostile-clients must be in [0, 100]"
+    if not 0 <= settings.read_only_clients <= settings.clients:
+        return "--read-only-clients must be in [0, --clients]"
+    if settings.token_secret is not None and len(settings.token_secret) < 32:
+        return "--token-secret must be at least 32 characters (as the server's --jwt-secret)"
+    if settings.read_only_clients and not settings.token_secret:
+        return "--read-only-clients needs --token-secret (it shapes the minted tokens)"
     if settings.urls and args.spawn:
         return "give either --url or --spawn"
     if not settings.urls and not args.spawn:
@@ -253,14 +263,13 @@ async def execute(
                 "settle": [round(load_ended, 3), round(stats.elapsed(), 3)],
             }
             memory.mark("settle")
+            token = scenario.checker_token()  # --token, or a read-only token of its own
             try:
-                journal.audit = await read_audit(
-                    settings.urls[0], scenario.space_names, settings.token
-                )
+                journal.audit = await read_audit(settings.urls[0], scenario.space_names, token)
             except (SnapshotError, HttpError, orjson.JSONDecodeError, KeyError) as exc:
                 stats.error("audit_unreadable", str(exc))  # the checker warns audit_unavailable
             started = time.monotonic()
-            verdict = await check_run(settings, scenario.views(), journal)
+            verdict = await check_run(settings, scenario.views(), journal, token)
             stats.extra["check_s"] = round(time.monotonic() - started, 3)
             memory.mark("check")
     finally:
@@ -270,7 +279,9 @@ async def execute(
     return stats, verdict, server
 
 
-async def check_run(settings: Settings, views: list[ClientView], journal: Journal) -> Verdict:
+async def check_run(
+    settings: Settings, views: list[ClientView], journal: Journal, token: str | None = None
+) -> Verdict:
     """The checker, one partition of spaces at a time: its history read back from the
     journal, its feed read from cursor zero (from every URL, and once more with page size
     97), and the clients' stores for those spaces. Memory holds one partition at a time."""
@@ -279,9 +290,9 @@ async def check_run(settings: Settings, views: list[ClientView], journal: Journa
     for spaces, recorder in journal.partitions():
         feeds: dict[str, Feed] = {}
         for url in settings.urls:
-            feeds[url] = await read_feed(url, spaces, settings.page_limit, settings.token)
+            feeds[url] = await read_feed(url, spaces, settings.page_limit, token)
         label = f"{settings.urls[0]} (page size {CHECK_PAGE})"
-        feeds[label] = await read_feed(settings.urls[0], spaces, CHECK_PAGE, settings.token)
+        feeds[label] = await read_feed(settings.urls[0], spaces, CHECK_PAGE, token)
         wanted = set(spaces)
         part_views = [ClientView(v.client_id, [s for s in v.spaces if s in wanted], v.store)
                       for v in views if wanted.intersection(v.spaces)]
@@ -328,6 +339,19 @@ async def quiet_gc(every: float = 1.0) -> AsyncIterator[None]:
         gc.set_threshold(*thresholds)
 
 
+def spawn_auth(
+    server_args: list[str], settings: Settings
+) -> tuple[list[str], dict[str, str]]:
+    """With ``--token-secret``, the spawned server verifies the minted tokens: ``--auth jwt``
+    (unless --server-args names an --auth) and the secret in SYNCSERVER_JWT_SECRET (in the
+    environment, not on a command line that ``ps`` shows)."""
+    if not settings.token_secret:
+        return server_args, {}
+    if not any(arg == "--auth" or arg.startswith("--auth=") for arg in server_args):
+        server_args = [*server_args, "--auth", "jwt"]
+    return server_args, {"SYNCSERVER_JWT_SECRET": settings.token_secret}
+
+
 def install_loop(choice: str) -> None:
     if choice == "asyncio":
         return
@@ -356,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         if args.spawn:
             try:
-                server = stack.enter_context(SpawnedServer(shlex.split(args.server_args)))
+                server_args, env = spawn_auth(shlex.split(args.server_args), settings)
+                server = stack.enter_context(SpawnedServer(server_args, env=env))
             except RuntimeError as exc:
                 console.print(f"[red]error:[/red] {exc}")
                 return 2

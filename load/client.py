@@ -60,6 +60,8 @@ class SimClient:
         self.max_seq: dict[str, int] = {}
         self._pending: Counter[Key] = Counter()  # unanswered local writes per record
         self.on_change: Callable[[dict[str, Any], float], None] | None = None
+        # --read-only-clients: this client's token cannot write; `forbidden` is its answer
+        self.expect_forbidden = False
 
     # -- local writes -------------------------------------------------------------------
 
@@ -195,6 +197,8 @@ class SimClient:
                 code = result.get("code", "?")
                 if mutation.get("expect") == "rejected":
                     self.stats.count(f"expected_rejection_{code}")
+                elif code == "forbidden" and self.expect_forbidden:
+                    self.stats.count("forbidden_rejections")
                 else:
                     self.stats.error(f"rejected_{code}", result.get("message", ""))
         self.stats.outcomes.update(outcomes)

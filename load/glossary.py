@@ -40,6 +40,10 @@ TOTALS: dict[str, tuple[str, str]] = {
     "slow_consumer_closes": ("slow-consumer closes", "WebSocket closes with 4408"),
     "slow_consumer_resyncs": ("slow-consumer resyncs", "resync messages to slow consumers"),
     "poison_sent": ("poison mutations sent", "hostile mutations among innocent ones"),
+    "forbidden_rejections": (
+        "forbidden rejections",
+        "--read-only-clients: mutations answered rejected/forbidden, as their token says",
+    ),
     "probes_sent": ("hostile probes sent", "malformed requests outside the outbox"),
 }
 

@@ -18,6 +18,7 @@ class Settings:
     spaces: int = 4
     token: str | None = None
     token_secret: str | None = None
+    read_only_clients: int = 0  # with token_secret: clients whose token cannot write
     seed: int | None = None
     page_limit: int = 1000
     settle_timeout: float = 30.0
@@ -72,7 +73,7 @@ class Settings:
 # what every scenario uses, then each scenario's own options (as `python -m load --help`
 # marks them), then the chaos mix's
 COMMON = ("clients", "duration", "max_mutations", "batch_size", "record_size", "spaces", "seed",
-          "page_limit", "settle_timeout")
+          "page_limit", "settle_timeout", "token_secret", "read_only_clients")
 SCENARIO_SETTINGS: dict[str, tuple[str, ...]] = {
     "steady": ("ws_ratio", "pull_every", "interval", "patch_share", "delete_share", "ws_client"),
     "offline-burst": ("mix", "offline_max", "writes_per_s", "replay_twice", "drop_response",

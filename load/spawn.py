@@ -29,8 +29,14 @@ def server_command(port: int, db: str, extra: list[str]) -> list[str]:
 
 
 class SpawnedServer:
-    def __init__(self, extra_args: list[str] | None = None, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        extra_args: list[str] | None = None,
+        startup_timeout: float = 30.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.extra_args = extra_args or []
+        self.env = {**os.environ, **env} if env else None  # e.g. SYNCSERVER_JWT_SECRET
         self.startup_timeout = startup_timeout
         self.tmp = tempfile.TemporaryDirectory(prefix="syncserver-load-")
         self.port = free_port()
@@ -45,6 +51,7 @@ class SpawnedServer:
             server_command(self.port, db, self.extra_args),
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            env=self.env,
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:

@@ -62,7 +62,8 @@ class Chaos:
         if self.on("hostile"):
             for i in range(s.settings.hostile_clients):
                 space = s.space_names[i % len(s.space_names)]
-                self.hostile.append(s.make_client("hostile", [space]))
+                other = s.space_names[(i + 1) % len(s.space_names)]  # its probes read it
+                self.hostile.append(s.make_client("hostile", [space], reads=[other]))
 
     def tasks(self) -> list[asyncio.Task[None]]:
         tasks = [asyncio.create_task(self._hostile(c, i)) for i, c in enumerate(self.hostile)]
@@ -134,7 +135,8 @@ class Chaos:
         s = self.scenario
         s.stats.count("probes_sent")
         if name in WS_PROBES:
-            await run_ws_probe(client.url, s.recorder, name, client.client_id, (space, other))
+            await run_ws_probe(client.url, s.recorder, name, client.client_id, (space, other),
+                               token=client.token)
         else:
             method, path, body = http_probes(client.client_id, space)[name]
             await run_http_probe(client.conn, s.recorder, name, method, path, body)

@@ -78,7 +78,8 @@ WS_PROBES: dict[str, tuple[list[Any], int | None, str | None]] = {
 
 
 async def run_ws_probe(url: str, recorder: Sink, name: str, client_id: str,
-                       spaces: tuple[str, str], timeout: float = 5.0) -> None:
+                       spaces: tuple[str, str], timeout: float = 5.0,
+                       token: str | None = None) -> None:
     """Over the ``websockets`` library (an implementation independent of the server's)."""
     frames, close_code, error_code = WS_PROBES[name]
     seen: dict[str, Any] = {"errors": [], "pong": False, "close": None}
@@ -86,7 +87,10 @@ async def run_ws_probe(url: str, recorder: Sink, name: str, client_id: str,
         # max_size=None: a catch-up page of a busy space can exceed the library's 1 MB default
         opened = connect(ws_url(url), open_timeout=timeout, max_size=None)
         async with asyncio.timeout(timeout), opened as ws:
-            await ws.send(orjson.dumps({"type": "hello", "client_id": client_id}).decode())
+            hello = {"type": "hello", "client_id": client_id}
+            if token:  # auth on: the probes test the frames after a valid hello
+                hello["token"] = token
+            await ws.send(orjson.dumps(hello).decode())
             await ws.send(orjson.dumps({"type": "subscribe", "space": spaces[0]}).decode())
             for frame in frames:
                 if isinstance(frame, dict):

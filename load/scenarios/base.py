@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
-from load.auth import mint_token
+from load.auth import READ, WRITE, grants, mint_token
 from load.chaos.mix import Chaos
 from load.checker import ClientView
 from load.client import SimClient
@@ -73,7 +73,18 @@ class Scenario:
 
     # -- clients ------------------------------------------------------------------------
 
-    def make_client(self, role: str, spaces: list[str]) -> SimClient:
+    def make_client(
+        self,
+        role: str,
+        spaces: list[str],
+        writes: list[str] | None = None,
+        reads: list[str] | None = None,
+    ) -> SimClient:
+        """A client following ``spaces``; with ``--token-secret`` its token grants exactly
+        those and ``writes`` (spaces it writes without following them) read-write, and
+        ``reads`` (spaces it only reads) read-only; the sub is the client id. The first
+        ``--read-only-clients`` clients get their spaces read-only (an auth check: their
+        pushes come back ``forbidden``)."""
         index = len(self.clients)
         client_id = f"load-{self.run_id}-{role}{index}"
         # Spread over instances so that the clients of one space (client i is in space
@@ -81,15 +92,27 @@ class Scenario:
         urls = self.settings.urls
         url = urls[(index // len(self.space_names) + index) % len(urls)]
         token = self.settings.token
+        read_only = index < self.settings.read_only_clients
         if self.settings.token_secret:
-            token = mint_token(self.settings.token_secret, client_id, spaces)
+            granted = grants(reads or [], READ)
+            granted.update(grants([*spaces, *(writes or [])], READ if read_only else WRITE))
+            token = mint_token(self.settings.token_secret, client_id, granted)
         client = SimClient(
             client_id, url, self.recorder, self.stats, token, page_limit=self.settings.page_limit,
             replicas=self.replicas,
         )
+        client.expect_forbidden = read_only
         self.clients.append(client)
         self.client_spaces[client_id] = spaces
         return client
+
+    def checker_token(self) -> str | None:
+        """What the checker reads the feed and the conflicts audit with: ``--token``, or a
+        read-only token of its own for every space of the run."""
+        if not self.settings.token_secret:
+            return self.settings.token
+        sub = f"load-{self.run_id}-checker"
+        return mint_token(self.settings.token_secret, sub, grants(self.space_names, READ))
 
     async def follow(self, client: SimClient, slow: bool = False) -> WsFeed:
         feed = WsFeed(client, self.settings.ws_client, slow=slow)

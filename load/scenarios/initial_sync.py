@@ -19,7 +19,8 @@ class InitialSync(Scenario):
         s = self.settings
         space = self.space_names[0]
         # Seeders write but follow nothing: only the fresh readers are compared at the end.
-        seeders = [self.make_client("seed", []) for _ in range(max(1, min(s.clients, 8)))]
+        seeders = [self.make_client("seed", [], writes=[space])
+                   for _ in range(max(1, min(s.clients, 8)))]
         per = -(-s.records // len(seeders))
         started = time.monotonic()
         await asyncio.gather(*(self._seed(c, space, per) for c in seeders))
