@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import sys
 from dataclasses import dataclass
@@ -117,8 +118,9 @@ RUNS: list[tuple[list[str], list[Figure]]] = [
 ]
 
 
-def run_one(args: list[str], out: Path) -> Report:
-    status = load_main([*args, "--spawn", "--no-progress", "--out", str(out)])
+def run_one(args: list[str], out: Path, token_secret: str | None = None) -> Report:
+    auth = ["--token-secret", token_secret] if token_secret else []
+    status = load_main([*args, *auth, "--spawn", "--no-progress", "--out", str(out)])
     report: Report = orjson.loads((out / "report.json").read_bytes())
     report["exit_status"] = status
     return report
@@ -129,13 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("load-report-bench"))
     parser.add_argument("--only", help="run only the runs whose command contains this word")
+    parser.add_argument("--auth", action="store_true",
+                        help="auth on: each run spawns the server with --auth jwt and its "
+                             "clients carry per-client tokens (--token-secret)")
     args = parser.parse_args(argv)
+    secret = secrets.token_urlsafe(32) if args.auth else None
     rows = []
     clean = True
     for index, (command, figures) in enumerate(RUNS):
         if args.only and args.only not in command:
             continue
-        reports = [run_one(command, args.out / f"{index}-{n}") for n in range(args.repeat)]
+        reports = [run_one(command, args.out / f"{index}-{n}", secret)
+                   for n in range(args.repeat)]
         clean = clean and all(r["exit_status"] == 0 for r in reports)
         load_phase = reports[-1]["results"].get("cpu", {}).get("load_phase", {})
         cpu = f"tool {load_phase.get('tool_cpu_s')}, server {load_phase.get('server_cpu_s')}"

@@ -12,6 +12,9 @@ Workloads (each against a fresh database):
 - ``push-mixed``: batches of 350 new records, 125 merge patches and 25 deletes of records
   of the batch before;
 - ``feed``: the changefeed of one space read from cursor zero in pages of 1,000.
+
+``--auth``: the server runs with ``--auth jwt`` (a fresh secret) and every request carries a
+bearer token granting the space: the difference from a run without it is what auth costs.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -29,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from load.auth import WRITE, mint_token
 from load.spawn import free_port
 
 WORKLOADS = ("push-new", "push-mixed", "feed")
@@ -68,15 +73,21 @@ def batches(mixed: bool, count: int, client: str = "bench") -> Iterator[bytes]:
 class Server:
     """`syncserver serve` under callgrind, on a free loopback port and a temporary file."""
 
-    def __init__(self, workdir: str) -> None:
+    def __init__(self, workdir: str, auth: bool = False) -> None:
         self.workdir = workdir
+        env, self.headers = None, {"content-type": "application/json"}
+        if auth:
+            secret = secrets.token_urlsafe(32)
+            env = {**os.environ, "SYNCSERVER_AUTH": "jwt", "SYNCSERVER_JWT_SECRET": secret}
+            token = mint_token(secret, "bench", {"s0": WRITE}, ttl=24 * 3600)
+            self.headers["authorization"] = f"Bearer {token}"
         self.port = free_port()
         command = ["valgrind", "--tool=callgrind",
                    f"--callgrind-out-file={workdir}/callgrind.%p",
                    sys.executable, "-m", "syncserver", "serve", "--host", "127.0.0.1",
                    "--port", str(self.port), "--db", f"{workdir}/bench.db"]
         self.log = open(f"{workdir}/server.log", "wb")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         deadline = time.monotonic() + 300
         while True:
@@ -90,7 +101,7 @@ class Server:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
 
     def request(self, method: str, path: str, body: bytes | None = None) -> bytes:
-        self.conn.request(method, path, body, {"content-type": "application/json"})
+        self.conn.request(method, path, body, self.headers)
         response = self.conn.getresponse()
         data = response.read()
         if response.status != 200:
@@ -117,12 +128,12 @@ class Server:
         self.log.close()
 
 
-def measure(workload: str, count: int, say: Any) -> tuple[int, int]:
+def measure(workload: str, count: int, say: Any, auth: bool = False) -> tuple[int, int]:
     """(instructions, units) for one workload: units are mutations or changes served."""
     workdir = tempfile.mkdtemp(prefix="syncserver-instructions-")
     try:
         say(f"{workload}: starting the server under callgrind (about a minute)")
-        server = Server(workdir)
+        server = Server(workdir, auth)
         try:
             bodies = list(batches(workload == "push-mixed", 5 + count))
             for body in bodies[:5]:  # warm-up: code paths, caches, the first records
@@ -164,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"any of {', '.join(WORKLOADS)} (default: all)")
     parser.add_argument("--batches", type=int, default=20,
                         help="batches of 500 to push (or to read back, for feed)")
+    parser.add_argument("--auth", action="store_true",
+                        help="the server runs --auth jwt; requests carry a bearer token")
     args = parser.parse_args(argv)
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
@@ -178,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("| workload | instructions per unit | units |\n|---|---|---|")
     for workload in args.workloads or WORKLOADS:
-        instructions, units = measure(workload, args.batches, say)
+        instructions, units = measure(workload, args.batches, say, args.auth)
         unit = "change served" if workload == "feed" else "mutation"
         print(f"| {workload} | {instructions / units:,.0f} per {unit} | {units:,} |",
               flush=True)
