@@ -119,7 +119,8 @@ RUNS: list[tuple[list[str], list[Figure]]] = [
 
 
 def run_one(args: list[str], out: Path, token_secret: str | None = None) -> Report:
-    auth = ["--token-secret", token_secret] if token_secret else []
+    # one argument: a urlsafe secret may begin with "-", which argparse would take for an option
+    auth = [f"--token-secret={token_secret}"] if token_secret else []
     status = load_main([*args, *auth, "--spawn", "--no-progress", "--out", str(out)])
     report: Report = orjson.loads((out / "report.json").read_bytes())
     report["exit_status"] = status
