@@ -99,6 +99,9 @@ export class SyncClient {
     /** @type {Map<string, ReturnType<typeof setTimeout>>} */
     this.replaying = new Map();
     this.pulling = false;
+    this.leaving = false; // logout() is under way: start no more pulls
+    /** @type {Promise<void> | undefined} the HTTP pull in flight, if any */
+    this.pullDone = undefined;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.fallbackTimer = undefined;
     this.closed = false;
@@ -251,7 +254,7 @@ export class SyncClient {
   /** @param {import('./ws.js').FeedState} state */
   onFeedState(state) {
     this.feedState = state;
-    if (this.closed) return;
+    if (this.closed || this.leaving) return;
     // The socket opened: the server is there. A socket that closes or never opens is judged
     // by the HTTP pull that follows (its status code says more than a close event does).
     if (state === 'catching-up' || state === 'live') this.serverAnswered();
@@ -262,8 +265,11 @@ export class SyncClient {
 
   /** Pull the feed over HTTP once (catch-up without the WebSocket). */
   async pull() {
-    if (this.pulling) return;
+    if (this.pulling || this.leaving) return;
     this.pulling = true;
+    /** @type {() => void} */
+    let finished = () => {};
+    this.pullDone = new Promise((resolve) => { finished = resolve; });
     this.updateStatus();
     try {
       const records = await pullChanges({
@@ -278,6 +284,7 @@ export class SyncClient {
       throw error;
     } finally {
       this.pulling = false;
+      finished();
       this.updateStatus();
     }
   }
@@ -288,7 +295,7 @@ export class SyncClient {
    */
   async pollLoop() {
     let failures = 0;
-    while (!this.closed) {
+    while (!this.closed && !this.leaving) {
       try {
         if (globalThis.navigator?.onLine === false) throw new Error('offline');
         const records = await pullChanges({
@@ -487,8 +494,12 @@ export class SyncClient {
    */
   async logout() {
     if (this.closed) return;
+    // No new pull from here on (a socket that closes starts one), and wait for the one in
+    // flight: a pull that stored its page after the wipe would leave a cursor behind.
+    this.leaving = true;
     this.feed?.stop();
     await this.pageReplay?.catch(() => {});
+    await this.pullDone;
     // Under the replay lock: a replay in flight (the worker's) would otherwise store its
     // push results back into the wiped database.
     await withReplayLock(this.db, () => wipeDatabase(this.db));
