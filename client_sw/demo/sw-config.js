@@ -4,13 +4,13 @@ self.DEMO_SW_CONFIG = {
   // Bump to ship a new app shell: the install step precaches into a new cache and the
   // activate step deletes the old one.
   shell: {
-    version: 'demo-v3',
+    version: 'demo-v4',
     precache: [
       '/', '/index.html', '/app.js', '/lists.js', '/words.js', '/app.css', '/manifest.webmanifest',
       '/icons/icon-192.png', '/icons/icon-512.png',
       '/sync/index.js', '/sync/sync-client.js', '/sync/collection.js', '/sync/db.js', '/sync/hlc.js', '/sync/merge-patch.js', '/sync/ops.js',
       '/sync/store.js', '/sync/outbox.js', '/sync/results.js', '/sync/lock.js', '/sync/notify.js',
-      '/sync/replay.js', '/sync/pull.js', '/sync/ws.js', '/sync/reach.js', '/sync/auth.js',
+      '/sync/replay.js', '/sync/pull.js', '/sync/ws.js', '/sync/reach.js', '/sync/auth.js', '/sync/events.js',
     ],
     offlineFallback: '/offline.html',
     routes: [

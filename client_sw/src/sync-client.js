@@ -6,6 +6,7 @@
 import { AuthError, fetchWithToken, pageTokens, readPause, writePause } from './auth.js';
 import { Collection } from './collection.js';
 import { DEFAULT_DB_NAME, getClientId, openDatabase, userDatabaseName, wipeDatabase } from './db.js';
+import { Emitter } from './events.js';
 import { withReplayLock } from './lock.js';
 import { createNotifier } from './notify.js';
 import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from './outbox.js';
@@ -68,21 +69,20 @@ export function databaseNameOf(options) {
   return options.user ? userDatabaseName(options.user, base) : base;
 }
 
-export class SyncClient {
+export class SyncClient extends Emitter {
   /**
    * @param {IDBDatabase} db
    * @param {string} clientId
    * @param {SyncClientOptions} options
    */
   constructor(db, clientId, options) {
+    super();
     this.db = db;
     this.clientId = clientId;
     this.space = options.space;
     this.url = options.url ?? '/';
     this.options = options;
     this.notifier = createNotifier(db.name);
-    /** @type {Map<string, Set<(event: any) => void>>} */
-    this.listeners = new Map();
     /** @type {SyncStatus} */
     this.status = 'online';
     this.pending = 0;
@@ -125,27 +125,6 @@ export class SyncClient {
 
   /** @param {string} name */
   collection(name) { return new Collection(this, name); }
-
-  /**
-   * Listen to 'change', 'conflict', 'merged', 'rejected', 'resync', 'status', 'pending',
-   * 'replay', 'auth' or 'logout'.
-   * 'status' says offline / unreachable / server-busy / syncing / up-to-date / online.
-   * @param {string} type
-   * @param {(event: any) => void} fn
-   * @returns {() => void} unsubscribe
-   */
-  on(type, fn) {
-    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
-    this.listeners.get(type)?.add(fn);
-    return () => this.listeners.get(type)?.delete(fn);
-  }
-
-  /** @param {string} type @param {unknown} event */
-  emit(type, event) {
-    for (const fn of this.listeners.get(type) ?? []) {
-      try { fn(event); } catch (error) { console.error(`syncserver ${type} listener failed`, error); }
-    }
-  }
 
   async start() {
     this.cleanups.push(this.notifier.listen((message) => this.onMessage(message)));
