@@ -85,7 +85,8 @@ class Server:
         command = ["valgrind", "--tool=callgrind",
                    f"--callgrind-out-file={workdir}/callgrind.%p",
                    sys.executable, "-m", "syncserver", "serve", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--db", f"{workdir}/bench.db"]
+                   "--port", str(self.port), "--db", f"{workdir}/bench.db",
+                   *([] if auth else ["--auth", "none"])]
         self.log = open(f"{workdir}/server.log", "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import http_api, incidents, static, ws
+from . import devmode, http_api, incidents, static, ws
 from .cors import Cors, parse_origins
 from .errors import ErrorCode, SyncError, problem_response
 from .headers import SecurityHeaders
@@ -114,7 +114,8 @@ def create_app(settings: Settings | None = None, lock: DatabaseLock | None = Non
             if own_lock is not None:
                 own_lock.release()
 
-    routes: list = [*http_api.routes, WebSocketRoute("/v1/ws", ws.endpoint),
+    api_routes = [*http_api.routes, *devmode.routes(settings)]
+    routes: list = [*api_routes, WebSocketRoute("/v1/ws", ws.endpoint),
                     *static.mounts(settings, CLIENT_DIR)]
     app = Starlette(
         routes=routes,
@@ -128,6 +129,6 @@ def create_app(settings: Settings | None = None, lock: DatabaseLock | None = Non
     # The last added runs first: security headers land on every answer, CORS preflights
     # and refused WebSocket handshakes included.
     app.add_middleware(Cors, origins=parse_origins(settings.cors_origins),
-                       max_age=settings.cors_max_age, routes=http_api.routes)
+                       max_age=settings.cors_max_age, routes=api_routes)
     app.add_middleware(SecurityHeaders, settings=settings)
     return app

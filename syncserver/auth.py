@@ -1,4 +1,5 @@
-"""Authentication: off (`--auth none`, the default for now) or bearer JWTs (`--auth jwt`).
+"""Authentication: bearer JWTs (`--auth jwt`, the default: a key, or `--dev`, is required)
+or off (`--auth none`, an explicit choice).
 
 `Authenticator.access(token)` turns a token into an Access (permissions.py) or raises a 401
 SyncError. Verified tokens are cached by their text until they expire, so a client's
@@ -23,11 +24,17 @@ BEARER_PREFIX = "bearer."  # a token offered as a subprotocol: "bearer.<jwt>"
 
 class Authenticator:
     def __init__(self, settings: Settings) -> None:
+        settings.check_auth()  # no key and no --dev: refused, whoever builds the app
         self.enabled = settings.auth == "jwt"
+        self.dev = settings.dev and not settings.jwt_secret  # the secret comes from storage
         self.jwks = KeySet(settings.jwks, settings.jwks_refresh) if settings.jwks else None
         self.verifier = Verifier(settings.jwt_secret, self.jwks, settings.jwt_issuer,
                                  settings.jwt_audience, settings.jwt_leeway)
         self._cache: dict[str, Access] = {}
+
+    def use_dev_secret(self, secret: bytes) -> None:
+        """Dev mode: verify (and mint) HS256 tokens with the secret kept in the database."""
+        self.verifier.secret = secret.hex()
 
     def start(self) -> None:
         """Load the JWKS once at start: a missing file or bad document fails the start; an

@@ -72,13 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "(server stopped): older cursors then get 410 resync_required")
     _add_settings(new_epoch, {"db"})
     token = sub.add_parser(
-        "token", help="mint a development token (HS256) from the configured --jwt-secret; "
-                      "prints only the token")
-    _add_settings(token, {"jwt_secret", "jwt_issuer", "jwt_audience"})
+        "token", help="mint a development token (HS256) from the configured --jwt-secret, or "
+                      "with --dev from the secret `serve --dev` keeps in --db; prints only "
+                      "the token")
+    _add_settings(token, {"jwt_secret", "jwt_issuer", "jwt_audience", "dev", "db"})
     token.add_argument("--sub", required=True, help="the user the token is for")
     token.add_argument("--space", action="append", default=[], type=_grant,
                        help="a space and its right, e.g. alice:rw, team-1:r or user-{sub}:rw "
-                            "(repeat for several)")
+                            "(repeat for several; with --dev, none given: user-{sub} and "
+                            "demo, as POST /v1/dev/token)")
     token.add_argument("--ttl", type=parse_duration, default=3_600_000,
                        help="how long the token is valid, e.g. 15m, 1h, 7d (default 1h)")
     conflicts = sub.add_parser("conflicts", help="list the conflict audit (newest last)")
@@ -100,13 +102,26 @@ def _grant(text: str) -> tuple[str, str]:
 
 
 def mint_token(settings: Settings, args: argparse.Namespace) -> None:
+    from . import devmode
     from .tokens import mint
 
-    if not settings.jwt_secret:
+    secret, spaces = settings.jwt_secret, dict(args.space)
+    if settings.dev and not secret:
+        from .startup import open_read_only
+        from .storage.sqlite import sqlite_path
+
+        open_read_only(settings)
+        secret = devmode.stored_secret(sqlite_path(settings.db)) or ""
+        if not secret:
+            raise StartupError(f"--db {settings.db} holds no dev secret yet: start "
+                               f"`syncserver serve --dev --db {settings.db}` once first")
+        spaces = spaces or devmode.grants("{sub}", list(devmode.DEFAULT_SPACES))
+    if not secret:
         raise StartupError("syncserver token needs the secret that verifies tokens: set "
-                           "--jwt-secret or SYNCSERVER_JWT_SECRET (tokens of a JWKS issuer "
+                           "--jwt-secret or SYNCSERVER_JWT_SECRET, or --dev to use the one "
+                           "`syncserver serve --dev` keeps in --db (tokens of a JWKS issuer "
                            "are minted by that issuer)")
-    print(mint(settings.jwt_secret, args.sub, dict(args.space), args.ttl / 1000,
+    print(mint(secret, args.sub, spaces, args.ttl / 1000,
                settings.jwt_issuer, settings.jwt_audience))
 
 
@@ -180,6 +195,15 @@ def serve(settings: Settings) -> None:
             http=protocol_with_header_timeout(settings.header_timeout),
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
             ssl_certfile=settings.ssl_certfile or None, ssl_keyfile=settings.ssl_keyfile or None)
+        if settings.dev:
+            from .devmode import banner
+
+            for line in banner(settings):
+                print(f"syncserver: {line}", file=sys.stderr)
+        elif settings.auth == "none":
+            from .devmode import auth_off_warning
+
+            print(f"syncserver: {auth_off_warning()}", file=sys.stderr)
         scheme = "https" if settings.tls else "http"
         print(f"syncserver: serving {settings.db} on {scheme}://{settings.host}:{settings.port}/"
               + (f" (your app from {settings.static} at /)" if settings.static else
@@ -256,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         settings, sources = _settings(args)
+        if args.command == "serve":
+            settings.check_auth()  # no way to verify tokens and no explicit choice
     except SettingError as exc:  # a usage error: status 2, as argparse's own
         print(f"syncserver: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None

@@ -175,7 +175,7 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
     wait, mutations per batch) are the bounds of the parameters."""
     settings = settings or Settings()
     schemas = {**SCHEMAS, "PushRequest": _push_request(settings.max_batch_mutations)}
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "syncserver", "version": VERSION, "x-protocol": PROTOCOL_VERSION},
         "paths": {
@@ -274,3 +274,24 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
         "components": {"schemas": schemas, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
+    if settings.dev:
+        doc["paths"]["/v1/dev/token"] = DEV_TOKEN
+    return doc
+
+
+# Only on a server run with --dev (docs/security.md, "Dev mode").
+DEV_TOKEN = {"post": {
+    "summary": "Dev mode only: a token for any user, to callers on this machine",
+    "requestBody": {"required": True, **_json({
+        "type": "object", "required": ["sub"],
+        "properties": {"sub": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,59}$"},
+                       "spaces": {"type": "array", "maxItems": 20,
+                                  "items": {"$ref": "#/components/schemas/Name"}}}})},
+    "responses": {"200": {"description": "the token and what it grants", **_json({
+        "type": "object", "required": ["token", "sub", "spaces", "expires_at"],
+        "properties": {"token": {"type": "string"}, "sub": {"type": "string"},
+                       "spaces": {"type": "object"}, "expires_at": {"type": "integer"}}})},
+                  "400": _problem("malformed JSON or request"),
+                  "403": _problem("not a caller on this machine, or another user's private "
+                                  "space asked for"),
+                  "415": _problem("not sent as Content-Type: application/json")}}}

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from . import conflicts, epoch
+from . import conflicts, devmode, epoch
 from .auth import Authenticator
 from .cursor import CursorCodec
 from .errors import ErrorCode, SyncError
@@ -87,6 +87,8 @@ class SyncService:
         self.auth.start()
         await self.storage.open()
         secret = self.settings.secret.encode() or await self.storage.secret()
+        if self.auth.dev:
+            self.auth.use_dev_secret(await self.storage.secret(devmode.SECRET_NAME))
         epochs = await self.storage.write(lambda txn: epoch.load_or_create(txn.conn))
         self.cursors = CursorCodec(secret, epochs.current, epochs.legacy)
 

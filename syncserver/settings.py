@@ -344,8 +344,13 @@ class Settings:
     cors_max_age: int = _setting(
         600, "seconds a browser may keep a CORS preflight answer", Whole(0, 86_400))
     auth: str = _setting(
-        "none", "authentication: none (anyone who reaches the server reads and writes every "
-        "space) or jwt (bearer JWTs; see docs/security.md)", Choice(("none", "jwt")))
+        "jwt", "authentication: jwt (bearer JWTs, verified with --jwt-secret or --jwks; see "
+        "docs/security.md) or none (anyone who reaches the server reads and writes every "
+        "space: only behind an auth proxy of your own)", Choice(("jwt", "none")))
+    dev: bool = _setting(
+        False, "development mode, for your own machine only: auth on with an HS256 secret "
+        "generated once and kept in the database, and POST /v1/dev/token hands any local "
+        "caller a token for any user", Flag())
     jwt_secret: str = _setting(
         "", "HS256 secret that verifies tokens (and mints dev tokens with `syncserver token`)",
         Text("empty, or at least 32 characters", _jwt_secret))
@@ -375,10 +380,20 @@ class Settings:
                 f"{flag_name(given)} / {env_name(given)} is set but {flag_name(missing)} / "
                 f"{env_name(missing)} is not: HTTPS needs both the certificate and its key "
                 "(or neither, for plain HTTP)")
-        if self.auth == "jwt" and not (self.jwt_secret or self.jwks):
-            raise SettingError("--auth jwt / SYNCSERVER_AUTH=jwt needs a key: set --jwt-secret "
-                               "/ SYNCSERVER_JWT_SECRET (HS256) or --jwks / SYNCSERVER_JWKS "
-                               "(RS256, ES256)")
+        if self.dev and self.auth == "none":
+            raise SettingError("--dev / SYNCSERVER_DEV turns auth on with a generated key, "
+                               "--auth none / SYNCSERVER_AUTH=none turns it off: give one "
+                               "of them")
+
+    def check_auth(self) -> None:
+        """The server can verify tokens, or was told explicitly not to (serve only: the
+        other commands verify none)."""
+        if self.auth == "jwt" and not (self.jwt_secret or self.jwks or self.dev):
+            raise SettingError(
+                "auth is on (the default) but there is no key to verify tokens: set "
+                "--jwt-secret / SYNCSERVER_JWT_SECRET (HS256) or --jwks / SYNCSERVER_JWKS "
+                "(RS256, ES256); or, on your own machine, `syncserver serve --dev`; or, behind "
+                "an auth proxy of your own, `--auth none` / SYNCSERVER_AUTH=none")
 
     @property
     def tls(self) -> bool:

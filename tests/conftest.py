@@ -13,12 +13,14 @@ from tests.server import ServerProcess
 
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator:
-    """Start servers on fresh ports: server_factory(db=..., demo=..., env=...)."""
+    """Start servers on fresh ports: server_factory(db=..., demo=..., env=..., args=...)."""
     started: list[ServerProcess] = []
 
     def start(db: Path | None = None, demo: bool = False,
-              env: dict[str, str] | None = None, port: int | None = None) -> ServerProcess:
-        server = ServerProcess(db or tmp_path / "sync.db", port=port, demo=demo, env=env)
+              env: dict[str, str] | None = None, port: int | None = None,
+              args: tuple[str, ...] = ()) -> ServerProcess:
+        server = ServerProcess(db or tmp_path / "sync.db", port=port, demo=demo, env=env,
+                               args=args)
         started.append(server.start())
         return server
 

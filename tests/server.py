@@ -23,18 +23,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Settings that say how a server authenticates: a test that gives none of them gets
+# `--auth none` (auth is on by default and would refuse to start without a key).
+AUTH_ENV = ("SYNCSERVER_AUTH", "SYNCSERVER_DEV", "SYNCSERVER_JWT_SECRET", "SYNCSERVER_JWKS")
+AUTH_FLAGS = ("--auth", "--dev", "--no-dev", "--jwt-secret", "--jwks")
+
+
+def auth_args(env: dict[str, str], args: Sequence[str]) -> list[str]:
+    given = any(name in env for name in AUTH_ENV) or \
+        any(arg.split("=", 1)[0] in AUTH_FLAGS for arg in args)
+    return [] if given else ["--auth", "none"]
+
+
 class ServerProcess:
     def __init__(self, db: Path, port: int | None = None, demo: bool = False,
                  env: dict[str, str] | None = None, command: Sequence[str] | None = None,
-                 cwd: Path = REPO, tls: ssl.SSLContext | None = None) -> None:
+                 cwd: Path = REPO, tls: ssl.SSLContext | None = None,
+                 args: Sequence[str] = ()) -> None:
         """command: how to run `syncserver` (default: this interpreter's module, as the
         tests import it); cwd: where it runs (default: the repository); tls: the server
         serves HTTPS (its certificate and key given in `env`), and this client context
-        trusts its certificate."""
+        trusts its certificate; args: more `serve` flags (e.g. `--dev`). Without auth
+        settings in `env` or `args` the server runs `--auth none`."""
         self.db = db
         self.port = port or free_port()
         self.demo = demo
         self.env = env or {}
+        self.args = [*args, *auth_args(self.env, args)]
         self.command = list(command or [sys.executable, "-m", "syncserver"])
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
@@ -52,7 +67,7 @@ class ServerProcess:
     def start(self, timeout: float = 20.0) -> "ServerProcess":
         env = {**os.environ, "SYNCSERVER_LOG_LEVEL": "warning", **self.env}
         args = [*self.command, "serve", "--db", str(self.db),
-                "--port", str(self.port), "--demo" if self.demo else "--no-demo"]
+                "--port", str(self.port), "--demo" if self.demo else "--no-demo", *self.args]
         with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(args, cwd=self.cwd, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const AUTH_ENV = ['SYNCSERVER_AUTH', 'SYNCSERVER_DEV', 'SYNCSERVER_JWT_SECRET', 'SYNCSERVER_JWKS'];
 
 /** @returns {Promise<number>} */
 export function freePort() {
@@ -39,8 +40,11 @@ export class SyncServer {
 
   /** @param {string} [name]  the database file; a new name is a fresh database */
   async start(name = 'sync.db') {
+    // Auth is on by default and needs a key: a test that gives no auth settings runs the
+    // server with `--auth none`.
+    const auth = AUTH_ENV.some((name) => name in this.env) ? [] : ['--auth', 'none'];
     this.proc = spawn('python3', ['-m', 'syncserver', 'serve', '--db', join(this.dir, name),
-      '--port', String(this.port), '--no-demo'], {
+      '--port', String(this.port), '--no-demo', ...auth], {
       cwd: REPO, env: { ...process.env, SYNCSERVER_LOG_LEVEL: 'warning', ...this.env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc.stdout?.on('data', (chunk) => { this.log += chunk; });

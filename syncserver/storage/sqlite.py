@@ -243,15 +243,15 @@ class SQLiteStorage:
             return f"the database cannot be read: {exc}"
         return None
 
-    async def secret(self) -> bytes:
+    async def secret(self, name: str = "cursor_secret") -> bytes:
+        """A random key kept in the meta table under `name`, created on first use:
+        `cursor_secret` signs cursors, `dev_jwt_secret` signs dev-mode tokens."""
         def get_or_create(txn: SQLiteTransaction) -> bytes:
-            row = txn.conn.execute("SELECT value FROM meta WHERE key = 'cursor_secret'").fetchone()
+            row = txn.conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
             if row:
                 return bytes.fromhex(row[0])
             value = secrets.token_bytes(32)
-            txn.conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('cursor_secret', ?)", (value.hex(),)
-            )
+            txn.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (name, value.hex()))
             return value
 
         return await self.write(get_or_create)

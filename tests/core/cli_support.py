@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
-from tests.server import REPO
+from tests.server import REPO, auth_args
 
 # Root ignores file permissions; these capabilities are dropped so that an unwritable path
 # is unwritable for the command under test too (setpriv is part of util-linux).
@@ -33,6 +33,8 @@ def run_syncserver(args: Sequence[str], env: Mapping[str, str] | None = None,
         command = [setpriv, f"--bounding-set={NO_DAC}", f"--inh-caps={NO_DAC}", "--",
                    *command]
     full_env = {**os.environ, "SYNCSERVER_LOG_LEVEL": "warning", **(env or {})}
+    if args and args[0] == "serve":  # auth is on by default: these tests are about other things
+        args = [*args, *auth_args(dict(env or {}), args)]
     return subprocess.run([*command, *args], check=False, capture_output=True, text=True,
                           timeout=timeout, cwd=REPO, env=full_env)
 

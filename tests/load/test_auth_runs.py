@@ -73,7 +73,10 @@ def test_spawn_with_a_token_secret_starts_the_server_with_auth_and_minted_tokens
 def test_an_explicit_auth_in_server_args_is_kept():
     args, _ = spawn_auth(["--auth=jwt"], Settings("steady", token_secret=SECRET))
     assert args == ["--auth=jwt"]
-    assert spawn_auth(["--ws-queue", "8"], Settings("steady")) == (["--ws-queue", "8"], {})
+    # no token: the spawned server runs --auth none, unless --server-args says otherwise
+    assert spawn_auth(["--ws-queue", "8"], Settings("steady")) == \
+        (["--ws-queue", "8", "--auth", "none"], {})
+    assert spawn_auth(["--dev"], Settings("steady")) == (["--dev"], {})
 
 
 @pytest.mark.parametrize("scenario", sorted(CASES))

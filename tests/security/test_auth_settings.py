@@ -27,4 +27,4 @@ def test_a_missing_jwks_file_and_an_unknown_auth_mode_do_not_start(tmp_path):
     missing = _serve(tmp_path, "--auth", "jwt", "--jwks", str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and "--jwks / SYNCSERVER_JWKS" in missing.stderr
     unknown = _serve(tmp_path, "--auth", "basic")
-    assert unknown.returncode == 2 and "one of none, jwt" in unknown.stderr
+    assert unknown.returncode == 2 and "one of jwt, none" in unknown.stderr
