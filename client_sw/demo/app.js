@@ -8,6 +8,7 @@ import { mineOf, nameOf, stateWords, viewState } from './words.js';
 
 const params = new URLSearchParams(location.search);
 const space = params.get('space') || 'demo';
+const user = params.get('user') || 'demo-user'; // who this page is, on a `--dev` server
 const NOTES = 'demo_notes';
 
 /** @param {string} id @returns {HTMLElement} */
@@ -24,6 +25,33 @@ async function registerWorker() {
   });
 }
 
+/**
+ * The `token` option: on a server run with `syncserver serve --dev` (the README's quick
+ * start), a token for the local user from the dev endpoint, asked again after a 401. A
+ * server without that endpoint (404: `--auth none`) takes requests without one. A failure
+ * carries what the client needs to judge the server (docs/client.md): no answer is a
+ * network failure, a 5xx its status.
+ * @returns {Promise<string | undefined>}
+ */
+async function devToken() {
+  let response;
+  try {
+    response = await fetch('/v1/dev/token', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sub: user, spaces: [space] }), cache: 'no-store',
+    });
+  } catch (error) {
+    throw Object.assign(/** @type {Error} */ (error), { network: true });
+  }
+  if (response.status === 404) return undefined;
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw Object.assign(new Error(`no dev token: ${body.detail || `HTTP ${response.status}`}`),
+      { status: response.status, code: body.code });
+  }
+  return body.token;
+}
+
 /** @param {string} prefix */
 const newId = (prefix) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -37,7 +65,7 @@ const newId = (prefix) => `${prefix}-${Date.now().toString(36)}-${Math.random().
  */
 async function resolveConflict(sync, entry, accept) {
   if (entry.conflict_id === undefined) throw new Error('this conflict has no id');
-  const response = await fetch(`/v1/conflicts/${entry.conflict_id}/resolve`, {
+  const response = await sync.request(`v1/conflicts/${entry.conflict_id}/resolve`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ accept }),
   });
   const body = await response.json().catch(() => ({}));
@@ -49,7 +77,7 @@ async function resolveConflict(sync, entry, accept) {
 
 async function main() {
   const worker = registerWorker().catch((error) => console.warn('service worker not registered', error));
-  const sync = await createSyncClient({ space, collections: ['todos', NOTES] });
+  const sync = await createSyncClient({ space, collections: ['todos', NOTES], token: devToken });
   const todos = sync.collection('todos');
   const notes = sync.collection(NOTES);
   /** What tests and curious developers can look at from the console. */

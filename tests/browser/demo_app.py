@@ -46,9 +46,11 @@ def poll(
         page.wait_for_timeout(50)
 
 
-def server_todos(base_url: str, space: str) -> dict[str, dict]:
-    """The server's live records of the space, by id, read over HTTP."""
-    with httpx.Client(base_url=base_url, timeout=10) as client:
+def server_todos(base_url: str, space: str, token: str = "") -> dict[str, dict]:
+    """The server's live records of the space, by id, read over HTTP (with this bearer
+    token, when the server has auth on)."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=base_url, timeout=10, headers=headers) as client:
         state, _ = pull_all(client, space=space)
     return {
         rid: rec for (coll, rid), rec in state.items() if coll == "todos" and not rec["deleted"]
