@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from typing import Any
 
 import orjson
@@ -59,7 +60,15 @@ def test_readme_commands_have_no_placeholders():
                 assert "…" not in line and "..." not in line, line
 
 
-def test_readme_curl_examples_answer_what_readme_shows(live_server):
+def test_readme_quick_start_is_one_command_with_dev_mode():
+    quick = README[README.index("## Quick start"):README.index("## Try the API with curl")]
+    block = re.search(r"```bash\n(.*?)```", quick, re.S)
+    assert block is not None
+    assert block.group(1).strip() == "pip install -e . && syncserver serve --dev"
+
+
+def test_readme_curl_examples_answer_what_readme_shows(server_factory):
+    live_server = server_factory(args=("--dev",))  # the quick start's server
     section = README[README.index("## Try the API with curl"):]
     block = re.search(r"```bash\n(.*?)```", section, re.S)
     assert block is not None
@@ -69,8 +78,11 @@ def test_readme_curl_examples_answer_what_readme_shows(live_server):
     # Only the address (a free port here) and the long-poll time differ from README.
     script = script.replace("http://127.0.0.1:8000", live_server.url)
     script = script.replace("wait=30", "wait=1")
+    assert "syncserver token --dev " in script
+    script = script.replace("syncserver token --dev ",
+                            f"{sys.executable} -m syncserver token --dev --db {live_server.db} ")
     done = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, cwd=REPO)
     assert done.returncode == 0, done.stderr
     outputs = done.stdout.split(MARK + "\n")
     assert len(outputs) == len(steps), done.stdout

@@ -120,13 +120,17 @@ def test_the_wheel_installed_in_a_fresh_venv_migrates_serves_the_api_client_and_
     where = run([python, "-c", "import load; print(load.__file__)"], cwd=home).strip()
     assert Path(where).is_relative_to(tmp_path / "venv"), where
 
+    # The README's quick start: `syncserver serve --dev`, the demo getting dev tokens.
     server = ServerProcess(home / "sync.db", demo=True, command=[str(syncserver)], cwd=home,
-                           env=NO_SOURCE_ON_PATH)
+                           env=NO_SOURCE_ON_PATH, args=["--dev"])
     try:
         server.start(timeout=60)
         with httpx.Client(base_url=server.url, timeout=30) as http:
             health = http.get("/healthz").json()
             assert health["version"] == version and health["protocol"] == PROTOCOL_VERSION
+            dev = http.post("/v1/dev/token", json={"sub": "alice", "spaces": ["wheel"]})
+            assert dev.status_code == 200, dev.text
+            http.headers["authorization"] = f"Bearer {dev.json()['token']}"
 
             push(http, "c1", [mutation(1, "a", space="wheel", data={"title": "from a wheel"})])
             state, _ = pull_all(http, space="wheel")
