@@ -12,6 +12,10 @@ from pathlib import Path
 
 import httpx
 import jwt
+import pytest
+
+from syncserver.app import create_app
+from syncserver.settings import Settings, SettingError
 
 from tests.helpers import assert_problem, mutation, stamped_by
 from tests.server import REPO, ServerProcess, free_port
@@ -46,6 +50,14 @@ def test_no_key_and_no_dev_is_refused_with_the_three_ways_forward(tmp_path: Path
     for way in ("--jwt-secret", "--jwks", "--dev", "--auth none"):
         assert way in lines[0], lines[0]
     assert not (tmp_path / "s.db").exists(), "refused before the database is touched"
+
+
+def test_an_app_built_in_code_is_held_to_the_same_rule(tmp_path: Path) -> None:
+    # `uvicorn --factory syncserver.app:create_app` and the like: no key, no app
+    with pytest.raises(SettingError, match="--dev"):
+        create_app(Settings(db=str(tmp_path / "code.db")))
+    create_app(Settings(db=str(tmp_path / "code.db"), dev=True))
+    create_app(Settings(db=str(tmp_path / "code.db"), auth="none"))
 
 
 def test_dev_and_auth_none_together_are_refused(tmp_path: Path) -> None:
