@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import sqlite3
+import textwrap
 import time
 from urllib.parse import quote
 
@@ -39,18 +40,19 @@ BAR = "*" * 78
 
 def banner(settings: Settings) -> list[str]:
     """The lines `serve` prints when it starts in dev mode."""
-    exposed = settings.host not in ("127.0.0.1", "localhost", "::1")
-    return [
-        BAR,
-        "DEV MODE: anyone who can reach this server can obtain a token for any user",
-        "(POST /v1/dev/token) and read and write that user's spaces. The token secret",
-        f"was generated for you and is kept in {settings.db}.",
-        *([f"--host {settings.host}: other machines may reach this server; dev tokens are "
-           "only handed to this machine, but do not rely on it."] if exposed else []),
-        "For your own machine only. Never in production: give --jwt-secret or --jwks",
+    kept = "Tokens are signed with --jwt-secret." if settings.jwt_secret else \
+        f"The token secret was generated for you and is kept in {settings.db}."
+    paragraphs = [
+        "DEV MODE: anyone who can reach this server can obtain a token for any user "
+        f"(POST /v1/dev/token) and read and write that user's spaces. {kept}",
+        "For your own machine only. Never in production: give --jwt-secret or --jwks "
         "instead (docs/security.md, \"Dev mode\").",
-        BAR,
     ]
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        paragraphs.insert(1, f"--host {settings.host}: other machines may reach this "
+                             "server. Dev tokens are handed to this machine only, but do "
+                             "not rely on it.")
+    return [BAR, *(line for text in paragraphs for line in textwrap.wrap(text, 78)), BAR]
 
 
 def auth_off_warning() -> str:
