@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from .settings import HIDDEN, Settings, SettingError, env_name, flag_name, kind_of
+from .settings import (
+    HIDDEN,
+    Settings,
+    SettingError,
+    env_name,
+    flag_name,
+    is_postgresql,
+    kind_of,
+    mask_password,
+)
 from .startup import StartupError
 from .version import describe
 
@@ -276,6 +285,10 @@ def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
         lock.release()
 
 
+# Commands that open the storage, SQLite only until the PostgreSQL storage lands (#14).
+SQLITE_ONLY = {"serve", "compact", "conflicts", "restore", "new-epoch"}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
@@ -285,6 +298,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SettingError as exc:  # a usage error: status 2, as argparse's own
         print(f"syncserver: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+    if is_postgresql(settings.db) and args.command in SQLITE_ONLY:
+        print(f"syncserver: --db / {env_name('db')}: `syncserver {args.command}` needs a "
+              "SQLite file path or sqlite:/// URL for now; on PostgreSQL only `syncserver "
+              "migrate` runs yet (the PostgreSQL storage comes next)", file=sys.stderr,
+              flush=True)
+        raise SystemExit(2)
     try:
         run_command(args, settings, sources)
     except StartupError as exc:
@@ -299,10 +318,13 @@ def run_command(args: argparse.Namespace, settings: Settings, sources: dict[str,
     if args.command == "serve":
         serve(settings)
     elif args.command == "migrate":
-        from .startup import prepare_database
+        from .startup import migrate_postgresql, prepare_database
 
-        prepare_database(settings, migrate=True).release()
-        print(f"{settings.db}: schema is up to date")
+        if is_postgresql(settings.db):
+            migrate_postgresql(settings.db)
+        else:
+            prepare_database(settings, migrate=True).release()
+        print(f"{mask_password(settings.db)}: schema is up to date")
     elif args.command == "compact":
         compact(settings, args.older_than)
     elif args.command == "conflicts":
@@ -320,6 +342,8 @@ def _shown(name: str, value: Any) -> str:
         return "(set)" if value else "(empty)"
     if value == "":
         return "(empty)"
+    if name == "db":
+        return mask_password(value)
     return str(value)
 
 

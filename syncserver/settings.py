@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -140,10 +141,36 @@ class Directory:
 Kind = Whole | Number | Choice | Flag | Text | Directory
 
 
+# What users write for PostgreSQL (migrate.database_url turns each into SQLAlchemy's
+# postgresql+psycopg://: psycopg 3, docs/deployment.md "Why psycopg 3").
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def is_postgresql(db: str) -> bool:
+    return "://" in db and db.split("://", 1)[0] in POSTGRES_SCHEMES
+
+
+def mask_password(db: str) -> str:
+    """A database URL fit to print: the password of user:password@ is masked."""
+    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", db)
+
+
 def _database(value: str) -> None:
+    if is_postgresql(value):
+        from sqlalchemy.engine import make_url
+
+        try:
+            url = make_url("postgresql://" + value.split("://", 1)[1])
+        except Exception:
+            raise ValueError("not a URL of the form postgresql://user@host:port/database") \
+                from None
+        if not url.database:
+            raise ValueError("no database name: postgresql://user@host:port/DATABASE")
+        return
     if "://" in value and not value.startswith(("sqlite:///", "sqlite+pysqlite:///")):
         scheme = value.split("://", 1)[0]
-        raise ValueError(f"the {scheme}:// scheme is not supported, PostgreSQL comes later")
+        raise ValueError(f"the {scheme}:// scheme is not supported: give a SQLite file "
+                         "path or a postgresql:// URL")
     path = value.split(":///", 1)[1] if "://" in value else value
     if not path.strip():
         raise ValueError("no file path given")
@@ -242,8 +269,9 @@ def _setting(default: Any, help: str, kind: Kind) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    db: str = _setting("syncserver.db", "SQLite file path, or a sqlite:/// URL", Text(
-        "a file path or a sqlite:///path URL", _database))
+    db: str = _setting("syncserver.db", "SQLite file path, or a sqlite:/// or postgresql:// URL",
+                       Text("a file path, a sqlite:///path URL or a "
+                            "postgresql://user@host:port/database URL", _database))
     host: str = _setting("127.0.0.1", "address to listen on", Text("an address", _host))
     port: int = _setting(8000, "port to listen on", Whole(1, 65535))
     migrate: bool = _setting(True, "run pending migrations when the server starts", Flag())
@@ -469,6 +497,8 @@ def checked(name: str, value: Any, source: str, raw: Any = None) -> Any:
 def _bad(name: str, value: Any, source: str, reason: str) -> SettingError:
     given = {"environment": " (from the environment)", "flag": " (from the flag)"
              }.get(source, "")
+    if name == "db" and isinstance(value, str):
+        value = mask_password(value)
     shown = "(hidden)" if name in HIDDEN else \
         repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
     because = f": {' '.join(reason.split())}" if reason else ""

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .lockfile import DatabaseInUse, DatabaseLock
-from .settings import Settings
+from .settings import Settings, mask_password
 from .storage.sqlite import sqlite_path
 
 
@@ -113,6 +113,21 @@ def _migrate(db: str, path: Path) -> None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StartupError(f"migrating --db {path} failed ({first}): restore it from a "
                            "backup or report the error") from None
+
+
+def migrate_postgresql(db: str) -> None:
+    """`syncserver migrate --db postgresql://...`: no lock file (instances share the
+    database; the migrations take an advisory lock of their own, migrations/env.py)."""
+    from .migrate import upgrade
+
+    try:
+        upgrade(db)
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        first = lines[0] if lines else type(exc).__name__
+        raise StartupError(f"migrating --db {mask_password(db)} failed ({first}): check that "
+                           "PostgreSQL answers there and the database exists (createdb), "
+                           "or report the error") from None
 
 
 def open_read_only(settings: Settings) -> Path:

@@ -27,7 +27,8 @@ from .cli_support import assert_one_line_failure, run_syncserver
 # Text settings have no range to step out of: their bad values are listed here, and a
 # setting of a kind this test cannot derive bad values for fails the walk below.
 BAD_TEXT = {
-    "db": ["postgresql://localhost/sync", "mysql://x/y", "", "sqlite:///:memory:"],
+    "db": ["postgresql://localhost/", "postgres://localhost", "mysql://x/y", "",
+           "sqlite:///:memory:"],
     "host": ["", "two words"],
     "secret": ["short"],
     "default_policy": ["newest"],
