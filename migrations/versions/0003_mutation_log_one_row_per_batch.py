@@ -25,12 +25,18 @@ down_revision = '0002'
 branch_labels = None
 depends_on = None
 
+# Names and ids in keys and indexes: the "C" collation on PostgreSQL (bytewise B-tree
+# comparisons; see syncserver/models.py KEY). SQLite's DDL is unchanged by it.
+KEY = sqlmodel.sql.sqltypes.AutoString().with_variant(sa.String(collation='C'), 'postgresql')
+
 
 def upgrade() -> None:
     op.create_table(
         'mutation_batches',
-        sa.Column('id', sa.Integer(), nullable=False),
-        sa.Column('client_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        # INTEGER on SQLite (the rowid), BIGSERIAL on PostgreSQL: ids of rows a batch writes
+        # (and of rolled-back ones) outgrow 2**31 on a busy server
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('client_id', KEY, nullable=False),
         sa.Column('first_mid', sa.BigInteger(), nullable=False),
         sa.Column('last_mid', sa.BigInteger(), nullable=False),
         sa.Column('count', sa.BigInteger(), nullable=False),
@@ -75,7 +81,7 @@ def _copy_results() -> None:
 def downgrade() -> None:
     op.create_table(
         'mutations',
-        sa.Column('client_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column('client_id', KEY, nullable=False),
         sa.Column('mid', sa.BigInteger(), nullable=False),
         sa.Column('fingerprint', sa.LargeBinary(), nullable=False),
         sa.Column('space', sqlmodel.sql.sqltypes.AutoString(), nullable=False),

@@ -21,11 +21,15 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
+# Names and ids in keys and indexes: the "C" collation on PostgreSQL (bytewise B-tree
+# comparisons; see syncserver/models.py KEY). SQLite's DDL is unchanged by it.
+KEY = sqlmodel.sql.sqltypes.AutoString().with_variant(sa.String(collation='C'), 'postgresql')
+
 
 def upgrade() -> None:
     op.create_table(
         'client_owners',
-        sa.Column('client_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column('client_id', KEY, nullable=False),
         sa.Column('sub', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column('bound_at', sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint('client_id'),
