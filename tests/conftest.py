@@ -8,6 +8,7 @@ from typing import Iterator
 import httpx
 import pytest
 
+from tests.pg import any_db, postgres_module_url, postgres_url  # noqa: F401  (fixtures)
 from tests.server import ServerProcess
 
 
