@@ -11,41 +11,66 @@ import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, inspect, pool
 from sqlmodel import SQLModel
 
 from syncserver import models  # noqa: F401  (registers the tables)
-from syncserver.migrate import alembic_config
+from syncserver.migrate import alembic_config, database_url
 from tests.helpers import mutation, stamped_by
 from tests.server import REPO
 
 from .support import read_db
 
 
-def test_migrated_schema_matches_the_models(tmp_path):
-    db = tmp_path / "fresh.db"
-    done = subprocess.run([sys.executable, "-m", "syncserver", "migrate", "--db", str(db)],
+def _migrate(db: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "syncserver", "migrate", "--db", db],
                           capture_output=True, text=True, timeout=120, cwd=REPO, check=False)
     assert done.returncode == 0, done.stderr
-    engine = create_engine(f"sqlite:///{db}", poolclass=pool.NullPool)
+
+
+def test_migrated_schema_matches_the_models(any_db):
+    """On SQLite and on PostgreSQL: alembic finds no difference, and every column has the
+    type the model gives it on that dialect as the database renders it (collations
+    included, which alembic does not compare)."""
+    _migrate(any_db)
+    engine = create_engine(database_url(any_db), poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(context, SQLModel.metadata)
             current = context.get_current_revision()
+            inspector = inspect(conn)
+            stored = {(table, c["name"]): c["type"].compile(dialect=conn.dialect)
+                      for table in inspector.get_table_names()
+                      for c in inspector.get_columns(table)}
+            declared = {(table.name, c.name): c.type.compile(dialect=conn.dialect)
+                        for table in SQLModel.metadata.sorted_tables for c in table.columns}
     finally:
         engine.dispose()
     assert diff == [], f"migrations and models disagree: {diff}"
-    head = ScriptDirectory.from_config(alembic_config(str(db))).get_current_head()
+    assert {k: v for k, v in stored.items() if k[0] != "alembic_version"} == declared
+    head = ScriptDirectory.from_config(alembic_config(any_db)).get_current_head()
     assert current == head
+    if any_db.startswith("postgresql"):
+        assert declared[("records", "id")] == 'VARCHAR COLLATE "C"'
+        assert declared[("mutation_batches", "id")] == "BIGINT"
 
 
-def test_migrate_twice_is_a_no_op(tmp_path):
-    db = tmp_path / "twice.db"
+def test_migrate_twice_is_a_no_op(any_db):
     for _ in range(2):
-        done = subprocess.run([sys.executable, "-m", "syncserver", "migrate", "--db", str(db)],
-                              capture_output=True, text=True, timeout=120, cwd=REPO, check=False)
-        assert done.returncode == 0, done.stderr
+        _migrate(any_db)
+
+
+def test_instances_migrating_postgresql_at_once_all_succeed(postgres_url):
+    """Several instances start together, each migrating first: the advisory lock of
+    migrations/env.py makes them take turns (without it, the later CREATE TABLEs fail)."""
+    runs = [subprocess.Popen([sys.executable, "-m", "syncserver", "migrate", "--db",
+                              postgres_url], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for run in runs:
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+        assert "schema is up to date" in out
 
 
 def test_stored_results_survive_the_mutation_log_migration_both_ways(server_factory, tmp_path):
