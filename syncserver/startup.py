@@ -118,8 +118,13 @@ def _migrate(db: str, path: Path) -> None:
 def migrate_postgresql(db: str) -> None:
     """`syncserver migrate --db postgresql://...`: no lock file (instances share the
     database; the migrations take an advisory lock of their own, migrations/env.py)."""
+    import importlib.util
+
     from .migrate import upgrade
 
+    if importlib.util.find_spec("psycopg") is None:
+        raise StartupError(f"--db {mask_password(db)} is PostgreSQL, which needs psycopg 3: "
+                           "pip install 'syncserver[postgresql]'")
     try:
         upgrade(db)
     except Exception as exc:
