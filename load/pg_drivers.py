@@ -69,9 +69,14 @@ def _seed(url: str) -> None:
         cur.execute("ANALYZE")
 
 
+Figure = tuple[float, float]  # units per second; this process's CPU µs per unit
+
+
 async def _timed(duration: float, concurrency: int,
-                 op: Callable[[int], Awaitable[int]]) -> float:
-    """Units of work per second: `concurrency` tasks calling op(task) for `duration` s."""
+                 op: Callable[[int], Awaitable[int]]) -> Figure:
+    """`concurrency` tasks calling op(task) for `duration` s. Besides the rate, the CPU time
+    of this process (all its threads) per unit: the driver's own cost, which the machine's
+    other load disturbs far less than it does the rate."""
     done = [0] * concurrency
     stop = time.monotonic() + duration
 
@@ -79,13 +84,14 @@ async def _timed(duration: float, concurrency: int,
         while time.monotonic() < stop:
             done[n] += await op(n)
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     await asyncio.gather(*(task(n) for n in range(concurrency)))
-    return sum(done) / (time.monotonic() - started)
+    units = sum(done)
+    return units / (time.monotonic() - started), (time.process_time() - cpu) * 1e6 / units
 
 
 async def _measure(driver: Driver, kind: str, shape: str, duration: float, concurrency: int,
-                   tag: str) -> float:
+                   tag: str) -> Figure:
     if kind == "push":
         workers = [Push(f"{tag}-{n}", unnest=shape == "unnest") for n in range(concurrency)]
 
@@ -107,8 +113,11 @@ async def _measure(driver: Driver, kind: str, shape: str, duration: float, concu
     return await _timed(duration, concurrency, feed)
 
 
-async def _run(url: str, args: argparse.Namespace) -> dict[tuple[str, str, int, str], list[float]]:
-    figures: dict[tuple[str, str, int, str], list[float]] = {}
+Figures = dict[tuple[str, str, int, str], list[Figure]]
+
+
+async def _run(url: str, args: argparse.Namespace) -> Figures:
+    figures: Figures = {}
     work = [("push", s) for s in PUSH_SHAPES] + [("feed", s) for s in FEED_SHAPES]
     total = args.rounds * len(args.concurrency) * len(work) * 3
     step = 0
@@ -127,27 +136,32 @@ async def _run(url: str, args: argparse.Namespace) -> dict[tuple[str, str, int, 
                     for d in drivers:
                         step += 1
                         tag = f"{rnd}-{concurrency}-{shape}-{d.name[:8]}-{uuid.uuid4().hex[:6]}"
-                        rate = await _measure(d, kind, shape, args.duration, concurrency, tag)
-                        figures.setdefault((kind, shape, concurrency, d.name), []).append(rate)
-                        unit = "mutations/s" if kind == "push" else "changes/s"
+                        figure = await _measure(d, kind, shape, args.duration, concurrency,
+                                                tag)
+                        figures.setdefault((kind, shape, concurrency, d.name), []).append(figure)
+                        unit = "mutation" if kind == "push" else "change"
                         print(f"[{step}/{total}] round {rnd + 1}, {concurrency} at once, "
-                              f"{kind} {shape:<11} {d.name:<26} {rate:>10,.0f} {unit}",
-                              file=sys.stderr, flush=True)
+                              f"{kind} {shape:<11} {d.name:<26} {figure[0]:>10,.0f} {unit}s/s"
+                              f" {figure[1]:>6.1f} µs CPU/{unit}", file=sys.stderr, flush=True)
             finally:
                 for d in drivers:
                     await d.close()
     return figures
 
 
-def _table(figures: dict[tuple[str, str, int, str], list[float]], names: list[str]) -> str:
-    lines = ["| work | at once | " + " | ".join(names) + " | asyncpg / psycopg threads |",
-             "|---|---|" + "---|" * (len(names) + 1)]
+def _table(figures: Figures, names: list[str]) -> str:
+    """Each cell: the median rate, and (in brackets) the median client CPU µs per unit."""
+    lines = ["| work | at once | " + " | ".join(names) + " | asyncpg / psycopg threads: "
+             "rate, client CPU |", "|---|---|" + "---|" * (len(names) + 1)]
     for (kind, shape, concurrency) in dict.fromkeys(k[:3] for k in figures):
-        medians = [statistics.median(figures[(kind, shape, concurrency, n)]) for n in names]
+        rates = [statistics.median(f[0] for f in figures[(kind, shape, concurrency, n)])
+                 for n in names]
+        cpus = [statistics.median(f[1] for f in figures[(kind, shape, concurrency, n)])
+                for n in names]
         unit = "mutations/s" if kind == "push" else "changes/s"
         lines.append(f"| {kind} ({shape}), {unit} | {concurrency} | "
-                     + " | ".join(f"{m:,.0f}" for m in medians)
-                     + f" | {medians[2] / medians[0]:.2f}x |")
+                     + " | ".join(f"{r:,.0f} ({c:.1f} µs)" for r, c in zip(rates, cpus))
+                     + f" | {rates[2] / rates[0]:.2f}x, {cpus[2] / cpus[0]:.2f}x |")
     return "\n".join(lines)
 
 

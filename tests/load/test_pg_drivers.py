@@ -22,8 +22,9 @@ def test_the_driver_benchmark_reports_every_figure_and_drops_its_database():
     rows = [line for line in done.stdout.splitlines() if line.startswith(("| push", "| feed"))]
     assert len(rows) == 5, done.stdout
     for row in rows:
-        rates = [float(c.replace(",", "")) for c in row.split("|")[3:6]]
-        assert all(rate > 0 for rate in rates), row
+        cells = [re.fullmatch(r" ([\d,]+) \(([\d.]+) µs\) ", c) for c in row.split("|")[3:6]]
+        assert all(c and float(c[1].replace(",", "")) > 0 and float(c[2]) > 0
+                   for c in cells), row
     name = re.search(r"database (syncserver_bench_\w+) dropped", done.stderr)
     assert name is not None, done.stderr
     assert not pg.database_exists(pg.database_url(server, name.group(1)))
