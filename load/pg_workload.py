@@ -104,7 +104,10 @@ class PsycopgThreads:
     name = "psycopg 3 (sync, threads)"
 
     def __init__(self, url: str, size: int) -> None:
-        self.pool = psycopg_pool.ConnectionPool(url, min_size=size, max_size=size, open=True)
+        # autocommit: a read is one round trip (no BEGIN before it, no ROLLBACK when the
+        # pool takes the connection back), as with asyncpg; a push opens its transaction.
+        self.pool = psycopg_pool.ConnectionPool(url, min_size=size, max_size=size, open=True,
+                                                kwargs={"autocommit": True})
         self.threads = ThreadPoolExecutor(size, thread_name_prefix="pg")
 
     async def push(self, w: Push) -> None:
@@ -155,7 +158,7 @@ class PsycopgAsync:
 
     def __init__(self, url: str, size: int) -> None:
         self.pool = psycopg_pool.AsyncConnectionPool(url, min_size=size, max_size=size,
-                                                     open=False)
+                                                     open=False, kwargs={"autocommit": True})
 
     async def open(self) -> None:
         await self.pool.open(wait=True)
