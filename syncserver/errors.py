@@ -26,6 +26,8 @@ class ErrorCode(str, Enum):
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
     SERVER_BUSY = "server_busy"
     REQUEST_TIMEOUT = "request_timeout"
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
     # per-mutation rejection codes (a push result, not an HTTP status)
     INVALID_MUTATION = "invalid_mutation"
     UNKNOWN_OP = "unknown_op"
@@ -58,6 +60,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOO_MANY_SUBSCRIPTIONS: 429,
     ErrorCode.SERVER_BUSY: 503,
     ErrorCode.REQUEST_TIMEOUT: 408,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.TOO_MANY_CONNECTIONS: 429,
     ErrorCode.CONFLICT_NOT_FOUND: 404,
     ErrorCode.CONFLICT_CLOSED: 409,
 }

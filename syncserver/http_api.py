@@ -29,13 +29,15 @@ def _service(request: Request) -> SyncService:
 
 
 async def authenticate(request: Request) -> Access | None:
-    """What the request's bearer token grants (401 without a valid one); None: auth off.
-    Checked before the body is read: a caller without a token cannot make the server read
-    megabytes."""
+    """What the request's bearer token grants (401 without a valid one, 429 past its user's
+    rate); None: auth off. Checked before the body is read: a caller without a token (or
+    over its rate) cannot make the server read megabytes."""
     service = _service(request)
     if not service.auth.enabled:
         return None
-    return await service.auth.access(bearer(request.headers.get("authorization")))
+    access = await service.auth.access(bearer(request.headers.get("authorization")))
+    service.spend(access)  # every authenticated request costs a token: 429 past the rate
+    return access
 
 
 async def read_json(request: Request, max_bytes: int) -> object:
@@ -142,7 +144,7 @@ async def changes(request: Request) -> Response:
     collections = parse_collections(request.query_params.get("collections"),
                                     service.settings.max_filter_collections)
     page = await service.changes(space, request.query_params.get("since"), limit,
-                                 collections, wait)
+                                 collections, wait, access.sub if access else None)
     return Response(page.body(), media_type=JSON)
 
 

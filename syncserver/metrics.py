@@ -18,6 +18,8 @@ class Metrics:
         self.ws_slow_consumers = Counter("syncserver_ws_slow_consumers",
                                          "WebSocket connections closed as slow consumers",
                                          registry=self.registry)
+        self.limited = Counter("syncserver_limited", "Requests refused by a per-user limit",
+                               ["code"], registry=self.registry)
         self.request_seconds = Histogram("syncserver_request_seconds",
                                          "HTTP request latency by route",
                                          ["route", "method"], registry=self.registry,

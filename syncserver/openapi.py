@@ -21,9 +21,13 @@ def _problem(description: str) -> dict[str, Any]:
             "content": {"application/problem+json": {"schema": PROBLEM}}}
 
 
-def _auth(forbidden: str) -> dict[str, Any]:
-    """The answers of auth (`--auth jwt`, docs/security.md)."""
-    return {"401": _problem("auth on: no valid bearer token"), "403": _problem(forbidden)}
+def _auth(forbidden: str, connections: bool = False) -> dict[str, Any]:
+    """The answers of auth (`--auth jwt`, docs/security.md), per-user limits included."""
+    limited = "auth on: the user's rate (SYNCSERVER_RATE_LIMIT) is spent, rate_limited" + (
+        "; or a long-poll while the user holds SYNCSERVER_MAX_USER_CONNECTIONS, "
+        "too_many_connections" if connections else "")
+    return {"401": _problem("auth on: no valid bearer token"), "403": _problem(forbidden),
+            "429": _problem(limited + ": retry after Retry-After seconds (nothing was done)")}
 
 
 # A bearer JWT when auth is on, nothing when it is off.
@@ -141,7 +145,9 @@ WS_MESSAGES = {
     "close_codes": {"1003": "binary frame", "4400": "malformed frame",
                     "4408": "slow consumer, after a resync frame per subscription: "
                             "reconnect and resume each space from its resync cursor",
-                    "1001": "server shutting down"},
+                    "1001": "server shutting down",
+                    "4429": "auth on: the user holds SYNCSERVER_MAX_USER_CONNECTIONS, after "
+                            "an error frame too_many_connections with retry_after"},
     "description": "JSON text frames; see docs/protocol.md",
 }
 
@@ -217,7 +223,7 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                             **_json({"$ref": "#/components/schemas/ChangesPage"})},
                     "400": _problem("bad parameter or cursor"),
                     "410": _problem("resync required"),
-                    **_auth("auth on: the token cannot read the space"),
+                    **_auth("auth on: the token cannot read the space", connections=True),
                 }}},
             "/v1/conflicts": {"get": {
                 "summary": "The conflict audit: automatic resolutions and open conflicts",

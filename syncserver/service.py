@@ -14,13 +14,14 @@ from .auth import Authenticator
 from .cursor import CursorCodec
 from .errors import ErrorCode, SyncError
 from .hlc import SERVER_NODE, Clock
-from .limits import Gate
+from .limits import FULL_RETRY_AFTER_SECONDS, Gate
 from .metrics import Metrics
 from .mutations import SPACE_PATTERN, parse_mutation, valid_client_id
 from .notifier import Notifier
 from .permissions import Access
 from .policies import PolicyTable, policies_for
 from .push import BatchResult, apply_batch
+from .ratelimit import RateLimiter, UserConnections
 from .settings import Settings
 from .storage.base import PushTransaction
 from .storage.sqlite import SQLiteStorage
@@ -82,6 +83,24 @@ class SyncService:
         self.policies = policies or policies_for(settings)
         self.auth = Authenticator(settings)
         self.owners: dict[str, str] = {}  # client id -> sub, as committed (bindings last)
+        # Per-user limits, auth on only (ratelimit.py): no bucket at all when off.
+        self.rate = RateLimiter(settings.rate_limit, settings.rate_burst) \
+            if self.auth.enabled and settings.rate_limit > 0 else None
+        self.user_connections = UserConnections(settings.max_user_connections)
+
+    def spend(self, access: Access | None, about: dict[str, object] | None = None) -> None:
+        """One request of `access`'s user: a token of its bucket, or 429 rate_limited."""
+        if self.rate is not None and access is not None:
+            try:
+                self.rate.take(access.sub, about)
+            except SyncError:
+                self.metrics.limited.labels(ErrorCode.RATE_LIMITED.value).inc()
+                raise
+
+    def connection_refused(self, **about: object) -> SyncError:
+        """429 too_many_connections: the user holds SYNCSERVER_MAX_USER_CONNECTIONS."""
+        self.metrics.limited.labels(ErrorCode.TOO_MANY_CONNECTIONS.value).inc()
+        return self.user_connections.refusal(FULL_RETRY_AFTER_SECONDS, **about)
 
     async def start(self) -> None:
         self.auth.start()
@@ -161,15 +180,26 @@ class SyncService:
     # -- pull ------------------------------------------------------------------------
 
     async def changes(self, space: str, cursor: str | None, limit: int,
-                      collections: list[str] | None, wait: float = 0.0) -> ChangesPage:
+                      collections: list[str] | None, wait: float = 0.0,
+                      sub: str | None = None) -> ChangesPage:
+        """A page of the feed; `wait` > 0: a long-poll, held for `sub`'s connections (429
+        too_many_connections at its limit) and the server's (a plain pull when full)."""
         since = self.cursors.decode(space, cursor)
         wait = min(max(wait, 0.0), self.settings.max_wait)
-        if wait <= 0 or not self.long_polls.enter():  # full: answered as a plain pull
+        if wait <= 0:
             return await self._changes(space, since, limit, collections, 0.0)
+        if sub is not None and not self.user_connections.enter(sub):
+            raise self.connection_refused()
         try:
-            return await self._changes(space, since, limit, collections, wait)
+            if not self.long_polls.enter():  # full: answered as a plain pull
+                return await self._changes(space, since, limit, collections, 0.0)
+            try:
+                return await self._changes(space, since, limit, collections, wait)
+            finally:
+                self.long_polls.leave()
         finally:
-            self.long_polls.leave()
+            if sub is not None:
+                self.user_connections.leave(sub)
 
     async def _changes(self, space: str, since: int, limit: int,
                        collections: list[str] | None, wait: float) -> ChangesPage:

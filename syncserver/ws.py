@@ -46,6 +46,7 @@ CLOSE_UNSUPPORTED = 1003
 CLOSE_BAD_FRAME = 4400
 CLOSE_SLOW_CONSUMER = 4408
 CLOSE_UNAUTHORIZED = 4401  # auth on: no valid hello, a refused token, or the token expired
+CLOSE_TOO_MANY_CONNECTIONS = 4429  # auth on: the user holds SYNCSERVER_MAX_USER_CONNECTIONS
 OUTBOUND_QUEUE = 8
 
 # A frame on its way out: its text, and the subscription and seq it moves the client to.
@@ -62,6 +63,7 @@ class Connection:
         self._farewell: Callable[[], list[dict[str, Any]]] = list
         self.sender: asyncio.Task[None] | None = None
         self.access: Access | None = None  # auth on: what the hello's token grants
+        self.counted: str | None = None  # the user whose connections this one counts in
         self.expiry: asyncio.TimerHandle | None = None
         self.queued = ByteBudget(service.settings.ws_max_queued_bytes)
         self.pending_bytes = 0  # live batches held by this connection's subscriptions
@@ -96,7 +98,7 @@ class Connection:
                 try:
                     await self._authenticate(token)
                 except SyncError as exc:
-                    self._refuse(exc.detail)
+                    self._auth_failed(exc)
             await self._receive_loop()
         except WebSocketDisconnect:
             pass
@@ -106,6 +108,8 @@ class Connection:
                 self.expiry.cancel()
             for sub in list(self.subscriptions.values()):
                 sub.stop()
+            if self.counted is not None:
+                self.service.user_connections.leave(self.counted)
             self.service.metrics.ws_connections.dec()
             if self.closing is None:
                 sender.cancel()
@@ -185,8 +189,8 @@ class Connection:
                 self._bad_frame(CLOSE_BAD_FRAME, "bad frame", ErrorCode.MALFORMED_JSON.value,
                                 f"the frame is not JSON: {exc}")
             except SyncError as exc:
-                if exc.code == ErrorCode.UNAUTHORIZED:
-                    self._refuse(exc.detail)
+                if exc.code in (ErrorCode.UNAUTHORIZED, ErrorCode.TOO_MANY_CONNECTIONS):
+                    self._auth_failed(exc)
                 elif exc.code in (ErrorCode.INVALID_REQUEST, ErrorCode.MALFORMED_JSON):
                     self._bad_frame(CLOSE_BAD_FRAME, "bad frame", exc.code.value, exc.detail)
                 else:
@@ -199,6 +203,16 @@ class Connection:
                 await self.send({"type": "error", "code": ErrorCode.INTERNAL_ERROR.value,
                                  "detail": "an unexpected server error while handling "
                                            "this frame", **about})
+
+    def _auth_failed(self, exc: SyncError) -> None:
+        if exc.code == ErrorCode.TOO_MANY_CONNECTIONS:
+            # The user holds its most connections: told so (with retry_after), then closed.
+            message = {"type": "error", "code": exc.code.value, "detail": exc.detail,
+                       **exc.extra}
+            self.close(CLOSE_TOO_MANY_CONNECTIONS, "too many connections", lambda: [message],
+                       drop_queued=True)
+        else:
+            self._refuse(exc.detail)
 
     def _refuse(self, detail: str) -> None:
         """Auth on: no valid token (any more). The client gets an `unauthorized` error
@@ -217,6 +231,10 @@ class Connection:
         if self.access is not None and access.sub != self.access.sub:
             raise SyncError(ErrorCode.UNAUTHORIZED, "a hello on an open socket must carry a "
                             "token of the same user: reconnect to change users")
+        if self.counted is None:  # the first token of this socket: it counts for its user
+            if not self.service.user_connections.enter(access.sub):
+                raise self.service.connection_refused()
+            self.counted = access.sub
         self.access = access
         if self.expiry is not None:
             self.expiry.cancel()
@@ -263,6 +281,7 @@ class Connection:
             request_id = frame.get("request_id")
             if request_id is not None and not isinstance(request_id, (str, int)):
                 raise SyncError(ErrorCode.INVALID_REQUEST, "request_id must be a string")
+            self.service.spend(self.access, {"request_id": request_id})  # 429 past the rate
             limit = self.service.settings.max_batch_bytes
             try:
                 if self.frame_bytes > limit:  # the same bound as a push over HTTP
@@ -284,6 +303,7 @@ class Connection:
 
     async def _subscribe(self, frame: dict[str, Any]) -> None:
         space = check_space(frame.get("space"))
+        self.service.spend(self.access, {"space": space})  # refused: nothing changes
         if self.access is not None:
             self.access.require_read(space)  # an error frame naming the space
         cursor = frame.get("cursor")
