@@ -398,11 +398,11 @@ class Settings:
         30.0, "seconds of clock skew allowed on a token's exp and nbf", Number(0, 600))
     # Per-user limits (auth on; docs/security.md "Rate limits").
     rate_limit: float = _setting(
-        50.0, "requests a second one user (token `sub`) may make on average: pushes, pulls, "
+        100.0, "requests a second one user (token `sub`) may make on average: pushes, pulls, "
         "conflict requests, WebSocket push and subscribe frames; beyond it 429 and "
         "Retry-After (0: no rate limit; auth none: not applied)", Number(0, 1_000_000))
     rate_burst: int = _setting(
-        500, "requests one user may make at once before --rate-limit applies (the token "
+        1_000, "requests one user may make at once before --rate-limit applies (the token "
         "bucket's size)", Whole(1, 1_000_000))
     max_user_connections: int = _setting(
         100, "most WebSockets and waiting long-polls one user (token `sub`) holds at once; "

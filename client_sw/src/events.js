@@ -1,5 +1,5 @@
 // The page client's events: 'change', 'conflict', 'merged', 'rejected', 'resync', 'status',
-// 'pending', 'replay', 'auth' and 'logout' (docs/client.md). A listener that throws is
+// 'pending', 'replay', 'auth', 'rate-limited' and 'logout' (docs/client.md). A listener that throws is
 // logged and does not stop the others.
 
 export class Emitter {

@@ -126,6 +126,20 @@ export interface AuthPause {
   space?: string;
 }
 export interface LogoutEvent { dbName: string }
+/**
+ * The server's per-user limit answered 429 (or refused the feed's subscribe or connection):
+ * pushes, pulls and the feed wait until `until` before they try again, never dropping a write.
+ */
+export interface RateLimitedEvent {
+  /** 'rate_limited' (the user's request rate) or 'too_many_connections' (its open sockets and long-polls) */
+  code: string;
+  /** the seconds the server asked for (Retry-After) */
+  retryAfter: number;
+  /** when the client tries again, ms since the epoch (the wait is capped at 5 minutes) */
+  until: number;
+  /** what was refused */
+  request: 'push' | 'pull' | 'feed';
+}
 /** A bearer token, or a function returning one (called on first use and again after a 401). */
 export type TokenOption = string | (() => string | null | undefined | Promise<string | null | undefined>);
 /** Where a request gets its token; `refresh` after a 401 (undefined: do not retry). */
@@ -144,6 +158,7 @@ export interface SyncEvents {
   replay: ReplayEvent;
   resync: ResyncEvent;
   auth: AuthPause;
+  'rate-limited': RateLimitedEvent;
   logout: LogoutEvent;
 }
 
@@ -275,7 +290,7 @@ export interface ReplayOptions {
   tokens?: TokenSource;
 }
 export declare class ReplayError extends Error { status?: number; code?: string }
-/** Send the outbox in batches under the replay lock; rejects (keeping every entry) on a network error or 5xx. */
+/** Send the outbox in batches under the replay lock; rejects (keeping every entry) on a network error, a 5xx or a 429 (RateLimitError). */
 export declare function replayOutbox(options: ReplayOptions): Promise<ReplaySummary>;
 export declare function pullChanges(options: {
   db: IDBDatabase; url: string; space: string; collections?: string[]; limit?: number;
@@ -286,6 +301,11 @@ export declare function pullChanges(options: {
 }): Promise<RecordRef[]>;
 /** a pull refused by the server (401 after one token refresh, or 403) */
 export declare class AuthError extends Error { pause: AuthPause }
+/** a push or pull refused by a per-user limit (429): `limit.until` says when to try again */
+export declare class RateLimitError extends Error {
+  status: 429; code: string;
+  limit: { code: string; retryAfter: number; until: number };
+}
 
 export declare function formatHlc(ms: number, counter: number, node: string): string;
 export declare function parseHlc(stamp: unknown): { ms: number; counter: number; node: string } | null;

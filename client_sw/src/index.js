@@ -3,6 +3,7 @@ export { createSyncClient, SyncClient, DEFAULT_SYNC_TAG } from './sync-client.js
 export { Collection } from './collection.js';
 export { openDatabase, databaseHandle, getClientId, DB_VERSION, DEFAULT_DB_NAME, MIGRATIONS, userDatabaseName, wipeDatabase } from './db.js';
 export { AuthError } from './auth.js';
+export { RateLimitError } from './rate.js';
 export { enqueueWrite, readOutbox, countOutbox, listDeadLetters, clearDeadLetters, listConflicts, clearConflicts } from './outbox.js';
 export { applyPushResults } from './results.js';
 export { replayOutbox, ReplayError } from './replay.js';

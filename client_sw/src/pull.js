@@ -3,6 +3,7 @@
 
 import { AuthError, fetchWithToken, pauseOf } from './auth.js';
 import { getCursor } from './db.js';
+import { RateLimitError, limitOf } from './rate.js';
 import { fetchOrFail, problemCode } from './reach.js';
 import { endpoint } from './replay.js';
 import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
@@ -30,7 +31,8 @@ import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
 
 /**
  * Fetch and apply pages until the feed has nothing more right now. A 401 (after one token
- * refresh) or 403 rejects with an AuthError.
+ * refresh) or 403 rejects with an AuthError, a 429 with a RateLimitError (its `limit` says
+ * until when to wait).
  * @param {PullOptions} options
  * @returns {Promise<Array<{space: string, collection: string, id: string}>>} changed records
  */
@@ -62,6 +64,7 @@ export async function pullChanges(options) {
       const pause = /** @type {import('./auth.js').AuthPause} */ (pauseOf(response, { code: body.code, space: body.space ?? space }));
       throw new AuthError(pause);
     }
+    if (response.status === 429) throw new RateLimitError(await limitOf(response));
     if (response.status === 410 || response.status === 400) {
       const body = await response.json().catch(() => ({}));
       // 410: the cursor is behind the compaction horizon or of another database epoch (a

@@ -1,11 +1,14 @@
 // Replay the outbox to POST /v1/push in batches. Used by the service worker's Background
 // Sync handler and, where that API is missing, by the pages. A network error or a 5xx
-// leaves every entry in place and rejects, so Background Sync schedules a retry.
+// leaves every entry in place and rejects, so Background Sync schedules a retry. A 429
+// (the user's rate is spent) does too, after storing how long the server asked to wait:
+// until then no replay sends anything (rate.js).
 
 import { fetchWithToken, pauseOf, readPause, writePause } from './auth.js';
 import { getClientId } from './db.js';
 import { withReplayLock } from './lock.js';
 import { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } from './outbox.js';
+import { RateLimitError, limitOf, readLimit, writeLimit } from './rate.js';
 import { fetchOrFail } from './reach.js';
 import { applyPushResults, deadLetter } from './results.js';
 
@@ -105,6 +108,11 @@ export function replayOutbox(options) {
         summary.paused = paused;
         return summary;
       }
+      const until = await readLimit(db);
+      if (until > Date.now()) {
+        // Still inside the wait of a 429: the entries stay; whoever calls retries later.
+        throw new RateLimitError({ code: 'rate_limited', retryAfter: Math.ceil((until - Date.now()) / 1000), until });
+      }
       for (;;) {
         const entries = oneProtocol(await readOutbox(db, size));
         if (entries.length === 0) break;
@@ -127,6 +135,13 @@ export function replayOutbox(options) {
           const problem = await readProblem(response);
           await pauseFor(/** @type {import('./auth.js').AuthPause} */ (pauseOf(response, problem)));
           break;
+        }
+        if (response.status === 429) {
+          // Not the batch's fault: nothing is dead-lettered, nothing was stored.
+          const limit = await limitOf(response);
+          await writeLimit(db, limit.until);
+          notifier?.post({ type: 'rate-limited', ...limit, request: 'push', source });
+          throw new RateLimitError(limit);
         }
         if (response.status >= 500) {
           const problem = await readProblem(response);

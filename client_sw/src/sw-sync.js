@@ -486,6 +486,7 @@ const __notify = (() => {
    *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean} |
    *   {type: 'auth', status: number, code: string, space?: string, source: string} |
    *   {type: 'auth-resumed'} |
+   *   {type: 'rate-limited', code: string, retryAfter: number, until: number, request: 'push' | 'pull' | 'feed', source: string} |
    *   {type: 'logout'}
    * )} SyncMessage
    */
@@ -1406,6 +1407,84 @@ const __outbox = (() => {
 
   return { validateWrite, PROTOCOL, enqueueWrite, readOutbox, protocolOf, oneProtocol, countOutbox, toWireMutation, listDeadLetters, clearDeadLetters, listConflicts, clearConflicts };
 })();
+// ---- rate.js
+const __rate = (() => {
+  // The server's per-user limits (docs/protocol.md, "Limits"): a 429 (`rate_limited`, or
+  // `too_many_connections` for a long-poll) says how long to wait in Retry-After. The wait is
+  // kept in the database's meta store, so the pages and the service worker of one user all
+  // hold their pushes until then instead of retrying on their own backoff.
+
+  const { getMeta, req, setMeta, transact } = __db;
+
+  const LIMIT_KEY = 'rate_limited_until';
+  /** A wait asked for is honoured up to this long: a wrong header never stalls sync for hours. */
+  const MAX_WAIT_MS = 5 * 60 * 1000;
+
+  /**
+   * What a 429 said.
+   * @typedef {object} RateLimit
+   * @property {string} code  'rate_limited' or 'too_many_connections'
+   * @property {number} retryAfter  seconds the server asked for
+   * @property {number} until  when to try again (ms since the epoch; the wait is capped)
+   */
+
+  /**
+   * Milliseconds to wait: the Retry-After header (seconds), else the body's `retry_after`,
+   * at least a second and at most MAX_WAIT_MS.
+   * @param {unknown} seconds
+   * @returns {number}
+   */
+  function waitMs(seconds) {
+    const value = Number(seconds);
+    return Math.min(MAX_WAIT_MS, Math.max(1000, Number.isFinite(value) ? value * 1000 : 1000));
+  }
+
+  /**
+   * The limit a 429 answer states (its body is read).
+   * @param {Response} response
+   * @returns {Promise<RateLimit>}
+   */
+  async function limitOf(response) {
+    const body = await response.json().catch(() => ({}));
+    const header = response.headers.get('retry-after');
+    const retryAfter = Number(header ?? body?.retry_after ?? 1) || 1;
+    const code = typeof body?.code === 'string' ? body.code : 'rate_limited';
+    return { code, retryAfter, until: Date.now() + waitMs(retryAfter) };
+  }
+
+  class RateLimitError extends Error {
+    /** @param {RateLimit} limit */
+    constructor(limit) {
+      super(`the server asked to wait ${limit.retryAfter} s (${limit.code})`);
+      this.name = 'RateLimitError';
+      this.status = 429;
+      this.code = limit.code;
+      this.limit = limit;
+    }
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @returns {Promise<number>}  ms since the epoch before which nothing is pushed (0: none)
+   */
+  async function readLimit(db) {
+    const until = await transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, LIMIT_KEY));
+    return typeof until === 'number' ? until : 0;
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @param {number} until  0 lifts it
+   */
+  function writeLimit(db, until) {
+    return transact(db, ['meta'], 'readwrite', async (tx) => {
+      if (until) await setMeta(tx, LIMIT_KEY, until);
+      else await req(tx.objectStore('meta').delete(LIMIT_KEY));
+    });
+  }
+
+  return { LIMIT_KEY, MAX_WAIT_MS, waitMs, limitOf, RateLimitError, readLimit, writeLimit };
+})();
 // ---- reach.js
 const __reach = (() => {
   // Whether the sync server can be reached, judged from how the last request to it failed.
@@ -1700,12 +1779,15 @@ const __results = (() => {
 const __replay = (() => {
   // Replay the outbox to POST /v1/push in batches. Used by the service worker's Background
   // Sync handler and, where that API is missing, by the pages. A network error or a 5xx
-  // leaves every entry in place and rejects, so Background Sync schedules a retry.
+  // leaves every entry in place and rejects, so Background Sync schedules a retry. A 429
+  // (the user's rate is spent) does too, after storing how long the server asked to wait:
+  // until then no replay sends anything (rate.js).
 
   const { fetchWithToken, pauseOf, readPause, writePause } = __auth;
   const { getClientId } = __db;
   const { withReplayLock } = __lock;
   const { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } = __outbox;
+  const { RateLimitError, limitOf, readLimit, writeLimit } = __rate;
   const { fetchOrFail } = __reach;
   const { applyPushResults, deadLetter } = __results;
 
@@ -1805,6 +1887,11 @@ const __replay = (() => {
           summary.paused = paused;
           return summary;
         }
+        const until = await readLimit(db);
+        if (until > Date.now()) {
+          // Still inside the wait of a 429: the entries stay; whoever calls retries later.
+          throw new RateLimitError({ code: 'rate_limited', retryAfter: Math.ceil((until - Date.now()) / 1000), until });
+        }
         for (;;) {
           const entries = oneProtocol(await readOutbox(db, size));
           if (entries.length === 0) break;
@@ -1827,6 +1914,13 @@ const __replay = (() => {
             const problem = await readProblem(response);
             await pauseFor(/** @type {import('./auth.js').AuthPause} */ (pauseOf(response, problem)));
             break;
+          }
+          if (response.status === 429) {
+            // Not the batch's fault: nothing is dead-lettered, nothing was stored.
+            const limit = await limitOf(response);
+            await writeLimit(db, limit.until);
+            notifier?.post({ type: 'rate-limited', ...limit, request: 'push', source });
+            throw new RateLimitError(limit);
           }
           if (response.status >= 500) {
             const problem = await readProblem(response);

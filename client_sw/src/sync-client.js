@@ -11,6 +11,7 @@ import { withReplayLock } from './lock.js';
 import { createNotifier } from './notify.js';
 import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from './outbox.js';
 import { pullChanges } from './pull.js';
+import { RateLimitError } from './rate.js';
 import { ServerWatch } from './reach.js';
 import { endpoint, replayOutbox } from './replay.js';
 import { LiveFeed } from './ws.js';
@@ -115,6 +116,10 @@ export class SyncClient extends Emitter {
     this.tokens = pageTokens(options.token, db);
     /** @type {(() => void) | null} wakes the long-poll loop after an auth pause */
     this.wakePoll = null;
+    /** a 429 asked to wait until then (ms since the epoch): no pulls before it */
+    this.limitedUntil = 0;
+    /** @type {ReturnType<typeof setTimeout> | undefined} replays once a push's wait is over */
+    this.limitTimer = undefined;
   }
 
   /** The Background Sync tag: the default one for the default database, else naming it. */
@@ -153,6 +158,7 @@ export class SyncClient extends Emitter {
         onResync: (event) => this.onResync(event),
         tokens: this.tokens,
         onAuth: (pause) => this.emit('auth', pause),
+        onLimited: (limit) => this.rateLimited({ ...limit, request: 'feed' }),
       });
       this.feed.start();
     } else {
@@ -198,6 +204,7 @@ export class SyncClient extends Emitter {
         }
         break;
       case 'outbox': this.refreshPending(); break;
+      case 'rate-limited': this.rateLimited(message); break;
       case 'replay':
         if (message.state === 'start') {
           clearTimeout(this.replaying.get(message.source));
@@ -242,9 +249,26 @@ export class SyncClient extends Emitter {
     this.updateStatus();
   }
 
+  /**
+   * The server's per-user limit answered 429 (a push here or in another context, a pull, the
+   * feed): tell the app, hold pulls until the wait is over, and replay from this page then
+   * (Background Sync would wait minutes after the failed sync).
+   * @param {import('./rate.js').RateLimit & {request: 'push' | 'pull' | 'feed', type?: string, source?: string}} limit
+   */
+  rateLimited(limit) {
+    const { type, source, ...event } = limit;
+    this.limitedUntil = Math.max(this.limitedUntil, limit.until);
+    this.emit('rate-limited', event);
+    if (limit.request !== 'push' || this.closed) return;
+    clearTimeout(this.limitTimer);
+    this.limitTimer = setTimeout(async () => {
+      if (!this.closed && (await countOutbox(this.db).catch(() => 0)) > 0) this.flush().catch(() => {});
+    }, Math.max(0, limit.until - Date.now()));
+  }
+
   /** Pull the feed over HTTP once (catch-up without the WebSocket). */
   async pull() {
-    if (this.pulling || this.leaving) return;
+    if (this.pulling || this.leaving || Date.now() < this.limitedUntil) return;
     this.pulling = true;
     /** @type {() => void} */
     let finished = () => {};
@@ -259,6 +283,7 @@ export class SyncClient extends Emitter {
       this.serverAnswered();
     } catch (error) {
       if (error instanceof AuthError) this.emit('auth', error.pause);
+      if (error instanceof RateLimitError) this.rateLimited({ ...error.limit, request: 'pull' });
       this.requestFailed(/** @type {any} */ (error));
       throw error;
     } finally {
@@ -293,6 +318,16 @@ export class SyncClient extends Emitter {
           this.emit('auth', error.pause);
           await new Promise((resolve) => { this.wakePoll = () => resolve(undefined); });
           this.wakePoll = null;
+          continue;
+        }
+        if (error instanceof RateLimitError) {
+          // The server said how long: wait that, not the usual backoff.
+          this.serverAnswered();
+          this.rateLimited({ ...error.limit, request: 'pull' });
+          // Pushes go first once the wait is over (they share the user's bucket): a pull
+          // that always woke first could take every token a queued write was waiting for.
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, this.limitedUntil - Date.now()) + 100));
+          await this.pageReplay?.catch(() => {});
           continue;
         }
         this.requestFailed(/** @type {any} */ (error));
@@ -491,6 +526,7 @@ export class SyncClient extends Emitter {
     this.wakePoll?.();
     this.feed?.stop();
     clearTimeout(this.fallbackTimer);
+    clearTimeout(this.limitTimer);
     this.watch.stop();
     for (const timer of this.replaying.values()) clearTimeout(timer);
     for (const cleanup of this.cleanups) cleanup();

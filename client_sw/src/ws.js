@@ -3,6 +3,7 @@
 // stored cursor, so a dropped connection resumes exactly where it stopped.
 
 import { setCursor } from './db.js';
+import { waitMs } from './rate.js';
 import { endpoint } from './replay.js';
 import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
 
@@ -24,6 +25,9 @@ import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
  * @property {import('./auth.js').TokenSource} [tokens]  the token sent in `hello`
  * @property {(pause: import('./auth.js').AuthPause) => void} [onAuth]  the server refused the
  *   token (close 4401, after one refresh) or the space (`forbidden`); no reconnect until resumeAuth()
+ * @property {(limit: import('./rate.js').RateLimit) => void} [onLimited]  the server refused
+ *   the subscribe (`rate_limited`) or the connection (`too_many_connections`, close 4429);
+ *   the feed reconnects once the wait is over
  */
 
 export class LiveFeed {
@@ -52,6 +56,8 @@ export class LiveFeed {
     this.refreshed = false;
     /** refused by the server: no reconnects until resumeAuth() */
     this.authPaused = false;
+    /** a per-user limit was hit: no reconnect before this time (ms since the epoch) */
+    this.notBefore = 0;
   }
 
   /** A new token (or a new chance for the old one): reconnect at once. */
@@ -86,6 +92,7 @@ export class LiveFeed {
   /** Reconnect at once (e.g. the browser reported `online`), skipping the backoff. */
   reconnectNow() {
     if (this.stopped || this.authPaused) return;
+    if (Date.now() < this.notBefore) return; // the reconnect already scheduled honours it
     this.attempt = 0;
     clearTimeout(this.retryTimer);
     if (this.state === 'closed') this.connect();
@@ -146,6 +153,12 @@ export class LiveFeed {
       this.lastMessageAt = Date.now();
       let message;
       try { message = JSON.parse(String(event.data)); } catch { return; }
+      if (message?.type === 'error' && (message.code === 'rate_limited' || message.code === 'too_many_connections')) {
+        // Handled at once, not queued behind IndexedDB work: the close that follows must
+        // find the wait set. Reconnecting re-subscribes from the stored cursor.
+        this.limited(socket, message);
+        return;
+      }
       this.queue = this.queue.then(() => this.handle(socket, message)).catch((error) => {
         console.error('syncserver: applying a feed message failed', error);
         socket.close(4000);
@@ -198,6 +211,20 @@ export class LiveFeed {
   }
 
   /**
+   * `rate_limited` (a refused subscribe: the socket is open but not subscribed) or
+   * `too_many_connections` (close 4429 follows): wait at least `retry_after`, then reconnect.
+   * @param {WebSocket} socket
+   * @param {any} message
+   */
+  limited(socket, message) {
+    const retryAfter = Number(message.retry_after) || 1;
+    const limit = { code: String(message.code), retryAfter, until: Date.now() + waitMs(retryAfter) };
+    this.notBefore = Math.max(this.notBefore, limit.until);
+    this.options.onLimited?.(limit);
+    socket.close(4000);
+  }
+
+  /**
    * Close 4401: ask for a new token once and reconnect with it; a second refusal (or no new
    * token) pauses the feed instead of reconnecting for ever.
    */
@@ -243,8 +270,9 @@ export class LiveFeed {
     const cap = this.options.maxBackoffMs ?? 30000;
     const base = Math.min(cap, 500 * 2 ** this.attempt);
     this.attempt += 1;
-    // Jitter spreads reconnects of many clients after a server restart.
-    const delay = base / 2 + Math.random() * (base / 2);
+    // Jitter spreads reconnects of many clients after a server restart; a per-user limit
+    // asked for a wait of its own.
+    const delay = Math.max(base / 2 + Math.random() * (base / 2), this.notBefore - Date.now());
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
