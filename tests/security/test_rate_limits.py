@@ -16,6 +16,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from syncserver.errors import ErrorCode, SyncError
+from syncserver.ratelimit import RateLimiter
 from tests.core.cli_support import assert_one_line_failure, run_syncserver
 from tests.helpers import mutation, stamped_by
 from tests.server import ServerProcess, free_port
@@ -101,11 +103,36 @@ def test_a_burst_passes_then_429_with_retry_after_and_a_token_comes_back_after_i
     assert [user.push(f"b{i}").status_code for i in range(BURST)] == [200] * BURST
 
 
-def test_each_user_has_a_bucket_of_its_own(limited):
+def _refusals(server: ServerProcess, code: str) -> float:
+    metrics = httpx.get(server.url + "/metrics", timeout=30).text
+    line = f'syncserver_limited_total{{code="{code}"}} '
+    return sum(float(x[len(line):]) for x in metrics.splitlines() if x.startswith(line))
+
+
+def test_each_user_has_a_bucket_of_its_own_and_refusals_are_counted(limited):
     spender, other = User(limited), User(limited)
+    before = _refusals(limited, "rate_limited")
     spender.spend()
     limited_answer(spender.changes())
     assert other.changes().status_code == 200
+    assert _refusals(limited, "rate_limited") == before + 1
+
+
+def test_the_bucket_table_stays_bounded_with_many_users():
+    slow = RateLimiter(rate=1, burst=2, max_users=100)  # every entry stays mid-refill
+    for i in range(1000):
+        slow.take(f"u{i}")
+        assert len(slow.full_at) <= 100
+    # with room in the table, a user mid-limit stays limited
+    slow.take("hot")
+    slow.take("hot")
+    with pytest.raises(SyncError) as refused:
+        slow.take("hot")
+    assert refused.value.code == ErrorCode.RATE_LIMITED and refused.value.extra["retry_after"] == 1
+    fast = RateLimiter(rate=1e9, burst=1, max_users=100)  # refilled at once: dropped first
+    for i in range(1000):
+        fast.take(f"u{i}")
+    assert len(fast.full_at) <= 100
 
 
 def test_a_refused_push_stores_nothing(limited):
