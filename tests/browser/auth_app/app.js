@@ -4,7 +4,7 @@ import { createSyncClient } from '/sync/index.js';
 
 await navigator.serviceWorker.register('/sw.js', { updateViaCache: 'none' });
 
-const events = { auth: [], logout: [], replay: [] };
+const events = { auth: [], logout: [], replay: [], 'rate-limited': [] };
 
 /** @param {{space: string, user: string, token: string}} session */
 async function signIn({ space, user, token }) {
