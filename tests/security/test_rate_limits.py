@@ -242,6 +242,21 @@ def test_a_user_s_connections_are_capped_and_other_users_are_not_affected(limite
     assert stored_state(limited.db) == before
 
 
+def test_a_subprotocol_token_over_the_user_s_cap_is_closed_4429(limited):
+    user = User(limited)
+
+    async def scenario() -> None:
+        held = [await _socket(limited, user) for _ in range(PER_USER)]
+        async with connect(limited.ws_url,
+                           subprotocols=["syncserver.v2", f"bearer.{user.token}"]) as ws:
+            frames = await closed_with(ws, 4429)
+            assert [f["code"] for f in frames] == ["too_many_connections"]
+        for ws in held:
+            await ws.close()
+
+    asyncio.run(scenario())
+
+
 def test_with_auth_none_there_is_no_per_user_limit(tmp_path: Path):
     server = ServerProcess(tmp_path / "open.db", env={
         "SYNCSERVER_AUTH": "none", "SYNCSERVER_RATE_LIMIT": "0.01",
