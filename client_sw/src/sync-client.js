@@ -259,11 +259,16 @@ export class SyncClient extends Emitter {
     const { type, source, ...event } = limit;
     this.limitedUntil = Math.max(this.limitedUntil, limit.until);
     this.emit('rate-limited', event);
-    if (limit.request !== 'push' || this.closed) return;
+    if (limit.request === 'push') this.replayAt(limit.until);
+  }
+
+  /** @param {number} until  replay from this page then, if writes still wait */
+  replayAt(until) {
+    if (this.closed) return;
     clearTimeout(this.limitTimer);
     this.limitTimer = setTimeout(async () => {
       if (!this.closed && (await countOutbox(this.db).catch(() => 0)) > 0) this.flush().catch(() => {});
-    }, Math.max(0, limit.until - Date.now()));
+    }, Math.max(0, until - Date.now()));
   }
 
   /** Pull the feed over HTTP once (catch-up without the WebSocket). */
@@ -442,6 +447,11 @@ export class SyncClient extends Emitter {
             db: this.db, url: this.url, notifier: this.notifier, source: `page:${this.clientId}`, tokens: this.tokens,
           });
         } while (this.replayAgain);
+      } catch (error) {
+        // Inside a wait stored by a 429 this page did not see (another session, the
+        // worker's before this page opened): replay when it is over.
+        if (error instanceof RateLimitError) this.replayAt(error.limit.until);
+        throw error;
       } finally {
         this.pageReplay = null;
       }

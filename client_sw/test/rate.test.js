@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { storedTokens, storeToken } from '../src/auth.js';
 import { countOutbox, enqueueWrite, listDeadLetters } from '../src/outbox.js';
 import { pullChanges } from '../src/pull.js';
-import { MAX_WAIT_MS, RateLimitError, readLimit, waitMs } from '../src/rate.js';
+import { MAX_WAIT_MS, RateLimitError, readLimit, waitMs, writeLimit } from '../src/rate.js';
 import { replayOutbox } from '../src/replay.js';
 import { createSyncClient } from '../src/sync-client.js';
 import { freshDb } from './helpers.js';
@@ -155,6 +155,28 @@ test('the page client emits rate-limited and replays by itself once the wait is 
     assert.ok(push.until > Date.now() - 20000 && push.retryAfter >= 1);
     assert.equal(push.type, undefined);
     assert.deepEqual(await client.deadLetters(), []);
+  } finally {
+    client.close();
+  }
+});
+
+test('a page opened inside a wait stored earlier sends nothing before it, then replays by itself', async () => {
+  const db = await freshDb();
+  const name = db.name;
+  await enqueueWrite(db, { space: 'rl5', collection: 'todos', id: 't1', op: 'put', data: { n: 5 } });
+  const until = Date.now() + 1500;
+  await writeLimit(db, until); // a 429 seen by an earlier session or the worker
+  db.close();
+  const client = await createSyncClient({
+    space: 'rl5', url: server.url, dbName: name, token: user('rl5'), live: false, pollWaitSeconds: 1, serviceWorker: false,
+  });
+  try {
+    const deadline = Date.now() + 15000;
+    while (client.pending !== 0) {
+      if (Date.now() > deadline) throw new Error('the queued write was not replayed after the wait');
+      await sleep(50);
+    }
+    assert.ok(Date.now() >= until, 'not before the wait was over');
   } finally {
     client.close();
   }
