@@ -4,7 +4,7 @@ self.DEMO_SW_CONFIG = {
   // Bump to ship a new app shell: the install step precaches into a new cache and the
   // activate step deletes the old one.
   shell: {
-    version: 'demo-v5',
+    version: 'demo-v6',
     precache: [
       '/', '/index.html', '/app.js', '/lists.js', '/words.js', '/app.css', '/manifest.webmanifest',
       '/icons/icon-192.png', '/icons/icon-512.png',
