@@ -57,7 +57,7 @@ def push(url: str, token: str | None, client_id: str, space: str) -> tuple[int, 
 
 def test_spawn_with_a_token_secret_starts_the_server_with_auth_and_minted_tokens_pass_it():
     args, env = spawn_auth(["--ws-queue", "8"], Settings("steady", token_secret=SECRET))
-    assert args == ["--ws-queue", "8", "--auth", "jwt"]
+    assert args == ["--ws-queue", "8", "--auth", "jwt", "--rate-limit", "0"]
     assert env == {"SYNCSERVER_JWT_SECRET": SECRET}  # not on the command line
     with SpawnedServer(args, env=env) as server:
         assert push(server.url, None, "c-1", "s1")[0] == 401
@@ -71,8 +71,8 @@ def test_spawn_with_a_token_secret_starts_the_server_with_auth_and_minted_tokens
 
 
 def test_an_explicit_auth_in_server_args_is_kept():
-    args, _ = spawn_auth(["--auth=jwt"], Settings("steady", token_secret=SECRET))
-    assert args == ["--auth=jwt"]
+    args, _ = spawn_auth(["--auth=jwt", "--rate-limit=50"], Settings("steady", token_secret=SECRET))
+    assert args == ["--auth=jwt", "--rate-limit=50"]  # and so is a named rate limit
     # no token: the spawned server runs --auth none, unless --server-args says otherwise
     assert spawn_auth(["--ws-queue", "8"], Settings("steady")) == \
         (["--ws-queue", "8", "--auth", "none"], {})
