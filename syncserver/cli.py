@@ -266,20 +266,21 @@ def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
     keeps the epoch it read at start, so it must be stopped first."""
     from pathlib import Path
 
-    from . import epoch
+    from .epoch import EpochError
     from .startup import lock_database
+    from .storage import sqlite_epoch
     from .storage.sqlite import sqlite_path
 
     db = Path(sqlite_path(settings.db))
     lock = lock_database(db, f"stop it first, then run `syncserver {args.command}` again")
     try:
         if args.command == "restore":
-            old, new = epoch.restore(Path(args.backup), db)
+            old, new = sqlite_epoch.restore(Path(args.backup), db)
             print(f"{db}: restored from {args.backup}; epoch {old} -> {new}")
         else:
-            old, new = epoch.new_epoch(db)
+            old, new = sqlite_epoch.new_epoch(db)
             print(f"{db}: epoch {old} -> {new}")
-    except epoch.EpochError as exc:
+    except EpochError as exc:
         raise StartupError(str(exc)) from None
     finally:
         lock.release()

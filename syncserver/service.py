@@ -108,7 +108,7 @@ class SyncService:
         secret = self.settings.secret.encode() or await self.storage.secret()
         if self.auth.dev:
             self.auth.use_dev_secret(await self.storage.secret(devmode.SECRET_NAME))
-        epochs = await self.storage.write(lambda txn: epoch.load_or_create(txn.conn))
+        epochs = await self.storage.write(epoch.load_or_create)
         self.cursors = CursorCodec(secret, epochs.current, epochs.legacy)
 
     async def stop(self) -> None:

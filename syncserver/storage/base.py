@@ -1,16 +1,43 @@
-"""The storage interface. The sync core (push.py, changes.py) sees only these protocols."""
+"""The storage interface: all the sync core (service.py, push.py, conflicts.py, epoch.py, the
+endpoints and the commands) knows of a database. `Storage` is a backend, `PushTransaction`
+one of its write transactions; storage/sqlite.py is one implementation, PostgreSQL the
+second, chosen by the `--db` URL (storage/factory.py). No core code reaches a driver
+connection.
+
+What every backend guarantees (docs/storage.md says why):
+
+- `write(fn)` runs `fn` in one atomic transaction and answers `fn`'s value only once it has
+  committed; an exception from `fn` leaves nothing of it stored. Storage trouble (full
+  disk, lost connection, lock timeout) answers SyncError `storage_unavailable`.
+- Every space has a gap-free feed: `next_seq` hands out 1, 2, 3, ... per space, and a reader
+  never sees seq n+1 committed before seq n (a change is visible in the order of its seq).
+- Lock order: a transaction that writes records calls `lock(client_id, spaces)` before it
+  reads anything it will decide on; a backend with concurrent writers takes the client's
+  row, then each space's row in sorted order, held to commit, so two writers never
+  deadlock. SQLite's single writer serializes every transaction: a no-op there.
+- (client_id, mid) is applied once: `write_results` commits with the batch's effects, and
+  `stored_results` finds them for every later replay.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..mutations import Mutation
 from ..records import RecordKey, Row, StoredRecord
 
+T = TypeVar("T")
+
 
 class PushTransaction(Protocol):
-    """One write transaction, used from a single thread by push.apply_batch."""
+    """One write transaction, used from a single thread by push.apply_batch,
+    conflicts.resolve and epoch.py."""
+
+    def lock(self, client_id: str | None, spaces: Iterable[str]) -> None:
+        """Take the locks the transaction needs, in the global order: the client's row
+        (None: no client), then `spaces` sorted; held to commit. Called once, first."""
 
     def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
         """(fingerprint, result JSON) of the mutations of `client_id` already stored."""
@@ -46,10 +73,18 @@ class PushTransaction(Protocol):
         """Record a resolution in the audit; returns its id."""
 
     def load_conflict(self, conflict_id: int) -> dict[str, Any] | None:
-        """One entry of the audit as a dict of its columns (None: no such entry)."""
+        """One entry of the audit as a dict of its columns (None: no such entry). A backend
+        with concurrent writers locks the entry's row (resolving reads it before `lock`:
+        the space to lock is in it)."""
 
     def close_conflict(self, conflict_id: int, outcome: str, resolved_at: int) -> None:
         """Mark an open conflict resolved, with its outcome (JSON text)."""
+
+    def get_meta(self, key: str) -> str | None:
+        """A value of the database's own key-value table (epochs, the cursor secret)."""
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Insert or replace a value of that table."""
 
 
 @dataclass
@@ -76,3 +111,47 @@ class CompactStats:
     conflicts: int = 0
     metadata: int = 0  # records whose conflict metadata lost entries older than the horizon
     horizons: dict[str, int] = field(default_factory=dict)
+
+
+class Storage(Protocol):
+    """A backend. Reads run concurrently with writes and with each other."""
+
+    kind: str  # "sqlite", "postgresql": shown by /healthz
+
+    async def open(self) -> None:
+        """Connect; the schema is already migrated (storage/factory.py prepares it)."""
+
+    async def close(self) -> None:
+        ...
+
+    async def write(self, fn: Callable[[PushTransaction], T]) -> T:
+        """Run `fn` in a write transaction; its value once committed (see the module
+        docstring). `fn` must let database errors propagate."""
+
+    async def changes(self, space: str, since: int, limit: int,
+                      collections: list[str] | None,
+                      max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
+        """Up to `limit` changes of `space` after `since` in seq order (only those of
+        `collections`, if given), stopping at `max_bytes` (the first change always goes
+        in), and the space's head, read from one snapshot. Without `more`, the page's
+        last_seq is the head (or `since`, if ahead)."""
+
+    async def head(self, space: str) -> SpaceHead:
+        ...
+
+    async def conflicts(self, filters: dict[str, str], after: int, limit: int,
+                        spaces: list[str] | None = None) -> list[dict[str, Any]]:
+        """Audit entries with id > `after`, by id, as dicts of their columns; `filters` on
+        space, collection, record_id, status; `spaces`: only those (None: any)."""
+
+    async def compact(self, older_than_ms: int) -> CompactStats:
+        """Purge tombstones, mutation results and resolved conflicts older than the age,
+        moving each space's horizon past the purged tombstones; trim conflict metadata.
+        Assigns no seq."""
+
+    async def secret(self, name: str = "cursor_secret") -> bytes:
+        """A random key kept in the database under `name`, created on first use (the
+        cursor-signing key; the dev-mode token key)."""
+
+    async def health(self) -> str | None:
+        """None when the database answers and can commit; else the reason (one line)."""

@@ -39,9 +39,7 @@ CHANGE_JSON = (
 
 
 def _probe_write(txn: SQLiteTransaction) -> None:
-    txn.conn.execute("INSERT INTO meta (key, value) VALUES ('writer_checked_at', ?) "
-                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                     (str(int(time.time() * 1000)),))
+    txn.set_meta("writer_checked_at", str(int(time.time() * 1000)))
 
 
 def sqlite_path(url: str) -> str:
@@ -247,11 +245,11 @@ class SQLiteStorage:
         """A random key kept in the meta table under `name`, created on first use:
         `cursor_secret` signs cursors, `dev_jwt_secret` signs dev-mode tokens."""
         def get_or_create(txn: SQLiteTransaction) -> bytes:
-            row = txn.conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
-            if row:
-                return bytes.fromhex(row[0])
+            stored = txn.get_meta(name)
+            if stored:
+                return bytes.fromhex(stored)
             value = secrets.token_bytes(32)
-            txn.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (name, value.hex()))
+            txn.set_meta(name, value.hex())
             return value
 
         return await self.write(get_or_create)

@@ -5,6 +5,7 @@ written with executemany at the end (`flush`), inside the writer's savepoint."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -34,6 +35,10 @@ class SQLiteTransaction:
         refuse it, so that the group fails as a whole (storage/sqlite.py _write_group)."""
         if not self.conn.in_transaction:
             raise TransactionLost("the write transaction was rolled back by the database")
+
+    def lock(self, client_id: str | None, spaces: Iterable[str]) -> None:
+        """Nothing to take: the writer thread runs one transaction at a time (BEGIN
+        IMMEDIATE holds the database's write lock), which serializes them all."""
 
     def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
         # Only the rows of the blocks the batch's mids fall in (mutation_log.py): an index
@@ -129,6 +134,15 @@ class SQLiteTransaction:
         self.conn.execute(
             "UPDATE conflicts SET status = 'resolved', outcome = ?, resolved_at = ? WHERE id = ?",
             (outcome, resolved_at, conflict_id))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._check_open()
+        self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
     def flush(self) -> None:
         self._check_open()
