@@ -1,19 +1,37 @@
 """The record as stored and as sent on the wire (data embedded as stored JSON text).
 
-A record travels through a push as a `Row`, a plain tuple of the stored columns in their
-order: the push hot path makes one tuple per write and hands it to the storage as is (a
+A record travels through a push as a `Row`, a named tuple of the stored columns in their
+order: the push hot path makes one per write and hands it to the storage as is (a
 `StoredRecord` object costs a Python-level constructor per write). `StoredRecord` is the
-named view of a row, for the code paths that read fields by name (merging, conflicts).
+view of a row with methods, for the code paths that merge and render records.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
-# space, collection, id, version, seq, deleted, hlc, updated_at, data, meta, change
-Row = tuple[str, str, str, int, int, bool, str, int, "str | None", "str | None", str]
+
+class Row(NamedTuple):
+    """A record's stored columns, in the storage's column order (the SQLite storage binds
+    it as is). On hot paths build one with `new_row(Row, (...))`: Row(...) runs a
+    Python-level __new__ (~170 ns against ~70 ns)."""
+
+    space: str
+    collection: str
+    id: str
+    version: int
+    seq: int
+    deleted: bool
+    hlc: str
+    updated_at: int
+    data: str | None
+    meta: str | None
+    change: str  # the change as the feed sends it (CHANGE_FORMAT)
+
+
+new_row = tuple.__new__
 RecordKey = tuple[str, str, str]  # (space, collection, id)
 
 # A record's change as the feed sends it, rendered once when it is written and stored with
@@ -71,7 +89,7 @@ class StoredRecord:
         self.meta = meta  # JSON text: per-field versions and HLC stamps (see merge.py)
 
     def row(self) -> Row:
-        return (self.space, self.collection, self.id, self.version, self.seq, self.deleted,
+        return Row(self.space, self.collection, self.id, self.version, self.seq, self.deleted,
                 self.hlc, self.updated_at, self.data, self.meta,
                 change_json(self.space, self.collection, self.id, self.version, self.seq,
                             self.deleted, self.hlc, self.updated_at, self.data))

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from ..mutations import Mutation
-from ..records import RecordKey, Row, StoredRecord
+from ..records import RecordKey, Row, StoredRecord, new_row
 from . import mutation_log
 from .failures import TransactionLost
 
@@ -81,8 +81,9 @@ class SQLiteTransaction:
                 rows = self.conn.execute(
                     f"SELECT {RECORD_COLUMNS} FROM records WHERE space = ? AND collection = ? "
                     f"AND id IN ({','.join('?' * len(chunk))})", (space, collection, *chunk))
-                for row in rows:
-                    found[(space, collection, row[2])] = row
+                for values in rows:
+                    row = new_row(Row, values)
+                    found[(space, collection, row.id)] = row
         return found
 
     def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
