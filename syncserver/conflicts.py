@@ -39,12 +39,16 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
             clock: Clock, max_depth: int = DEFAULT_MAX_DEPTH, access: Access | None = None
             ) -> tuple[dict[str, Any], BatchResult]:
     """`access` (auth on): a conflict of a space the token cannot read is not found (its id
-    tells nothing); resolving needs write access to its space."""
+    tells nothing); resolving needs write access to its space.
+
+    The conflict's entry is read first (a backend with concurrent writers locks it then):
+    the space to lock is in it."""
     row = txn.load_conflict(conflict_id)
     if row is None or (access is not None and not access.can_read(row["space"])):
         raise SyncError(ErrorCode.CONFLICT_NOT_FOUND, f"no conflict {conflict_id}")
     if access is not None:
         access.require_write(row["space"])
+    txn.lock(None, (row["space"],))  # before the record is read (storage/base.py)
     if row["status"] != "open":
         raise SyncError(ErrorCode.CONFLICT_CLOSED, f"conflict {conflict_id} is already resolved")
     out = BatchResult([], {})

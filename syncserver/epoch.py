@@ -43,9 +43,8 @@ def load_or_create(txn: PushTransaction) -> Epochs:
     epoch it gets now."""
     current = txn.get_meta(EPOCH)
     if current is None:
-        current = new_id()
-        txn.set_meta(EPOCH, current)
-        txn.set_meta(LEGACY_EPOCH, current)
+        current = txn.add_meta(EPOCH, new_id())
+        return Epochs(current, txn.add_meta(LEGACY_EPOCH, current))
     return Epochs(current, txn.get_meta(LEGACY_EPOCH) or "")
 
 

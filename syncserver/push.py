@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from . import incidents
-from .errors import ErrorCode
+from .errors import ErrorCode, SyncError
 from .hlc import Clock
 from .merge import ResolverFailed, State, decide
 from .mutations import Mutation, Rejection
@@ -38,6 +38,22 @@ def rejected(mid: int | None, code: ErrorCode, message: str,
     if error_id is not None:
         result["error_id"] = error_id
     return orjson.dumps(result)
+
+
+def client_of_another_user() -> SyncError:
+    # No mid, no owner, nothing about what the client id stored: only that it is taken.
+    return SyncError(ErrorCode.FORBIDDEN, "this client_id belongs to another user: use a "
+                     "client_id of your own", field="client_id")
+
+
+def bind_client(txn: PushTransaction, client_id: str, sub: str) -> None:
+    """A client id belongs to the user whose token first pushed with it (docs/security.md):
+    bind it now, or refuse the batch if it is another user's."""
+    owner = txn.client_owner(client_id)
+    if owner is None:
+        txn.bind_client(client_id, sub, int(time.time() * 1000))
+    elif owner != sub:
+        raise client_of_another_user()
 
 
 def mark_duplicate(result: bytes) -> bytes:
@@ -72,13 +88,20 @@ class _Batch:
 
 def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rejection],
                 clock: Clock, policies: PolicyTable, max_record_bytes: int,
-                may_write: Callable[[str], bool] | None = None) -> BatchResult:
+                may_write: Callable[[str], bool] | None = None,
+                owner: str | None = None) -> BatchResult:
     """`max_record_bytes` bounds a record's data after the mutation (parse_mutation bounds
     the mutation's own data; a patch or a set operation can grow a record past it).
 
     `may_write(space)` (auth on): a mutation of a space it refuses is rejected `forbidden`
     and its result is NOT stored, so the same mid succeeds once access is granted. It is
-    asked once per space of the batch."""
+    asked once per space of the batch.
+
+    `owner` (auth on, the client id not known to be bound to this user): bind the client id
+    to it, or refuse the whole batch if it is another user's, before anything is read.
+
+    The batch's locks come first (storage/base.py, lock order): the client, then the
+    spaces of its mutations (a forbidden one writes nothing and is not locked)."""
     forbidden: set[int] = set()  # indexes of the batch's forbidden mutations
     if may_write is not None:
         verdicts: dict[str, bool] = {}
@@ -89,6 +112,11 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
                     ok = verdicts[item.space] = may_write(item.space)
                 if not ok:
                     forbidden.add(i)
+    # A generator: a backend that takes no locks (SQLite) never runs it.
+    txn.lock(client_id, (item.space for i, item in enumerate(items)
+                         if isinstance(item, Mutation) and i not in forbidden))
+    if owner is not None:
+        bind_client(txn, client_id, owner)
     batch = _Batch(txn, client_id, clock, policies, max_record_bytes)
     mids = [item.mid for i, item in enumerate(items)
             if item.mid is not None and i not in forbidden]

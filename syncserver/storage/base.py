@@ -86,6 +86,10 @@ class PushTransaction(Protocol):
     def set_meta(self, key: str, value: str) -> None:
         """Insert or replace a value of that table."""
 
+    def add_meta(self, key: str, value: str) -> str:
+        """The value of `key`, storing `value` first if it has none: safe when two
+        instances start on a new database at once (both answer the value that won)."""
+
 
 @dataclass
 class Page:

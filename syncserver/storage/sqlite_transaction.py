@@ -145,6 +145,12 @@ class SQLiteTransaction:
         self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
+    def add_meta(self, key: str, value: str) -> str:
+        self._check_open()
+        self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                          "DO NOTHING", (key, value))
+        return self.get_meta(key) or value
+
     def flush(self) -> None:
         self._check_open()
         c = self.conn
