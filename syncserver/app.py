@@ -18,12 +18,11 @@ from . import devmode, http_api, incidents, static, ws
 from .cors import Cors, parse_origins
 from .errors import ErrorCode, SyncError, problem_response
 from .headers import SecurityHeaders
-from .lockfile import DatabaseLock
 from .metrics import Metrics
 from .resources import client_dir
 from .service import SyncService
 from .settings import Settings
-from .storage.sqlite import SQLiteStorage, sqlite_path
+from .storage.factory import Prepared, open_storage, prepare
 
 CLIENT_DIR = client_dir()
 
@@ -86,23 +85,20 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def create_app(settings: Settings | None = None, lock: DatabaseLock | None = None
+def create_app(settings: Settings | None = None, lock: Prepared | None = None
                ) -> Starlette:
-    """The app. `lock`: the database was already prepared and locked by the caller (the
-    `syncserver serve` command does it before it binds its port); without it, the app's
-    start-up does it, and releases the lock when the app stops."""
+    """The app. `lock`: the database was already prepared (and a SQLite file locked) by
+    the caller (the `syncserver serve` command does it before it binds its port); without
+    it, the app's start-up does it, and releases the lock when the app stops."""
     settings = settings or Settings.from_sources()
     metrics = Metrics()
-    storage = SQLiteStorage(sqlite_path(settings.db), settings.sqlite_synchronous)
-    service = SyncService(settings, storage, metrics)
+    service = SyncService(settings, open_storage(settings), metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_lock = None
         if lock is None:
-            from .startup import prepare_database
-
-            own_lock = prepare_database(settings, migrate=settings.migrate)
+            own_lock = prepare(settings, migrate=settings.migrate)
         try:
             await service.start()
             tune_gc()

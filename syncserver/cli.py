@@ -116,10 +116,10 @@ def mint_token(settings: Settings, args: argparse.Namespace) -> None:
 
     secret, spaces = settings.jwt_secret, dict(args.space)
     if settings.dev and not secret:
-        from .startup import open_read_only
+        from .storage.factory import check_read_only
         from .storage.sqlite import sqlite_path
 
-        open_read_only(settings)
+        check_read_only(settings)
         secret = devmode.stored_secret(sqlite_path(settings.db)) or ""
         if not secret:
             raise StartupError(f"--db {settings.db} holds no dev secret yet: start "
@@ -143,13 +143,13 @@ def _positive(text: str) -> int:
 def list_conflicts(settings: Settings, args: argparse.Namespace) -> None:
     import orjson
 
-    from .startup import open_read_only
-    from .storage.sqlite import SQLiteStorage
+    from .storage.factory import check_read_only, open_storage
 
-    path = open_read_only(settings)  # reads only: creates and migrates nothing
+    check_read_only(settings)  # reads only: creates and migrates nothing
 
     async def run() -> list[dict[str, Any]]:
-        storage = SQLiteStorage(str(path))  # not opened: no writer, only reader connections
+        storage = open_storage(settings, read_only=True)
+        await storage.open()
         try:
             filters = {"space": args.space, "collection": args.collection,
                        "status": args.status or ""}
@@ -180,14 +180,15 @@ def serve(settings: Settings) -> None:
 
     from .app import create_app
     from .serving import GRACEFUL_SECONDS, GracefulServer, bind
-    from .startup import check_tls, prepare_database
+    from .startup import check_tls
+    from .storage.factory import prepare
     from .timeouts import protocol_with_header_timeout
 
     # Everything that can fail on the operator's side fails here, as one line, before
     # the server says it serves: the certificate, the database (lock, path, permissions,
     # migrations), then the port.
     check_tls(settings)
-    lock = prepare_database(settings, migrate=settings.migrate)
+    lock = prepare(settings, migrate=settings.migrate)
     try:
         sock = bind(settings.host, settings.port)
         app = create_app(settings, lock=lock)
@@ -226,8 +227,8 @@ def serve(settings: Settings) -> None:
 
 
 def compact(settings: Settings, older_than_ms: int) -> None:
-    from .startup import DatabaseBusy, open_read_only, prepare_database
-    from .storage.sqlite import SQLiteStorage, sqlite_path
+    from .startup import DatabaseBusy
+    from .storage.factory import check_read_only, open_storage, prepare
 
     # Compaction runs beside a running server (docs/deployment.md): it assigns no seq and
     # publishes no change, so the server's single writer keeps the feed gap-free and its
@@ -235,12 +236,12 @@ def compact(settings: Settings, older_than_ms: int) -> None:
     # only when no server runs (a schema change under a running server is refused).
     lock = None
     try:
-        lock = prepare_database(settings, migrate=True)
+        lock = prepare(settings, migrate=True)
     except DatabaseBusy:
-        open_read_only(settings)  # the running server's schema must be the one we know
+        check_read_only(settings)  # the running server's schema must be the one we know
 
     async def run() -> None:
-        storage = SQLiteStorage(sqlite_path(settings.db), settings.sqlite_synchronous)
+        storage = open_storage(settings)
         await storage.open()
         try:
             print(f"compacting {settings.db}: purging what is older than "
@@ -262,15 +263,15 @@ def compact(settings: Settings, older_than_ms: int) -> None:
 
 
 def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
-    """restore, new-epoch (logic in epoch.py), with the database's lock: a running server
-    keeps the epoch it read at start, so it must be stopped first."""
+    """restore, new-epoch (epoch.py; the file work: storage/sqlite_epoch.py), with the
+    database's lock: a running server keeps the epoch it read at start, so it must be
+    stopped first."""
     from pathlib import Path
 
     from .epoch import EpochError
-    from .startup import lock_database
     from .storage import sqlite_epoch
     from .storage.sqlite import sqlite_path
-
+    from .storage.sqlite_startup import lock_database
     db = Path(sqlite_path(settings.db))
     lock = lock_database(db, f"stop it first, then run `syncserver {args.command}` again")
     try:
@@ -307,6 +308,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2)
     try:
         run_command(args, settings, sources)
+    except SettingError as exc:  # a --db the storage factory cannot serve (storage/factory.py)
+        print(f"syncserver: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     except StartupError as exc:
         print(f"syncserver: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
@@ -319,12 +323,9 @@ def run_command(args: argparse.Namespace, settings: Settings, sources: dict[str,
     if args.command == "serve":
         serve(settings)
     elif args.command == "migrate":
-        from .startup import migrate_postgresql, prepare_database
+        from .storage.factory import prepare
 
-        if is_postgresql(settings.db):
-            migrate_postgresql(settings.db)
-        else:
-            prepare_database(settings, migrate=True).release()
+        prepare(settings, migrate=True).release()
         print(f"{mask_password(settings.db)}: schema is up to date")
     elif args.command == "compact":
         compact(settings, args.older_than)

@@ -52,9 +52,12 @@ def sqlite_path(url: str) -> str:
 class SQLiteStorage:
     kind = "sqlite"
 
-    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str, synchronous: str = "FULL", read_only: bool = False) -> None:
         self.path = path
         self.synchronous = synchronous
+        # Read-only (the `conflicts` command): open() starts no writer, which would set WAL
+        # mode and checkpoint, i.e. write to the file.
+        self.read_only = read_only
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._write_conn: sqlite3.Connection | None = None
         self._local = threading.local()
@@ -79,7 +82,8 @@ class SQLiteStorage:
     # -- lifecycle -------------------------------------------------------------------
 
     async def open(self) -> None:
-        await self._on_writer(self._open_writer)
+        if not self.read_only:
+            await self._on_writer(self._open_writer)
 
     def _open_writer(self) -> None:
         conn = self._connect()
@@ -246,11 +250,9 @@ class SQLiteStorage:
         `cursor_secret` signs cursors, `dev_jwt_secret` signs dev-mode tokens."""
         def get_or_create(txn: SQLiteTransaction) -> bytes:
             stored = txn.get_meta(name)
-            if stored:
-                return bytes.fromhex(stored)
-            value = secrets.token_bytes(32)
-            txn.set_meta(name, value.hex())
-            return value
+            if not stored:
+                stored = txn.add_meta(name, secrets.token_bytes(32).hex())
+            return bytes.fromhex(stored)
 
         return await self.write(get_or_create)
 

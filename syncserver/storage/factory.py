@@ -1,0 +1,90 @@
+"""The backend a `--db` value names, and what a command does to its database first.
+
+A file path or a `sqlite:///` URL is SQLite: the commands that write take its lock file, and
+create, check and migrate the file (sqlite_startup.py). `postgresql://` is PostgreSQL:
+migrated under an advisory lock (migrations/env.py), no lock file (instances share it); its
+storage is not available yet. The core only sees the `Storage` these return
+(storage/base.py).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..settings import SettingError, Settings, env_name, is_postgresql, mask_password
+from ..startup import StartupError
+from .base import Storage
+
+
+class Prepared(Protocol):
+    """What a writing command holds while it writes (SQLite: the database's lock file)."""
+
+    def release(self) -> None:
+        ...
+
+
+class _Shared:
+    """PostgreSQL: nothing held (instances share the database)."""
+
+    def release(self) -> None:
+        pass
+
+
+def not_available(url: str) -> SettingError:
+    return SettingError(f"--db / {env_name('db')}: the PostgreSQL storage is not available "
+                        "yet (only `syncserver migrate` runs on it): give a SQLite file path "
+                        "or a sqlite:///path URL")
+
+
+def open_storage(settings: Settings, read_only: bool = False) -> Storage:
+    """The backend of `settings.db`, not yet opened (Storage.open connects). `read_only`:
+    for a command that only reads (after check_read_only); it opens no writer."""
+    if is_postgresql(settings.db):
+        raise not_available(settings.db)
+    from .sqlite import SQLiteStorage, sqlite_path
+
+    return SQLiteStorage(sqlite_path(settings.db), settings.sqlite_synchronous, read_only)
+
+
+def prepare(settings: Settings, migrate: bool) -> Prepared:
+    """Before a command writes (serve, migrate, compact): the database exists, this process
+    may write it, its schema is current (migrated if `migrate`). Raises StartupError (one
+    line) or DatabaseBusy (another server holds a SQLite file)."""
+    if is_postgresql(settings.db):
+        if not migrate:
+            raise not_available(settings.db)
+        _migrate_postgresql(settings.db)
+        return _Shared()
+    from .sqlite_startup import prepare_database
+
+    return prepare_database(settings, migrate)
+
+
+def check_read_only(settings: Settings) -> None:
+    """Before a command that only reads (conflicts, compact beside a running server): the
+    database exists and its schema is current; nothing is created or migrated."""
+    if is_postgresql(settings.db):
+        raise not_available(settings.db)
+    from .sqlite_startup import open_read_only
+
+    open_read_only(settings)
+
+
+def _migrate_postgresql(db: str) -> None:
+    """`syncserver migrate --db postgresql://...`: no lock file (instances share the
+    database; the migrations take an advisory lock of their own, migrations/env.py)."""
+    import importlib.util
+
+    from ..migrate import upgrade
+
+    if importlib.util.find_spec("psycopg") is None:
+        raise StartupError(f"--db {mask_password(db)} is PostgreSQL, which needs psycopg 3: "
+                           "pip install 'syncserver[postgresql]'")
+    try:
+        upgrade(db)
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        first = lines[0] if lines else type(exc).__name__
+        raise StartupError(f"migrating --db {mask_password(db)} failed ({first}): check that "
+                           "PostgreSQL answers there and the database exists (createdb), "
+                           "or report the error") from None
