@@ -1,5 +1,7 @@
-"""SQLite storage: one writer thread owns the only write connection (so seq and version
-assignment is serialized), readers use their own connections concurrently (WAL)."""
+"""SQLite storage (storage/base.Storage): one writer thread owns the only write connection
+(so seq and version assignment is serialized), readers use their own connections
+concurrently (WAL). Its transaction: sqlite_transaction.py; its reads: sqlite_feed.py; its
+file checks and lock: sqlite_startup.py, lockfile.py; its WAL checkpoints: checkpoint.py."""
 
 from __future__ import annotations
 
@@ -16,26 +18,17 @@ from typing import Any, TypeVar
 
 from .. import recordmeta
 from ..records import CREATED_META
+from . import sqlite_feed
 from .base import CompactStats, Page, SpaceHead
 from .checkpoint import RESTART_FRAMES, Checkpointer
 from .failures import TransactionLost, is_storage_failure, unavailable
+from .sqlite_feed import CHANGE_JSON  # noqa: F401 (migration 0004 imports it from here)
 from .sqlite_transaction import SQLiteTransaction
 
 T = TypeVar("T")
 log = logging.getLogger("syncserver.storage")
 
 NOT_STORED = "nothing of this request was stored; send it again as it is (a replay is safe)"
-
-# A page of the feed is one group_concat of the changes as stored (records.change_json
-# renders each when it is written): the changefeed's hot path makes no Python object per
-# change. CHANGE_JSON renders the same text in SQL; migration 0004 used it to fill in the
-# rows written before, and a row without its change (none should be) falls back to it.
-CHANGE_JSON = (
-    "format('{\"space\":\"%s\",\"collection\":\"%s\",\"id\":%s,\"version\":%d,\"seq\":%d,"
-    "\"deleted\":%s,\"hlc\":\"%s\",\"updated_at\":%d,\"data\":%s}', space, collection, "
-    "json_quote(id), version, seq, iif(deleted, 'true', 'false'), hlc, updated_at, "
-    "iif(deleted, 'null', coalesce(data, 'null')))"
-)
 
 
 def _probe_write(txn: SQLiteTransaction) -> None:
@@ -240,7 +233,7 @@ class SQLiteStorage:
             except Exception:  # noqa: BLE001 - any failure: the writer still cannot commit
                 return self.write_failure or "the database cannot commit"
         try:
-            await self._read(self._head_now, "__healthz__")
+            await self._read(sqlite_feed.read_head, "__healthz__")
         except Exception as exc:  # noqa: BLE001 - the database does not answer
             return f"the database cannot be read: {exc}"
         return None
@@ -303,8 +296,12 @@ class SQLiteStorage:
     # -- reads -----------------------------------------------------------------------
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(connection, *args)` on a reader thread, with that thread's connection."""
+        def run() -> T:
+            return fn(self._reader(), *args)
+
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await asyncio.to_thread(run)
         except sqlite3.Error as exc:
             if is_storage_failure(exc):
                 raise unavailable(exc, "a read, nothing was changed") from exc
@@ -312,91 +309,16 @@ class SQLiteStorage:
 
     async def conflicts(self, filters: dict[str, str], after: int, limit: int,
                         spaces: list[str] | None = None) -> list[dict[str, Any]]:
-        """`spaces`: only conflicts of these spaces (None: any), filtered in the query so
-        that a page is full whatever the other spaces hold."""
-        return await self._read(self._conflicts_now, filters, after, limit, spaces)
-
-    def _conflicts_now(self, filters: dict[str, str], after: int, limit: int,
-                       spaces: list[str] | None = None) -> list[dict[str, Any]]:
-        where = ["id > ?"]
-        params: list[object] = [after]
-        if spaces is not None:
-            if not spaces:
-                return []
-            where.append(f"space IN ({','.join('?' * len(spaces))})")
-            params.extend(spaces)
-        for column in ("space", "collection", "record_id", "status"):
-            if filters.get(column):
-                where.append(f"{column} = ?")
-                params.append(filters[column])
-        cursor = self._reader().execute(
-            f"SELECT * FROM conflicts WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
-            (*params, limit))
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return await self._read(sqlite_feed.read_conflicts, filters, after, limit, spaces)
 
     async def head(self, space: str) -> SpaceHead:
-        return await self._read(self._head_now, space)
-
-    def _head_now(self, space: str) -> SpaceHead:
-        row = self._reader().execute(
-            "SELECT seq, horizon FROM spaces WHERE space = ?", (space,)
-        ).fetchone()
-        return SpaceHead(row[0], row[1]) if row else SpaceHead()
+        return await self._read(sqlite_feed.read_head, space)
 
     async def changes(self, space: str, since: int, limit: int,
                       collections: list[str] | None,
                       max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
-        return await self._read(self._changes_now, space, since, limit, collections,
+        return await self._read(sqlite_feed.read_changes, space, since, limit, collections,
                                 max_bytes)
-
-    def _changes_now(self, space: str, since: int, limit: int,
-                     collections: list[str] | None,
-                     max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
-        where = "space = ? AND seq > ?"
-        params: list[object] = [space, since]
-        if collections:
-            where += f" AND collection IN ({','.join('?' * len(collections))})"
-            params.extend(collections)
-        conn = self._reader()
-        conn.execute("BEGIN")  # one snapshot for the head and the rows
-        try:
-            row = conn.execute(
-                "SELECT seq, horizon FROM spaces WHERE space = ?", (space,)
-            ).fetchone()
-            head = SpaceHead(row[0], row[1]) if row else SpaceHead()
-            # The subquery yields rows in seq order and SQLite aggregates them in that
-            # order (tests/core/test_changes_feed.py pages through updated records and checks it).
-            # The page also stops at `max_bytes` of changes (the first change always goes
-            # in), so that a page of 1,000 large records is never built whole in memory.
-            # The page's size is summed first (cheap: no copy); only a page over the budget
-            # takes the windowed query, which costs about 6x the plain one per row.
-            rows = f"SELECT seq, coalesce(change, {CHANGE_JSON}) AS change FROM records " \
-                f"WHERE {where} ORDER BY seq LIMIT ?"
-            read, size = conn.execute(
-                f"SELECT count(*), sum(length(CAST(change AS BLOB))) FROM ({rows})",
-                (*params, limit)).fetchone()
-            if read <= 1 or size <= max_bytes:
-                count, last, joined = conn.execute(
-                    "SELECT count(*), max(seq), CAST(group_concat(change, ',') AS BLOB) "
-                    f"FROM ({rows})", (*params, limit)).fetchone()
-            else:
-                keep = "WHERE run <= ? OR n = 1"
-                count, last, joined = conn.execute(
-                    f"SELECT count(*) FILTER ({keep}), max(seq) FILTER ({keep}), "
-                    f"CAST(group_concat(change, ',') FILTER ({keep}) AS BLOB) FROM ("
-                    "SELECT seq, change, sum(length(CAST(change AS BLOB))) OVER "
-                    "(ORDER BY seq ROWS UNBOUNDED PRECEDING) AS run, "
-                    f"row_number() OVER (ORDER BY seq) AS n FROM ({rows}))",
-                    (max_bytes, max_bytes, max_bytes, *params, limit)).fetchone()
-            more = count < read or count == limit and conn.execute(
-                f"SELECT 1 FROM records WHERE {where} LIMIT 1",
-                (space, last, *params[2:])).fetchone() is not None
-        finally:
-            conn.execute("COMMIT")
-        if not more:
-            last = max(head.seq, since)
-        return Page(joined if count else b"", count, last, more), head
 
 
 def _trim_metadata(txn: SQLiteTransaction, after: int, cutoff: int) -> tuple[int | None, int]:

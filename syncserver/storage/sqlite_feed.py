@@ -1,0 +1,95 @@
+"""The SQLite storage's reads: feed pages, space heads, the conflict audit. Each function
+runs on a reader thread with that thread's own connection (storage/sqlite.py, WAL: reads
+run beside the writer)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from .base import Page, SpaceHead
+
+# A page of the feed is one group_concat of the changes as stored (records.change_json
+# renders each when it is written): the changefeed's hot path makes no Python object per
+# change. CHANGE_JSON renders the same text in SQL; migration 0004 used it to fill in the
+# rows written before, and a row without its change (none should be) falls back to it.
+CHANGE_JSON = (
+    "format('{\"space\":\"%s\",\"collection\":\"%s\",\"id\":%s,\"version\":%d,\"seq\":%d,"
+    "\"deleted\":%s,\"hlc\":\"%s\",\"updated_at\":%d,\"data\":%s}', space, collection, "
+    "json_quote(id), version, seq, iif(deleted, 'true', 'false'), hlc, updated_at, "
+    "iif(deleted, 'null', coalesce(data, 'null')))"
+)
+
+
+def read_head(conn: sqlite3.Connection, space: str) -> SpaceHead:
+    row = conn.execute("SELECT seq, horizon FROM spaces WHERE space = ?", (space,)).fetchone()
+    return SpaceHead(row[0], row[1]) if row else SpaceHead()
+
+
+def read_changes(conn: sqlite3.Connection, space: str, since: int, limit: int,
+                 collections: list[str] | None,
+                 max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
+    """Storage.changes: the page is assembled in SQL (group_concat of the stored changes),
+    head and rows from one read transaction."""
+    where = "space = ? AND seq > ?"
+    params: list[object] = [space, since]
+    if collections:
+        where += f" AND collection IN ({','.join('?' * len(collections))})"
+        params.extend(collections)
+    conn.execute("BEGIN")  # one snapshot for the head and the rows
+    try:
+        head = read_head(conn, space)
+        # The subquery yields rows in seq order and SQLite aggregates them in that
+        # order (tests/core/test_changes_feed.py pages through updated records and checks it).
+        # The page also stops at `max_bytes` of changes (the first change always goes
+        # in), so that a page of 1,000 large records is never built whole in memory.
+        # The page's size is summed first (cheap: no copy); only a page over the budget
+        # takes the windowed query, which costs about 6x the plain one per row.
+        rows = f"SELECT seq, coalesce(change, {CHANGE_JSON}) AS change FROM records " \
+            f"WHERE {where} ORDER BY seq LIMIT ?"
+        read, size = conn.execute(
+            f"SELECT count(*), sum(length(CAST(change AS BLOB))) FROM ({rows})",
+            (*params, limit)).fetchone()
+        if read <= 1 or size <= max_bytes:
+            count, last, joined = conn.execute(
+                "SELECT count(*), max(seq), CAST(group_concat(change, ',') AS BLOB) "
+                f"FROM ({rows})", (*params, limit)).fetchone()
+        else:
+            keep = "WHERE run <= ? OR n = 1"
+            count, last, joined = conn.execute(
+                f"SELECT count(*) FILTER ({keep}), max(seq) FILTER ({keep}), "
+                f"CAST(group_concat(change, ',') FILTER ({keep}) AS BLOB) FROM ("
+                "SELECT seq, change, sum(length(CAST(change AS BLOB))) OVER "
+                "(ORDER BY seq ROWS UNBOUNDED PRECEDING) AS run, "
+                f"row_number() OVER (ORDER BY seq) AS n FROM ({rows}))",
+                (max_bytes, max_bytes, max_bytes, *params, limit)).fetchone()
+        more = count < read or count == limit and conn.execute(
+            f"SELECT 1 FROM records WHERE {where} LIMIT 1",
+            (space, last, *params[2:])).fetchone() is not None
+    finally:
+        conn.execute("COMMIT")
+    if not more:
+        last = max(head.seq, since)
+    return Page(joined if count else b"", count, last, more), head
+
+
+def read_conflicts(conn: sqlite3.Connection, filters: dict[str, str], after: int, limit: int,
+                   spaces: list[str] | None = None) -> list[dict[str, Any]]:
+    """`spaces`: only conflicts of these spaces (None: any), filtered in the query so
+    that a page is full whatever the other spaces hold."""
+    where = ["id > ?"]
+    params: list[object] = [after]
+    if spaces is not None:
+        if not spaces:
+            return []
+        where.append(f"space IN ({','.join('?' * len(spaces))})")
+        params.extend(spaces)
+    for column in ("space", "collection", "record_id", "status"):
+        if filters.get(column):
+            where.append(f"{column} = ?")
+            params.append(filters[column])
+    cursor = conn.execute(
+        f"SELECT * FROM conflicts WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+        (*params, limit))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
