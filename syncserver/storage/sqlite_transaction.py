@@ -161,7 +161,10 @@ class SQLiteTransaction:
                 "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
                 "updated_at = excluded.updated_at, data = excluded.data, "
                 "meta = excluded.meta, change = excluded.change",
-                list(self.rows.values()),
+                # Plain tuples: sqlite3 binds an exact tuple from its array, a Row (a tuple
+                # subclass) through a Python-level __getitem__ per column (measured:
+                # +8,500 instructions per row; a slice copies it for ~nothing).
+                [row[:] for row in self.rows.values()],
             )
         for client_id, entries in self.results.items():
             rows = []
