@@ -14,7 +14,7 @@ from functools import cached_property
 
 import orjson
 
-from .records import Row
+from .records import CHANGE, COLLECTION, ID, SEQ, Row
 
 
 @dataclass
@@ -29,15 +29,15 @@ class Published:
     def records(self) -> list[Row]:
         """The batch's records in their final state, in seq order. Computed on first use:
         with no live subscriber, a publish costs nothing per record."""
-        latest = {(r.collection, r.id): r for r in self.rows}
+        latest = {(r[COLLECTION], r[ID]): r for r in self.rows}
         if len(latest) == len(self.rows):
             return self.rows
-        return sorted(latest.values(), key=lambda r: r.seq)
+        return sorted(latest.values(), key=lambda r: r[SEQ])
 
     @cached_property
     def size(self) -> int:
         """Bytes of the batch's changes: what a subscriber holding it pending keeps alive."""
-        return sum(len(r.change) for r in self.rows)
+        return sum(len(r[CHANGE]) for r in self.rows)
 
     def message(self, collections: frozenset[str] | None,
                 encode_cursor: Callable[[str, int], str]) -> str | None:
@@ -45,8 +45,8 @@ class Published:
         and shared by every subscriber (the fan-out hot path). None: nothing matches."""
         if collections in self._rendered:
             return self._rendered[collections]
-        changes = [r.change for r in self.records  # each change as stored, already JSON
-                   if collections is None or r.collection in collections]
+        changes = [r[CHANGE] for r in self.records  # each change as stored, already JSON
+                   if collections is None or r[COLLECTION] in collections]
         text = None
         if changes:
             text = '{"type":"changes","space":%s,"changes":[%s],"cursor":%s,"more":false,' \

@@ -19,8 +19,7 @@ from .hlc import Clock
 from .merge import ResolverFailed, State, decide
 from .mutations import Mutation, Rejection
 from .policies import PolicyTable
-from .records import CHANGE_FORMAT, CREATED_META, RecordKey, Row, StoredRecord, change_json, \
-    new_row
+from .records import CHANGE_FORMAT, CREATED_META, RecordKey, Row, StoredRecord, change_json
 from .storage.base import PushTransaction
 
 
@@ -308,8 +307,7 @@ def _insert(batch: _Batch, key: RecordKey, m: Mutation) -> bytes:
     data = m.data_json.decode()
     now = batch.now_ms
     change = CHANGE_FORMAT % (space, m.collection, m.id, 1, seq, "false", stamp, now, data)
-    row = new_row(Row, (space, m.collection, m.id, 1, seq, False, stamp, now, data,
-                        CREATED_META, change))
+    row = (space, m.collection, m.id, 1, seq, False, stamp, now, data, CREATED_META, change)
     batch.rows[key] = row
     batch.txn.write_row(key, row)
     batch.out.heads[space] = seq
@@ -332,8 +330,8 @@ def _write(batch: _Batch, m: Mutation, state: State, data: str, meta: str) -> St
     key = (m.space, m.collection, m.id)
     change = change_json(m.space, m.collection, m.id, state.version, seq, state.deleted,
                          state.hlc, batch.now_ms, data)
-    row = new_row(Row, (m.space, m.collection, m.id, state.version, seq, state.deleted,
-                        state.hlc, batch.now_ms, data, meta, change))
+    row = (m.space, m.collection, m.id, state.version, seq, state.deleted, state.hlc,
+           batch.now_ms, data, meta, change)
     batch.rows[key] = row
     batch.txn.write_row(key, row)
     batch.out.heads[m.space] = seq

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from ..mutations import Mutation
-from ..records import RecordKey, Row, StoredRecord, new_row
+from ..records import ID, RecordKey, Row, StoredRecord
 from . import mutation_log
 from .failures import TransactionLost
 
@@ -81,9 +81,8 @@ class SQLiteTransaction:
                 rows = self.conn.execute(
                     f"SELECT {RECORD_COLUMNS} FROM records WHERE space = ? AND collection = ? "
                     f"AND id IN ({','.join('?' * len(chunk))})", (space, collection, *chunk))
-                for values in rows:
-                    row = new_row(Row, values)
-                    found[(space, collection, row.id)] = row
+                for row in rows:
+                    found[(space, collection, row[ID])] = row
         return found
 
     def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
@@ -161,10 +160,7 @@ class SQLiteTransaction:
                 "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
                 "updated_at = excluded.updated_at, data = excluded.data, "
                 "meta = excluded.meta, change = excluded.change",
-                # Plain tuples: sqlite3 binds an exact tuple from its array, a Row (a tuple
-                # subclass) through a Python-level __getitem__ per column (measured:
-                # +8,500 instructions per row; a slice copies it for ~nothing).
-                [row[:] for row in self.rows.values()],
+                list(self.rows.values()),
             )
         for client_id, entries in self.results.items():
             rows = []
