@@ -116,11 +116,7 @@ def mint_token(settings: Settings, args: argparse.Namespace) -> None:
 
     secret, spaces = settings.jwt_secret, dict(args.space)
     if settings.dev and not secret:
-        from .storage.factory import check_read_only
-        from .storage.sqlite import sqlite_path
-
-        check_read_only(settings)
-        secret = devmode.stored_secret(sqlite_path(settings.db)) or ""
+        secret = asyncio.run(_read_meta(settings, devmode.SECRET_NAME)) or ""
         if not secret:
             raise StartupError(f"--db {settings.db} holds no dev secret yet: start "
                                f"`syncserver serve --dev --db {settings.db}` once first")
@@ -132,6 +128,20 @@ def mint_token(settings: Settings, args: argparse.Namespace) -> None:
                            "are minted by that issuer)")
     print(mint(secret, args.sub, spaces, args.ttl / 1000,
                settings.jwt_issuer, settings.jwt_audience))
+
+
+async def _read_meta(settings: Settings, key: str) -> str | None:
+    """A value of the database's key-value table, read without writing anything (beside
+    a running server, too)."""
+    from .storage.factory import check_read_only, open_storage
+
+    check_read_only(settings)
+    storage = open_storage(settings, read_only=True)
+    await storage.open()
+    try:
+        return await storage.meta(key)
+    finally:
+        await storage.close()
 
 
 def _positive(text: str) -> int:

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import sqlite3
 import textwrap
 import time
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -119,14 +117,3 @@ async def token(request: Request) -> Response:
 def routes(settings: Settings) -> list[Route]:
     """The dev endpoint, only in dev mode: without --dev the path is an unknown one (404)."""
     return [Route("/v1/dev/token", token, methods=["POST"])] if settings.dev else []
-
-
-def stored_secret(db_path: str) -> str | None:
-    """The dev secret a `serve --dev` kept in this SQLite file, read without writing (for
-    `syncserver token --dev` beside a running server); None if it has none yet."""
-    conn = sqlite3.connect(f"file:{quote(db_path)}?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (SECRET_NAME,)).fetchone()
-    finally:
-        conn.close()
-    return str(row[0]) if row else None

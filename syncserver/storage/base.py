@@ -143,6 +143,10 @@ class Storage(Protocol):
     async def head(self, space: str) -> SpaceHead:
         ...
 
+    async def meta(self, key: str) -> str | None:
+        """A value of the key-value table (PushTransaction.get_meta), read without
+        writing (`syncserver token --dev` reads the dev secret beside a running server)."""
+
     async def conflicts(self, filters: dict[str, str], after: int, limit: int,
                         spaces: list[str] | None = None) -> list[dict[str, Any]]:
         """Audit entries with id > `after`, by id, as dicts of their columns; `filters` on

@@ -314,6 +314,9 @@ class SQLiteStorage:
     async def head(self, space: str) -> SpaceHead:
         return await self._read(sqlite_feed.read_head, space)
 
+    async def meta(self, key: str) -> str | None:
+        return await self._read(sqlite_feed.read_meta, key)
+
     async def changes(self, space: str, since: int, limit: int,
                       collections: list[str] | None,
                       max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:

@@ -1,6 +1,6 @@
-"""The SQLite storage's reads: feed pages, space heads, the conflict audit. Each function
-runs on a reader thread with that thread's own connection (storage/sqlite.py, WAL: reads
-run beside the writer)."""
+"""The SQLite storage's reads: feed pages, space heads, the conflict audit, meta values.
+Each function runs on a reader thread with that thread's own connection (storage/sqlite.py,
+WAL: reads run beside the writer)."""
 
 from __future__ import annotations
 
@@ -93,3 +93,8 @@ def read_conflicts(conn: sqlite3.Connection, filters: dict[str, str], after: int
         (*params, limit))
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def read_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
