@@ -37,7 +37,9 @@ class PushTransaction(Protocol):
 
     def lock(self, client_id: str | None, spaces: Iterable[str]) -> None:
         """Take the locks the transaction needs, in the global order: the client's row
-        (None: no client), then `spaces` sorted; held to commit. Called once, first."""
+        (None: no client), then `spaces` sorted; held to commit. Called once, first.
+        `spaces` may repeat and come in any order (push passes a generator over its
+        mutations, which SQLite never runs)."""
 
     def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
         """(fingerprint, result JSON) of the mutations of `client_id` already stored."""
