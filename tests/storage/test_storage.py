@@ -1,0 +1,194 @@
+"""The storage behaviours every backend must have (storage/base.py), each case run on
+SQLite and on PostgreSQL (the `backend` fixture), through the storage interface and the
+real push and conflict code."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from syncserver.errors import ErrorCode, SyncError
+from syncserver.hlc import Clock
+from syncserver.policies import PolicyTable
+from tests.storage.support import MANUAL, Backend, apply, batch, delete, feed, push, put, resolve
+
+
+class Boom(Exception):
+    pass
+
+
+def test_a_write_that_raises_leaves_nothing_stored(backend: Backend) -> None:
+    async def scenario(s: Any) -> None:
+        def half_then_fail(txn: Any) -> None:
+            apply(txn, "c1", batch("c1", put(1, "a"), put(2, "b", space="s2")),
+                  Clock(60_000), PolicyTable())
+            txn.bind_client("c1", "alice", 1)
+            raise Boom("after the batch was applied")
+
+        with pytest.raises(Boom):
+            await s.write(half_then_fail)
+        assert await feed(s, "s1") == [] and await feed(s, "s2") == []
+        assert (await s.head("s1")).seq == 0
+        assert await s.write(lambda txn: txn.client_owner("c1")) is None
+        # The mids were not stored either: the same batch applies (not a duplicate).
+        results = await push(s, "c1", [put(1, "a"), put(2, "b", space="s2")])
+        assert [r["status"] for r in results] == ["applied", "applied"]
+        assert [r["seq"] for r in results] == [1, 1]
+
+    backend.run(scenario)
+
+
+def test_seq_is_per_space_and_gap_free(backend: Backend) -> None:
+    async def scenario(s: Any) -> None:
+        await push(s, "c1", [put(1, "a"), put(2, "b"), put(3, "x", space="s2")])
+        await push(s, "c1", [put(4, "a", base=1), put(5, "y", space="s2"), put(6, "c")])
+        changes = await feed(s, "s1")
+        assert [c["seq"] for c in changes] == [2, 3, 4]  # a rewritten: its old seq is gone
+        assert [(c["id"], c["version"]) for c in changes] == [("b", 1), ("a", 2), ("c", 1)]
+        assert [c["seq"] for c in await feed(s, "s2")] == [1, 2]
+        assert (await s.head("s1")).seq == 4 and (await s.head("s2")).seq == 2
+        assert (await s.head("never")).seq == 0
+
+    backend.run(scenario)
+
+
+def test_a_replayed_batch_is_applied_once(backend: Backend) -> None:
+    async def scenario(s: Any) -> None:
+        sent = [put(1, "a", {"n": 1}), put(2, "b"), delete(3, "b", base=1)]
+        first = await push(s, "c1", sent)
+        again = await push(s, "c1", sent)
+        assert [r.get("duplicate") for r in again] == [True, True, True]
+        assert [{k: v for k, v in r.items() if k != "duplicate"} for r in again] == first
+        assert len(await feed(s, "s1")) == 2
+        # A mid used again for another mutation is refused, not applied.
+        reused = await push(s, "c1", [put(2, "z")])
+        assert reused[0]["code"] == ErrorCode.MUTATION_ID_REUSED.value
+        # Mids of blocks far apart (mutation_log.py) are found again too.
+        far = [put(10**12, "f1"), put(2**63 - 1, "f2")]
+        await push(s, "c1", far)
+        assert [r.get("duplicate") for r in await push(s, "c1", far)] == [True, True]
+
+    backend.run(scenario)
+
+
+def test_pages_stop_at_the_limit_and_the_byte_budget(backend: Backend) -> None:
+    async def scenario(s: Any) -> None:
+        await push(s, "c1", [put(i, f"r{i}", {"pad": "x" * 100}) for i in range(1, 11)]
+                   + [put(11, "big", {"pad": "y" * 2000}), put(12, "n1", collection="notes")])
+        page, head = await s.changes("s1", 0, 4, None)
+        assert (page.count, page.last_seq, page.more, head.seq) == (4, 4, True, 12)
+        changes = orjson.loads(b"[" + page.changes + b"]")
+        assert [c["seq"] for c in changes] == [1, 2, 3, 4]
+        one = len(orjson.dumps(changes[0]))
+        page, _ = await s.changes("s1", 0, 100, None, max_bytes=3 * one + 2)
+        assert (page.count, page.last_seq, page.more) == (3, 3, True)
+        # The first change goes in whatever its size; the page stops after it.
+        page, _ = await s.changes("s1", 10, 100, None, max_bytes=10)
+        assert (page.count, page.last_seq, page.more) == (1, 11, True)
+        # The last page: `more` is false and the position is the head.
+        page, _ = await s.changes("s1", 4, 100, None)
+        assert (page.count, page.last_seq, page.more) == (8, 12, False)
+        page, _ = await s.changes("s1", 8, 4, None)  # exactly the rest: no `more`
+        assert (page.count, page.last_seq, page.more) == (4, 12, False)
+        page, _ = await s.changes("s1", 12, 100, None)
+        assert (page.count, page.changes, page.last_seq, page.more) == (0, b"", 12, False)
+        # A collection filter: the position still moves to the head past other changes.
+        page, _ = await s.changes("s1", 0, 100, ["notes"])
+        assert (page.count, page.last_seq, page.more) == (1, 12, False)
+        page, _ = await s.changes("s1", 0, 100, ["other"])
+        assert (page.count, page.last_seq, page.more) == (0, 12, False)
+        page, _ = await s.changes("s1", 0, 5, ["todos"])
+        assert (page.count, page.last_seq, page.more) == (5, 5, True)
+
+    backend.run(scenario)
+
+
+def test_conflicts_are_recorded_listed_and_closed(backend: Backend) -> None:
+    async def scenario(s: Any) -> None:
+        await push(s, "c1", [put(1, "n", {"t": "one"}, collection="notes"),
+                             put(2, "m", {"t": "one"}, space="s2", collection="notes")],
+                   MANUAL)
+        await push(s, "c1", [put(3, "n", {"t": "c1"}, base=1, collection="notes")], MANUAL)
+        results = await push(s, "c2", [put(1, "n", {"t": "c2"}, base=1, collection="notes"),
+                                       put(2, "m", {"t": "c2"}, base=0, space="s2",
+                                           collection="notes")], MANUAL)
+        assert [r["status"] for r in results] == ["conflict", "conflict"]
+        first, second = results[0]["conflict_id"], results[1]["conflict_id"]
+        listed = await s.conflicts({"status": "open"}, 0, 10)
+        assert [(c["id"], c["space"], c["status"]) for c in listed] == [
+            (first, "s1", "open"), (second, "s2", "open")]
+        assert [c["id"] for c in await s.conflicts({}, 0, 10, ["s2"])] == [second]
+        assert await s.conflicts({}, 0, 10, []) == []
+        assert [c["id"] for c in await s.conflicts({}, first, 10)] == [second]
+        answer, out = await resolve(s, first, {"accept": "client"})
+        answer = orjson.loads(orjson.dumps(answer))
+        assert answer["record"]["data"] == {"t": "c2"} and answer["record"]["version"] == 3
+        assert out.heads == {"s1": 3}
+        with pytest.raises(SyncError) as closed:
+            await resolve(s, first, {"accept": "server"})
+        assert closed.value.code == ErrorCode.CONFLICT_CLOSED
+        with pytest.raises(SyncError) as missing:
+            await resolve(s, 999_999, {"accept": "server"})
+        assert missing.value.code == ErrorCode.CONFLICT_NOT_FOUND
+        row = (await s.conflicts({"status": "resolved"}, 0, 10))[0]
+        assert row["id"] == first and orjson.loads(row["outcome"])["resolved_version"] == 3
+        assert [c["seq"] for c in await feed(s, "s1")] == [3]
+
+    backend.run(scenario)
+
+
+def test_compaction_purges_old_tombstones_results_and_resolved_conflicts(
+        backend: Backend) -> None:
+    async def scenario(s: Any) -> None:
+        await push(s, "c1", [put(1, "gone"), put(2, "kept"), put(3, "z", space="s2")])
+        await push(s, "c1", [delete(4, "gone", base=1), put(5, "kept", {"v": 2}, base=0)])
+        await push(s, "c1", [put(6, "n", collection="notes")], MANUAL)
+        await push(s, "c2", [put(1, "n", {"t": 2}, base=0, collection="notes")], MANUAL)
+        open_id = (await s.conflicts({}, 0, 10))[-1]["id"]
+        await resolve(s, open_id, {"accept": "server"})
+        before = await s.head("s1")
+        await asyncio.sleep(0.01)
+        stats = await s.compact(0)
+        assert (stats.tombstones, stats.horizons) == (1, {"s1": 3})
+        assert stats.mutations == 7 and stats.conflicts == 1  # n's, resolved
+        head = await s.head("s1")
+        assert (head.seq, head.horizon) == (before.seq, 3)
+        assert "gone" not in {c["id"] for c in await feed(s, "s1")}
+        assert await s.conflicts({}, 0, 10) == []
+        # Results are purged: an old mid is expired, not applied again.
+        again = await push(s, "c1", [put(2, "kept")])
+        assert again[0]["code"] == ErrorCode.MUTATION_EXPIRED.value
+        assert stats.metadata >= 1  # kept was merged: its metadata had entries to trim
+        assert (await s.compact(0)).tombstones == 0
+
+    backend.run(scenario)
+
+
+def test_the_cursor_secret_is_created_once_by_concurrent_instances(backend: Backend) -> None:
+    async def scenario(*storages: Any) -> None:
+        secrets = await asyncio.gather(*(s.secret() for s in storages))
+        assert len(set(secrets)) == 1 and len(secrets[0]) == 32
+        assert await storages[0].secret() == secrets[0]
+
+    backend.run(scenario, instances=3)
+
+
+def test_a_client_id_is_bound_to_one_owner(backend: Backend) -> None:
+    async def scenario(s: Any) -> None:
+        assert await s.write(lambda txn: txn.client_owner("c1")) is None
+        await s.write(lambda txn: txn.bind_client("c1", "alice", 1))
+        assert await s.write(lambda txn: txn.client_owner("c1")) == "alice"
+        assert await s.write(lambda txn: txn.client_owner("c2")) is None
+
+    backend.run(scenario)
+
+
+def test_health_is_ok_on_a_working_database(backend: Backend) -> None:
+    async def scenario(s: Any) -> None:
+        assert await s.health() is None
+        assert s.kind == backend.kind
+
+    backend.run(scenario)
