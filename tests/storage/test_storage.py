@@ -106,6 +106,23 @@ def test_pages_stop_at_the_limit_and_the_byte_budget(backend: Backend) -> None:
     backend.run(scenario)
 
 
+def test_data_comes_back_exactly_as_written(backend: Backend) -> None:
+    data = {"s": "quote \" backslash \\ nl \n tab \t ünï 😀 \u2028 <>&'", "n": 1.5e300,
+            "big": 2**63 - 1, "neg": -(2**63), "f": 0.1, "z": None, "nested": [{"a": []}]}
+
+    async def scenario(s: Any) -> None:
+        await push(s, "c1", [put(1, "odd:id.-_", data)])
+        (change,) = await feed(s, "s1")
+        assert change["data"] == data and change["id"] == "odd:id.-_"
+        patched = await push(s, "c1", [{**put(2, "odd:id.-_", {"more": "ö"}, base=1),
+                                        "op": "patch"}])
+        assert patched[0]["status"] == "applied"
+        (change,) = await feed(s, "s1")
+        assert change["data"] == {**data, "more": "ö"}
+
+    backend.run(scenario)
+
+
 def test_conflicts_are_recorded_listed_and_closed(backend: Backend) -> None:
     async def scenario(s: Any) -> None:
         await push(s, "c1", [put(1, "n", {"t": "one"}, collection="notes"),
