@@ -113,7 +113,10 @@ class PostgresStorage:
         # write BEGINs itself; no connection is ever left idle in a transaction.
         pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             self.url, min_size=1, max_size=self.pool_size, open=False,
-            kwargs={"autocommit": True, "connect_timeout": max(1, int(self.connect_timeout))},
+            # UTF-8 on the wire whatever the database's encoding: the feed page's text is
+            # sent to clients as the bytes PostgreSQL returns (postgres_feed.py).
+            kwargs={"autocommit": True, "client_encoding": "UTF8",
+                    "connect_timeout": max(1, int(self.connect_timeout))},
             timeout=self.connect_timeout, name="syncserver")
         try:
             await asyncio.to_thread(pool.open, True, self.connect_timeout)
