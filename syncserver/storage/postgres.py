@@ -186,6 +186,7 @@ class PostgresStorage:
                             raise
                         lost = True
                 if lost:
+                    self._pool.check()  # the pool's other idle connections died too
                     continue
             except RETRYABLE as exc:
                 if attempt == RETRIES - 1:

@@ -1,0 +1,83 @@
+"""PostgreSQL trouble answers 503 storage_unavailable (never a 500, never the driver's text),
+and the storage recovers by itself once the database answers again."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from syncserver.errors import ErrorCode, SyncError
+from syncserver.migrate import upgrade
+from syncserver.storage.postgres import PostgresStorage
+from syncserver.storage.postgres_transaction import PostgresTransaction
+from tests.pg import admin_url
+
+
+def _backends(url: str, action: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(admin_url(), autocommit=True) as admin:
+        if action == "refuse":
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(
+                sql.Identifier(str(name))))
+        elif action == "allow":
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(
+                sql.Identifier(str(name))))
+        if action in ("refuse", "kill"):
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+
+
+def _bump(txn: PostgresTransaction) -> str | None:
+    txn.set_meta("k", "v")
+    return txn.get_meta("k")
+
+
+def test_connections_killed_between_writes_are_replaced(postgres_url: str) -> None:
+    upgrade(postgres_url)
+
+    async def scenario() -> None:
+        storage = PostgresStorage(postgres_url, pool_size=2)
+        await storage.open()
+        try:
+            assert await storage.write(_bump) == "v"
+            _backends(postgres_url, "kill")  # e.g. a restart, an idle timeout
+            assert await storage.write(_bump) == "v"  # retried once on a new connection
+            assert await storage.health() is None
+        finally:
+            await storage.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_database_that_refuses_connections_answers_503_then_recovers(
+        postgres_url: str) -> None:
+    upgrade(postgres_url)
+
+    async def scenario() -> None:
+        storage = PostgresStorage(postgres_url, pool_size=2, connect_timeout=2)
+        await storage.open()
+        try:
+            _backends(postgres_url, "refuse")
+            with pytest.raises(SyncError) as write:
+                await storage.write(_bump)
+            assert write.value.code == ErrorCode.STORAGE_UNAVAILABLE
+            assert write.value.status == 503 and write.value.extra["retry_after"] > 0
+            with pytest.raises(SyncError) as read:
+                await storage.changes("s1", 0, 10, None)
+            assert read.value.code == ErrorCode.STORAGE_UNAVAILABLE
+            for error in (write.value, read.value):  # no host, user or database names
+                assert "syncserver_test" not in error.detail
+                assert "127.0.0.1" not in error.detail and "postgres" not in error.detail
+            problem = await storage.health()
+            assert problem is not None and "syncserver_test" not in problem
+            _backends(postgres_url, "allow")
+            assert await storage.write(_bump) == "v"
+            assert await storage.health() is None
+        finally:
+            _backends(postgres_url, "allow")
+            await storage.close()
+
+    asyncio.run(scenario())
