@@ -225,7 +225,8 @@ def serve(settings: Settings) -> None:
 
             print(f"syncserver: {auth_off_warning()}", file=sys.stderr)
         scheme = "https" if settings.tls else "http"
-        print(f"syncserver: serving {settings.db} on {scheme}://{settings.host}:{settings.port}/"
+        print(f"syncserver: serving {mask_password(settings.db)} on "
+              f"{scheme}://{settings.host}:{settings.port}/"
               + (f" (your app from {settings.static} at /)" if settings.static else
                  " (demo app at /)" if settings.demo else ""), file=sys.stderr, flush=True)
         try:
@@ -275,13 +276,17 @@ def compact(settings: Settings, older_than_ms: int) -> None:
 def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
     """restore, new-epoch (epoch.py; the file work: storage/sqlite_epoch.py), with the
     database's lock: a running server keeps the epoch it read at start, so it must be
-    stopped first."""
+    stopped first (every instance of a PostgreSQL database)."""
     from pathlib import Path
 
     from .epoch import EpochError
     from .storage import sqlite_epoch
     from .storage.sqlite import sqlite_path
     from .storage.sqlite_startup import lock_database
+
+    if is_postgresql(settings.db):
+        new_epoch_postgresql(settings)
+        return
     db = Path(sqlite_path(settings.db))
     lock = lock_database(db, f"stop it first, then run `syncserver {args.command}` again")
     try:
@@ -297,8 +302,28 @@ def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
         lock.release()
 
 
-# Commands that open the storage, SQLite only until the PostgreSQL storage lands (#14).
-SQLITE_ONLY = {"serve", "compact", "conflicts", "restore", "new-epoch"}
+def new_epoch_postgresql(settings: Settings) -> None:
+    """`new-epoch` on PostgreSQL, after a restore done with PostgreSQL's own tools."""
+    from . import epoch
+    from .storage.factory import open_storage, prepare
+
+    prepare(settings, migrate=False).release()  # the schema must be current; nothing made
+
+    async def run() -> tuple[str, str]:
+        storage = open_storage(settings)
+        await storage.open()
+        try:
+            return await storage.write(epoch.renew)
+        finally:
+            await storage.close()
+
+    old, new = asyncio.run(run())
+    print(f"{mask_password(settings.db)}: epoch {old} -> {new}")
+
+
+# A SQLite file operation, with no PostgreSQL meaning (docs/deployment.md: restore with
+# pg_restore or a base backup, then `syncserver new-epoch`).
+SQLITE_ONLY = {"restore"}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -311,10 +336,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"syncserver: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     if is_postgresql(settings.db) and args.command in SQLITE_ONLY:
-        print(f"syncserver: --db / {env_name('db')}: `syncserver {args.command}` needs a "
-              "SQLite file path or sqlite:/// URL for now; on PostgreSQL only `syncserver "
-              "migrate` runs yet (the PostgreSQL storage comes next)", file=sys.stderr,
-              flush=True)
+        print(f"syncserver: --db / {env_name('db')}: `syncserver {args.command}` copies a "
+              "SQLite file; on PostgreSQL, restore with pg_restore (or your base backups), "
+              "stop every instance, then run `syncserver new-epoch --db URL`",
+              file=sys.stderr, flush=True)
         raise SystemExit(2)
     try:
         run_command(args, settings, sources)

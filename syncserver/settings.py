@@ -289,6 +289,9 @@ class Settings:
         Choice(("FULL", "EXTRA", "NORMAL"),
                "OFF is refused: on power loss it can lose acknowledged writes and corrupt "
                "the database"))
+    postgres_pool_size: int = _setting(
+        10, "PostgreSQL connections this instance keeps open (its concurrent transactions)",
+        Whole(1, 1000))
     max_batch_mutations: int = _setting(
         1000, "most mutations in one push batch", Whole(1, 100_000))
     max_batch_bytes: int = _setting(

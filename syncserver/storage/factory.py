@@ -1,19 +1,24 @@
 """The backend a `--db` value names, and what a command does to its database first.
 
 A file path or a `sqlite:///` URL is SQLite: the commands that write take its lock file, and
-create, check and migrate the file (sqlite_startup.py). `postgresql://` is PostgreSQL:
-migrated under an advisory lock (migrations/env.py), no lock file (instances share it); its
-storage is not available yet. The core only sees the `Storage` these return
+create, check and migrate the file (sqlite_startup.py). `postgresql://` is PostgreSQL, shared
+by any number of instances (storage/postgres*.py): migrated under an advisory lock
+(migrations/env.py), no lock file, its schema checked without writing by the commands that
+do not migrate (postgres_startup.py). The core only sees the `Storage` these return
 (storage/base.py).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import importlib.util
+from typing import TYPE_CHECKING, Protocol
 
-from ..settings import SettingError, Settings, env_name, is_postgresql, mask_password
+from ..settings import Settings, is_postgresql, mask_password
 from ..startup import StartupError
 from .base import Storage
+
+if TYPE_CHECKING:  # imported when used: SQLite-only installs have no psycopg
+    from .postgres import PostgresStorage  # noqa: F401 - mypy checks it against Storage here
 
 
 class Prepared(Protocol):
@@ -30,17 +35,13 @@ class _Shared:
         pass
 
 
-def not_available(url: str) -> SettingError:
-    return SettingError(f"--db / {env_name('db')}: the PostgreSQL storage is not available "
-                        "yet (only `syncserver migrate` runs on it): give a SQLite file path "
-                        "or a sqlite:///path URL")
-
-
 def open_storage(settings: Settings, read_only: bool = False) -> Storage:
     """The backend of `settings.db`, not yet opened (Storage.open connects). `read_only`:
     for a command that only reads (after check_read_only); it opens no writer."""
     if is_postgresql(settings.db):
-        raise not_available(settings.db)
+        from .postgres import PostgresStorage  # noqa: F811
+
+        return PostgresStorage(settings.db, settings.postgres_pool_size)
     from .sqlite import SQLiteStorage, sqlite_path
 
     return SQLiteStorage(sqlite_path(settings.db), settings.sqlite_synchronous, read_only)
@@ -51,9 +52,10 @@ def prepare(settings: Settings, migrate: bool) -> Prepared:
     may write it, its schema is current (migrated if `migrate`). Raises StartupError (one
     line) or DatabaseBusy (another server holds a SQLite file)."""
     if is_postgresql(settings.db):
-        if not migrate:
-            raise not_available(settings.db)
-        _migrate_postgresql(settings.db)
+        if migrate:
+            _migrate_postgresql(settings.db)
+        else:
+            _check_postgresql(settings.db)
         return _Shared()
     from .sqlite_startup import prepare_database
 
@@ -64,17 +66,25 @@ def check_read_only(settings: Settings) -> None:
     """Before a command that only reads (conflicts, compact beside a running server): the
     database exists and its schema is current; nothing is created or migrated."""
     if is_postgresql(settings.db):
-        raise not_available(settings.db)
+        _check_postgresql(settings.db)
+        return
     from .sqlite_startup import open_read_only
 
     open_read_only(settings)
 
 
+def _check_postgresql(db: str) -> None:
+    if importlib.util.find_spec("psycopg") is None:
+        raise StartupError(f"--db {mask_password(db)} is PostgreSQL, which needs psycopg 3: "
+                           "pip install 'syncserver[postgresql]'")
+    from .postgres_startup import check_schema
+
+    check_schema(db)
+
+
 def _migrate_postgresql(db: str) -> None:
     """`syncserver migrate --db postgresql://...`: no lock file (instances share the
     database; the migrations take an advisory lock of their own, migrations/env.py)."""
-    import importlib.util
-
     from ..migrate import upgrade
 
     if importlib.util.find_spec("psycopg") is None:

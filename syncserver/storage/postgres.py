@@ -223,12 +223,7 @@ class PostgresStorage:
         """Created once, whichever of several instances starting together gets there first:
         the others' inserts do nothing and all read the one stored."""
         def get_or_create(txn: PostgresTransaction) -> bytes:
-            txn.conn.execute("INSERT INTO meta (key, value) VALUES ('cursor_secret', %s) "
-                             "ON CONFLICT (key) DO NOTHING", (secrets.token_bytes(32).hex(),))
-            row = txn.conn.execute(
-                "SELECT value FROM meta WHERE key = 'cursor_secret'").fetchone()
-            assert row is not None
-            return bytes.fromhex(row[0])
+            return bytes.fromhex(txn.add_meta("cursor_secret", secrets.token_bytes(32).hex()))
 
         return await self.write(get_or_create)
 

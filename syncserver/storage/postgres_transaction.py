@@ -203,10 +203,21 @@ class PostgresTransaction:
         self.conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) "
                           "DO UPDATE SET value = excluded.value", (key, value))
 
+    def add_meta(self, key: str, value: str) -> str:
+        # No advisory lock needed: of instances adding at once, one insert wins and every
+        # one reads the winner's value (the others' inserts wait for it, then do nothing).
+        self.conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) "
+                          "ON CONFLICT (key) DO NOTHING", (key, value))
+        row = self._one("SELECT value FROM meta WHERE key = %s", (key,))
+        assert row is not None
+        return str(row[0])
+
     def flush(self) -> None:
         c = self.conn
         if self.rows:
-            c.execute(UPSERT_RECORDS, (orjson.dumps(list(self.rows.values())).decode(),))
+            # Row is a NamedTuple, which orjson does not take: plain tuples (C-level copies).
+            rows = list(map(tuple, self.rows.values()))
+            c.execute(UPSERT_RECORDS, (orjson.dumps(rows).decode(),))
         for client_id, entries in self.results.items():
             rows = []
             for row in mutation_log.by_block(entries):  # 8-9 rows for 500 consecutive mids

@@ -15,12 +15,12 @@ from syncserver.hlc import Clock
 from syncserver.mutations import Mutation, Rejection, parse_mutation
 from syncserver.policies import Policy, PolicyTable
 from syncserver.push import BatchResult, apply_batch
-from syncserver.storage.postgres import PostgresStorage
-from syncserver.storage.sqlite import SQLiteStorage
+from syncserver.settings import Settings
+from syncserver.storage.base import PushTransaction, Storage
+from syncserver.storage.factory import open_storage
 from tests.helpers import mutation, stamped_by
 
 MAX_RECORD = 1 << 20
-Storage = Any  # SQLiteStorage | PostgresStorage: the protocol's methods only
 
 
 class Backend:
@@ -32,9 +32,7 @@ class Backend:
         self.db = db
 
     def storage(self, pool_size: int = 4) -> Storage:
-        if self.kind == "postgresql":
-            return PostgresStorage(self.db, pool_size=pool_size)
-        return SQLiteStorage(self.db)
+        return open_storage(Settings(db=self.db, postgres_pool_size=pool_size))
 
     def run(self, scenario: Callable[..., Awaitable[Any]], instances: int = 1) -> Any:
         """`scenario(*storages)` with `instances` storages opened on the database."""
@@ -63,12 +61,10 @@ def delete(mid: int, record_id: str, base: int, space: str = "s1",
     return mutation(mid, record_id, op="delete", base=base, space=space, collection=collection)
 
 
-def apply(txn: Any, client_id: str, raw: list[dict[str, Any]], clock: Clock,
+def apply(txn: PushTransaction, client_id: str, raw: list[dict[str, Any]], clock: Clock,
           policies: PolicyTable) -> BatchResult:
+    """push.apply_batch as the server calls it (it takes the batch's locks first)."""
     items: list[Mutation | Rejection] = [parse_mutation(m, MAX_RECORD) for m in raw]
-    lock = getattr(txn, "lock", None)
-    if lock is not None:
-        lock(client_id, sorted({m.space for m in items if isinstance(m, Mutation)}))
     return apply_batch(txn, client_id, items, clock, policies, MAX_RECORD)
 
 
