@@ -36,15 +36,16 @@ def auth_args(env: dict[str, str], args: Sequence[str]) -> list[str]:
 
 
 class ServerProcess:
-    def __init__(self, db: Path, port: int | None = None, demo: bool = False,
+    def __init__(self, db: Path | str, port: int | None = None, demo: bool = False,
                  env: dict[str, str] | None = None, command: Sequence[str] | None = None,
                  cwd: Path = REPO, tls: ssl.SSLContext | None = None,
-                 args: Sequence[str] = ()) -> None:
+                 args: Sequence[str] = (), log: Path | None = None) -> None:
         """command: how to run `syncserver` (default: this interpreter's module, as the
         tests import it); cwd: where it runs (default: the repository); tls: the server
         serves HTTPS (its certificate and key given in `env`), and this client context
         trusts its certificate; args: more `serve` flags (e.g. `--dev`). Without auth
-        settings in `env` or `args` the server runs `--auth none`."""
+        settings in `env` or `args` the server runs `--auth none`. db: a SQLite file, or a
+        postgresql:// URL (give `log` then: where the server's output goes)."""
         self.db = db
         self.port = port or free_port()
         self.demo = demo
@@ -53,7 +54,7 @@ class ServerProcess:
         self.command = list(command or [sys.executable, "-m", "syncserver"])
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = db.with_suffix(f".{self.port}.log")
+        self.log = log or Path(db).with_suffix(f".{self.port}.log")
         self.tls = tls
 
     @property
