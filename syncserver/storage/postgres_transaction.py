@@ -51,8 +51,16 @@ UPSERT_RECORDS = (
     "updated_at = excluded.updated_at, data = excluded.data, meta = excluded.meta, "
     "change = excluded.change"
 )
-# A list of keys as one JSON parameter, for the same reason.
-IDS = "ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))"
+# Many records by key: one primary-key probe per id (a LATERAL subquery that OFFSET 0 keeps
+# from being flattened into a join), whatever the table's statistics say. A new table is
+# planned as if empty until autovacuum first analyzes it (up to a minute), and a plan that
+# scans the space then cost 87 ms per 500-key batch at 20,000 records. The ids travel as
+# one JSON parameter, for the reason above.
+LOAD_ROWS = (
+    f"SELECT r.* FROM jsonb_array_elements_text(%s::jsonb) AS k(id) CROSS JOIN LATERAL "
+    f"(SELECT {RECORD_COLUMNS} FROM records WHERE space = %s AND collection = %s "
+    "AND id = k.id OFFSET 0) AS r"
+)
 
 
 class PostgresTransaction:
@@ -131,10 +139,8 @@ class PostgresTransaction:
             groups.setdefault((space, collection), []).append(record_id)
         found: dict[RecordKey, Row] = {}
         for (space, collection), ids in groups.items():
-            for row in self.conn.execute(
-                    f"SELECT {RECORD_COLUMNS} FROM records WHERE space = %s "
-                    f"AND collection = %s AND id = {IDS}",
-                    (space, collection, orjson.dumps(ids).decode())):
+            for row in self.conn.execute(LOAD_ROWS, (orjson.dumps(ids).decode(), space,
+                                                     collection)):
                 found[(space, collection, row[2])] = row  # type: ignore[assignment]
         return found
 
