@@ -1,10 +1,16 @@
 """The feed's reads on PostgreSQL: a page of changes and the space's head, from one snapshot.
 
-A page is one query: the rows after the cursor, in seq order, one more than the page
-holds (so `more` needs no second query), a running sum of their sizes (the byte budget),
-and one string_agg of the changes as stored: no Python object per change. It runs in a
-REPEATABLE READ READ ONLY transaction, so the head read first and the rows are one
-snapshot (as on SQLite, where the read transaction gives the same).
+A page is one statement: the space's head and horizon, and the rows after the cursor in
+seq order, one more than the page holds (so `more` needs no second query), with a running
+sum of their sizes (the byte budget) and one string_agg of the changes as stored: no
+Python object per change. One statement sees one snapshot, so the head and the rows agree
+(as on SQLite, where the read transaction gives the same).
+
+The plan is pinned to the (space, seq) index in seq order (bitmap scans and sorts off for
+this transaction only): a new table is planned as if nearly empty until autovacuum first
+analyzes it, and the planner then chose a bitmap scan of the whole space and a sort, 130 ms
+a page at 100,000 records (7,400 changes/s for a first sync instead of ~200,000). The
+statements go in one pipeline: one network round trip per page.
 """
 
 from __future__ import annotations
@@ -25,11 +31,17 @@ class _TextAsBytes(Loader):
         return bytes(data)
 
 
+_PIN = ("SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_sort = off",
+        "SET LOCAL enable_seqscan = off")
+_HEAD = "(SELECT {0} FROM spaces WHERE space = %(space)s)"
+
+
 # `n` numbers the rows read (limit + 1 at most); `run` is the bytes up to and including a
 # row. A row is in the page when it is within the limit and within the budget, or the
 # first (which always goes in, whatever its size).
 _PAGE = (
-    "SELECT count(*), count(*) FILTER (WHERE keep), max(seq) FILTER (WHERE keep), "
+    f"SELECT {_HEAD.format('seq')}, {_HEAD.format('horizon')}, "
+    "count(*), count(*) FILTER (WHERE keep), max(seq) FILTER (WHERE keep), "
     "string_agg(change, ',' ORDER BY seq) FILTER (WHERE keep) "
     "FROM (SELECT seq, change, n <= %(limit)s AND (n = 1 OR run <= %(budget)s) AS keep FROM ("
     "SELECT seq, change, row_number() OVER w AS n, sum(octet_length(change)) OVER w AS run "
@@ -53,14 +65,16 @@ def changes_now(conn: psycopg.Connection[Any], space: str, since: int, limit: in
     if collections:
         where += " AND collection = ANY(%(collections)s)"
         params["collections"] = collections
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        head = head_now(conn, space)
-        with conn.cursor() as cursor:
-            cursor.adapters.register_loader("text", _TextAsBytes)
-            row = cursor.execute(_PAGE.format(where=where), params).fetchone()
+    with conn.cursor() as cursor, conn.pipeline():
+        cursor.adapters.register_loader("text", _TextAsBytes)
+        with conn.transaction():
+            for statement in _PIN:
+                cursor.execute(statement)
+            cursor.execute(_PAGE.format(where=where), params)
+        row = cursor.fetchone()
     assert row is not None
-    read, count, last, joined = row
+    seq, horizon, read, count, last, joined = row
+    head = SpaceHead(int(seq or 0), int(horizon or 0))
     more = count < read
     if not more:
         last = max(head.seq, since)
