@@ -222,8 +222,8 @@ class PostgresTransaction:
         c = self.conn
         if self.rows:
             # Row is a NamedTuple, which orjson does not take: plain tuples (C-level copies).
-            rows = list(map(tuple, self.rows.values()))
-            c.execute(UPSERT_RECORDS, (orjson.dumps(rows).decode(),))
+            records = list(map(tuple, self.rows.values()))
+            c.execute(UPSERT_RECORDS, (orjson.dumps(records).decode(),))
         for client_id, entries in self.results.items():
             rows = []
             for row in mutation_log.by_block(entries):  # 8-9 rows for 500 consecutive mids
