@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from syncserver.policies import Policy, PolicyTable
-from tests.storage.support import Backend, feed, push, put
+from tests.storage.support import Backend, delete, feed, push, put
 
 
 def test_one_batch_pushed_to_two_instances_at_once_is_applied_once(postgres: Backend) -> None:
@@ -147,3 +147,44 @@ def test_two_instances_writing_one_record_lose_no_update(postgres: Backend) -> N
                                                    for n in range(each)}
 
     postgres.run(scenario, instances=2)
+
+
+def test_compaction_beside_pushing_instances_neither_fails_nor_loses_a_write(
+        postgres: Backend) -> None:
+    """One instance compacts over and over (age 0: every tombstone, result and resolved
+    conflict) while two others create and delete records in three spaces, in opposite
+    space orders. No write fails, every live record is there, each space's horizon stays
+    at or below its head and every tombstone ends up purged."""
+    spaces = ["c0", "c1", "c2"]
+
+    async def scenario(a: Any, b: Any, compactor: Any) -> None:
+        done = asyncio.Event()
+
+        async def writer(s: Any, name: str, order: list[str]) -> None:
+            for n in range(12):
+                mid = n * 6
+                await push(s, name, [put(mid + i + 1, f"{name}-{n}", space=sp)
+                                     for i, sp in enumerate(order)])
+                gone = await push(s, name, [delete(mid + i + 4, f"{name}-{n}", 1, space=sp)
+                                            for i, sp in enumerate(order) if n % 2])
+                assert all(r["status"] == "applied" for r in gone), gone
+
+        async def compact() -> int:
+            rounds = 0
+            while not done.is_set():
+                await compactor.compact(0)
+                rounds += 1
+            return rounds
+
+        running = asyncio.create_task(compact())
+        await asyncio.gather(writer(a, "w1", spaces), writer(b, "w2", spaces[::-1]))
+        done.set()
+        assert await running >= 1
+        await compactor.compact(0)
+        for space in spaces:
+            live = {c["id"] for c in await feed(a, space)}
+            assert live == {f"{w}-{n}" for w in ("w1", "w2") for n in range(0, 12, 2)}
+            head = await a.head(space)
+            assert 0 < head.horizon <= head.seq == 2 * (12 + 6)
+
+    postgres.run(scenario, instances=3)
