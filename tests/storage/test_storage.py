@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from syncserver import epoch
 from syncserver.errors import ErrorCode, SyncError
 from syncserver.hlc import Clock
 from syncserver.policies import PolicyTable
@@ -189,6 +190,18 @@ def test_the_cursor_secret_is_created_once_by_concurrent_instances(backend: Back
         secrets = await asyncio.gather(*(s.secret() for s in storages))
         assert len(set(secrets)) == 1 and len(secrets[0]) == 32
         assert await storages[0].secret() == secrets[0]
+
+    backend.run(scenario, instances=3)
+
+
+def test_epochs_are_created_once_and_renewed(backend: Backend) -> None:
+    async def scenario(*storages: Any) -> None:
+        first = await asyncio.gather(*(s.write(epoch.load_or_create) for s in storages))
+        assert len(set(first)) == 1 and first[0].current == first[0].legacy
+        old, new = await storages[1].write(epoch.renew)
+        assert old == first[0].current and new != old
+        again = await storages[2].write(epoch.load_or_create)
+        assert (again.current, again.legacy) == (new, old)
 
     backend.run(scenario, instances=3)
 
