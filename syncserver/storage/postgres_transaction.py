@@ -84,26 +84,34 @@ class PostgresTransaction:
     # -- locks, in the global order --------------------------------------------------
 
     def lock(self, client_id: str | None, spaces: Iterable[str]) -> None:
-        if client_id is not None and self.locked_client is None:
-            self.conn.execute("INSERT INTO clients (client_id, purged_mid) VALUES (%s, 0) "
-                              "ON CONFLICT (client_id) DO NOTHING", (client_id,))
-            row = self._one("SELECT purged_mid FROM clients WHERE client_id = %s FOR UPDATE",
-                            (client_id,))
-            self.locked_client, self.purged = client_id, int(row[0]) if row else 0
+        take_client = client_id is not None and self.locked_client is None
         wanted = sorted(set(spaces) - self.start.keys())
-        if not wanted:
+        if not take_client and not wanted:
             return
-        # A space's row is made on its first write: created here (in sorted order, so two
-        # batches creating the same spaces wait on each other in that order too), then
-        # locked. Keys are in the "C" collation (models.py): the database's ORDER BY is
-        # Python's sort.
-        self.conn.execute("INSERT INTO spaces (space, seq, horizon) SELECT s, 0, 0 "
-                          "FROM unnest(%s::text[]) AS s ORDER BY s "
-                          "ON CONFLICT (space) DO NOTHING", (wanted,))
-        for space, seq in self.conn.execute(
-                "SELECT space, seq FROM spaces WHERE space = ANY(%s) ORDER BY space "
-                "FOR UPDATE", (wanted,)):
-            self.start[space] = int(seq)
+        # One pipeline, one network round trip: PostgreSQL still runs the statements one
+        # after the other, in this order. A space's row is made on its first write:
+        # created here (in sorted order, so two batches creating the same spaces wait on
+        # each other in that order too), then locked. Keys are in the "C" collation
+        # (models.py): the database's ORDER BY is Python's sort.
+        c = self.conn
+        with c.cursor() as client, c.cursor() as heads:
+            with c.pipeline():
+                if take_client:
+                    client.execute("INSERT INTO clients (client_id, purged_mid) VALUES (%s, 0) "
+                                   "ON CONFLICT (client_id) DO NOTHING", (client_id,))
+                    client.execute("SELECT purged_mid FROM clients WHERE client_id = %s "
+                                   "FOR UPDATE", (client_id,))
+                if wanted:
+                    heads.execute("INSERT INTO spaces (space, seq, horizon) SELECT s, 0, 0 "
+                                  "FROM unnest(%s::text[]) AS s ORDER BY s "
+                                  "ON CONFLICT (space) DO NOTHING", (wanted,))
+                    heads.execute("SELECT space, seq FROM spaces WHERE space = ANY(%s) "
+                                  "ORDER BY space FOR UPDATE", (wanted,))
+            if take_client:
+                row = client.fetchone()
+                self.locked_client, self.purged = client_id, int(row[0]) if row else 0
+            for space, seq in heads.fetchall() if wanted else ():
+                self.start[space] = int(seq)
 
     # -- reads -----------------------------------------------------------------------
 
@@ -219,6 +227,11 @@ class PostgresTransaction:
         return str(row[0])
 
     def flush(self) -> None:
+        c = self.conn
+        with c.pipeline():  # the writes below in one network round trip
+            self._write_all()
+
+    def _write_all(self) -> None:
         c = self.conn
         if self.rows:
             # Row is a NamedTuple, which orjson does not take: plain tuples (C-level copies).
