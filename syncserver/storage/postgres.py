@@ -206,16 +206,14 @@ class PostgresStorage:
             out = fn(txn)
             txn.flush()
         except BaseException:
-            if not conn.broken:
-                conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
         try:
             conn.execute("COMMIT")
         except psycopg.Error as exc:
             if conn.broken:  # COMMIT may have reached the server and been applied
                 raise CommitUnknown(exc) from exc
-            if not conn.broken and conn.info.transaction_status != 0:
-                conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
         return out
 
@@ -277,6 +275,17 @@ class PostgresStorage:
         if spaces is not None and not spaces:
             return []
         return await self._read(_conflicts_now, filters, after, limit, spaces)
+
+
+def _roll_back(conn: psycopg.Connection[Any]) -> None:
+    """End a failed transaction; a connection that broke meanwhile is the pool's to drop
+    (the error that failed the transaction is the one to answer, not this one's)."""
+    if conn.broken or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except psycopg.Error as exc:
+        log.warning("the rollback of a failed write failed: %s", exc)
 
 
 def _probe_write(txn: PostgresTransaction) -> None:
