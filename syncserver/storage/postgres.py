@@ -217,11 +217,13 @@ class PostgresStorage:
             raise
         return out
 
-    async def secret(self) -> bytes:
-        """Created once, whichever of several instances starting together gets there first:
-        the others' inserts do nothing and all read the one stored."""
+    async def secret(self, name: str = "cursor_secret") -> bytes:
+        """A random key kept in the meta table under `name` (`cursor_secret` signs cursors,
+        `dev_jwt_secret` dev-mode tokens), created once, whichever of several instances
+        starting together gets there first: the others' inserts do nothing and all read
+        the one stored."""
         def get_or_create(txn: PostgresTransaction) -> bytes:
-            return bytes.fromhex(txn.add_meta("cursor_secret", secrets.token_bytes(32).hex()))
+            return bytes.fromhex(txn.add_meta(name, secrets.token_bytes(32).hex()))
 
         return await self.write(get_or_create)
 
@@ -262,6 +264,9 @@ class PostgresStorage:
     async def head(self, space: str) -> SpaceHead:
         return await self._read(postgres_feed.head_now, space)
 
+    async def meta(self, key: str) -> str | None:
+        return await self._read(_meta_now, key)
+
     async def changes(self, space: str, since: int, limit: int,
                       collections: list[str] | None,
                       max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
@@ -290,6 +295,11 @@ def _roll_back(conn: psycopg.Connection[Any]) -> None:
 
 def _probe_write(txn: PostgresTransaction) -> None:
     txn.set_meta("writer_checked_at", str(int(time.time() * 1000)))
+
+
+def _meta_now(conn: psycopg.Connection[Any], key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _conflicts_now(conn: psycopg.Connection[Any], filters: dict[str, str], after: int,
