@@ -59,9 +59,16 @@ def test_an_unwritable_db_file_stops_the_server_with_the_path(tmp_path: Path) ->
 
 
 def test_an_unsupported_database_url_says_what_is_supported(tmp_path: Path) -> None:
-    done = _serve("postgresql://localhost/sync")
+    done = _serve("mysql://localhost/sync")
     message = assert_one_line_failure(done, "--db", "SYNCSERVER_DB", "sqlite", status=2)
     assert "postgresql" in message.lower()
+
+
+def test_a_postgresql_database_that_does_not_answer_stops_the_server_in_one_line() -> None:
+    done = _serve(f"postgresql://sync:hunter22@127.0.0.1:{free_port()}/sync")
+    message = assert_one_line_failure(done, "--db", "postgresql://sync:***@127.0.0.1",
+                                      status=1)
+    assert "hunter22" not in message
 
 
 def test_a_port_in_use_stops_the_server_and_names_the_port_flag(tmp_path: Path) -> None:
