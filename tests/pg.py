@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -123,12 +124,22 @@ def postgres_module_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_db(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """`--db` of a fresh database, once on each backend: a SQLite file, then a PostgreSQL
-    database (which skips, or fails in CI, where no PostgreSQL answers)."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "sync.db")
+BACKENDS = ("sqlite", "postgresql")
+
+
+@contextmanager
+def backend_database(backend: str, directory: Path) -> Iterator[str]:
+    """`--db` of a fresh database of `backend`: a SQLite file in `directory`, or a
+    PostgreSQL database (which skips, or fails in CI, where no PostgreSQL answers)."""
+    if backend == "sqlite":
+        yield str(directory / "sync.db")
     else:
         with fresh_database() as url:
             yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """`--db` of a fresh database, once on each backend."""
+    with backend_database(request.param, tmp_path) as url:
+        yield url

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.helpers import pull_all
+from tests.pg import BACKENDS, backend_database
 from tests.server import ServerProcess
 
 POLICIES = "lww_c=lww,sw_c=server-wins,cw_c=client-wins,man_c=manual"
@@ -21,14 +22,17 @@ COLLECTIONS = {"merge": "notes", "lww": "lww_c", "server-wins": "sw_c",
 SPACE = "chains"
 
 
-@pytest.fixture(scope="module")
-def http(tmp_path_factory) -> Iterator[httpx.Client]:
-    db: Path = tmp_path_factory.mktemp("chains") / "sync.db"
-    server = ServerProcess(db, env={"SYNCSERVER_POLICIES": POLICIES,
+@pytest.fixture(scope="module", params=BACKENDS)
+def http(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[httpx.Client]:
+    """Every chain on each backend: the policies behave the same on both."""
+    directory: Path = tmp_path_factory.mktemp("chains")
+    with backend_database(request.param, directory) as db:
+        server = ServerProcess(db, log=directory / "server.log",
+                               env={"SYNCSERVER_POLICIES": POLICIES,
                                     "SYNCSERVER_RESOLVERS": RESOLVERS}).start()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
-    server.stop()
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            yield client
+        server.stop()
 
 
 _mids: dict[str, int] = {}

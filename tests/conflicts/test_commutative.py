@@ -11,16 +11,19 @@ import httpx
 import pytest
 
 from tests.conflicts.test_chains import audit, m, push, record
+from tests.pg import BACKENDS, backend_database
 from tests.server import ServerProcess
 
 
-@pytest.fixture(scope="module")
-def http(tmp_path_factory) -> Iterator[httpx.Client]:
-    db: Path = tmp_path_factory.mktemp("ops") / "sync.db"
-    server = ServerProcess(db).start()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
-    server.stop()
+@pytest.fixture(scope="module", params=BACKENDS)
+def http(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[httpx.Client]:
+    """Every operation on each backend: counters and sets behave the same on both."""
+    directory: Path = tmp_path_factory.mktemp("ops")
+    with backend_database(request.param, directory) as db:
+        server = ServerProcess(db, log=directory / "server.log").start()
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            yield client
+        server.stop()
 
 
 def test_a_stale_plain_write_of_a_counter_never_wipes_increments_unaudited(http):

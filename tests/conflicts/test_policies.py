@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.helpers import pull_all
+from tests.pg import BACKENDS, backend_database
 from tests.server import ServerProcess
 
 POLICIES = "lww_c=lww,sw_c=server-wins,cw_c=client-wins,man_c=manual"
@@ -17,14 +18,17 @@ RESOLVERS = "cust=tests.conflicts.resolvers:longest_title,boom=tests.conflicts.r
 NOW = int(time.time() * 1000)
 
 
-@pytest.fixture(scope="module")
-def http(tmp_path_factory) -> Iterator[httpx.Client]:
-    db: Path = tmp_path_factory.mktemp("policies") / "sync.db"
-    server = ServerProcess(db, env={"SYNCSERVER_POLICIES": POLICIES,
+@pytest.fixture(scope="module", params=BACKENDS)
+def http(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[httpx.Client]:
+    """Every scenario on each backend: the policies behave the same on both."""
+    directory: Path = tmp_path_factory.mktemp("policies")
+    with backend_database(request.param, directory) as db:
+        server = ServerProcess(db, log=directory / "server.log",
+                               env={"SYNCSERVER_POLICIES": POLICIES,
                                     "SYNCSERVER_RESOLVERS": RESOLVERS}).start()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
-    server.stop()
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            yield client
+        server.stop()
 
 
 _mids: dict[str, int] = {}
