@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import WebSocketRoute
@@ -75,6 +76,21 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
         "request: a replayed push is applied once", error_id=error_id))
 
 
+class SyncApp(Starlette):
+    """Starlette, with `outer` middleware around its ServerErrorMiddleware: the security
+    headers and CORS headers then land on every answer, the 500 of an unexpected error
+    included (Starlette puts user middleware inside the error handler, whose answer
+    would carry neither)."""
+
+    outer: list[Middleware] = []
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for cls, args, kwargs in reversed(self.outer):
+            app = cls(app, *args, **kwargs)
+        return app
+
+
 def tune_gc() -> None:
     """Keep the collector off the hot paths. Measured with the load tool: full collections
     over a large, long-lived heap put 100+ ms stalls into fan-out delivery (p99 150 ms, 24 ms
@@ -113,7 +129,7 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     api_routes = [*http_api.routes, *devmode.routes(settings)]
     routes: list = [*api_routes, WebSocketRoute("/v1/ws", ws.endpoint),
                     *static.mounts(settings, CLIENT_DIR)]
-    app = Starlette(
+    app = SyncApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={SyncError: _sync_error, HTTPException: _http_error,
@@ -122,9 +138,9 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     app.state.service = service
     app.state.settings = settings
     app.add_middleware(LatencyMiddleware, metrics=metrics)
-    # The last added runs first: security headers land on every answer, CORS preflights
-    # and refused WebSocket handshakes included.
-    app.add_middleware(Cors, origins=parse_origins(settings.cors_origins),
-                       max_age=settings.cors_max_age, routes=api_routes)
-    app.add_middleware(SecurityHeaders, settings=settings)
+    # Outermost first: security headers land on every answer, CORS preflights, refused
+    # WebSocket handshakes and unexpected errors' 500s included.
+    app.outer = [Middleware(SecurityHeaders, settings=settings),
+                 Middleware(Cors, origins=parse_origins(settings.cors_origins),
+                            max_age=settings.cors_max_age, routes=api_routes)]
     return app

@@ -189,15 +189,21 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from .app import create_app
-    from .serving import GRACEFUL_SECONDS, GracefulServer, bind
+    from .fdlimit import connection_capacity
+    from .serving import GRACEFUL_SECONDS, GracefulServer, bind, tune_allocator
     from .startup import check_tls
     from .storage.factory import prepare
-    from .timeouts import protocol_with_header_timeout
+    from .timeouts import OpenConnections, protocols
 
     # Everything that can fail on the operator's side fails here, as one line, before
     # the server says it serves: the certificate, the database (lock, path, permissions,
     # migrations), then the port.
+    tune_allocator()
     check_tls(settings)
+    capacity, warning = connection_capacity(settings)
+    if warning:
+        print(f"syncserver: {warning}", file=sys.stderr, flush=True)
+    http_protocol, ws_protocol = protocols(settings.header_timeout, OpenConnections(capacity))
     lock = prepare(settings, migrate=settings.migrate)
     try:
         sock = bind(settings.host, settings.port)
@@ -206,13 +212,13 @@ def serve(settings: Settings) -> None:
         # per-message deflate: measured 3.6x memory per connection and slower fan-out for
         # small JSON frames. See docs/configuration.md.
         config = uvicorn.Config(
-            app, ws="websockets-sansio", ws_per_message_deflate=False,
+            app, ws=ws_protocol, ws_per_message_deflate=False,
             # A frame past a push's byte limit (and a margin for its envelope) is closed
             # with 1009 by the protocol layer, before it is buffered whole.
             ws_max_size=settings.max_batch_bytes + 65_536,
             ws_ping_interval=settings.ws_ping_interval, ws_ping_timeout=20.0,
             log_level=settings.log_level, access_log=settings.access_log, loop="auto",
-            http=protocol_with_header_timeout(settings.header_timeout),
+            http=http_protocol,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
             ssl_certfile=settings.ssl_certfile or None, ssl_keyfile=settings.ssl_keyfile or None)
         if settings.dev:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import logging
 import re
 
 import orjson
@@ -15,11 +17,16 @@ from .auth import bearer
 from .errors import ErrorCode, SyncError
 from .mutations import MAX_INT, SPACE_PATTERN
 from .permissions import Access
+from .sending import PageResponse
 from .service import SyncService, check_space
 from .storage.failures import RETRY_AFTER_SECONDS
 from .version import PROTOCOL_VERSION, VERSION
 
 JSON = "application/json"
+HEALTH_DETAIL = ("the database cannot be read or written now (the server log says why); "
+                 "retry later")
+log = logging.getLogger("syncserver")
+PAGE_ROOM_WAIT = 10.0  # seconds a pull waits for room in the page pool (then 503)
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
@@ -144,8 +151,11 @@ async def changes(request: Request) -> Response:
     collections = parse_collections(request.query_params.get("collections"),
                                     service.settings.max_filter_collections)
     page = await service.changes(space, request.query_params.get("since"), limit,
-                                 collections, wait, access.sub if access else None)
-    return Response(page.body(), media_type=JSON)
+                                 collections, wait, access.sub if access else None,
+                                 room_wait=PAGE_ROOM_WAIT)
+    held = page.held
+    return PageResponse(page.body(), lambda: service.pages.give_back(held),
+                        service.settings.send_timeout)
 
 
 async def list_conflicts(request: Request) -> Response:
@@ -178,13 +188,27 @@ async def healthz(request: Request) -> Response:
     service = _service(request)
     problem = await service.storage.health()  # the database answers, the writer commits
     if problem is not None:
-        return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503,
-                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        # The reason (an exception's text, a path, SQL) is for the log, not for whoever
+        # can reach /healthz.
+        log.warning("/healthz answers 503: %s", problem)
+        return JSONResponse({"status": "unavailable", "detail": HEALTH_DETAIL},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return JSONResponse({"status": "ok", "storage": service.storage.kind, "version": VERSION,
                          "protocol": PROTOCOL_VERSION})
 
 
 async def metrics(request: Request) -> Response:
+    token = _service(request).settings.metrics_token
+    if token == "off":
+        raise SyncError(ErrorCode.NOT_FOUND, "/metrics is not served here "
+                        "(SYNCSERVER_METRICS_TOKEN=off)")
+    if token:
+        given = bearer(request.headers.get("authorization")) or ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            error = SyncError(ErrorCode.UNAUTHORIZED, "/metrics needs the metrics token: send "
+                              "Authorization: Bearer <SYNCSERVER_METRICS_TOKEN>")
+            error.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            raise error
     return Response(_service(request).metrics.render(),
                     media_type="text/plain; version=0.0.4; charset=utf-8")
 

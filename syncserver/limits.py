@@ -9,6 +9,8 @@ with 503 and Retry-After, a connection over its queued bytes is a slow consumer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 
 # What a client is told to wait before it tries again when the server is full.
 FULL_RETRY_AFTER_SECONDS = 5
@@ -61,3 +63,72 @@ class ByteBudget:
     def release(self, size: int) -> None:
         self.used -= size
         self._room.set()
+
+
+class PagePool:
+    """Bytes of changes pages (HTTP pulls, WebSocket catch-up) read from storage and not yet
+    taken by their clients, over all connections (SYNCSERVER_MAX_PAGES_IN_FLIGHT_BYTES).
+
+    Per-connection budgets alone let a thousand clients that never read hold a thousand
+    pages. Here a page is charged before it is read: a reader waits until at least `least`
+    bytes are free (room for the largest change), then takes up to what it would fill, and
+    gives back what the page did not use; the rest goes back once the client has taken the
+    page (or its connection ended). So the pages held at once never pass `capacity`.
+    Waiters are served in order, each woken only when its room is there (thousands wait
+    while stalled clients hold the pool: waking them all on every release cost O(n))."""
+
+    def __init__(self, capacity: int, least: int) -> None:
+        self.capacity = capacity
+        self.least = min(least, capacity)
+        self.used = 0
+        self._waiting: deque[tuple[int, asyncio.Future[int]]] = deque()
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.used
+
+    def try_take(self, wanted: int) -> int | None:
+        """take() without waiting: None when there is no room now (or others wait)."""
+        if self._waiting or self.free < min(wanted, self.least):
+            return None
+        taken = min(wanted, self.free)
+        self.used += taken
+        return taken
+
+    async def take(self, wanted: int) -> int:
+        """Wait for room, then take min(wanted, free) bytes (at least `least`, or `wanted`
+        when that is less): the byte limit of the page about to be read."""
+        taken = self.try_take(wanted)
+        if taken is not None:
+            return taken
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        entry = (wanted, waiter)
+        self._waiting.append(entry)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give_back(waiter.result())  # granted as it was cancelled
+            else:
+                with contextlib.suppress(ValueError):  # (already dropped by _wake)
+                    self._waiting.remove(entry)
+                self._wake()
+            raise
+
+    def give_back(self, size: int) -> None:
+        if size > 0:
+            self.used -= size
+            self._wake()
+
+    def _wake(self) -> None:
+        while self._waiting:
+            wanted, waiter = self._waiting[0]
+            if waiter.done():
+                self._waiting.popleft()
+                continue
+            if self.free < min(wanted, self.least):
+                return
+            self._waiting.popleft()
+            taken = min(wanted, self.free)
+            self.used += taken
+            waiter.set_result(taken)

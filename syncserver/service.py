@@ -3,6 +3,7 @@ It speaks in plain values and SyncError; HTTP and WebSocket framing live elsewhe
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from .auth import Authenticator
 from .cursor import CursorCodec
 from .errors import ErrorCode, SyncError
 from .hlc import SERVER_NODE, Clock
-from .limits import FULL_RETRY_AFTER_SECONDS, Gate
+from .limits import FULL_RETRY_AFTER_SECONDS, Gate, PagePool
 from .metrics import Metrics
 from .mutations import SPACE_PATTERN, parse_mutation, valid_client_id
 from .notifier import Notifier
@@ -23,7 +24,7 @@ from .policies import PolicyTable, policies_for
 from .push import BatchResult, apply_batch, client_of_another_user
 from .ratelimit import RateLimiter, UserConnections
 from .settings import Settings
-from .storage.base import PushTransaction, Storage
+from .storage.base import Page, PushTransaction, SpaceHead, Storage
 
 
 # Push protocols served. 2: a queued write's base_version is the version its client last
@@ -39,6 +40,7 @@ class ChangesPage:
     count: int
     cursor: str
     more: bool
+    held: int = 0  # bytes charged to the page pool: given back once the client took it
 
     def body(self, **extra: Any) -> bytes:
         tail = orjson.dumps({"cursor": self.cursor, "more": self.more, **extra})
@@ -61,6 +63,9 @@ class SyncService:
         self.notifier = Notifier()
         self.long_polls = Gate(settings.max_long_polls)
         self.connections = Gate(settings.max_connections)
+        # Room for the largest change and its envelope (cursor, seq, version, stamp).
+        self.pages = PagePool(settings.max_pages_in_flight_bytes,
+                              settings.max_record_bytes + 4_096)
         self.clock = Clock(settings.max_clock_drift_ms)
         self.cursors = CursorCodec(settings.secret.encode())
         self.policies = policies or policies_for(settings)
@@ -164,37 +169,67 @@ class SyncService:
 
     async def changes(self, space: str, cursor: str | None, limit: int,
                       collections: list[str] | None, wait: float = 0.0,
-                      sub: str | None = None) -> ChangesPage:
-        """A page of the feed; `wait` > 0: a long-poll, held for `sub`'s connections (429
-        too_many_connections at its limit) and the server's (a plain pull when full)."""
+                      sub: str | None = None, room_wait: float | None = None
+                      ) -> ChangesPage:
+        """A page of the feed, charged to the page pool: the caller gives `held` back once
+        the client took the page. `wait` > 0: a long-poll, held for `sub`'s connections
+        (429 too_many_connections at its limit) and the server's (a plain pull when full).
+        `room_wait`: the longest wait for room in the pool (an HTTP pull answers 503
+        server_busy past it); None: as long as it takes."""
         since = self.cursors.decode(space, cursor)
         wait = min(max(wait, 0.0), self.settings.max_wait)
         if wait <= 0:
-            return await self._changes(space, since, limit, collections, 0.0)
+            return await self._changes(space, since, limit, collections, 0.0, room_wait)
         if sub is not None and not self.user_connections.enter(sub):
             raise self.connection_refused()
         try:
             if not self.long_polls.enter():  # full: answered as a plain pull
-                return await self._changes(space, since, limit, collections, 0.0)
+                return await self._changes(space, since, limit, collections, 0.0,
+                                           room_wait)
             try:
-                return await self._changes(space, since, limit, collections, wait)
+                return await self._changes(space, since, limit, collections, wait,
+                                           room_wait)
             finally:
                 self.long_polls.leave()
         finally:
             if sub is not None:
                 self.user_connections.leave(sub)
 
+    async def _room(self, space: str, since: int, room_wait: float | None
+                    ) -> tuple[int, SpaceHead | None]:
+        """Bytes taken from the page pool for the next read (its byte limit), and the
+        space's head when it was read instead: nothing after `since`, no room needed."""
+        taken = self.pages.try_take(self.settings.max_page_bytes)
+        if taken is not None:
+            return taken, None
+        head = await self.storage.head(space)
+        if head.seq <= since:
+            return 0, head  # nothing to read (a quiet or never-written space)
+        try:
+            async with asyncio.timeout(room_wait):
+                return await self.pages.take(self.settings.max_page_bytes), None
+        except TimeoutError:
+            raise SyncError(ErrorCode.SERVER_BUSY,
+                            "the server holds its most pages for clients that have not read "
+                            "them yet (SYNCSERVER_MAX_PAGES_IN_FLIGHT_BYTES): retry later",
+                            retry_after=FULL_RETRY_AFTER_SECONDS) from None
+
     async def _changes(self, space: str, since: int, limit: int,
-                       collections: list[str] | None, wait: float) -> ChangesPage:
+                       collections: list[str] | None, wait: float,
+                       room_wait: float | None) -> ChangesPage:
         deadline = time.monotonic() + wait
-        max_bytes = self.settings.max_page_bytes
         while True:
             # Only a long-poll takes the space's wake-up event, and gives it back when done
             # (a never-written space keeps no state once nobody waits on it).
             woken = self.notifier.next_publish(space) if wait > 0 else None
+            taken = 0
             try:
-                page, head = await self.storage.changes(space, since, limit, collections,
-                                                        max_bytes)
+                taken, known = await self._room(space, since, room_wait)
+                if known is not None:  # an empty page, without a second read
+                    page, head = Page(b"", 0, max(known.seq, since), False), known
+                else:
+                    page, head = await self.storage.changes(space, since, limit,
+                                                            collections, taken)
                 if since > head.seq:
                     raise SyncError(ErrorCode.RESYNC_REQUIRED,
                                     f"the cursor is ahead of space {space!r} (at {head.seq}): "
@@ -210,11 +245,18 @@ class SyncService:
                 # rather than hold the shutdown for up to max_wait.
                 if woken is None or page.count or remaining <= 0 or self.notifier.closing:
                     self.metrics.changes_served.inc(page.count)
+                    held = min(len(page.changes), taken)  # (one change may pass the limit)
+                    self.pages.give_back(taken - held)
+                    taken = 0
                     return ChangesPage(page.changes, page.count,
-                                       self.cursors.encode(space, page.last_seq), page.more)
+                                       self.cursors.encode(space, page.last_seq), page.more,
+                                       held)
                 since = page.last_seq  # changes of other collections moved the feed on
+                self.pages.give_back(taken)
+                taken = 0
                 await self.notifier.wait(woken, remaining)
             finally:
+                self.pages.give_back(taken)  # a failure: nothing is held
                 if woken is not None:
                     self.notifier.done(space, woken)
 

@@ -4,6 +4,7 @@ long-polls and WebSockets at once instead of waiting for them (docs/deployment.m
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import socket
 from typing import TYPE_CHECKING
@@ -20,6 +21,21 @@ if TYPE_CHECKING:
 # (a push being committed) get before they are cancelled.
 GOODBYE_SECONDS = 1.0
 GRACEFUL_SECONDS = 5
+
+
+def tune_allocator() -> None:
+    """glibc's malloc, told to hand large buffers back to the system when they are freed.
+    By default it raises its mmap threshold after each large free (up to 32 MB), so the
+    pages and frames of a burst (MBs each) are carved from heap arenas, one per reader
+    thread, which keep the memory afterwards: measured with load/hostile.py, about
+    150 MB more resident memory after 1,000 slow readers of 4 MB pages."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, macOS): its allocator, its rules
+        return
+    m_mmap_threshold, m_arena_max = -3, -8
+    libc.mallopt(m_mmap_threshold, 131_072)  # fixed: no dynamic raise
+    libc.mallopt(m_arena_max, 4)
 
 
 def bind(host: str, port: int) -> socket.socket:

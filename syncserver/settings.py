@@ -259,8 +259,19 @@ def _claim_value(value: str) -> None:
                          "never match it")
 
 
+def _metrics_token(value: str) -> None:
+    if value in ("", "off"):
+        return
+    if len(value) < 16:
+        raise ValueError(f"{len(value)} characters is too short for a secret: use at least 16 "
+                         "random characters")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("spaces or control characters cannot be sent in a header")
+
+
 POLICY_NAMES = "merge, lww, server-wins, client-wins, manual"
-HIDDEN = {"secret", "jwt_secret"}  # never printed: not in `syncserver settings`, not in an error
+# never printed: not in `syncserver settings`, not in an error
+HIDDEN = {"secret", "jwt_secret", "metrics_token"}
 
 
 def _setting(default: Any, help: str, kind: Kind) -> Any:
@@ -335,7 +346,20 @@ class Settings:
         30.0, "seconds a client has to send a push or resolution body (408 past it)",
         Number(0.1, 3600))
     ws_max_subscriptions: int = _setting(
-        100, "most subscriptions on one WebSocket connection", Whole(1, 100_000))
+        20, "most subscriptions on one WebSocket connection (each costs about 2.5 KB and a "
+        "catch-up read)", Whole(1, 100_000))
+    max_pages_in_flight_bytes: int = _setting(
+        32_000_000, "bytes of changes pages (HTTP pulls, WebSocket catch-up) held at once "
+        "for clients that have not taken them yet, over all connections; past it a page "
+        "waits for room (an HTTP pull 10 s, then 503 server_busy)",
+        Whole(1_048_576, 68_719_476_736))
+    send_timeout: float = _setting(
+        60.0, "seconds a client has to take each part of an answer (256 KB of a changes "
+        "page, a WebSocket frame) before its connection is dropped", Number(1, 3600))
+    max_open_connections: int = _setting(
+        0, "most client connections open at once, of every kind (HTTP, long-polls, "
+        "WebSockets); past it a new connection is answered 503 server_busy and closed; 0: "
+        "the file-descriptor limit (ulimit -n) less a reserve of 64", Whole(0, 10_000_000))
     default_policy: str = _setting(
         "merge", f"conflict policy of collections not named in --policies: {POLICY_NAMES}",
         Text(f"one of {POLICY_NAMES}", _policy))
@@ -411,6 +435,12 @@ class Settings:
         100, "most WebSockets and waiting long-polls one user (token `sub`) holds at once; "
         "beyond it 429 / close 4429 too_many_connections (auth none: not applied)",
         Whole(1, 1_000_000))
+
+    metrics_token: str = _setting(
+        "", "bearer token that /metrics requires (Authorization: Bearer ...); `off`: "
+        "/metrics is not served (404); empty: /metrics is open to anyone who reaches the "
+        "server", Text("empty, off, or at least 16 characters without spaces",
+                       _metrics_token))
 
     def __post_init__(self) -> None:
         # Settings built in code (tests, create_app) are held to the same table.

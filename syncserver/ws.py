@@ -36,6 +36,7 @@ from .http_api import parse_collections
 from .limits import FULL_RETRY_AFTER_SECONDS, ByteBudget
 from .notifier import Published
 from .permissions import Access, forbidden_space
+from .sending import abort, ignore_input
 from .service import SyncService, check_space
 from .version import PROTOCOL_VERSION
 
@@ -43,14 +44,17 @@ log = logging.getLogger("syncserver")
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED = 1003
+CLOSE_POLICY = 1008  # policy violation: subscribe frames past the limit, again and again
 CLOSE_BAD_FRAME = 4400
 CLOSE_SLOW_CONSUMER = 4408
 CLOSE_UNAUTHORIZED = 4401  # auth on: no valid hello, a refused token, or the token expired
 CLOSE_TOO_MANY_CONNECTIONS = 4429  # auth on: the user holds SYNCSERVER_MAX_USER_CONNECTIONS
 OUTBOUND_QUEUE = 8
+REFUSALS_BEFORE_CLOSE = 3  # too_many_subscriptions answers before the connection is closed
 
-# A frame on its way out: its text, and the subscription and seq it moves the client to.
-Outgoing = tuple[str, "Subscription | None", int]
+# A frame on its way out: its text, the subscription and seq it moves the client to, and
+# the bytes it holds in the page pool (a catch-up page; 0 for any other frame).
+Outgoing = tuple[str, "Subscription | None", int, int]
 
 
 class Connection:
@@ -68,9 +72,14 @@ class Connection:
         self.queued = ByteBudget(service.settings.ws_max_queued_bytes)
         self.pending_bytes = 0  # live batches held by this connection's subscriptions
         self.frame_bytes = 0  # the size of the frame being handled
+        # One catch-up page read at a time per connection: its subscriptions together
+        # hold at most one page beyond the connection's byte budget.
+        self.catching_up = asyncio.Lock()
+        self.pool_held = 0  # page-pool bytes of the frame last handed to the socket
+        self.refusals = 0  # subscriptions refused for the per-connection limit
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.put((orjson.dumps(message).decode(), None, 0))
+        await self.put((orjson.dumps(message).decode(), None, 0, 0))
 
     async def put(self, item: Outgoing) -> None:
         """Queue a frame, waiting for room (frames and bytes)."""
@@ -114,23 +123,64 @@ class Connection:
             if self.closing is None:
                 sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
+            self._drop_queued()  # their page-pool bytes go back
 
     async def _sender(self) -> None:
-        while True:
-            item = await self.outbound.get()
-            if item is None:
-                break
-            text, sub, seq = item
-            await self.ws.send({"type": "websocket.send", "text": text})
-            self.queued.release(len(text))
-            if sub is not None:
-                sub.delivered = seq
+        timeout = self.service.settings.send_timeout
+        try:
+            while True:
+                item = await self.outbound.get()
+                if item is None:
+                    break
+                text, sub, seq, held = item
+                try:
+                    # uvicorn writes a frame once the previous one has drained: a client
+                    # that takes nothing for `timeout` seconds is dropped, with what it
+                    # left unread (a close would wait for it to drain: for ever).
+                    async with asyncio.timeout(timeout):
+                        await self.ws.send({"type": "websocket.send", "text": text})
+                except TimeoutError:
+                    self._stalled(held)
+                    return
+                # This send waited for the previous frame to drain: its page is taken.
+                self.service.pages.give_back(self.pool_held)
+                self.pool_held = held
+                self.queued.release(len(text))
+                if sub is not None:
+                    sub.delivered = seq
+        finally:
+            self.service.pages.give_back(self.pool_held)
+            self.pool_held = 0
         # Rendered only now, after the last queued frame went out: a resync names the
         # cursor the client holds.
-        for message in self._farewell():
-            await self.ws.send({"type": "websocket.send", "text": orjson.dumps(message).decode()})
-        code, reason = self.closing or (1000, "")
-        await self.ws.close(code, reason)
+        try:
+            async with asyncio.timeout(timeout):
+                for message in self._farewell():
+                    await self.ws.send({"type": "websocket.send",
+                                        "text": orjson.dumps(message).decode()})
+                code, reason = self.closing or (1000, "")
+                await self.ws.close(code, reason)
+        except TimeoutError:
+            self._stalled(0)
+
+    def _stalled(self, held: int) -> None:
+        """The client took nothing for SYNCSERVER_SEND_TIMEOUT seconds: drop it."""
+        self.service.metrics.ws_slow_consumers.inc()
+        self.service.pages.give_back(held)
+        if self.closing is None:
+            self.closing = (CLOSE_SLOW_CONSUMER, "slow consumer")
+        for sub in list(self.subscriptions.values()):
+            sub.stop()
+        self._drop_queued()
+        ignore_input(self.ws.scope)
+        asyncio.get_running_loop().create_task(abort(self.ws.scope))
+
+    def _drop_queued(self) -> None:
+        while not self.outbound.empty():
+            item = self.outbound.get_nowait()
+            if item is not None:
+                self.queued.release(len(item[0]))
+                self.service.pages.give_back(item[3])
 
     def close(self, code: int, reason: str,
               farewell: Callable[[], list[dict[str, Any]]], drop_queued: bool = False) -> None:
@@ -144,10 +194,7 @@ class Connection:
         for sub in list(self.subscriptions.values()):
             sub.stop()
         if drop_queued:
-            while not self.outbound.empty():
-                item = self.outbound.get_nowait()
-                if item is not None:
-                    self.queued.release(len(item[0]))
+            self._drop_queued()
         try:
             self.outbound.put_nowait(None)
         except asyncio.QueueFull:  # the receive loop's own close: room comes as frames go
@@ -185,6 +232,9 @@ class Connection:
                 if not isinstance(frame, dict):
                     raise SyncError(ErrorCode.INVALID_REQUEST, "a frame is a JSON object")
                 await self._dispatch(frame)
+                # One connection's burst of frames (read from the socket at once) must not
+                # hold the loop: every other client waits meanwhile.
+                await asyncio.sleep(0)
             except orjson.JSONDecodeError as exc:
                 self._bad_frame(CLOSE_BAD_FRAME, "bad frame", ErrorCode.MALFORMED_JSON.value,
                                 f"the frame is not JSON: {exc}")
@@ -297,7 +347,7 @@ class Connection:
                 raise SyncError(exc.code, exc.detail, **exc.extra,
                                 request_id=request_id) from None
             head = b'{"type":"push_result","request_id":' + orjson.dumps(request_id) + b","
-            await self.put(((head + body[1:]).decode(), None, 0))
+            await self.put(((head + body[1:]).decode(), None, 0, 0))
         else:
             raise SyncError(ErrorCode.INVALID_REQUEST, f"unknown message type {kind!r}")
 
@@ -321,6 +371,15 @@ class Connection:
             raise SyncError(exc.code, exc.detail, space=space) from None
         if space not in self.subscriptions \
                 and len(self.subscriptions) >= settings.ws_max_subscriptions:
+            self.refusals += 1
+            if self.refusals > REFUSALS_BEFORE_CLOSE:  # a flood, not a client that listens
+                ignore_input(self.ws.scope)  # what it sent on is not even parsed
+                self._bad_frame(CLOSE_POLICY, "too many subscriptions",
+                                ErrorCode.TOO_MANY_SUBSCRIPTIONS.value,
+                                f"{self.refusals} subscriptions refused on this connection: "
+                                "it is closed; unsubscribe before subscribing past "
+                                "SYNCSERVER_WS_MAX_SUBSCRIPTIONS")
+                return
             raise SyncError(ErrorCode.TOO_MANY_SUBSCRIPTIONS,
                             f"this connection has {len(self.subscriptions)} subscriptions, "
                             "the most one connection may hold "
@@ -398,7 +457,7 @@ class Subscription:
             text = orjson.dumps({
                 "type": "synced", "space": self.space,
                 "cursor": self.conn.service.encode_cursor(self.space, self.cursor)}).decode()
-            await self.conn.put((text, self, self.cursor))
+            await self.conn.put((text, self, self.cursor, 0))
             while True:
                 self.idle = True
                 await self.wakeup.wait()
@@ -428,17 +487,24 @@ class Subscription:
 
     async def _catch_up(self, live: bool) -> None:
         service = self.conn.service
-        while True:
-            cursor = service.encode_cursor(self.space, self.cursor)
-            page = await service.changes(self.space, cursor, service.settings.max_page,
-                                         self.collections)
-            self.cursor = service.cursors.decode(self.space, page.cursor)
-            if page.count or not live:
-                await self.conn.put(
-                    (page.body(type="changes", space=self.space, live=live).decode(),
-                     self, self.cursor))
-            if not page.more:
-                return
+        more = True
+        while more:
+            async with self.conn.catching_up:
+                cursor = service.encode_cursor(self.space, self.cursor)
+                # Charged to the page pool until the client has taken it (the sender).
+                page = await service.changes(self.space, cursor, service.settings.max_page,
+                                             self.collections)
+                held = page.held
+                try:
+                    self.cursor = service.cursors.decode(self.space, page.cursor)
+                    more = page.more
+                    if page.count or not live:
+                        text = page.body(type="changes", space=self.space, live=live).decode()
+                        del page
+                        await self.conn.put((text, self, self.cursor, held))
+                        held = 0
+                finally:
+                    service.pages.give_back(held)
 
     async def _send_live(self, published: Published) -> None:
         item = self._render_live(published)
@@ -456,7 +522,7 @@ class Subscription:
         if text is None:
             return None
         self.conn.service.metrics.changes_served.inc(len(published.records))
-        return text, self, published.head
+        return text, self, published.head, 0
 
 
 async def endpoint(websocket: WebSocket) -> None:

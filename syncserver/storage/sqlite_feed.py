@@ -26,6 +26,9 @@ def read_head(conn: sqlite3.Connection, space: str) -> SpaceHead:
     return SpaceHead(row[0], row[1]) if row else SpaceHead()
 
 
+PROBE_ROWS = 4  # rows whose size says whether summing a whole page is cheap
+
+
 def read_changes(conn: sqlite3.Connection, space: str, since: int, limit: int,
                  collections: list[str] | None,
                  max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
@@ -43,27 +46,43 @@ def read_changes(conn: sqlite3.Connection, space: str, since: int, limit: int,
         # order (tests/core/test_changes_feed.py pages through updated records and checks it).
         # The page also stops at `max_bytes` of changes (the first change always goes
         # in), so that a page of 1,000 large records is never built whole in memory.
-        # The page's size is summed first (cheap: no copy); only a page over the budget
-        # takes the windowed query, which costs about 6x the plain one per row.
+        # The page's size is summed first; only a page over the budget is read row by
+        # row. Summing reads every row's content, so it is done for all `limit` rows only
+        # when the first few say the rows are small: for large records a sum over the
+        # whole range cost each page read 40x its own size (a 250 KB page of a range of
+        # 1,000 records of 250 KB), which 3,000 hostile readers turned into CPU that
+        # starved the writer (load/hostile.py).
         rows = f"SELECT seq, coalesce(change, {CHANGE_JSON}) AS change FROM records " \
             f"WHERE {where} ORDER BY seq LIMIT ?"
-        read, size = conn.execute(
-            f"SELECT count(*), sum(length(CAST(change AS BLOB))) FROM ({rows})",
-            (*params, limit)).fetchone()
-        if read <= 1 or size <= max_bytes:
+        total_of = f"SELECT count(*), sum(length(CAST(change AS BLOB))) FROM ({rows})"
+        sample = min(limit, PROBE_ROWS)
+        read, size = conn.execute(total_of, (*params, sample)).fetchone()
+        small = read < sample or (size or 0) * limit <= max_bytes * sample
+        if small and read == sample < limit:
+            read, size = conn.execute(total_of, (*params, limit)).fetchone()
+        if small and (read <= 1 or size <= max_bytes):
             count, last, joined = conn.execute(
                 "SELECT count(*), max(seq), CAST(group_concat(change, ',') AS BLOB) "
                 f"FROM ({rows})", (*params, limit)).fetchone()
+            more = count < read
         else:
-            keep = "WHERE run <= ? OR n = 1"
-            count, last, joined = conn.execute(
-                f"SELECT count(*) FILTER ({keep}), max(seq) FILTER ({keep}), "
-                f"CAST(group_concat(change, ',') FILTER ({keep}) AS BLOB) FROM ("
-                "SELECT seq, change, sum(length(CAST(change AS BLOB))) OVER "
-                "(ORDER BY seq ROWS UNBOUNDED PRECEDING) AS run, "
-                f"row_number() OVER (ORDER BY seq) AS n FROM ({rows}))",
-                (max_bytes, max_bytes, max_bytes, *params, limit)).fetchone()
-        more = count < read or count == limit and conn.execute(
+            # Rows one at a time, up to the budget. (A window function over the rows had
+            # SQLite hold all of them and the growing result at once in each reader
+            # thread: 30 MB per page read of 250 KB records, kept by the allocator.)
+            # Large rows: Python's cost per row does not matter here.
+            parts: list[bytes] = []
+            total, last, more = 0, since, False
+            for seq, change in conn.execute(f"SELECT seq, CAST(change AS BLOB) FROM ({rows})",
+                                            (*params, limit)):
+                if parts and total + len(change) + 1 > max_bytes:
+                    more = True
+                    break
+                parts.append(change)
+                total += len(change) + 1
+                last = seq
+            count, joined = len(parts), b",".join(parts)
+            del parts
+        more = more or count == limit and conn.execute(
             f"SELECT 1 FROM records WHERE {where} LIMIT 1",
             (space, last, *params[2:])).fetchone() is not None
     finally:

@@ -43,6 +43,7 @@ BAD_TEXT = {
     "jwks": ["/no/such/jwks.json", "ftp://keys.example/jwks.json"],
     "jwt_issuer": [" https://issuer.example", "https://issuer\t.example"],
     "jwt_audience": ["sync-app ", "sync\x01app"],
+    "metrics_token": ["short", "a secret with spaces in it"],
 }
 
 
