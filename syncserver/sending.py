@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 ABORT = "syncserver.abort"
+DRAINED = "syncserver.drained"  # WebSocket: wait until what was sent left our buffers
 IGNORE_INPUT = "syncserver.ignore_input"  # WebSocket: drop what the client sends from now
 CHUNK = 262_144
 

@@ -29,7 +29,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from .errors import ErrorCode, SyncError
 from .limits import FULL_RETRY_AFTER_SECONDS
-from .sending import ABORT, IGNORE_INPUT
+from .sending import ABORT, DRAINED, IGNORE_INPUT
 
 FEED = 4_096  # bytes of a WebSocket read parsed at a time
 
@@ -102,6 +102,7 @@ def protocols(header_timeout: float, open_connections: OpenConnections
             if scope is not None:  # accepted: the app may drop it
                 scope["extensions"][ABORT] = self.transport.abort
                 scope["extensions"][IGNORE_INPUT] = self._ignore_input
+                scope["extensions"][DRAINED] = self.writable.wait
 
         def keepalive_timeout(self) -> None:
             super().keepalive_timeout()

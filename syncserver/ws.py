@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -36,7 +36,7 @@ from .http_api import parse_collections
 from .limits import FULL_RETRY_AFTER_SECONDS, ByteBudget
 from .notifier import Published
 from .permissions import Access, forbidden_space
-from .sending import abort, ignore_input
+from .sending import DRAINED, abort, ignore_input
 from .service import SyncService, check_space
 from .version import PROTOCOL_VERSION
 
@@ -127,6 +127,8 @@ class Connection:
 
     async def _sender(self) -> None:
         timeout = self.service.settings.send_timeout
+        drained: Callable[[], Awaitable[Any]] | None = \
+            self.ws.scope.get("extensions", {}).get(DRAINED)
         try:
             while True:
                 item = await self.outbound.get()
@@ -134,17 +136,20 @@ class Connection:
                     break
                 text, sub, seq, held = item
                 try:
-                    # uvicorn writes a frame once the previous one has drained: a client
-                    # that takes nothing for `timeout` seconds is dropped, with what it
-                    # left unread (a close would wait for it to drain: for ever).
+                    # A client that takes nothing for `timeout` seconds is dropped, with
+                    # what it left unread (a close would wait for it to drain: for ever).
                     async with asyncio.timeout(timeout):
                         await self.ws.send({"type": "websocket.send", "text": text})
+                        if drained is not None and held:  # the page left our buffers
+                            await drained()
                 except TimeoutError:
                     self._stalled(held)
                     return
-                # This send waited for the previous frame to drain: its page is taken.
-                self.service.pages.give_back(self.pool_held)
-                self.pool_held = held
+                if drained is not None:
+                    self.service.pages.give_back(held)
+                else:  # (another server) the next send waits for this frame to drain
+                    self.service.pages.give_back(self.pool_held)
+                    self.pool_held = held
                 self.queued.release(len(text))
                 if sub is not None:
                     sub.delivered = seq
