@@ -31,7 +31,8 @@ from .storage.base import Page, PushTransaction, SpaceHead, Storage
 # received (not counting its own queued writes); 1 added the number of writes queued before
 # it. The server judges both the same way (merge.py): only the meaning of the base differs.
 PROTOCOLS = (1, 2)
-OWNERS_CACHED = 100_000  # client id -> user bindings remembered in memory (auth on)
+OWNERS_CACHED = 100_000
+PAGE_READS = 2  # client id -> user bindings remembered in memory (auth on)
 
 
 @dataclass
@@ -64,6 +65,10 @@ class SyncService:
         self.long_polls = Gate(settings.max_long_polls)
         self.connections = Gate(settings.max_connections)
         # Room for the largest change and its envelope (cursor, seq, version, stamp).
+        # Page reads at once: a read of large records is a thread's CPU for milliseconds,
+        # and six at once (the default executor) starved the writer and the event loop
+        # under 3,000 clients asking for pages (load/hostile.py: push p99 x2).
+        self.reading = asyncio.Semaphore(PAGE_READS)
         self.pages = PagePool(settings.max_pages_in_flight_bytes,
                               settings.max_record_bytes + 4_096)
         self.clock = Clock(settings.max_clock_drift_ms)
@@ -228,8 +233,9 @@ class SyncService:
                 if known is not None:  # an empty page, without a second read
                     page, head = Page(b"", 0, max(known.seq, since), False), known
                 else:
-                    page, head = await self.storage.changes(space, since, limit,
-                                                            collections, taken)
+                    async with self.reading:
+                        page, head = await self.storage.changes(space, since, limit,
+                                                                collections, taken)
                 if since > head.seq:
                     raise SyncError(ErrorCode.RESYNC_REQUIRED,
                                     f"the cursor is ahead of space {space!r} (at {head.seq}): "

@@ -21,6 +21,8 @@ hostile clients needs at the socket level (docs/deployment.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from typing import Any
 
 import orjson
@@ -32,6 +34,12 @@ from .limits import FULL_RETRY_AFTER_SECONDS
 from .sending import ABORT, DRAINED, IGNORE_INPUT
 
 FEED = 4_096  # bytes of a WebSocket read parsed at a time
+# The kernel's send buffer of a WebSocket: Linux grows it up to 4 MB per socket, so a
+# client that reads nothing had the server read, render and copy 4 MB of pages into its
+# socket before it counted as stalled (1,000 of them: 4 GB of kernel memory, and the CPU
+# to fill it, measured with load/hostile.py). 512 KB still fills a 40 Mbit/s link with
+# 100 ms of round trip (the kernel doubles the value asked for).
+SEND_BUFFER = 262_144
 
 
 class OpenConnections:
@@ -95,6 +103,13 @@ def protocols(header_timeout: float, open_connections: OpenConnections
                 self.read_paused = False
                 self.transport.resume_reading()
             return message
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # see SEND_BUFFER
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
 
         def handle_connect(self, event: Any) -> None:
             super().handle_connect(event)
