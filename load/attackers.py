@@ -15,6 +15,7 @@ import contextlib
 import functools
 import os
 import socket
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -55,9 +56,12 @@ class Tally:
 
     counts: Counter[str] = field(default_factory=Counter)
     open_now: Counter[str] = field(default_factory=Counter)
+    # (whole second of CLOCK_MONOTONIC, kind.event) -> count: when things happened
+    timeline: Counter[tuple[int, str]] = field(default_factory=Counter)
 
     def add(self, kind: str, event: str, n: int = 1) -> None:
         self.counts[f"{kind}.{event}"] += n
+        self.timeline[(int(time.monotonic()), f"{kind}.{event}")] += n
 
 
 async def _connect(target: Target, small_buffer: bool

@@ -252,6 +252,7 @@ async def attack(args: argparse.Namespace, url: str, pid: int | None) -> dict[st
             f"{sum(tally.open_now.values()):,}")
     pipe.send("stop")  # the client's last push may still be on its way
     latencies: list[float] = []
+    timed: list[tuple[float, float]] = []
     failures: dict[str, int] = {"no_answer_from_the_client_process": 1}
     if await asyncio.to_thread(pipe.poll, 60):
         timed, failed = pipe.recv()
@@ -292,6 +293,14 @@ async def attack(args: argparse.Namespace, url: str, pid: int | None) -> dict[st
         "server_rss_mb_every_half_second": samples,
         "healthy_after": healthy,
         "attackers": dict(sorted(tally.counts.items())),
+        "pushes_slower_than_100_ms": [  # second of the hold, milliseconds
+            (int(sent - hold_start), round(took * 1000)) for sent, took in timed
+            if hold_start <= sent < hold_end and took > 0.1],
+        "attacker_events_by_second_of_the_hold": {
+            f"{second - int(hold_start)}": {e: n for (s, e), n in tally.timeline.items()
+                                            if s == second}
+            for second in sorted({s for s, _ in tally.timeline})
+            if hold_start - 5 <= second < hold_end},
         "seconds": round(time.monotonic() - started, 1),
     }
 

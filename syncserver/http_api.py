@@ -8,7 +8,7 @@ import logging
 import re
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -73,6 +73,9 @@ async def read_json(request: Request, max_bytes: int) -> object:
                                     f"the body is over the limit of {max_bytes} bytes "
                                     "(SYNCSERVER_MAX_BATCH_BYTES): split the batch")
                 chunks.append(chunk)
+    except ClientDisconnect:  # gone before its body was whole: nobody reads the answer
+        raise SyncError(ErrorCode.INVALID_REQUEST, "the client closed the connection before "
+                        "its body was whole: nothing was stored") from None
     except TimeoutError:
         raise SyncError(ErrorCode.REQUEST_TIMEOUT,
                         f"the body did not arrive within {timeout:g} seconds "

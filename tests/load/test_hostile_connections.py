@@ -1,0 +1,68 @@
+"""Guarantee 12 as the issue states its target: 1,000 hostile connections of each kind at
+once (slow readers of pages of 250 KB records, WebSocket subscribers that never read,
+subscribe floods, long-polls of never-written spaces, headers and bodies sent a byte at a
+time), and the server's resident memory stays under 1 GB while another client's push p99
+stays under 100 ms. Run through the load tool's own command, `python -m load.hostile`,
+against a server with its default limits."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.server import REPO, ServerProcess
+
+PER_KIND = 1000
+KINDS = 6
+MAX_RSS_MB = 1024
+MAX_P99_MS = 100
+
+
+@pytest.fixture
+def descriptors() -> Iterator[int]:
+    """Soft RLIMIT_NOFILE up to the hard limit for this process and the server it starts
+    (each side holds a descriptor per connection); put back afterwards."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = PER_KIND * KINDS + 1000
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"{wanted} file descriptors needed, the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        yield hard
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_thousand_hostile_connections_of_each_kind_leave_memory_and_pushes_bounded(
+        descriptors: int, tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "sync.db", env={"SYNCSERVER_AUTH": "none"}).start()
+    out = tmp_path / "hostile.json"
+    try:
+        assert server.proc is not None
+        run = subprocess.run(
+            [sys.executable, "-m", "load.hostile", "--url", server.url,
+             "--server-pid", str(server.proc.pid), "--per-kind", str(PER_KIND),
+             "--hold", "15", "--settle", "5", "--max-rss-mb", str(MAX_RSS_MB),
+             "--max-p99-ms", str(MAX_P99_MS), "--json", str(out), "--no-progress"],
+            cwd=REPO, capture_output=True, text=True, timeout=240)
+        assert out.exists(), run.stderr[-3000:]
+        result = orjson.loads(out.read_bytes())
+        summary = {k: v for k, v in result.items()
+                   if k not in ("push_ms_in_order", "server_rss_mb_every_half_second")}
+        opened = {k: v for k, v in result["attackers"].items() if k.endswith(".opened")}
+        assert len(opened) == KINDS and all(v >= PER_KIND for v in opened.values()), summary
+        assert result["pushes"] >= 100 and not result["push_failures"], summary
+        assert result["server_peak_rss_mb"] < MAX_RSS_MB, summary
+        assert result["push_p99_ms"] < MAX_P99_MS, summary
+        assert result["healthy_after"], summary
+        assert run.returncode == 0, run.stderr[-3000:]
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert "Traceback" not in log, log[-3000:]
