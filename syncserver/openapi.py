@@ -224,6 +224,9 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                     "400": _problem("bad parameter or cursor"),
                     "410": _problem("resync required"),
                     **_auth("auth on: the token cannot read the space", connections=True),
+                    "503": _problem("no room for the page within 10 s (pages held for "
+                                    "clients that have not read them): retry after "
+                                    "Retry-After seconds"),
                 }}},
             "/v1/conflicts": {"get": {
                 "summary": "The conflict audit: automatic resolutions and open conflicts",
@@ -273,7 +276,12 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                                                "503": {"description": "the database does not "
                                                        "answer or cannot commit"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics",
-                                 "responses": {"200": {"description": "text format"}}}},
+                                 "responses": {"200": {"description": "text format"},
+                                               "401": _problem(
+                                                   "SYNCSERVER_METRICS_TOKEN is set: send it "
+                                                   "as a bearer token"),
+                                               "404": _problem("SYNCSERVER_METRICS_TOKEN="
+                                                               "off")}}},
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI"}}}},
         },
