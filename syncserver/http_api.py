@@ -15,6 +15,7 @@ from starlette.routing import Route
 from . import exact_json
 from .auth import bearer
 from .errors import ErrorCode, SyncError
+from .limits import spread
 from .mutations import MAX_INT, SPACE_PATTERN
 from .permissions import Access
 from .sending import PageResponse
@@ -65,7 +66,7 @@ async def read_json(request: Request, max_bytes: int) -> object:
     size = 0
     timeout = _service(request).settings.body_timeout
     try:
-        async with asyncio.timeout(timeout):  # a body sent a byte at a time (slowloris)
+        async with asyncio.timeout(spread(timeout)):  # a body sent a byte at a time
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > max_bytes:
@@ -155,7 +156,7 @@ async def changes(request: Request) -> Response:
                                     service.settings.max_filter_collections)
     page = await service.changes(space, request.query_params.get("since"), limit,
                                  collections, wait, access.sub if access else None,
-                                 room_wait=PAGE_ROOM_WAIT)
+                                 room_wait=spread(PAGE_ROOM_WAIT))
     held = page.held
     return PageResponse(page.body(), lambda: service.pages.give_back(held),
                         service.settings.send_timeout)

@@ -9,11 +9,22 @@ with 503 and Retry-After, a connection over its queued bytes is a slow consumer.
 from __future__ import annotations
 
 import asyncio
+import random
 import contextlib
 from collections import deque
 
 # What a client is told to wait before it tries again when the server is full.
 FULL_RETRY_AFTER_SECONDS = 5
+# Deadlines run up to this fraction longer, at random: connections an attacker opened
+# together (a thousand slowloris, a thousand slow readers) would otherwise all time out
+# in one turn of the event loop, and every other client would wait for that turn
+# (measured with load/hostile.py: 0.3-1 s push stalls at each such burst).
+SPREAD = 0.25
+
+
+def spread(seconds: float) -> float:
+    """A deadline of `seconds`, made up to SPREAD longer at random."""
+    return seconds * (1 + random.random() * SPREAD)
 
 
 class Gate:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from .limits import spread
+
 ABORT = "syncserver.abort"
 DRAINED = "syncserver.drained"  # WebSocket: wait until what was sent left our buffers
 IGNORE_INPUT = "syncserver.ignore_input"  # WebSocket: drop what the client sends from now
@@ -62,7 +64,7 @@ class PageResponse(Response):
             for start in range(0, max(len(view), 1), CHUNK):
                 part = bytes(view[start:start + CHUNK])
                 try:
-                    async with asyncio.timeout(self.send_timeout):
+                    async with asyncio.timeout(spread(self.send_timeout)):
                         await send({"type": "http.response.body", "body": part,
                                     "more_body": start + CHUNK < len(view)})
                 except TimeoutError:

@@ -13,6 +13,8 @@ hostile clients needs at the socket level (docs/deployment.md).
 - An abort for the application (sending.ABORT): a client that does not read its answer is
   dropped with its unsent bytes; a plain close would keep them until they drain.
 - A WebSocket read is parsed only as far as the application reads messages (below).
+- Deadlines (headers, pings) are spread (limits.spread): connections opened together do
+  not all time out in one turn of the event loop.
 - A WebSocket whose keep-alive ping is not answered is aborted, not closed: a close waits
   for the unread frames to drain first, which a client that reads nothing never lets
   happen (uvicorn's close kept such connections, and their buffers, for ever).
@@ -30,7 +32,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from .errors import ErrorCode, SyncError
-from .limits import FULL_RETRY_AFTER_SECONDS
+from .limits import FULL_RETRY_AFTER_SECONDS, spread
 from .sending import ABORT, DRAINED, IGNORE_INPUT
 
 FEED = 4_096  # bytes of a WebSocket read parsed at a time
@@ -119,6 +121,11 @@ def protocols(header_timeout: float, open_connections: OpenConnections
                 scope["extensions"][IGNORE_INPUT] = self._ignore_input
                 scope["extensions"][DRAINED] = self.writable.wait
 
+        def schedule_ping(self) -> None:  # (uvicorn's, with the deadline spread)
+            assert self.ping_interval is not None
+            delay = max(0.0, spread(self.ping_interval) - self.last_ping_rtt)
+            self.ping_timer = self.loop.call_later(delay, self.send_keepalive_ping)
+
         def keepalive_timeout(self) -> None:
             super().keepalive_timeout()
             self.transport.abort()
@@ -166,7 +173,7 @@ def protocols(header_timeout: float, open_connections: OpenConnections
             super().on_headers_complete()
 
         def _arm(self) -> None:
-            self._header_timer = self.loop.call_later(header_timeout, self._too_slow)
+            self._header_timer = self.loop.call_later(spread(header_timeout), self._too_slow)
 
         def _disarm(self) -> None:
             if self._header_timer is not None:

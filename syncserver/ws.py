@@ -38,7 +38,7 @@ from . import exact_json
 from .auth import subprotocol_token
 from .errors import ErrorCode, SyncError, problem_response
 from .http_api import parse_collections
-from .limits import FULL_RETRY_AFTER_SECONDS, ByteBudget
+from .limits import FULL_RETRY_AFTER_SECONDS, ByteBudget, spread
 from .permissions import Access, forbidden_space
 from .sending import DRAINED, abort, ignore_input
 from .service import SyncService, check_space
@@ -127,7 +127,7 @@ class Connection:
             self._drop_queued()  # their page-pool bytes go back
 
     async def _sender(self) -> None:
-        timeout = self.service.settings.send_timeout
+        timeout = spread(self.service.settings.send_timeout)
         drained: Callable[[], Awaitable[Any]] | None = \
             self.ws.scope.get("extensions", {}).get(DRAINED)
         try:
