@@ -27,7 +27,7 @@ PAGE_BYTES = 1_000_000
 STALLED = 40
 ENV = {"SYNCSERVER_MAX_PAGE_BYTES": str(PAGE_BYTES),
        "SYNCSERVER_MAX_PAGES_IN_FLIGHT_BYTES": "16000000",
-       "SYNCSERVER_SEND_TIMEOUT": "4"}
+       "SYNCSERVER_SEND_TIMEOUT": "2"}
 
 
 def _seed(url: str, space: str) -> None:
@@ -115,9 +115,10 @@ def test_catch_up_of_large_records_is_paged_and_stalled_subscribers_stay_bounded
         assert max(sizes) <= PAGE_BYTES and len(sizes) >= RECORDS * RECORD // PAGE_BYTES
         # Measured: 30 MB with the pool, 115 MB without (the pool set to 1 GB).
         assert held < 70_000, f"{STALLED} stalled subscribers hold {held // 1024} MB"
-        # Stalled subscribers hold the pool until they are dropped (send timeout, 4 s).
+        # Stalled subscribers hold the pool until they are dropped (send timeout, 2 s).
         assert took < 40, f"the reading subscriber waited {took:.1f}s"
-        deadline = time.monotonic() + 20
+        # (those still waiting for room get their pages, and stall, only as others go)
+        deadline = time.monotonic() + 60
         while not all(_dropped(s) for s in stalled):
             assert time.monotonic() < deadline, "stalled subscribers are never dropped"
             time.sleep(0.5)
