@@ -9,11 +9,13 @@ are bugs and stay 500.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 from ..errors import ErrorCode, SyncError
 
 RETRY_AFTER_SECONDS = 5
+log = logging.getLogger("syncserver.storage")
 
 # Primary result codes (https://www.sqlite.org/rescode.html); extended codes such as
 # SQLITE_IOERR_FSYNC carry their primary code in the low byte.
@@ -42,9 +44,34 @@ def is_storage_failure(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_CODES
 
 
+# The kind of failure, in words a client may see: never SQLite's own text, which can name
+# files and statements (docs/security.md, "Nothing leaks"); the log has the full error.
+_KINDS = {
+    5: "the database is busy",
+    6: "the database is busy",
+    7: "the server is out of memory",
+    8: "the database is read-only",
+    10: "an I/O error",
+    11: "the database file is damaged",
+    13: "the disk is full",
+    14: "the database file cannot be opened",
+    15: "the database is busy",
+    26: "the database file is not a database",
+}
+
+
+def _what(exc: BaseException) -> str:
+    if isinstance(exc, TransactionLost):
+        return "the write transaction was rolled back by the database"
+    code = getattr(exc, "sqlite_errorcode", None)
+    return _KINDS.get(code & 0xFF, "a storage failure") if code is not None else \
+        "a storage failure"
+
+
 def unavailable(exc: BaseException, stored: str) -> SyncError:
     """The request-level error for storage trouble; `stored` says what became of the
     request's writes (the client decides from it whether to send them again)."""
+    log.warning("storage unavailable: %s (%s)", exc, stored)
     return SyncError(ErrorCode.STORAGE_UNAVAILABLE,
-                     f"the database cannot be used now ({exc}): {stored}; retry later",
+                     f"the database cannot be used now ({_what(exc)}): {stored}; retry later",
                      retry_after=RETRY_AFTER_SECONDS)

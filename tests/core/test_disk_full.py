@@ -69,6 +69,9 @@ def _push(http: httpx.Client, body: dict) -> bool:
         return True
     assert_problem(response, 503, "storage_unavailable")
     assert int(response.headers["retry-after"]) > 0
+    # the kind of failure in our words, never SQLite's own text (nothing internal leaks)
+    detail = response.json()["detail"]
+    assert "database or disk is full" not in detail and "disk is full" in detail, detail
     return False
 
 
