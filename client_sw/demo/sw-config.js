@@ -4,14 +4,14 @@ self.DEMO_SW_CONFIG = {
   // Bump to ship a new app shell: the install step precaches into a new cache and the
   // activate step deletes the old one.
   shell: {
-    version: 'demo-v6',
+    version: 'demo-v7',
     precache: [
       '/', '/index.html', '/app.js', '/lists.js', '/words.js', '/app.css', '/manifest.webmanifest',
       '/icons/icon-192.png', '/icons/icon-512.png',
       '/sync/index.js', '/sync/sync-client.js', '/sync/collection.js', '/sync/db.js', '/sync/hlc.js', '/sync/merge-patch.js', '/sync/ops.js',
       '/sync/store.js', '/sync/outbox.js', '/sync/results.js', '/sync/lock.js', '/sync/notify.js',
       '/sync/replay.js', '/sync/pull.js', '/sync/ws.js', '/sync/reach.js', '/sync/auth.js', '/sync/events.js',
-      '/sync/rate.js',
+      '/sync/rate.js', '/sync/replay-schedule.js', '/sync/poll.js',
     ],
     offlineFallback: '/offline.html',
     routes: [

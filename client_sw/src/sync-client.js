@@ -10,13 +10,15 @@ import { Emitter } from './events.js';
 import { withReplayLock } from './lock.js';
 import { createNotifier } from './notify.js';
 import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from './outbox.js';
+import { pollFeed } from './poll.js';
 import { pullChanges } from './pull.js';
 import { RateLimitError } from './rate.js';
 import { ServerWatch } from './reach.js';
-import { endpoint, replayOutbox } from './replay.js';
+import { endpoint } from './replay.js';
+import { DEFAULT_SYNC_TAG, ReplaySchedule } from './replay-schedule.js';
 import { LiveFeed } from './ws.js';
 
-export const DEFAULT_SYNC_TAG = 'syncserver-outbox';
+export { DEFAULT_SYNC_TAG };
 
 /** @typedef {import('./store.js').LocalRecord} LocalRecord */
 /** @typedef {import('./notify.js').SyncMessage} SyncMessage */
@@ -92,7 +94,7 @@ export class SyncClient extends Emitter {
       changed: () => this.updateStatus(),
       // Background Sync may wait minutes after a failure: deliver from this page.
       retry: async () => { if ((await countOutbox(this.db)) > 0) await this.flush(); },
-      recovered: () => { if (!this.closed) this.kick('start'); },
+      recovered: () => { if (!this.closed) this.replays.kick('start'); },
     });
     /** @type {import('./ws.js').FeedState} */
     this.feedState = 'closed';
@@ -103,12 +105,7 @@ export class SyncClient extends Emitter {
     this.leaving = false; // logout() is under way: start no more pulls
     /** @type {Promise<void> | undefined} the HTTP pull in flight, if any */
     this.pullDone = undefined;
-    /** @type {ReturnType<typeof setTimeout> | undefined} */
-    this.fallbackTimer = undefined;
     this.closed = false;
-    /** @type {Promise<unknown> | null} */
-    this.pageReplay = null;
-    this.replayAgain = false;
     /** @type {LiveFeed | null} */
     this.feed = null;
     /** @type {Array<() => void>} */
@@ -118,14 +115,11 @@ export class SyncClient extends Emitter {
     this.wakePoll = null;
     /** a 429 asked to wait until then (ms since the epoch): no pulls before it */
     this.limitedUntil = 0;
-    /** @type {ReturnType<typeof setTimeout> | undefined} replays once a push's wait is over */
-    this.limitTimer = undefined;
-  }
-
-  /** The Background Sync tag: the default one for the default database, else naming it. */
-  syncTag() {
-    const tag = this.options.syncTag ?? DEFAULT_SYNC_TAG;
-    return this.db.name === (this.options.dbName ?? DEFAULT_DB_NAME) && !this.options.user ? tag : `${tag}:${this.db.name}`;
+    /** when this page replays the outbox itself (see replay-schedule.js) */
+    this.replays = new ReplaySchedule({
+      db, url: this.url, notifier: this.notifier, source: `page:${clientId}`, tokens: this.tokens, options,
+      closed: () => this.closed,
+    });
   }
 
   /** @param {string} name */
@@ -134,7 +128,7 @@ export class SyncClient extends Emitter {
   async start() {
     this.cleanups.push(this.notifier.listen((message) => this.onMessage(message)));
     // Failures seen while offline say nothing about the server: judge it afresh.
-    const onOnline = () => { this.watch.forget(); this.feed?.reconnectNow(); this.kick('online'); this.updateStatus(); };
+    const onOnline = () => { this.watch.forget(); this.feed?.reconnectNow(); this.replays.kick('online'); this.updateStatus(); };
     const onOffline = () => this.updateStatus();
     globalThis.addEventListener?.('online', onOnline);
     globalThis.addEventListener?.('offline', onOffline);
@@ -162,9 +156,9 @@ export class SyncClient extends Emitter {
       });
       this.feed.start();
     } else {
-      this.pollLoop();
+      pollFeed(this);
     }
-    this.kick('start');
+    this.replays.kick('start');
     this.updateStatus();
   }
 
@@ -176,7 +170,7 @@ export class SyncClient extends Emitter {
     const { record } = await enqueueWrite(this.db, { space: this.space, ...write });
     this.notifier.post({ type: 'change', records: [{ space: this.space, collection: write.collection, id: write.id }], origin: 'local' });
     await this.refreshPending();
-    this.scheduleReplay();
+    this.replays.schedule();
     return record && !record.deleted ? (await this.collection(write.collection).get(write.id)) : null;
   }
 
@@ -259,16 +253,7 @@ export class SyncClient extends Emitter {
     const { type, source, ...event } = limit;
     this.limitedUntil = Math.max(this.limitedUntil, limit.until);
     this.emit('rate-limited', event);
-    if (limit.request === 'push') this.replayAt(limit.until);
-  }
-
-  /** @param {number} until  replay from this page then, if writes still wait */
-  replayAt(until) {
-    if (this.closed) return;
-    clearTimeout(this.limitTimer);
-    this.limitTimer = setTimeout(async () => {
-      if (!this.closed && (await countOutbox(this.db).catch(() => 0)) > 0) this.flush().catch(() => {});
-    }, Math.max(0, until - Date.now()));
+    if (limit.request === 'push') this.replays.at(limit.until);
   }
 
   /** Pull the feed over HTTP once (catch-up without the WebSocket). */
@@ -295,50 +280,6 @@ export class SyncClient extends Emitter {
       this.pulling = false;
       finished();
       this.updateStatus();
-    }
-  }
-
-  /**
-   * Without the WebSocket (`live: false`), follow the feed with long-polls on the cursor;
-   * errors back off up to 30 s.
-   */
-  async pollLoop() {
-    let failures = 0;
-    while (!this.closed && !this.leaving) {
-      try {
-        if (globalThis.navigator?.onLine === false) throw new Error('offline');
-        const records = await pullChanges({
-          db: this.db, url: this.url, space: this.space, collections: this.options.collections,
-          wait: this.options.pollWaitSeconds ?? 20, onResync: (event) => this.onResync(event),
-          tokens: this.tokens,
-        });
-        if (records.length) this.notifier.post({ type: 'change', records, origin: 'remote' });
-        failures = 0;
-        this.serverAnswered();
-      } catch (error) {
-        if (this.closed) return;
-        if (error instanceof AuthError) {
-          // Refused: wait for setToken() / resume() instead of polling a closed door.
-          this.serverAnswered();
-          this.emit('auth', error.pause);
-          await new Promise((resolve) => { this.wakePoll = () => resolve(undefined); });
-          this.wakePoll = null;
-          continue;
-        }
-        if (error instanceof RateLimitError) {
-          // The server said how long: wait that, not the usual backoff.
-          this.serverAnswered();
-          this.rateLimited({ ...error.limit, request: 'pull' });
-          // Pushes go first once the wait is over (they share the user's bucket): a pull
-          // that always woke first could take every token a queued write was waiting for.
-          await new Promise((resolve) => setTimeout(resolve, Math.max(0, this.limitedUntil - Date.now()) + 100));
-          await this.pageReplay?.catch(() => {});
-          continue;
-        }
-        this.requestFailed(/** @type {any} */ (error));
-        failures += 1;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(30000, 500 * 2 ** failures)));
-      }
     }
   }
 
@@ -374,91 +315,8 @@ export class SyncClient extends Emitter {
     }
   }
 
-  /**
-   * The registration whose worker replays for us, when Background Sync is usable.
-   * @returns {Promise<ServiceWorkerRegistration | null>}
-   */
-  async backgroundSync() {
-    if (this.options.serviceWorker === false) return null;
-    if (!('SyncManager' in globalThis)) return null;
-    const registration = await globalThis.navigator?.serviceWorker?.getRegistration();
-    // @ts-ignore: `sync` is not in every DOM typing yet
-    return registration?.active && registration.sync ? registration : null;
-  }
-
-  /** After a write: arm Background Sync, or replay from this page. */
-  async scheduleReplay() {
-    const registration = await this.backgroundSync().catch(() => null);
-    if (registration) {
-      try {
-        // @ts-ignore: see backgroundSync()
-        await registration.sync.register(this.syncTag());
-        this.armFallback();
-        return;
-      } catch { /* e.g. permission denied: replay here instead */ }
-    }
-    if (globalThis.navigator?.onLine !== false) this.flush().catch(() => {});
-  }
-
-  /**
-   * Deliver what is queued when the page starts or the network returns. On start,
-   * Background Sync is re-armed (an earlier registration may have used up its retries);
-   * on `online` the browser fires a pending sync by itself, and registering again while
-   * that event runs would make it fire a second time, so only the fallback replays here.
-   * After the server answers again following trouble, it re-arms like a start.
-   * @param {'start' | 'online'} reason
-   */
-  async kick(reason) {
-    try {
-      if ((await countOutbox(this.db)) === 0) return;
-      if (reason === 'start') this.scheduleReplay();
-      else if (await this.backgroundSync()) this.armFallback();
-      else this.flush().catch(() => {});
-    } catch { /* the next write or start tries again */ }
-  }
-
-  /**
-   * Browsers back off Background Sync retries for minutes after a failure; if the outbox is
-   * still not empty after a while online, the page replays it itself (under the same lock).
-   */
-  armFallback() {
-    clearTimeout(this.fallbackTimer);
-    this.fallbackTimer = setTimeout(async () => {
-      if (globalThis.navigator?.onLine === false) return;
-      if ((await countOutbox(this.db)) > 0) this.flush().catch(() => {});
-    }, this.options.fallbackReplayMs ?? 15000);
-  }
-
-  /**
-   * Replay the outbox from this page now. Calls made while a replay runs are merged into
-   * one follow-up run, so writes made meanwhile are sent too.
-   * @returns {Promise<unknown>}
-   */
-  flush() {
-    if (this.pageReplay) {
-      this.replayAgain = true;
-      return this.pageReplay;
-    }
-    const run = async () => {
-      try {
-        do {
-          this.replayAgain = false;
-          await replayOutbox({
-            db: this.db, url: this.url, notifier: this.notifier, source: `page:${this.clientId}`, tokens: this.tokens,
-          });
-        } while (this.replayAgain);
-      } catch (error) {
-        // Inside a wait stored by a 429 this page did not see (another session, the
-        // worker's before this page opened): replay when it is over.
-        if (error instanceof RateLimitError) this.replayAt(error.limit.until);
-        throw error;
-      } finally {
-        this.pageReplay = null;
-      }
-    };
-    this.pageReplay = run();
-    return this.pageReplay;
-  }
+  /** Replay the outbox from this page now (merged with a replay in flight). */
+  flush() { return this.replays.flush(); }
 
   /** @returns {Promise<import('./outbox.js').DeadLetter[]>} */
   deadLetters() { return listDeadLetters(this.db); }
@@ -493,7 +351,7 @@ export class SyncClient extends Emitter {
     await writePause(this.db, undefined);
     this.feed?.resumeAuth();
     this.wakePoll?.();
-    await this.scheduleReplay();
+    await this.replays.schedule();
   }
 
   /** @returns {Promise<import('./auth.js').AuthPause | undefined>} why replay is paused, if it is */
@@ -522,7 +380,7 @@ export class SyncClient extends Emitter {
     // flight: a pull that stored its page after the wipe would leave a cursor behind.
     this.leaving = true;
     this.feed?.stop();
-    await this.pageReplay?.catch(() => {});
+    await this.replays.running?.catch(() => {});
     await this.pullDone;
     // Under the replay lock: a replay in flight (the worker's) would otherwise store its
     // push results back into the wiped database.
@@ -535,8 +393,7 @@ export class SyncClient extends Emitter {
     this.closed = true;
     this.wakePoll?.();
     this.feed?.stop();
-    clearTimeout(this.fallbackTimer);
-    clearTimeout(this.limitTimer);
+    this.replays.stop();
     this.watch.stop();
     for (const timer of this.replaying.values()) clearTimeout(timer);
     for (const cleanup of this.cleanups) cleanup();
