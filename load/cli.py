@@ -6,47 +6,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
-import ipaddress
 import random
 import shlex
 import time
 from pathlib import Path
-from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from rich.console import Console
 from rich.markup import escape
 
-from load.chaos import parse_mix
 from load.checker import ClientView, Feed, Verdict, check
-from load.glossary import TOTALS, total_label
 from load.http import HttpConnection, HttpError
 from load.journal import Journal
 from load.machine import NOT_MEASURED, cpu_sample, cpu_split, machine_info
 from load.memory import MemoryLog
 from load.progress import progress_bar
 from load.recorder import Recorder
-from load.report import build_report, write_reports
+from load.quiet_gc import quiet_gc
+from load.report import build_report, print_summary, write_reports
 from load.scenarios import SCENARIOS
 from load.settings import Settings
 from load.snapshot import SnapshotError, read_audit, read_feed
-from load.spawn import SpawnedServer
+from load.spawn import SpawnedServer, spawn_auth
 from load.stats import Stats
+from load.targets import validate
 
-# Hard ceilings, so that a typo cannot start an unbounded run.
-LIMITS = {
-    "clients": 5000,
-    "subscribers": 10000,
-    "writers": 1000,
-    "duration": 3600.0,
-    "records": 5_000_000,
-    "max_mutations": 50_000_000,
-    "batch_size": 10_000,
-    "readers": 100,
-}
 CHECK_PAGE = 97  # the second feed read uses an odd page size, to catch pagination bugs
 
 
@@ -137,68 +122,6 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     values = {k: getattr(args, k) for k in vars(d) if k not in ("scenario", "urls")}
     settings = Settings(scenario=args.scenario, urls=[u.rstrip("/") for u in args.url], **values)
     return settings, args
-
-
-def validate(settings: Settings, args: argparse.Namespace) -> str | None:
-    for name, ceiling in LIMITS.items():
-        value = getattr(settings, name)
-        if not 0 < value <= ceiling:
-            return f"--{name.replace('_', '-')} must be in (0, {ceiling}], got {value}"
-    shares = (settings.patch_share, settings.delete_share)
-    if not all(0 <= share <= 1 for share in shares) or sum(shares) > 1:
-        return (f"--patch-share and --delete-share must be in [0, 1] and sum to at most 1, "
-                f"got {shares[0]} and {shares[1]}")
-    try:
-        mix = parse_mix(settings.mix)
-    except ValueError as exc:
-        return str(exc)
-    if mix and settings.scenario not in ("contention", "offline-burst"):
-        return "--mix and --chaos apply to the contention and offline-burst scenarios"
-    if not 0 <= settings.slow_consumers <= 100 or not 0 <= settings.hostile_clients <= 100:
-        return "--slow-consumers and --hostile-clients must be in [0, 100]"
-    if not 0 <= settings.read_only_clients <= settings.clients:
-        return "--read-only-clients must be in [0, --clients]"
-    if settings.token_secret is not None and len(settings.token_secret) < 32:
-        return "--token-secret must be at least 32 characters (as the server's --jwt-secret)"
-    if settings.read_only_clients and not settings.token_secret:
-        return "--read-only-clients needs --token-secret (it shapes the minted tokens)"
-    if settings.urls and args.spawn:
-        return "give either --url or --spawn"
-    if not settings.urls and not args.spawn:
-        return "give --url URL (repeatable) or --spawn"
-    for url in settings.urls:
-        problem = url_problem(url, args.allow_remote)
-        if problem:
-            return problem
-    return None
-
-
-def url_problem(url: str, allow_remote: bool) -> str | None:
-    """Why ``url`` cannot be a target, or None. The tool speaks plain HTTP/1.1 to one host and
-    port (an optional path prefix is kept): anything else, or a URL that does not parse, is a
-    usage error before anything runs."""
-    expected = f"bad --url {url!r}: http://host:port expected"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:  # e.g. "http://[::1", a port that is not a number or too big
-        return f"{expected} ({exc})"
-    if parts.scheme != "http" or not parts.hostname:
-        return expected
-    if port == 0 or parts.query or parts.fragment or parts.username is not None:
-        return f"{expected} (no port 0, query, fragment or user name)"
-    if not allow_remote and not is_loopback(parts.hostname):
-        return f"refusing non-loopback target {parts.hostname!r}; pass --allow-remote to load it"
-    return None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def server_info(url: str) -> dict[str, Any]:
@@ -307,60 +230,6 @@ async def check_run(
     return verdict
 
 
-@contextlib.asynccontextmanager
-async def quiet_gc(every: float = 1.0) -> AsyncIterator[None]:
-    """Keep full garbage collections out of the measurements.
-
-    The tool holds every record of the run and every client's references to them: millions
-    of objects. CPython's full collections then take 100+ ms each, stalling the event loop,
-    and showed up as fan-out latency spikes (1,000 subscribers: p99 120 ms -> 51 ms without
-    them). Freezing the heap every second leaves collections only the newest objects to
-    scan; objects still die by reference counting, only cyclic garbage made during the run
-    waits until the end (runs are bounded). Young collections run less often too: a reader
-    decoding 300,000 changes/s makes 300,000 dicts/s, and with the default threshold (700)
-    the collections alone halved what two readers in this process could read."""
-
-    thresholds = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)
-
-    async def freezer() -> None:
-        while True:
-            gc.freeze()
-            await asyncio.sleep(every)
-
-    task = asyncio.create_task(freezer())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
-
-
-def spawn_auth(
-    server_args: list[str], settings: Settings
-) -> tuple[list[str], dict[str, str]]:
-    """With ``--token-secret``, the spawned server verifies the minted tokens: ``--auth jwt``
-    (unless --server-args names an --auth) and the secret in SYNCSERVER_JWT_SECRET (in the
-    environment, not on a command line that ``ps`` shows), with its per-user rate limit off
-    (``--rate-limit 0``, unless --server-args sets one): a load client pushing without pause
-    outruns a real user's budget, and the tool measures the server, not its limiter.
-    Without it the tool sends no token, so the server runs ``--auth none`` (unless
-    --server-args says how to authenticate): a server refuses to start with auth on and no
-    key."""
-    named = any(arg.split("=", 1)[0] in ("--auth", "--dev", "--jwt-secret", "--jwks")
-                for arg in server_args)
-    if not settings.token_secret:
-        return (server_args if named else [*server_args, "--auth", "none"]), {}
-    if not any(arg == "--auth" or arg.startswith("--auth=") for arg in server_args):
-        server_args = [*server_args, "--auth", "jwt"]
-    if not any(arg.split("=", 1)[0] == "--rate-limit" for arg in server_args):
-        server_args = [*server_args, "--rate-limit", "0"]
-    return server_args, {"SYNCSERVER_JWT_SECRET": settings.token_secret}
-
-
 def install_loop(choice: str) -> None:
     if choice == "asyncio":
         return
@@ -418,31 +287,3 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(console, report)
     console.print(f"reports: {json_path}  {html_path}")
     return 0 if verdict is not None and verdict.ok else 1
-
-
-def print_summary(console: Console, report: dict[str, Any]) -> None:
-    results, verdict = report["results"], report["convergence"]
-    for op, s in results["latency_ms"].items():
-        console.print(
-            f"  {op:<20} n={s['count']:<8} p50={s['p50_ms']}ms p95={s['p95_ms']}ms "
-            f"p99={s['p99_ms']}ms max={s['max_ms']}ms"
-        )
-    totals = results["totals"]
-    for what in [k for k in TOTALS if k in totals] + sorted(set(totals) - set(TOTALS)):
-        rate = results["throughput_per_s"].get(what, 0.0)
-        console.print(f"  {total_label(what):<22} {totals[what]:>10,}  {rate:>12,.1f}/s")
-    memory = results.get("memory") or {}
-    if memory:
-        server = memory.get("server_peak_rss_mb")
-        console.print(f"  memory: load tool peak {memory['tool_peak_rss_mb']:,} MB"
-                      + (f", server peak {server:,} MB" if server is not None else ""))
-    if results.get("stopped_by") == "max_mutations":
-        console.print("  the run stopped at --max-mutations before --duration")
-    if results["errors"]:
-        console.print(f"  errors: {results['errors']}")
-    if verdict.get("ok"):
-        console.print("[green]convergence: clean[/green]")
-    else:
-        console.print(f"[red]convergence: {verdict.get('verdict')}[/red]")
-        for anomaly in verdict.get("anomalies", [])[:20]:
-            console.print(f"  {orjson.dumps(anomaly).decode()[:400]}")

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from rich.console import Console
 
 import load
 from load.checker import Verdict
+from load.glossary import TOTALS, total_label
 from load.settings import Settings
 from load.stats import Stats
 from load.report_html import render_html
@@ -76,3 +78,31 @@ def write_reports(report: dict[str, Any], stats: Stats, out: Path) -> tuple[Path
     )
     html_path.write_text(render_html(report, stats), encoding="utf-8")
     return json_path, html_path
+
+
+def print_summary(console: Console, report: dict[str, Any]) -> None:
+    results, verdict = report["results"], report["convergence"]
+    for op, s in results["latency_ms"].items():
+        console.print(
+            f"  {op:<20} n={s['count']:<8} p50={s['p50_ms']}ms p95={s['p95_ms']}ms "
+            f"p99={s['p99_ms']}ms max={s['max_ms']}ms"
+        )
+    totals = results["totals"]
+    for what in [k for k in TOTALS if k in totals] + sorted(set(totals) - set(TOTALS)):
+        rate = results["throughput_per_s"].get(what, 0.0)
+        console.print(f"  {total_label(what):<22} {totals[what]:>10,}  {rate:>12,.1f}/s")
+    memory = results.get("memory") or {}
+    if memory:
+        server = memory.get("server_peak_rss_mb")
+        console.print(f"  memory: load tool peak {memory['tool_peak_rss_mb']:,} MB"
+                      + (f", server peak {server:,} MB" if server is not None else ""))
+    if results.get("stopped_by") == "max_mutations":
+        console.print("  the run stopped at --max-mutations before --duration")
+    if results["errors"]:
+        console.print(f"  errors: {results['errors']}")
+    if verdict.get("ok"):
+        console.print("[green]convergence: clean[/green]")
+    else:
+        console.print(f"[red]convergence: {verdict.get('verdict')}[/red]")
+        for anomaly in verdict.get("anomalies", [])[:20]:
+            console.print(f"  {orjson.dumps(anomaly).decode()[:400]}")

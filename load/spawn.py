@@ -1,5 +1,6 @@
 """``--spawn``: start ``syncserver serve`` on a free loopback port with a temporary SQLite
-file, for benchmarks and CI; stop it (by its own pid) when the run ends."""
+file, for benchmarks and CI; stop it (by its own pid) when the run ends. spawn_auth: how
+it authenticates the tool's clients."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import time
 import urllib.request
 from types import TracebackType
 from typing import Self
+
+from load.settings import Settings
 
 
 def free_port() -> int:
@@ -88,3 +91,25 @@ class SpawnedServer:
         if hasattr(self, "_log"):
             self._log.close()
         self.tmp.cleanup()
+
+
+def spawn_auth(
+    server_args: list[str], settings: Settings
+) -> tuple[list[str], dict[str, str]]:
+    """With ``--token-secret``, the spawned server verifies the minted tokens: ``--auth jwt``
+    (unless --server-args names an --auth) and the secret in SYNCSERVER_JWT_SECRET (in the
+    environment, not on a command line that ``ps`` shows), with its per-user rate limit off
+    (``--rate-limit 0``, unless --server-args sets one): a load client pushing without pause
+    outruns a real user's budget, and the tool measures the server, not its limiter.
+    Without it the tool sends no token, so the server runs ``--auth none`` (unless
+    --server-args says how to authenticate): a server refuses to start with auth on and no
+    key."""
+    named = any(arg.split("=", 1)[0] in ("--auth", "--dev", "--jwt-secret", "--jwks")
+                for arg in server_args)
+    if not settings.token_secret:
+        return (server_args if named else [*server_args, "--auth", "none"]), {}
+    if not any(arg == "--auth" or arg.startswith("--auth=") for arg in server_args):
+        server_args = [*server_args, "--auth", "jwt"]
+    if not any(arg.split("=", 1)[0] == "--rate-limit" for arg in server_args):
+        server_args = [*server_args, "--rate-limit", "0"]
+    return server_args, {"SYNCSERVER_JWT_SECRET": settings.token_secret}
