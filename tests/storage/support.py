@@ -62,10 +62,11 @@ def delete(mid: int, record_id: str, base: int, space: str = "s1",
 
 
 def apply(txn: PushTransaction, client_id: str, raw: list[dict[str, Any]], clock: Clock,
-          policies: PolicyTable) -> BatchResult:
+          policies: PolicyTable, may_write: Callable[[str], bool] | None = None,
+          owner: str | None = None) -> BatchResult:
     """push.apply_batch as the server calls it (it takes the batch's locks first)."""
     items: list[Mutation | Rejection] = [parse_mutation(m, MAX_RECORD) for m in raw]
-    return apply_batch(txn, client_id, items, clock, policies, MAX_RECORD)
+    return apply_batch(txn, client_id, items, clock, policies, MAX_RECORD, may_write, owner)
 
 
 async def push(storage: Storage, client_id: str, raw: list[dict[str, Any]],

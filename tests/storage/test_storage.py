@@ -1,6 +1,6 @@
 """The storage behaviours every backend must have (storage/base.py), each case run on
 SQLite and on PostgreSQL (the `backend` fixture), through the storage interface and the
-real push and conflict code."""
+real push and conflict code. The lock order they keep: test_lock_order.py."""
 
 from __future__ import annotations
 
@@ -56,6 +56,25 @@ def test_seq_is_per_space_and_gap_free(backend: Backend) -> None:
     backend.run(scenario)
 
 
+def test_concurrent_batches_keep_each_space_gap_free_in_commit_order(backend: Backend) -> None:
+    async def scenario(s: Any) -> None:
+        await asyncio.gather(*(push(s, f"c{i}", [put(1, f"r{i}", space="a"),
+                                                 put(2, f"r{i}", space="b"),
+                                                 put(3, f"q{i}", space="a")])
+                               for i in range(20)))
+        for space, count in (("a", 40), ("b", 20)):
+            page, head = await s.changes(space, 0, 1000, None)
+            assert [c["seq"] for c in orjson.loads(b"[" + page.changes + b"]")] == \
+                list(range(1, count + 1))
+            assert head.seq == count == (await s.head(space)).seq
+            assert not page.more and page.last_seq == count
+        # A batch's changes of a space are consecutive: no other batch's between them.
+        seq_of = {c["id"]: c["seq"] for c in await feed(s, "a")}
+        assert all(seq_of[f"q{i}"] == seq_of[f"r{i}"] + 1 for i in range(20))
+
+    backend.run(scenario)
+
+
 def test_a_replayed_batch_is_applied_once(backend: Backend) -> None:
     async def scenario(s: Any) -> None:
         sent = [put(1, "a", {"n": 1}), put(2, "b"), delete(3, "b", base=1)]
@@ -64,6 +83,13 @@ def test_a_replayed_batch_is_applied_once(backend: Backend) -> None:
         assert [r.get("duplicate") for r in again] == [True, True, True]
         assert [{k: v for k, v in r.items() if k != "duplicate"} for r in again] == first
         assert len(await feed(s, "s1")) == 2
+        # A batch of duplicates moves no head; mids are per client.
+        replayed = await s.write(lambda txn: apply(txn, "c1", batch("c1", *sent), Clock(60_000),
+                                                   PolicyTable()))
+        assert replayed.heads == {}
+        other = await s.write(lambda txn: apply(txn, "c2", batch("c2", put(1, "c")),
+                                                Clock(60_000), PolicyTable()))
+        assert other.heads == {"s1": 4}
         # A mid used again for another mutation is refused, not applied.
         reused = await push(s, "c1", [put(2, "z")])
         assert reused[0]["code"] == ErrorCode.MUTATION_ID_REUSED.value
@@ -103,6 +129,8 @@ def test_pages_stop_at_the_limit_and_the_byte_budget(backend: Backend) -> None:
         assert (page.count, page.last_seq, page.more) == (0, 12, False)
         page, _ = await s.changes("s1", 0, 5, ["todos"])
         assert (page.count, page.last_seq, page.more) == (5, 5, True)
+        page, head = await s.changes("s1", 20, 100, None)  # a cursor past the head: kept
+        assert (page.count, page.last_seq, page.more, head.seq) == (0, 20, False, 12)
 
     backend.run(scenario)
 
@@ -204,6 +232,24 @@ def test_epochs_are_created_once_and_renewed(backend: Backend) -> None:
         assert (again.current, again.legacy) == (new, old)
 
     backend.run(scenario, instances=3)
+
+
+def test_the_secret_the_epochs_and_meta_outlive_a_restart(backend: Backend) -> None:
+    async def scenario(s: Any) -> tuple[bytes, epoch.Epochs]:
+        return await s.secret(), await s.write(epoch.load_or_create)
+
+    secret, epochs = backend.run(scenario)
+    assert len(secret) == 32 and epochs.current == epochs.legacy
+    assert backend.run(scenario) == (secret, epochs)
+
+    async def renew(s: Any) -> tuple[str, str, str | None]:
+        old, new = await s.write(epoch.renew)
+        first = await s.write(lambda txn: txn.add_meta("k", "first"))
+        assert await s.write(lambda txn: txn.add_meta("k", "second")) == first
+        return old, new, await s.write(lambda txn: txn.get_meta(epoch.LEGACY_EPOCH))
+
+    old, new, legacy = backend.run(renew)
+    assert old == epochs.current != new and legacy == epochs.legacy
 
 
 def test_a_client_id_is_bound_to_one_owner(backend: Backend) -> None:
