@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,7 +10,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -97,3 +98,16 @@ class ServerProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextlib.contextmanager
+def serving(db: Path | str, env: dict[str, str] | None = None, log: Path | None = None
+            ) -> Iterator[httpx.Client]:
+    """A server on `db`, started for the block and stopped after it, and an HTTP client of it
+    (`log`: where its output goes; needed for a postgresql:// URL)."""
+    server = ServerProcess(db, env=env, log=log).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            yield client
+    finally:
+        server.stop()

@@ -33,7 +33,7 @@ from syncserver.merge import ABSENT, Decision, State
 from syncserver.mutations import Mutation
 from syncserver.policies import ConflictContext, Policy, PolicyTable
 from tests.conflicts.engine import make, step
-from tests.server import ServerProcess
+from tests.server import serving
 
 FIELDS = ("a", "b", "c")
 DELETED = "_deleted"
@@ -207,12 +207,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     policies = ",".join(f"{name}={policy.value}" for policy, name in COLLECTIONS.items()
                         if policy is not Policy.CUSTOM)
     resolver = f"{COLLECTIONS[Policy.CUSTOM]}={__name__}:client_data_over_server"
-    process = ServerProcess(tmp_path_factory.mktemp("chain-props") / "sync.db",
-                            env={"SYNCSERVER_POLICIES": policies,
-                                 "SYNCSERVER_RESOLVERS": resolver}).start()
-    with httpx.Client(base_url=process.url, timeout=30) as client:
+    with serving(tmp_path_factory.mktemp("chain-props") / "sync.db",
+                 {"SYNCSERVER_POLICIES": policies, "SYNCSERVER_RESOLVERS": resolver}) as client:
         yield client
-    process.stop()
 
 
 _examples = itertools.count()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import pull_all
 from tests.pg import BACKENDS, backend_database
-from tests.server import ServerProcess
+from tests.server import serving
 
 POLICIES = "lww_c=lww,sw_c=server-wins,cw_c=client-wins,man_c=manual"
 RESOLVERS = "cust=tests.conflicts.resolvers:longest_title"
@@ -26,13 +26,10 @@ SPACE = "chains"
 def http(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[httpx.Client]:
     """Every chain on each backend: the policies behave the same on both."""
     directory: Path = tmp_path_factory.mktemp("chains")
-    with backend_database(request.param, directory) as db:
-        server = ServerProcess(db, log=directory / "server.log",
-                               env={"SYNCSERVER_POLICIES": POLICIES,
-                                    "SYNCSERVER_RESOLVERS": RESOLVERS}).start()
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            yield client
-        server.stop()
+    env = {"SYNCSERVER_POLICIES": POLICIES, "SYNCSERVER_RESOLVERS": RESOLVERS}
+    with backend_database(request.param, directory) as db, \
+            serving(db, env, log=directory / "server.log") as client:
+        yield client
 
 
 _mids: dict[str, int] = {}

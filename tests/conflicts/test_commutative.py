@@ -12,18 +12,16 @@ import pytest
 
 from tests.conflicts.test_chains import audit, m, push, record
 from tests.pg import BACKENDS, backend_database
-from tests.server import ServerProcess
+from tests.server import serving
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def http(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[httpx.Client]:
     """Every operation on each backend: counters and sets behave the same on both."""
     directory: Path = tmp_path_factory.mktemp("ops")
-    with backend_database(request.param, directory) as db:
-        server = ServerProcess(db, log=directory / "server.log").start()
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            yield client
-        server.stop()
+    with backend_database(request.param, directory) as db, \
+            serving(db, log=directory / "server.log") as client:
+        yield client
 
 
 def test_a_stale_plain_write_of_a_counter_never_wipes_increments_unaudited(http):
