@@ -6,13 +6,13 @@ Samples are taken every ``every`` seconds through the whole run (load, settle, c
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import resource
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+from load.periodic import periodically
 
 
 def _status_mb(pid: int | str, field: str) -> float | None:
@@ -56,20 +56,8 @@ class MemoryLog:
         self.sample()
         self.marks[phase] = self.seconds[-1]
 
-    @contextlib.asynccontextmanager
-    async def sampling(self) -> AsyncIterator[None]:
-        async def sampler() -> None:
-            while True:
-                self.sample()
-                await asyncio.sleep(self.every)
-
-        task = asyncio.create_task(sampler())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def sampling(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return periodically(self.every, self.sample)
 
     def to_json(self) -> dict[str, Any]:
         server_peak = _status_mb(self.server_pid, "VmHWM") if self.server_pid else None

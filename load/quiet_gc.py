@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
+
+from load.periodic import periodically
 
 
 @contextlib.asynccontextmanager
@@ -23,18 +24,9 @@ async def quiet_gc(every: float = 1.0) -> AsyncIterator[None]:
 
     thresholds = gc.get_threshold()
     gc.set_threshold(50_000, 20, 100)
-
-    async def freezer() -> None:
-        while True:
-            gc.freeze()
-            await asyncio.sleep(every)
-
-    task = asyncio.create_task(freezer())
     try:
-        yield
+        async with periodically(every, gc.freeze):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         gc.unfreeze()
         gc.set_threshold(*thresholds)
