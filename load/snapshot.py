@@ -24,11 +24,7 @@ async def read_feed(url: str, spaces: list[str], limit: int, token: str | None =
             cursor = ""
             while True:
                 path = f"/v1/changes?space={quote(space)}&since={quote(cursor)}&limit={limit}"
-                response = await conn.request("GET", path)
-                assert response is not None
-                if response.status != 200:
-                    raise SnapshotError(f"GET {path} -> {response.status}: {response.body[:300]!r}")
-                page = orjson.loads(response.body)
+                page = await _get_page(conn, path)
                 changes.extend(page["changes"])
                 cursor = page["cursor"]
                 if not page.get("more"):
@@ -50,11 +46,7 @@ async def read_audit(
             after = 0
             while True:
                 path = f"/v1/conflicts?space={quote(space)}&after={after}&limit={limit}"
-                response = await conn.request("GET", path)
-                assert response is not None
-                if response.status != 200:
-                    raise SnapshotError(f"GET {path} -> {response.status}: {response.body[:300]!r}")
-                page = orjson.loads(response.body)
+                page = await _get_page(conn, path)
                 entries.extend(page["conflicts"])
                 if not page.get("more") or not page["conflicts"]:
                     break
@@ -62,3 +54,11 @@ async def read_audit(
     finally:
         await conn.close()
     return entries
+
+
+async def _get_page(conn: HttpConnection, path: str) -> Any:
+    response = await conn.request("GET", path)
+    assert response is not None
+    if response.status != 200:
+        raise SnapshotError(f"GET {path} -> {response.status}: {response.body[:300]!r}")
+    return orjson.loads(response.body)
