@@ -75,7 +75,10 @@ class DemoPage:
         return demo
 
     def goto(self, worker: str = "classic") -> None:
-        query = f"?space={self.space}" + ("&sw=module" if worker == "module" else "")
+        """Open the demo in `space` (none: the page's own, e.g. before signing in)."""
+        query = "&".join(([f"space={self.space}"] if self.space else [])
+                         + (["sw=module"] if worker == "module" else []))
+        query = f"?{query}" if query else ""
         self.page.goto(f"{self.base_url}/{query}")
         self.wait_ready()
         # Background Sync and offline reloads need the worker in control of the page.

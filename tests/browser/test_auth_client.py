@@ -15,7 +15,7 @@ import jwt
 import pytest
 from playwright.sync_api import Browser
 
-from tests.browser.demo_app import SYNC_TAG, poll
+from tests.browser.demo_app import SYNC_TAG, DemoPage, poll
 from tests.helpers import pull_all
 from tests.server import ServerProcess
 
@@ -51,12 +51,8 @@ def test_signed_in_offline_writes_reach_the_server_through_the_worker_and_logout
     space = f"auth-{uuid.uuid4().hex[:10]}"
     context = browser.new_context()
     try:
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{server.url}/")
-        page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=10_000)
-        page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=10_000)
+        demo = DemoPage.open(context, server.url, space="")  # the space comes with signIn
+        page, errors = demo.page, demo.errors
         session = {"space": space, "user": "alice", "token": token("alice", {space: "rw"})}
         db_name = page.evaluate("s => window.app.signIn(s)", session)
         assert db_name == "syncserver~alice"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from tests.browser.demo_app import poll
+from tests.browser.demo_app import DemoPage, poll
 from tests.browser.test_auth_client import APP_DIR, SECRET, token
 from tests.helpers import pull_all
 from tests.server import ServerProcess
@@ -57,13 +57,8 @@ def test_a_rate_limited_write_waits_retry_after_and_is_delivered_then(
     bearer = token(user, {space: "rw"})
     context = browser.new_context()
     try:
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{server.url}/")
-        page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=10_000)
-        page.wait_for_function("() => navigator.serviceWorker.controller !== null",
-                               timeout=10_000)
+        demo = DemoPage.open(context, server.url, space="")  # the space comes with signIn
+        page, errors = demo.page, demo.errors
         page.evaluate("s => window.app.signIn(s)",
                       {"space": space, "user": user, "token": bearer})
         poll(page, lambda: page.evaluate("window.app.sync.feedState") == "live",
