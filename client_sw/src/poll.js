@@ -1,10 +1,42 @@
-// Following the feed without the WebSocket (`live: false`): long-polls on the cursor, for
-// as long as the client is open. Errors back off up to 30 s; a 401/403 waits for a new
-// token, a 429 for the wait the server asked for.
+// The feed over HTTP: one pull (while the socket is down, or on demand), and, without the
+// WebSocket (`live: false`), long-polls on the cursor for as long as the client is open.
+// Long-poll errors back off up to 30 s; a 401/403 waits for a new token, a 429 for the
+// wait the server asked for.
 
 import { AuthError } from './auth.js';
 import { pullChanges } from './pull.js';
 import { RateLimitError } from './rate.js';
+
+/**
+ * Pull the feed over HTTP once (catch-up without the WebSocket); `pulling` and `pullDone`
+ * say that one runs (logout waits for it).
+ * @param {import('./sync-client.js').SyncClient} client
+ */
+export async function pullOnce(client) {
+  if (client.pulling || client.leaving || Date.now() < client.limitedUntil) return;
+  client.pulling = true;
+  /** @type {() => void} */
+  let finished = () => {};
+  client.pullDone = new Promise((resolve) => { finished = resolve; });
+  client.updateStatus();
+  try {
+    const records = await pullChanges({
+      db: client.db, url: client.url, space: client.space, collections: client.options.collections,
+      onResync: (event) => client.onResync(event), tokens: client.tokens,
+    });
+    if (records.length) client.notifier.post({ type: 'change', records, origin: 'remote' });
+    client.serverAnswered();
+  } catch (error) {
+    if (error instanceof AuthError) client.emit('auth', error.pause);
+    if (error instanceof RateLimitError) client.rateLimited({ ...error.limit, request: 'pull' });
+    client.requestFailed(/** @type {any} */ (error));
+    throw error;
+  } finally {
+    client.pulling = false;
+    finished();
+    client.updateStatus();
+  }
+}
 
 /** @param {import('./sync-client.js').SyncClient} client */
 export async function pollFeed(client) {

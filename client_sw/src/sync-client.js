@@ -3,16 +3,14 @@
 // land in IndexedDB and the outbox, and a replay (Background Sync in the service worker,
 // or this page where that API is missing) delivers them.
 
-import { AuthError, fetchWithToken, pageTokens, readPause, writePause } from './auth.js';
+import { fetchWithToken, pageTokens, readPause, writePause } from './auth.js';
 import { Collection } from './collection.js';
 import { DEFAULT_DB_NAME, getClientId, openDatabase, userDatabaseName, wipeDatabase } from './db.js';
 import { Emitter } from './events.js';
 import { withReplayLock } from './lock.js';
 import { createNotifier } from './notify.js';
 import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from './outbox.js';
-import { pollFeed } from './poll.js';
-import { pullChanges } from './pull.js';
-import { RateLimitError } from './rate.js';
+import { pollFeed, pullOnce } from './poll.js';
 import { ServerWatch } from './reach.js';
 import { endpoint } from './replay.js';
 import { DEFAULT_SYNC_TAG, ReplaySchedule } from './replay-schedule.js';
@@ -257,31 +255,7 @@ export class SyncClient extends Emitter {
   }
 
   /** Pull the feed over HTTP once (catch-up without the WebSocket). */
-  async pull() {
-    if (this.pulling || this.leaving || Date.now() < this.limitedUntil) return;
-    this.pulling = true;
-    /** @type {() => void} */
-    let finished = () => {};
-    this.pullDone = new Promise((resolve) => { finished = resolve; });
-    this.updateStatus();
-    try {
-      const records = await pullChanges({
-        db: this.db, url: this.url, space: this.space, collections: this.options.collections,
-        onResync: (event) => this.onResync(event), tokens: this.tokens,
-      });
-      if (records.length) this.notifier.post({ type: 'change', records, origin: 'remote' });
-      this.serverAnswered();
-    } catch (error) {
-      if (error instanceof AuthError) this.emit('auth', error.pause);
-      if (error instanceof RateLimitError) this.rateLimited({ ...error.limit, request: 'pull' });
-      this.requestFailed(/** @type {any} */ (error));
-      throw error;
-    } finally {
-      this.pulling = false;
-      finished();
-      this.updateStatus();
-    }
-  }
+  pull() { return pullOnce(this); }
 
   async refreshPending() {
     const pending = await countOutbox(this.db);
