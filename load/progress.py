@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -11,6 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from load.glossary import NEW, REPLAYED
 from load.memory import MemoryLog, describe
+from load.periodic import periodically
 from load.stats import Stats
 
 
@@ -30,25 +30,18 @@ async def progress_bar(stats: Stats, duration: float, enabled: bool,
     task = progress.add_task("load", total=duration, info="")
     started = time.monotonic()
 
-    async def refresh() -> None:
-        while True:
-            t = stats.totals
-            # the report's words (load/glossary.py): new mutations are each write once,
-            # replays are counted apart
-            info = (
-                f"new mutations {t[NEW]:,}  replayed {t[REPLAYED]:,}  "
-                f"pulled {t['changes_pulled']:,}  ws {t['changes_delivered']:,}  "
-                f"errors {sum(stats.errors.values()):,}"
-                + describe(memory)  # the tool's and the server's resident memory now
-            )
-            progress.update(task, completed=min(time.monotonic() - started, duration), info=info)
-            await asyncio.sleep(0.25)
+    def refresh() -> None:
+        t = stats.totals
+        # the report's words (load/glossary.py): new mutations are each write once,
+        # replays are counted apart
+        info = (
+            f"new mutations {t[NEW]:,}  replayed {t[REPLAYED]:,}  "
+            f"pulled {t['changes_pulled']:,}  ws {t['changes_delivered']:,}  "
+            f"errors {sum(stats.errors.values()):,}"
+            + describe(memory)  # the tool's and the server's resident memory now
+        )
+        progress.update(task, completed=min(time.monotonic() - started, duration), info=info)
 
     with progress:
-        updater = asyncio.create_task(refresh())
-        try:
+        async with periodically(0.25, refresh):
             yield
-        finally:
-            updater.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await updater
