@@ -74,11 +74,12 @@ def read_changes(conn: sqlite3.Connection, space: str, since: int, limit: int,
             total, last, more = 0, since, False
             for seq, change in conn.execute(f"SELECT seq, CAST(change AS BLOB) FROM ({rows})",
                                             (*params, limit)):
-                if parts and total + len(change) + 1 > max_bytes:
+                # the page's bytes: the changes and the commas between them
+                if parts and total + 1 + len(change) > max_bytes:
                     more = True
                     break
+                total += len(change) + (1 if parts else 0)
                 parts.append(change)
-                total += len(change) + 1
                 last = seq
             count, joined = len(parts), b",".join(parts)
             del parts
