@@ -32,9 +32,8 @@ import psycopg
 from ..mutations import Mutation
 from ..records import RecordKey, Row, StoredRecord
 from . import mutation_log
+from .write_buffer import RECORD_COLUMNS, WriteBuffer, conflict_client
 
-RECORD_COLUMNS = ("space, collection, id, version, seq, deleted, hlc, updated_at, data, meta, "
-                  "change")
 CHANNEL = "syncserver_changes"
 META_LOCK = 0x73796E636D657461  # pg_advisory_xact_lock key of the meta table ("syncmeta")
 
@@ -63,19 +62,16 @@ LOAD_ROWS = (
 )
 
 
-class PostgresTransaction:
+class PostgresTransaction(WriteBuffer):
     """PushTransaction over one pooled connection, inside BEGIN ... COMMIT (postgres.py)."""
 
     def __init__(self, conn: psycopg.Connection[Any], instance: str) -> None:
+        super().__init__()
         self.conn = conn
         self.instance = instance
         self.locked_client: str | None = None
         self.purged: int | None = None  # the locked client's purged_mid
         self.start: dict[str, int] = {}  # head of each locked space as read under its lock
-        self.heads: dict[str, int] = {}  # head of each space after this transaction's seqs
-        self.rows: dict[RecordKey, Row] = {}
-        self.results: dict[str, list[mutation_log.Entry]] = {}
-        self.results_at = 0
         self.meta_locked = False
 
     def _one(self, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
@@ -168,18 +164,9 @@ class PostgresTransaction:
         self.heads[space] = head + 1
         return head + 1
 
-    def write_row(self, key: RecordKey, row: Row) -> None:
-        self.rows[key] = row  # a later write in the batch wins
-
-    def write_results(self, client_id: str, entries: list[mutation_log.Entry],
-                      created_at: int) -> None:
-        self.results.setdefault(client_id, []).extend(entries)
-        self.results_at = created_at
-
     def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
                        server: str, outcome: str, created_at: int) -> int:
-        client = orjson.dumps({"mid": m.mid, "op": m.op, "data": m.data,
-                               "base_version": m.base_version, "hlc": m.hlc}).decode()
+        client = conflict_client(m)
         row = self._one(
             "INSERT INTO conflicts (space, collection, record_id, client_id, mid, policy, "
             "status, base_version, server, client, outcome, created_at, resolved_at) "

@@ -8,26 +8,21 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 
 from ..mutations import Mutation
 from ..records import ID, RecordKey, Row, StoredRecord
 from . import mutation_log
+from .write_buffer import RECORD_COLUMNS, WriteBuffer, conflict_client
 from .failures import TransactionLost
 
-RECORD_COLUMNS = ("space, collection, id, version, seq, deleted, hlc, updated_at, data, meta, "
-                  "change")
 
 
-class SQLiteTransaction:
+class SQLiteTransaction(WriteBuffer):
     """PushTransaction over the writer connection; writes are buffered for executemany."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
         self.conn = conn
-        self.heads: dict[str, int] = {}
-        self.rows: dict[RecordKey, Row] = {}
-        self.results: dict[str, list[mutation_log.Entry]] = {}
-        self.results_at = 0
 
     def _check_open(self) -> None:
         """SQLite rolls back the whole transaction on some errors (a full disk, an I/O
@@ -100,19 +95,10 @@ class SQLiteTransaction:
         self.heads[space] = head + 1
         return head + 1
 
-    def write_row(self, key: RecordKey, row: Row) -> None:
-        self.rows[key] = row  # a later write in the batch wins
-
-    def write_results(self, client_id: str, entries: list[mutation_log.Entry],
-                      created_at: int) -> None:
-        self.results.setdefault(client_id, []).extend(entries)
-        self.results_at = created_at
-
     def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
                        server: str, outcome: str, created_at: int) -> int:
         self._check_open()
-        client = orjson.dumps({"mid": m.mid, "op": m.op, "data": m.data,
-                               "base_version": m.base_version, "hlc": m.hlc}).decode()
+        client = conflict_client(m)
         cursor = self.conn.execute(
             "INSERT INTO conflicts (space, collection, record_id, client_id, mid, policy, status,"
             " base_version, server, client, outcome, created_at, resolved_at) "
