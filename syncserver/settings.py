@@ -8,265 +8,37 @@ of being taken silently, replaced by a default, or failing later with a tracebac
 
 from __future__ import annotations
 
-import math
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-
-class SettingError(ValueError):
-    """A bad setting; str() is the one line an operator sees."""
-
-
-@dataclass(frozen=True)
-class Whole:
-    lo: int
-    hi: int
-
-    @property
-    def allowed(self) -> str:
-        return f"a whole number from {self.lo} to {self.hi}"
-
-    def parse(self, raw: str) -> int:
-        return int(raw.strip())
-
-    def check(self, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int) \
-                or not self.lo <= value <= self.hi:
-            raise ValueError
-        return value
-
-
-@dataclass(frozen=True)
-class Number:
-    lo: float
-    hi: float
-
-    @property
-    def allowed(self) -> str:
-        return f"a number from {self.lo:g} to {self.hi:g}"
-
-    def parse(self, raw: str) -> float:
-        return float(raw.strip())
-
-    def check(self, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or not self.lo <= value <= self.hi:
-            raise ValueError
-        return float(value)
-
-
-@dataclass(frozen=True)
-class Choice:
-    values: tuple[str, ...]
-    note: str = ""  # why a value someone might expect is missing
-
-    @property
-    def allowed(self) -> str:
-        return "one of " + ", ".join(self.values) + (f" ({self.note})" if self.note else "")
-
-    def parse(self, raw: str) -> str:
-        return raw.strip()
-
-    def check(self, value: Any) -> Any:
-        # Case does not matter (`normal`, `NORMAL`); the value in force is the listed one.
-        wanted = str(value).strip().lower()
-        for choice in self.values:
-            if choice.lower() == wanted:
-                return choice
-        raise ValueError
-
-
-@dataclass(frozen=True)
-class Flag:
-    allowed: str = "1/0, true/false, yes/no or on/off"
-
-    def parse(self, raw: str) -> bool:
-        lowered = raw.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off", ""}:
-            return False
-        raise ValueError
-
-    def check(self, value: Any) -> Any:
-        if not isinstance(value, bool):
-            raise ValueError
-        return value
-
-
-@dataclass(frozen=True)
-class Text:
-    """Free text checked by a function that raises ValueError with the precise reason."""
-
-    allowed: str
-    validate: Callable[[str], None] = lambda value: None
-
-    def parse(self, raw: str) -> str:
-        return raw
-
-    def check(self, value: Any) -> Any:
-        if not isinstance(value, str):
-            raise ValueError
-        self.validate(value)
-        return value
-
-
-@dataclass(frozen=True)
-class Directory:
-    """A folder that must exist when the command starts (empty: not set). Checked at start
-    so that a typo is one line, not a server that answers 404 to everything."""
-
-    allowed: str
-
-    def parse(self, raw: str) -> str:
-        return raw
-
-    def check(self, value: Any) -> Any:
-        if not isinstance(value, str):
-            raise ValueError
-        if value == "":
-            return value
-        if not os.path.exists(value):
-            raise ValueError("no such directory")
-        if not os.path.isdir(value):
-            raise ValueError("not a directory")
-        if not os.access(value, os.R_OK | os.X_OK):
-            raise ValueError("this user cannot read the directory")
-        return value
-
-
-Kind = Whole | Number | Choice | Flag | Text | Directory
-
-
-# What users write for PostgreSQL (migrate.database_url turns each into SQLAlchemy's
-# postgresql+psycopg://: psycopg 3, docs/deployment.md "Why psycopg 3").
-POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
-
-
-def is_postgresql(db: str) -> bool:
-    return "://" in db and db.split("://", 1)[0] in POSTGRES_SCHEMES
-
-
-def mask_password(db: str) -> str:
-    """A database URL fit to print: the password of user:password@ is masked."""
-    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", db)
-
-
-def _database(value: str) -> None:
-    if is_postgresql(value):
-        from sqlalchemy.engine import make_url
-
-        try:
-            url = make_url("postgresql://" + value.split("://", 1)[1])
-        except Exception:
-            raise ValueError("not a URL of the form postgresql://user@host:port/database") \
-                from None
-        if not url.database:
-            raise ValueError("no database name: postgresql://user@host:port/DATABASE")
-        return
-    if "://" in value and not value.startswith(("sqlite:///", "sqlite+pysqlite:///")):
-        scheme = value.split("://", 1)[0]
-        raise ValueError(f"the {scheme}:// scheme is not supported: give a SQLite file "
-                         "path or a postgresql:// URL")
-    path = value.split(":///", 1)[1] if "://" in value else value
-    if not path.strip():
-        raise ValueError("no file path given")
-    if path == ":memory:" or "mode=memory" in path:
-        raise ValueError("an in-memory database would lose every write when the server stops")
-
-
-def _host(value: str) -> None:
-    if not value or any(c.isspace() for c in value):
-        raise ValueError("no address given")
-
-
-def _secret(value: str) -> None:
-    if 0 < len(value) < 16:
-        raise ValueError(f"{len(value)} characters is too short to sign cursors")
-
-
-def _policy(value: str) -> None:
-    from .policies import PolicyTable
-
-    PolicyTable.parse(value, "", "")
-
-
-def _policies(value: str) -> None:
-    from .policies import PolicyTable
-
-    PolicyTable.parse("merge", value, "")
-
-
-def _resolvers(value: str) -> None:
-    from .policies import PolicyTable
-
-    PolicyTable.parse("merge", "", value)  # imports each function: a typo fails at start
-
-
-def _readable_file(value: str) -> None:
-    if value == "":
-        return
-    if not os.path.exists(value):
-        raise ValueError("no such file")
-    if not os.path.isfile(value):
-        raise ValueError("not a file")
-    if not os.access(value, os.R_OK):
-        raise ValueError("this user cannot read the file")
-
-
-def _csp(value: str) -> None:
-    if not value.strip():
-        raise ValueError("empty: give a policy, or `off` to send none")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("control characters cannot be sent in a header")
-
-
-def _origins(value: str) -> None:
-    from .cors import parse_origins
-
-    parse_origins(value)
-
-
-# The policy pages (the demo, --static apps) are served with: everything from the page's
-# own origin, images also as data: URLs, the API and its WebSocket on any ws:/wss: host
-# (browsers differ on whether 'self' covers WebSocket URLs), and no framing, plugins,
-# <base> or cross-origin form posts. The demo runs under it (tests/security).
-DEFAULT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
-               "img-src 'self' data:; connect-src 'self' ws: wss:; worker-src 'self'; "
-               "manifest-src 'self'; object-src 'none'; base-uri 'self'; "
-               "form-action 'self'; frame-ancestors 'none'")
-
-
-def _jwt_secret(value: str) -> None:
-    from .tokens import MIN_SECRET
-
-    if 0 < len(value) < MIN_SECRET:
-        raise ValueError(f"{len(value)} characters is too short for HS256: use at least "
-                         f"{MIN_SECRET} random characters")
-
-
-def _jwks(value: str) -> None:
-    if value and not value.startswith(("http://", "https://")) and not os.path.isfile(value):
-        raise ValueError("neither an http(s) URL nor an existing file")
-
-
-def _claim_value(value: str) -> None:
-    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("spaces around it or control characters: a token's claim would "
-                         "never match it")
-
-
-def _metrics_token(value: str) -> None:
-    if value in ("", "off"):
-        return
-    if len(value) < 16:
-        raise ValueError(f"{len(value)} characters is too short for a secret: use at least 16 "
-                         "random characters")
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("spaces or control characters cannot be sent in a header")
+from .setting_kinds import (  # noqa: F401  (re-exported)
+    Choice,
+    DEFAULT_CSP,
+    Directory,
+    Flag,
+    Kind,
+    Number,
+    SettingError,
+    Text,
+    Whole,
+    check_claim_value,
+    check_csp,
+    check_database,
+    check_host,
+    check_jwks,
+    check_jwt_secret,
+    check_metrics_token,
+    check_origins,
+    check_policies,
+    check_policy,
+    check_readable_file,
+    check_resolvers,
+    check_secret,
+    is_postgresql,
+    mask_password,
+)
 
 
 POLICY_NAMES = "merge, lww, server-wins, client-wins, manual"
@@ -282,8 +54,8 @@ def _setting(default: Any, help: str, kind: Kind) -> Any:
 class Settings:
     db: str = _setting("syncserver.db", "SQLite file path, or a sqlite:/// or postgresql:// URL",
                        Text("a file path, a sqlite:///path URL or a "
-                            "postgresql://user@host:port/database URL", _database))
-    host: str = _setting("127.0.0.1", "address to listen on", Text("an address", _host))
+                            "postgresql://user@host:port/database URL", check_database))
+    host: str = _setting("127.0.0.1", "address to listen on", Text("an address", check_host))
     port: int = _setting(8000, "port to listen on", Whole(1, 65535))
     migrate: bool = _setting(True, "run pending migrations when the server starts", Flag())
     demo: bool = _setting(
@@ -294,7 +66,7 @@ class Settings:
         "library at /sync/; empty: not served", Directory("empty, or an existing directory"))
     secret: str = _setting(
         "", "key that signs cursors; empty: generated once and kept in the database",
-        Text("empty, or at least 16 characters", _secret))
+        Text("empty, or at least 16 characters", check_secret))
     sqlite_synchronous: str = _setting(
         "FULL", "SQLite synchronous pragma (FULL: a commit survives power loss; NORMAL: faster)",
         Choice(("FULL", "EXTRA", "NORMAL"),
@@ -362,15 +134,15 @@ class Settings:
         "the file-descriptor limit (ulimit -n) less a reserve of 64", Whole(0, 10_000_000))
     default_policy: str = _setting(
         "merge", f"conflict policy of collections not named in --policies: {POLICY_NAMES}",
-        Text(f"one of {POLICY_NAMES}", _policy))
+        Text(f"one of {POLICY_NAMES}", check_policy))
     policies: str = _setting(
         "", "per-collection conflict policies, e.g. todos=lww,notes=manual",
         Text(f"collection=policy pairs, e.g. todos=lww,notes=manual, policies: {POLICY_NAMES}",
-             _policies))
+             check_policies))
     resolvers: str = _setting(
         "", "custom resolvers, e.g. todos=myapp.sync:resolve_todo (a Python function)",
         Text("collection=package.module:function pairs, each an importable function",
-             _resolvers))
+             check_resolvers))
     log_level: str = _setting(
         "info", "uvicorn log level",
         Choice(("critical", "error", "warning", "info", "debug", "trace")))
@@ -381,21 +153,21 @@ class Settings:
     ssl_certfile: str = _setting(
         "", "serve HTTPS with this certificate (PEM, the chain after it); needs "
         "--ssl-keyfile; empty: plain HTTP", Text("empty, or a readable PEM file",
-                                                 _readable_file))
+                                                 check_readable_file))
     ssl_keyfile: str = _setting(
         "", "the private key of --ssl-certfile (PEM, not encrypted)",
-        Text("empty, or a readable PEM file", _readable_file))
+        Text("empty, or a readable PEM file", check_readable_file))
     hsts_max_age: int = _setting(
         31_536_000, "Strict-Transport-Security max-age in seconds, sent only when this "
         "server serves HTTPS itself (0: no header)", Whole(0, 63_072_000))
     csp: str = _setting(
         DEFAULT_CSP, "Content-Security-Policy of served pages (the demo, --static); `off`: "
-        "none", Text("a policy (directives separated by ;), or off", _csp))
+        "none", Text("a policy (directives separated by ;), or off", check_csp))
     cors_origins: str = _setting(
         "", "origins (scheme://host[:port], comma-separated) whose pages may call the API "
         "and open its WebSocket; empty: the server's own origin only",
         Text("empty, or exact origins such as https://app.example.com,"
-             "http://localhost:5173", _origins))
+             "http://localhost:5173", check_origins))
     cors_max_age: int = _setting(
         600, "seconds a browser may keep a CORS preflight answer", Whole(0, 86_400))
     auth: str = _setting(
@@ -408,19 +180,19 @@ class Settings:
         "caller a token for any user", Flag())
     jwt_secret: str = _setting(
         "", "HS256 secret that verifies tokens (and mints dev tokens with `syncserver token`)",
-        Text("empty, or at least 32 characters", _jwt_secret))
+        Text("empty, or at least 32 characters", check_jwt_secret))
     jwks: str = _setting(
         "", "JWKS file path or http(s) URL of the RS256/ES256 keys that verify tokens",
-        Text("empty, an existing file, or an http(s) URL", _jwks))
+        Text("empty, an existing file, or an http(s) URL", check_jwks))
     jwks_refresh: float = _setting(
         60.0, "least seconds between two reloads of the JWKS (a token with an unknown kid "
         "reloads it)", Number(1, 86_400))
     jwt_issuer: str = _setting(
         "", "required `iss` claim of tokens; empty: not checked",
-        Text("empty, or text without surrounding spaces or control characters", _claim_value))
+        Text("empty, or text without surrounding spaces or control characters", check_claim_value))
     jwt_audience: str = _setting(
         "", "required `aud` claim of tokens; empty: not checked",
-        Text("empty, or text without surrounding spaces or control characters", _claim_value))
+        Text("empty, or text without surrounding spaces or control characters", check_claim_value))
     jwt_leeway: float = _setting(
         30.0, "seconds of clock skew allowed on a token's exp and nbf", Number(0, 600))
     # Per-user limits (auth on; docs/security.md "Rate limits").
@@ -440,7 +212,7 @@ class Settings:
         "", "bearer token that /metrics requires (Authorization: Bearer ...); `off`: "
         "/metrics is not served (404); empty: /metrics is open to anyone who reaches the "
         "server", Text("empty, off, or at least 16 characters without spaces",
-                       _metrics_token))
+                       check_metrics_token))
 
     def __post_init__(self) -> None:
         # Settings built in code (tests, create_app) are held to the same table.
