@@ -72,13 +72,38 @@ class Notifier:
         self._events: dict[str, _Waiting] = {}
         self._listeners: dict[str, set[Listener]] = {}
         self._goodbyes: set[Callable[[], Awaitable[None]]] = set()
+        # The highest feed position published or read here, per space served (listened to
+        # or waited on): what the fan-out between instances compares the database with.
+        self._heads: dict[str, int] = {}
         self.closing = False  # the server is stopping: nobody waits any more
 
+    def serves(self, space: str) -> bool:
+        return space in self._listeners or space in self._events
+
+    def served(self) -> list[str]:
+        return [*self._listeners, *(s for s in self._events if s not in self._listeners)]
+
+    def head(self, space: str) -> int | None:
+        """The highest position published or seen in `space` while served; None: not
+        served, or not since a reader first read it."""
+        return self._heads.get(space)
+
+    def saw(self, space: str, head: int) -> None:
+        """A reader of a served space read the feed up to `head`."""
+        if head > self._heads.get(space, -1) and self.serves(space):
+            self._heads[space] = head
+
+    def _unserved(self, space: str) -> None:
+        if not self.serves(space):
+            self._heads.pop(space, None)
+
     def publish(self, space: str, prev: int, head: int, rows: list[Row]) -> None:
+        self.saw(space, head)
         published = Published(space, prev, head, rows)
         waiting = self._events.pop(space, None)
         if waiting is not None:
             waiting.event.set()
+            self._unserved(space)  # the woken long-polls read again (and say so)
         for listener in list(self._listeners.get(space, ())):
             listener(published)
 
@@ -103,6 +128,7 @@ class Notifier:
             waiting.takers -= 1
             if waiting.takers <= 0:
                 del self._events[space]
+                self._unserved(space)
 
     @staticmethod
     async def wait(event: asyncio.Event, timeout: float) -> bool:
@@ -122,6 +148,7 @@ class Notifier:
             listeners.discard(listener)
             if not listeners:
                 del self._listeners[space]
+                self._unserved(space)
 
     def on_shutdown(self, goodbye: Callable[[], Awaitable[None]]) -> None:
         """Run `goodbye` when the server stops (a WebSocket connection closing itself)."""
