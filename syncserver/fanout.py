@@ -98,6 +98,8 @@ class Fanout:
                           "reconnecting; meanwhile, changes written through other "
                           "instances reach this one's subscribers at the periodic check",
                           type(exc).__name__)
+            except Exception:  # a bug: logged, and the listener goes on
+                log.exception("unexpected error in the fan-out's listener: reconnecting")
             finally:
                 self.metrics.fanout_listening.set(0)
             await asyncio.sleep(random.uniform(delay / 2, delay))
@@ -136,8 +138,12 @@ class Fanout:
             while self._pending:
                 work, self._pending = list(self._pending.items()), {}
                 for i in range(0, len(work), READERS):
-                    await asyncio.gather(*(self._forward(space, lo, hi)
-                                           for space, (lo, hi) in work[i:i + READERS]))
+                    done = await asyncio.gather(*(self._forward(space, lo, hi)
+                                                  for space, (lo, hi) in work[i:i + READERS]),
+                                                return_exceptions=True)
+                    for outcome in done:  # a bug: logged; the periodic check tries again
+                        if isinstance(outcome, Exception):
+                            log.error("unexpected error in the fan-out", exc_info=outcome)
 
     async def _forward(self, space: str, prev: int, head: int) -> None:
         """Publish (prev, head] of `space` here, from what was last published or read here

@@ -57,7 +57,7 @@ class Writer:
                     batch.append(mutation(mid, rid, data={"by": self.client_id, "mid": mid},
                                           base=base, space=space))
             await self._push(stamped_by(self.client_id, batch))
-            await asyncio.sleep(random.uniform(0, 0.05))
+            await asyncio.sleep(random.uniform(0.05, 0.15))  # a run lasts >= 0.6 s
 
     async def _push(self, batch: list[dict[str, Any]]) -> None:
         """Through a random live instance; when it dies mid-request, the same batch again

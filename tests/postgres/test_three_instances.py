@@ -72,6 +72,6 @@ def test_three_instances_deliver_every_change_once(postgres_url: str, tmp_path: 
 
 def test_an_instance_killed_mid_run_loses_and_repeats_nothing(postgres_url: str,
                                                              tmp_path: Path) -> None:
-    _cluster, readers = run(postgres_url, tmp_path, kill_at=1.0)
+    _cluster, readers = run(postgres_url, tmp_path, kill_at=0.4)
     moved = [r for r in readers if r.reconnects]
     assert len(moved) == 4 and all(r.at != 2 for r in moved)  # c's four readers
