@@ -146,8 +146,8 @@ class Fanout:
                             log.error("unexpected error in the fan-out", exc_info=outcome)
 
     async def _forward(self, space: str, prev: int, head: int) -> None:
-        """Publish (prev, head] of `space` here, from what was last published or read here
-        (a gap before `prev` is read with it), in chunks; a longer gap is announced
+        """Publish (prev, head] of `space` here, from what was last published here (a gap
+        before `prev` is read with it), in chunks; a longer gap is announced
         without its rows, and each subscriber reads it from the database by pages."""
         known = self.notifier.head(space)
         start = prev if known is None else known
@@ -183,14 +183,22 @@ class Fanout:
                           "database (%s)", exc)
 
     async def check(self) -> None:
-        """Compare the heads of the spaces served here with what was last published or
-        read here, and publish any gap (a lost notification, one still on its way)."""
-        spaces = [s for s in self.notifier.served() if self.notifier.head(s) is not None]
+        """Compare the heads of the spaces served here with what was last published here,
+        and publish any gap (a lost notification, or one still on its way)."""
+        self.notifier.prune()
+        spaces = self.notifier.served()
         if not spaces:
             return
         self.metrics.fanout_checks.inc()
-        for space, head in (await self.storage.heads(spaces)).items():
-            known = self.notifier.head(space)
-            if known is not None and head > known:
+        heads = await self.storage.heads(spaces)
+        for space in spaces:
+            head, known = heads.get(space, 0), self.notifier.head(space)
+            if known is None:
+                # Nothing published here since the space came to be served: whoever
+                # serves it read the feed after it began to, but a notification lost
+                # since may have been the last. Announced without rows (prev == head):
+                # a listener behind reads its gap, and from now on `known` is the mark.
+                self.notifier.publish(space, head, head, [])
+            elif head > known:
                 self.metrics.fanout_behind.inc()
                 self._want(space, known, head)

@@ -72,8 +72,9 @@ class Notifier:
         self._events: dict[str, _Waiting] = {}
         self._listeners: dict[str, set[Listener]] = {}
         self._goodbyes: set[Callable[[], Awaitable[None]]] = set()
-        # The highest feed position published or read here, per space served (listened to
-        # or waited on): what the fan-out between instances compares the database with.
+        # The highest feed position published here per space served (listened to or waited
+        # on): every listener ends at or past it, having taken each publish or read the
+        # feed after it. The fan-out between instances compares it with the database.
         self._heads: dict[str, int] = {}
         self.closing = False  # the server is stopping: nobody waits any more
 
@@ -84,26 +85,26 @@ class Notifier:
         return [*self._listeners, *(s for s in self._events if s not in self._listeners)]
 
     def head(self, space: str) -> int | None:
-        """The highest position published or seen in `space` while served; None: not
-        served, or not since a reader first read it."""
+        """The highest position published in `space` while served (None: none yet)."""
         return self._heads.get(space)
 
-    def saw(self, space: str, head: int) -> None:
-        """A reader of a served space read the feed up to `head`."""
-        if head > self._heads.get(space, -1) and self.serves(space):
-            self._heads[space] = head
+    def prune(self) -> None:
+        """Forget the heads of spaces no longer served (a woken long-poll leaves its
+        space's head behind, so that its next wait does not start from nothing)."""
+        for space in [s for s in self._heads if not self.serves(s)]:
+            del self._heads[space]
 
     def _unserved(self, space: str) -> None:
         if not self.serves(space):
             self._heads.pop(space, None)
 
     def publish(self, space: str, prev: int, head: int, rows: list[Row]) -> None:
-        self.saw(space, head)
+        if head > self._heads.get(space, -1) and self.serves(space):
+            self._heads[space] = head
         published = Published(space, prev, head, rows)
         waiting = self._events.pop(space, None)
         if waiting is not None:
             waiting.event.set()
-            self._unserved(space)  # the woken long-polls read again (and say so)
         for listener in list(self._listeners.get(space, ())):
             listener(published)
 

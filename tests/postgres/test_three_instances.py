@@ -42,7 +42,14 @@ def run(url: str, tmp_path: Path, kill_at: float | None) -> tuple[Cluster, list[
             heads = database_heads(url)
             for r in readers:
                 r.target = heads.get(r.space, 0)
-            await asyncio.wait_for(asyncio.gather(*reading), 30)
+            _done, waiting = await asyncio.wait(reading, timeout=30)
+            for task in waiting:
+                task.cancel()
+            stuck = [(r.space, "ws" if r.websocket else "http", r.at, r.reconnects, r.top,
+                      r.target) for r in readers if not r.done()]
+            assert not stuck, f"readers short of the database's head: {stuck}"
+            for task in _done:
+                task.result()
             assert check_acknowledged(writers, url) > WRITERS * BATCHES
             return readers
 
