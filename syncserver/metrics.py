@@ -26,5 +26,32 @@ class Metrics:
                                          buckets=(.001, .0025, .005, .01, .025, .05, .1, .25,
                                                   .5, 1, 2.5, 5, 10, 30, 60))
 
+        # The fan-out between instances (PostgreSQL only, fanout.py).
+        self.fanout_notifications = Counter(
+            "syncserver_fanout_notifications",
+            "Change notifications received from other instances", registry=self.registry)
+        self.fanout_malformed = Counter(
+            "syncserver_fanout_malformed", "Malformed change notifications ignored",
+            registry=self.registry)
+        self.fanout_ranges_read = Counter(
+            "syncserver_fanout_ranges_read",
+            "Ranges of changes read once and published to this instance's subscribers",
+            registry=self.registry)
+        self.fanout_checks = Counter(
+            "syncserver_fanout_checks",
+            "Periodic checks of the served spaces' heads against the database",
+            registry=self.registry)
+        self.fanout_behind = Counter(
+            "syncserver_fanout_behind",
+            "Spaces a periodic check found behind the database (a notification lost or "
+            "still on its way)", registry=self.registry)
+        self.fanout_reconnects = Counter(
+            "syncserver_fanout_reconnects",
+            "Times the listening connection was made again after it was lost",
+            registry=self.registry)
+        self.fanout_listening = Gauge(
+            "syncserver_fanout_listening",
+            "1 while the listening connection is up", registry=self.registry)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -72,9 +72,35 @@ class Notifier:
         self._events: dict[str, _Waiting] = {}
         self._listeners: dict[str, set[Listener]] = {}
         self._goodbyes: set[Callable[[], Awaitable[None]]] = set()
+        # The highest feed position published here per space served (listened to or waited
+        # on): every listener ends at or past it, having taken each publish or read the
+        # feed after it. The fan-out between instances compares it with the database.
+        self._heads: dict[str, int] = {}
         self.closing = False  # the server is stopping: nobody waits any more
 
+    def serves(self, space: str) -> bool:
+        return space in self._listeners or space in self._events
+
+    def served(self) -> list[str]:
+        return [*self._listeners, *(s for s in self._events if s not in self._listeners)]
+
+    def head(self, space: str) -> int | None:
+        """The highest position published in `space` while served (None: none yet)."""
+        return self._heads.get(space)
+
+    def prune(self) -> None:
+        """Forget the heads of spaces no longer served (a woken long-poll leaves its
+        space's head behind, so that its next wait does not start from nothing)."""
+        for space in [s for s in self._heads if not self.serves(s)]:
+            del self._heads[space]
+
+    def _unserved(self, space: str) -> None:
+        if not self.serves(space):
+            self._heads.pop(space, None)
+
     def publish(self, space: str, prev: int, head: int, rows: list[Row]) -> None:
+        if head > self._heads.get(space, -1) and self.serves(space):
+            self._heads[space] = head
         published = Published(space, prev, head, rows)
         waiting = self._events.pop(space, None)
         if waiting is not None:
@@ -103,6 +129,7 @@ class Notifier:
             waiting.takers -= 1
             if waiting.takers <= 0:
                 del self._events[space]
+                self._unserved(space)
 
     @staticmethod
     async def wait(event: asyncio.Event, timeout: float) -> bool:
@@ -122,6 +149,7 @@ class Notifier:
             listeners.discard(listener)
             if not listeners:
                 del self._listeners[space]
+                self._unserved(space)
 
     def on_shutdown(self, goodbye: Callable[[], Awaitable[None]]) -> None:
         """Run `goodbye` when the server stops (a WebSocket connection closing itself)."""

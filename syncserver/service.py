@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -25,6 +25,9 @@ from .push import BatchResult, apply_batch, client_of_another_user
 from .ratelimit import RateLimiter, UserConnections
 from .settings import Settings
 from .storage.base import Page, PushTransaction, SpaceHead, Storage
+
+if TYPE_CHECKING:
+    from .fanout import Fanout
 
 
 # Push protocols served. 2: a queued write's base_version is the version its client last
@@ -80,6 +83,7 @@ class SyncService:
         self.rate = RateLimiter(settings.rate_limit, settings.rate_burst) \
             if self.auth.enabled and settings.rate_limit > 0 else None
         self.user_connections = UserConnections(settings.max_user_connections)
+        self.fanout: Fanout | None = None  # PostgreSQL: changes of the other instances
 
     def spend(self, access: Access | None, about: dict[str, object] | None = None) -> None:
         """One request of `access`'s user: a token of its bucket, or 429 rate_limited."""
@@ -103,8 +107,19 @@ class SyncService:
             self.auth.use_dev_secret(await self.storage.secret(devmode.SECRET_NAME))
         epochs = await self.storage.write(epoch.load_or_create)
         self.cursors = CursorCodec(secret, epochs.current, epochs.legacy)
+        if self.storage.kind == "postgresql":  # SQLite: one process, nothing to fan out
+            from .fanout import Fanout
+            from .storage.postgres import PostgresStorage
+
+            assert isinstance(self.storage, PostgresStorage)
+            self.fanout = Fanout(self.storage, self.notifier, self.metrics,
+                                 self.settings.fanout_catchup_interval,
+                                 self.settings.max_batch_mutations)
+            self.fanout.start()
 
     async def stop(self) -> None:
+        if self.fanout is not None:
+            await self.fanout.stop()
         await self.storage.close()
 
     async def shutdown(self, timeout: float) -> None:

@@ -75,6 +75,10 @@ class Settings:
     postgres_pool_size: int = _setting(
         10, "PostgreSQL connections this instance keeps open (its concurrent transactions)",
         Whole(1, 1000))
+    fanout_catchup_interval: float = _setting(
+        1.0, "PostgreSQL: seconds between two checks of the spaces this instance serves "
+        "against the database (a lost change notification delays a change by at most "
+        "this)", Number(0.05, 3600))
     max_batch_mutations: int = _setting(
         1000, "most mutations in one push batch", Whole(1, 100_000))
     max_batch_bytes: int = _setting(

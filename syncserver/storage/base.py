@@ -145,6 +145,15 @@ class Storage(Protocol):
     async def head(self, space: str) -> SpaceHead:
         ...
 
+    async def heads(self, spaces: list[str]) -> dict[str, int]:
+        """The feed head of each of `spaces` that has one (a space never written is
+        absent), in one read: the fan-out's periodic catch-up (fanout.py)."""
+
+    async def rows_between(self, space: str, after: int, upto: int) -> list[Row]:
+        """The records of `space` whose last change has after < seq <= upto, in seq order
+        (a record changed again past `upto` is absent): a range one notification announced,
+        read once by an instance and shared by all its subscribers (fanout.py)."""
+
     async def meta(self, key: str) -> str | None:
         """A value of the key-value table (PushTransaction.get_meta), read without
         writing (`syncserver token --dev` reads the dev secret beside a running server)."""

@@ -26,6 +26,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from ..errors import ErrorCode, SyncError
+from ..records import Row
 from . import postgres_compact, postgres_feed
 from .base import CompactStats, Page, SpaceHead
 from .failures import RETRY_AFTER_SECONDS
@@ -266,6 +267,12 @@ class PostgresStorage:
 
     async def meta(self, key: str) -> str | None:
         return await self._read(_meta_now, key)
+
+    async def heads(self, spaces: list[str]) -> dict[str, int]:
+        return await self._read(postgres_feed.heads_now, spaces)
+
+    async def rows_between(self, space: str, after: int, upto: int) -> list[Row]:
+        return await self._read(postgres_feed.rows_between_now, space, after, upto)
 
     async def changes(self, space: str, since: int, limit: int,
                       collections: list[str] | None,

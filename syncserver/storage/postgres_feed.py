@@ -20,7 +20,9 @@ from typing import Any
 import psycopg
 from psycopg.adapt import Loader
 
+from ..records import Row
 from .base import Page, SpaceHead
+from .postgres_transaction import RECORD_COLUMNS
 
 
 class _TextAsBytes(Loader):
@@ -53,6 +55,20 @@ _PAGE = (
 def head_now(conn: psycopg.Connection[Any], space: str) -> SpaceHead:
     row = conn.execute("SELECT seq, horizon FROM spaces WHERE space = %s", (space,)).fetchone()
     return SpaceHead(int(row[0]), int(row[1])) if row else SpaceHead()
+
+
+def heads_now(conn: psycopg.Connection[Any], spaces: list[str]) -> dict[str, int]:
+    rows = conn.execute("SELECT space, seq FROM spaces WHERE space = ANY(%s)",
+                        (spaces,)).fetchall()
+    return {str(space): int(seq) for space, seq in rows}
+
+
+def rows_between_now(conn: psycopg.Connection[Any], space: str, after: int,
+                     upto: int) -> list[Row]:
+    """Storage.rows_between: a range of the (space, seq) index."""
+    return conn.execute(
+        f"SELECT {RECORD_COLUMNS} FROM records WHERE space = %s AND seq > %s AND seq <= %s "
+        "ORDER BY seq", (space, after, upto)).fetchall()
 
 
 def changes_now(conn: psycopg.Connection[Any], space: str, since: int, limit: int,

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .. import recordmeta
-from ..records import CREATED_META
+from ..records import CREATED_META, Row
 from . import sqlite_feed
 from .base import CompactStats, Page, SpaceHead
 from .checkpoint import RESTART_FRAMES, Checkpointer
@@ -316,6 +316,12 @@ class SQLiteStorage:
 
     async def meta(self, key: str) -> str | None:
         return await self._read(sqlite_feed.read_meta, key)
+
+    async def heads(self, spaces: list[str]) -> dict[str, int]:
+        return await self._read(sqlite_feed.read_heads, spaces)
+
+    async def rows_between(self, space: str, after: int, upto: int) -> list[Row]:
+        return await self._read(sqlite_feed.read_rows_between, space, after, upto)
 
     async def changes(self, space: str, since: int, limit: int,
                       collections: list[str] | None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from ..records import Row
 from .base import Page, SpaceHead
 
 # A page of the feed is one group_concat of the changes as stored (records.change_json
@@ -24,6 +25,24 @@ CHANGE_JSON = (
 def read_head(conn: sqlite3.Connection, space: str) -> SpaceHead:
     row = conn.execute("SELECT seq, horizon FROM spaces WHERE space = ?", (space,)).fetchone()
     return SpaceHead(row[0], row[1]) if row else SpaceHead()
+
+
+def read_heads(conn: sqlite3.Connection, spaces: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for i in range(0, len(spaces), 500):  # under SQLite's bound-parameter limit
+        part = spaces[i:i + 500]
+        found.update(conn.execute(
+            f"SELECT space, seq FROM spaces WHERE space IN ({','.join('?' * len(part))})",
+            part).fetchall())
+    return found
+
+
+def read_rows_between(conn: sqlite3.Connection, space: str, after: int,
+                      upto: int) -> list[Row]:
+    return conn.execute(
+        "SELECT space, collection, id, version, seq, deleted, hlc, updated_at, data, meta, "
+        f"coalesce(change, {CHANGE_JSON}) FROM records WHERE space = ? AND seq > ? "
+        "AND seq <= ? ORDER BY seq", (space, after, upto)).fetchall()
 
 
 PROBE_ROWS = 4  # rows whose size says whether summing a whole page is cheap

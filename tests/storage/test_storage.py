@@ -268,3 +268,23 @@ def test_health_is_ok_on_a_working_database(backend: Backend) -> None:
         assert s.kind == backend.kind
 
     backend.run(scenario)
+
+
+def test_heads_and_a_range_of_rows_read_in_seq_order(backend: Backend) -> None:
+    """The fan-out's reads (fanout.py): the heads of many spaces in one read, and the
+    records whose last change lies in (after, upto], in seq order, each as its change."""
+    async def scenario(s: Any) -> None:
+        await push(s, "c1", [put(1, "a"), put(2, "b"), put(3, "x", space="s2")])
+        await push(s, "c1", [put(4, "c"), put(5, "a", base=1), put(6, "d")])
+        assert await s.heads(["s1", "s2", "never"]) == {"s1": 5, "s2": 1}
+        assert await s.heads([]) == {}
+        rows = await s.rows_between("s1", 1, 4)
+        # a (seq 1, then 4), b 2, c 3, d 5: a's first change is gone, d is past the range
+        assert [(r[2], r[4]) for r in rows] == [("b", 2), ("c", 3), ("a", 4)]
+        changes = [orjson.loads(r[10]) for r in rows]
+        assert [(c["id"], c["version"], c["seq"]) for c in changes] == \
+            [("b", 1, 2), ("c", 1, 3), ("a", 2, 4)]
+        assert await s.rows_between("s1", 5, 10) == []
+        assert await s.rows_between("never", 0, 10) == []
+
+    backend.run(scenario)
