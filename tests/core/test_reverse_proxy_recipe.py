@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import re
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,20 +20,17 @@ import pytest
 from websockets.asyncio.client import connect
 
 from syncserver.settings import Settings
+from tests import nginx
 from tests.helpers import mutation
 from tests.server import REPO, ServerProcess, free_port
 
 APP_DIR = REPO / "tests" / "browser" / "static_app"
-DOC = REPO / "docs" / "deployment.md"
 SECTION = "## Your app served elsewhere"
 
 
 def recipe() -> str:
     """The nginx block of the doc's reverse-proxy section."""
-    section = DOC.read_text().split(SECTION, 1)[1]
-    match = re.search(r"```nginx\n(.*?)```", section, re.S)
-    assert match, f"no nginx block under {SECTION!r} in {DOC}"
-    return match.group(1)
+    return nginx.doc_block(SECTION)
 
 
 def location(config: str, name: str) -> str:
@@ -46,19 +39,13 @@ def location(config: str, name: str) -> str:
     return match.group(1)
 
 
-def seconds(value: str) -> float:
-    units = {"": 1, "s": 1, "m": 60, "h": 3600}
-    number, unit = re.fullmatch(r"(\d+)([smh]?)", value).groups()  # type: ignore[union-attr]
-    return int(number) * units[unit]
-
-
 def test_the_recipe_outlasts_the_longest_long_poll_and_takes_the_largest_push() -> None:
     api = location(recipe(), "/v1/")
     read_timeout = re.search(r"proxy_read_timeout (\w+);", api)
     body_size = re.search(r"client_max_body_size (\d+)m;", api)
     assert read_timeout and body_size, api
     defaults = Settings()
-    assert seconds(read_timeout.group(1)) > defaults.max_wait
+    assert nginx.seconds(read_timeout.group(1)) > defaults.max_wait
     assert int(body_size.group(1)) * 1024 * 1024 >= defaults.max_batch_bytes
 
 
@@ -69,9 +56,6 @@ class Quiet(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not os.path.exists(nginx):
-        pytest.fail("nginx is missing: apt-get install nginx-light (scripts/test does it)")
     root = tmp_path_factory.mktemp("proxy")
     server = ServerProcess(root / "sync.db", demo=True, env={"SYNCSERVER_MAX_WAIT": "5"}
                            ).start()
@@ -86,37 +70,10 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
              .replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{server.port};")
              .replace("https://cdn.example.net/", f"http://127.0.0.1:{cdn.server_port}/"))
     assert f"127.0.0.1:{port}" in block and f"{cdn.server_port}/myapp/" in block, block
-    user = "user root;" if os.geteuid() == 0 else ""  # workers must reach the temp folders
-    (root / "nginx.conf").write_text(f"""{user}
-daemon off;
-master_process off;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy-temp;
-{block}
-}}
-""")
-    proc = subprocess.Popen([nginx, "-c", str(root / "nginx.conf"), "-p", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx did not listen"
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
+        with nginx.running(root, block, port):
+            yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(10)
-        proc.stderr.close()  # type: ignore[union-attr]
         cdn.shutdown()
         cdn.server_close()
         server.stop()
