@@ -56,6 +56,14 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         help="with --spawn: extra `syncserver serve` options, e.g. '--ws-queue 8' (a small "
         "queue makes slow consumers overflow within a short run)",
     )
+    p.add_argument(
+        "--server-pid",
+        type=int,
+        action="append",
+        default=[],
+        help="with --url: the pid of a server process on this machine (repeat for several "
+        "instances): the report shows their CPU, summed, as the server's",
+    )
     p.add_argument("--allow-remote", action="store_true", help="allow non-loopback targets")
     p.add_argument("--out", type=Path, help="report directory (default load-report-SCENARIO-TIME)")
     p.add_argument("--no-progress", action="store_true")
@@ -142,9 +150,10 @@ async def server_info(url: str) -> dict[str, Any]:
 
 
 async def execute(
-    settings: Settings, show_progress: bool, server_pid: int | None = None
+    settings: Settings, show_progress: bool, server_pid: int | list[int] | None = None
 ) -> tuple[Stats, Verdict | None, dict[str, Any]]:
-    stats, memory = Stats(), MemoryLog(server_pid)
+    first = server_pid[0] if isinstance(server_pid, list) and server_pid else server_pid
+    stats, memory = Stats(), MemoryLog(first if isinstance(first, int) else None)
     stats.extra["machine"] = machine_info()
     cpu = stats.extra["cpu"] = {"start": cpu_sample(server_pid)}
     server = await server_info(settings.urls[0])
@@ -254,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         # drawn here, not left to chance inside the run, so that the report can name it
         settings.seed = random.SystemRandom().randrange(1 << 31)
     out = args.out or Path(f"load-report-{settings.scenario}-{time.strftime('%Y%m%d-%H%M%S')}")
-    server_pid = None
+    server_pid: int | list[int] | None = args.server_pid or None
     with contextlib.ExitStack() as stack:
         if args.spawn:
             try:
@@ -273,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         # the whole run, setup to check, measured before a spawned server exits
         cpu = stats.extra["cpu"]
         cpu["whole_run"] = cpu_split(cpu.pop("start"), cpu_sample(server_pid))
-        cpu["server"] = "spawned: /proc/PID/stat" if server_pid else NOT_MEASURED
+        cpu["server"] = ("spawned: /proc/PID/stat" if args.spawn else
+                         "given by --server-pid: /proc/PID/stat" if server_pid else NOT_MEASURED)
         if args.spawn and (stats.errors or verdict is None or not verdict.ok):
             # the spawned server's log disappears with its temporary directory
             stats.extra["server_log_tail"] = server.log_tail(4000)

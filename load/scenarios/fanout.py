@@ -6,6 +6,7 @@ The figure includes this process's own decoding time, an honest upper bound for 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Any
 
@@ -22,20 +23,26 @@ class Fanout(Scenario):
         self.space = self.space_names[0]
         self.subscribers = [self.make_client("sub", [self.space]) for _ in range(s.subscribers)]
         self.writers = [self.make_client("pub", [self.space]) for _ in range(max(1, s.writers))]
-        self.sent_at: dict[str, float] = {}
+        self.sent_at: dict[str, tuple[float, str]] = {}  # record id: when, through which URL
         for sub in self.subscribers:
-            sub.on_change = self._delivered
+            sub.on_change = functools.partial(self._delivered, sub.url)
         await bounded_gather(self.follow(c) for c in self.subscribers)
         started = time.monotonic()
         for feed in self.feeds.values():
             await feed.wait_synced(max(1.0, s.settle_timeout - (time.monotonic() - started)))
         self.stats.extra["subscribed_s"] = round(time.monotonic() - started, 3)
 
-    def _delivered(self, change: dict[str, Any], now: float) -> None:
+    def _delivered(self, url: str, change: dict[str, Any], now: float) -> None:
         sent = self.sent_at.get(change["id"])
         if sent is not None and change["version"] == 1:
-            self.stats.observe("delivery", now - sent)
+            at, origin = sent
+            self.stats.observe("delivery", now - at)
             self.stats.count("deliveries")
+            if len(self.settings.urls) > 1:
+                # Several instances: a subscriber of another instance than the writer's is
+                # reached through PostgreSQL's NOTIFY, one of the same instance directly.
+                same = "delivery_same_instance" if url == origin else "delivery_cross_instance"
+                self.stats.observe(same, now - at)
 
     async def drive(self) -> None:
         await asyncio.gather(*(self._loop(i, w) for i, w in enumerate(self.writers)))
@@ -50,5 +57,5 @@ class Fanout(Scenario):
             n += 1
             rid = f"{writer.client_id}-{n}"
             writer.write(self.space, "events", rid, "put", self.payload(writer, n))
-            self.sent_at[rid] = time.perf_counter()
+            self.sent_at[rid] = (time.perf_counter(), writer.url)
             await writer.push(writer.outbox[:])

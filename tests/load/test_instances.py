@@ -32,11 +32,14 @@ def three(postgres_url: str, tmp_path: Path) -> Iterator[list[ServerProcess]]:
 @pytest.mark.parametrize("scenario", sorted(CASES))
 def test_scenario_ends_clean_on_three_instances(scenario, three, run_load):
     urls = [arg for server in three[1:] for arg in ("--url", server.url)]
-    status, report = run_load(scenario, three[0].url, *urls, *SHORT, *CASES[scenario])
+    pids = [arg for server in three for arg in ("--server-pid", str(server.proc.pid))]
+    status, report = run_load(scenario, three[0].url, *urls, *pids, *SHORT, *CASES[scenario])
     logs = "\n".join(server.log.read_text()[-1500:] for server in three)
     verdict = report["convergence"]
     assert report["target"]["urls"] == [server.url for server in three]
     assert verdict["anomalies"] == [], logs
     assert report["results"]["errors"] == {}, (report["results"]["error_samples"], logs)
     assert verdict["verdict"] == "clean" and status == 0
+    # --server-pid: the three instances' CPU, summed, is the report's server CPU
+    assert report["results"]["cpu"]["load_phase"]["server_cpu_s"] > 0
     assert verdict["counts"]["mutations"] > 0 and verdict["counts"]["records_checked"] > 0
