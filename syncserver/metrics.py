@@ -39,11 +39,11 @@ class Metrics:
             registry=self.registry)
         self.fanout_checks = Counter(
             "syncserver_fanout_checks",
-            "Periodic checks of the served spaces' heads against the database",
+            "Periodic catch-up checks of the feeds this instance serves against the database",
             registry=self.registry)
         self.fanout_behind = Counter(
             "syncserver_fanout_behind",
-            "Spaces a periodic check found behind the database (a notification lost or "
+            "Feeds a periodic check found behind the database (a notification lost or "
             "still on its way)", registry=self.registry)
         self.fanout_reconnects = Counter(
             "syncserver_fanout_reconnects",
