@@ -34,8 +34,11 @@ if TYPE_CHECKING:
 # received (not counting its own queued writes); 1 added the number of writes queued before
 # it. The server judges both the same way (merge.py): only the meaning of the base differs.
 PROTOCOLS = (1, 2)
-OWNERS_CACHED = 100_000
-PAGE_READS = 2  # client id -> user bindings remembered in memory (auth on)
+OWNERS_CACHED = 100_000  # client id -> user bindings remembered in memory (auth on)
+# Page reads at once: a read of large records is a thread's CPU for milliseconds, and six
+# at once (the default executor) starved the writer and the event loop under 3,000 clients
+# asking for pages (load/hostile.py: push p99 x2).
+PAGE_READS = 2
 
 
 @dataclass
@@ -67,11 +70,8 @@ class SyncService:
         self.notifier = Notifier()
         self.long_polls = Gate(settings.max_long_polls)
         self.connections = Gate(settings.max_connections)
-        # Room for the largest change and its envelope (cursor, seq, version, stamp).
-        # Page reads at once: a read of large records is a thread's CPU for milliseconds,
-        # and six at once (the default executor) starved the writer and the event loop
-        # under 3,000 clients asking for pages (load/hostile.py: push p99 x2).
         self.reading = asyncio.Semaphore(PAGE_READS)
+        # Room for the largest change and its envelope (cursor, seq, version, stamp).
         self.pages = PagePool(settings.max_pages_in_flight_bytes,
                               settings.max_record_bytes + 4_096)
         self.clock = Clock(settings.max_clock_drift_ms)
