@@ -14,7 +14,8 @@ from tests.pg import BACKENDS, backend_database
 from tests.server import serving
 
 POLICIES = "lww_c=lww,sw_c=server-wins,cw_c=client-wins,man_c=manual"
-RESOLVERS = "cust=tests.conflicts.resolvers:longest_title,boom=tests.conflicts.resolvers:explode"
+RESOLVERS = ("cust=tests.conflicts.resolvers:longest_title,boom=tests.conflicts.resolvers:explode,"
+             "empty_c=tests.conflicts.resolvers:empty_record")
 NOW = int(time.time() * 1000)
 
 
@@ -148,6 +149,16 @@ def test_custom_resolver_decides_and_a_raising_one_rejects_only_its_mutation(htt
     assert "RuntimeError" in results[0]["message"]
     assert results[1]["status"] == "applied"
     assert record(http, "boom", "b1")["data"] == {"v": 2}
+
+
+def test_a_resolver_returning_an_empty_record_empties_it(http) -> None:
+    write(http, "a", "empty_c", "e1", "put", {"title": "t", "n": 1}, 0, 1)
+    write(http, "a", "empty_c", "e1", "patch", {"n": 2}, 1, 5)
+    result = write(http, "b", "empty_c", "e1", "patch", {"title": "b"}, 1, 3)
+    assert result["status"] == "merged" and result["resolution"]["winner"] == "custom"
+    assert result["record"]["data"] == {} and result["record"]["version"] == 3
+    stored = record(http, "empty_c", "e1")
+    assert stored["data"] == {} and not stored["deleted"]
 
 
 @pytest.mark.parametrize("delete_first", [True, False])
