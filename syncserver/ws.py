@@ -71,13 +71,22 @@ class Connection:
         self.counted: str | None = None  # the user whose connections this one counts in
         self.expiry: asyncio.TimerHandle | None = None
         self.queued = ByteBudget(service.settings.ws_max_queued_bytes)
-        self.pending_bytes = 0  # live batches held by this connection's subscriptions
+        self._pending_bytes = 0  # live batches held by this connection's subscriptions
         self.frame_bytes = 0  # the size of the frame being handled
         # One catch-up page read at a time per connection: its subscriptions together
         # hold at most one page beyond the connection's byte budget.
         self.catching_up = asyncio.Lock()
         self.pool_held = 0  # page-pool bytes of the frame last handed to the socket
         self.refusals = 0  # subscriptions refused for the per-connection limit
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    @pending_bytes.setter
+    def pending_bytes(self, value: int) -> None:
+        self.service.metrics.ws_pending_bytes.inc(value - self._pending_bytes)
+        self._pending_bytes = value
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.put((orjson.dumps(message).decode(), None, 0, 0))
