@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import WebSocketRoute
+from starlette.routing import Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import devmode, http_api, incidents, static, ws
@@ -28,13 +28,19 @@ from .storage.factory import Prepared, open_storage, prepare
 CLIENT_DIR = client_dir()
 
 
-class LatencyMiddleware:
-    """Request latency by route template (never by raw path: unbounded label values)."""
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+
+class LatencyMiddleware:
+    """Request latency by route template and method, never by raw path or method name:
+    both come from the client, and each label value is a series kept for ever. A request
+    counts under the route the router would pick (its template: `{conflict_id}` for any
+    id), a wrong method's too; anything else is `other`."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: list[Route]) -> None:
         self.app = app
         self.metrics = metrics
-        self.known = {r.path for r in http_api.routes}
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,9 +50,16 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, send)
         finally:
-            route = scope["path"] if scope["path"] in self.known else "other"
-            self.metrics.request_seconds.labels(route, scope["method"]).observe(
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.metrics.request_seconds.labels(self._route(scope), method).observe(
                 time.perf_counter() - start)
+
+    def _route(self, scope: Scope) -> str:
+        for route in self.routes:
+            match, _ = route.matches(scope)  # PARTIAL: the path, another method
+            if match is not Match.NONE:
+                return route.path_format
+        return "other"
 
 
 async def _sync_error(request: Request, exc: Exception) -> Response:
@@ -137,7 +150,7 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     )
     app.state.service = service
     app.state.settings = settings
-    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    app.add_middleware(LatencyMiddleware, metrics=metrics, routes=api_routes)
     # Outermost first: security headers land on every answer, CORS preflights, refused
     # WebSocket handshakes and unexpected errors' 500s included.
     app.outer = [Middleware(SecurityHeaders, settings=settings),

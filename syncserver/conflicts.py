@@ -14,7 +14,7 @@ from .hlc import Clock
 from .merge import State, apply_whole
 from .mutations import DEFAULT_MAX_DEPTH, Mutation, parse_mutation
 from .permissions import Access
-from .push import BatchResult
+from .push import BatchResult, oversized
 from .records import StoredRecord
 from .storage.base import PushTransaction
 
@@ -36,10 +36,11 @@ def parse_resolution(body: object) -> dict[str, Any]:
 
 
 def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
-            clock: Clock, max_depth: int = DEFAULT_MAX_DEPTH, access: Access | None = None
-            ) -> tuple[dict[str, Any], BatchResult]:
+            clock: Clock, max_record_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH,
+            access: Access | None = None) -> tuple[dict[str, Any], BatchResult]:
     """`access` (auth on): a conflict of a space the token cannot read is not found (its id
-    tells nothing); resolving needs write access to its space.
+    tells nothing); resolving needs write access to its space. The record written obeys
+    `max_record_bytes` as a push's does (413 record_too_large: the conflict stays open).
 
     The conflict's entry is read first (a backend with concurrent writers locks it then):
     the space to lock is in it."""
@@ -76,7 +77,7 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
                       current.deleted if current else False, version,
                       current.hlc if current else "", current.parsed_meta() if current else {})
         try:
-            record = _write_resolution(txn, m, state, now, stamp, out)
+            record = _write_resolution(txn, m, state, now, stamp, out, max_record_bytes)
         except OutOfRange as exc:
             raise SyncError(ErrorCode.INVALID_REQUEST, f"{exc}: resolve with data instead"
                             ) from None
@@ -88,11 +89,15 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
 
 
 def _write_resolution(txn: PushTransaction, m: Mutation, state: State, now: int, stamp: str,
-                      out: BatchResult) -> StoredRecord:
+                      out: BatchResult, max_record_bytes: int) -> StoredRecord:
     new = apply_whole(state, m, stamp)
+    data_json, meta_json = orjson.dumps(new.data), orjson.dumps(new.meta)
+    too_large = oversized(m.id, "this resolution", data_json, meta_json, max_record_bytes)
+    if too_large is not None:
+        raise SyncError(ErrorCode.RECORD_TOO_LARGE, too_large)
     seq = txn.next_seq(m.space)
     record = StoredRecord(m.space, m.collection, m.id, new.version, seq, new.deleted, new.hlc,
-                          now, orjson.dumps(new.data).decode(), orjson.dumps(new.meta).decode())
+                          now, data_json.decode(), meta_json.decode())
     row = record.row()  # renders the change once, for storage and fan-out alike
     txn.write_row((m.space, m.collection, m.id), row)
     out.heads[m.space] = seq

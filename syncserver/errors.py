@@ -49,6 +49,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_CURSOR: 400,
     ErrorCode.RESYNC_REQUIRED: 410,
     ErrorCode.BATCH_TOO_LARGE: 413,
+    ErrorCode.RECORD_TOO_LARGE: 413,  # a conflict resolution's (in a push: a rejection)
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,

@@ -286,7 +286,8 @@ def _decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: st
         decision.status, decision.winner, decision.conflicted = "open", "server", True
     else:
         data = _run_resolver(policies, cur, m, client_id, stamp)
-        _write_all(draft, cur, _as_put(m, data), data or cur.data)
+        # {} is a result (a record with no fields); only None means delete
+        _write_all(draft, cur, _as_put(m, data), cur.data if data is None else data)
         decision.winner, decision.conflicted = "custom", True
     for name in _apply_ops(draft, ops, base, writer):
         decision.fields.append({"field": name, "winner": "server"})

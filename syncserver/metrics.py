@@ -18,6 +18,11 @@ class Metrics:
         self.ws_slow_consumers = Counter("syncserver_ws_slow_consumers",
                                          "WebSocket connections closed as slow consumers",
                                          registry=self.registry)
+        self.ws_pending_bytes = Gauge(
+            "syncserver_ws_pending_bytes",
+            "Bytes of live changes waiting in WebSocket subscriptions for room in their "
+            "connection's queue (each connection's share counts against "
+            "SYNCSERVER_WS_MAX_QUEUED_BYTES)", registry=self.registry)
         self.limited = Counter("syncserver_limited", "Requests refused by a per-user limit",
                                ["code"], registry=self.registry)
         self.request_seconds = Histogram("syncserver_request_seconds",

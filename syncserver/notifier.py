@@ -72,6 +72,7 @@ class Notifier:
         self._events: dict[str, _Waiting] = {}
         self._listeners: dict[str, set[Listener]] = {}
         self._goodbyes: set[Callable[[], Awaitable[None]]] = set()
+        self._farewells: set[asyncio.Future[None]] = set()  # goodbyes running at shutdown
         # The highest feed position published here per space served (listened to or waited
         # on): every listener ends at or past it, having taken each publish or read the
         # feed after it. The fan-out between instances compares it with the database.
@@ -165,9 +166,11 @@ class Notifier:
         for waiting in self._events.values():
             waiting.event.set()
         self._events.clear()
-        goodbyes = [asyncio.ensure_future(goodbye()) for goodbye in list(self._goodbyes)]
-        if goodbyes:
-            await asyncio.wait(goodbyes, timeout=timeout)
+        # Kept (the loop holds tasks weakly): one still running past `timeout` is not
+        # collected mid-flight.
+        self._farewells = {asyncio.ensure_future(goodbye()) for goodbye in list(self._goodbyes)}
+        if self._farewells:
+            await asyncio.wait(self._farewells, timeout=timeout)
 
     def subscriber_count(self) -> int:
         return sum(len(v) for v in self._listeners.values())

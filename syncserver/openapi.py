@@ -259,7 +259,10 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                               "404": _problem("no such conflict"),
                               "408": _problem("the body did not arrive in time"),
                               "409": _problem("already resolved"),
-                              "413": _problem("body too large"),
+                              "413": _problem("body too large (batch_too_large), or the "
+                                              "record it writes past "
+                                              "SYNCSERVER_MAX_RECORD_BYTES "
+                                              "(record_too_large)"),
                               "415": _problem("not sent as Content-Type: application/json"),
                               **_auth("auth on: the token cannot write the space"),
                               "503": _problem("storage unavailable (nothing stored): retry "

@@ -240,15 +240,11 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
     if decision.state is not None:
         data_json = _data_json(m, decision.state)
         meta_json = orjson.dumps(decision.state.meta)
-        size = len(data_json) + len(meta_json)  # the metadata is stored, read and parsed too
-        if size > batch.max_record_bytes:
+        too_large = oversized(m.id, f"this {m.op}", data_json, meta_json,
+                              batch.max_record_bytes)
+        if too_large is not None:
             batch.count("rejected")
-            return rejected(m.mid, ErrorCode.RECORD_TOO_LARGE,
-                            f"record {m.id} would be {size} bytes after this {m.op} "
-                            f"({len(data_json)} of data, {len(meta_json)} of conflict "
-                            f"metadata); the limit is {batch.max_record_bytes} "
-                            "(SYNCSERVER_MAX_RECORD_BYTES, data and metadata together): "
-                            "remove data from the record first")
+            return rejected(m.mid, ErrorCode.RECORD_TOO_LARGE, too_large)
         record = _write(batch, m, decision.state, data_json.decode(), meta_json.decode())
     if decision.status == "applied" and not clamped:  # the common answer, formatted directly
         assert record is not None
@@ -317,6 +313,19 @@ def _insert(batch: _Batch, key: RecordKey, m: Mutation) -> bytes:
     changed.append(row)
     batch.applied += 1
     return b'{"mid":%d,"status":"applied","version":1,"seq":%d}' % (m.mid, seq)
+
+
+def oversized(record_id: str, change: str, data_json: bytes, meta_json: bytes,
+              limit: int) -> str | None:
+    """Why a record's new state is past SYNCSERVER_MAX_RECORD_BYTES (None: it is not). Every
+    write of a record obeys it: a push, a conflict resolution."""
+    size = len(data_json) + len(meta_json)  # the metadata is stored, read and parsed too
+    if size <= limit:
+        return None
+    return (f"record {record_id} would be {size} bytes after {change} ({len(data_json)} of "
+            f"data, {len(meta_json)} of conflict metadata); the limit is {limit} "
+            "(SYNCSERVER_MAX_RECORD_BYTES, data and metadata together): remove data from "
+            "the record first")
 
 
 def _data_json(m: Mutation, state: State) -> bytes:

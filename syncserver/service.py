@@ -301,6 +301,7 @@ class SyncService:
         resolution = conflicts.parse_resolution(body)
         answer, result = await self.storage.write(
             lambda txn: conflicts.resolve(txn, conflict_id, resolution, self.clock,
+                                          self.settings.max_record_bytes,
                                           self.settings.max_depth, access))
         self._publish(result)
         return orjson.dumps(answer)

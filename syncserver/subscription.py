@@ -55,6 +55,11 @@ class Subscription:
     def stop(self) -> None:
         self.conn.service.notifier.unlisten(self.space, self.on_publish)
         self.task.cancel()
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        """Its waiting live batches will never be sent: they leave the connection's byte
+        budget, or a healthy connection would later be cut as a slow consumer."""
         self.conn.pending_bytes -= sum(p.size for p in self.pending)
         self.pending.clear()
 
@@ -63,6 +68,7 @@ class Subscription:
         in the connection's table while the message waits for room, so a connection that
         ends meanwhile still cancels it.)"""
         self.conn.service.notifier.unlisten(self.space, self.on_publish)
+        self._drop_pending()
         await self.conn.send(message)
         if self.conn.subscriptions.get(self.space) is self:
             del self.conn.subscriptions[self.space]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -71,13 +71,30 @@ class Connection:
         self.counted: str | None = None  # the user whose connections this one counts in
         self.expiry: asyncio.TimerHandle | None = None
         self.queued = ByteBudget(service.settings.ws_max_queued_bytes)
-        self.pending_bytes = 0  # live batches held by this connection's subscriptions
+        self._pending_bytes = 0  # live batches held by this connection's subscriptions
         self.frame_bytes = 0  # the size of the frame being handled
         # One catch-up page read at a time per connection: its subscriptions together
         # hold at most one page beyond the connection's byte budget.
         self.catching_up = asyncio.Lock()
         self.pool_held = 0  # page-pool bytes of the frame last handed to the socket
         self.refusals = 0  # subscriptions refused for the per-connection limit
+        # Tasks of its own beside the sender, referenced until they end: the event loop
+        # holds tasks only weakly (one could be collected mid-flight).
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    @pending_bytes.setter
+    def pending_bytes(self, value: int) -> None:
+        self.service.metrics.ws_pending_bytes.inc(value - self._pending_bytes)
+        self._pending_bytes = value
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.put((orjson.dumps(message).decode(), None, 0, 0))
@@ -179,7 +196,7 @@ class Connection:
             sub.stop()
         self._drop_queued()
         ignore_input(self.ws.scope)
-        asyncio.get_running_loop().create_task(abort(self.ws.scope))
+        self._spawn(abort(self.ws.scope))
 
     def _drop_queued(self) -> None:
         while not self.outbound.empty():
@@ -204,7 +221,7 @@ class Connection:
         try:
             self.outbound.put_nowait(None)
         except asyncio.QueueFull:  # the receive loop's own close: room comes as frames go
-            asyncio.get_running_loop().create_task(self.outbound.put(None))
+            self._spawn(self.outbound.put(None))
 
     async def going_away(self) -> None:
         """The server is stopping: close with 1001 now. Frames still queued are dropped:

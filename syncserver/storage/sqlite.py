@@ -26,6 +26,7 @@ from .sqlite_feed import CHANGE_JSON  # noqa: F401 (migration 0004 imports it fr
 from .sqlite_transaction import SQLiteTransaction
 
 T = TypeVar("T")
+_Write = tuple[Callable[[SQLiteTransaction], Any], "asyncio.Future[Any]"]
 log = logging.getLogger("syncserver.storage")
 
 NOT_STORED = "nothing of this request was stored; send it again as it is (a replay is safe)"
@@ -56,8 +57,10 @@ class SQLiteStorage:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        self._pending: list[tuple[Callable[[SQLiteTransaction], Any], asyncio.Future[Any]]] = []
-        self._draining = False
+        self._pending: list[_Write] = []
+        # The task committing the pending writes, while one runs: referenced here, since
+        # the event loop holds tasks only weakly (one could be collected mid-flight).
+        self._drainer: asyncio.Task[None] | None = None
         self._checkpointer: Checkpointer | None = None
         self.checkpoint_restart_frames = RESTART_FRAMES
         # Why the writer's last group could not commit (None: it committed). /healthz
@@ -88,6 +91,8 @@ class SQLiteStorage:
         self._write_conn = conn
 
     async def close(self) -> None:
+        if self._drainer is not None:  # the writes already handed over are answered first
+            await asyncio.wait([self._drainer])
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
             self._checkpointer = None
@@ -134,18 +139,34 @@ class SQLiteStorage:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((fn, future))
-        if not self._draining:
-            self._draining = True
-            loop.create_task(self._drain())
+        if self._drainer is None:
+            self._drainer = loop.create_task(self._drain())
+            self._drainer.add_done_callback(self._drain_ended)
         return await future  # type: ignore[no-any-return]
 
+    def _drain_ended(self, task: asyncio.Task[None]) -> None:
+        """A drain cancelled before its first step ran none of its own cleanup: do it."""
+        if self._drainer is task:
+            self._drainer = None
+            self._cancel_writes([])
+
+    def _cancel_writes(self, group: list[_Write]) -> None:
+        """No answer for these writes (the group in flight may still commit on the writer
+        thread; the queued ones will not run): their requests are cancelled, never told
+        stored or not stored (a replay is safe)."""
+        for _fn, future in group + self._pending:
+            future.cancel()
+        self._pending = []
+
     async def _drain(self) -> None:
+        group: list[_Write] = []
         try:
             while self._pending:
                 group, self._pending = self._pending, []
                 try:
-                    outcomes = await self._on_writer(lambda: self._write_group(group))
-                except BaseException as exc:  # the group did not commit: nothing is stored
+                    outcomes = await self._on_writer(functools.partial(self._write_group,
+                                                                       group))
+                except Exception as exc:  # the group did not commit: nothing is stored
                     if is_storage_failure(exc):
                         if self.write_failure is None:  # once per run of failures
                             log.error("the writer cannot commit (%s): writes answer 503 "
@@ -164,8 +185,12 @@ class SQLiteStorage:
                         future.set_result(value)
                     else:
                         future.set_exception(value)
+                group = []
+        except BaseException:  # cancelled (the loop is stopping) or interrupted
+            self._cancel_writes(group)
+            raise  # this task ends as cancelled, instead of draining on
         finally:
-            self._draining = False
+            self._drainer = None
 
     def _write_group(self, group: list[tuple[Callable[[SQLiteTransaction], Any], Any]]
                      ) -> list[tuple[bool, Any]]:

@@ -17,3 +17,8 @@ def longest_title(ctx: ConflictContext) -> dict[str, Any] | None:
 
 def explode(ctx: ConflictContext) -> dict[str, Any] | None:
     raise RuntimeError("resolver bug")
+
+
+def empty_record(ctx: ConflictContext) -> dict[str, Any] | None:
+    """Settle on a record with no fields: a valid result, not "no opinion"."""
+    return {}

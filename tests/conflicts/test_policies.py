@@ -9,12 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import pull_all
+from tests.helpers import assert_problem, pull_all
 from tests.pg import BACKENDS, backend_database
 from tests.server import serving
 
 POLICIES = "lww_c=lww,sw_c=server-wins,cw_c=client-wins,man_c=manual"
-RESOLVERS = "cust=tests.conflicts.resolvers:longest_title,boom=tests.conflicts.resolvers:explode"
+RESOLVERS = ("cust=tests.conflicts.resolvers:longest_title,boom=tests.conflicts.resolvers:explode,"
+             "empty_c=tests.conflicts.resolvers:empty_record")
 NOW = int(time.time() * 1000)
 
 
@@ -126,6 +127,29 @@ def test_manual_conflict_opens_is_listed_resolved_and_fed(http) -> None:
     assert missing.status_code == 404 and missing.json()["code"] == "conflict_not_found"
 
 
+def test_a_resolution_past_the_record_size_limit_is_refused_like_a_push(http) -> None:
+    """SYNCSERVER_MAX_RECORD_BYTES (256,000 here) bounds a resolution's record as it bounds
+    a push's: 413 record_too_large, nothing written, the conflict stays open."""
+    write(http, "a", "man_c", "big", "put", {"a": "x" * 150_000}, 0, 1)
+    write(http, "a", "man_c", "big", "patch", {"n": 1}, 1, 5)
+    # Within the limit alone; past it once applied to the record.
+    result = write(http, "b", "man_c", "big", "patch", {"b": "y" * 150_000}, 1, 6)
+    assert result["status"] == "conflict" and result["code"] == "conflict_open"
+    conflict = result["conflict_id"]
+    before, cursor = pull_all(http, "p")
+    for body in ({"data": {"blob": "z" * 300_000}}, {"accept": "client"}):
+        refused = http.post(f"/v1/conflicts/{conflict}/resolve", json=body)
+        problem = assert_problem(refused, 413, "record_too_large")
+        assert "SYNCSERVER_MAX_RECORD_BYTES" in problem["detail"]
+    after, _ = pull_all(http, "p")
+    assert after == before
+    assert http.get("/v1/changes", params={"space": "p", "since": cursor}).json()[
+        "changes"] == []
+    assert [e["id"] for e in audit(http, "big", status="open")] == [conflict]
+    kept = http.post(f"/v1/conflicts/{conflict}/resolve", json={"data": {"a": "small"}})
+    assert kept.status_code == 200, kept.text
+
+
 def test_custom_resolver_decides_and_a_raising_one_rejects_only_its_mutation(http) -> None:
     write(http, "a", "cust", "c1", "put", {"title": "short", "n": 1}, 0, 1)
     write(http, "a", "cust", "c1", "patch", {"title": "tiny"}, 1, 5)
@@ -148,6 +172,16 @@ def test_custom_resolver_decides_and_a_raising_one_rejects_only_its_mutation(htt
     assert "RuntimeError" in results[0]["message"]
     assert results[1]["status"] == "applied"
     assert record(http, "boom", "b1")["data"] == {"v": 2}
+
+
+def test_a_resolver_returning_an_empty_record_empties_it(http) -> None:
+    write(http, "a", "empty_c", "e1", "put", {"title": "t", "n": 1}, 0, 1)
+    write(http, "a", "empty_c", "e1", "patch", {"n": 2}, 1, 5)
+    result = write(http, "b", "empty_c", "e1", "patch", {"title": "b"}, 1, 3)
+    assert result["status"] == "merged" and result["resolution"]["winner"] == "custom"
+    assert result["record"]["data"] == {} and result["record"]["version"] == 3
+    stored = record(http, "empty_c", "e1")
+    assert stored["data"] == {} and not stored["deleted"]
 
 
 @pytest.mark.parametrize("delete_first", [True, False])

@@ -16,6 +16,7 @@ The faults are real and provoked from outside the server:
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from websockets.asyncio.client import connect
 
 from tests.helpers import mutation, push
 
+from .support import metric
 from .test_websocket import apush, catch_up, recv, send
 
 MARKER = b"Q" * 4092  # an overflow page: a 4-byte next-page number, then payload only
@@ -115,3 +117,61 @@ def test_an_unexpected_exception_in_a_subscription_is_internal_error_and_the_oth
             assert [c["id"] for c in changes] == ["f1"]
 
     asyncio.run(scenario())
+
+
+HEALTHY = 60  # 250 KB records: 15 MB of catch-up, more than the socket and queue hold
+PENDING = "syncserver_ws_pending_bytes"
+
+
+def test_a_subscription_ended_by_an_error_gives_back_its_pending_bytes(server_factory,
+                                                                      tmp_path):
+    """Live batches that wait in a subscription count against its connection's byte
+    budget; when an error ends the subscription they are never sent, and must leave the
+    budget, or a healthy long-lived connection is later cut as a slow consumer."""
+    db = tmp_path / "sync.db"
+    server = server_factory(db=db)
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        # The space's first changes read fine, its last ones are on damaged pages.
+        for start in range(0, HEALTHY, 10):
+            push(c, "w-ok", [mutation(start + i + 1, f"h{start + i}", space="s", node="w-ok",
+                                      data={"blob": "x" * 250_000}) for i in range(10)])
+        push(c, "w-bad", [mutation(i, f"b{i}", space="s", node="w-bad",
+                                   data={"blob": "Q" * 30_000}) for i in range(1, 4)])
+    server.stop()
+    assert damage_pages_holding(db, MARKER) >= 3
+    server = server_factory(db=db, env={"SYNCSERVER_MAX_PAGE_BYTES": "1000000",
+                                        "SYNCSERVER_WS_MAX_QUEUED_BYTES": "2000000"})
+
+    c = httpx.Client(base_url=server.url, timeout=30)  # /metrics
+
+    async def scenario() -> None:
+        # A client that reads nothing for now: its catch-up stops when the socket's
+        # buffers and the connection's queue are full, long before the damaged pages.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        async with connect(server.ws_url, sock=sock, max_queue=1, max_size=None) as ws:
+            await send(ws, {"type": "subscribe", "space": "s"})
+            await apush(server.url, "w-live", [mutation(i, f"l{i}", space="s")
+                                               for i in range(1, 4)])
+            # The live batch waits in the subscription, behind its catch-up.
+            for _ in range(600):
+                if metric(c, PENDING) > 0:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the live batch never waited in the subscription")
+            # Read on: the catch-up reaches the damaged pages and the subscription ends.
+            while True:
+                msg = await recv(ws, timeout=60)
+                if msg["type"] == "error":
+                    break
+                assert msg["type"] == "changes" and msg["live"] is False, msg
+            assert msg["code"] == "storage_unavailable" and msg["space"] == "s", msg
+            # Its live batch will never be sent: the connection's budget is whole again.
+            assert metric(c, PENDING) == 0
+            await send(ws, {"type": "ping"})
+            assert await recv(ws) == {"type": "pong"}
+
+    with c:
+        asyncio.run(scenario())

@@ -83,7 +83,7 @@ async def push(storage: Storage, client_id: str, raw: list[dict[str, Any]],
 async def resolve(storage: Storage, conflict_id: int, resolution: dict[str, Any]) -> Any:
     clock = Clock(60_000)
     return await storage.write(
-        lambda txn: conflicts.resolve(txn, conflict_id, resolution, clock))
+        lambda txn: conflicts.resolve(txn, conflict_id, resolution, clock, MAX_RECORD))
 
 
 async def feed(storage: Storage, space: str, since: int = 0, limit: int = 1000,

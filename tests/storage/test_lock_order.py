@@ -66,7 +66,7 @@ def test_resolving_a_conflict_locks_its_space_before_reading_the_record(
         assert await s.conflicts({}, 0, 10, spaces=["other"]) == []
         answer, out = await s.write(lambda txn: conflicts.resolve(
             Recording(txn, calls), conflict_id, {"accept": "client"},  # type: ignore[arg-type]
-            Clock(60_000), access=Access("alice", time.time() + 60, {"s1": "rw"})))
+            Clock(60_000), 1 << 20, access=Access("alice", time.time() + 60, {"s1": "rw"})))
         assert answer["status"] == "resolved" and out.heads == {"s1": 2}
         assert await s.conflicts({"status": "open"}, 0, 10) == []
 
