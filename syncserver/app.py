@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import devmode, http_api, incidents, static, ws
@@ -64,6 +64,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     # The router's own headers: Allow on a 405 (RFC 9110 requires it)
     response.headers.update(exc.headers or {})
     return response
+
+
+async def _upgrade_required(request: Request) -> Response:
+    """/v1/ws asked for as a plain HTTP request (no WebSocket handshake)."""
+    error = SyncError(ErrorCode.UPGRADE_REQUIRED,
+                      "/v1/ws is a WebSocket: open it with a WebSocket handshake (GET with "
+                      "Upgrade: websocket and Connection: Upgrade)")
+    error.headers.update({"Upgrade": "websocket", "Connection": "Upgrade"})  # RFC 9110 15.5.22
+    return problem_response(error)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -127,7 +136,10 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
                 own_lock.release()
 
     api_routes = [*http_api.routes, *devmode.routes(settings)]
+    # The same path over plain HTTP: 426 for a GET, 405 with Allow for other methods
+    # (without it, the demo's mount at / answered 404).
     routes: list = [*api_routes, WebSocketRoute("/v1/ws", ws.endpoint),
+                    Route("/v1/ws", _upgrade_required, methods=["GET"]),
                     *static.mounts(settings, CLIENT_DIR)]
     app = SyncApp(
         routes=routes,

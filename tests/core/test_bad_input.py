@@ -307,3 +307,8 @@ def test_a_plain_get_of_the_websocket_path_is_426_and_other_methods_405(
             r = http.request(method, "/v1/ws")
             assert_problem(r, 405, "method_not_allowed")
             assert "GET" in [m.strip() for m in r.headers.get("allow", "").split(",")]
+        # The same for the API's routes, whose path the demo's mount at / also covers.
+        r = http.get("/v1/push")
+        assert_problem(r, 405, "method_not_allowed")
+        assert r.headers["allow"] == "POST"
+        assert_problem(http.get("/v1/nothing"), 404, "not_found")
