@@ -31,6 +31,8 @@ KINDS = {
     "long-poll": "long-poll a space name nobody ever writes, again and again",
     "slow-headers": "send a request's headers a line every few seconds, never finishing",
     "slow-body": "send a push's headers, then its body a byte every few seconds",
+    "header-flood": "send a request header that never ends, as fast as the server reads "
+                    "(up to 1 MB a connection), again and again",
 }
 SMALL_BUFFER = 4096  # the attacker's receive buffer: the server keeps what it sent
 
@@ -45,6 +47,7 @@ class Target:
     token: str | None = None
     drip: float = 2.0  # seconds between two bytes (or lines) of a slow sender
     flood_frames: int = 2000  # subscribe frames one flooding connection sends
+    flood_header_bytes: int = 1_000_000  # of one header a flooding connection sends
 
     def auth(self) -> bytes:
         return f"Authorization: Bearer {self.token}\r\n".encode() if self.token else b""
@@ -275,10 +278,44 @@ async def slow_body(target: Target, n: int, stop: asyncio.Event, tally: Tally) -
             writer.close()
 
 
+FLOOD_CHUNK = b"a" * 65_536
+
+
+async def header_flood(target: Target, n: int, stop: asyncio.Event, tally: Tally) -> None:
+    """One header value without end: a bounded server answers 431 (or closes) once its
+    header limit is past; then again, on a new connection."""
+    while not stop.is_set():
+        reader, writer = await _connect(target, small_buffer=False)
+        tally.add("header-flood", "opened")
+        try:
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Flood-%d: " % n)
+            sent = 0
+            while sent < target.flood_header_bytes and not reader.at_eof():
+                writer.write(FLOOD_CHUNK)
+                sent += len(FLOOD_CHUNK)
+                drain = asyncio.ensure_future(writer.drain())
+                stopped = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({drain, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                stopped.cancel()
+                if stop.is_set():
+                    drain.cancel()
+                    return
+                if drain.exception() is not None:  # reset: the server closed it
+                    break
+            tally.add("header-flood", "bytes_sent", sent)
+            # An unbounded server is still waiting for the header's end: hold it until
+            # it gives up (its header timeout) or the run ends.
+            if await _closed_by_server(reader, stop, 3600):
+                tally.add("header-flood", "closed_by_server")
+        finally:
+            writer.close()
+
+
 Attacker = Callable[[Target, int, asyncio.Event, Tally], Awaitable[None]]
 ATTACKERS: dict[str, Attacker] = {
     "slow-reader": slow_reader, "ws-stalled": ws_stalled, "sub-flood": sub_flood,
     "long-poll": long_poll, "slow-headers": slow_headers, "slow-body": slow_body,
+    "header-flood": header_flood,
 }
 
 

@@ -304,6 +304,7 @@ async def attack(args: argparse.Namespace, url: str, pid: int | None) -> dict[st
         "push_p99_ms": round(percentile(lat, 99) * 1000, 1) if lat else None,
         "push_max_ms": round(lat[-1] * 1000, 1) if lat else None,
         "baseline_pushes": len(baseline),
+        "baseline_push_p50_ms": round(percentile(baseline, 50) * 1000, 1) if baseline else None,
         "baseline_push_p99_ms": round(percentile(baseline, 99) * 1000, 1) if baseline else None,
         "push_ms_in_order": [round(x * 1000, 1) for x in latencies],
         "server_rss_before_mb": rss_before,

@@ -79,6 +79,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _upgrade_required(request: Request) -> Response:
+    """/v1/ws asked for as a plain HTTP request (no WebSocket handshake)."""
+    error = SyncError(ErrorCode.UPGRADE_REQUIRED,
+                      "/v1/ws is a WebSocket: open it with a WebSocket handshake (GET with "
+                      "Upgrade: websocket and Connection: Upgrade)")
+    error.headers.update({"Upgrade": "websocket", "Connection": "Upgrade"})  # RFC 9110 15.5.22
+    return problem_response(error)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # The answer claims nothing about what was stored: the failure may follow a commit (the
     # live fan-out after a push). Pushes are idempotent, so resending is always safe.
@@ -140,7 +149,10 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
                 own_lock.release()
 
     api_routes = [*http_api.routes, *devmode.routes(settings)]
+    # The same path over plain HTTP: 426 for a GET, 405 with Allow for other methods
+    # (without it, the demo's mount at / answered 404).
     routes: list = [*api_routes, WebSocketRoute("/v1/ws", ws.endpoint),
+                    Route("/v1/ws", _upgrade_required, methods=["GET"]),
                     *static.mounts(settings, CLIENT_DIR)]
     app = SyncApp(
         routes=routes,

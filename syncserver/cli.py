@@ -193,7 +193,7 @@ def serve(settings: Settings) -> None:
     from .serving import GRACEFUL_SECONDS, GracefulServer, bind, tune_allocator
     from .startup import check_tls
     from .storage.factory import prepare
-    from .timeouts import OpenConnections, protocols
+    from .timeouts import HeaderLimits, OpenConnections, protocols
 
     # Everything that can fail on the operator's side fails here, as one line, before
     # the server says it serves: the certificate, the database (lock, path, permissions,
@@ -203,7 +203,9 @@ def serve(settings: Settings) -> None:
     capacity, warning = connection_capacity(settings)
     if warning:
         print(f"syncserver: {warning}", file=sys.stderr, flush=True)
-    http_protocol, ws_protocol = protocols(settings.header_timeout, OpenConnections(capacity))
+    http_protocol, ws_protocol = protocols(
+        HeaderLimits(settings.header_timeout, settings.max_header_bytes, settings.max_headers),
+        OpenConnections(capacity))
     lock = prepare(settings, migrate=settings.migrate)
     try:
         sock = bind(settings.host, settings.port)

@@ -78,20 +78,24 @@ def _host_port(netloc: str, scheme: str) -> tuple[str, int | None]:
         return "", None
 
 
-def same_origin(origin: str, host_header: str) -> bool:
-    """Whether `origin` names this server as the request reached it (its Host header). A
+def same_origin(origin: str, host_header: str, scheme: str) -> bool:
+    """Whether `origin` is this server's own origin as the request reached it: the scheme
+    it came over (`ws`/`wss`; behind a TLS proxy the one its X-Forwarded-Proto names, which
+    uvicorn takes from trusted addresses only), the host and port of its Host header. A
     Host without a port (a proxy forwarding `$host`) matches the origin's host on any
-    port; with a port, host and port must both match."""
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not host_header:
-        return False
+    port. Anything but an origin as browsers send it (a path, even `/`, a query, a user
+    name, a default port spelled out) is none."""
     try:
-        origin_port = parts.port or DEFAULT_PORTS[parts.scheme]
+        if _origin(origin) != origin:
+            return False
     except ValueError:
         return False
+    parts = urlsplit(origin)
+    if parts.scheme != {"ws": "http", "wss": "https"}.get(scheme, scheme) or not host_header:
+        return False
     host, port = _host_port(host_header, parts.scheme)
-    return bool(host) and host == (parts.hostname or "").lower() and \
-        (port is None or port == origin_port)
+    return bool(host) and host == parts.hostname and \
+        (port is None or port == (parts.port or DEFAULT_PORTS[parts.scheme]))
 
 
 class Cors:
@@ -162,7 +166,7 @@ class Cors:
         headers = Headers(scope=scope)
         origin = headers.get("origin")
         if origin is None or origin in self.origins \
-                or same_origin(origin, headers.get("host", "")):
+                or same_origin(origin, headers.get("host", ""), scope["scheme"]):
             await self.app(scope, receive, send)
             return
         # A page of a foreign origin: refused before the handshake completes (the ASGI

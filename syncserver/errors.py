@@ -28,6 +28,8 @@ class ErrorCode(str, Enum):
     REQUEST_TIMEOUT = "request_timeout"
     RATE_LIMITED = "rate_limited"
     TOO_MANY_CONNECTIONS = "too_many_connections"
+    HEADERS_TOO_LARGE = "headers_too_large"
+    UPGRADE_REQUIRED = "upgrade_required"
     # per-mutation rejection codes (a push result, not an HTTP status)
     INVALID_MUTATION = "invalid_mutation"
     UNKNOWN_OP = "unknown_op"
@@ -63,6 +65,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TOO_MANY_CONNECTIONS: 429,
+    ErrorCode.HEADERS_TOO_LARGE: 431,
+    ErrorCode.UPGRADE_REQUIRED: 426,
     ErrorCode.CONFLICT_NOT_FOUND: 404,
     ErrorCode.CONFLICT_CLOSED: 409,
 }

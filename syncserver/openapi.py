@@ -269,7 +269,15 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                                               "after Retry-After seconds")}}},
             "/v1/ws": {"get": {
                 "summary": "WebSocket channel (upgrade)", "x-websocket": WS_MESSAGES,
+                "description": "Only as a WebSocket handshake (Upgrade: websocket, "
+                               "Connection: Upgrade). Other methods: 405 with Allow.",
                 "responses": {"101": {"description": "switching protocols"},
+                              "426": {**_problem("a plain HTTP GET, not a WebSocket "
+                                                 "handshake: upgrade_required"),
+                                      "headers": {"Upgrade": {
+                                          "description": "websocket",
+                                          "schema": {"type": "string",
+                                                     "const": "websocket"}}}},
                               "403": {"description": "a browser page of an origin that is "
                                       "neither the server's nor in SYNCSERVER_CORS_ORIGINS"},
                               "503": _problem("the server holds SYNCSERVER_MAX_CONNECTIONS "

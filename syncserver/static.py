@@ -11,7 +11,7 @@ from pathlib import Path, PurePath
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Match, Mount
 from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import Scope
 
@@ -93,6 +93,22 @@ class AppFiles(StaticFiles):
         return response
 
 
+class AppMount(Mount):
+    """The app's mount at /, which leaves the server's own paths to the router: an API
+    route asked with another method is then that route's 405 with `Allow` (a mount that
+    matches every path won over the route's partial match, and answered 404)."""
+
+    def __init__(self, app: AppFiles, name: str, reserved: frozenset[str]) -> None:
+        super().__init__("/", app, name=name)
+        self.reserved = reserved
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and \
+                scope["path"].lstrip("/").split("/", 1)[0] in self.reserved:
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def mounts(settings: Settings, client_dir: Path) -> list[Mount]:
     """The client library at /sync/ and the app at /: `--static DIR` when given (whatever
     `--demo` says: your app needs the library), else the demo unless `--no-demo`."""
@@ -106,6 +122,6 @@ def mounts(settings: Settings, client_dir: Path) -> list[Mount]:
     found = []
     if library.is_dir():
         found.append(Mount("/sync", AppFiles(directory=library), name="client"))
-    found.append(Mount("/", AppFiles(directory=app_dir, html=True, reserved=API_PREFIXES),
-                       name=name))
+    found.append(AppMount(AppFiles(directory=app_dir, html=True, reserved=API_PREFIXES),
+                          name, API_PREFIXES))
     return found

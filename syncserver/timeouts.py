@@ -7,6 +7,10 @@ hostile clients needs at the socket level (docs/deployment.md).
   from the connection's opening (or from the first byte of a later request on it) to the
   end of its headers; past it the connection is closed. The body has its own deadline at
   the ASGI level (http_api.read_json: 408 request_timeout).
+- Header size (`max_header_bytes`, `max_headers`): neither uvicorn nor httptools bounds a
+  request's head; one endless header grew the server by the size sent. Raw bytes are
+  counted as they arrive (httptools buffers a header's value until it ends), so a head
+  past the limit is answered `431 headers_too_large` and closed after one more read.
 - Open connections in all (`max_open`, below the file-descriptor limit: cli.py): past it a
   new connection is answered `503 server_busy` at once and closed, so the server never
   reaches the limit where it can accept nobody and falls silent.
@@ -18,6 +22,10 @@ hostile clients needs at the socket level (docs/deployment.md).
 - A WebSocket whose keep-alive ping is not answered is aborted, not closed: a close waits
   for the unread frames to drain first, which a client that reads nothing never lets
   happen (uvicorn's close kept such connections, and their buffers, for ever).
+
+Subclasses of uvicorn's protocol classes, because uvicorn has no public way to do any of
+this: its Config offers a header size bound for h11 only (h11_max_incomplete_event_size),
+no header deadline, and `limit_concurrency` answers 503 only once a request's headers are in.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -52,21 +61,44 @@ class OpenConnections:
         self.count = 0
 
 
+def _answer(status: bytes, error: SyncError, *headers: bytes) -> bytes:
+    """A whole problem+json answer, written by the protocol itself before the connection
+    closes (no application behind it: the request never reached one)."""
+    body = orjson.dumps(error.body())
+    return (b"HTTP/1.1 %s\r\ncontent-type: application/problem+json\r\n%s"
+            b"x-content-type-options: nosniff\r\nreferrer-policy: no-referrer\r\n"
+            b"connection: close\r\ncontent-length: %d\r\n\r\n"
+            % (status, b"".join(h + b"\r\n" for h in headers), len(body))) + body
+
+
 def _busy_answer(capacity: int) -> bytes:
-    body = orjson.dumps(SyncError(
+    return _answer(b"503 Service Unavailable", SyncError(
         ErrorCode.SERVER_BUSY, f"the server holds its most open connections ({capacity}, "
         "SYNCSERVER_MAX_OPEN_CONNECTIONS): retry later",
-        retry_after=FULL_RETRY_AFTER_SECONDS).body())
-    return (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\n"
-            b"retry-after: %d\r\nx-content-type-options: nosniff\r\nreferrer-policy: "
-            b"no-referrer\r\nconnection: close\r\ncontent-length: %d\r\n\r\n"
-            % (FULL_RETRY_AFTER_SECONDS, len(body))) + body
+        retry_after=FULL_RETRY_AFTER_SECONDS), b"retry-after: %d" % FULL_RETRY_AFTER_SECONDS)
 
 
-def protocols(header_timeout: float, open_connections: OpenConnections
+def _too_large(what: str) -> bytes:
+    return _answer(b"431 Request Header Fields Too Large",
+                   SyncError(ErrorCode.HEADERS_TOO_LARGE, what))
+
+
+@dataclass(frozen=True)
+class HeaderLimits:
+    timeout: float  # seconds to send a request's headers (SYNCSERVER_HEADER_TIMEOUT)
+    max_bytes: int  # of the request line and headers (SYNCSERVER_MAX_HEADER_BYTES)
+    max_count: int  # header fields (SYNCSERVER_MAX_HEADERS)
+
+
+def protocols(limits: HeaderLimits, open_connections: OpenConnections
               ) -> tuple[type[HttpToolsProtocol], type[WebSocketsSansIOProtocol]]:
     """The HTTP and WebSocket protocol classes for uvicorn.Config(http=..., ws=...)."""
     busy = _busy_answer(open_connections.capacity)
+    too_many_bytes = _too_large(
+        f"the request line and headers are larger than {limits.max_bytes} bytes "
+        "(SYNCSERVER_MAX_HEADER_BYTES)")
+    too_many_headers = _too_large(
+        f"the request has more than {limits.max_count} header fields (SYNCSERVER_MAX_HEADERS)")
 
     class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         _backlog = b""
@@ -137,6 +169,16 @@ def protocols(header_timeout: float, open_connections: OpenConnections
     class GuardedHttpProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
         _counted = False
+        # The request head (line and headers) being received: httptools keeps a header's
+        # value to itself until it is whole, so a header that never ends is measured in
+        # raw bytes received, not in what the parser hands over.
+        _in_head = True  # from the end of a request (or the connection's start) to the
+        #                  end of the next one's headers
+        _heads = 0  # heads completed on this connection
+        _head_bytes = 0  # raw bytes received for the current head
+        _head_seen = 0  # bytes of it the parser handed over (URL, whole header lines)
+        _head_fields = 0
+        _refused = False  # answered 431: what follows is not parsed
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -155,7 +197,23 @@ def protocols(header_timeout: float, open_connections: OpenConnections
                 open_connections.count -= 1
             super().connection_lost(exc)
 
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
+            in_head, heads = self._in_head, self._heads
+            super().data_received(data)
+            if self._refused or not self._in_head:
+                return
+            if in_head and heads == self._heads:
+                self._head_bytes += len(data)  # all of it belongs to this head
+            else:  # this head began inside the read, after another request's body
+                self._head_bytes = self._head_seen
+            if self._head_bytes > limits.max_bytes:
+                self._refuse(too_many_bytes)
+
         def handle_websocket_upgrade(self) -> None:
+            if self._refused:
+                return
             # The connection is the WebSocket protocol's from now on: it gives back the
             # count when it ends.
             self._disarm()
@@ -163,17 +221,62 @@ def protocols(header_timeout: float, open_connections: OpenConnections
             super().handle_websocket_upgrade()
 
         def on_message_begin(self) -> None:
+            if self._refused:
+                return
             super().on_message_begin()
+            self._head_seen = self._head_fields = 0
             if self._header_timer is None:
                 self._arm()
 
+        def on_url(self, url: bytes) -> None:
+            if not self._refused:
+                self._head_seen += len(url)
+                super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._head_seen += len(name) + len(value) + 4  # ": " and CRLF
+            self._head_fields += 1
+            if not self._refused and self._head_fields <= limits.max_count:
+                super().on_header(name, value)
+
         def on_headers_complete(self) -> None:
+            if self._refused:
+                return
+            self._in_head = False
+            self._heads += 1
             self._disarm()
+            if self._head_fields > limits.max_count:
+                self._refuse(too_many_headers)
+                return
+            if self._head_seen > limits.max_bytes:
+                self._refuse(too_many_bytes)
+                return
             self.scope["extensions"] = {ABORT: self.transport.abort}  # type: ignore[dict-item]
             super().on_headers_complete()
 
+        def on_body(self, body: bytes) -> None:
+            if not self._refused:
+                super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            if self._refused:
+                return
+            self._in_head = True
+            self._head_bytes = 0
+            super().on_message_complete()
+
+        def _refuse(self, answer: bytes) -> None:
+            """431, then close: the rest of what the client sent is never parsed."""
+            self._refused = True
+            self._disarm()
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.write(answer)
+            # else an earlier request's answer is under way: it is not interrupted by
+            # another, and the connection ends with it
+            self.transport.close()
+
         def _arm(self) -> None:
-            self._header_timer = self.loop.call_later(spread(header_timeout), self._too_slow)
+            self._header_timer = self.loop.call_later(spread(limits.timeout), self._too_slow)
 
         def _disarm(self) -> None:
             if self._header_timer is not None:

@@ -293,3 +293,22 @@ def test_method_not_allowed_names_the_allowed_methods(c, path, allowed):
     r = c.request(method, path)
     assert_problem(r, 405, "method_not_allowed")
     assert allowed in [m.strip() for m in r.headers.get("allow", "").split(",")]
+
+
+@pytest.mark.parametrize("demo", [False, True], ids=["api only", "demo at /"])
+def test_a_plain_get_of_the_websocket_path_is_426_and_other_methods_405(
+        server_factory, demo: bool) -> None:
+    server = server_factory(demo=demo)
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        r = http.get("/v1/ws")
+        assert_problem(r, 426, "upgrade_required")
+        assert r.headers["upgrade"].lower() == "websocket"
+        for method in ("POST", "PUT", "DELETE", "PATCH", "TRACE"):
+            r = http.request(method, "/v1/ws")
+            assert_problem(r, 405, "method_not_allowed")
+            assert "GET" in [m.strip() for m in r.headers.get("allow", "").split(",")]
+        # The same for the API's routes, whose path the demo's mount at / also covers.
+        r = http.get("/v1/push")
+        assert_problem(r, 405, "method_not_allowed")
+        assert r.headers["allow"] == "POST"
+        assert_problem(http.get("/v1/nothing"), 404, "not_found")

@@ -16,10 +16,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from load.attackers import KINDS as ATTACKER_KINDS
 from tests.server import REPO, ServerProcess
 
 PER_KIND = 1000
-KINDS = 6
+KINDS = len(ATTACKER_KINDS)
 MAX_RSS_MB = 1024
 MAX_P99_MS = 100
 

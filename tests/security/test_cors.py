@@ -6,6 +6,9 @@ refused (403) to a browser page of a foreign origin."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,6 +132,40 @@ def test_the_websocket_accepts_the_servers_own_origin_and_refuses_others_by_defa
     assert _ws_status(plain_server, None) == 101
     assert _ws_status(plain_server, f"http://localhost:{plain_server.port + 1}") == 403
     assert _ws_status(plain_server, FOREIGN) == 403
+
+
+@pytest.mark.parametrize("shape", [
+    "https://127.0.0.1:{port}",  # another scheme: another origin
+    "http://127.0.0.1:{port}/anything",  # not an origin at all
+    "http://127.0.0.1:{port}/",
+    "http://127.0.0.1:{port}?q",
+    "http://user@127.0.0.1:{port}",
+    "ws://127.0.0.1:{port}",
+])
+def test_the_websocket_compares_whole_origins_with_its_own(
+        plain_server: ServerProcess, shape: str) -> None:
+    assert _ws_status(plain_server, shape.format(port=plain_server.port)) == 403
+
+
+def _raw_handshake(server: ServerProcess, headers: dict[str, str]) -> int:
+    """A browser's handshake as a TLS proxy in front of the server passes it on (its Host,
+    X-Forwarded-Proto), from 127.0.0.1, the address uvicorn trusts for these headers."""
+    lines = ["GET /v1/ws HTTP/1.1", "Upgrade: websocket", "Connection: Upgrade",
+             f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
+             "Sec-WebSocket-Version: 13", *(f"{k}: {v}" for k, v in headers.items())]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return int(s.recv(1024).split(b" ", 2)[1])
+
+
+def test_behind_a_tls_proxy_the_page_origin_matches_by_the_forwarded_scheme(
+        plain_server: ServerProcess) -> None:
+    page = {"Host": "app.example.com", "Origin": "https://app.example.com"}
+    assert _raw_handshake(plain_server, {**page, "X-Forwarded-Proto": "https"}) == 101
+    # Without it the server knows only that it was reached over plain HTTP.
+    assert _raw_handshake(plain_server, page) == 403
+    assert _raw_handshake(plain_server, {**page, "Origin": "http://app.example.com",
+                                         "X-Forwarded-Proto": "https"}) == 403
 
 
 def test_the_allow_list_is_validated_at_start(tmp_path: Path) -> None:
