@@ -411,6 +411,11 @@ export interface LiveFeedOptions {
   tokens?: TokenSource;
   /** the server refused the token or the space; no reconnect until resumeAuth() */
   onAuth?(pause: AuthPause): void;
+  /**
+   * the server ended the subscription on its own trouble (`storage_unavailable`: status 503,
+   * `internal_error`: 500); the feed subscribes again after the backoff (at least `retry_after`)
+   */
+  onTrouble?(failure: { status?: number; code?: string; network?: boolean }): void;
 }
 /** The WebSocket feed with reconnects and backoff, as SyncClient runs it. */
 export declare class LiveFeed {

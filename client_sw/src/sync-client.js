@@ -155,6 +155,7 @@ export class SyncClient extends Emitter {
         tokens: this.tokens,
         onAuth: (pause) => this.emit('auth', pause),
         onLimited: (limit) => this.rateLimited({ ...limit, request: 'feed' }),
+        onTrouble: (failure) => this.requestFailed(failure),
       });
       this.feed.start();
     } else {
@@ -244,7 +245,9 @@ export class SyncClient extends Emitter {
     if (this.closed || this.leaving) return;
     // The socket opened: the server is there. A socket that closes or never opens is judged
     // by the HTTP pull that follows (its status code says more than a close event does).
-    if (state === 'catching-up' || state === 'live') this.serverAnswered();
+    // After a subscription ended on the server's trouble, only a catch-up that completes
+    // says the trouble is over (an open socket alone would make the status flicker).
+    if (state === 'live' || (state === 'catching-up' && !this.feed?.failing)) this.serverAnswered();
     // While the socket is down, keep the view fresh with HTTP pulls on the same cursor.
     if (state === 'closed' && globalThis.navigator?.onLine !== false) this.pull().catch(() => {});
     this.updateStatus();
