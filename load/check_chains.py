@@ -1,6 +1,6 @@
 """Checker rules for conflicts: nothing settled silently, no older write over a newer one.
 
-Guarantees 6 and 11 of the design, as the checker sees them from the recorded history:
+Guarantees 6 and 11 (docs/guarantees.md), as the checker sees them from the recorded history:
 
 - ``conflict_not_audited``: a mutation whose write was overridden (a ``conflict`` whose
   record differs from what it wrote, or a ``merged`` result listing fields in its

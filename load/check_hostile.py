@@ -1,4 +1,4 @@
-"""Checker rules for hostile input (guarantees 3 and 9 of the design).
+"""Checker rules for hostile input (guarantees 3 and 9, docs/guarantees.md).
 
 - ``poison_accepted``: a poison mutation (load/chaos/poison.py: deep nesting, integers
   beyond 64 bits, unknown ops, wrong types, oversized data, a bad operation, a spoofed HLC

@@ -1,6 +1,6 @@
 """``python -m load.hostile``: hostile connections of every kind at once against one server,
 while a legitimate client pushes; reports that client's push latency and the server's
-memory (DESIGN.md guarantee 12; docs/load.md, "Hostile connections").
+memory (docs/guarantees.md, guarantee 12; docs/load.md, "Hostile connections").
 
 1. seed: `--records` records of `--record-bytes` each in one space of this run;
 2. open: `--per-kind` connections of each kind (load/attackers.py), at once;

@@ -32,7 +32,11 @@ def _migrate(conn: Connection) -> None:
             # Held to commit; alembic reads the current revision after it, so a waiting
             # instance sees what the one before it committed.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        migration = context.get_context()
+        before = migration.get_current_revision()  # under the lock: what this run found
         context.run_migrations()
+        # For syncserver.migrate.upgrade(), which tells the operator what was done.
+        config.attributes["revisions"] = (before, migration.get_current_revision())
 
 
 def run() -> None:

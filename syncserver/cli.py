@@ -368,8 +368,11 @@ def run_command(args: argparse.Namespace, settings: Settings, sources: dict[str,
     elif args.command == "migrate":
         from .storage.factory import prepare
 
-        prepare(settings, migrate=True).release()
-        print(f"{mask_password(settings.db)}: schema is up to date")
+        said: list[str] = []
+        prepare(settings, migrate=True,
+                on_migrated=lambda m: said.append(m.describe(mask_password(settings.db)))
+                ).release()
+        print(*said)
     elif args.command == "compact":
         compact(settings, args.older_than)
     elif args.command == "conflicts":

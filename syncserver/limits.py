@@ -1,4 +1,4 @@
-"""Bounds under hostile load (DESIGN.md guarantee 12): counters of things held open at
+"""Bounds under hostile load (docs/guarantees.md, guarantee 12): counters of things held open at
 once, and the byte budget of what waits to go out on one WebSocket.
 
 Each bound says what happens at the limit in docs/protocol.md ("Limits"): a long-poll over

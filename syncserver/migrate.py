@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from alembic import command
 from alembic.config import Config
@@ -37,7 +38,28 @@ def alembic_config(db: str) -> Config:
     return config
 
 
-def upgrade(db: str) -> None:
+class Migrated(NamedTuple):
+    """What an upgrade did: the schema's revision before (None: there was no schema) and
+    after it."""
+
+    before: str | None
+    after: str | None
+
+    def describe(self, db: str) -> str:
+        """One line for the operator; `db` as it may be shown (its password masked)."""
+        if self.before == self.after:
+            return f"{db}: the schema is up to date (revision {self.after})"
+        if self.before is None:
+            return f"{db}: created the schema at revision {self.after}"
+        return f"{db}: migrated the schema from revision {self.before} to {self.after}"
+
+
+def upgrade(db: str) -> Migrated:
     if not is_postgresql(db) and ("://" not in db or db.startswith("sqlite")):
         Path(sqlite_path(db)).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(db), "head")
+    config = alembic_config(db)
+    command.upgrade(config, "head")
+    # Read by migrations/env.py under the migration lock, so an instance that waited for
+    # another's migration reports what it found, not what the other did.
+    before, after = config.attributes["revisions"]
+    return Migrated(before, after)

@@ -1,4 +1,4 @@
-"""Handing answers to clients that may never read them (DESIGN.md guarantee 12).
+"""Handing answers to clients that may never read them (docs/guarantees.md, guarantee 12).
 
 A changes page is sent in parts of CHUNK bytes, each once the socket has taken the one
 before (uvicorn waits for its write buffer to drain), so a slow reader's page stays one

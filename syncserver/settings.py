@@ -99,7 +99,7 @@ class Settings:
         Whole(1, 1_000_000))
     ws_ping_interval: float = _setting(
         20.0, "seconds between WebSocket protocol pings", Number(1, 3600))
-    # Bounds under hostile load (DESIGN.md guarantee 12; docs/protocol.md "Limits").
+    # Bounds under hostile load (docs/guarantees.md, guarantee 12; docs/protocol.md "Limits").
     max_page_bytes: int = _setting(
         4_000_000, "largest changes page (HTTP and WebSocket catch-up) in bytes of changes; "
         "a page always holds at least one change", Whole(1_024, 1_073_741_824))

@@ -11,7 +11,7 @@ self.DEMO_SW_CONFIG = {
       '/sync/index.js', '/sync/sync-client.js', '/sync/collection.js', '/sync/db.js', '/sync/hlc.js', '/sync/merge-patch.js', '/sync/ops.js',
       '/sync/store.js', '/sync/outbox.js', '/sync/results.js', '/sync/lock.js', '/sync/notify.js',
       '/sync/replay.js', '/sync/pull.js', '/sync/ws.js', '/sync/reach.js', '/sync/auth.js', '/sync/events.js',
-      '/sync/rate.js', '/sync/replay-schedule.js', '/sync/poll.js',
+      '/sync/rate.js', '/sync/replay-schedule.js', '/sync/poll.js', '/sync/refusal.js',
     ],
     offlineFallback: '/offline.html',
     routes: [

@@ -125,6 +125,22 @@ export interface AuthPause {
   /** the space refused, when known */
   space?: string;
 }
+/**
+ * Why replay paused: the server refused a push as a whole (400: a bad `client_id`, a
+ * `protocol` it does not know). Nothing was dead-lettered; the outbox waits for resume() or
+ * the next start of the client.
+ */
+export interface BatchRefusal {
+  status: 400 | number;
+  /** the server's problem code, e.g. 'invalid_request' */
+  code: string;
+  /** the server's explanation */
+  detail: string;
+  /** the request field at fault, when the server named one: 'client_id', 'protocol', 'mutations' */
+  field?: string;
+  /** when it was refused, ms since the epoch */
+  at: number;
+}
 export interface LogoutEvent { dbName: string }
 /**
  * The server's per-user limit answered 429 (or refused the feed's subscribe or connection):
@@ -158,6 +174,7 @@ export interface SyncEvents {
   replay: ReplayEvent;
   resync: ResyncEvent;
   auth: AuthPause;
+  refused: BatchRefusal;
   'rate-limited': RateLimitedEvent;
   logout: LogoutEvent;
 }
@@ -234,10 +251,12 @@ export declare class SyncClient {
   clearConflicts(ns?: number[]): Promise<void>;
   /** use this token from now on and lift an auth pause */
   setToken(token: TokenOption): Promise<void>;
-  /** lift an auth pause (a token function is called again) */
+  /** lift an auth pause (a token function is called again) and a refusal pause */
   resume(): Promise<void>;
   /** why replay is paused, if it is */
   authPaused(): Promise<AuthPause | undefined>;
+  /** the server's reason, when replay is paused because it refused a batch as a whole */
+  replayRefused(): Promise<BatchRefusal | undefined>;
   /** a request to the server with the client's token, e.g. request('v1/conflicts?space=team-1') */
   request(path: string, init?: RequestInit): Promise<Response>;
   /** wipe this user's local data, outbox and cursors, close the socket, emit 'logout' and close */
@@ -277,6 +296,8 @@ export interface ReplaySummary {
   sent: number; applied: number; conflicts: number; merged: number; rejected: number;
   /** replay stopped (or did not start) on an auth refusal; the outbox is kept */
   paused?: AuthPause;
+  /** replay stopped (or did not start): the server refused a batch as a whole; the outbox is kept */
+  refused?: BatchRefusal;
 }
 export interface ReplayOptions {
   db: IDBDatabase;
@@ -390,6 +411,11 @@ export interface LiveFeedOptions {
   tokens?: TokenSource;
   /** the server refused the token or the space; no reconnect until resumeAuth() */
   onAuth?(pause: AuthPause): void;
+  /**
+   * the server ended the subscription on its own trouble (`storage_unavailable`: status 503,
+   * `internal_error`: 500); the feed subscribes again after the backoff (at least `retry_after`)
+   */
+  onTrouble?(failure: { status?: number; code?: string; network?: boolean }): void;
 }
 /** The WebSocket feed with reconnects and backoff, as SyncClient runs it. */
 export declare class LiveFeed {

@@ -14,6 +14,7 @@
  *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean} |
  *   {type: 'auth', status: number, code: string, space?: string, source: string} |
  *   {type: 'auth-resumed'} |
+ *   {type: 'refused', status: number, code: string, detail: string, field?: string, at: number, source: string} |
  *   {type: 'rate-limited', code: string, retryAfter: number, until: number, request: 'push' | 'pull' | 'feed', source: string} |
  *   {type: 'logout'}
  * )} SyncMessage

@@ -5,6 +5,7 @@
 import { getClientId, getMeta, req, setMeta, transact } from './db.js';
 import { formatHlc, tickHlc } from './hlc.js';
 import { patchProblem } from './ops.js';
+import { holdsLoneSurrogate } from './refusal.js';
 import { refreshRow } from './store.js';
 
 /** @typedef {import('./store.js').OutboxEntry} OutboxEntry */
@@ -36,6 +37,8 @@ export function validateWrite(write) {
   if (write.op !== 'delete' && !isObject) throw new TypeError(`${write.op} needs an object`);
   const problem = write.op === 'patch' ? patchProblem(write.data) : null;
   if (problem) throw new TypeError(problem);
+  // JSON that carries one is not UTF-8: the server would refuse the whole push.
+  if (holdsLoneSurrogate(write.data)) throw new TypeError('data holds a lone UTF-16 surrogate (a broken string)');
 }
 
 /**

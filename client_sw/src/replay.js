@@ -10,6 +10,7 @@ import { withReplayLock } from './lock.js';
 import { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } from './outbox.js';
 import { RateLimitError, limitOf, readLimit, writeLimit } from './rate.js';
 import { fetchOrFail } from './reach.js';
+import { holdsLoneSurrogate, readRefusal, writeRefusal } from './refusal.js';
 import { applyPushResults, deadLetter } from './results.js';
 
 /** @typedef {import('./notify.js').Notifier} Notifier */
@@ -48,18 +49,21 @@ export class ReplayError extends Error {
  * @property {number} merged
  * @property {number} rejected
  * @property {import('./auth.js').AuthPause} [paused]  replay stopped (or did not start) on an auth refusal
+ * @property {import('./refusal.js').BatchRefusal} [refused]  replay stopped (or did not start):
+ *   the server refused a batch as a whole (400)
  */
 
 /**
  * @param {Response} response
- * @returns {Promise<{code: string, detail: string, space?: string}>}
+ * @returns {Promise<{code: string, detail: string, space?: string, field?: string}>}
  */
 async function readProblem(response) {
   try {
     const body = await response.json();
-    /** @type {{code: string, detail: string, space?: string}} */
+    /** @type {{code: string, detail: string, space?: string, field?: string}} */
     const problem = { code: String(body.code ?? `http_${response.status}`), detail: String(body.detail ?? '') };
     if (typeof body.space === 'string') problem.space = body.space;
+    if (typeof body.field === 'string') problem.field = body.field;
     return problem;
   } catch {
     return { code: `http_${response.status}`, detail: response.statusText };
@@ -108,6 +112,11 @@ export function replayOutbox(options) {
         summary.paused = paused;
         return summary;
       }
+      const refused = await readRefusal(db);
+      if (refused) {
+        summary.refused = refused;
+        return summary;
+      }
       const until = await readLimit(db);
       if (until > Date.now()) {
         // Still inside the wait of a 429: the entries stay; whoever calls retries later.
@@ -119,6 +128,16 @@ export function replayOutbox(options) {
         if (!announced) {
           notifier?.post({ type: 'replay', state: 'start', source });
           announced = true;
+        }
+        const unsendable = entries.find((e) => holdsLoneSurrogate(e.data));
+        if (unsendable) {
+          // Queued before enqueueWrite() refused such data: no JSON the server reads can
+          // carry it, and sent along it would have the whole batch refused. Its own fault.
+          const outcome = await deadLetter(db, unsendable, 'malformed_json',
+            'the data holds a lone UTF-16 surrogate, which has no UTF-8 form; the write was not sent');
+          announce(notifier, outcome);
+          summary.rejected += 1;
+          continue;
         }
         const clientId = await getClientId(db);
         /** @type {Record<string, unknown>} */
@@ -148,9 +167,24 @@ export function replayOutbox(options) {
           throw new ReplayError(`push answered ${response.status} ${problem.code}; the outbox is kept`,
             response.status, problem.code);
         }
-        if (response.status === 413 || response.status === 400) {
-          // The batch as a whole was refused. Halve it until the culprit is alone, then
-          // dead-letter just that one so it never blocks the writes queued behind it.
+        if (response.status === 400) {
+          // The batch as a whole was refused (its client_id, its protocol, its shape): the
+          // server checks each mutation on its own and answers a bad one in its result, so
+          // this is no queued write's fault, and every batch would meet it again. Pause and
+          // say why; dead-letter nothing (each write would otherwise be dropped in turn).
+          const problem = await readProblem(response);
+          /** @type {import('./refusal.js').BatchRefusal} */
+          const refusal = { status: 400, code: problem.code, detail: problem.detail, at: Date.now() };
+          if (problem.field) refusal.field = problem.field;
+          await writeRefusal(db, refusal);
+          notifier?.post({ type: 'refused', ...refusal, source });
+          summary.refused = refusal;
+          break;
+        }
+        if (response.status === 413) {
+          // Too large as a whole. Halve the batch until the culprit is alone, then
+          // dead-letter just that one (a single write over the limit is its own fault) so
+          // it never blocks the writes queued behind it.
           const problem = await readProblem(response);
           if (entries.length > 1) {
             size = Math.ceil(entries.length / 2);

@@ -486,6 +486,7 @@ const __notify = (() => {
    *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean} |
    *   {type: 'auth', status: number, code: string, space?: string, source: string} |
    *   {type: 'auth-resumed'} |
+   *   {type: 'refused', status: number, code: string, detail: string, field?: string, at: number, source: string} |
    *   {type: 'rate-limited', code: string, retryAfter: number, until: number, request: 'push' | 'pull' | 'feed', source: string} |
    *   {type: 'logout'}
    * )} SyncMessage
@@ -881,6 +882,77 @@ const __ops = (() => {
 
   return { operatorOf, checkOperation, patchProblem, onlyOperations, compareCodePoints, increment, applySetOp, applyPatch };
 })();
+// ---- refusal.js
+const __refusal = (() => {
+  // The refusal pause: the server refused a push as a whole (`400`: a bad `client_id`, a
+  // `protocol` it does not know, a body it cannot read). That is no queued write's fault, and
+  // every batch this client sends would meet it again: replay stops, nothing is dead-lettered,
+  // and the pause is kept in the database so neither the worker nor another tab loops on it.
+  // The client lifts it on start (the app or the server may have been updated since: one
+  // attempt tells) and on resume().
+
+  const { getMeta, req, setMeta, transact } = __db;
+
+  const REFUSAL_KEY = 'replay_refused';
+
+  /**
+   * Why replay is paused: the server's answer to the refused batch.
+   * @typedef {object} BatchRefusal
+   * @property {number} status  400
+   * @property {string} code  the server's problem code, e.g. 'invalid_request', 'malformed_json'
+   * @property {string} detail  the server's explanation, for the app's log or support screen
+   * @property {string} [field]  the request field at fault, when the server named one
+   *   ('client_id', 'protocol', 'mutations')
+   * @property {number} at  when it was refused (ms since the epoch)
+   */
+
+  /**
+   * @param {IDBDatabase} db
+   * @returns {Promise<BatchRefusal | undefined>}
+   */
+  function readRefusal(db) {
+    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, REFUSAL_KEY));
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @param {BatchRefusal | undefined} refusal  undefined lifts the pause
+   */
+  function writeRefusal(db, refusal) {
+    return transact(db, ['meta'], 'readwrite', async (tx) => {
+      if (refusal) await setMeta(tx, REFUSAL_KEY, refusal);
+      else await req(tx.objectStore('meta').delete(REFUSAL_KEY));
+    });
+  }
+
+  // With the `u` flag a well-formed pair is one code point; only an unpaired half matches.
+  const LONE_SURROGATE = /\p{Cs}/u;
+
+  /**
+   * Whether a value holds a string (or an object key) with a lone UTF-16 surrogate. Such a
+   * string has no UTF-8 form: the server refuses the whole push that carries it (`400
+   * malformed_json`), so it must never be queued.
+   * @param {unknown} value
+   * @returns {boolean}
+   */
+  function holdsLoneSurrogate(value) {
+    const stack = [value];
+    while (stack.length) {
+      const v = stack.pop();
+      if (typeof v === 'string') {
+        if (LONE_SURROGATE.test(v)) return true;
+      } else if (v !== null && typeof v === 'object') {
+        for (const [key, inner] of Object.entries(v)) {
+          if (LONE_SURROGATE.test(key)) return true;
+          stack.push(inner);
+        }
+      }
+    }
+    return false;
+  }
+
+  return { REFUSAL_KEY, readRefusal, writeRefusal, holdsLoneSurrogate };
+})();
 // ---- store.js
 const __store = (() => {
   // The local copy of records. Each row keeps the last state the server confirmed (`server`)
@@ -1197,6 +1269,7 @@ const __outbox = (() => {
   const { getClientId, getMeta, req, setMeta, transact } = __db;
   const { formatHlc, tickHlc } = __hlc;
   const { patchProblem } = __ops;
+  const { holdsLoneSurrogate } = __refusal;
   const { refreshRow } = __store;
 
   /** @typedef {import('./store.js').OutboxEntry} OutboxEntry */
@@ -1228,6 +1301,8 @@ const __outbox = (() => {
     if (write.op !== 'delete' && !isObject) throw new TypeError(`${write.op} needs an object`);
     const problem = write.op === 'patch' ? patchProblem(write.data) : null;
     if (problem) throw new TypeError(problem);
+    // JSON that carries one is not UTF-8: the server would refuse the whole push.
+    if (holdsLoneSurrogate(write.data)) throw new TypeError('data holds a lone UTF-16 surrogate (a broken string)');
   }
 
   /**
@@ -1789,6 +1864,7 @@ const __replay = (() => {
   const { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } = __outbox;
   const { RateLimitError, limitOf, readLimit, writeLimit } = __rate;
   const { fetchOrFail } = __reach;
+  const { holdsLoneSurrogate, readRefusal, writeRefusal } = __refusal;
   const { applyPushResults, deadLetter } = __results;
 
   /** @typedef {import('./notify.js').Notifier} Notifier */
@@ -1827,18 +1903,21 @@ const __replay = (() => {
    * @property {number} merged
    * @property {number} rejected
    * @property {import('./auth.js').AuthPause} [paused]  replay stopped (or did not start) on an auth refusal
+   * @property {import('./refusal.js').BatchRefusal} [refused]  replay stopped (or did not start):
+   *   the server refused a batch as a whole (400)
    */
 
   /**
    * @param {Response} response
-   * @returns {Promise<{code: string, detail: string, space?: string}>}
+   * @returns {Promise<{code: string, detail: string, space?: string, field?: string}>}
    */
   async function readProblem(response) {
     try {
       const body = await response.json();
-      /** @type {{code: string, detail: string, space?: string}} */
+      /** @type {{code: string, detail: string, space?: string, field?: string}} */
       const problem = { code: String(body.code ?? `http_${response.status}`), detail: String(body.detail ?? '') };
       if (typeof body.space === 'string') problem.space = body.space;
+      if (typeof body.field === 'string') problem.field = body.field;
       return problem;
     } catch {
       return { code: `http_${response.status}`, detail: response.statusText };
@@ -1887,6 +1966,11 @@ const __replay = (() => {
           summary.paused = paused;
           return summary;
         }
+        const refused = await readRefusal(db);
+        if (refused) {
+          summary.refused = refused;
+          return summary;
+        }
         const until = await readLimit(db);
         if (until > Date.now()) {
           // Still inside the wait of a 429: the entries stay; whoever calls retries later.
@@ -1898,6 +1982,16 @@ const __replay = (() => {
           if (!announced) {
             notifier?.post({ type: 'replay', state: 'start', source });
             announced = true;
+          }
+          const unsendable = entries.find((e) => holdsLoneSurrogate(e.data));
+          if (unsendable) {
+            // Queued before enqueueWrite() refused such data: no JSON the server reads can
+            // carry it, and sent along it would have the whole batch refused. Its own fault.
+            const outcome = await deadLetter(db, unsendable, 'malformed_json',
+              'the data holds a lone UTF-16 surrogate, which has no UTF-8 form; the write was not sent');
+            announce(notifier, outcome);
+            summary.rejected += 1;
+            continue;
           }
           const clientId = await getClientId(db);
           /** @type {Record<string, unknown>} */
@@ -1927,9 +2021,24 @@ const __replay = (() => {
             throw new ReplayError(`push answered ${response.status} ${problem.code}; the outbox is kept`,
               response.status, problem.code);
           }
-          if (response.status === 413 || response.status === 400) {
-            // The batch as a whole was refused. Halve it until the culprit is alone, then
-            // dead-letter just that one so it never blocks the writes queued behind it.
+          if (response.status === 400) {
+            // The batch as a whole was refused (its client_id, its protocol, its shape): the
+            // server checks each mutation on its own and answers a bad one in its result, so
+            // this is no queued write's fault, and every batch would meet it again. Pause and
+            // say why; dead-letter nothing (each write would otherwise be dropped in turn).
+            const problem = await readProblem(response);
+            /** @type {import('./refusal.js').BatchRefusal} */
+            const refusal = { status: 400, code: problem.code, detail: problem.detail, at: Date.now() };
+            if (problem.field) refusal.field = problem.field;
+            await writeRefusal(db, refusal);
+            notifier?.post({ type: 'refused', ...refusal, source });
+            summary.refused = refusal;
+            break;
+          }
+          if (response.status === 413) {
+            // Too large as a whole. Halve the batch until the culprit is alone, then
+            // dead-letter just that one (a single write over the limit is its own fault) so
+            // it never blocks the writes queued behind it.
             const problem = await readProblem(response);
             if (entries.length > 1) {
               size = Math.ceil(entries.length / 2);

@@ -12,6 +12,7 @@ import { createNotifier } from './notify.js';
 import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from './outbox.js';
 import { pollFeed, pullOnce } from './poll.js';
 import { ServerWatch } from './reach.js';
+import { readRefusal, writeRefusal } from './refusal.js';
 import { endpoint } from './replay.js';
 import { DEFAULT_SYNC_TAG, ReplaySchedule } from './replay-schedule.js';
 import { LiveFeed } from './ws.js';
@@ -135,6 +136,9 @@ export class SyncClient extends Emitter {
       globalThis.removeEventListener?.('offline', onOffline);
     });
     await this.refreshPending();
+    // A batch refused by an earlier session (refusal.js): the app or the server may have
+    // been updated since, and one replay tells whether the refusal still holds.
+    await writeRefusal(this.db, undefined);
     if (this.options.token !== undefined) {
       // A token given at start is the app providing one: store it for the worker and lift
       // a pause left by an earlier session (one attempt tells whether it still holds).
@@ -151,6 +155,7 @@ export class SyncClient extends Emitter {
         tokens: this.tokens,
         onAuth: (pause) => this.emit('auth', pause),
         onLimited: (limit) => this.rateLimited({ ...limit, request: 'feed' }),
+        onTrouble: (failure) => this.requestFailed(failure),
       });
       this.feed.start();
     } else {
@@ -183,6 +188,11 @@ export class SyncClient extends Emitter {
       case 'conflict': this.emit('conflict', { ...message, record: message.result.record }); break;
       case 'merged': this.emit('merged', { ...message, record: message.result.record }); break;
       case 'rejected': this.emit('rejected', message); break;
+      case 'refused': {
+        const { type, source, ...refusal } = message;
+        this.emit('refused', refusal);
+        break;
+      }
       case 'resync': if (message.space === this.space) this.emit('resync', message); break;
       case 'auth': {
         const { type, source, ...pause } = message;
@@ -235,7 +245,9 @@ export class SyncClient extends Emitter {
     if (this.closed || this.leaving) return;
     // The socket opened: the server is there. A socket that closes or never opens is judged
     // by the HTTP pull that follows (its status code says more than a close event does).
-    if (state === 'catching-up' || state === 'live') this.serverAnswered();
+    // After a subscription ended on the server's trouble, only a catch-up that completes
+    // says the trouble is over (an open socket alone would make the status flicker).
+    if (state === 'live' || (state === 'catching-up' && !this.feed?.failing)) this.serverAnswered();
     // While the socket is down, keep the view fresh with HTTP pulls on the same cursor.
     if (state === 'closed' && globalThis.navigator?.onLine !== false) this.pull().catch(() => {});
     this.updateStatus();
@@ -316,13 +328,15 @@ export class SyncClient extends Emitter {
 
   /**
    * Lift an auth pause (after access was granted, or with a token function: it is called
-   * again). Nothing else changes; the outbox is replayed from where it stopped.
+   * again) and a refusal pause. Nothing else changes; the outbox is replayed from where it
+   * stopped.
    */
   async resume() {
     if (this.closed) return;
     if (typeof this.tokens.option === 'function') this.tokens.set(this.tokens.option);
     await this.tokens.get();
     await writePause(this.db, undefined);
+    await writeRefusal(this.db, undefined);
     this.feed?.resumeAuth();
     this.wakePoll?.();
     await this.replays.schedule();
@@ -330,6 +344,12 @@ export class SyncClient extends Emitter {
 
   /** @returns {Promise<import('./auth.js').AuthPause | undefined>} why replay is paused, if it is */
   authPaused() { return readPause(this.db); }
+
+  /**
+   * @returns {Promise<import('./refusal.js').BatchRefusal | undefined>} the server's reason,
+   *   when replay is paused because it refused a batch as a whole
+   */
+  replayRefused() { return readRefusal(this.db); }
 
   /**
    * A request to the sync server with the client's token (refreshed once after a 401), for

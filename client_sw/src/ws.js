@@ -28,6 +28,9 @@ import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
  * @property {(limit: import('./rate.js').RateLimit) => void} [onLimited]  the server refused
  *   the subscribe (`rate_limited`) or the connection (`too_many_connections`, close 4429);
  *   the feed reconnects once the wait is over
+ * @property {(failure: import('./reach.js').RequestFailure) => void} [onTrouble]  the server
+ *   ended the subscription on its own trouble (`storage_unavailable` as a 503,
+ *   `internal_error` as a 500); the feed subscribes again after the backoff
  */
 
 export class LiveFeed {
@@ -58,6 +61,8 @@ export class LiveFeed {
     this.authPaused = false;
     /** a per-user limit was hit: no reconnect before this time (ms since the epoch) */
     this.notBefore = 0;
+    /** the last subscription ended on the server's trouble, and none has caught up since */
+    this.failing = false;
   }
 
   /** A new token (or a new chance for the old one): reconnect at once. */
@@ -192,6 +197,7 @@ export class LiveFeed {
       if (message.cursor) await setCursor(db, space, message.cursor, collections);
       this.attempt = 0;
       this.refreshed = false;
+      this.failing = false;
       this.setState('live');
     } else if (message.type === 'resync') {
       // slow_consumer: reconnect and resume from the stored cursor. resync_required: the
@@ -202,12 +208,34 @@ export class LiveFeed {
       // The token does not (or no longer) grant reading the space: the subscription ended.
       this.pauseAuth({ status: 403, code: 'forbidden', space });
       socket.close(4000);
+    } else if (message.type === 'error' && message.space === space
+      && (message.code === 'storage_unavailable' || message.code === 'internal_error')) {
+      this.ended(socket, message);
     } else if (message.type === 'error' && message.code === 'bad_cursor') {
       // Not a cursor of this server. From the empty cursor this cannot happen; if it does,
       // the reconnect backoff keeps it from looping fast.
       if (this.subscribedCursor !== '') await this.startOver('bad_cursor');
       socket.close(4000);
     }
+  }
+
+  /**
+   * The server ended the subscription on its own trouble (docs/protocol.md): the socket
+   * stays open but nothing more comes for the space, so a page that kept it would look
+   * connected and never hear another change. Report the trouble, close, and subscribe again
+   * from the stored cursor after the reconnect backoff (jittered, growing until a
+   * subscription catches up, capped), and not before the `retry_after` the server asked for.
+   * @param {WebSocket} socket
+   * @param {any} message
+   */
+  ended(socket, message) {
+    if (message.retry_after !== undefined) {
+      this.notBefore = Math.max(this.notBefore, Date.now() + waitMs(message.retry_after));
+    }
+    this.failing = true;
+    const storage = message.code === 'storage_unavailable';
+    this.options.onTrouble?.({ status: storage ? 503 : 500, code: String(message.code) });
+    socket.close(4000);
   }
 
   /**

@@ -11,6 +11,7 @@ do not migrate (postgres_startup.py). The core only sees the `Storage` these ret
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from ..settings import Settings, is_postgresql, mask_password
@@ -18,6 +19,7 @@ from ..startup import StartupError
 from .base import Storage
 
 if TYPE_CHECKING:  # imported when used: SQLite-only installs have no psycopg
+    from ..migrate import Migrated  # (and alembic is loaded only where a migration runs)
     from .postgres import PostgresStorage  # noqa: F401 - mypy checks it against Storage here
 
 
@@ -47,19 +49,23 @@ def open_storage(settings: Settings, read_only: bool = False) -> Storage:
     return SQLiteStorage(sqlite_path(settings.db), settings.sqlite_synchronous, read_only)
 
 
-def prepare(settings: Settings, migrate: bool) -> Prepared:
+def prepare(settings: Settings, migrate: bool,
+            on_migrated: Callable[[Migrated], None] | None = None) -> Prepared:
     """Before a command writes (serve, migrate, compact): the database exists, this process
-    may write it, its schema is current (migrated if `migrate`). Raises StartupError (one
-    line) or DatabaseBusy (another server holds a SQLite file)."""
+    may write it, its schema is current (migrated if `migrate`; `on_migrated` then hears
+    what the migration did). Raises StartupError (one line) or DatabaseBusy (another
+    server holds a SQLite file)."""
     if is_postgresql(settings.db):
         if migrate:
-            _migrate_postgresql(settings.db)
+            migrated = _migrate_postgresql(settings.db)
+            if on_migrated is not None:
+                on_migrated(migrated)
         else:
             _check_postgresql(settings.db)
         return _Shared()
     from .sqlite_startup import prepare_database
 
-    return prepare_database(settings, migrate)
+    return prepare_database(settings, migrate, on_migrated)
 
 
 def check_read_only(settings: Settings) -> None:
@@ -76,22 +82,22 @@ def check_read_only(settings: Settings) -> None:
 def _check_postgresql(db: str) -> None:
     if importlib.util.find_spec("psycopg") is None:
         raise StartupError(f"--db {mask_password(db)} is PostgreSQL, which needs psycopg 3: "
-                           "pip install 'syncserver[postgresql]'")
+                           "pip install '.[postgresql]' in a checkout of syncserver")
     from .postgres_startup import check_schema
 
     check_schema(db)
 
 
-def _migrate_postgresql(db: str) -> None:
+def _migrate_postgresql(db: str) -> Migrated:
     """`syncserver migrate --db postgresql://...`: no lock file (instances share the
     database; the migrations take an advisory lock of their own, migrations/env.py)."""
     from ..migrate import upgrade
 
     if importlib.util.find_spec("psycopg") is None:
         raise StartupError(f"--db {mask_password(db)} is PostgreSQL, which needs psycopg 3: "
-                           "pip install 'syncserver[postgresql]'")
+                           "pip install '.[postgresql]' in a checkout of syncserver")
     try:
-        upgrade(db)
+        return upgrade(db)
     except Exception as exc:
         lines = str(exc).strip().splitlines()
         first = lines[0] if lines else type(exc).__name__

@@ -9,13 +9,18 @@ migrate; readers (conflicts) open an existing database read-only and change noth
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ..settings import Settings
 from ..startup import DatabaseBusy, StartupError
 from .lockfile import DatabaseInUse, DatabaseLock
 from .sqlite import sqlite_path
+
+if TYPE_CHECKING:  # migrate.py loads alembic: imported where a migration runs
+    from ..migrate import Migrated
 
 
 def _db_path(settings: Settings) -> Path:
@@ -42,7 +47,8 @@ def lock_database(path: Path, when_busy: str) -> DatabaseLock:
             "the folder's permissions or choose a writable --db") from None
 
 
-def prepare_database(settings: Settings, migrate: bool) -> DatabaseLock:
+def prepare_database(settings: Settings, migrate: bool,
+                     on_migrated: Callable[[Migrated], None] | None = None) -> DatabaseLock:
     """Lock the database for this process, create it (and its folder) if missing, check
     that it is a SQLite database this process can write, and migrate it when asked.
     The caller holds the returned lock as long as it writes."""
@@ -55,7 +61,9 @@ def prepare_database(settings: Settings, migrate: bool) -> DatabaseLock:
     try:
         _check_writable(path)
         if migrate:
-            _migrate(settings.db, path)
+            migrated = _migrate(settings.db, path)
+            if on_migrated is not None:
+                on_migrated(migrated)
         else:
             _check_schema(settings.db, path)
     except BaseException:
@@ -98,11 +106,11 @@ def _explain(path: Path, exc: sqlite3.Error) -> str:
     return f"--db {path} cannot be used ({' '.join(str(exc).split())}): check the file"
 
 
-def _migrate(db: str, path: Path) -> None:
+def _migrate(db: str, path: Path) -> Migrated:
     from ..migrate import upgrade
 
     try:
-        upgrade(db)
+        return upgrade(db)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StartupError(f"migrating --db {path} failed ({first}): restore it from a "

@@ -56,6 +56,26 @@ def test_migrated_schema_matches_the_models(any_db):
         assert declared[("mutation_batches", "id")] == "BIGINT"
 
 
+def _migrate_says(db: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "syncserver", "migrate", "--db", db],
+                          capture_output=True, text=True, timeout=120, cwd=REPO, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_migrate_says_what_it_did_to_the_schema(tmp_path):
+    """Created, migrated from one revision to another, or already current: never "up to
+    date" for a schema it has just created."""
+    from alembic import command
+
+    head = ScriptDirectory.from_config(alembic_config("x.db")).get_current_head()
+    db = str(tmp_path / "fresh.db")
+    assert _migrate_says(db) == f"{db}: created the schema at revision {head}"
+    assert _migrate_says(db) == f"{db}: the schema is up to date (revision {head})"
+    command.downgrade(alembic_config(db), "0005")
+    assert _migrate_says(db) == f"{db}: migrated the schema from revision 0005 to {head}"
+
+
 def test_migrate_twice_is_a_no_op(any_db):
     _migrate(any_db)
     # the second time as users may also write it: postgres:// (psycopg 3 all the same)
@@ -68,10 +88,14 @@ def test_instances_migrating_postgresql_at_once_all_succeed(postgres_url):
     runs = [subprocess.Popen([sys.executable, "-m", "syncserver", "migrate", "--db",
                               postgres_url], cwd=REPO, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    said = []
     for run in runs:
         out, err = run.communicate(timeout=120)
         assert run.returncode == 0, err
-        assert "schema is up to date" in out
+        said.append(out)
+    # One created it; the others, waiting on the lock, found it done.
+    assert sum("created the schema at revision" in out for out in said) == 1, said
+    assert sum("the schema is up to date" in out for out in said) == 2, said
 
 
 def test_stored_results_survive_the_mutation_log_migration_both_ways(server_factory, tmp_path):

@@ -124,8 +124,8 @@ def _push_schemas(case: schemathesis.Case) -> tuple[dict[str, Any], dict[str, An
 def invalid_mutations_are_rejected(ctx: Any, response: Any, case: schemathesis.Case) -> None:
     """negative_data_rejection, except for a mutation of a push: a mutation that does not
     match the document is that mutation's `rejected` result in a 200, never its batch's
-    failure (DESIGN: one bad mutation never fails a batch). 413 is the documented refusal of
-    too many mutations (maxItems)."""
+    failure (docs/guarantees.md, guarantee 9: one bad mutation never fails a batch). 413
+    is the documented refusal of too many mutations (maxItems)."""
     if response.status_code == 413 and response.json()["code"] == "batch_too_large":
         return
     if case.operation.path != "/v1/push" or response.status_code != 200:
