@@ -51,6 +51,7 @@ def test_an_external_servers_cpu_is_said_to_be_not_measured_not_zero():
 
 
 def test_cpu_time_of_the_tool_and_of_a_real_server_process_is_measured():
+    # The child burns 0.6 s of CPU, then idles (alive, so that its CPU time can be read).
     busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.process_time() + 0.6\n"
                              "while time.process_time() < end: pass\ntime.sleep(30)"])
     try:

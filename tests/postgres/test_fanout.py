@@ -19,6 +19,7 @@ from syncserver.service import SyncService
 from syncserver.settings import Settings
 from syncserver.storage.factory import prepare
 from syncserver.storage.postgres import PostgresStorage
+from tests.helpers import wait_for_async
 from tests.storage.support import push, put
 
 
@@ -42,11 +43,8 @@ class Instance:
         return registry.get_sample_value(name) or registry.get_sample_value(name + "_total") \
             or 0.0
 
-    async def until(self, check: Any, timeout: float = 5.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not check():
-            assert asyncio.get_running_loop().time() < deadline, "timed out"
-            await asyncio.sleep(0.02)
+    async def until(self, check: Any, timeout: float = 5.0, what: str = "condition") -> None:
+        await wait_for_async(check, timeout, what=what)
 
     def changes(self) -> list[tuple[str, int]]:
         return [(r[2], r[4]) for p in self.seen for r in p.rows]
