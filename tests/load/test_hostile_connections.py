@@ -71,10 +71,11 @@ def test_a_thousand_hostile_connections_of_each_kind_leave_memory_and_pushes_bou
         server.stop()
     log = server.log.read_text()
     assert "Traceback" not in log, log[-3000:]
+    assert result["problems"] == [] and run.returncode == 0, (summary, run.stderr[-3000:])
+    # The tool judged by the bound this test states.
     bound = max(MAX_P99_MS, MAX_P99_RATIO * result["baseline_push_p99_ms"])
     assert result["push_p99_bound_ms"] == round(bound, 1), summary
     assert result["push_p99_ms"] <= bound, summary
-    assert result["problems"] == [] and run.returncode == 0, (summary, run.stderr[-3000:])
 
 
 def _verdict(push_p99_ms: float, baseline_push_p99_ms: float | None) -> list[str]:
