@@ -15,6 +15,9 @@ class Metrics:
                                       registry=self.registry)
         self.ws_connections = Gauge("syncserver_ws_connections", "Open WebSocket connections",
                                     registry=self.registry)
+        self.long_polls_waiting = Gauge("syncserver_long_polls_waiting",
+                                        "Long-polls waiting for a change now",
+                                        registry=self.registry)
         self.ws_slow_consumers = Counter("syncserver_ws_slow_consumers",
                                          "WebSocket connections closed as slow consumers",
                                          registry=self.registry)

@@ -275,7 +275,8 @@ class SyncService:
                 since = page.last_seq  # changes of other collections moved the feed on
                 self.pages.give_back(taken)
                 taken = 0
-                await self.notifier.wait(woken, remaining)
+                with self.metrics.long_polls_waiting.track_inprogress():
+                    await self.notifier.wait(woken, remaining)
             finally:
                 self.pages.give_back(taken)  # a failure: nothing is held
                 if woken is not None:

@@ -2,13 +2,56 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import itertools
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 
 _counter = itertools.count()
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
+             what: str = "condition") -> T:
+    """Poll `predicate` until it returns something true, and return that; past `timeout`
+    seconds fail naming `what` was awaited. Tests wait for the state itself (a metric, a
+    file, a log line), never for a guess of how long it takes to come."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+async def wait_for_async(predicate: Callable[[], Awaitable[T] | T], timeout: float = 10.0,
+                         interval: float = 0.02, what: str = "condition") -> T:
+    """wait_for in an event loop: `predicate` may be a coroutine function."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+def metric_value(text: str, name: str, labels: str = "") -> float:
+    """A sample of Prometheus text (0 when absent): `labels` as written between braces."""
+    wanted = f"{name}{{{labels}}}" if labels else name
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 def hlc(node: str = "c1", ms: int | None = None) -> str:

@@ -16,6 +16,14 @@ The checkpointer learns the WAL's length only when a pass finishes: on a machine
 are busy elsewhere its thread may not run for many commits, and the WAL grew to 30 MB with a
 bound of 100 frames. So the writer also checkpoints itself after `STALE_COMMITS` commits
 with no pass finished in between: the WAL stays bounded however little the checkpointer runs.
+Two passes cannot run at once (SQLite answers the second busy, and copies nothing), and a
+pass that runs between the writer's checkpoint and its next transaction can keep that
+transaction from restarting the WAL; a starved checkpointer's pass over a long WAL can last
+many commits, and the writer's checkpoints were all busy meanwhile (20 MB seen with a bound
+of 100 frames). So the writer's checkpoint waits for a pass in progress, and the pass the
+writer's commit woke is skipped until its next transaction began. The writer waits for
+the checkpointer only when that has fallen behind (the WAL past its bound, or no pass
+finished in `STALE_COMMITS` commits): the WAL's bound is then a few groups, not a race.
 
 A checkpoint can fail where a commit did not: on a full disk the WAL may have room for a
 commit while the database file cannot grow. Such a failure is logged and the checkpoint is
@@ -49,6 +57,8 @@ class Checkpointer:
         self.failed: BaseException | None = None  # then the writer checkpoints every commit
         self.pass_error: str | None = None  # why the last pass failed (None: it did not)
         self._wake = threading.Event()
+        self._pass = threading.Lock()  # held by whichever checkpoint runs, the writer's or ours
+        self._writer_copied = False  # until the writer's next commit: no pass (see above)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer",
                                         daemon=True)
@@ -64,6 +74,7 @@ class Checkpointer:
     def committed(self) -> bool:
         """The writer committed: wake the checkpointer. True when the writer should now run a
         checkpoint itself (the WAL is long, or the checkpointer is gone)."""
+        self._writer_copied = False  # this transaction restarted the WAL if it could
         self._wake.set()
         self.commits_since_pass += 1
         if self.failed is not None or self.frames >= self.restart_frames \
@@ -85,12 +96,15 @@ class Checkpointer:
                 self._wake.clear()
                 if self._stopping:
                     return
-                try:
-                    _busy, frames, _copied = conn.execute(
-                        "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error as exc:  # e.g. a full disk: try again after a commit
-                    self._pass_failed(exc)
-                    continue
+                with self._pass:
+                    if self._writer_copied:
+                        continue
+                    try:
+                        _busy, frames, _copied = conn.execute(
+                            "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    except sqlite3.Error as exc:  # e.g. a full disk: try after a commit
+                        self._pass_failed(exc)
+                        continue
                 if self.pass_error is not None:
                     log.warning("WAL checkpoints succeed again")
                     self.pass_error = None
@@ -102,10 +116,17 @@ class Checkpointer:
         finally:
             conn.close()
 
-    def writer_checkpoint_failed(self, exc: BaseException) -> None:
-        """The writer's own checkpoint after a commit failed: it asks again next commit."""
-        self.frames = self.restart_frames
-        self._pass_failed(exc)
+    def writer_checkpoint(self, conn: sqlite3.Connection) -> None:
+        """The writer's own checkpoint, on its connection, once a pass in progress is done
+        (see above); a failure is logged and it asks again next commit."""
+        with self._pass:
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                self.frames = self.restart_frames
+                self._pass_failed(exc)
+            else:
+                self._writer_copied = True
 
     def _pass_failed(self, exc: BaseException) -> None:
         if self.pass_error is None:  # once per run of failures, not once per commit

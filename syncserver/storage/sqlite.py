@@ -241,12 +241,8 @@ class SQLiteStorage:
         """The group is committed whatever happens here: a checkpoint that fails (the
         database file cannot grow on a full disk) is logged and tried again later."""
         checkpointer = self._checkpointer
-        if checkpointer is None or not checkpointer.committed():
-            return
-        try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error as exc:
-            checkpointer.writer_checkpoint_failed(exc)
+        if checkpointer is not None and checkpointer.committed():
+            checkpointer.writer_checkpoint(conn)
 
     async def health(self) -> str | None:
         """None when the database answers and the writer can commit; else the reason. After

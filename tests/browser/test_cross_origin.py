@@ -109,7 +109,8 @@ def test_without_the_allow_list_the_push_is_stopped_by_its_preflight(
         _put(page, "blocked")
         poll(page, lambda: any("CORS" in line for line in console),
              what="Chromium to report the refused preflight")
-        page.wait_for_timeout(1500)
+        poll(page, lambda: page.evaluate("window.app.sync.trouble") == "unreachable",
+             what="the client to take in that its requests fail")
         assert page.evaluate("window.app.sync.pending") == 1
         assert page.evaluate("window.app.sync.feedState") != "live"
         assert server_notes(refusing.url, space) == []

@@ -246,7 +246,8 @@ def test_keep_mine_and_keep_theirs_settle_a_manual_conflict(
             rows[meet].locator(".keep-theirs").click()
             poll(app.page, lambda: rows[meet].get_attribute("data-conflicts") == "0",
                  what="the second marker to go")
-            app.page.wait_for_timeout(1600)  # the highlight of the other devices' change fades
+            poll(app.page, lambda: app.page.locator("li.remote").count() == 0,
+                 what="the highlight of the other device's change to fade (for the picture)")
             app.page.screenshot(path=artifacts / "demo-conflict-resolved.png", full_page=True)
 
             # The server's record: mine written as a new version, theirs left as it was.

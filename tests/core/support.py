@@ -6,15 +6,13 @@ from __future__ import annotations
 import socket
 import sqlite3
 import struct
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import orjson
 
-T = TypeVar("T")
+from tests.helpers import metric_value
 
 
 def read_db(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
@@ -66,18 +64,6 @@ def data_snapshot(path: Path) -> dict[str, list[tuple]]:
     return {"records": full["records"], "spaces": full["spaces"]}
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
-             what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
 def send_and_hang_up(port: int, path: str, body: bytes) -> None:
     """Send a whole HTTP request, then close the socket without reading the answer: a
     response lost on the way back (a phone going into a tunnel)."""
@@ -91,12 +77,7 @@ def send_and_hang_up(port: int, path: str, body: bytes) -> None:
 
 def metric(client: httpx.Client, name: str, labels: str = "") -> float:
     """A sample of the Prometheus text at /metrics (0 when absent)."""
-    text = client.get("/metrics").text
-    wanted = f"{name}{{{labels}}}" if labels else name
-    for line in text.splitlines():
-        if line.startswith(wanted + " "):
-            return float(line.split()[-1])
-    return 0.0
+    return metric_value(client.get("/metrics").text, name, labels)
 
 
 def pull(client: httpx.Client, space: str, since: str = "", limit: int = 1000,

@@ -17,7 +17,7 @@ import orjson
 from websockets.asyncio.client import connect
 
 from load.attackers import ws_frame
-from tests.helpers import mutation, push
+from tests.helpers import mutation, push, wait_for
 
 from .test_bounded_server import rss_kb
 
@@ -25,8 +25,9 @@ RECORD = 250_000
 RECORDS = 60  # 15 MB of changes
 PAGE_BYTES = 1_000_000
 STALLED = 40
+POOL_BYTES = 16_000_000
 ENV = {"SYNCSERVER_MAX_PAGE_BYTES": str(PAGE_BYTES),
-       "SYNCSERVER_MAX_PAGES_IN_FLIGHT_BYTES": "16000000",
+       "SYNCSERVER_MAX_PAGES_IN_FLIGHT_BYTES": str(POOL_BYTES),
        "SYNCSERVER_SEND_TIMEOUT": "2"}
 
 
@@ -49,7 +50,6 @@ def _warm(url: str, space: str) -> None:
 
     with ThreadPoolExecutor(12) as pool:
         list(pool.map(pull_all, range(24)))
-    time.sleep(1)
 
 
 def _stall(port: int, space: str) -> socket.socket:
@@ -66,6 +66,14 @@ def _stall(port: int, space: str) -> socket.socket:
     assert head.startswith(b"HTTP/1.1 101"), head
     s.sendall(ws_frame({"type": "subscribe", "space": space}))
     return s
+
+
+def _sent_to(s: socket.socket) -> bool:
+    """The server has begun to send it something past the handshake (left unread)."""
+    try:
+        return bool(s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return False
 
 
 def _dropped(s: socket.socket) -> bool:
@@ -91,7 +99,10 @@ def test_catch_up_of_large_records_is_paged_and_stalled_subscribers_stay_bounded
     before = rss_kb(server)
     stalled = [_stall(server.port, space) for _ in range(STALLED)]
     try:
-        time.sleep(2)  # they have asked for 40 x 15 MB; the pool holds 16 MB
+        # They have asked for 40 x 15 MB; the pool holds 16 MB: full once as many of them
+        # as it has pages for are being sent one.
+        wait_for(lambda: sum(_sent_to(s) for s in stalled) >= POOL_BYTES // PAGE_BYTES,
+                 timeout=30, what="the page pool held by stalled subscribers")
         held = rss_kb(server) - before
 
         async def reader() -> tuple[list[int], list[int]]:
@@ -118,10 +129,8 @@ def test_catch_up_of_large_records_is_paged_and_stalled_subscribers_stay_bounded
         # Stalled subscribers hold the pool until they are dropped (send timeout, 2 s).
         assert took < 40, f"the reading subscriber waited {took:.1f}s"
         # (those still waiting for room get their pages, and stall, only as others go)
-        deadline = time.monotonic() + 60
-        while not all(_dropped(s) for s in stalled):
-            assert time.monotonic() < deadline, "stalled subscribers are never dropped"
-            time.sleep(0.5)
+        wait_for(lambda: all(_dropped(s) for s in stalled), timeout=60, interval=0.5,
+                 what="the stalled subscribers dropped")
     finally:
         for s in stalled:
             s.close()

@@ -17,10 +17,9 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.helpers import assert_problem, mutation, pull_all
+from tests.helpers import assert_problem, mutation, pull_all, wait_for
 from tests.server import ServerProcess
 
-from .support import wait_for
 
 DISK_MB = 20
 BATCH = 40  # mutations of about 1 KB each

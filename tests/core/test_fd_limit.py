@@ -19,6 +19,8 @@ import httpx
 import orjson
 import pytest
 
+from syncserver.fdlimit import RESERVE
+from tests.helpers import wait_for
 from tests.server import REPO, ServerProcess, free_port
 
 LIMIT = 256  # the server's hard limit in these tests (soft and hard)
@@ -49,6 +51,24 @@ class LimitedServer(ServerProcess):
         return self
 
 
+def _sockets(pid: int) -> int:
+    """The sockets a process holds open (its listening socket among them)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:  # closed meanwhile
+            pass
+    return count
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @pytest.fixture
 def limited(tmp_path: Path) -> Iterator[LimitedServer]:
     server = LimitedServer(tmp_path / "sync.db", LIMIT).start()
@@ -70,7 +90,9 @@ def test_at_its_descriptor_limit_the_server_answers_busy_instead_of_falling_sile
         for _ in range(LIMIT + 50):
             s = socket.create_connection(("127.0.0.1", limited.port), timeout=5)
             held.append(s)
-        time.sleep(0.5)
+        assert limited.proc is not None
+        wait_for(lambda: _sockets(limited.proc.pid) > LIMIT - RESERVE,  # and its listener
+                 what=f"the server holding {LIMIT - RESERVE} connections, all it may")
         start = time.monotonic()
         with socket.create_connection(("127.0.0.1", limited.port), timeout=5) as s:
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -85,15 +107,8 @@ def test_at_its_descriptor_limit_the_server_answers_busy_instead_of_falling_sile
         for s in held:
             s.close()
     # Once they are gone, everyone is served again.
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            if httpx.get(limited.url + "/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "not served again after the connections closed"
-        time.sleep(0.2)
+    wait_for(lambda: _healthy(limited.url), interval=0.2,
+             what="/healthz served again after the connections closed")
 
 
 def test_an_open_connection_limit_beyond_the_descriptor_limit_is_refused_at_start(tmp_path):

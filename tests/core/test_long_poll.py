@@ -9,13 +9,16 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import mutation, push
+from tests.helpers import mutation, push, wait_for
 
-from .support import pull
+from .support import metric, pull
 
-# The delay before a push that should wake a waiting poll. Not synchronization: if the push
-# happened first, the poll would return at once with the change just the same.
-SETTLE = 0.3
+
+def _waiting(http: httpx.Client, polls: int) -> None:
+    """Until `polls` long-polls wait in the server: a push before that would be read by
+    the poll's first look, and would not show that a change wakes a waiting one."""
+    wait_for(lambda: metric(http, "syncserver_long_polls_waiting") >= polls,
+             what=f"{polls} long-polls waiting in the server")
 
 
 def _poll(url: str, space: str, since: str, wait: float, **params: Any) -> tuple[dict, float]:
@@ -35,7 +38,7 @@ def test_long_poll_returns_promptly_on_a_new_change(http, shared_server, space):
     cursor = _head(http, space)
     with ThreadPoolExecutor(1) as pool:
         waiting: Future = pool.submit(_poll, shared_server.url, space, cursor, 30)
-        time.sleep(SETTLE)
+        _waiting(http, 1)
         assert not waiting.done()
         push(http, "c-lp-" + space, [mutation(2, "new", space=space)])
         page, elapsed = waiting.result(timeout=10)
@@ -66,7 +69,7 @@ def test_filtered_long_poll_is_not_woken_by_other_collections(http, shared_serve
     with ThreadPoolExecutor(1) as pool:
         waiting: Future = pool.submit(_poll, shared_server.url, space, cursor, wait,
                                       collections="notes")
-        time.sleep(SETTLE)
+        _waiting(http, 1)
         out = push(http, "c-lp-" + space, [mutation(2, "t1", space=space)])  # a todo
         page, elapsed = waiting.result(timeout=wait + 10)
     assert page["changes"] == []
@@ -77,7 +80,7 @@ def test_filtered_long_poll_is_not_woken_by_other_collections(http, shared_serve
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(_poll, shared_server.url, space, page["cursor"], 30,
                               collections="notes")
-        time.sleep(SETTLE)
+        _waiting(http, 1)
         push(http, "c-lp-" + space, [mutation(3, "t2", space=space),
                                       mutation(4, "n1", space=space, collection="notes")])
         page, elapsed = waiting.result(timeout=10)
@@ -95,7 +98,7 @@ def test_long_polls_of_many_readers_are_all_woken(http, shared_server, space):
     with ThreadPoolExecutor(5) as pool:
         futures = [pool.submit(poll) for _ in range(5)]
         barrier.wait()
-        time.sleep(SETTLE)
+        _waiting(http, 5)
         push(http, "c-lp-" + space, [mutation(1, "x", space=space)])
         results = [f.result(timeout=10) for f in futures]
     for page, elapsed in results:

@@ -91,7 +91,7 @@ def test_compaction_drops_old_metadata_and_keeps_results_correct(server_factory,
         before, _ = pull_all(c, space)
         _data, meta_before = _stored(db, space, rid)
         assert '"old"' in meta_before and '\\"q\\"' in meta_before, meta_before
-        time.sleep(0.01)
+        time.sleep(0.01)  # time itself: "0s" compacts what is older than now, to the ms
         assert "trimmed the conflict metadata of 1 records" in run_compact(db, "0s")
         _data, meta_after = _stored(db, space, rid)
         assert '"old"' not in meta_after and '\\"q\\"' not in meta_after, meta_after

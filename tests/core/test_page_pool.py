@@ -15,11 +15,11 @@ def test_pages_wait_in_order_for_room_and_shrink_to_what_is_free() -> None:
         assert await pool.take(80) == 80
         first = asyncio.create_task(pool.take(50))
         second = asyncio.create_task(pool.take(10))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn of the loop: both tasks run up to their wait
         assert not first.done() and not second.done(), "the small one waits its turn"
         assert pool.try_take(5) is None, "no jumping the queue either"
         pool.give_back(50)  # 70 free: the first gets 50, the second 10
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn: the woken tasks finish
         assert (first.result(), second.result()) == (50, 10)
         assert pool.used == 90
         # Less than a page is free but room for the largest change: a smaller page.

@@ -6,9 +6,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.helpers import mutation, pull_all, push, stamped_by
+from tests.helpers import mutation, pull_all, push, stamped_by, wait_for
 
-from .support import read_db, send_and_hang_up, stored_mutations, stored_records, wait_for
+from .support import read_db, send_and_hang_up, stored_mutations, stored_records
 
 
 def _batch(space: str) -> list[dict]:

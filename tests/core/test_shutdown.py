@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import mutation, pull_all, push
+from tests.helpers import metric_value, mutation, pull_all, push, wait_for
 from tests.server import ServerProcess
 
 from .test_websocket import catch_up, send
@@ -68,7 +68,9 @@ def test_stopping_ends_long_polls_and_websockets_at_once_and_keeps_acknowledged_
     poll_thread = threading.Thread(target=long_poll)
     poll_thread.start()
     assert ws_ready.wait(10), "the WebSocket did not catch up"
-    time.sleep(0.5)  # the long-poll is waiting in the server by now
+    wait_for(lambda: metric_value(httpx.get(server.url + "/metrics").text,
+                                  "syncserver_long_polls_waiting") == 1,
+             what="the long-poll waiting in the server")
     assert not poll_outcome, "the long-poll answered before any change"
 
     assert server.proc is not None

@@ -3,7 +3,9 @@ once (slow readers of pages of 250 KB records, WebSocket subscribers that never 
 subscribe floods, long-polls of never-written spaces, headers and bodies sent a byte at a
 time), and the server's resident memory stays under 1 GB while another client's push p99
 stays under 100 ms. Run through the load tool's own command, `python -m load.hostile`,
-against a server with its default limits."""
+against a server with its default limits, and its verdict is asserted whatever the machine
+is doing: on a machine other work slows, the latency bound is that client's own p99 before
+the attack times MAX_P99_RATIO (the tool's `--max-p99-ratio`), never no bound at all."""
 
 from __future__ import annotations
 
@@ -17,12 +19,16 @@ import orjson
 import pytest
 
 from load.attackers import KINDS as ATTACKER_KINDS
+from load import hostile
 from tests.server import REPO, ServerProcess
 
 PER_KIND = 1000
 KINDS = len(ATTACKER_KINDS)
 MAX_RSS_MB = 1024
 MAX_P99_MS = 100
+# What the attack may cost the client over its own p99 alone, in the same run: the 100 ms
+# over the 20 ms it sees on the quiet 2-core machine (docs/deployment.md, "Hostile clients").
+MAX_P99_RATIO = 5
 
 
 @pytest.fixture
@@ -50,7 +56,8 @@ def test_a_thousand_hostile_connections_of_each_kind_leave_memory_and_pushes_bou
             [sys.executable, "-m", "load.hostile", "--url", server.url,
              "--server-pid", str(server.proc.pid), "--per-kind", str(PER_KIND),
              "--hold", "15", "--settle", "5", "--max-rss-mb", str(MAX_RSS_MB),
-             "--max-p99-ms", str(MAX_P99_MS), "--json", str(out), "--no-progress"],
+             "--max-p99-ms", str(MAX_P99_MS), "--max-p99-ratio", str(MAX_P99_RATIO),
+             "--json", str(out), "--no-progress"],
             cwd=REPO, capture_output=True, text=True, timeout=240)
         assert out.exists(), run.stderr[-3000:]
         result = orjson.loads(out.read_bytes())
@@ -65,14 +72,30 @@ def test_a_thousand_hostile_connections_of_each_kind_leave_memory_and_pushes_bou
         server.stop()
     log = server.log.read_text()
     assert "Traceback" not in log, log[-3000:]
-    # The same client, before the attack, shows what the machine itself allows: when other
-    # work starves it of CPU (its p99 alone past half the target; seen at load averages of
-    # 7-11 on the 2-core machine shared by several test runs), latency under attack says
-    # nothing about the server, and only the memory bound above is checked.
-    if result["baseline_push_p99_ms"] > MAX_P99_MS / 2:
-        pytest.skip(f"the machine is too busy to measure push latency: p99 "
-                    f"{result['baseline_push_p99_ms']} ms before the attack, "
-                    f"{result['push_p99_ms']} ms under it (peak RSS "
-                    f"{result['server_peak_rss_mb']} MB, within the bound)")
-    assert result["push_p99_ms"] < MAX_P99_MS, summary
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert result["problems"] == [] and run.returncode == 0, (summary, run.stderr[-3000:])
+    # The tool judged by the bound this test states.
+    bound = max(MAX_P99_MS, MAX_P99_RATIO * result["baseline_push_p99_ms"])
+    assert result["push_p99_bound_ms"] == round(bound, 1), summary
+    assert result["push_p99_ms"] <= bound, summary
+
+
+def _verdict(push_p99_ms: float, baseline_push_p99_ms: float | None) -> list[str]:
+    args = hostile.parse_args(["--spawn", "--max-p99-ms", str(MAX_P99_MS),
+                               "--max-p99-ratio", str(MAX_P99_RATIO)])
+    result = {"pushes": 200, "push_failures": {}, "push_p99_ms": push_p99_ms,
+              "baseline_push_p99_ms": baseline_push_p99_ms, "server_peak_rss_mb": 500.0,
+              "healthy_after": True,
+              "push_p99_bound_ms": hostile.p99_bound_ms(baseline_push_p99_ms, args)}
+    return hostile.verdict(result, args)
+
+
+def test_the_latency_verdict_is_judged_on_a_busy_machine_too() -> None:
+    """The tool's own rule, without an attack: a quiet machine is held to 100 ms; a busy one
+    to five times the client's own p99 alone (a 681 ms p99 over a 22 ms baseline, seen on
+    this machine, fails: it was a pass by skip before); no baseline is no pass."""
+    assert _verdict(95, 20) == []
+    assert _verdict(105, 20) != []
+    assert _verdict(390, 80) == []  # a busy machine: 80 ms alone, 400 ms allowed
+    assert _verdict(410, 80) != []
+    assert "681.5 ms > 110 ms" in _verdict(681.5, 22)[0]
+    assert "no baseline" in _verdict(50, None)[0]

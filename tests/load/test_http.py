@@ -8,6 +8,7 @@ import asyncio
 import orjson
 
 from load.http import HttpConnection
+from tests.helpers import wait_for_async
 from tests.load.toy_server import RunningToy, ToyServer
 
 
@@ -21,7 +22,10 @@ def test_a_connection_closed_while_idle_is_reopened_transparently():
                 assert response is not None
                 assert orjson.loads(response.body)["status"] == "ok"
                 statuses.append(response.status)
-                await asyncio.sleep(0.4)  # the server closes idle connections at once
+                reader = conn._reader
+                assert reader is not None
+                await wait_for_async(reader.at_eof,  # it closes idle connections at once
+                                     what="the server closing the idle connection")
         finally:
             await conn.close()
         return statuses

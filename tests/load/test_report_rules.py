@@ -12,6 +12,7 @@ import pytest
 from load.glossary import ANSWERED, NEW, REPLAYED
 from load.machine import NOT_MEASURED, CpuSample, cpu_sample, cpu_split, process_cpu_seconds
 from load.stats import Stats, per_second
+from tests.helpers import wait_for
 
 
 def test_a_partial_last_second_of_under_half_a_second_is_dropped_not_drawn_as_a_drop():
@@ -50,6 +51,7 @@ def test_an_external_servers_cpu_is_said_to_be_not_measured_not_zero():
 
 
 def test_cpu_time_of_the_tool_and_of_a_real_server_process_is_measured():
+    # The child burns 0.6 s of CPU, then idles (alive, so that its CPU time can be read).
     busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.process_time() + 0.6\n"
                              "while time.process_time() < end: pass\ntime.sleep(30)"])
     try:
@@ -57,12 +59,8 @@ def test_cpu_time_of_the_tool_and_of_a_real_server_process_is_measured():
         deadline = time.process_time() + 0.3
         while time.process_time() < deadline:  # the tool's own work
             pass
-        time.sleep(1.5)  # the child burns its 0.6 s meanwhile (slower on a loaded machine)
-        for _ in range(40):
-            seconds = process_cpu_seconds(busy.pid)
-            if seconds is not None and seconds >= 0.55:
-                break
-            time.sleep(0.25)
+        wait_for(lambda: (process_cpu_seconds(busy.pid) or 0) >= 0.55, timeout=60,
+                 what="the child burning its 0.6 s of CPU")
         split = cpu_split(before, cpu_sample(busy.pid))
     finally:
         busy.kill()

@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.helpers import wait_for
+
 FAULTS = (None, "drop_write", "apply_twice", "skip_in_feed")
 
 
@@ -138,10 +140,7 @@ class RunningToy:
 
     def __enter__(self) -> Self:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "toy server did not start"
-            time.sleep(0.02)
+        wait_for(lambda: self.server.started, what="the toy server started")
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -70,7 +70,7 @@ class Writer:
                 async with httpx.AsyncClient(timeout=30) as c:
                     r = await c.post(self.cluster.servers[at].url + "/v1/push", json=body)
             except httpx.TransportError:
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # a client's pause before it tries another instance
                 continue
             self.cluster.statuses.append(r.status_code)
             if r.status_code != 200:
@@ -98,6 +98,7 @@ class Reader:
     cursor: str = ""
     reconnects: int = 0
     top: int = 0  # the highest seq seen
+    following: bool = False  # it has read to the feed's head once (caught up)
     target: int | None = None  # stop once a change at this seq was seen
 
     def done(self) -> bool:
@@ -115,7 +116,7 @@ class Reader:
             except (httpx.TransportError, OSError, ConnectionClosed, InvalidHandshake):
                 self.reconnects += 1
                 self.at = self.cluster.pick(avoid=self.at)
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # a client's pause before it reconnects
 
     async def _follow_http(self) -> None:
         async with httpx.AsyncClient(base_url=self.cluster.servers[self.at].url,
@@ -126,11 +127,12 @@ class Reader:
                 self.cluster.statuses.append(r.status_code)
                 if r.status_code != 200:
                     self.cluster.errors.append(f"changes {r.status_code}: {r.text[:300]}")
-                    await asyncio.sleep(0.1)
+                    await asyncio.sleep(0.1)  # a client's pause before it asks again
                     continue
                 page = r.json()
                 self.took(page["changes"])
                 self.cursor = page["cursor"]
+                self.following = self.following or not page["more"]
 
     async def _follow_ws(self) -> None:
         async with connect(self.cluster.servers[self.at].ws_url, open_timeout=10) as ws:
@@ -144,7 +146,9 @@ class Reader:
                 msg = orjson.loads(frame)
                 if msg["type"] == "changes":
                     self.took(msg["changes"])
-                elif msg["type"] != "synced":
+                elif msg["type"] == "synced":
+                    self.following = True
+                else:
                     self.cluster.errors.append(f"ws frame: {msg}")
                     return
                 self.cursor = msg["cursor"]

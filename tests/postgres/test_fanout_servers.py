@@ -13,7 +13,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from tests.core.test_websocket import apush, catch_up, recv, send
-from tests.helpers import mutation
+from tests.helpers import metric_value, mutation, wait_for_async
 from tests.server import ServerProcess
 
 NO_CHECK = ("--fanout-catchup-interval", "3600")
@@ -45,7 +45,12 @@ def test_long_polls_and_websockets_wake_for_another_instances_writes(
                 assert await catch_up(ws, "s1") == ([], cursor)
                 poll = asyncio.create_task(cb.get("/v1/changes", params={
                     "space": "s1", "since": cursor, "wait": 30}))
-                await asyncio.sleep(0.5)  # the long-poll waits on b
+
+                async def waiting() -> bool:
+                    text = (await cb.get("/metrics")).text
+                    return metric_value(text, "syncserver_long_polls_waiting") == 1
+
+                await wait_for_async(waiting, what="the long-poll waiting on b")
                 assert not poll.done()
                 started = time.monotonic()
                 await apush(a.url, "c1", [mutation(1, "from-a"), mutation(2, "too")])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tests.postgres.multi import (SPACES, Cluster, Reader, Writer, check_acknowledged,
                                   check_reader, database_heads, database_state)
+from tests.helpers import wait_for_async
 from tests.postgres.test_fanout_servers import start_all
 from tests.server import ServerProcess
 
@@ -31,10 +32,11 @@ def run(url: str, tmp_path: Path, kill_at: float | None) -> tuple[Cluster, list[
             readers = [Reader(cluster, space, at, websocket)
                        for space in SPACES for at in range(3) for websocket in (False, True)]
             reading = [asyncio.create_task(r.run()) for r in readers]
-            await asyncio.sleep(0.5)  # the readers are following
+            await wait_for_async(lambda: all(r.following for r in readers), timeout=30,
+                                 what="every reader following its feed")
             writing = asyncio.gather(*(w.run() for w in writers))
             if kill_at is not None:
-                await asyncio.sleep(kill_at)
+                await asyncio.sleep(kill_at)  # the moment of the kill is the test's: mid-run
                 assert not writing.done(), "the writers finished before the kill"
                 cluster.dead.add(2)
                 servers[2].kill()

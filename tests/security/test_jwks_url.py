@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.core.support import wait_for
+from tests.helpers import wait_for
 from tests.server import ServerProcess
 
 from . import keys

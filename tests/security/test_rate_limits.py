@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from syncserver.errors import ErrorCode, SyncError
 from syncserver.ratelimit import RateLimiter
 from tests.core.cli_support import assert_one_line_failure, run_syncserver
-from tests.helpers import mutation, stamped_by
+from tests.helpers import metric_value, mutation, stamped_by, wait_for_async
 from tests.server import ServerProcess, free_port
 
 from . import keys
@@ -96,11 +96,22 @@ def test_a_burst_passes_then_429_with_retry_after_and_a_token_comes_back_after_i
     assert [user.push(f"r{i}").status_code for i in range(BURST)] == [200] * BURST
     assert time.monotonic() - start < 1 / RATE, "the machine is too slow for this bucket"
     seconds = limited_answer(user.push("over"))
-    time.sleep(seconds)
+    time.sleep(seconds)  # time itself: the Retry-After the answer promised
     assert user.push("after").status_code == 200  # one token refilled...
     limited_answer(user.push("over-again"))  # ...and only one
-    time.sleep(BURST / RATE)  # the whole bucket refills
+    time.sleep(BURST / RATE)  # time itself: the whole bucket refills
     assert [user.push(f"b{i}").status_code for i in range(BURST)] == [200] * BURST
+
+
+async def _gauge(server: ServerProcess, name: str) -> float:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+        return metric_value((await c.get("/metrics")).text, name)
+
+
+async def _until_gauge(server: ServerProcess, name: str, value: float) -> None:
+    async def reads() -> bool:
+        return await _gauge(server, name) == value
+    await wait_for_async(reads, what=f"{name} at {value:g}")
 
 
 def _refusals(server: ServerProcess, code: str) -> float:
@@ -196,7 +207,7 @@ def test_websocket_push_and_subscribe_get_a_rate_limited_error_frame_and_stay_op
             await send(ws, {"type": "ping"})  # the socket stays open, pings are free
             assert (await recv(ws))["type"] == "pong"
             assert stored_state(limited.db) == before
-            await asyncio.sleep(refused["retry_after"])
+            await asyncio.sleep(refused["retry_after"])  # time itself: the promised wait
             await send(ws, {"type": "push", "request_id": "p2", "client_id": user.client_id,
                             "protocol": 2, "mutations": m})
             answer = await recv(ws)
@@ -227,10 +238,12 @@ def test_a_user_s_connections_are_capped_and_other_users_are_not_affected(limite
             assert time.monotonic() - started < 5
         assert (await asyncio.to_thread(other.changes, 0.5)).status_code == 200
         # a closed socket frees its place; a waiting long-poll holds one
+        sockets = await _gauge(limited, "syncserver_ws_connections")
         await second.close()
-        await asyncio.sleep(0.2)
-        poll = asyncio.create_task(asyncio.to_thread(user.changes, 3))
-        await asyncio.sleep(1)
+        await _until_gauge(limited, "syncserver_ws_connections", sockets - 1)
+        polls = await _gauge(limited, "syncserver_long_polls_waiting")
+        poll = asyncio.create_task(asyncio.to_thread(user.changes, 5))
+        await _until_gauge(limited, "syncserver_long_polls_waiting", polls + 1)
         async with connect(limited.ws_url) as third:
             await send(third, {"type": "hello", "token": user.token})
             assert [f["code"] for f in await closed_with(third, 4429)] == \

@@ -55,7 +55,7 @@ def test_concurrent_writers_of_one_space_make_a_gap_free_feed_readers_never_skip
                 since = page.last_seq
                 if finished and not page.more:
                     return
-                await asyncio.sleep(0)
+                await asyncio.sleep(0)  # not a wait: lets the writers run between pages
 
         readers = [asyncio.create_task(read(r)) for r in range(2)]
         await asyncio.gather(*(write(w) for w in range(writers)))
@@ -135,7 +135,7 @@ def test_two_instances_writing_one_record_lose_no_update(postgres: Backend) -> N
                 result = (await push(storages[w % len(storages)], f"w{w}", [m], table))[0]
                 assert result["status"] in ("applied", "merged"), result
                 versions.append(result["version"])
-                await asyncio.sleep(random.random() / 1000)
+                await asyncio.sleep(random.random() / 1000)  # jitter: varied interleavings
             return versions
 
         versions = [v for vs in await asyncio.gather(*(write(w) for w in range(writers)))
