@@ -10,6 +10,11 @@ with no tombstones. The field's value is the sorted list of present elements.
 
 How operations meet plain writes of the same field is merge.py's business (the field's last
 plain write is its epoch; operations whose writers had not seen it are absorbed).
+
+An operation applies to a value of its own kind or to no value (a missing field, or null:
+RFC 7396 writes null to mean "no value"): `$inc` to a number, `$add`/`$remove` to an array.
+Onto anything else it is refused (TypeMismatch), never a silent replacement: a field is a
+counter or a set, and a plain write is how it becomes something else.
 """
 
 from __future__ import annotations
@@ -45,14 +50,56 @@ def check(field: str, op: str, arg: Any) -> str | None:
 INT_RANGE = (-(2**63), 2**63 - 1)  # what a 64-bit integer holds: other stores, other clients
 
 
-class OutOfRange(ValueError):
+class Unappliable(ValueError):
+    """An operation the record cannot take: its mutation is rejected with `code`, the
+    record stays as it was."""
+
+    code = "invalid_mutation"
+
+    def __init__(self, message: str, **extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra  # more of the rejection, beside its message
+
+
+class OutOfRange(Unappliable):
     """A counter operation whose result JSON cannot carry faithfully."""
 
 
-def increment(current: Any, amount: float) -> int | float:
-    """The counter after `$inc`. Raises OutOfRange for an integer outside 64 bits or a float
-    that is no longer finite (JSON has no infinity: it would be stored as null)."""
-    base = current if type(current) in (int, float) else 0
+class TypeMismatch(Unappliable):
+    """An operation onto a value of another kind (`$inc` onto a string)."""
+
+    code = "operation_type_mismatch"
+
+    def __init__(self, field: str, op: str, found: str) -> None:
+        wants = "a number" if op == "$inc" else "an array"
+        super().__init__(f"{field}: {op} applies to {wants} or to no value, found {found}; "
+                         "write the field a plain value first to change its kind",
+                         field=field, found=found)
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a stored value's type."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "null" if value is None else "object"
+
+
+def increment(field: str, current: Any, amount: float) -> int | float:
+    """The counter after `$inc`. Raises TypeMismatch when the field holds something else
+    than a number or no value, OutOfRange for an integer outside 64 bits or a float that is
+    no longer finite (JSON has no infinity: it would be stored as null)."""
+    if current is None:
+        base: int | float = 0
+    elif type(current) in (int, float):
+        base = current
+    else:
+        raise TypeMismatch(field, "$inc", json_type(current))
     result = base + amount
     if type(result) is int:
         if not INT_RANGE[0] <= result <= INT_RANGE[1]:
@@ -63,19 +110,21 @@ def increment(current: Any, amount: float) -> int | float:
     return result
 
 
-def set_elements(current: Any) -> dict[str, Any]:
-    """The elements of a set field's value by their JSON text (a value that is not a list,
-    or a missing field, is the empty set)."""
-    if not isinstance(current, list):
+def set_elements(field: str, op: str, current: Any) -> dict[str, Any]:
+    """The elements of a set field's value by their JSON text (no value is the empty set;
+    TypeMismatch for a value that is not a list)."""
+    if current is None:
         return {}
+    if not isinstance(current, list):
+        raise TypeMismatch(field, op, json_type(current))
     return {orjson.dumps(element).decode(): element for element in current}
 
 
-def apply_set_op(current: Any, tags: dict[str, list[Any]] | None, op: str, elements: list[Any],
-                 version: int, stamp: str, base: int, epoch: list[Any] | None
-                 ) -> tuple[list[Any], dict[str, list[Any]]]:
-    """The new value and element tags of a set after `$add` or `$remove` of `elements`,
-    written at `version` with `stamp` by a client whose base is `base`.
+def apply_set_op(field: str, current: Any, tags: dict[str, list[Any]] | None, op: str,
+                 elements: list[Any], version: int, stamp: str, base: int,
+                 epoch: list[Any] | None) -> tuple[list[Any], dict[str, list[Any]]]:
+    """The new value and element tags of the set `field` after `$add` or `$remove` of
+    `elements`, written at `version` with `stamp` by a client whose base is `base`.
 
     An add-wins observed-remove set: an add tags the element with its version and stamp
     ([version, stamp, highest version an add by anyone else had], recordmeta.retag); a
@@ -84,7 +133,7 @@ def apply_set_op(current: Any, tags: dict[str, list[Any]] | None, op: str, eleme
     a tag came with the field's last plain write (`epoch`). Removing an element that is not
     there changes nothing and leaves nothing behind: no tombstones.
     """
-    present = set_elements(current)
+    present = set_elements(field, op, current)
     tags = dict(tags) if tags else {}
     implicit = [epoch[0], epoch[1], 0] if epoch is not None else [0, "", 0]
     writer = stamp[20:]

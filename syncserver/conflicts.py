@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from .commutative import OutOfRange
+from .commutative import Unappliable
 from .errors import ErrorCode, SyncError
 from .hlc import Clock
 from .merge import State, apply_whole
@@ -78,7 +78,7 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
                       current.hlc if current else "", current.parsed_meta() if current else {})
         try:
             record = _write_resolution(txn, m, state, now, stamp, out, max_record_bytes)
-        except OutOfRange as exc:
+        except Unappliable as exc:  # the operation cannot apply to the record as it is now
             raise SyncError(ErrorCode.INVALID_REQUEST, f"{exc}: resolve with data instead"
                             ) from None
     outcome = {**orjson.loads(row["outcome"]), "resolution": resolution,

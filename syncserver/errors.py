@@ -32,6 +32,7 @@ class ErrorCode(str, Enum):
     UPGRADE_REQUIRED = "upgrade_required"
     # per-mutation rejection codes (a push result, not an HTTP status)
     INVALID_MUTATION = "invalid_mutation"
+    OPERATION_TYPE_MISMATCH = "operation_type_mismatch"
     UNKNOWN_OP = "unknown_op"
     RECORD_TOO_LARGE = "record_too_large"
     MUTATION_ID_REUSED = "mutation_id_reused"

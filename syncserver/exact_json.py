@@ -13,6 +13,16 @@ integer out of range has at least 19 digits in a row, and a request without such
 us per mutation of a push, under 1% of its time). Only a request with a long digit run is
 tokenized; each integer out of range becomes a BigInteger, a value that nothing accepts
 where it expects an integer and that orjson refuses to encode, so it can never be stored.
+
+Numbers a double cannot hold are refused as not JSON the server accepts, both ways: orjson
+refuses one too large (`1e400` would be infinity), and `loads` refuses one too small, a
+literal with a non-zero digit that parses to zero (`1e-400`, `2e-324`): it would be stored
+as 0.0, another number than the client sent, where `0e-400` is zero as written. A literal
+that parses to the nearest double, subnormal or not (`3e-324` is read as `5e-324`, `0.1`
+as the double nearest 0.1), is kept as that double, as every JSON reader does. Only a text
+whose exponent has three digits or more after a minus (`e-400`), or a run of 19 digits
+(more than 300 leading zeros need one), can hold such a literal: the same translate that
+finds long digit runs finds these, and only such a text is tokenized.
 """
 
 from __future__ import annotations
@@ -38,18 +48,27 @@ class BigInteger:
 
 
 _MARK = "\x00syncserver:big integer:"  # stands for a BigInteger between the two parses
-_ONLY_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digit -> "0"
+# digit -> "0", "e" and "E" -> "e", "-" stays, anything else -> " "
+_SHAPE = bytes(48 if 48 <= b <= 57 else 101 if b in (69, 101) else 45 if b == 45 else 32
+               for b in range(256))
 _LONG_RUN = b"0" * 19
+_TINY_EXPONENT = b"e-000"  # an exponent of -100 or below
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?')
 
 
 def loads(raw: bytes | str) -> Any:
     """orjson.loads, with integers beyond EXACT read as BigInteger instead of floats.
-    Raises orjson.JSONDecodeError for what is not JSON."""
+    Raises orjson.JSONDecodeError for what is not JSON, and for a number too small for a
+    double (the module's docstring)."""
     value = orjson.loads(raw)
     text = raw.encode() if isinstance(raw, str) else raw
-    if text.translate(_ONLY_DIGITS).find(_LONG_RUN) < 0:
-        return value  # no integer out of range: the common case
+    shape = text.translate(_SHAPE)
+    long_run = shape.find(_LONG_RUN) >= 0
+    if not long_run and shape.find(_TINY_EXPONENT) < 0:
+        return value  # no integer out of range, no number too small: the common case
+    _refuse_underflow(text)
+    if not long_run:
+        return value
     marked = _mark_big_integers(text)
     return value if marked is text else _unmark(orjson.loads(marked))
 
@@ -67,6 +86,22 @@ def holds_big_integer(value: Any) -> bool:
         elif type(item) is BigInteger:
             return True
     return False
+
+
+def _refuse_underflow(text: bytes) -> None:
+    """Raise orjson.JSONDecodeError at the first number of `text` (valid JSON) written with
+    a non-zero digit that a double reads as zero."""
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token[0] == 0x22 or (b"e" not in token and b"E" not in token and b"." not in token):
+            continue  # a string or an integer (integers never underflow)
+        mantissa = token.lower().partition(b"e")[0]
+        if float(token) == 0.0 and mantissa.strip(b"-0.") != b"":
+            shown = token.decode() if len(token) <= 40 else token[:37].decode() + "..."
+            doc = text.decode()
+            raise orjson.JSONDecodeError(
+                f"number {shown} is zero when parsed as double, and not written as zero",
+                doc, len(text[:match.start()].decode()))
 
 
 def _mark_big_integers(text: bytes) -> bytes:

@@ -49,6 +49,8 @@ class Decision:
     conflicted: bool = False  # both sides wrote differing values: goes to the audit
     base_unknown: bool = False
     message: str = ""
+    code: str = "invalid_mutation"  # of a rejection (an ErrorCode's value)
+    extra: dict[str, str] = field(default_factory=dict)  # more of a rejection: its field
 
 
 class ResolverFailed(Exception):
@@ -167,11 +169,11 @@ def _apply_ops(draft: _Draft, ops: list[tuple[str, str, Any]], base: int,
             absorbed.append(name)
             continue
         if op == "$inc":
-            draft.data[name] = commutative.increment(draft.data.get(name), arg)
+            draft.data[name] = commutative.increment(name, draft.data.get(name), arg)
         else:
-            value, tags = commutative.apply_set_op(draft.data.get(name), draft.emeta.get(name),
-                                                   op, arg, draft.version, draft.stamp, base,
-                                                   epoch)
+            value, tags = commutative.apply_set_op(name, draft.data.get(name),
+                                                   draft.emeta.get(name), op, arg,
+                                                   draft.version, draft.stamp, base, epoch)
             draft.data[name] = value
             if tags:
                 draft.emeta[name] = tags
@@ -241,8 +243,8 @@ def decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: str
            client_id: str) -> Decision:
     try:
         return _decide(policies, current, m, stamp, client_id)
-    except commutative.OutOfRange as exc:  # a counter the record cannot hold: this one only
-        return Decision("rejected", message=str(exc))
+    except commutative.Unappliable as exc:  # an operation the record cannot take: this one only
+        return Decision("rejected", message=str(exc), code=exc.code, extra=exc.extra)
 
 
 def _decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: str,

@@ -78,6 +78,10 @@ SCHEMAS: dict[str, Any] = {
                                   "enum": ["applied", "merged", "conflict", "rejected"]},
                        "version": {"type": "integer"}, "seq": {"type": "integer"},
                        "code": {"type": "string"}, "message": {"type": "string"},
+                       "field": {"type": "string", "description": "operation_type_mismatch: "
+                                 "the field the operation could not apply to"},
+                       "found": {"type": "string", "description": "operation_type_mismatch: "
+                                 "the JSON type the field holds"},
                        "record": {"oneOf": [{"$ref": "#/components/schemas/Record"},
                                             {"type": "null"}],
                                   "description": "the server's record; null when it "

@@ -32,8 +32,9 @@ class BatchResult:
 
 
 def rejected(mid: int | None, code: ErrorCode, message: str,
-             error_id: str | None = None) -> bytes:
-    result = {"mid": mid, "status": "rejected", "code": code.value, "message": message}
+             error_id: str | None = None, **extra: str) -> bytes:
+    result = {"mid": mid, "status": "rejected", "code": code.value, "message": message,
+              **extra}
     if error_id is not None:
         result["error_id"] = error_id
     return orjson.dumps(result)
@@ -235,7 +236,7 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
         return rejected(m.mid, ErrorCode.RESOLVER_FAILED, str(exc))
     if decision.status == "rejected":
         batch.count("rejected")
-        return rejected(m.mid, ErrorCode.INVALID_MUTATION, decision.message)
+        return rejected(m.mid, ErrorCode(decision.code), decision.message, **decision.extra)
     record = current
     if decision.state is not None:
         data_json = _data_json(m, decision.state)

@@ -5,6 +5,9 @@ own header: the configured secret verifies HS256 only; a JWKS key verifies RS256
 ES256 (EC P-256) only. So `alg: none`, and an HS256 token signed with an RSA key's public
 PEM (algorithm confusion), find no key that accepts them.
 
+Before PyJWT reads a token, claims.read_unverified refuses one whose header or claims hold
+what no token may (claims.py): any value a signed token carries is then a 401, never a 500.
+
 A token names its JWKS key with `kid`; an unknown `kid` reloads the JWKS (file or URL), at
 most once per `jwks_refresh` seconds, so a key rotated in at the issuer is picked up without
 a restart and a flood of made-up `kid`s costs at most one fetch per interval.
@@ -22,6 +25,7 @@ from typing import Any
 
 import jwt
 
+from .claims import Unreadable, read_unverified
 from .errors import ErrorCode, SyncError
 
 log = logging.getLogger("syncserver")
@@ -117,9 +121,9 @@ class Verifier:
 
     async def claims(self, token: str) -> dict[str, Any]:
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise TokenError("not a JWT") from None
+            header, _claims = read_unverified(token)
+        except Unreadable as exc:
+            raise TokenError(str(exc)) from None
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise TokenError("bad kid")
@@ -140,8 +144,6 @@ class Verifier:
                 options={"require": ["sub", "exp"], "verify_aud": self.audience is not None})
         except jwt.PyJWTError as exc:
             raise TokenError(type(exc).__name__) from None
-        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-            raise TokenError("sub is not a string")
         return claims
 
 

@@ -1,10 +1,11 @@
 // Commutative operations inside a patch, applied locally by the rules of the server
 // (syncserver/commutative.py and merge.py): a top-level field whose value is a one-key object
 // naming an operation is that operation, not a value. `{"likes": {"$inc": 1}}` adds to a
-// number (a missing or non-number field counts as 0); `{"tags": {"$add": [...]}}` and
-// `{"tags": {"$remove": [...]}}` change a set, kept as the sorted list of its present
-// elements, elements compared by their JSON text. The plain fields of the patch apply first
-// (RFC 7396), then the operations.
+// number; `{"tags": {"$add": [...]}}` and `{"tags": {"$remove": [...]}}` change a set, kept
+// as the sorted list of its present elements, elements compared by their JSON text. A
+// missing field or null is no value (0, the empty set); any other kind of value makes the
+// server reject the write (operation_type_mismatch), so it changes nothing here either.
+// The plain fields of the patch apply first (RFC 7396), then the operations.
 //
 // This is the optimistic view only: the server also remembers per-element stamps, so a
 // concurrent remove elsewhere can win over our add. The confirmed state always comes from
@@ -83,13 +84,14 @@ export function compareCodePoints(a, b) {
 }
 
 /**
- * The counter after `$inc`, or undefined when the server would reject the write (an integer
- * outside 64 bits, a float that is no longer finite).
+ * The counter after `$inc`, or undefined when the server would reject the write (a value
+ * that is not a number, an integer outside 64 bits, a float that is no longer finite).
  * @param {unknown} current
  * @param {number} amount
  * @returns {number | undefined}
  */
 export function increment(current, amount) {
+  if (current !== null && current !== undefined && typeof current !== 'number') return undefined;
   const base = typeof current === 'number' ? current : 0;
   const result = base + amount;
   if (!Number.isFinite(result)) return undefined;
@@ -110,13 +112,15 @@ function wireInteger(value) {
 }
 
 /**
- * The set after `$add` or `$remove`. A plain list becomes a set (its elements present).
+ * The set after `$add` or `$remove`, or undefined when the server would reject the write
+ * (a value that is not a list). A plain list becomes a set (its elements present).
  * @param {unknown} current
  * @param {string} op
  * @param {unknown[]} elements
- * @returns {unknown[]}
+ * @returns {unknown[] | undefined}
  */
 export function applySetOp(current, op, elements) {
+  if (current !== null && current !== undefined && !Array.isArray(current)) return undefined;
   /** @type {Map<string, unknown>} */
   const present = new Map();
   if (Array.isArray(current)) for (const element of current) present.set(JSON.stringify(element), element);
@@ -148,13 +152,9 @@ export function applyPatch(target, patch) {
   }
   const data = mergePatch(target, plain);
   for (const [field, op, arg] of ops) {
-    if (op === '$inc') {
-      const next = increment(data[field], arg);
-      if (next === undefined) return undefined;
-      data[field] = next;
-    } else {
-      data[field] = applySetOp(data[field], op, arg);
-    }
+    const next = op === '$inc' ? increment(data[field], arg) : applySetOp(data[field], op, arg);
+    if (next === undefined) return undefined;
+    data[field] = next;
   }
   return data;
 }

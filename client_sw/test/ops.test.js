@@ -36,14 +36,29 @@ test('a set is the sorted list of its elements, compared by their JSON, in code 
   assert.deepEqual(view?.data.tags, ['a', '\uFF5A', '\u{1F600}', 10, 2, { k: 1 }]);
 });
 
-test('$inc counts from 0 when the field is missing or not a number; a bad result changes nothing', () => {
-  const view = foldPending(serverRecord({ data: { n: 2, title: 'x' } }), entries([
-    { op: 'patch', data: { n: { $inc: 3 }, title: { $inc: 1 }, m: { $inc: -1 } } },
+test('$inc counts from 0 when the field is missing or null; a bad result changes nothing', () => {
+  const view = foldPending(serverRecord({ data: { n: 2, z: null, title: 'x' } }), entries([
+    { op: 'patch', data: { n: { $inc: 3 }, z: { $inc: 1 }, m: { $inc: -1 } } },
     { op: 'patch', data: { n: { $inc: 1e308 }, other: 'kept?' } },
     { op: 'patch', data: { n: { $inc: 1e308 }, other: 'no' } },
   ]));
   // The last write would take the counter to infinity: the server rejects it whole.
-  assert.deepEqual(view?.data, { n: 1e308 + 5, title: 1, m: -1, other: 'kept?' });
+  assert.deepEqual(view?.data, { n: 1e308 + 5, z: 1, m: -1, title: 'x', other: 'kept?' });
+});
+
+test('an operation onto another kind of value changes nothing, as the server rejects it', () => {
+  // Issue 18: `$inc` onto a string made it 1 and `$add` onto a number made it a list, here
+  // and on the server; the server now answers operation_type_mismatch.
+  const data = { s: 'five', o: { a: 1 }, l: [1], b: true, n: 3, t: ['a'] };
+  const bad = [
+    { s: { $inc: 1 } }, { o: { $inc: 1 } }, { l: { $inc: 1 } }, { b: { $inc: 1 } },
+    { s: { $add: ['x'] } }, { n: { $add: ['x'] } }, { o: { $remove: ['a'] } }, { b: { $remove: [true] } },
+    { t: { $inc: 1 } }, { n: { $remove: [3] } },
+  ];
+  for (const patch of bad) {
+    const view = foldPending(serverRecord({ data }), entries([{ op: 'patch', data: { ...patch, other: 'no' } }]));
+    assert.deepEqual(view?.data, data, JSON.stringify(patch));
+  }
 });
 
 test('operations never revive a deleted record; a plain patch re-creates it from nothing', () => {

@@ -232,3 +232,23 @@ def test_replayed_conflicted_mutation_gets_the_same_outcome_and_no_new_audit_ent
     second = http.post("/v1/push", json=body).json()["results"][0]
     assert second.pop("duplicate") is True and second == first
     assert len(audit(http, "rp1")) == 1
+
+
+def test_accepting_a_client_operation_that_no_longer_fits_the_field_changes_nothing(http):
+    # Issue 18: accepting the client's `$inc` after the field became a string replaced the
+    # string with 1, silently. The resolution is refused; the conflict stays open.
+    write(http, "a", "man_c", "k1", "put", {"body": "x", "n": 1}, 0, 1)
+    write(http, "a", "man_c", "k1", "put", {"body": "server", "n": 1}, 1, 5)
+    opened = write(http, "b", "man_c", "k1", "patch", {"body": "b", "n": {"$inc": 1}}, 1, 6)
+    assert opened["code"] == "conflict_open", opened
+    write(http, "a", "man_c", "k1", "put", {"body": "server", "n": "many"}, 2, 7)
+    before = record(http, "man_c", "k1")
+    resolved = http.post(f"/v1/conflicts/{opened['conflict_id']}/resolve",
+                         json={"accept": "client"})
+    assert resolved.status_code == 400, resolved.text
+    problem = resolved.json()
+    assert problem["code"] == "invalid_request"
+    assert "n: $inc applies to a number" in problem["detail"], problem
+    assert "found string" in problem["detail"], problem
+    assert record(http, "man_c", "k1") == before
+    assert [e["id"] for e in audit(http, "k1", status="open")] == [opened["conflict_id"]]

@@ -41,6 +41,13 @@ async def _closed_after(ws: Any) -> tuple[list[dict], int | None]:
         return messages, closed.rcvd.code if closed.rcvd else None
 
 
+def _push_of_number(number: str) -> str:
+    """A push frame, valid but for `number` in its mutation's data."""
+    return ('{"type": "push", "client_id": "c-num", "mutations": [{"mid": 1, "space": "frames", '
+            '"collection": "t", "id": "num", "op": "put", "base_version": 0, '
+            '"hlc": "1763756400000:00000:c-num", "data": {"f": %s}}]}' % number)
+
+
 CLOSING_FRAMES: dict[str, tuple[str | bytes, int, str]] = {
     "binary_frame": (b'{"type": "ping"}', 1003, "unsupported_frame"),
     "not_json": ("{type: ping}", 4400, "malformed_json"),
@@ -61,6 +68,11 @@ CLOSING_FRAMES: dict[str, tuple[str | bytes, int, str]] = {
     "push_bad_request_id": (
         '{"type": "push", "request_id": {}, "client_id": "c", "mutations": []}', 4400,
         "invalid_request"),
+    # A number a double cannot hold, too large or (issue 18) too small: before, 1e-400 was
+    # stored as 0.0.
+    "push_1e400": (_push_of_number("1e400"), 4400, "malformed_json"),
+    "push_1e_minus_400": (_push_of_number("1e-400"), 4400, "malformed_json"),
+    "push_minus_2e_minus_324": (_push_of_number("-2e-324"), 4400, "malformed_json"),
 }
 
 

@@ -79,3 +79,11 @@ def hs_with_key_bytes(payload: dict[str, Any], key: bytes, kid: str | None = Non
         header["kid"] = kid
     head = _segments(header, payload)
     return head + "." + _b64(hmac.new(key, head.encode(), hashlib.sha256).digest())
+
+
+def hs_text(payload: str, secret: str = SECRET, header: str = "") -> str:
+    """HS256 over a payload (and header) given as JSON text: claims no encoder writes
+    (`1e400`, `Infinity`, an integer of thousands of digits), validly signed."""
+    header = header or json.dumps({"alg": "HS256", "typ": "JWT"})
+    head = _b64(header.encode()) + "." + _b64(payload.encode())
+    return head + "." + _b64(hmac.new(secret.encode(), head.encode(), hashlib.sha256).digest())
