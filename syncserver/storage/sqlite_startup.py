@@ -27,19 +27,39 @@ def _db_path(settings: Settings) -> Path:
 
 
 def lock_database(path: Path, when_busy: str) -> DatabaseLock:
-    """Take the database's lock (creating its folder): every command that writes holds it,
-    so that no two processes write one SQLite file. `when_busy` says what to do then."""
+    """Take the database's lock (creating its folder, and the file empty if missing): every
+    command that writes holds it, so that no two processes write one SQLite file, whatever
+    name they open it by (lockfile.py). `when_busy` says what to do then."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return DatabaseLock(path).acquire()
+        lock = DatabaseLock(path).acquire()
     except DatabaseInUse as busy:
         raise DatabaseBusy(
-            f"{path} is in use by another syncserver (process {busy.holder or 'unknown'}, "
-            f"lock {busy.lock_path}): {when_busy}") from None
+            f"{path} is in use by another syncserver (process {busy.holder or 'unknown'}): "
+            f"{when_busy}") from None
     except OSError as exc:
         raise StartupError(
             f"cannot create files in {path.parent} for --db {path} ({exc.strerror}): fix "
             "the folder's permissions or choose a writable --db") from None
+    try:
+        _check_one_name(path)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _check_one_name(path: Path) -> None:
+    """SQLite names the WAL, which holds the last commits until a checkpoint, after the
+    name it opens: through a second name (a hard link) those commits are not seen, and
+    writing there corrupts the file (https://www.sqlite.org/howtocorrupt.html, 2.5)."""
+    names = path.stat().st_nlink
+    if names > 1:
+        raise StartupError(
+            f"--db {path} is one file with {names} names (hard links), and SQLite finds "
+            "its last commits (the WAL) by the name it opens: remove the other names (`find "
+            f"/ -xdev -samefile {path}`) and keep copies with `sqlite3 {path} .backup` "
+            "instead; the file was left as it is")
 
 
 def prepare_database(settings: Settings, migrate: bool) -> DatabaseLock:
