@@ -8,7 +8,9 @@ migrate; readers (conflicts) open an existing database read-only and change noth
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,6 +18,10 @@ from ..settings import Settings
 from ..startup import DatabaseBusy, StartupError
 from .lockfile import DatabaseInUse, DatabaseLock
 from .sqlite import sqlite_path
+
+log = logging.getLogger("syncserver.storage")
+DAMAGED = ("restore it from a backup (docs/deployment.md, \"Backups and restores\"); the "
+           "file was left as it is")
 
 
 def _db_path(settings: Settings) -> Path:
@@ -74,6 +80,7 @@ def prepare_database(settings: Settings, migrate: bool) -> DatabaseLock:
                                "SQLite file")
     try:
         _check_writable(path)
+        _check_pages(path, settings.sqlite_startup_check)
         if migrate:
             _migrate(settings.db, path)
         else:
@@ -112,10 +119,42 @@ def _explain(path: Path, exc: sqlite3.Error) -> str:
     if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
         return (f"--db {path} is read-only for this process (permission denied): make the "
                 "file and its folder writable by the server's user, or choose another --db")
+    if name.startswith("SQLITE_CORRUPT"):
+        return f"--db {path} is damaged ({' '.join(str(exc).split())}): {DAMAGED}"
     if name.startswith("SQLITE_BUSY"):
         return (f"--db {path} is locked by another program: stop it, or choose another "
                 "--db")
     return f"--db {path} cannot be used ({' '.join(str(exc).split())}): check the file"
+
+
+def _check_pages(path: Path, seconds: float) -> None:
+    """SQLite's quick_check (every page of every table and index, without comparing an
+    index with its table): a damaged file is refused here rather than served with every
+    read of its damaged pages failing. It stops after `seconds` (a large file, a cold
+    cache: docs/deployment.md has measurements), and the rest is left to the reads, whose
+    errors /healthz reports."""
+    if seconds <= 0:
+        return
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    timer = threading.Timer(seconds, conn.interrupt)
+    timer.start()
+    try:
+        rows = conn.execute("PRAGMA quick_check(3)").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_INTERRUPT":
+            raise StartupError(_explain(path, exc)) from None
+        log.warning("the start-up check of --db %s stopped after %g s (--sqlite-startup-check)"
+                    ": the rest of the file is not checked; reads that meet damage answer 503 "
+                    "and /healthz reports it", path, seconds)
+        return
+    finally:
+        timer.cancel()
+        timer.join()  # an interrupt on its way lands before the close, not after it
+        conn.close()
+    if rows != [("ok",)]:
+        found = " ".join(" ".join(str(row[0]) for row in rows).split())
+        raise StartupError(f"--db {path} is damaged (SQLite's quick_check: {found[:300]}): "
+                           f"{DAMAGED}")
 
 
 def _migrate(db: str, path: Path) -> None:
