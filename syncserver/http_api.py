@@ -198,7 +198,7 @@ async def healthz(request: Request) -> Response:
         # can reach /healthz: the body says only what kind of failure, since when.
         log.warning("/healthz answers 503: %s", failure.reason)
         return JSONResponse({"status": "unavailable", "detail": HEALTH_DETAIL,
-                             "storage": service.storage.kind, "error": failure.body()},
+                             "error": failure.body()},
                             status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return JSONResponse({"status": "ok", "storage": service.storage.kind, "version": VERSION,
                          "protocol": PROTOCOL_VERSION})
