@@ -20,7 +20,7 @@ from .lockfile import DatabaseInUse, DatabaseLock
 from .sqlite import sqlite_path
 
 log = logging.getLogger("syncserver.storage")
-DAMAGED = ("restore it from a backup (docs/deployment.md, \"Backups and restores\"); the "
+DAMAGED = ("restore it from a backup (docs/deployment.md, \"Damaged pages\"); the "
            "file was left as it is")
 
 
