@@ -296,6 +296,9 @@ def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
         new_epoch_postgresql(settings)
         return
     db = Path(sqlite_path(settings.db))
+    if args.command == "new-epoch" and not db.is_file():  # the lock would create it
+        raise StartupError(f"{db}: no such database file")
+    existed = db.exists()
     lock = lock_database(db, f"stop it first, then run `syncserver {args.command}` again")
     try:
         if args.command == "restore":
@@ -305,6 +308,8 @@ def change_epoch(settings: Settings, args: argparse.Namespace) -> None:
             old, new = sqlite_epoch.new_epoch(db)
             print(f"{db}: epoch {old} -> {new}")
     except EpochError as exc:
+        if not existed and db.stat().st_size == 0:  # the empty file the lock created
+            db.unlink()
         raise StartupError(str(exc)) from None
     finally:
         lock.release()

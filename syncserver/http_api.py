@@ -190,12 +190,15 @@ async def resolve_conflict(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     service = _service(request)
-    problem = await service.storage.health()  # the database answers, the writer commits
-    if problem is not None:
+    # The database answers, the writer commits, and no storage error that reads or writes
+    # met lasts (storage/health.py).
+    failure = await service.storage.health()
+    if failure is not None:
         # The reason (an exception's text, a path, SQL) is for the log, not for whoever
-        # can reach /healthz.
-        log.warning("/healthz answers 503: %s", problem)
-        return JSONResponse({"status": "unavailable", "detail": HEALTH_DETAIL},
+        # can reach /healthz: the body says only what kind of failure, since when.
+        log.warning("/healthz answers 503: %s", failure.reason)
+        return JSONResponse({"status": "unavailable", "detail": HEALTH_DETAIL,
+                             "error": failure.body()},
                             status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return JSONResponse({"status": "ok", "storage": service.storage.kind, "version": VERSION,
                          "protocol": PROTOCOL_VERSION})

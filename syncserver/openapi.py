@@ -288,8 +288,10 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                                               "WebSockets: retry after Retry-After seconds")}}},
             "/healthz": {"get": {"summary": "Health",
                                  "responses": {"200": {"description": "ok"},
-                                               "503": {"description": "the database does not "
-                                                       "answer or cannot commit"}}}},
+                                               "503": {"description": "the storage fails: "
+                                                       "writes cannot commit, or a read still "
+                                                       "meets a storage error",
+                                                       **_json(HEALTH_503)}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics",
                                  "responses": {"200": {"description": "text format"},
                                                "401": _problem(
@@ -306,6 +308,20 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
     if settings.dev:
         doc["paths"]["/v1/dev/token"] = DEV_TOKEN
     return doc
+
+
+# /healthz's 503 body (storage/health.py; docs/protocol.md, Operations).
+HEALTH_503 = {
+    "type": "object", "required": ["status", "detail", "error"],
+    "properties": {
+        "status": {"const": "unavailable"}, "detail": {"type": "string"},
+        "error": {"type": "object",
+                  "required": ["operation", "kind", "first_at", "last_at", "count"],
+                  "properties": {"operation": {"enum": ["read", "write"]},
+                                 "kind": {"type": "string"},
+                                 "first_at": {"type": "integer"},
+                                 "last_at": {"type": "integer"},
+                                 "count": {"type": "integer", "minimum": 1}}}}}
 
 
 # Only on a server run with --dev (docs/security.md, "Dev mode").

@@ -72,6 +72,10 @@ class Settings:
         Choice(("FULL", "EXTRA", "NORMAL"),
                "OFF is refused: on power loss it can lose acknowledged writes and corrupt "
                "the database"))
+    sqlite_startup_check: float = _setting(
+        10.0, "seconds SQLite's quick_check may spend at start looking for damaged pages (a "
+        "damaged file is refused); a file too large for them is checked in part; 0: no check",
+        Number(0, 3600))
     postgres_pool_size: int = _setting(
         10, "PostgreSQL connections this instance keeps open (its concurrent transactions)",
         Whole(1, 1000))

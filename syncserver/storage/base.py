@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..mutations import Mutation
 from ..records import RecordKey, Row, StoredRecord
+from .health import StorageFailure
 
 T = TypeVar("T")
 
@@ -172,5 +173,6 @@ class Storage(Protocol):
         """A random key kept in the database under `name`, created on first use (the
         cursor-signing key; the dev-mode token key)."""
 
-    async def health(self) -> str | None:
-        """None when the database answers and can commit; else the reason (one line)."""
+    async def health(self) -> StorageFailure | None:
+        """The storage failure that lasts (None: the database answers and can commit):
+        storage/health.py."""

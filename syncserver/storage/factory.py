@@ -1,9 +1,9 @@
 """The backend a `--db` value names, and what a command does to its database first.
 
-A file path or a `sqlite:///` URL is SQLite: the commands that write take its lock file, and
+A file path or a `sqlite:///` URL is SQLite: the commands that write lock the file, and
 create, check and migrate the file (sqlite_startup.py). `postgresql://` is PostgreSQL, shared
 by any number of instances (storage/postgres*.py): migrated under an advisory lock
-(migrations/env.py), no lock file, its schema checked without writing by the commands that
+(migrations/env.py), no file lock, its schema checked without writing by the commands that
 do not migrate (postgres_startup.py). The core only sees the `Storage` these return
 (storage/base.py).
 """
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imported when used: SQLite-only installs have no psycopg
 
 
 class Prepared(Protocol):
-    """What a writing command holds while it writes (SQLite: the database's lock file)."""
+    """What a writing command holds while it writes (SQLite: the lock on the database file)."""
 
     def release(self) -> None:
         ...
@@ -89,7 +89,7 @@ def _check_postgresql(db: str) -> None:
 
 
 def _migrate_postgresql(db: str) -> Migrated:
-    """`syncserver migrate --db postgresql://...`: no lock file (instances share the
+    """`syncserver migrate --db postgresql://...`: no file lock (instances share the
     database; the migrations take an advisory lock of their own, migrations/env.py)."""
     from ..migrate import upgrade
 

@@ -60,6 +60,18 @@ _KINDS = {
 }
 
 
+# The same, for machines (/healthz's `error.kind`, docs/protocol.md).
+_CODES = {5: "busy", 6: "busy", 7: "out_of_memory", 8: "read_only", 10: "io_error",
+          11: "damaged", 13: "disk_full", 14: "cannot_open", 15: "busy", 26: "not_a_database"}
+
+
+def kind(exc: BaseException) -> str:
+    if isinstance(exc, TransactionLost):
+        return "rolled_back"
+    code = getattr(exc, "sqlite_errorcode", None)
+    return _CODES.get(code & 0xFF, "error") if code is not None else "error"
+
+
 def _what(exc: BaseException) -> str:
     if isinstance(exc, TransactionLost):
         return "the write transaction was rolled back by the database"

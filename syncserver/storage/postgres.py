@@ -13,6 +13,7 @@ jittered backoff, then answers 503 storage_unavailable: never a 500.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import secrets
@@ -30,6 +31,7 @@ from ..records import Row
 from . import postgres_compact, postgres_feed
 from .base import CompactStats, Page, SpaceHead
 from .failures import RETRY_AFTER_SECONDS
+from .health import HealthRecord, StorageFailure
 from .postgres_transaction import PostgresTransaction
 
 T = TypeVar("T")
@@ -39,6 +41,7 @@ DEFAULT_POOL_SIZE = 10
 RETRIES = 8  # attempts of a write that meets deadlocks or serialization failures
 BACKOFF_S = 0.005  # first retry waits up to this (jittered), doubling per attempt
 RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+DAMAGED = (pg_errors.DataCorrupted, pg_errors.IndexCorrupted)  # SQLSTATE XX001, XX002
 
 NOT_STORED = "nothing of this request was stored; send it again as it is (a replay is safe)"
 UNKNOWN = ("the connection was lost while committing, so the request may or may not be "
@@ -56,9 +59,24 @@ def conninfo(url: str) -> str:
 def is_storage_failure(exc: BaseException) -> bool:
     """Trouble of the database or of the way to it (connection lost, server shutting down,
     full disk, too many connections, a pool with no free connection in time, a read-only
-    standby): retrying later can succeed. Constraint and syntax errors are bugs (500)."""
+    standby), or a damaged page: retrying later can succeed (after a repair, for that one).
+    Constraint and syntax errors are bugs (500)."""
     return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError,
-                            pg_errors.ReadOnlySqlTransaction))
+                            pg_errors.ReadOnlySqlTransaction, *DAMAGED))
+
+
+def kind(exc: BaseException) -> str:
+    """The failure for machines (/healthz's `error.kind`), as SQLite's (failures.kind)."""
+    if isinstance(exc, pg_errors.DiskFull):
+        return "disk_full"
+    if isinstance(exc, pg_errors.TooManyConnections) or (
+            isinstance(exc, psycopg.OperationalError) and type(exc).__name__ == "PoolTimeout"):
+        return "no_connection"
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+        return "read_only"
+    if isinstance(exc, DAMAGED):
+        return "damaged"
+    return "unreachable"
 
 
 def _what(exc: BaseException) -> str:
@@ -74,6 +92,8 @@ def _what(exc: BaseException) -> str:
         return "no free connection in the pool in time"
     if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
         return "the database is read-only"
+    if isinstance(exc, DAMAGED):
+        return "the database's data is damaged"
     return "the database does not answer"
 
 
@@ -104,7 +124,7 @@ class PostgresStorage:
         self.instance_id = secrets.token_hex(8)
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._threads: ThreadPoolExecutor | None = None
-        self.write_failure: str | None = None  # see SQLiteStorage.write_failure
+        self.record = HealthRecord()  # the storage errors /healthz reports (health.py)
         self.retries = 0  # transactions run again after a deadlock/serialization failure
 
     # -- lifecycle -------------------------------------------------------------------
@@ -158,18 +178,13 @@ class PostgresStorage:
                 raise
             self._failed(exc)
             raise unavailable(exc, NOT_STORED) from exc
-        if self.write_failure is not None:
-            log.warning("the database commits again")
-            self.write_failure = None
+        self.record.write_succeeded()
         return out
 
     def _failed(self, exc: BaseException) -> None:
         if isinstance(exc, RETRYABLE):  # contention, not trouble: /healthz stays ok
             return
-        if self.write_failure is None:
-            log.error("a write could not commit (%s): writes answer 503 storage_unavailable "
-                      "until one can", exc)
-        self.write_failure = f"the database cannot commit: {_what(exc)}"
+        self.record.write_failed(kind(exc), f"a write could not commit: {exc}")
 
     def _write_now(self, fn: Callable[[PostgresTransaction], T]) -> T:
         assert self._pool is not None, "storage is not open"
@@ -231,31 +246,24 @@ class PostgresStorage:
     async def compact(self, older_than_ms: int) -> CompactStats:
         return await postgres_compact.compact(self.write, older_than_ms)
 
-    async def health(self) -> str | None:
-        """None when the database answers and a write can commit; else the reason, one
-        line without the driver's text. After a write failed for storage trouble, a small
-        write shows whether one can commit again."""
-        if self.write_failure is not None:
-            try:
-                await self.write(_probe_write)
-            except Exception:  # noqa: BLE001 - any failure: still cannot commit
-                return self.write_failure or "the database cannot commit"
-        try:
-            await self.head("__healthz__")
-        except Exception as exc:  # noqa: BLE001 - the database does not answer
-            log.error("the health check cannot read the database: %s", exc)
-            return "the database cannot be read"
-        return None
+    async def health(self) -> StorageFailure | None:
+        """The storage failure that lasts (health.py), as SQLiteStorage.health."""
+        return await self.record.check(lambda: self.write(_probe_write),
+                                       lambda: self.head("__healthz__"))
 
     # -- reads -----------------------------------------------------------------------
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         try:
-            return await self._run(self._read_now, fn, *args)
+            out = await self._run(self._read_now, fn, *args)
         except Exception as exc:
             if is_storage_failure(exc):
+                self.record.read_failed(kind(exc), f"a read failed: {exc}", (fn, args),
+                                        functools.partial(self._read, fn, *args))
                 raise unavailable(exc, "a read, nothing was changed") from exc
             raise
+        self.record.read_succeeded((fn, args))
+        return out
 
     def _read_now(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._pool is not None, "storage is not open"

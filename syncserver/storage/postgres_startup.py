@@ -1,7 +1,7 @@
 """The schema check of a PostgreSQL database, for the commands that do not migrate it
 (`serve --no-migrate`, `conflicts`, `new-epoch`, compaction): storage/factory.py.
 
-No lock file: several instances share the database by design, and `serve`/`migrate` migrate
+No file lock: several instances share the database by design, and `serve`/`migrate` migrate
 under an advisory lock of their own (migrations/env.py).
 """
 

@@ -21,7 +21,8 @@ from ..records import CREATED_META, Row
 from . import sqlite_feed
 from .base import CompactStats, Page, SpaceHead
 from .checkpoint import RESTART_FRAMES, Checkpointer
-from .failures import TransactionLost, is_storage_failure, unavailable
+from .failures import TransactionLost, is_storage_failure, kind, unavailable
+from .health import HealthRecord, StorageFailure
 from .sqlite_feed import CHANGE_JSON  # noqa: F401 (migration 0004 imports it from here)
 from .sqlite_transaction import SQLiteTransaction
 
@@ -63,9 +64,7 @@ class SQLiteStorage:
         self._drainer: asyncio.Task[None] | None = None
         self._checkpointer: Checkpointer | None = None
         self.checkpoint_restart_frames = RESTART_FRAMES
-        # Why the writer's last group could not commit (None: it committed). /healthz
-        # answers 503 with it until a write commits again.
-        self.write_failure: str | None = None
+        self.record = HealthRecord()  # the storage errors /healthz reports (health.py)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -168,16 +167,11 @@ class SQLiteStorage:
                                                                        group))
                 except Exception as exc:  # the group did not commit: nothing is stored
                     if is_storage_failure(exc):
-                        if self.write_failure is None:  # once per run of failures
-                            log.error("the writer cannot commit (%s): writes answer 503 "
-                                      "storage_unavailable until it can", exc)
-                        self.write_failure = f"the database cannot commit: {exc}"
+                        self.record.write_failed(kind(exc), f"the writer cannot commit: {exc}")
                         exc = unavailable(exc, NOT_STORED)
                     outcomes = [(False, exc)] * len(group)
                 else:
-                    if self.write_failure is not None:
-                        log.warning("the writer commits again")
-                    self.write_failure = None
+                    self.record.write_succeeded()
                 for (_fn, future), (ok, value) in zip(group, outcomes):
                     if future.done():
                         continue
@@ -244,20 +238,16 @@ class SQLiteStorage:
         if checkpointer is not None and checkpointer.committed():
             checkpointer.writer_checkpoint(conn)
 
-    async def health(self) -> str | None:
-        """None when the database answers and the writer can commit; else the reason. After
-        a group failed for storage trouble, a small write shows whether it can commit again
-        (a health check writes nothing while all is well)."""
-        if self.write_failure is not None:
-            try:
-                await self.write(_probe_write)
-            except Exception:  # noqa: BLE001 - any failure: the writer still cannot commit
-                return self.write_failure or "the database cannot commit"
-        try:
-            await self._read(sqlite_feed.read_head, "__healthz__")
-        except Exception as exc:  # noqa: BLE001 - the database does not answer
-            return f"the database cannot be read: {exc}"
-        return None
+    @property
+    def write_failure(self) -> str | None:
+        """Why the writer's last group could not commit (None: it committed)."""
+        return self.record.write.reason if self.record.write is not None else None
+
+    async def health(self) -> StorageFailure | None:
+        """The storage failure that lasts (health.py); a health check writes nothing while
+        all is well."""
+        return await self.record.check(lambda: self.write(_probe_write),
+                                       lambda: self.head("__healthz__"))
 
     async def secret(self, name: str = "cursor_secret") -> bytes:
         """A random key kept in the meta table under `name`, created on first use:
@@ -322,11 +312,15 @@ class SQLiteStorage:
             return fn(self._reader(), *args)
 
         try:
-            return await asyncio.to_thread(run)
+            out = await asyncio.to_thread(run)
         except sqlite3.Error as exc:
             if is_storage_failure(exc):
+                self.record.read_failed(kind(exc), f"a read failed: {exc}", (fn, args),
+                                        functools.partial(self._read, fn, *args))
                 raise unavailable(exc, "a read, nothing was changed") from exc
             raise
+        self.record.read_succeeded((fn, args))
+        return out
 
     async def conflicts(self, filters: dict[str, str], after: int, limit: int,
                         spaces: list[str] | None = None) -> list[dict[str, Any]]:

@@ -8,7 +8,9 @@ migrate; readers (conflicts) open an existing database read-only and change noth
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +24,10 @@ from .sqlite import sqlite_path
 if TYPE_CHECKING:  # migrate.py loads alembic: imported where a migration runs
     from ..migrate import Migrated
 
+log = logging.getLogger("syncserver.storage")
+DAMAGED = ("restore it from a backup (docs/deployment.md, \"Damaged pages\"); the "
+           "file was left as it is")
+
 
 def _db_path(settings: Settings) -> Path:
     path = Path(sqlite_path(settings.db))
@@ -32,19 +38,39 @@ def _db_path(settings: Settings) -> Path:
 
 
 def lock_database(path: Path, when_busy: str) -> DatabaseLock:
-    """Take the database's lock (creating its folder): every command that writes holds it,
-    so that no two processes write one SQLite file. `when_busy` says what to do then."""
+    """Take the database's lock (creating its folder, and the file empty if missing): every
+    command that writes holds it, so that no two processes write one SQLite file, whatever
+    name they open it by (lockfile.py). `when_busy` says what to do then."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return DatabaseLock(path).acquire()
+        lock = DatabaseLock(path).acquire()
     except DatabaseInUse as busy:
         raise DatabaseBusy(
-            f"{path} is in use by another syncserver (process {busy.holder or 'unknown'}, "
-            f"lock {busy.lock_path}): {when_busy}") from None
+            f"{path} is in use by another syncserver (process {busy.holder or 'unknown'}): "
+            f"{when_busy}") from None
     except OSError as exc:
         raise StartupError(
             f"cannot create files in {path.parent} for --db {path} ({exc.strerror}): fix "
             "the folder's permissions or choose a writable --db") from None
+    try:
+        _check_one_name(path)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _check_one_name(path: Path) -> None:
+    """SQLite names the WAL, which holds the last commits until a checkpoint, after the
+    name it opens: through a second name (a hard link) those commits are not seen, and
+    writing there corrupts the file (https://www.sqlite.org/howtocorrupt.html, 2.5)."""
+    names = path.stat().st_nlink
+    if names > 1:
+        raise StartupError(
+            f"--db {path} is one file with {names} names (hard links), and SQLite finds "
+            "its last commits (the WAL) by the name it opens: remove the other names (`find "
+            f"/ -xdev -samefile {path}`) and keep copies with `sqlite3 {path} .backup` "
+            "instead; the file was left as it is")
 
 
 def prepare_database(settings: Settings, migrate: bool,
@@ -60,6 +86,7 @@ def prepare_database(settings: Settings, migrate: bool,
                                "SQLite file")
     try:
         _check_writable(path)
+        _check_pages(path, settings.sqlite_startup_check)
         if migrate:
             migrated = _migrate(settings.db, path)
             if on_migrated is not None:
@@ -100,10 +127,42 @@ def _explain(path: Path, exc: sqlite3.Error) -> str:
     if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
         return (f"--db {path} is read-only for this process (permission denied): make the "
                 "file and its folder writable by the server's user, or choose another --db")
+    if name.startswith("SQLITE_CORRUPT"):
+        return f"--db {path} is damaged ({' '.join(str(exc).split())}): {DAMAGED}"
     if name.startswith("SQLITE_BUSY"):
         return (f"--db {path} is locked by another program: stop it, or choose another "
                 "--db")
     return f"--db {path} cannot be used ({' '.join(str(exc).split())}): check the file"
+
+
+def _check_pages(path: Path, seconds: float) -> None:
+    """SQLite's quick_check (every page of every table and index, without comparing an
+    index with its table): a damaged file is refused here rather than served with every
+    read of its damaged pages failing. It stops after `seconds` (a large file, a cold
+    cache: docs/deployment.md has measurements), and the rest is left to the reads, whose
+    errors /healthz reports."""
+    if seconds <= 0:
+        return
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    timer = threading.Timer(seconds, conn.interrupt)
+    timer.start()
+    try:
+        rows = conn.execute("PRAGMA quick_check(3)").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_INTERRUPT":
+            raise StartupError(_explain(path, exc)) from None
+        log.warning("the start-up check of --db %s stopped after %g s (--sqlite-startup-check)"
+                    ": the rest of the file is not checked; reads that meet damage answer 503 "
+                    "and /healthz reports it", path, seconds)
+        return
+    finally:
+        timer.cancel()
+        timer.join()  # an interrupt on its way lands before the close, not after it
+        conn.close()
+    if rows != [("ok",)]:
+        found = " ".join(" ".join(str(row[0]) for row in rows).split())
+        raise StartupError(f"--db {path} is damaged (SQLite's quick_check: {found[:300]}): "
+                           f"{DAMAGED}")
 
 
 def _migrate(db: str, path: Path) -> Migrated:

@@ -115,6 +115,8 @@ def test_a_full_disk_gets_503_and_every_batch_answered_200_is_stored(small_disk,
             health = http.get("/healthz")
             assert health.status_code == 503, health.text
             assert health.json()["status"] == "unavailable" and health.json()["detail"]
+            error = health.json()["error"]  # what kind, for alerting (docs/protocol.md)
+            assert (error["operation"], error["kind"]) == ("write", "disk_full"), error
             answer = asyncio.run(_ws_push(server.ws_url, _batch(client_id, mid, space)))
             assert answer["type"] == "error" and answer["code"] == "storage_unavailable", answer
             assert answer["retry_after"] > 0 and answer["request_id"] == "r1"
