@@ -10,11 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import assert_problem, mutation, push
+from tests.helpers import assert_problem, mutation, push, wait_for
 from tests.server import ServerProcess, free_port
 
 from .cli_support import assert_one_line_failure, run_syncserver
-from .support import wait_for
 
 SPACE = "dmg"
 

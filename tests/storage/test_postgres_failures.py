@@ -15,7 +15,7 @@ from syncserver.errors import ErrorCode, SyncError
 from syncserver.migrate import upgrade
 from syncserver.storage.postgres import PostgresStorage
 from syncserver.storage.postgres_transaction import PostgresTransaction
-from tests.core.support import wait_for
+from tests.helpers import wait_for
 from tests.helpers import assert_problem
 from tests.pg import admin_url
 from tests.server import ServerProcess
