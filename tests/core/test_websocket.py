@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 from typing import Any
 
 import httpx
@@ -203,6 +205,42 @@ def test_ping_gets_pong(shared_server):
                 await send(ws, {"type": "ping"})
                 assert await recv(ws) == {"type": "pong"}
             await asyncio.wait_for(await ws.ping(), TIMEOUT)  # protocol-level ping too
+
+    asyncio.run(scenario())
+
+
+def test_the_server_pings_a_quiet_client(server_factory):
+    """The server sends protocol pings of its own every SYNCSERVER_WS_PING_INTERVAL
+    seconds: how it finds a client gone without a close (an unanswered ping drops the
+    connection). A client that sends nothing still gets them (uvicorn's sans-I/O WebSocket
+    protocol sent none before 0.44: requirements/lowest.txt runs this test)."""
+    server = server_factory(env={"SYNCSERVER_WS_PING_INTERVAL": "1"})
+
+    async def scenario() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            key = base64.b64encode(os.urandom(16))
+            writer.write(b"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                         b"Sec-WebSocket-Version: 13\r\n\r\n" % (server.port, key))
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+            assert head.startswith(b"HTTP/1.1 101"), head
+            opcodes: list[int] = []
+            try:
+                async with asyncio.timeout(TIMEOUT):
+                    while 0x9 not in opcodes:  # a ping (the server's frames are not masked)
+                        first, length = await reader.readexactly(2)
+                        size = length & 0x7F
+                        if size >= 126:
+                            size = int.from_bytes(await reader.readexactly(
+                                2 if size == 126 else 8))
+                        await reader.readexactly(size)
+                        opcodes.append(first & 0x0F)
+            except TimeoutError:
+                raise AssertionError(f"no ping from the server in {TIMEOUT} s") from None
+            assert opcodes == [0x9], opcodes  # nothing else, unasked
+        finally:
+            writer.close()
 
     asyncio.run(scenario())
 
