@@ -16,7 +16,8 @@ from starlette.routing import Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import devmode, http_api, incidents, static, ws
-from .cors import Cors, parse_origins
+from .cors import Cors
+from .origins import parse_origins
 from .errors import ErrorCode, SyncError, problem_response
 from .headers import SecurityHeaders
 from .metrics import Metrics

@@ -13,9 +13,13 @@ import time
 
 from .permissions import Access, access_of
 from .settings import Settings
+from .startup import StartupError
 from .tokens import KeySet, TokenError, Verifier, unauthorized
 
 log = logging.getLogger("syncserver")
+
+# The meta entry of dev mode's HS256 secret (devmode.py), next to the cursor secret
+DEV_SECRET_NAME = "dev_jwt_secret"
 
 CACHE_SIZE = 10_000
 SUBPROTOCOL = "syncserver.v2"  # the WebSocket subprotocol the server selects
@@ -45,8 +49,6 @@ class Authenticator:
             self.jwks.load_now()
         except (OSError, ValueError) as exc:
             if not self.jwks.source.startswith(("http://", "https://")):
-                from .startup import StartupError
-
                 raise StartupError(f"cannot read the JWKS file {self.jwks.source}: {exc}"
                                    ) from None
             log.warning("cannot fetch the JWKS yet (%s); retrying on the first token", exc)

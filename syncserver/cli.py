@@ -112,11 +112,12 @@ def _grant(text: str) -> tuple[str, str]:
 
 def mint_token(settings: Settings, args: argparse.Namespace) -> None:
     from . import devmode
+    from .auth import DEV_SECRET_NAME
     from .tokens import mint
 
     secret, spaces = settings.jwt_secret, dict(args.space)
     if settings.dev and not secret:
-        secret = asyncio.run(_read_meta(settings, devmode.SECRET_NAME)) or ""
+        secret = asyncio.run(_read_meta(settings, DEV_SECRET_NAME)) or ""
         if not secret:
             raise StartupError(f"--db {settings.db} holds no dev secret yet: start "
                                f"`syncserver serve --dev --db {settings.db}` once first")

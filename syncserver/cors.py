@@ -20,7 +20,6 @@ foreign page opening a socket with the user's network position or credentials).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -30,43 +29,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ErrorCode, SyncError
+from .origins import DEFAULT_PORTS, canonical_origin
 
-DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 ALLOWED_HEADERS = "authorization, content-type"
 EXPOSED_HEADERS = "retry-after"
-_HOST = re.compile(r"[a-z0-9.-]+|\[[0-9a-f:.]+\]")
-
-
-def parse_origins(value: str) -> frozenset[str]:
-    """`https://a.example, http://localhost:5173` -> the origins as browsers send them
-    (lower case, default ports left out). ValueError naming the first bad entry."""
-    origins = set()
-    for entry in (part.strip() for part in value.split(",")):
-        if not entry:
-            continue
-        origins.add(_origin(entry))
-    return frozenset(origins)
-
-
-def _origin(entry: str) -> str:
-    why = f"{entry!r} is not an origin (scheme://host[:port], e.g. https://app.example.com)"
-    if entry == "*":
-        raise ValueError("`*` is refused: list the exact origins of your apps")
-    try:
-        parts = urlsplit(entry)
-        port = parts.port
-    except ValueError:
-        raise ValueError(why) from None
-    scheme, host = parts.scheme.lower(), (parts.netloc.rsplit(":", 1)[0] if port else
-                                         parts.netloc).lower()
-    if scheme not in ("http", "https") or not host or _HOST.fullmatch(host) is None:
-        raise ValueError(why)
-    if parts.path or parts.query or parts.fragment or "@" in parts.netloc:
-        raise ValueError(f"{entry!r} has more than an origin: no path (not even /), "
-                         "query or user name")
-    if port is None or port == DEFAULT_PORTS[scheme]:
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{port}"
 
 
 def _host_port(netloc: str, scheme: str) -> tuple[str, int | None]:
@@ -86,7 +52,7 @@ def same_origin(origin: str, host_header: str, scheme: str) -> bool:
     port. Anything but an origin as browsers send it (a path, even `/`, a query, a user
     name, a default port spelled out) is none."""
     try:
-        if _origin(origin) != origin:
+        if canonical_origin(origin) != origin:
             return False
     except ValueError:
         return False

@@ -23,10 +23,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .errors import ErrorCode, SyncError
+from .http_api import read_json
 from .mutations import SPACE_PATTERN
 from .settings import Settings
+from .tokens import mint
 
-SECRET_NAME = "dev_jwt_secret"  # the meta entry, next to the cursor secret
 TOKEN_TTL = 3600  # seconds; the browser client asks again after a 401 or a 4401 close
 DEFAULT_SPACES = ("demo",)
 MAX_SPACES = 20
@@ -99,9 +100,6 @@ def _parse(body: object) -> tuple[str, list[str]]:
 
 async def token(request: Request) -> Response:
     """POST /v1/dev/token {"sub": "alice", "spaces": ["demo"]} -> a token (dev mode only)."""
-    from .http_api import read_json
-    from .tokens import mint
-
     service = request.app.state.service
     settings: Settings = service.settings
     _local(request)

@@ -23,17 +23,36 @@ import asyncio
 import logging
 import random
 import time
+from typing import Protocol
 
 import orjson
 import psycopg
 
 from .metrics import Metrics
 from .mutations import SPACE_PATTERN
-from .notifier import Notifier
+from .records import Row
 from .storage.postgres import PostgresStorage
 from .storage.postgres_transaction import CHANNEL
 
 log = logging.getLogger("syncserver.fanout")
+
+
+class Notifier(Protocol):
+    """What the fan-out uses of the instance's notifier (notifier.Notifier), which shares
+    what it publishes with every subscriber here: declared here, so that a storage backend
+    does not import the sync core it feeds."""
+
+    closing: bool
+
+    def serves(self, space: str) -> bool: ...
+
+    def served(self) -> list[str]: ...
+
+    def head(self, space: str) -> int | None: ...
+
+    def prune(self) -> None: ...
+
+    def publish(self, space: str, prev: int, head: int, rows: list[Row]) -> None: ...
 
 BACKOFF_S = (0.1, 5.0)  # reconnect delays of the listener: first, most (doubling, jittered)
 READERS = 4  # spaces whose ranges are read at once (each read takes a pooled connection)

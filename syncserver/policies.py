@@ -6,10 +6,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .settings import Settings
+from typing import Any
 
 
 class Policy(str, Enum):
@@ -68,20 +65,6 @@ class PolicyTable:
         for name, value in _pairs(resolvers, "resolvers"):
             table.resolvers[name] = load_resolver(value)
         return table
-
-
-# The demo's second list shows a person choosing "keep mine" / "keep theirs", which needs
-# a `manual` collection; the demo works on a server started with no policy settings.
-DEMO_MANUAL_COLLECTION = "demo_notes"
-
-
-def policies_for(settings: Settings) -> PolicyTable:
-    """The table the settings declare. While the demo is served (`--demo`, no `--static`),
-    its collection `demo_notes` is `manual` unless --policies or --resolvers name it."""
-    table = PolicyTable.parse(settings.default_policy, settings.policies, settings.resolvers)
-    if settings.demo and not settings.static and DEMO_MANUAL_COLLECTION not in table.resolvers:
-        table.by_collection.setdefault(DEMO_MANUAL_COLLECTION, Policy.MANUAL)
-    return table
 
 
 def _policy(value: str) -> Policy:

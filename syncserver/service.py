@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from . import conflicts, devmode, epoch
-from .auth import Authenticator
+from . import conflicts, epoch
+from .auth import DEV_SECRET_NAME, Authenticator
 from .cursor import CursorCodec
 from .errors import ErrorCode, SyncError
 from .hlc import SERVER_NODE, Clock
@@ -20,7 +20,7 @@ from .metrics import Metrics
 from .mutations import SPACE_PATTERN, parse_mutation, valid_client_id
 from .notifier import Notifier
 from .permissions import Access
-from .policies import PolicyTable, policies_for
+from .policies import Policy, PolicyTable
 from .push import BatchResult, apply_batch, client_of_another_user
 from .ratelimit import RateLimiter, UserConnections
 from .settings import Settings
@@ -59,6 +59,20 @@ def check_space(space: object) -> str:
         raise SyncError(ErrorCode.INVALID_REQUEST,
                         f"space must match {SPACE_PATTERN.pattern}", field="space")
     return space
+
+
+# The demo's second list shows a person choosing "keep mine" / "keep theirs", which needs
+# a `manual` collection; the demo works on a server started with no policy settings.
+DEMO_MANUAL_COLLECTION = "demo_notes"
+
+
+def policies_for(settings: Settings) -> PolicyTable:
+    """The table the settings declare. While the demo is served (`--demo`, no `--static`),
+    its collection `demo_notes` is `manual` unless --policies or --resolvers name it."""
+    table = PolicyTable.parse(settings.default_policy, settings.policies, settings.resolvers)
+    if settings.demo and not settings.static and DEMO_MANUAL_COLLECTION not in table.resolvers:
+        table.by_collection.setdefault(DEMO_MANUAL_COLLECTION, Policy.MANUAL)
+    return table
 
 
 class SyncService:
@@ -104,7 +118,7 @@ class SyncService:
         await self.storage.open()
         secret = self.settings.secret.encode() or await self.storage.secret()
         if self.auth.dev:
-            self.auth.use_dev_secret(await self.storage.secret(devmode.SECRET_NAME))
+            self.auth.use_dev_secret(await self.storage.secret(DEV_SECRET_NAME))
         epochs = await self.storage.write(epoch.load_or_create)
         self.cursors = CursorCodec(secret, epochs.current, epochs.legacy)
         if self.storage.kind == "postgresql":  # SQLite: one process, nothing to fan out

@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .origins import parse_origins
+from .policies import PolicyTable
+
 
 class SettingError(ValueError):
     """A bad setting; str() is the one line an operator sees."""
@@ -185,20 +188,14 @@ def check_secret(value: str) -> None:
 
 
 def check_policy(value: str) -> None:
-    from .policies import PolicyTable
-
     PolicyTable.parse(value, "", "")
 
 
 def check_policies(value: str) -> None:
-    from .policies import PolicyTable
-
     PolicyTable.parse("merge", value, "")
 
 
 def check_resolvers(value: str) -> None:
-    from .policies import PolicyTable
-
     PolicyTable.parse("merge", "", value)  # imports each function: a typo fails at start
 
 
@@ -221,8 +218,6 @@ def check_csp(value: str) -> None:
 
 
 def check_origins(value: str) -> None:
-    from .cors import parse_origins
-
     parse_origins(value)
 
 
@@ -236,9 +231,10 @@ DEFAULT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
                "form-action 'self'; frame-ancestors 'none'")
 
 
-def check_jwt_secret(value: str) -> None:
-    from .tokens import MIN_SECRET
+MIN_SECRET = 32  # characters of an HS256 secret (RFC 7518: a key at least as long as the hash)
 
+
+def check_jwt_secret(value: str) -> None:
     if 0 < len(value) < MIN_SECRET:
         raise ValueError(f"{len(value)} characters is too short for HS256: use at least "
                          f"{MIN_SECRET} random characters")

@@ -12,21 +12,43 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from .errors import ErrorCode, SyncError
+from .limits import ByteBudget
 from .notifier import Published
 
 if TYPE_CHECKING:
-    from .ws import Connection
+    from .service import SyncService
 
 log = logging.getLogger("syncserver")
 
 # A frame on its way out: its text, the subscription and seq it moves the client to, and
 # the bytes it holds in the page pool (a catch-up page; 0 for any other frame).
 Outgoing = tuple[str, "Subscription | None", int, int]
+
+
+class Connection(Protocol):
+    """What a subscription uses of its WebSocket connection (ws.Connection): declared here
+    so that the subscription does not import the connection that imports it."""
+
+    service: SyncService
+    outbound: asyncio.Queue[Outgoing | None]
+    subscriptions: dict[str, Subscription]
+    closing: tuple[int, str] | None
+    queued: ByteBudget
+    catching_up: asyncio.Lock
+    pending_bytes: int
+
+    async def send(self, message: dict[str, Any]) -> None: ...
+
+    async def put(self, item: Outgoing) -> None: ...
+
+    def put_now(self, item: Outgoing) -> None: ...
+
+    def slow_consumer(self) -> None: ...
 
 
 def resync_required(space: str, detail: str) -> dict[str, Any]:

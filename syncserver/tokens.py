@@ -30,7 +30,6 @@ from .errors import ErrorCode, SyncError
 
 log = logging.getLogger("syncserver")
 
-MIN_SECRET = 32  # characters of an HS256 secret (RFC 7518: a key at least as long as the hash)
 # JWK key type (and curve) -> the one algorithm it verifies
 ALGORITHM_OF = {("RSA", None): "RS256", ("EC", "P-256"): "ES256"}
 FETCH_TIMEOUT = 5.0
