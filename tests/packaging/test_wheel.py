@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from syncserver.version import PROTOCOL_VERSION
+from syncserver.model.version import PROTOCOL_VERSION
 from tests.helpers import mutation, pull_all, push
 from tests.server import REPO, ServerProcess
 
