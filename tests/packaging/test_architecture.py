@@ -165,3 +165,10 @@ def test_the_reader_sees_every_kind_of_import(tmp_path: Path) -> None:
     known = {name: path for name in ["p", "p.c", "p.q", "p.q.d", "p.x", "p.x.mod", "p.x.a",
                                      "p.x.b", "p.x.e"]}
     assert imported("p.x.mod", path, known) == {"p.x.a", "p.x.b", "p.c", "p.q.d", "p.x.e"}
+
+
+def test_the_server_never_imports_the_load_tool() -> None:
+    """load/ drives the server from outside (and imports its vocabulary); never the reverse."""
+    inward = [f"{m} imports {t}" for m, targets in graph().items() if m.startswith("syncserver")
+              for t in targets if not t.startswith("syncserver")]
+    assert not inward, inward
