@@ -45,7 +45,7 @@ from load.pg_workload import (
     PsycopgThreads,
     Push,
 )
-from syncserver.migrate import upgrade
+from syncserver.storage.migrate import upgrade
 
 # -- the run ------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import asyncpg
 import psycopg
 import psycopg_pool
 
-from syncserver.records import CREATED_META, change_json
+from syncserver.model.records import CREATED_META, change_json
 from syncserver.storage import mutation_log
 
 BATCH, PAGE, FEED_RECORDS = 500, 1000, 20_000

@@ -1,4 +1,4 @@
-"""Alembic environment: the URL is the one the server uses (syncserver.migrate passes it).
+"""Alembic environment: the URL is the one the server uses (syncserver.storage.migrate passes it).
 
 SQLite and PostgreSQL run the same history. Batch mode (copy-and-move of a table, SQLite's
 way to alter one) is for SQLite only; PostgreSQL alters in place, and runs the whole
@@ -11,9 +11,9 @@ from alembic import context
 from sqlalchemy import Connection, create_engine, pool, text
 from sqlmodel import SQLModel
 
-from syncserver import models  # noqa: F401  (registers the tables)
-from syncserver.migrate import database_url
-from syncserver.settings import Settings
+from syncserver.model import models  # noqa: F401  (registers the tables)
+from syncserver.storage.migrate import database_url
+from syncserver.config.settings import Settings
 
 # The pg_advisory_xact_lock key of migrations: a fixed bigint ("sync" in ASCII) that no
 # other lock of syncserver uses.
@@ -35,7 +35,7 @@ def _migrate(conn: Connection) -> None:
         migration = context.get_context()
         before = migration.get_current_revision()  # under the lock: what this run found
         context.run_migrations()
-        # For syncserver.migrate.upgrade(), which tells the operator what was done.
+        # For syncserver.storage.migrate.upgrade(), which tells the operator what was done.
         config.attributes["revisions"] = (before, migration.get_current_revision())
 
 

@@ -1,6 +1,6 @@
 """Write client_sw/test/op-vectors.json: chains of one client's writes (put, patch with plain
 fields and commutative operations, delete) and the record the server's own rules
-(syncserver.merge.decide) make of them, applied in order. The client's unit test folds the
+(syncserver.core.merge.decide) make of them, applied in order. The client's unit test folds the
 same chains with its local rules and must reach the same data; tests/client checks that
 the committed file still matches the server's rules.
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from syncserver.merge import State, decide
-from syncserver.mutations import Mutation, parse_mutation
-from syncserver.policies import Policy, PolicyTable
+from syncserver.core.merge import State, decide
+from syncserver.model.mutations import Mutation, parse_mutation
+from syncserver.model.policies import Policy, PolicyTable
 
 OUTPUT = Path(__file__).resolve().parents[1] / "test" / "op-vectors.json"
 SEED = 11

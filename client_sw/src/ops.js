@@ -1,5 +1,5 @@
 // Commutative operations inside a patch, applied locally by the rules of the server
-// (syncserver/commutative.py and merge.py): a top-level field whose value is a one-key object
+// (syncserver/core/commutative.py and merge.py): a top-level field whose value is a one-key object
 // naming an operation is that operation, not a value. `{"likes": {"$inc": 1}}` adds to a
 // number; `{"tags": {"$add": [...]}}` and `{"tags": {"$remove": [...]}}` change a set, kept
 // as the sorted list of its present elements, elements compared by their JSON text. A
@@ -57,7 +57,7 @@ export function patchProblem(patch) {
 /**
  * Whether a patch holds operations only (an empty patch too, as on the server). Such a patch
  * never revives a tombstone: it changes only the data the server keeps in it, which no
- * client sees (syncserver/merge.py, docs/conflicts.md).
+ * client sees (syncserver/core/merge.py, docs/conflicts.md).
  * @param {Record<string, unknown>} patch
  * @returns {boolean}
  */

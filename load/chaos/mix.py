@@ -6,16 +6,37 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from load.chaos import parse_mix
 from load.chaos.edits import NOTES, TALLIES, chain, tally_write
 from load.chaos.poison import poison_mutation
 from load.chaos.probes import WS_PROBES, http_probes, run_http_probe, run_ws_probe
 from load.client import Key, SimClient
+from load.recorder import Sink
+from load.settings import Settings
+from load.stats import Stats
+from load.ws import WsFeed
 
-if TYPE_CHECKING:
-    from load.scenarios.base import Scenario
+
+class Scenario(Protocol):
+    """What the chaos mix uses of the scenario it runs in (scenarios/base.py), declared
+    here so that the mix does not import the scenario that imports it."""
+
+    settings: Settings
+    stats: Stats
+    recorder: Sink
+    rng: random.Random
+    space_names: list[str]
+    clients: list[SimClient]
+    client_spaces: dict[str, list[str]]
+
+    def active(self) -> bool: ...
+
+    def make_client(self, role: str, spaces: list[str], writes: list[str] | None = None,
+                    reads: list[str] | None = None) -> SimClient: ...
+
+    async def follow(self, client: SimClient, slow: bool = False) -> WsFeed: ...
 
 SHARED = 3  # tallies and notes per space
 # With slow consumers, one writer keeps rewriting a few bulky records, so that a consumer

@@ -15,7 +15,7 @@ branch_labels = None
 depends_on = None
 
 # Names and ids in keys and indexes: the "C" collation on PostgreSQL (bytewise B-tree
-# comparisons; see syncserver/models.py KEY). SQLite's DDL is unchanged by it.
+# comparisons; see syncserver/model/models.py KEY). SQLite's DDL is unchanged by it.
 KEY = sqlmodel.sql.sqltypes.AutoString().with_variant(sa.String(collation='C'), 'postgresql')
 
 

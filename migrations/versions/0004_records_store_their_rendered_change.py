@@ -5,9 +5,9 @@ Revises: 0003
 Create Date: 2026-11-21 23:50:00
 
 Each record keeps its change as the feed sends it (`change`, rendered by
-syncserver/records.py when the record is written), so a feed page is a concatenation
+syncserver/model/records.py when the record is written), so a feed page is a concatenation
 instead of a format() per row. Rows written before are filled in by SQL that renders the
-same text: SQLite's in storage/sqlite.py (CHANGE_JSON, which the server also uses), the
+same text: SQLite's in storage/sqlite/backend.py (CHANGE_JSON, which the server also uses), the
 PostgreSQL one below (records.CHANGE_FORMAT as of this revision; names, ids and stamps only
 admit JSON-safe characters, so they go in quoted as they are).
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from syncserver.storage.sqlite import CHANGE_JSON
+from syncserver.storage.sqlite.backend import CHANGE_JSON
 
 revision = '0004'
 down_revision = '0003'

@@ -5,7 +5,7 @@ Revises: 0005
 Create Date: 2026-12-02 00:00:00
 
 With authentication on, a client id is bound to the user (`sub`) whose token first pushed
-with it (syncserver/service.py): a new table, empty at first. Client ids used before are
+with it (syncserver/core/service.py): a new table, empty at first. Client ids used before are
 bound by their next authenticated push.
 
 Downgrade drops the table and with it only the bindings; every other row is kept.
@@ -22,7 +22,7 @@ branch_labels = None
 depends_on = None
 
 # Names and ids in keys and indexes: the "C" collation on PostgreSQL (bytewise B-tree
-# comparisons; see syncserver/models.py KEY). SQLite's DDL is unchanged by it.
+# comparisons; see syncserver/model/models.py KEY). SQLite's DDL is unchanged by it.
 KEY = sqlmodel.sql.sqltypes.AutoString().with_variant(sa.String(collation='C'), 'postgresql')
 
 

@@ -1,6 +1,6 @@
 """The storage interface: all the sync core (service.py, push.py, conflicts.py, epoch.py, the
 endpoints and the commands) knows of a database. `Storage` is a backend, `PushTransaction`
-one of its write transactions; storage/sqlite.py is one implementation, PostgreSQL the
+one of its write transactions; storage/sqlite/backend.py is one implementation, PostgreSQL the
 second, chosen by the `--db` URL (storage/factory.py). No core code reaches a driver
 connection.
 
@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from ..mutations import Mutation
-from ..records import RecordKey, Row, StoredRecord
+from ..model.mutations import Mutation
+from ..model.records import RecordKey, Row, StoredRecord
 from .health import StorageFailure
 
 T = TypeVar("T")

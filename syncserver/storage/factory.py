@@ -1,10 +1,10 @@
 """The backend a `--db` value names, and what a command does to its database first.
 
 A file path or a `sqlite:///` URL is SQLite: the commands that write lock the file, and
-create, check and migrate the file (sqlite_startup.py). `postgresql://` is PostgreSQL, shared
+create, check and migrate the file (sqlite/startup.py). `postgresql://` is PostgreSQL, shared
 by any number of instances (storage/postgres*.py): migrated under an advisory lock
 (migrations/env.py), no file lock, its schema checked without writing by the commands that
-do not migrate (postgres_startup.py). The core only sees the `Storage` these return
+do not migrate (postgres/startup.py). The core only sees the `Storage` these return
 (storage/base.py).
 """
 
@@ -14,13 +14,13 @@ import importlib.util
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from ..settings import Settings, is_postgresql, mask_password
-from ..startup import StartupError
+from ..config.settings import Settings, is_postgresql, mask_password
+from ..config.startup import StartupError
 from .base import Storage
 
 if TYPE_CHECKING:  # imported when used: SQLite-only installs have no psycopg
-    from ..migrate import Migrated  # (and alembic is loaded only where a migration runs)
-    from .postgres import PostgresStorage  # noqa: F401 - mypy checks it against Storage here
+    from .migrate import Migrated  # (and alembic is loaded only where a migration runs)
+    from .postgres.backend import PostgresStorage  # noqa: F401 - mypy checks it against Storage here
 
 
 class Prepared(Protocol):
@@ -41,10 +41,10 @@ def open_storage(settings: Settings, read_only: bool = False) -> Storage:
     """The backend of `settings.db`, not yet opened (Storage.open connects). `read_only`:
     for a command that only reads (after check_read_only); it opens no writer."""
     if is_postgresql(settings.db):
-        from .postgres import PostgresStorage  # noqa: F811
+        from .postgres.backend import PostgresStorage  # noqa: F811
 
         return PostgresStorage(settings.db, settings.postgres_pool_size)
-    from .sqlite import SQLiteStorage, sqlite_path
+    from .sqlite.backend import SQLiteStorage, sqlite_path
 
     return SQLiteStorage(sqlite_path(settings.db), settings.sqlite_synchronous, read_only)
 
@@ -63,7 +63,7 @@ def prepare(settings: Settings, migrate: bool,
         else:
             _check_postgresql(settings.db)
         return _Shared()
-    from .sqlite_startup import prepare_database
+    from .sqlite.startup import prepare_database
 
     return prepare_database(settings, migrate, on_migrated)
 
@@ -74,7 +74,7 @@ def check_read_only(settings: Settings) -> None:
     if is_postgresql(settings.db):
         _check_postgresql(settings.db)
         return
-    from .sqlite_startup import open_read_only
+    from .sqlite.startup import open_read_only
 
     open_read_only(settings)
 
@@ -83,7 +83,7 @@ def _check_postgresql(db: str) -> None:
     if importlib.util.find_spec("psycopg") is None:
         raise StartupError(f"--db {mask_password(db)} is PostgreSQL, which needs psycopg 3: "
                            "pip install '.[postgresql]' in a checkout of syncserver")
-    from .postgres_startup import check_schema
+    from .postgres.startup import check_schema
 
     check_schema(db)
 
@@ -91,7 +91,7 @@ def _check_postgresql(db: str) -> None:
 def _migrate_postgresql(db: str) -> Migrated:
     """`syncserver migrate --db postgresql://...`: no file lock (instances share the
     database; the migrations take an advisory lock of their own, migrations/env.py)."""
-    from ..migrate import upgrade
+    from .migrate import upgrade
 
     if importlib.util.find_spec("psycopg") is None:
         raise StartupError(f"--db {mask_password(db)} is PostgreSQL, which needs psycopg 3: "

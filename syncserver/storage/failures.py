@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from ..errors import ErrorCode, SyncError
+from ..model.errors import ErrorCode, SyncError
 
 RETRY_AFTER_SECONDS = 5
 log = logging.getLogger("syncserver.storage")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import orjson
 
-from ..mutations import Mutation
-from ..records import RecordKey, Row
+from ..model.mutations import Mutation
+from ..model.records import RecordKey, Row
 from . import mutation_log
 
 # The records table's columns in the order of a Row (records.py).

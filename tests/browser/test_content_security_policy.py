@@ -13,7 +13,7 @@ import uuid
 import httpx
 from playwright.sync_api import Browser
 
-from syncserver.settings import DEFAULT_CSP
+from syncserver.config.settings import DEFAULT_CSP
 from tests.browser.demo_app import poll, server_todos
 from tests.server import ServerProcess
 

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser
 from websockets.asyncio.client import connect
 
-from syncserver.settings import Settings
+from syncserver.config.settings import Settings
 from tests import nginx
 from tests.browser.demo_app import DemoPage, poll
 from tests.server import ServerProcess, free_port

@@ -1,4 +1,4 @@
-"""Drive the conflict engine (syncserver.merge) the way push does, without a server:
+"""Drive the conflict engine (syncserver.core.merge) the way push does, without a server:
 for the property tests, which run thousands of arrival orders."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from syncserver.merge import Decision, State, decide
-from syncserver.mutations import Mutation, parse_mutation
-from syncserver.policies import PolicyTable
+from syncserver.core.merge import Decision, State, decide
+from syncserver.model.mutations import Mutation, parse_mutation
+from syncserver.model.policies import PolicyTable
 
 
 def make(mid: int, op: str, data: Any, base: int, ms: int, node: str,

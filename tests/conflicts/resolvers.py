@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncserver.policies import ConflictContext
+from syncserver.model.policies import ConflictContext
 
 
 def longest_title(ctx: ConflictContext) -> dict[str, Any] | None:

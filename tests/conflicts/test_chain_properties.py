@@ -29,9 +29,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syncserver.merge import ABSENT, Decision, State
-from syncserver.mutations import Mutation
-from syncserver.policies import ConflictContext, Policy, PolicyTable
+from syncserver.core.merge import ABSENT, Decision, State
+from syncserver.model.mutations import Mutation
+from syncserver.model.policies import ConflictContext, Policy, PolicyTable
 from tests.conflicts.engine import make, step
 from tests.server import serving
 

@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncserver.policies import Policy, PolicyTable
+from syncserver.model.policies import Policy, PolicyTable
 from tests.conflicts.engine import make, run, visible
 
 FIELDS = ["a", "b", "c"]

@@ -1,4 +1,4 @@
-"""The record metadata (syncserver/recordmeta.py) across releases and compaction."""
+"""The record metadata (syncserver/model/recordmeta.py) across releases and compaction."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncserver import recordmeta
-from syncserver.merge import State
-from syncserver.policies import Policy, PolicyTable
+from syncserver.model import recordmeta
+from syncserver.core.merge import State
+from syncserver.model.policies import Policy, PolicyTable
 from tests.conflicts.engine import make, run, step, visible
 
 

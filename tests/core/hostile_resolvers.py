@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncserver.policies import ConflictContext
+from syncserver.model.policies import ConflictContext
 
 
 def returns_a_set(ctx: ConflictContext) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from syncserver.storage.checkpoint import STALE_COMMITS
-from syncserver.storage.sqlite import SQLiteStorage
+from syncserver.storage.sqlite.backend import SQLiteStorage
 
 PAGE = 4096
 RESTART_FRAMES = 100

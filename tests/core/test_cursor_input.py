@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
-from syncserver.cursor import CursorCodec
-from syncserver.errors import ErrorCode, SyncError
+from syncserver.core.cursor import CursorCodec
+from syncserver.model.errors import ErrorCode, SyncError
 from tests.helpers import assert_problem, mutation, push
 
 from .test_websocket import apush, catch_up, recv, send

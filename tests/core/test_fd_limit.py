@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 
-from syncserver.fdlimit import RESERVE
+from syncserver.ops.fdlimit import RESERVE
 from tests.helpers import wait_for
 from tests.server import REPO, ServerProcess, free_port
 

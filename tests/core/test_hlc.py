@@ -3,7 +3,7 @@ and a stamp too far ahead of server time is clamped."""
 
 from __future__ import annotations
 
-from syncserver import hlc
+from syncserver.model import hlc
 
 WALL_MS = 1_700_000_000_000
 

@@ -11,8 +11,8 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, create_engine, pool, text
 
-from syncserver.migrate import alembic_config, database_url
-from syncserver.records import change_json
+from syncserver.storage.migrate import alembic_config, database_url
+from syncserver.model.records import change_json
 from syncserver.storage import mutation_log
 
 BIG = 2**63 - 1  # the highest mid: the last block of the log

@@ -14,8 +14,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, String, create_engine, inspect, pool, text
 from sqlmodel import SQLModel
 
-from syncserver import models  # noqa: F401  (registers the tables)
-from syncserver.migrate import alembic_config, database_url
+from syncserver.model import models  # noqa: F401  (registers the tables)
+from syncserver.storage.migrate import alembic_config, database_url
 from tests.helpers import mutation, stamped_by
 from tests.server import REPO
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from syncserver.notifier import Notifier
+from syncserver.core.notifier import Notifier
 
 
 def test_heads_are_kept_only_while_a_space_is_served() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from syncserver.limits import PagePool
+from syncserver.guard.limits import PagePool
 
 
 def test_pages_wait_in_order_for_room_and_shrink_to_what_is_free() -> None:

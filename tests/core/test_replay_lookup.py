@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syncserver.storage.sqlite_transaction import SQLiteTransaction
+from syncserver.storage.sqlite.transaction import SQLiteTransaction
 from tests.helpers import mutation
 from tests.server import REPO, ServerProcess
 

@@ -19,7 +19,7 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from syncserver.settings import Settings
+from syncserver.config.settings import Settings
 from tests import nginx
 from tests.helpers import mutation
 from tests.server import REPO, ServerProcess, free_port

@@ -9,16 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from syncserver.cli import main
-from syncserver.settings import (
-    Choice,
-    Directory,
-    Flag,
-    Number,
-    Settings,
-    Text,
-    Whole,
-    env_name,
+from syncserver.ops.cli import main
+from syncserver.config.settings import (
+    Choice, Directory, Flag, Number, Settings, Text, Whole, env_name
 )
 from tests.server import free_port
 

@@ -1,4 +1,4 @@
-"""Guarantee 10 inside the writer's group commit (storage/sqlite.py): every write of a group
+"""Guarantee 10 inside the writer's group commit (storage/sqlite/backend.py): every write of a group
 is answered as committed exactly when it is. Storage trouble is made real with SQLite's own
 `max_page_count` on a real file: past it, a write fails with SQLITE_FULL as on a full disk,
 and SQLite rolls back the whole transaction, the writes before it in the group included."""
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from syncserver.errors import ErrorCode, SyncError
-from syncserver.storage.sqlite import SQLiteStorage
-from syncserver.storage.sqlite_transaction import SQLiteTransaction
+from syncserver.model.errors import ErrorCode, SyncError
+from syncserver.storage.sqlite.backend import SQLiteStorage
+from syncserver.storage.sqlite.transaction import SQLiteTransaction
 
 Write = Callable[[SQLiteTransaction], Any]
 BIG = 200_000  # bytes: far past the page limit the tests set

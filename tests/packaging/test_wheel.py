@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from syncserver.version import PROTOCOL_VERSION
+from syncserver.model.version import PROTOCOL_VERSION
 from tests.helpers import mutation, pull_all, push
 from tests.server import REPO, ServerProcess
 
@@ -158,7 +158,7 @@ def test_an_editable_install_serves_the_checkouts_own_migrations_and_client(
     copy_source(source)
     syncserver = make_venv(tmp_path / "venv", "-e", source, code_in=source)
     python = tmp_path / "venv" / "bin" / "python"
-    found = run([python, "-c", "from syncserver import resources; "
+    found = run([python, "-c", "from syncserver.config import resources; "
                  "print(resources.migrations_dir()); print(resources.client_dir())"], cwd=home)
     assert found.split() == [str(source / "migrations"), str(source / "client_sw")]
     run([syncserver, "migrate", "--db", home / "sync.db"], cwd=home)

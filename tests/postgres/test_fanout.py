@@ -1,6 +1,6 @@
-"""The fan-out between instances (syncserver/fanout.py) in one process, on a real PostgreSQL:
-a Fanout with its Notifier stands for one instance, other PostgresStorage objects on the
-same database for the others, writing through the real push code."""
+"""The fan-out between instances (syncserver/storage/postgres/fanout.py) in one process, on
+a real PostgreSQL: a Fanout with its Notifier stands for one instance, other PostgresStorage
+objects on the same database for the others, writing through the real push code."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from typing import Any
 import orjson
 import psycopg
 
-from syncserver.fanout import Fanout
-from syncserver.metrics import Metrics
-from syncserver.notifier import Notifier, Published
-from syncserver.service import SyncService
-from syncserver.settings import Settings
+from syncserver.storage.postgres.fanout import Fanout
+from syncserver.config.metrics import Metrics
+from syncserver.core.notifier import Notifier, Published
+from syncserver.core.service import SyncService
+from syncserver.config.settings import Settings
 from syncserver.storage.factory import prepare
-from syncserver.storage.postgres import PostgresStorage
+from syncserver.storage.postgres.backend import PostgresStorage
 from tests.helpers import wait_for_async
 from tests.storage.support import push, put
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from syncserver.migrate import upgrade
+from syncserver.storage.migrate import upgrade
 from syncserver.storage import mutation_log
 
 LOCK_CLIENT = ("INSERT INTO clients (client_id, purged_mid) VALUES (%s, 0) ON CONFLICT "

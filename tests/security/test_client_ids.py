@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from syncserver.migrate import alembic_config
+from syncserver.storage.migrate import alembic_config
 from tests.core.support import read_db, stored_mutations
 from tests.helpers import mutation, stamped_by
 

@@ -14,8 +14,8 @@ import httpx
 import jwt
 import pytest
 
-from syncserver.app import create_app
-from syncserver.settings import Settings, SettingError
+from syncserver.ops.app import create_app
+from syncserver.config.settings import Settings, SettingError
 
 from tests.helpers import assert_problem, mutation, stamped_by
 from tests.server import REPO, ServerProcess, free_port
@@ -53,7 +53,7 @@ def test_no_key_and_no_dev_is_refused_with_the_three_ways_forward(tmp_path: Path
 
 
 def test_an_app_built_in_code_is_held_to_the_same_rule(tmp_path: Path) -> None:
-    # `uvicorn --factory syncserver.app:create_app` and the like: no key, no app
+    # `uvicorn --factory syncserver.ops.app:create_app` and the like: no key, no app
     with pytest.raises(SettingError, match="--dev"):
         create_app(Settings(db=str(tmp_path / "code.db")))
     create_app(Settings(db=str(tmp_path / "code.db"), dev=True))

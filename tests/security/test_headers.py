@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from syncserver.settings import DEFAULT_CSP
+from syncserver.config.settings import DEFAULT_CSP
 from tests.server import ServerProcess
 
 STATIC_APP = Path(__file__).resolve().parents[1] / "browser" / "static_app"

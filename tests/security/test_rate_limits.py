@@ -16,8 +16,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from syncserver.errors import ErrorCode, SyncError
-from syncserver.ratelimit import RateLimiter
+from syncserver.model.errors import ErrorCode, SyncError
+from syncserver.guard.ratelimit import RateLimiter
 from tests.core.cli_support import assert_one_line_failure, run_syncserver
 from tests.helpers import metric_value, mutation, stamped_by, wait_for_async
 from tests.server import ServerProcess, free_port

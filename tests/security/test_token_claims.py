@@ -5,7 +5,7 @@ Issue 18: `exp` = 10**400 answered 500 (the expiry did not fit a float). The hea
 claims must be strict JSON nested at most 32 deep, and the registered claims must have the
 types RFC 7519 gives them (NumericDates are JSON numbers within 0..2**53; `sub`, `iss`,
 `jti` strings; `aud` a string or a list of strings), or the token is refused like any
-other invalid one (syncserver/claims.py)."""
+other invalid one (syncserver/guard/claims.py)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncserver.settings import Settings
+from syncserver.config.settings import Settings
 from syncserver.storage.factory import is_postgresql, prepare
 from tests.storage.support import Backend
 

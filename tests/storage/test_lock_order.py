@@ -8,10 +8,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from syncserver import conflicts
-from syncserver.hlc import Clock
-from syncserver.permissions import Access
-from syncserver.policies import PolicyTable
+from syncserver.core import conflicts
+from syncserver.model.hlc import Clock
+from syncserver.guard.permissions import Access
+from syncserver.model.policies import PolicyTable
 from syncserver.storage.base import PushTransaction
 from tests.storage.support import MANUAL, Backend, apply, batch, push, put
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from syncserver.policies import Policy, PolicyTable
+from syncserver.model.policies import Policy, PolicyTable
 from tests.storage.support import Backend, delete, feed, push, put
 
 

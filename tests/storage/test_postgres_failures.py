@@ -11,12 +11,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from syncserver.errors import ErrorCode, SyncError
-from syncserver.migrate import upgrade
-from syncserver.storage.postgres import PostgresStorage
-from syncserver.storage.postgres_transaction import PostgresTransaction
-from tests.helpers import wait_for
-from tests.helpers import assert_problem
+from syncserver.model.errors import ErrorCode, SyncError
+from syncserver.storage.migrate import upgrade
+from syncserver.storage.postgres.backend import PostgresStorage
+from syncserver.storage.postgres.transaction import PostgresTransaction
+from tests.helpers import assert_problem, wait_for
 from tests.pg import admin_url
 from tests.server import ServerProcess
 

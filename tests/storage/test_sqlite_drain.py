@@ -1,4 +1,4 @@
-"""The SQLite writer's drain (storage/sqlite.py): the task that hands queued writes to the
+"""The SQLite writer's drain (storage/sqlite/backend.py): the task that hands queued writes to the
 writer thread in groups. Cancelled (the event loop stopping at shutdown), it ends at once,
 as cancelled: it does not drain on, and every write it held is cancelled, neither answered
 stored nor left waiting for ever. Run on a real SQLite file; the writes are ordinary ones,
@@ -11,10 +11,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from syncserver.settings import Settings
+from syncserver.config.settings import Settings
 from syncserver.storage.factory import prepare
-from syncserver.storage.sqlite import SQLiteStorage
-from syncserver.storage.sqlite_transaction import SQLiteTransaction
+from syncserver.storage.sqlite.backend import SQLiteStorage
+from syncserver.storage.sqlite.transaction import SQLiteTransaction
 
 
 def _drains() -> list[asyncio.Task]:

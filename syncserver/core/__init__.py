@@ -1,0 +1,7 @@
+"""The sync core: SyncService (service.py: push, pull, conflicts, the feeds), a push
+batch applied in one transaction (push.py), the merge engine (merge.py, commutative.py),
+conflict resolution (conflicts.py), the notifier that shares committed changes with live
+subscribers (notifier.py) and signed cursors (cursor.py). It reaches the database only
+through the storage protocol (storage/base.py) and knows no transport.
+
+May import: model, config, storage, guard."""

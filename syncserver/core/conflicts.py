@@ -1,0 +1,117 @@
+"""The conflict audit: listing resolutions, and resolving the open conflicts of `manual`
+collections. A resolution is an ordinary new version of the record, visible on the feed."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from .commutative import Unappliable
+from ..model.errors import ErrorCode, SyncError
+from ..model.hlc import Clock
+from .merge import State, apply_whole
+from ..model.mutations import DEFAULT_MAX_DEPTH, Mutation, parse_mutation
+from ..guard.permissions import Access
+from .push import BatchResult, oversized
+from ..model.records import StoredRecord
+from ..storage.base import PushTransaction
+
+ACCEPT = ("server", "client")
+
+
+def parse_resolution(body: object) -> dict[str, Any]:
+    """{"accept": "server"|"client"} | {"data": {...}} | {"delete": true}"""
+    if isinstance(body, dict):
+        if body.get("accept") in ACCEPT and len(body) == 1:
+            return body
+        if isinstance(body.get("data"), dict) and len(body) == 1:
+            return body
+        if body.get("delete") is True and len(body) == 1:
+            return body
+    raise SyncError(ErrorCode.INVALID_REQUEST,
+                    'send one of {"accept": "server"}, {"accept": "client"}, '
+                    '{"data": {...}} or {"delete": true}')
+
+
+def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
+            clock: Clock, max_record_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH,
+            access: Access | None = None) -> tuple[dict[str, Any], BatchResult]:
+    """`access` (auth on): a conflict of a space the token cannot read is not found (its id
+    tells nothing); resolving needs write access to its space. The record written obeys
+    `max_record_bytes` as a push's does (413 record_too_large: the conflict stays open).
+
+    The conflict's entry is read first (a backend with concurrent writers locks it then):
+    the space to lock is in it."""
+    row = txn.load_conflict(conflict_id)
+    if row is None or (access is not None and not access.can_read(row["space"])):
+        raise SyncError(ErrorCode.CONFLICT_NOT_FOUND, f"no conflict {conflict_id}")
+    if access is not None:
+        access.require_write(row["space"])
+    txn.lock(None, (row["space"],))  # before the record is read (storage/base.py)
+    if row["status"] != "open":
+        raise SyncError(ErrorCode.CONFLICT_CLOSED, f"conflict {conflict_id} is already resolved")
+    out = BatchResult([], {})
+    now = int(time.time() * 1000)
+    current = txn.load_record(row["space"], row["collection"], row["record_id"])
+    record = current
+    if resolution.get("accept") != "server":
+        client = orjson.loads(row["client"])
+        if resolution.get("accept") == "client":
+            op, data = client["op"], client["data"]
+        elif "data" in resolution:
+            op, data = "put", resolution["data"]
+        else:
+            op, data = "delete", None
+        stamp = str(clock.now())
+        version = current.version if current else 0
+        raw = {"mid": 1, "space": row["space"], "collection": row["collection"],
+               "id": row["record_id"], "op": op, "base_version": version, "hlc": stamp}
+        if data is not None:
+            raw["data"] = data
+        m = parse_mutation(raw, 1 << 30, max_depth)
+        if not isinstance(m, Mutation):
+            raise SyncError(ErrorCode.INVALID_REQUEST, m.message)
+        state = State(current.parsed_data() if current else {},
+                      current.deleted if current else False, version,
+                      current.hlc if current else "", current.parsed_meta() if current else {})
+        try:
+            record = _write_resolution(txn, m, state, now, stamp, out, max_record_bytes)
+        except Unappliable as exc:  # the operation cannot apply to the record as it is now
+            raise SyncError(ErrorCode.INVALID_REQUEST, f"{exc}: resolve with data instead"
+                            ) from None
+    outcome = {**orjson.loads(row["outcome"]), "resolution": resolution,
+               "resolved_version": record.version if record else 0}
+    txn.close_conflict(conflict_id, orjson.dumps(outcome).decode(), now)
+    return {"id": conflict_id, "status": "resolved",
+            "record": record.wire() if record else None}, out
+
+
+def _write_resolution(txn: PushTransaction, m: Mutation, state: State, now: int, stamp: str,
+                      out: BatchResult, max_record_bytes: int) -> StoredRecord:
+    new = apply_whole(state, m, stamp)
+    data_json, meta_json = orjson.dumps(new.data), orjson.dumps(new.meta)
+    too_large = oversized(m.id, "this resolution", data_json, meta_json, max_record_bytes)
+    if too_large is not None:
+        raise SyncError(ErrorCode.RECORD_TOO_LARGE, too_large)
+    seq = txn.next_seq(m.space)
+    record = StoredRecord(m.space, m.collection, m.id, new.version, seq, new.deleted, new.hlc,
+                          now, data_json.decode(), meta_json.decode())
+    row = record.row()  # renders the change once, for storage and fan-out alike
+    txn.write_row((m.space, m.collection, m.id), row)
+    out.heads[m.space] = seq
+    out.changed[m.space] = [row]
+    return record
+
+
+def wire(row: dict[str, Any]) -> dict[str, Any]:
+    """An audit row as the API shows it (stored JSON embedded without re-parsing)."""
+    return {
+        "id": row["id"], "space": row["space"], "collection": row["collection"],
+        "record_id": row["record_id"], "client_id": row["client_id"], "mid": row["mid"],
+        "policy": row["policy"], "status": row["status"], "base_version": row["base_version"],
+        "server": orjson.Fragment(row["server"]), "client": orjson.Fragment(row["client"]),
+        "outcome": orjson.Fragment(row["outcome"]), "created_at": row["created_at"],
+        "resolved_at": row["resolved_at"],
+    }

@@ -1,0 +1,349 @@
+"""Applying a push batch: idempotency, version checks, new record states. No HTTP here.
+
+`apply_batch` runs inside one storage write transaction (on the storage's writer thread), so
+the stored result of every mutation commits atomically with its effect.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..model import incidents
+from ..model.errors import ErrorCode, SyncError
+from ..model.hlc import Clock
+from .merge import ResolverFailed, State, decide
+from ..model.mutations import Mutation, Rejection
+from ..model.policies import PolicyTable
+from ..model.records import CHANGE_FORMAT, CREATED_META, RecordKey, Row, StoredRecord, change_json
+from ..storage.base import PushTransaction
+
+
+@dataclass
+class BatchResult:
+    results: list[bytes]  # one JSON object per mutation, in request order
+    heads: dict[str, int]  # space -> seq after the batch, for spaces the batch changed
+    changed: dict[str, list[Row]] = field(default_factory=dict)  # for live fan-out
+    counts: dict[str, int] = field(default_factory=dict)  # status -> number, for metrics
+
+
+def rejected(mid: int | None, code: ErrorCode, message: str,
+             error_id: str | None = None, **extra: str) -> bytes:
+    result = {"mid": mid, "status": "rejected", "code": code.value, "message": message,
+              **extra}
+    if error_id is not None:
+        result["error_id"] = error_id
+    return orjson.dumps(result)
+
+
+def client_of_another_user() -> SyncError:
+    # No mid, no owner, nothing about what the client id stored: only that it is taken.
+    return SyncError(ErrorCode.FORBIDDEN, "this client_id belongs to another user: use a "
+                     "client_id of your own", field="client_id")
+
+
+def bind_client(txn: PushTransaction, client_id: str, sub: str) -> None:
+    """A client id belongs to the user whose token first pushed with it (docs/security.md):
+    bind it now, or refuse the batch if it is another user's."""
+    owner = txn.client_owner(client_id)
+    if owner is None:
+        txn.bind_client(client_id, sub, int(time.time() * 1000))
+    elif owner != sub:
+        raise client_of_another_user()
+
+
+def mark_duplicate(result: bytes) -> bytes:
+    return result[:-1] + b',"duplicate":true}'
+
+
+class _Batch:
+    def __init__(self, txn: PushTransaction, client_id: str, clock: Clock,
+                 policies: PolicyTable, max_record_bytes: int) -> None:
+        self.txn = txn
+        self.policies = policies
+        self.max_record_bytes = max_record_bytes
+        self.client_id = client_id
+        self.clock = clock
+        self.now_ms = int(time.time() * 1000)
+        self.ceiling = clock.ceiling()  # stamps beyond it are clamped
+        self.rows: dict[RecordKey, Row | None] = {}  # current state of the batch's records
+        self.seen: dict[int, tuple[bytes, bytes]] = {}
+        self.out = BatchResult([], {})
+        self.applied = 0  # counted apart from out.counts: it is the hot one
+
+    def record(self, key: RecordKey) -> StoredRecord | None:
+        if key not in self.rows:
+            found = self.txn.load_rows([key])
+            self.rows[key] = found.get(key)
+        row = self.rows[key]
+        return StoredRecord(*row) if row is not None else None
+
+    def count(self, status: str) -> None:
+        self.out.counts[status] = self.out.counts.get(status, 0) + 1
+
+
+def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rejection],
+                clock: Clock, policies: PolicyTable, max_record_bytes: int,
+                may_write: Callable[[str], bool] | None = None,
+                owner: str | None = None) -> BatchResult:
+    """`max_record_bytes` bounds a record's data after the mutation (parse_mutation bounds
+    the mutation's own data; a patch or a set operation can grow a record past it).
+
+    `may_write(space)` (auth on): a mutation of a space it refuses is rejected `forbidden`
+    and its result is NOT stored, so the same mid succeeds once access is granted. It is
+    asked once per space of the batch.
+
+    `owner` (auth on, the client id not known to be bound to this user): bind the client id
+    to it, or refuse the whole batch if it is another user's, before anything is read.
+
+    The batch's locks come first (storage/base.py, lock order): the client, then the
+    spaces of its mutations (a forbidden one writes nothing and is not locked)."""
+    forbidden: set[int] = set()  # indexes of the batch's forbidden mutations
+    if may_write is not None:
+        verdicts: dict[str, bool] = {}
+        for i, item in enumerate(items):
+            if isinstance(item, Mutation):
+                ok = verdicts.get(item.space)
+                if ok is None:
+                    ok = verdicts[item.space] = may_write(item.space)
+                if not ok:
+                    forbidden.add(i)
+    # A generator: a backend that takes no locks (SQLite) never runs it.
+    txn.lock(client_id, (item.space for i, item in enumerate(items)
+                         if isinstance(item, Mutation) and i not in forbidden))
+    if owner is not None:
+        bind_client(txn, client_id, owner)
+    batch = _Batch(txn, client_id, clock, policies, max_record_bytes)
+    mids = [item.mid for i, item in enumerate(items)
+            if item.mid is not None and i not in forbidden]
+    batch.seen = txn.stored_results(client_id, mids) if mids else {}
+    keys = [(m.space, m.collection, m.id) for i, m in enumerate(items)
+            if isinstance(m, Mutation) and m.mid not in batch.seen and i not in forbidden]
+    if keys:  # one query per (space, collection), not one per mutation
+        found = txn.load_rows(keys)
+        batch.rows = {key: found.get(key) for key in keys}
+    purged = txn.purged_mid(client_id)
+    seen, results, heads = batch.seen, batch.out.results, batch.out.heads
+    entries: list[tuple[int, bytes, bytes]] = []  # (mid, fingerprint, result) to keep
+    for i, item in enumerate(items):
+        mid = item.mid
+        if mid is None:
+            results.append(rejected(None, item.code, item.message))  # type: ignore[union-attr]
+            batch.count("rejected")
+            continue
+        if forbidden and i in forbidden:  # answered, never stored: see the docstring
+            assert isinstance(item, Mutation)
+            results.append(rejected(mid, ErrorCode.FORBIDDEN,
+                                    f"this token may not write to space {item.space!r}"))
+            batch.count("rejected")
+            continue
+        previous = seen.get(mid)
+        if previous is not None:
+            if previous[0] == item.fingerprint:
+                results.append(mark_duplicate(previous[1]))
+                batch.count("duplicate")
+            else:
+                results.append(rejected(
+                    mid, ErrorCode.MUTATION_ID_REUSED,
+                    f"mid {mid} of client {client_id} was used before for a different "
+                    "mutation; every mutation needs a new mid"))
+                batch.count("rejected")
+            continue
+        if mid <= purged:
+            results.append(rejected(
+                mid, ErrorCode.MUTATION_EXPIRED,
+                f"mid {mid} of client {client_id} is behind the compaction horizon: it was "
+                "received before and its result has been purged"))
+            batch.count("rejected")
+            continue
+        if isinstance(item, Rejection):
+            result = rejected(mid, item.code, item.message, item.error_id)
+            batch.count("rejected")
+        else:
+            head = heads.get(item.space)  # every record write moves its space's head
+            try:
+                result = _apply_mutation(batch, item)
+            except Exception as exc:
+                result = _failed(batch, item, exc, head)
+        entries.append((mid, item.fingerprint, result))
+        seen[mid] = (item.fingerprint, result)  # the same mid later in this batch: a replay
+        results.append(result)
+    if entries:
+        txn.write_results(client_id, entries, batch.now_ms)
+    if batch.applied:
+        batch.out.counts["applied"] = batch.applied
+    return batch.out
+
+
+def _failed(batch: _Batch, m: Mutation, exc: Exception, head: int | None) -> bytes:
+    """An unexpected failure of _apply_mutation made this mutation's rejection
+    (`internal_error`, logged under an id: incidents.py) instead of its batch's 500.
+
+    Deciding and encoding (data and meta) come before any write of the mutation, seq
+    allocation included, so a failure there leaves nothing of it in the transaction. Two
+    kinds of failure still fail the batch: storage errors (they are the storage's to
+    answer, 503, and the transaction may be unusable), and a failure after the mutation
+    wrote its record (its space's head moved past `head`), which no rejection could take
+    back. On the hot path this costs one dict lookup (the try itself is free in 3.11).
+    """
+    if _raised_in_storage(exc) or batch.out.heads.get(m.space) != head:
+        raise exc
+    error_id = incidents.report("applying a mutation", exc, client_id=batch.client_id,
+                                mid=m.mid, space=m.space, collection=m.collection, id=m.id,
+                                op=m.op)
+    batch.count("rejected")
+    return rejected(m.mid, ErrorCode.INTERNAL_ERROR, incidents.message(error_id), error_id)
+
+
+def _raised_in_storage(exc: BaseException) -> bool:
+    """Whether `exc` came out of the storage package (a frame of it on the traceback)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith(_STORAGE):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+_STORAGE = __name__.rpartition(".")[0] + ".storage"
+
+
+def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
+    if m.hlc[20:] != batch.client_id:  # the node is the writer (recordmeta.py): no one else's
+        batch.count("rejected")
+        return rejected(m.mid, ErrorCode.INVALID_HLC,
+                        f"the hlc node {m.hlc[20:]!r} must be the pushing client_id "
+                        f"{batch.client_id!r}: stamp writes '<ms>:<counter>:<client_id>'")
+    key = (m.space, m.collection, m.id)
+    if m.op == "put" and m.base_version == 0 and m.hlc[:13] <= batch.ceiling \
+            and batch.rows.get(key, 0) is None:  # loaded, and no such record
+        return _insert(batch, key, m)
+    current = batch.record(key)
+    state = None
+    if current is not None:
+        data = current.parsed_data()
+        state = State(data, current.deleted, current.version, current.hlc,
+                      current.parsed_meta(data))
+    stamp, clamped = batch.clock.receive(m.hlc, batch.ceiling)
+    try:
+        decision = decide(batch.policies, state, m, stamp, batch.client_id)
+    except ResolverFailed as exc:
+        batch.count("rejected")
+        return rejected(m.mid, ErrorCode.RESOLVER_FAILED, str(exc))
+    if decision.status == "rejected":
+        batch.count("rejected")
+        return rejected(m.mid, ErrorCode(decision.code), decision.message, **decision.extra)
+    record = current
+    if decision.state is not None:
+        data_json = _data_json(m, decision.state)
+        meta_json = orjson.dumps(decision.state.meta)
+        too_large = oversized(m.id, f"this {m.op}", data_json, meta_json,
+                              batch.max_record_bytes)
+        if too_large is not None:
+            batch.count("rejected")
+            return rejected(m.mid, ErrorCode.RECORD_TOO_LARGE, too_large)
+        record = _write(batch, m, decision.state, data_json.decode(), meta_json.decode())
+    if decision.status == "applied" and not clamped:  # the common answer, formatted directly
+        assert record is not None
+        batch.applied += 1
+        return b'{"mid":%d,"status":"applied","version":%d,"seq":%d}' % (
+            m.mid, record.version, record.seq)
+    result: dict[str, Any] = {"mid": m.mid}
+    if clamped:
+        result["hlc_clamped"] = stamp
+    if decision.status == "applied":
+        assert record is not None
+        result.update(status="applied", version=record.version, seq=record.seq)
+        batch.applied += 1
+        return orjson.dumps(result)
+    policy = batch.policies.policy(m.collection).value
+    resolution: dict[str, Any] = {"policy": policy, "winner": decision.winner}
+    if decision.fields:
+        resolution["fields"] = decision.fields
+    if decision.base_unknown:
+        resolution["base_unknown"] = True
+    if decision.status == "merged":
+        assert record is not None
+        result.update(status="merged", version=record.version, seq=record.seq,
+                      record=record.wire(), resolution=resolution)
+    elif decision.status == "open":
+        result.update(status="conflict", code=ErrorCode.CONFLICT_OPEN.value,
+                      message=f"collection {m.collection} resolves conflicts manually: the "
+                              "server record stays until the conflict is resolved",
+                      record=record.wire() if record else None, resolution=resolution)
+    else:
+        version = current.version if current is not None else 0
+        result.update(status="conflict", code=ErrorCode.STALE_BASE_VERSION.value,
+                      message=f"record {m.id} is at version {version}, the mutation was "
+                              f"based on version {m.base_version}; the server's record won",
+                      record=record.wire() if record else None, resolution=resolution)
+    batch.count(decision.status if decision.status != "open" else "conflict")
+    if decision.conflicted:
+        outcome = {**resolution, "status": result["status"],
+                   "version": record.version if record else 0}
+        conflict_id = batch.txn.write_conflict(
+            m, batch.client_id, policy, "open" if decision.status == "open" else "resolved",
+            orjson.dumps(current.wire() if current else None).decode(),
+            orjson.dumps(outcome).decode(), batch.now_ms)
+        if decision.status == "open":
+            result["conflict_id"] = conflict_id
+    return orjson.dumps(result)
+
+
+def _insert(batch: _Batch, key: RecordKey, m: Mutation) -> bytes:
+    """The hot path of a first sync: a put creating a record (nothing to load or merge), its
+    stamp within the drift bound. The same outcome as decide() for it, without the objects."""
+    stamp = m.hlc
+    batch.clock.saw(stamp)
+    space = m.space
+    seq = batch.txn.next_seq(space)
+    data = m.data_json.decode()
+    now = batch.now_ms
+    change = CHANGE_FORMAT % (space, m.collection, m.id, 1, seq, "false", stamp, now, data)
+    row = (space, m.collection, m.id, 1, seq, False, stamp, now, data, CREATED_META, change)
+    batch.rows[key] = row
+    batch.txn.write_row(key, row)
+    batch.out.heads[space] = seq
+    changed = batch.out.changed.get(space)
+    if changed is None:
+        changed = batch.out.changed[space] = []
+    changed.append(row)
+    batch.applied += 1
+    return b'{"mid":%d,"status":"applied","version":1,"seq":%d}' % (m.mid, seq)
+
+
+def oversized(record_id: str, change: str, data_json: bytes, meta_json: bytes,
+              limit: int) -> str | None:
+    """Why a record's new state is past SYNCSERVER_MAX_RECORD_BYTES (None: it is not). Every
+    write of a record obeys it: a push, a conflict resolution."""
+    size = len(data_json) + len(meta_json)  # the metadata is stored, read and parsed too
+    if size <= limit:
+        return None
+    return (f"record {record_id} would be {size} bytes after {change} ({len(data_json)} of "
+            f"data, {len(meta_json)} of conflict metadata); the limit is {limit} "
+            "(SYNCSERVER_MAX_RECORD_BYTES, data and metadata together): remove data from "
+            "the record first")
+
+
+def _data_json(m: Mutation, state: State) -> bytes:
+    if m.op == "put" and state.data is m.data:
+        return m.data_json  # already serialized once by parse_mutation
+    return orjson.dumps(state.data)
+
+
+def _write(batch: _Batch, m: Mutation, state: State, data: str, meta: str) -> StoredRecord:
+    seq = batch.txn.next_seq(m.space)
+    key = (m.space, m.collection, m.id)
+    change = change_json(m.space, m.collection, m.id, state.version, seq, state.deleted,
+                         state.hlc, batch.now_ms, data)
+    row = (m.space, m.collection, m.id, state.version, seq, state.deleted, state.hlc,
+           batch.now_ms, data, meta, change)
+    batch.rows[key] = row
+    batch.txn.write_row(key, row)
+    batch.out.heads[m.space] = seq
+    batch.out.changed.setdefault(m.space, []).append(row)
+    return StoredRecord(*row)

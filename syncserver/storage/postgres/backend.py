@@ -1,0 +1,334 @@
+"""PostgreSQL storage: the second backend (storage/base.py), for several server instances
+over one database.
+
+psycopg 3 with sync connections from a psycopg_pool.ConnectionPool, used in worker threads:
+push.apply_batch stays one synchronous code path for both backends. Each write is its own
+transaction on a pooled connection; the row locks that make concurrent instances correct
+(gap-free feed, one application per mutation, no lost update) are taken by
+PostgresTransaction.lock, in one global order (postgres/transaction.py). A deadlock or a
+serialization failure rolls the transaction back and runs it again here, a few times with
+jittered backoff, then answers 503 storage_unavailable: never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool
+
+from ...model.errors import ErrorCode, SyncError
+from ...model.records import Row
+from . import compact, feed
+from ..base import CompactStats, Page, SpaceHead
+from ..failures import RETRY_AFTER_SECONDS
+from .transaction import PostgresTransaction
+from ..health import HealthRecord, StorageFailure
+
+T = TypeVar("T")
+log = logging.getLogger("syncserver.storage")
+
+DEFAULT_POOL_SIZE = 10
+RETRIES = 8  # attempts of a write that meets deadlocks or serialization failures
+BACKOFF_S = 0.005  # first retry waits up to this (jittered), doubling per attempt
+RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+DAMAGED = (pg_errors.DataCorrupted, pg_errors.IndexCorrupted)  # SQLSTATE XX001, XX002
+
+NOT_STORED = "nothing of this request was stored; send it again as it is (a replay is safe)"
+UNKNOWN = ("the connection was lost while committing, so the request may or may not be "
+           "stored; send it again as it is (a replay is safe)")
+
+
+def conninfo(url: str) -> str:
+    """A libpq URL from a --db value (SQLAlchemy's postgresql+psycopg:// spelling too)."""
+    for prefix in ("postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix):]
+    return url
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """Trouble of the database or of the way to it (connection lost, server shutting down,
+    full disk, too many connections, a pool with no free connection in time, a read-only
+    standby), or a damaged page: retrying later can succeed (after a repair, for that one).
+    Constraint and syntax errors are bugs (500)."""
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError,
+                            pg_errors.ReadOnlySqlTransaction, *DAMAGED))
+
+
+def kind(exc: BaseException) -> str:
+    """The failure for machines (/healthz's `error.kind`), as SQLite's (failures.kind)."""
+    if isinstance(exc, pg_errors.DiskFull):
+        return "disk_full"
+    if isinstance(exc, pg_errors.TooManyConnections) or (
+            isinstance(exc, psycopg.OperationalError) and type(exc).__name__ == "PoolTimeout"):
+        return "no_connection"
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+        return "read_only"
+    if isinstance(exc, DAMAGED):
+        return "damaged"
+    return "unreachable"
+
+
+def _what(exc: BaseException) -> str:
+    """A one-line cause for clients and /healthz: the kind of failure, never the driver's
+    text (it names hosts, users, databases)."""
+    if isinstance(exc, RETRYABLE):
+        return "too many concurrent writes to the same rows"
+    if isinstance(exc, pg_errors.DiskFull):
+        return "the database's disk is full"
+    if isinstance(exc, pg_errors.TooManyConnections):
+        return "the database has no free connection"
+    if isinstance(exc, psycopg.OperationalError) and type(exc).__name__ == "PoolTimeout":
+        return "no free connection in the pool in time"
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+        return "the database is read-only"
+    if isinstance(exc, DAMAGED):
+        return "the database's data is damaged"
+    return "the database does not answer"
+
+
+def unavailable(exc: BaseException, stored: str) -> SyncError:
+    return SyncError(ErrorCode.STORAGE_UNAVAILABLE,
+                     f"the database cannot be used now ({_what(exc)}): {stored}; retry later",
+                     retry_after=RETRY_AFTER_SECONDS)
+
+
+class CommitUnknown(Exception):
+    """The connection failed while COMMIT was in flight: the outcome is not known."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class PostgresStorage:
+    kind = "postgresql"
+
+    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE,
+                 connect_timeout: float = 10.0) -> None:
+        self.url = conninfo(url)
+        self.pool_size = pool_size
+        self.connect_timeout = connect_timeout
+        # Names this instance in the notifications it sends (postgres_transaction.flush):
+        # an instance's listener skips its own, already published locally.
+        self.instance_id = secrets.token_hex(8)
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._threads: ThreadPoolExecutor | None = None
+        self.record = HealthRecord()  # the storage errors /healthz reports (health.py)
+        self.retries = 0  # transactions run again after a deadlock/serialization failure
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        # Autocommit connections: a read is one statement or an explicit transaction, a
+        # write BEGINs itself; no connection is ever left idle in a transaction.
+        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            self.url, min_size=1, max_size=self.pool_size, open=False,
+            # UTF-8 on the wire whatever the database's encoding: the feed page's text is
+            # sent to clients as the bytes PostgreSQL returns (feed.py).
+            kwargs={"autocommit": True, "client_encoding": "UTF8",
+                    "connect_timeout": max(1, int(self.connect_timeout))},
+            timeout=self.connect_timeout, name="syncserver")
+        try:
+            await asyncio.to_thread(pool.open, True, self.connect_timeout)
+        except Exception as exc:
+            await asyncio.to_thread(pool.close)
+            raise unavailable(exc, "the server cannot start") from exc
+        self._pool = pool
+        self._threads = ThreadPoolExecutor(max_workers=self.pool_size,
+                                           thread_name_prefix="postgres")
+
+    async def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads = None
+        if self._pool is not None:
+            await asyncio.to_thread(self._pool.close)
+            self._pool = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._threads is not None, "storage is not open"
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[PostgresTransaction], T]) -> T:
+        """Run `fn` in a transaction on a pooled connection; its value once committed.
+
+        A deadlock or serialization failure runs `fn` again in a new transaction (so `fn`
+        must have no effect outside the transaction). Storage trouble answers SyncError
+        `storage_unavailable`; `fn`'s own exceptions roll back and propagate."""
+        try:
+            out = await self._run(self._write_now, fn)
+        except CommitUnknown as exc:
+            self._failed(exc.cause)
+            raise unavailable(exc.cause, UNKNOWN) from exc.cause
+        except Exception as exc:
+            if not is_storage_failure(exc):
+                raise
+            self._failed(exc)
+            raise unavailable(exc, NOT_STORED) from exc
+        self.record.write_succeeded()
+        return out
+
+    def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, RETRYABLE):  # contention, not trouble: /healthz stays ok
+            return
+        self.record.write_failed(kind(exc), f"a write could not commit: {exc}")
+
+    def _write_now(self, fn: Callable[[PostgresTransaction], T]) -> T:
+        assert self._pool is not None, "storage is not open"
+        lost = False
+        for attempt in range(RETRIES):
+            try:
+                with self._pool.connection() as conn:
+                    try:
+                        return self._transaction(conn, fn)
+                    except psycopg.OperationalError:
+                        # A pooled connection the server dropped (a restart, an idle
+                        # timeout) fails on first use, before anything committed: once,
+                        # on a new connection (the pool discards the broken one).
+                        if not conn.broken or attempt > 0:
+                            raise
+                        lost = True
+                if lost:
+                    self._pool.check()  # the pool's other idle connections died too
+                    continue
+            except RETRYABLE as exc:
+                if attempt == RETRIES - 1:
+                    log.warning("a write met %d deadlocks or serialization failures in a "
+                                "row: answered 503", RETRIES)
+                    raise
+                self.retries += 1
+                log.info("write retried after %s", type(exc).__name__)
+                time.sleep(random.uniform(0, BACKOFF_S * 2 ** attempt))
+        raise AssertionError("unreachable")
+
+    def _transaction(self, conn: psycopg.Connection[Any],
+                     fn: Callable[[PostgresTransaction], T]) -> T:
+        conn.execute("BEGIN")
+        try:
+            txn = PostgresTransaction(conn, self.instance_id)
+            out = fn(txn)
+            txn.flush()
+        except BaseException:
+            _roll_back(conn)
+            raise
+        try:
+            conn.execute("COMMIT")
+        except psycopg.Error as exc:
+            if conn.broken:  # COMMIT may have reached the server and been applied
+                raise CommitUnknown(exc) from exc
+            _roll_back(conn)
+            raise
+        return out
+
+    async def secret(self, name: str = "cursor_secret") -> bytes:
+        """A random key kept in the meta table under `name` (`cursor_secret` signs cursors,
+        `dev_jwt_secret` dev-mode tokens), created once, whichever of several instances
+        starting together gets there first: the others' inserts do nothing and all read
+        the one stored."""
+        def get_or_create(txn: PostgresTransaction) -> bytes:
+            return bytes.fromhex(txn.add_meta(name, secrets.token_bytes(32).hex()))
+
+        return await self.write(get_or_create)
+
+    async def compact(self, older_than_ms: int) -> CompactStats:
+        return await compact.compact(self.write, older_than_ms)
+
+    async def health(self) -> StorageFailure | None:
+        """The storage failure that lasts (health.py), as SQLiteStorage.health."""
+        return await self.record.check(lambda: self.write(_probe_write),
+                                       lambda: self.head("__healthz__"))
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            out = await self._run(self._read_now, fn, *args)
+        except Exception as exc:
+            if is_storage_failure(exc):
+                self.record.read_failed(kind(exc), f"a read failed: {exc}", (fn, args),
+                                        functools.partial(self._read, fn, *args))
+                raise unavailable(exc, "a read, nothing was changed") from exc
+            raise
+        self.record.read_succeeded((fn, args))
+        return out
+
+    def _read_now(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._pool is not None, "storage is not open"
+        with self._pool.connection() as conn:
+            return fn(conn, *args)
+
+    async def head(self, space: str) -> SpaceHead:
+        return await self._read(feed.head_now, space)
+
+    async def meta(self, key: str) -> str | None:
+        return await self._read(_meta_now, key)
+
+    async def heads(self, spaces: list[str]) -> dict[str, int]:
+        return await self._read(feed.heads_now, spaces)
+
+    async def rows_between(self, space: str, after: int, upto: int) -> list[Row]:
+        return await self._read(feed.rows_between_now, space, after, upto)
+
+    async def changes(self, space: str, since: int, limit: int,
+                      collections: list[str] | None,
+                      max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
+        return await self._read(feed.changes_now, space, since, limit, collections,
+                                min(max_bytes, 1 << 62))
+
+    async def conflicts(self, filters: dict[str, str], after: int, limit: int,
+                        spaces: list[str] | None = None) -> list[dict[str, Any]]:
+        """`spaces`: only conflicts of these spaces (None: any), filtered in the query so
+        that a page is full whatever the other spaces hold."""
+        if spaces is not None and not spaces:
+            return []
+        return await self._read(_conflicts_now, filters, after, limit, spaces)
+
+
+def _roll_back(conn: psycopg.Connection[Any]) -> None:
+    """End a failed transaction; a connection that broke meanwhile is the pool's to drop
+    (the error that failed the transaction is the one to answer, not this one's)."""
+    if conn.broken or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except psycopg.Error as exc:
+        log.warning("the rollback of a failed write failed: %s", exc)
+
+
+def _probe_write(txn: PostgresTransaction) -> None:
+    txn.set_meta("writer_checked_at", str(int(time.time() * 1000)))
+
+
+def _meta_now(conn: psycopg.Connection[Any], key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _conflicts_now(conn: psycopg.Connection[Any], filters: dict[str, str], after: int,
+                   limit: int, spaces: list[str] | None) -> list[dict[str, Any]]:
+    where = ["id > %s"]
+    params: list[object] = [after]
+    if spaces is not None:
+        where.append("space = ANY(%s)")
+        params.append(spaces)
+    for column in ("space", "collection", "record_id", "status"):
+        if filters.get(column):
+            where.append(f"{column} = %s")
+            params.append(filters[column])
+    cursor = conn.execute(f"SELECT * FROM conflicts WHERE {' AND '.join(where)} "
+                          "ORDER BY id LIMIT %s", (*params, limit))
+    names = [d.name for d in cursor.description or ()]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
