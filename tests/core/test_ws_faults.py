@@ -29,6 +29,9 @@ from .support import metric
 from .test_websocket import apush, catch_up, recv, send
 
 MARKER = b"Q" * 4092  # an overflow page: a 4-byte next-page number, then payload only
+# These tests are about damage the server meets while it serves: its start-up check of the
+# file (which refuses a damaged one, test_damaged_database.py) is off for them.
+RUN_TIME_DAMAGE = {"SYNCSERVER_SQLITE_STARTUP_CHECK": "0"}
 
 
 def damage_pages_holding(db: Path, marker: bytes) -> int:
@@ -61,7 +64,7 @@ def test_a_subscription_on_damaged_storage_gets_an_error_and_the_others_go_on(se
         push(c, "w-ok", [mutation(i, f"h{i}", space="healthy") for i in range(1, 4)])
     server.stop()
     assert damage_pages_holding(db, MARKER) >= 3
-    server = server_factory(db=db)
+    server = server_factory(db=db, env=RUN_TIME_DAMAGE)
 
     async def scenario() -> None:
         async with connect(server.ws_url) as ws:
@@ -139,7 +142,8 @@ def test_a_subscription_ended_by_an_error_gives_back_its_pending_bytes(server_fa
                                    data={"blob": "Q" * 30_000}) for i in range(1, 4)])
     server.stop()
     assert damage_pages_holding(db, MARKER) >= 3
-    server = server_factory(db=db, env={"SYNCSERVER_MAX_PAGE_BYTES": "1000000",
+    server = server_factory(db=db, env={**RUN_TIME_DAMAGE,
+                                        "SYNCSERVER_MAX_PAGE_BYTES": "1000000",
                                         "SYNCSERVER_WS_MAX_QUEUED_BYTES": "2000000"})
 
     c = httpx.Client(base_url=server.url, timeout=30)  # /metrics
