@@ -1,5 +1,6 @@
 // The demo's two lists (todos and notes) and the conflict shown on an item. Rendering
-// updates rows in place: a row being edited keeps its focus and caret.
+// updates rows in place: a row being edited keeps its focus and caret (rows are moved only
+// when out of order, since moving a node takes its focus away).
 import { conflictWords, mineOf, nameOf } from './words.js';
 
 /**
@@ -71,10 +72,14 @@ export function renderList(view, records, remote, clientId) {
   const seen = new Set();
   const byAge = (/** @type {any} */ a, /** @type {any} */ b) =>
     String(a.data.created ?? '').localeCompare(String(b.data.created ?? '')) || a.id.localeCompare(b.id);
+  // Only a row out of place is moved: a moved node loses the focus (and, below, the text
+  // being typed in it), so a change arriving must leave the edited row where it is.
+  let next = list.firstElementChild;
   for (const record of records.sort(byAge)) {
     seen.add(record.id);
     const item = rowFor(view, record.id);
-    list.append(item); // keeps the sorted order; moving a node keeps its focus and listeners
+    if (item === next) next = item.nextElementSibling;
+    else list.insertBefore(item, next);
     const title = /** @type {HTMLInputElement} */ (item.querySelector('.title'));
     if (document.activeElement !== title) title.value = String(record.data.title ?? '');
     const done = /** @type {HTMLInputElement | null} */ (item.querySelector('.done'));

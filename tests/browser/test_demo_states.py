@@ -267,3 +267,30 @@ def test_keep_mine_and_keep_theirs_settle_a_manual_conflict(
         assert app.errors == []
     finally:
         context.close()
+
+
+def test_typing_in_an_item_survives_another_devices_change_arriving(
+    browser: Browser, demo: ServerProcess
+) -> None:
+    # A change arriving re-renders the list: a row moved in the DOM loses its focus, and the
+    # text being typed in it was then overwritten with the stored title.
+    context = browser.new_context(viewport={"width": 480, "height": 760})
+    try:
+        app = DemoPage.open(context, demo.url, f"t-{uuid.uuid4().hex[:10]}")
+        add_note(app, "first")
+        add_note(app, "second")
+        app.wait_synced()
+        first, second = ids_of(app, "notes")
+        field = app.page.locator(f'#notes > li[data-id="{second}"] .title')
+        field.click()
+        field.press("End")
+        field.type(" draft")  # typed, not yet committed (no Enter, no blur)
+        now = app.page.evaluate("Date.now()")
+        other_device_edit(demo.url, app.space, NOTES, first, "first, edited elsewhere", 1, now)
+        poll(app.page, lambda: app.page.locator(f'#notes > li[data-id="{first}"] .title')
+             .input_value() == "first, edited elsewhere", what="the other device's change")
+        assert field.input_value() == "second draft"
+        focused = app.page.evaluate("document.activeElement?.closest('li')?.dataset.id")
+        assert focused == second
+    finally:
+        context.close()
