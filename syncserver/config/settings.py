@@ -123,7 +123,7 @@ class Settings:
         "opening or the request's first byte, before the connection is closed",
         Number(0.1, 3600))
     max_header_bytes: int = _setting(
-        65_536, "most bytes of a request's line and headers; past it the request is "
+        32_768, "most bytes of a request's line and headers; past it the request is "
         "answered 431 headers_too_large and its connection closed", Whole(1_024, 16_777_216))
     max_headers: int = _setting(
         100, "most header fields in one request; past it 431 headers_too_large and the "

@@ -198,10 +198,18 @@ def protocols(limits: HeaderLimits, open_connections: OpenConnections
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            if self._refused:
-                return
+            # While a head is being received, the parser is fed no more than the room left
+            # under the limit (plus one byte, to tell): it keeps an unfinished header in
+            # memory, so a read of 256 KB from a flooding client is never all held.
+            view = memoryview(data)
+            while view and not self._refused and self.transport.get_protocol() is self:
+                room = limits.max_bytes + 1 - self._head_bytes if self._in_head else len(view)
+                self._feed(view[:room])
+                view = view[room:]
+
+        def _feed(self, data: memoryview) -> None:
             in_head, heads = self._in_head, self._heads
-            super().data_received(data)
+            super().data_received(data)  # type: ignore[arg-type]  # httptools takes buffers
             if self._refused or not self._in_head:
                 return
             if in_head and heads == self._heads:

@@ -21,7 +21,7 @@ from tests.server import REPO, ServerProcess
 CONNECTIONS = 1000
 HOLD = 10.0
 BASELINE = 5.0
-MAX_RSS_GROWTH_MB = 64  # 1,000 heads at the 64 KiB limit, with room for the rest
+MAX_RSS_GROWTH_MB = 64  # 1,000 heads at the 32 KiB limit (32 MB), with room for the rest
 MAX_P50_RATIO = 3.0
 MAX_P99_RATIO = 15.0
 # ... or this, whichever is larger: a ratio to a 5 ms baseline p99 would judge the tail of a
