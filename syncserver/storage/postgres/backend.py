@@ -26,11 +26,13 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
+from ...config.metrics import Metrics
 from ...model.errors import ErrorCode, SyncError
 from ...model.records import Row
 from . import compact, feed
-from ..base import CompactStats, Page, SpaceHead
+from ..base import CompactStats, LocalNotifier, Page, SpaceHead
 from ..failures import RETRY_AFTER_SECONDS
+from .fanout import Fanout
 from .transaction import PostgresTransaction
 from ..health import HealthRecord, StorageFailure
 
@@ -250,6 +252,11 @@ class PostgresStorage:
         """The storage failure that lasts (health.py), as SQLiteStorage.health."""
         return await self.record.check(lambda: self.write(_probe_write),
                                        lambda: self.head("__healthz__"))
+
+    def fanout(self, notifier: LocalNotifier, metrics: Metrics, catchup_interval: float,
+               chunk: int) -> Fanout:
+        """LISTEN/NOTIFY between the instances sharing this database (fanout.py)."""
+        return Fanout(self, notifier, metrics, catchup_interval, chunk)
 
     # -- reads -----------------------------------------------------------------------
 

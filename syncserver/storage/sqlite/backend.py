@@ -16,10 +16,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from ...config.metrics import Metrics
 from ...model import recordmeta
 from ...model.records import CREATED_META, Row
 from . import feed
-from ..base import CompactStats, Page, SpaceHead
+from ..base import CompactStats, LocalNotifier, Page, SpaceHead
 from ..checkpoint import RESTART_FRAMES, Checkpointer
 from ..failures import TransactionLost, is_storage_failure, kind, unavailable
 from ..health import HealthRecord, StorageFailure
@@ -248,6 +249,11 @@ class SQLiteStorage:
         all is well."""
         return await self.record.check(lambda: self.write(_probe_write),
                                        lambda: self.head("__healthz__"))
+
+    def fanout(self, notifier: LocalNotifier, metrics: Metrics, catchup_interval: float,
+               chunk: int) -> None:
+        """None: one process owns the file, so every change is published where it commits."""
+        return None
 
     async def secret(self, name: str = "cursor_secret") -> bytes:
         """A random key kept in the meta table under `name`, created on first use:
