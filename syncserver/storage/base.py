@@ -8,7 +8,9 @@ What every backend guarantees (docs/storage.md says why):
 
 - `write(fn)` runs `fn` in one atomic transaction and answers `fn`'s value only once it has
   committed; an exception from `fn` leaves nothing of it stored. Storage trouble (full
-  disk, lost connection, lock timeout) answers SyncError `storage_unavailable`.
+  disk, lost connection, lock timeout) answers SyncError `storage_unavailable`. Inside
+  `fn`, a transaction's methods raise the database's errors as `StorageError`
+  (storage/failures.py), never a driver's exception; `fn` must let them propagate.
 - Every space has a gap-free feed: `next_seq` hands out 1, 2, 3, ... per space, and a reader
   never sees seq n+1 committed before seq n (a change is visible in the order of its seq).
 - Lock order: a transaction that writes records calls `lock(client_id, spaces)` before it
