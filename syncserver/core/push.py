@@ -15,7 +15,7 @@ import orjson
 
 from ..model import incidents
 from ..model.errors import ErrorCode, SyncError
-from ..model.hlc import Clock
+from ..model.hlc import MS, NODE, Clock
 from .merge import ResolverFailed, State, decide
 from ..model.mutations import Mutation, Rejection
 from ..model.policies import PolicyTable
@@ -202,13 +202,13 @@ def _failed(batch: _Batch, m: Mutation, exc: Exception, head: int | None) -> byt
 
 
 def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
-    if m.hlc[20:] != batch.client_id:  # the node is the writer (recordmeta.py): no one else's
+    if m.hlc[NODE] != batch.client_id:  # the node is the writer (recordmeta.py): no one else's
         batch.count("rejected")
         return rejected(m.mid, ErrorCode.INVALID_HLC,
-                        f"the hlc node {m.hlc[20:]!r} must be the pushing client_id "
+                        f"the hlc node {m.hlc[NODE]!r} must be the pushing client_id "
                         f"{batch.client_id!r}: stamp writes '<ms>:<counter>:<client_id>'")
     key = (m.space, m.collection, m.id)
-    if m.op == "put" and m.base_version == 0 and m.hlc[:13] <= batch.ceiling \
+    if m.op == "put" and m.base_version == 0 and m.hlc[MS] <= batch.ceiling \
             and batch.rows.get(key, 0) is None:  # loaded, and no such record
         return _insert(batch, key, m)
     current = batch.record(key)
