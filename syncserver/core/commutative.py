@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from ..model.hlc import node_of
 from ..model.recordmeta import retag, tag_changed_by_others
 
 OPERATORS = frozenset({"$inc", "$add", "$remove"})
@@ -136,7 +137,7 @@ def apply_set_op(field: str, current: Any, tags: dict[str, list[Any]] | None, op
     present = set_elements(field, op, current)
     tags = dict(tags) if tags else {}
     implicit = [epoch[0], epoch[1], 0] if epoch is not None else [0, "", 0]
-    writer = stamp[20:]
+    writer = node_of(stamp)
     for element in elements:
         key = orjson.dumps(element).decode()
         if op == "$add":

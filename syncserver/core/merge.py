@@ -26,7 +26,8 @@ from . import commutative
 from ..model import recordmeta
 from ..model.mutations import Mutation, merge_patch
 from ..model.policies import ConflictContext, Policy, PolicyTable
-from ..model.recordmeta import field_changed_by_others, node_of, tag_changed_by_others
+from ..model.hlc import node_of
+from ..model.recordmeta import field_changed_by_others, tag_changed_by_others
 
 ABSENT: Any = object()
 NO_STAMP: list[Any] = [0, ""]

@@ -15,12 +15,13 @@ import orjson
 
 from ..model import incidents
 from ..model.errors import ErrorCode, SyncError
-from ..model.hlc import Clock
+from ..model.hlc import MS, NODE, Clock
 from .merge import ResolverFailed, State, decide
 from ..model.mutations import Mutation, Rejection
 from ..model.policies import PolicyTable
 from ..model.records import CHANGE_FORMAT, CREATED_META, RecordKey, Row, StoredRecord, change_json
 from ..storage.base import PushTransaction
+from ..storage.failures import StorageError
 
 
 @dataclass
@@ -185,12 +186,13 @@ def _failed(batch: _Batch, m: Mutation, exc: Exception, head: int | None) -> byt
 
     Deciding and encoding (data and meta) come before any write of the mutation, seq
     allocation included, so a failure there leaves nothing of it in the transaction. Two
-    kinds of failure still fail the batch: storage errors (they are the storage's to
-    answer, 503, and the transaction may be unusable), and a failure after the mutation
+    kinds of failure still fail the batch: storage errors (every backend raises its
+    driver's as StorageError, storage/failures.py: they are the storage's to answer, and
+    the transaction may be unusable), and a failure after the mutation
     wrote its record (its space's head moved past `head`), which no rejection could take
     back. On the hot path this costs one dict lookup (the try itself is free in 3.11).
     """
-    if _raised_in_storage(exc) or batch.out.heads.get(m.space) != head:
+    if isinstance(exc, StorageError) or batch.out.heads.get(m.space) != head:
         raise exc
     error_id = incidents.report("applying a mutation", exc, client_id=batch.client_id,
                                 mid=m.mid, space=m.space, collection=m.collection, id=m.id,
@@ -199,27 +201,14 @@ def _failed(batch: _Batch, m: Mutation, exc: Exception, head: int | None) -> byt
     return rejected(m.mid, ErrorCode.INTERNAL_ERROR, incidents.message(error_id), error_id)
 
 
-def _raised_in_storage(exc: BaseException) -> bool:
-    """Whether `exc` came out of the storage package (a frame of it on the traceback)."""
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_globals.get("__name__", "").startswith(_STORAGE):
-            return True
-        tb = tb.tb_next
-    return False
-
-
-_STORAGE = __name__.rpartition(".")[0] + ".storage"
-
-
 def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
-    if m.hlc[20:] != batch.client_id:  # the node is the writer (recordmeta.py): no one else's
+    if m.hlc[NODE] != batch.client_id:  # the node is the writer (recordmeta.py): no one else's
         batch.count("rejected")
         return rejected(m.mid, ErrorCode.INVALID_HLC,
-                        f"the hlc node {m.hlc[20:]!r} must be the pushing client_id "
+                        f"the hlc node {m.hlc[NODE]!r} must be the pushing client_id "
                         f"{batch.client_id!r}: stamp writes '<ms>:<counter>:<client_id>'")
     key = (m.space, m.collection, m.id)
-    if m.op == "put" and m.base_version == 0 and m.hlc[:13] <= batch.ceiling \
+    if m.op == "put" and m.base_version == 0 and m.hlc[MS] <= batch.ceiling \
             and batch.rows.get(key, 0) is None:  # loaded, and no such record
         return _insert(batch, key, m)
     current = batch.record(key)

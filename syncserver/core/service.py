@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -25,11 +25,7 @@ from ..model.policies import Policy, PolicyTable
 from .push import BatchResult, apply_batch, client_of_another_user
 from ..guard.ratelimit import RateLimiter, UserConnections
 from ..config.settings import Settings
-from ..storage.base import Page, PushTransaction, SpaceHead, Storage
-
-if TYPE_CHECKING:
-    from ..storage.postgres.fanout import Fanout
-
+from ..storage.base import Fanout, Page, PushTransaction, SpaceHead, Storage
 
 # Push protocols served. 2: a queued write's base_version is the version its client last
 # received (not counting its own queued writes); 1 added the number of writes queued before
@@ -98,7 +94,7 @@ class SyncService:
         self.rate = RateLimiter(settings.rate_limit, settings.rate_burst) \
             if self.auth.enabled and settings.rate_limit > 0 else None
         self.user_connections = UserConnections(settings.max_user_connections)
-        self.fanout: Fanout | None = None  # PostgreSQL: changes of the other instances
+        self.fanout: Fanout | None = None  # changes committed by other instances (PostgreSQL)
 
     def spend(self, access: Access | None, about: dict[str, object] | None = None) -> None:
         """One request of `access`'s user: a token of its bucket, or 429 rate_limited."""
@@ -122,14 +118,10 @@ class SyncService:
             self.auth.use_dev_secret(await self.storage.secret(DEV_SECRET_NAME))
         epochs = await self.storage.write(epoch.load_or_create)
         self.cursors = CursorCodec(secret, epochs.current, epochs.legacy)
-        if self.storage.kind == "postgresql":  # SQLite: one process, nothing to fan out
-            from ..storage.postgres.fanout import Fanout
-            from ..storage.postgres.backend import PostgresStorage
-
-            assert isinstance(self.storage, PostgresStorage)
-            self.fanout = Fanout(self.storage, self.notifier, self.metrics,
-                                 self.settings.fanout_catchup_interval,
-                                 self.settings.max_batch_mutations)
+        self.fanout = self.storage.fanout(self.notifier, self.metrics,
+                                          self.settings.fanout_catchup_interval,
+                                          self.settings.max_batch_mutations)
+        if self.fanout is not None:
             self.fanout.start()
 
     async def stop(self) -> None:

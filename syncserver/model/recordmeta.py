@@ -24,11 +24,9 @@ from typing import Any
 
 import orjson
 
+from .hlc import MS, node_of
+
 Entry = list[Any]  # [version, stamp] or [version, stamp, other]
-
-
-def node_of(stamp: str) -> str:
-    return stamp[20:]  # hlc.py: "<13 digits>:<5 digits>:<node>"
 
 
 def legacy(meta: dict[str, Any], version: int) -> bool:
@@ -103,16 +101,16 @@ def compact(meta_json: str, data_json: str | None, cutoff_ms: int) -> str | None
     cutoff = f"{cutoff_ms:013d}"
     changed = meta.pop("s", None) is not None  # per-element stamps of older releases
     fields = meta.get("f", {})
-    for name in [n for n, (_v, stamp) in fields.items() if n not in data and stamp[:13] < cutoff]:
+    for name in [n for n, (_v, stamp) in fields.items() if n not in data and stamp[MS] < cutoff]:
         del fields[name]
         changed = True
     ops = meta.get("p", {})
-    for name in [n for n, entry in ops.items() if entry[1][:13] < cutoff]:
+    for name in [n for n, entry in ops.items() if entry[1][MS] < cutoff]:
         del ops[name]
         changed = True
     tags = meta.get("e", {})
     for name, elements in list(tags.items()):
-        old = [key for key, entry in elements.items() if entry[1][:13] < cutoff]
+        old = [key for key, entry in elements.items() if entry[1][MS] < cutoff]
         for key in old:  # the element stays in the data: it counts as present since the
             del elements[key]  # field's last plain write
         changed = changed or bool(old)

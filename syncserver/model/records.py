@@ -15,6 +15,8 @@ from typing import Any, Final
 
 import orjson
 
+from .hlc import node_of
+
 Row = tuple[str, str, str, int, int, bool, str, int, "str | None", "str | None", str]
 # A Row's columns (the storage's column order): row[CHANGE] is typed str, row[SEQ] int.
 SPACE: Final = 0
@@ -112,6 +114,6 @@ class StoredRecord:
         if self.meta == CREATED_META:
             names = data if data is not None else self.parsed_data()
             return {"f": {name: [self.version, self.hlc] for name in names},
-                    "d": [self.version, self.hlc], "w": self.hlc[20:], "x": 0}
+                    "d": [self.version, self.hlc], "w": node_of(self.hlc), "x": 0}
         return orjson.loads(self.meta) if self.meta else {}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import re
 import sys
@@ -179,6 +180,18 @@ def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
     return Settings.resolve(overrides)
 
 
+def tune_gc() -> None:
+    """Keep the collector off the hot paths. Measured with the load tool: full collections
+    over a large, long-lived heap put 100+ ms stalls into fan-out delivery (p99 150 ms, 24 ms
+    with gc off). Startup objects are frozen out of every later collection, and young
+    collections run less often; reference counting still frees almost everything at once.
+    The `serve` command's choice, made once the app has started: the process is the
+    server's. An app run by another program (create_app) leaves its collector alone."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
@@ -232,7 +245,7 @@ def serve(settings: Settings) -> None:
               + (f" (your app from {settings.static} at /)" if settings.static else
                  " (demo app at /)" if settings.demo else ""), file=sys.stderr, flush=True)
         try:
-            GracefulServer(config, app.state.service).run(sockets=[sock])
+            GracefulServer(config, app.state.service, on_started=tune_gc).run(sockets=[sock])
         except KeyboardInterrupt:  # a second Ctrl-C while stopping, as uvicorn.run does
             pass
     finally:

@@ -8,7 +8,9 @@ What every backend guarantees (docs/storage.md says why):
 
 - `write(fn)` runs `fn` in one atomic transaction and answers `fn`'s value only once it has
   committed; an exception from `fn` leaves nothing of it stored. Storage trouble (full
-  disk, lost connection, lock timeout) answers SyncError `storage_unavailable`.
+  disk, lost connection, lock timeout) answers SyncError `storage_unavailable`. Inside
+  `fn`, a transaction's methods raise the database's errors as `StorageError`
+  (storage/failures.py), never a driver's exception; `fn` must let them propagate.
 - Every space has a gap-free feed: `next_seq` hands out 1, 2, 3, ... per space, and a reader
   never sees seq n+1 committed before seq n (a change is visible in the order of its seq).
 - Lock order: a transaction that writes records calls `lock(client_id, spaces)` before it
@@ -25,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from ..config.metrics import Metrics
 from ..model.mutations import Mutation
 from ..model.records import RecordKey, Row, StoredRecord
 from .health import StorageFailure
@@ -120,6 +123,33 @@ class CompactStats:
     horizons: dict[str, int] = field(default_factory=dict)
 
 
+class LocalNotifier(Protocol):
+    """What a fan-out uses of the instance's notifier (core/notifier.py), which shares what
+    it publishes with every subscriber here: declared here, so that a storage backend does
+    not import the sync core it feeds."""
+
+    closing: bool
+
+    def serves(self, space: str) -> bool: ...
+
+    def served(self) -> list[str]: ...
+
+    def head(self, space: str) -> int | None: ...
+
+    def prune(self) -> None: ...
+
+    def publish(self, space: str, prev: int, head: int, rows: list[Row]) -> None: ...
+
+
+class Fanout(Protocol):
+    """Brings this instance the changes other instances commit to the same database, and
+    publishes them to its notifier (postgres/fanout.py)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class Storage(Protocol):
     """A backend. Reads run concurrently with writes and with each other."""
 
@@ -176,3 +206,10 @@ class Storage(Protocol):
     async def health(self) -> StorageFailure | None:
         """The storage failure that lasts (None: the database answers and can commit):
         storage/health.py."""
+
+    def fanout(self, notifier: LocalNotifier, metrics: Metrics, catchup_interval: float,
+               chunk: int) -> Fanout | None:
+        """The fan-out of the changes other instances commit to this database, not yet
+        started, publishing to `notifier`; every `catchup_interval` seconds it checks for
+        notifications it missed, and reads at most `chunk` seqs at once. None: a backend
+        only one process writes (SQLite) has nothing to fan out."""

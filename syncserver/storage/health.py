@@ -2,8 +2,9 @@
 the same way for every backend.
 
 A backend tells its `HealthRecord` of each storage failure (a full disk, an I/O error, a
-damaged page, a lost connection: failures.py and postgres.py decide what is one) and of the
-successes that end it. /healthz answers 503 with the failure while it lasts:
+damaged page, a lost connection: sqlite/failures.py and postgres/failures.py decide what
+is one) and of the successes that end it. /healthz answers 503 with the failure while it
+lasts:
 
 - a write failure lasts until a write commits: /healthz tries a small one (a probe);
 - a read failure lasts until that same read succeeds: /healthz runs it again. Reads of

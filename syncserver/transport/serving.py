@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -72,11 +73,19 @@ class GracefulServer(uvicorn.Server):
     uvicorn waits for every open request to end (a long-poll: up to --max-wait seconds)
     and closes WebSockets with 1012; here long-polls answer at once and WebSockets are
     closed with 1001 (going away), then uvicorn's shutdown runs as usual (pushes being
-    committed finish, the lifespan closes storage)."""
+    committed finish, the lifespan closes storage). `on_started` runs once the app has
+    started and the server listens."""
 
-    def __init__(self, config: uvicorn.Config, service: SyncService) -> None:
+    def __init__(self, config: uvicorn.Config, service: SyncService,
+                 on_started: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self.service = service
+        self.on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.on_started is not None and not self.should_exit:
+            self.on_started()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in getattr(self, "servers", []):

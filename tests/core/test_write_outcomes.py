@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from syncserver.model.errors import ErrorCode, SyncError
+from syncserver.storage.failures import StorageError, StorageUnavailable
 from syncserver.storage.sqlite.backend import SQLiteStorage
 from syncserver.storage.sqlite.transaction import SQLiteTransaction
 
@@ -127,7 +128,9 @@ def test_a_write_that_fails_mid_flush_rolls_back_only_itself(tmp_path: Path) -> 
     outcomes = _run(tmp_path / "db.sqlite", scenario)
     assert outcomes[0] == "one" and outcomes[2] == "two", outcomes
     assert isinstance(outcomes[1], ValueError)
-    assert isinstance(outcomes[3], sqlite3.IntegrityError)
+    assert isinstance(outcomes[3], StorageError)  # not storage trouble: a bug, its own
+    assert not isinstance(outcomes[3], StorageUnavailable)
+    assert isinstance(outcomes[3].__cause__, sqlite3.IntegrityError)
     assert _names(tmp_path / "db.sqlite") == {"one", "two"}
 
 

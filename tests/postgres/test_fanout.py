@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 import psycopg
 
-from syncserver.storage.postgres.fanout import Fanout
 from syncserver.config.metrics import Metrics
 from syncserver.core.notifier import Notifier, Published
 from syncserver.core.service import SyncService
@@ -28,7 +27,7 @@ class Instance:
         self.storage = PostgresStorage(url, pool_size=2)
         self.notifier = Notifier()
         self.metrics = Metrics()
-        self.fanout = Fanout(self.storage, self.notifier, self.metrics, interval, chunk=1000)
+        self.fanout = self.storage.fanout(self.notifier, self.metrics, interval, chunk=1000)
         self.seen: list[Published] = []  # publishes with changes
         self.notices: list[Published] = []  # without (prev == head): "read your gap"
 

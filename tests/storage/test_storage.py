@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from syncserver.storage import epoch
+from syncserver.storage.failures import StorageError
 from syncserver.model.errors import ErrorCode, SyncError
 from syncserver.model.hlc import Clock
 from syncserver.model.policies import PolicyTable
@@ -38,6 +39,30 @@ def test_a_write_that_raises_leaves_nothing_stored(backend: Backend) -> None:
         results = await push(s, "c1", [put(1, "a"), put(2, "b", space="s2")])
         assert [r["status"] for r in results] == ["applied", "applied"]
         assert [r["seq"] for r in results] == [1, 1]
+
+    backend.run(scenario)
+
+
+def test_a_storage_error_inside_one_mutation_fails_its_whole_batch(backend: Backend) -> None:
+    """push.apply_batch makes an unexpected failure of one mutation that mutation's
+    rejection, but an error of the storage is the batch's: the transaction cannot go on
+    (PostgreSQL refuses every later statement, SQLite may have rolled it back). Every
+    backend raises its driver's errors as the one StorageError family (storage/failures.py):
+    here the audit a conflict is written to is gone."""
+    async def scenario(s: Any) -> None:
+        await push(s, "c1", [put(1, "n", {"t": "one"}, collection="notes")], MANUAL)
+
+        def conflict_without_its_audit(txn: Any) -> None:
+            txn.conn.execute("DROP TABLE conflicts")
+            with pytest.raises(StorageError):
+                apply(txn, "c2", batch("c2", put(1, "n", {"t": "c2"}, collection="notes")),
+                      Clock(60_000), MANUAL)
+            raise Boom("undo the drop")
+
+        with pytest.raises(Boom):
+            await s.write(conflict_without_its_audit)
+        results = await push(s, "c2", [put(1, "n", {"t": "c2"}, collection="notes")], MANUAL)
+        assert [r["status"] for r in results] == ["conflict"]
 
     backend.run(scenario)
 

@@ -23,14 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
-from ...model.errors import ErrorCode, SyncError
+from ...config.metrics import Metrics
 from ...model.records import Row
 from . import compact, feed
-from ..base import CompactStats, Page, SpaceHead
-from ..failures import RETRY_AFTER_SECONDS
+from ..base import CompactStats, LocalNotifier, Page, SpaceHead
+from ..failures import StorageError, StorageUnavailable, unavailable
+from .failures import Contention, translate
+from .fanout import Fanout
 from .transaction import PostgresTransaction
 from ..health import HealthRecord, StorageFailure
 
@@ -40,8 +41,6 @@ log = logging.getLogger("syncserver.storage")
 DEFAULT_POOL_SIZE = 10
 RETRIES = 8  # attempts of a write that meets deadlocks or serialization failures
 BACKOFF_S = 0.005  # first retry waits up to this (jittered), doubling per attempt
-RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
-DAMAGED = (pg_errors.DataCorrupted, pg_errors.IndexCorrupted)  # SQLSTATE XX001, XX002
 
 NOT_STORED = "nothing of this request was stored; send it again as it is (a replay is safe)"
 UNKNOWN = ("the connection was lost while committing, so the request may or may not be "
@@ -56,57 +55,10 @@ def conninfo(url: str) -> str:
     return url
 
 
-def is_storage_failure(exc: BaseException) -> bool:
-    """Trouble of the database or of the way to it (connection lost, server shutting down,
-    full disk, too many connections, a pool with no free connection in time, a read-only
-    standby), or a damaged page: retrying later can succeed (after a repair, for that one).
-    Constraint and syntax errors are bugs (500)."""
-    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError,
-                            pg_errors.ReadOnlySqlTransaction, *DAMAGED))
-
-
-def kind(exc: BaseException) -> str:
-    """The failure for machines (/healthz's `error.kind`), as SQLite's (failures.kind)."""
-    if isinstance(exc, pg_errors.DiskFull):
-        return "disk_full"
-    if isinstance(exc, pg_errors.TooManyConnections) or (
-            isinstance(exc, psycopg.OperationalError) and type(exc).__name__ == "PoolTimeout"):
-        return "no_connection"
-    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
-        return "read_only"
-    if isinstance(exc, DAMAGED):
-        return "damaged"
-    return "unreachable"
-
-
-def _what(exc: BaseException) -> str:
-    """A one-line cause for clients and /healthz: the kind of failure, never the driver's
-    text (it names hosts, users, databases)."""
-    if isinstance(exc, RETRYABLE):
-        return "too many concurrent writes to the same rows"
-    if isinstance(exc, pg_errors.DiskFull):
-        return "the database's disk is full"
-    if isinstance(exc, pg_errors.TooManyConnections):
-        return "the database has no free connection"
-    if isinstance(exc, psycopg.OperationalError) and type(exc).__name__ == "PoolTimeout":
-        return "no free connection in the pool in time"
-    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
-        return "the database is read-only"
-    if isinstance(exc, DAMAGED):
-        return "the database's data is damaged"
-    return "the database does not answer"
-
-
-def unavailable(exc: BaseException, stored: str) -> SyncError:
-    return SyncError(ErrorCode.STORAGE_UNAVAILABLE,
-                     f"the database cannot be used now ({_what(exc)}): {stored}; retry later",
-                     retry_after=RETRY_AFTER_SECONDS)
-
-
 class CommitUnknown(Exception):
     """The connection failed while COMMIT was in flight: the outcome is not known."""
 
-    def __init__(self, cause: BaseException) -> None:
+    def __init__(self, cause: StorageError) -> None:
         super().__init__(str(cause))
         self.cause = cause
 
@@ -143,7 +95,9 @@ class PostgresStorage:
             await asyncio.to_thread(pool.open, True, self.connect_timeout)
         except Exception as exc:
             await asyncio.to_thread(pool.close)
-            raise unavailable(exc, "the server cannot start") from exc
+            error = translate(exc) if isinstance(exc, psycopg.Error) else StorageUnavailable(
+                "the database does not answer", "unreachable")
+            raise unavailable(error, "the server cannot start") from exc
         self._pool = pool
         self._threads = ThreadPoolExecutor(max_workers=self.pool_size,
                                            thread_name_prefix="postgres")
@@ -173,18 +127,16 @@ class PostgresStorage:
         except CommitUnknown as exc:
             self._failed(exc.cause)
             raise unavailable(exc.cause, UNKNOWN) from exc.cause
-        except Exception as exc:
-            if not is_storage_failure(exc):
-                raise
+        except StorageUnavailable as exc:
             self._failed(exc)
             raise unavailable(exc, NOT_STORED) from exc
         self.record.write_succeeded()
         return out
 
-    def _failed(self, exc: BaseException) -> None:
-        if isinstance(exc, RETRYABLE):  # contention, not trouble: /healthz stays ok
+    def _failed(self, exc: StorageError) -> None:
+        if isinstance(exc, Contention):  # contention, not trouble: /healthz stays ok
             return
-        self.record.write_failed(kind(exc), f"a write could not commit: {exc}")
+        self.record.write_failed(exc.kind, f"a write could not commit: {exc.reason}")
 
     def _write_now(self, fn: Callable[[PostgresTransaction], T]) -> T:
         assert self._pool is not None, "storage is not open"
@@ -194,43 +146,52 @@ class PostgresStorage:
                 with self._pool.connection() as conn:
                     try:
                         return self._transaction(conn, fn)
-                    except psycopg.OperationalError:
+                    except StorageUnavailable as exc:
                         # A pooled connection the server dropped (a restart, an idle
                         # timeout) fails on first use, before anything committed: once,
                         # on a new connection (the pool discards the broken one).
-                        if not conn.broken or attempt > 0:
+                        if isinstance(exc, Contention) or not conn.broken or attempt > 0:
                             raise
                         lost = True
                 if lost:
                     self._pool.check()  # the pool's other idle connections died too
                     continue
-            except RETRYABLE as exc:
+            except Contention as exc:
                 if attempt == RETRIES - 1:
                     log.warning("a write met %d deadlocks or serialization failures in a "
                                 "row: answered 503", RETRIES)
                     raise
                 self.retries += 1
-                log.info("write retried after %s", type(exc).__name__)
+                log.info("write retried after %s", exc.reason)
                 time.sleep(random.uniform(0, BACKOFF_S * 2 ** attempt))
+            except psycopg.Error as exc:  # the pool's (no connection in time)
+                raise translate(exc) from exc
         raise AssertionError("unreachable")
 
     def _transaction(self, conn: psycopg.Connection[Any],
                      fn: Callable[[PostgresTransaction], T]) -> T:
-        conn.execute("BEGIN")
+        try:
+            conn.execute("BEGIN")
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
         try:
             txn = PostgresTransaction(conn, self.instance_id)
             out = fn(txn)
             txn.flush()
+        except psycopg.Error as exc:  # fn's own statements on txn.conn (compaction)
+            _roll_back(conn)
+            raise translate(exc) from exc
         except BaseException:
             _roll_back(conn)
             raise
         try:
             conn.execute("COMMIT")
         except psycopg.Error as exc:
+            error = translate(exc)
             if conn.broken:  # COMMIT may have reached the server and been applied
-                raise CommitUnknown(exc) from exc
+                raise CommitUnknown(error) from exc
             _roll_back(conn)
-            raise
+            raise error from exc
         return out
 
     async def secret(self, name: str = "cursor_secret") -> bytes:
@@ -251,17 +212,23 @@ class PostgresStorage:
         return await self.record.check(lambda: self.write(_probe_write),
                                        lambda: self.head("__healthz__"))
 
+    def fanout(self, notifier: LocalNotifier, metrics: Metrics, catchup_interval: float,
+               chunk: int) -> Fanout:
+        """LISTEN/NOTIFY between the instances sharing this database (fanout.py)."""
+        return Fanout(self, notifier, metrics, catchup_interval, chunk)
+
     # -- reads -----------------------------------------------------------------------
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             out = await self._run(self._read_now, fn, *args)
-        except Exception as exc:
-            if is_storage_failure(exc):
-                self.record.read_failed(kind(exc), f"a read failed: {exc}", (fn, args),
+        except psycopg.Error as exc:
+            error = translate(exc)
+            if isinstance(error, StorageUnavailable):
+                self.record.read_failed(error.kind, f"a read failed: {exc}", (fn, args),
                                         functools.partial(self._read, fn, *args))
-                raise unavailable(exc, "a read, nothing was changed") from exc
-            raise
+                raise unavailable(error, "a read, nothing was changed") from exc
+            raise error from exc
         self.record.read_succeeded((fn, args))
         return out
 

@@ -31,28 +31,24 @@ import psycopg
 from ...config.metrics import Metrics
 from ...model.mutations import SPACE_PATTERN
 from ...model.records import Row
-from .backend import PostgresStorage
+from ..base import LocalNotifier
 from .transaction import CHANNEL
 
 log = logging.getLogger("syncserver.fanout")
 
 
-class Notifier(Protocol):
-    """What the fan-out uses of the instance's notifier (notifier.Notifier), which shares
-    what it publishes with every subscriber here: declared here, so that a storage backend
-    does not import the sync core it feeds."""
+class Database(Protocol):
+    """What the fan-out uses of its backend (backend.PostgresStorage, which makes it):
+    where to listen, and its reads."""
 
-    closing: bool
+    url: str
+    connect_timeout: float
+    instance_id: str
 
-    def serves(self, space: str) -> bool: ...
+    async def heads(self, spaces: list[str]) -> dict[str, int]: ...
 
-    def served(self) -> list[str]: ...
+    async def rows_between(self, space: str, after: int, upto: int) -> list[Row]: ...
 
-    def head(self, space: str) -> int | None: ...
-
-    def prune(self) -> None: ...
-
-    def publish(self, space: str, prev: int, head: int, rows: list[Row]) -> None: ...
 
 BACKOFF_S = (0.1, 5.0)  # reconnect delays of the listener: first, most (doubling, jittered)
 READERS = 4  # spaces whose ranges are read at once (each read takes a pooled connection)
@@ -61,7 +57,7 @@ LOG_EVERY_S = 60.0  # malformed payloads and failed reads: one log line per minu
 
 
 class Fanout:
-    def __init__(self, storage: PostgresStorage, notifier: Notifier, metrics: Metrics,
+    def __init__(self, storage: Database, notifier: LocalNotifier, metrics: Metrics,
                  interval: float, chunk: int) -> None:
         self.storage = storage
         self.notifier = notifier

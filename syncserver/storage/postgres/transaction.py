@@ -18,7 +18,8 @@ writer is taken here with row locks, held to commit (docs/deployment.md):
 
 Record writes and batch results are buffered and written in a few statements at the end
 (`flush`), with one pg_notify per changed space for the other instances (delivered at
-commit, never before).
+commit, never before). The methods raise psycopg's errors as the storage family
+(storage/failures.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ...model.mutations import Mutation
 from ...model.records import RecordKey, Row, StoredRecord
 from .. import mutation_log
 from ..write_buffer import RECORD_COLUMNS, WriteBuffer, conflict_client
+from .failures import storage_errors
 
 CHANNEL = "syncserver_changes"
 META_LOCK = 0x73796E636D657461  # pg_advisory_xact_lock key of the meta table ("syncmeta")
@@ -79,6 +81,7 @@ class PostgresTransaction(WriteBuffer):
 
     # -- locks, in the global order --------------------------------------------------
 
+    @storage_errors
     def lock(self, client_id: str | None, spaces: Iterable[str]) -> None:
         take_client = client_id is not None and self.locked_client is None
         wanted = sorted(set(spaces) - self.start.keys())
@@ -111,6 +114,7 @@ class PostgresTransaction(WriteBuffer):
 
     # -- reads -----------------------------------------------------------------------
 
+    @storage_errors
     def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
         wanted = set(mids)
         found: dict[int, tuple[bytes, bytes]] = {}
@@ -123,20 +127,24 @@ class PostgresTransaction(WriteBuffer):
                     found[mid] = (fp, result)
         return found
 
+    @storage_errors
     def purged_mid(self, client_id: str) -> int:
         if client_id == self.locked_client and self.purged is not None:
             return self.purged
         row = self._one("SELECT purged_mid FROM clients WHERE client_id = %s", (client_id,))
         return int(row[0]) if row else 0
 
+    @storage_errors
     def client_owner(self, client_id: str) -> str | None:
         row = self._one("SELECT sub FROM client_owners WHERE client_id = %s", (client_id,))
         return str(row[0]) if row else None
 
+    @storage_errors
     def bind_client(self, client_id: str, sub: str, bound_at: int) -> None:
         self.conn.execute("INSERT INTO client_owners (client_id, sub, bound_at) "
                           "VALUES (%s, %s, %s)", (client_id, sub, bound_at))
 
+    @storage_errors
     def load_rows(self, keys: list[RecordKey]) -> dict[RecordKey, Row]:
         groups: dict[tuple[str, str], list[str]] = {}
         for space, collection, record_id in keys:
@@ -148,6 +156,7 @@ class PostgresTransaction(WriteBuffer):
                 found[(space, collection, row[2])] = row  # type: ignore[assignment]
         return found
 
+    @storage_errors
     def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
         row = self._one(f"SELECT {RECORD_COLUMNS} FROM records WHERE space = %s "
                         "AND collection = %s AND id = %s", (space, collection, record_id))
@@ -164,6 +173,7 @@ class PostgresTransaction(WriteBuffer):
         self.heads[space] = head + 1
         return head + 1
 
+    @storage_errors
     def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
                        server: str, outcome: str, created_at: int) -> int:
         client = conflict_client(m)
@@ -176,6 +186,7 @@ class PostgresTransaction(WriteBuffer):
         assert row is not None
         return int(row[0])
 
+    @storage_errors
     def load_conflict(self, conflict_id: int) -> dict[str, Any] | None:
         # Locked: two instances resolving one conflict take turns, the second sees it closed.
         cursor = self.conn.execute("SELECT * FROM conflicts WHERE id = %s FOR UPDATE",
@@ -185,6 +196,7 @@ class PostgresTransaction(WriteBuffer):
             return None
         return dict(zip([d.name for d in cursor.description or ()], row))
 
+    @storage_errors
     def close_conflict(self, conflict_id: int, outcome: str, resolved_at: int) -> None:
         self.conn.execute("UPDATE conflicts SET status = 'resolved', outcome = %s, "
                           "resolved_at = %s WHERE id = %s", (outcome, resolved_at, conflict_id))
@@ -194,16 +206,19 @@ class PostgresTransaction(WriteBuffer):
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (META_LOCK,))
             self.meta_locked = True
 
+    @storage_errors
     def get_meta(self, key: str) -> str | None:
         self._lock_meta()
         row = self._one("SELECT value FROM meta WHERE key = %s", (key,))
         return None if row is None else str(row[0])
 
+    @storage_errors
     def set_meta(self, key: str, value: str) -> None:
         self._lock_meta()
         self.conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) "
                           "DO UPDATE SET value = excluded.value", (key, value))
 
+    @storage_errors
     def add_meta(self, key: str, value: str) -> str:
         # No advisory lock needed: of instances adding at once, one insert wins and every
         # one reads the winner's value (the others' inserts wait for it, then do nothing).
@@ -213,6 +228,7 @@ class PostgresTransaction(WriteBuffer):
         assert row is not None
         return str(row[0])
 
+    @storage_errors
     def flush(self) -> None:
         c = self.conn
         with c.pipeline():  # the writes below in one network round trip

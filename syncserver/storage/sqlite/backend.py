@@ -16,13 +16,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from ...config.metrics import Metrics
 from ...model import recordmeta
 from ...model.records import CREATED_META, Row
 from . import feed
-from ..base import CompactStats, Page, SpaceHead
+from ..base import CompactStats, LocalNotifier, Page, SpaceHead
 from ..checkpoint import RESTART_FRAMES, Checkpointer
-from ..failures import TransactionLost, is_storage_failure, kind, unavailable
+from ..failures import StorageUnavailable, TransactionLost, unavailable
 from ..health import HealthRecord, StorageFailure
+from .failures import translate
 from .feed import CHANGE_JSON  # noqa: F401 (migration 0004 imports it from here)
 from .transaction import SQLiteTransaction
 
@@ -166,10 +168,12 @@ class SQLiteStorage:
                     outcomes = await self._on_writer(functools.partial(self._write_group,
                                                                        group))
                 except Exception as exc:  # the group did not commit: nothing is stored
-                    if is_storage_failure(exc):
-                        self.record.write_failed(kind(exc), f"the writer cannot commit: {exc}")
-                        exc = unavailable(exc, NOT_STORED)
-                    outcomes = [(False, exc)] * len(group)
+                    error: Exception = translate(exc) if isinstance(exc, sqlite3.Error) else exc
+                    if isinstance(error, StorageUnavailable):
+                        self.record.write_failed(error.kind,
+                                                 f"the writer cannot commit: {error.reason}")
+                        error = unavailable(error, NOT_STORED)
+                    outcomes = [(False, error)] * len(group)
                 else:
                     self.record.write_succeeded()
                 for (_fn, future), (ok, value) in zip(group, outcomes):
@@ -202,13 +206,15 @@ class SQLiteStorage:
                     out = fn(txn)
                     txn.flush()
                 except Exception as exc:
-                    if is_storage_failure(exc) or not conn.in_transaction:
+                    # fn's own statements on txn.conn (compaction, epochs) raise SQLite's
+                    error = translate(exc) if isinstance(exc, sqlite3.Error) else exc
+                    if isinstance(error, StorageUnavailable) or not conn.in_transaction:
                         # SQLite rolls back the whole transaction on a full disk, an I/O
                         # error, ... (rescode.html): the writes before this one are gone
                         # too, so the group fails as a whole, none of it answered committed.
-                        raise
+                        raise error  # a translated error has exc as its cause
                     conn.execute("ROLLBACK TO one_write")
-                    outcomes.append((False, exc))
+                    outcomes.append((False, error))
                 else:
                     if not conn.in_transaction:  # fn swallowed such an error: see write()
                         raise TransactionLost("the write transaction was rolled back under "
@@ -248,6 +254,11 @@ class SQLiteStorage:
         all is well."""
         return await self.record.check(lambda: self.write(_probe_write),
                                        lambda: self.head("__healthz__"))
+
+    def fanout(self, notifier: LocalNotifier, metrics: Metrics, catchup_interval: float,
+               chunk: int) -> None:
+        """None: one process owns the file, so every change is published where it commits."""
+        return None
 
     async def secret(self, name: str = "cursor_secret") -> bytes:
         """A random key kept in the meta table under `name`, created on first use:
@@ -314,11 +325,12 @@ class SQLiteStorage:
         try:
             out = await asyncio.to_thread(run)
         except sqlite3.Error as exc:
-            if is_storage_failure(exc):
-                self.record.read_failed(kind(exc), f"a read failed: {exc}", (fn, args),
+            error = translate(exc)
+            if isinstance(error, StorageUnavailable):
+                self.record.read_failed(error.kind, f"a read failed: {exc}", (fn, args),
                                         functools.partial(self._read, fn, *args))
-                raise unavailable(exc, "a read, nothing was changed") from exc
-            raise
+                raise unavailable(error, "a read, nothing was changed") from exc
+            raise error from exc
         self.record.read_succeeded((fn, args))
         return out
 

@@ -1,6 +1,7 @@
 """The write transaction of the SQLite storage: what push.apply_batch and conflicts.resolve
 see of it (storage/base.PushTransaction). Record writes and batch results are buffered and
-written with executemany at the end (`flush`), inside the writer's savepoint."""
+written with executemany at the end (`flush`), inside the writer's savepoint. Its methods
+raise SQLite's errors as the storage family (storage/failures.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ...model.records import ID, RecordKey, Row, StoredRecord
 from .. import mutation_log
 from ..write_buffer import RECORD_COLUMNS, WriteBuffer, conflict_client
 from ..failures import TransactionLost
+from .failures import storage_errors
 
 
 
@@ -35,6 +37,7 @@ class SQLiteTransaction(WriteBuffer):
         """Nothing to take: the writer thread runs one transaction at a time (BEGIN
         IMMEDIATE holds the database's write lock), which serializes them all."""
 
+    @storage_errors
     def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
         # Only the rows of the blocks the batch's mids fall in (mutation_log.py): an index
         # range of (client_id, last_mid) per run of adjacent blocks, one for an ordinary batch.
@@ -49,22 +52,26 @@ class SQLiteTransaction(WriteBuffer):
                     found[mid] = (fp, result)
         return found
 
+    @storage_errors
     def purged_mid(self, client_id: str) -> int:
         row = self.conn.execute(
             "SELECT purged_mid FROM clients WHERE client_id = ?", (client_id,)
         ).fetchone()
         return row[0] if row else 0
 
+    @storage_errors
     def client_owner(self, client_id: str) -> str | None:
         row = self.conn.execute(
             "SELECT sub FROM client_owners WHERE client_id = ?", (client_id,)).fetchone()
         return row[0] if row else None
 
+    @storage_errors
     def bind_client(self, client_id: str, sub: str, bound_at: int) -> None:
         self._check_open()
         self.conn.execute("INSERT INTO client_owners (client_id, sub, bound_at) VALUES (?,?,?)",
                           (client_id, sub, bound_at))
 
+    @storage_errors
     def load_rows(self, keys: list[RecordKey]) -> dict[RecordKey, Row]:
         groups: dict[tuple[str, str], list[str]] = {}
         for space, collection, record_id in keys:
@@ -80,6 +87,7 @@ class SQLiteTransaction(WriteBuffer):
                     found[(space, collection, row[ID])] = row
         return found
 
+    @storage_errors
     def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
         row = self.conn.execute(
             f"SELECT {RECORD_COLUMNS} FROM records WHERE space = ? AND collection = ? AND id = ?",
@@ -90,11 +98,16 @@ class SQLiteTransaction(WriteBuffer):
     def next_seq(self, space: str) -> int:
         head = self.heads.get(space)
         if head is None:
-            row = self.conn.execute("SELECT seq FROM spaces WHERE space = ?", (space,)).fetchone()
-            head = row[0] if row else 0
+            head = self._stored_head(space)
         self.heads[space] = head + 1
         return head + 1
 
+    @storage_errors
+    def _stored_head(self, space: str) -> int:
+        row = self.conn.execute("SELECT seq FROM spaces WHERE space = ?", (space,)).fetchone()
+        return int(row[0]) if row else 0
+
+    @storage_errors
     def write_conflict(self, m: Mutation, client_id: str, policy: str, status: str,
                        server: str, outcome: str, created_at: int) -> int:
         self._check_open()
@@ -108,6 +121,7 @@ class SQLiteTransaction(WriteBuffer):
         )
         return int(cursor.lastrowid or 0)
 
+    @storage_errors
     def load_conflict(self, conflict_id: int) -> dict[str, Any] | None:
         cursor = self.conn.execute("SELECT * FROM conflicts WHERE id = ?", (conflict_id,))
         row = cursor.fetchone()
@@ -115,27 +129,32 @@ class SQLiteTransaction(WriteBuffer):
             return None
         return dict(zip([d[0] for d in cursor.description], row))
 
+    @storage_errors
     def close_conflict(self, conflict_id: int, outcome: str, resolved_at: int) -> None:
         self._check_open()
         self.conn.execute(
             "UPDATE conflicts SET status = 'resolved', outcome = ?, resolved_at = ? WHERE id = ?",
             (outcome, resolved_at, conflict_id))
 
+    @storage_errors
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    @storage_errors
     def set_meta(self, key: str, value: str) -> None:
         self._check_open()
         self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
+    @storage_errors
     def add_meta(self, key: str, value: str) -> str:
         self._check_open()
         self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
                           "DO NOTHING", (key, value))
         return self.get_meta(key) or value
 
+    @storage_errors
     def flush(self) -> None:
         self._check_open()
         c = self.conn
