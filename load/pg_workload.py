@@ -95,7 +95,12 @@ TEXT_AS_BYTES: Any = psycopg.adapters.get_loader(17, psycopg.pq.Format.BINARY)  
 
 
 def _feed_bytes(kind: str, row: Any) -> bytes:
-    return row[2].encode() if kind == "agg-str" else row[2]
+    """The page's JSON in column 2 of a driver's row: text ("agg-str") or bytes."""
+    if kind == "agg-str":
+        text: str = row[2]
+        return text.encode()
+    body: bytes = row[2]
+    return body
 
 
 # -- psycopg 3, sync connections from worker threads ------------------------------------------

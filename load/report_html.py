@@ -121,7 +121,8 @@ def _machine(report: dict[str, Any]) -> str:
 def _cpu_cell(split: dict[str, Any], side: str) -> str:
     seconds = split.get(f"{side}_cpu_s")
     if seconds is None:
-        return split.get("server_note", NOT_MEASURED)
+        note: str = split.get("server_note", NOT_MEASURED)
+        return note
     return f"{seconds:,.2f} s ({split.get(f'{side}_cores', 0):.2f} cores)"
 
 

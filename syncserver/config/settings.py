@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .setting_kinds import (  # noqa: F401  (re-exported)
+from .setting_kinds import (
     Choice,
     DEFAULT_CSP,
     Directory,
@@ -36,7 +36,6 @@ from .setting_kinds import (  # noqa: F401  (re-exported)
     check_readable_file,
     check_resolvers,
     check_secret,
-    is_postgresql,
     mask_password,
 )
 

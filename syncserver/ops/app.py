@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import devmode
@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     api_routes = [*http_api.routes, *devmode.routes(settings)]
     # The same path over plain HTTP: 426 for a GET, 405 with Allow for other methods
     # (without it, the demo's mount at / answered 404).
-    routes: list = [*api_routes, WebSocketRoute("/v1/ws", ws.endpoint),
+    routes: list[BaseRoute] = [*api_routes, WebSocketRoute("/v1/ws", ws.endpoint),
                     Route("/v1/ws", _upgrade_required, methods=["GET"]),
                     *static.mounts(settings, CLIENT_DIR)]
     app = SyncApp(

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from ..config.settings import (
-    HIDDEN, Settings, SettingError, env_name, flag_name, is_postgresql, kind_of, mask_password
-)
+from ..config.setting_kinds import SettingError, is_postgresql, mask_password
+from ..config.settings import HIDDEN, Settings, env_name, flag_name, kind_of
 from ..config.startup import StartupError
 from ..model.version import describe
 

@@ -14,7 +14,8 @@ import importlib.util
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from ..config.settings import Settings, is_postgresql, mask_password
+from ..config.setting_kinds import is_postgresql, mask_password
+from ..config.settings import Settings
 from ..config.startup import StartupError
 from .base import Storage
 

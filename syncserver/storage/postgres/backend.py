@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -35,6 +35,7 @@ from .transaction import PostgresTransaction
 from ..health import HealthRecord, StorageFailure
 
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 log = logging.getLogger("syncserver.storage")
 
 DEFAULT_POOL_SIZE = 10
@@ -156,7 +157,7 @@ class PostgresStorage:
             await asyncio.to_thread(self._pool.close)
             self._pool = None
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _run(self, fn: Callable[[Unpack[Args]], T], *args: Unpack[Args]) -> T:
         assert self._threads is not None, "storage is not open"
         return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
 
@@ -253,7 +254,8 @@ class PostgresStorage:
 
     # -- reads -----------------------------------------------------------------------
 
-    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _read(self, fn: Callable[[psycopg.Connection[Any], Unpack[Args]], T],
+                    *args: Unpack[Args]) -> T:
         try:
             out = await self._run(self._read_now, fn, *args)
         except Exception as exc:
@@ -265,7 +267,8 @@ class PostgresStorage:
         self.record.read_succeeded((fn, args))
         return out
 
-    def _read_now(self, fn: Callable[..., T], *args: Any) -> T:
+    def _read_now(self, fn: Callable[[psycopg.Connection[Any], Unpack[Args]], T],
+                  *args: Unpack[Args]) -> T:
         assert self._pool is not None, "storage is not open"
         with self._pool.connection() as conn:
             return fn(conn, *args)

@@ -145,7 +145,7 @@ class PostgresTransaction(WriteBuffer):
         for (space, collection), ids in groups.items():
             for row in self.conn.execute(LOAD_ROWS, (orjson.dumps(ids).decode(), space,
                                                      collection)):
-                found[(space, collection, row[2])] = row  # type: ignore[assignment]
+                found[(space, collection, row[2])] = row
         return found
 
     def load_record(self, space: str, collection: str, record_id: str) -> StoredRecord | None:
