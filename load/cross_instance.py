@@ -99,7 +99,7 @@ async def run(urls: list[str], subscribers: int, rate: float, duration: float) -
     stop = asyncio.Event()
     readies = []
     tasks = []
-    for name, url in zip("ABC", urls):
+    for name, url in zip("ABC", urls, strict=True):
         for _ in range(subscribers):
             ready = asyncio.Event()
             readies.append(ready)

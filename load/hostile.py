@@ -30,8 +30,8 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 

@@ -67,7 +67,7 @@ class Push:
 
     def rows(self, mids: list[int], ids: list[str], head: int) -> list[tuple[Any, ...]]:
         now, out = int(time.time() * 1000), []
-        for k, (mid, rid) in enumerate(zip(mids, ids)):
+        for k, (mid, rid) in enumerate(zip(mids, ids, strict=True)):
             seq, hlc, data = head - BATCH + 1 + k, f"{now:013d}:00000:bench", DATA % (
                 "x" * 150, mid)
             out.append((self.space, "todos", rid, 1, seq, False, hlc, now, data, CREATED_META,
@@ -86,7 +86,7 @@ class Push:
 
 
 def columns_of(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
-    return [list(column) for column in zip(*rows)]
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 # text read in binary format is its UTF-8 bytes: psycopg's C bytea loader returns them as

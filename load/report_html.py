@@ -12,8 +12,7 @@ from typing import Any
 
 import orjson
 
-from load.glossary import ANSWERED, NEW, REPLAYED, TOTALS, count_meaning, total_label
-from load.glossary import total_meaning
+from load.glossary import ANSWERED, NEW, REPLAYED, TOTALS, count_meaning, total_label, total_meaning
 from load.machine import NOT_MEASURED
 from load.stats import Stats, per_second
 from load.svg import cdf_chart, line_chart

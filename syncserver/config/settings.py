@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .setting_kinds import (
-    Choice,
     DEFAULT_CSP,
+    Choice,
     Directory,
     Flag,
     Kind,
@@ -38,7 +38,6 @@ from .setting_kinds import (
     check_secret,
     mask_password,
 )
-
 
 POLICY_NAMES = "merge, lww, server-wins, client-wins, manual"
 # never printed: not in `syncserver settings`, not in an error

@@ -10,22 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from . import conflicts
-from ..storage import epoch
+from ..config.metrics import Metrics
+from ..config.settings import Settings
 from ..guard.auth import DEV_SECRET_NAME, Authenticator
-from .cursor import CursorCodec
+from ..guard.limits import FULL_RETRY_AFTER_SECONDS, Gate, PagePool
+from ..guard.permissions import Access
+from ..guard.ratelimit import RateLimiter, UserConnections
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import SERVER_NODE, Clock
-from ..guard.limits import FULL_RETRY_AFTER_SECONDS, Gate, PagePool
-from ..config.metrics import Metrics
 from ..model.mutations import SPACE_PATTERN, parse_mutation, valid_client_id
-from .notifier import Notifier
-from ..guard.permissions import Access
 from ..model.policies import Policy, PolicyTable
-from .push import BatchResult, apply_batch, client_of_another_user
-from ..guard.ratelimit import RateLimiter, UserConnections
-from ..config.settings import Settings
+from ..storage import epoch
 from ..storage.base import Page, PushTransaction, SpaceHead, Storage
+from . import conflicts
+from .cursor import CursorCodec
+from .notifier import Notifier
+from .push import BatchResult, apply_batch, client_of_another_user
 
 if TYPE_CHECKING:
     from ..storage.postgres.fanout import Fanout
@@ -123,8 +123,8 @@ class SyncService:
         epochs = await self.storage.write(epoch.load_or_create)
         self.cursors = CursorCodec(secret, epochs.current, epochs.legacy)
         if self.storage.kind == "postgresql":  # SQLite: one process, nothing to fan out
-            from ..storage.postgres.fanout import Fanout
             from ..storage.postgres.backend import PostgresStorage
+            from ..storage.postgres.fanout import Fanout
 
             assert isinstance(self.storage, PostgresStorage)
             self.fanout = Fanout(self.storage, self.notifier, self.metrics,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,18 +15,18 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import devmode
-from ..transport import http_api, static, ws
-from ..model import incidents
-from ..transport.cors import Cors
-from ..config.origins import parse_origins
-from ..model.errors import ErrorCode, SyncError, problem_response
-from ..transport.headers import SecurityHeaders
 from ..config.metrics import Metrics
+from ..config.origins import parse_origins
 from ..config.resources import client_dir
-from ..core.service import SyncService
 from ..config.settings import Settings
+from ..core.service import SyncService
+from ..model import incidents
+from ..model.errors import ErrorCode, SyncError, problem_response
 from ..storage.factory import Prepared, open_storage, prepare
+from ..transport import http_api, static, ws
+from ..transport.cors import Cors
+from ..transport.headers import SecurityHeaders
+from . import devmode
 
 CLIENT_DIR = client_dir()
 
@@ -107,7 +107,7 @@ class SyncApp(Starlette):
     included (Starlette puts user middleware inside the error handler, whose answer
     would carry neither)."""
 
-    outer: list[Middleware] = []
+    outer: Sequence[Middleware] = ()  # create_app sets it: a tuple is no shared mutable
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()

@@ -42,7 +42,7 @@ def open_storage(settings: Settings, read_only: bool = False) -> Storage:
     """The backend of `settings.db`, not yet opened (Storage.open connects). `read_only`:
     for a command that only reads (after check_read_only); it opens no writer."""
     if is_postgresql(settings.db):
-        from .postgres.backend import PostgresStorage  # noqa: F811
+        from .postgres.backend import PostgresStorage
 
         return PostgresStorage(settings.db, settings.postgres_pool_size)
     from .sqlite.backend import SQLiteStorage, sqlite_path

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
+from ..config.settings import Settings
 from ..model.hlc import HLC_PATTERN, SERVER_NODE
 from ..model.mutations import ID_PATTERN, MAX_INT, SPACE_PATTERN
-from ..config.settings import Settings
 from ..model.version import PROTOCOL_VERSION, VERSION
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}

@@ -20,7 +20,6 @@ from websockets.asyncio.client import connect
 from tests.helpers import assert_problem, mutation, pull_all, wait_for
 from tests.server import ServerProcess
 
-
 DISK_MB = 20
 BATCH = 40  # mutations of about 1 KB each
 

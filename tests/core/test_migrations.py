@@ -7,7 +7,6 @@ import sys
 
 import httpx
 import orjson
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory

@@ -12,13 +12,13 @@ from typing import Any
 import orjson
 import psycopg
 
-from syncserver.storage.postgres.fanout import Fanout
 from syncserver.config.metrics import Metrics
+from syncserver.config.settings import Settings
 from syncserver.core.notifier import Notifier, Published
 from syncserver.core.service import SyncService
-from syncserver.config.settings import Settings
 from syncserver.storage.factory import prepare
 from syncserver.storage.postgres.backend import PostgresStorage
+from syncserver.storage.postgres.fanout import Fanout
 from tests.helpers import wait_for_async
 from tests.storage.support import push, put
 

@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from syncserver.storage import epoch
 from syncserver.model.errors import ErrorCode, SyncError
 from syncserver.model.hlc import Clock
 from syncserver.model.policies import PolicyTable
+from syncserver.storage import epoch
 from tests.storage.support import MANUAL, Backend, apply, batch, delete, feed, push, put, resolve
 
 

@@ -28,11 +28,11 @@ from psycopg_pool import ConnectionPool
 
 from ...model.errors import ErrorCode, SyncError
 from ...model.records import Row
-from . import compact, feed
 from ..base import CompactStats, Page, SpaceHead
 from ..failures import RETRY_AFTER_SECONDS
-from .transaction import PostgresTransaction
 from ..health import HealthRecord, StorageFailure
+from . import compact, feed
+from .transaction import PostgresTransaction
 
 T = TypeVar("T")
 Args = TypeVarTuple("Args")
@@ -334,4 +334,4 @@ def _conflicts_now(conn: psycopg.Connection[Any], filters: dict[str, str], after
     cursor = conn.execute(f"SELECT * FROM conflicts WHERE {' AND '.join(where)} "
                           "ORDER BY id LIMIT %s", (*params, limit))
     names = [d.name for d in cursor.description or ()]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

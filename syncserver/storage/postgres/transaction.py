@@ -183,7 +183,7 @@ class PostgresTransaction(WriteBuffer):
         row = cursor.fetchone()
         if row is None:
             return None
-        return dict(zip([d.name for d in cursor.description or ()], row))
+        return dict(zip([d.name for d in cursor.description or ()], row, strict=True))
 
     def close_conflict(self, conflict_id: int, outcome: str, resolved_at: int) -> None:
         self.conn.execute("UPDATE conflicts SET status = 'resolved', outcome = %s, "

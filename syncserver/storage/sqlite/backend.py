@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 
 from ...model import recordmeta
 from ...model.records import CREATED_META, Row
-from . import feed
 from ..base import CompactStats, Page, SpaceHead
 from ..checkpoint import RESTART_FRAMES, Checkpointer
 from ..failures import TransactionLost, is_storage_failure, kind, unavailable
 from ..health import HealthRecord, StorageFailure
+from . import feed
 from .feed import CHANGE_JSON  # noqa: F401 (migration 0004 imports it from here)
 from .transaction import SQLiteTransaction
 
@@ -172,7 +172,7 @@ class SQLiteStorage:
                     outcomes = [(False, exc)] * len(group)
                 else:
                     self.record.write_succeeded()
-                for (_fn, future), (ok, value) in zip(group, outcomes):
+                for (_fn, future), (ok, value) in zip(group, outcomes, strict=True):
                     if future.done():
                         continue
                     if ok:

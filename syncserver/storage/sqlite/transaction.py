@@ -8,13 +8,11 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-
 from ...model.mutations import Mutation
 from ...model.records import ID, RecordKey, Row, StoredRecord
 from .. import mutation_log
-from ..write_buffer import RECORD_COLUMNS, WriteBuffer, conflict_client
 from ..failures import TransactionLost
-
+from ..write_buffer import RECORD_COLUMNS, WriteBuffer, conflict_client
 
 
 class SQLiteTransaction(WriteBuffer):
@@ -113,7 +111,7 @@ class SQLiteTransaction(WriteBuffer):
         row = cursor.fetchone()
         if row is None:
             return None
-        return dict(zip([d[0] for d in cursor.description], row))
+        return dict(zip([d[0] for d in cursor.description], row, strict=True))
 
     def close_conflict(self, conflict_id: int, outcome: str, resolved_at: int) -> None:
         self._check_open()
