@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -106,7 +107,7 @@ async def _closed_by_server(reader: asyncio.StreamReader, stop: asyncio.Event,
     return read.done() and not read.cancelled()
 
 
-def ws_frame(message: dict) -> bytes:
+def ws_frame(message: dict[str, Any]) -> bytes:
     """A masked text frame (clients must mask; a zero mask leaves the payload as is)."""
     payload = orjson.dumps(message)
     n = len(payload)

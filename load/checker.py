@@ -23,8 +23,8 @@ Pure functions over recorded data, so the checks are unit-tested on hand-made hi
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from contextlib import suppress
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 

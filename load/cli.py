@@ -22,8 +22,8 @@ from load.journal import Journal
 from load.machine import NOT_MEASURED, cpu_sample, cpu_split, machine_info
 from load.memory import MemoryLog
 from load.progress import progress_bar
-from load.recorder import Recorder
 from load.quiet_gc import quiet_gc
+from load.recorder import Recorder
 from load.report import build_report, print_summary, write_reports
 from load.scenarios import SCENARIOS
 from load.settings import Settings

@@ -17,7 +17,7 @@ from load.hlc import HLC
 from load.http import HttpConnection, HttpError, Response
 from load.merge import apply_op
 from load.recorder import Sink
-from load.replica import ClientStore, Replicas
+from load.replica import ClientStore, Held, Replicas
 from load.stats import Stats
 
 Key = tuple[str, str, str]  # (space, collection, id)
@@ -65,7 +65,7 @@ class SimClient:
 
     # -- local writes -------------------------------------------------------------------
 
-    def view(self, key: Key) -> Record | None:
+    def view(self, key: Key) -> Held | None:
         """What the app sees: the optimistic state, else the confirmed copy."""
         return self.local.get(key) or self.store.get(key)
 

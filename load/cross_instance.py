@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from typing import TypedDict
 
 import httpx
 import orjson
@@ -73,7 +74,24 @@ async def subscriber(url: str, space: str, sent: dict[str, float], out: list[flo
                     out.append((now - sent[change["id"]]) * 1000)
 
 
-async def run(urls: list[str], subscribers: int, rate: float, duration: float) -> dict:
+class Figures(TypedDict):
+    """One instance's deliveries, and their latency from the write being sent."""
+
+    delivered: int
+    expected: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+class Report(TypedDict):
+    writes: int
+    subscribers_per_instance: int
+    rate: float
+    per_instance: dict[str, Figures]  # "A" (the writer's instance), "B", "C"
+
+
+async def run(urls: list[str], subscribers: int, rate: float, duration: float) -> Report:
     run_id = uuid.uuid4().hex[:8]
     space, client_id = f"xi-{run_id}", f"xi-writer-{run_id}"  # fresh: no mid is a replay
     sent: dict[str, float] = {}
@@ -81,7 +99,7 @@ async def run(urls: list[str], subscribers: int, rate: float, duration: float) -
     stop = asyncio.Event()
     readies = []
     tasks = []
-    for name, url in zip("ABC", urls):
+    for name, url in zip("ABC", urls, strict=True):
         for _ in range(subscribers):
             ready = asyncio.Event()
             readies.append(ready)

@@ -29,8 +29,9 @@ import resource
 import sys
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -214,7 +215,7 @@ async def attack(args: argparse.Namespace, url: str, pid: int | None) -> dict[st
     parts = urlsplit(url)
     target = Target(parts.hostname or "127.0.0.1", parts.port or 80, f"{run}-big", run,
                     args.max_wait, args.token)
-    say = (lambda text: None) if args.no_progress else \
+    say: Callable[[str], None] = (lambda text: None) if args.no_progress else \
         (lambda text: print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr,
                             flush=True))
     started = time.monotonic()
@@ -341,7 +342,9 @@ def p99_bound_ms(baseline_p99_ms: float | None, args: argparse.Namespace) -> flo
     None without a baseline: nothing to judge by."""
     if baseline_p99_ms is None:
         return None
-    return round(max(args.max_p99_ms, args.max_p99_ratio * baseline_p99_ms), 1)
+    max_ms: float = args.max_p99_ms
+    ratio: float = args.max_p99_ratio
+    return round(max(max_ms, ratio * baseline_p99_ms), 1)
 
 
 def verdict(result: dict[str, Any], args: argparse.Namespace) -> list[str]:

@@ -87,7 +87,7 @@ class Server:
                    sys.executable, "-m", "syncserver", "serve", "--host", "127.0.0.1",
                    "--port", str(self.port), "--db", f"{workdir}/bench.db",
                    *([] if auth else ["--auth", "none"])]
-        self.log = open(f"{workdir}/server.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.log = open(f"{workdir}/server.log", "wb")  # closed in stop
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         deadline = time.monotonic() + 300
@@ -97,7 +97,8 @@ class Server:
                 return
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the server did not start: see {workdir}/server.log")
+                    raise SystemExit(
+                        f"the server did not start: see {workdir}/server.log") from None
                 time.sleep(1)
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
 

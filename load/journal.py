@@ -70,7 +70,7 @@ class Journal:
         self._part_of = {space: i for i, part in enumerate(self.parts) for space in part}
         self._dir = Path(tempfile.mkdtemp(prefix="load-journal-", dir=directory))
         self._files: list[IO[bytes]] = [
-            open(self._dir / f"part-{i}.jsonl", "wb", buffering=1 << 16)  # noqa: SIM115
+            open(self._dir / f"part-{i}.jsonl", "wb", buffering=1 << 16)
             for i in range(count)
         ]
         self.mutations_sent = 0

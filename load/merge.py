@@ -18,8 +18,8 @@ def operator_of(value: JSON) -> str | None:
     """``$inc``, ``$add`` or ``$remove`` when ``value`` is a commutative operation."""
     if isinstance(value, dict) and len(value) == 1:
         (key,) = value
-        if key in OPERATORS:
-            return key  # type: ignore[no-any-return]
+        if isinstance(key, str) and key in OPERATORS:
+            return key
     return None
 
 
@@ -34,7 +34,7 @@ def increment_of(value: JSON) -> int | float | None:
 
 def as_number(value: JSON) -> int | float:
     """A counter's current value: a missing or non-numeric field counts as 0."""
-    return value if type(value) in (int, float) else 0  # type: ignore[no-any-return]
+    return value if type(value) in (int, float) else 0
 
 
 def element_key(element: JSON) -> str:

@@ -160,7 +160,8 @@ def _table(figures: Figures, names: list[str]) -> str:
                 for n in names]
         unit = "mutations/s" if kind == "push" else "changes/s"
         lines.append(f"| {kind} ({shape}), {unit} | {concurrency} | "
-                     + " | ".join(f"{r:,.0f} ({c:.1f} µs)" for r, c in zip(rates, cpus))
+                     + " | ".join(f"{r:,.0f} ({c:.1f} µs)"
+                                  for r, c in zip(rates, cpus, strict=True))
                      + f" | {rates[2] / rates[0]:.2f}x, {cpus[2] / cpus[0]:.2f}x |")
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,8 @@ from load.spawn import free_port
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PUSH = ("steady --batch-size 500 --record-size 200 --pull-every 0 --ws-ratio 0 "
         "--patch-share 0 --delete-share 0 --duration 10")
-RUNS = {
+# a run's `python -m load` arguments for n instances
+RUNS: dict[str, Callable[[int], str]] = {
     # writers spread over many spaces: 4 clients per instance, a space each
     "push": lambda n: f"{PUSH} --clients {4 * n} --spaces {4 * n}",
     # one reader per instance, each following the 100,000-record space from zero

@@ -67,7 +67,7 @@ class Push:
 
     def rows(self, mids: list[int], ids: list[str], head: int) -> list[tuple[Any, ...]]:
         now, out = int(time.time() * 1000), []
-        for k, (mid, rid) in enumerate(zip(mids, ids)):
+        for k, (mid, rid) in enumerate(zip(mids, ids, strict=True)):
             seq, hlc, data = head - BATCH + 1 + k, f"{now:013d}:00000:bench", DATA % (
                 "x" * 150, mid)
             out.append((self.space, "todos", rid, 1, seq, False, hlc, now, data, CREATED_META,
@@ -86,7 +86,7 @@ class Push:
 
 
 def columns_of(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
-    return [list(column) for column in zip(*rows)]
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 # text read in binary format is its UTF-8 bytes: psycopg's C bytea loader returns them as
@@ -95,7 +95,12 @@ TEXT_AS_BYTES: Any = psycopg.adapters.get_loader(17, psycopg.pq.Format.BINARY)  
 
 
 def _feed_bytes(kind: str, row: Any) -> bytes:
-    return row[2].encode() if kind == "agg-str" else row[2]
+    """The page's JSON in column 2 of a driver's row: text ("agg-str") or bytes."""
+    if kind == "agg-str":
+        text: str = row[2]
+        return text.encode()
+    body: bytes = row[2]
+    return body
 
 
 # -- psycopg 3, sync connections from worker threads ------------------------------------------

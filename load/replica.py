@@ -23,14 +23,29 @@ The client and the checker use a ``ClientStore`` like the dict it replaces (``ge
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Final, TypeVar, overload
 
 import orjson
 
 Key = tuple[str, str, str]  # (space, collection, id)
 Record = dict[str, Any]
 Held = Mapping[str, Any]  # a client's own record dict, or a shared State
+T = TypeVar("T")
+
+
+class _Absent(enum.Enum):
+    """A field the record does not have (None is a value a field may hold). An enum member,
+    so that mypy narrows ``x is _ABSENT``."""
+
+    ABSENT = enum.auto()
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT: Final = _Absent.ABSENT
 
 
 _SCALARS = ("space", "collection", "id", "version", "seq", "deleted", "hlc", "updated_at")
@@ -52,7 +67,7 @@ class State(Mapping[str, Any]):
     deleted: Any
     hlc: Any
     updated_at: Any
-    _data: Any
+    _data: bytes | _Absent
     _extra: dict[str, Any] | None
 
     def __init__(self, record: Record) -> None:
@@ -81,7 +96,7 @@ class State(Mapping[str, Any]):
 
     def __getitem__(self, name: str) -> Any:
         if name == "data" and self._data is not _ABSENT:
-            return orjson.loads(self._data)  # type: ignore[arg-type]
+            return orjson.loads(self._data)
         if name in _SCALARS:
             value = getattr(self, name)
             if value is not _ABSENT:
@@ -111,7 +126,6 @@ class State(Mapping[str, Any]):
     __hash__ = None  # type: ignore[assignment]
 
 
-_ABSENT: Any = type("_Absent", (), {"__repr__": lambda self: "<absent>"})()
 _KNOWN = {*_SCALARS, "data"}
 
 
@@ -178,7 +192,12 @@ class ClientStore(MutableMapping[Key, Held]):
         self._replicas = replicas if replicas is not None else Replicas()
         self._held: dict[str, list[Held | None]] = {}
 
-    def get(self, key: Key, default: Any = None) -> Any:  # type: ignore[override]
+    @overload
+    def get(self, key: Key, default: None = None) -> Held | None: ...
+    @overload
+    def get(self, key: Key, default: Held | T) -> Held | T: ...
+
+    def get(self, key: Key, default: object = None) -> object:
         held = self._held.get(key[0])
         if held is None:
             return default
@@ -192,7 +211,7 @@ class ClientStore(MutableMapping[Key, Held]):
         record = self.get(key)
         if record is None:
             raise KeyError(key)
-        return record  # type: ignore[no-any-return]
+        return record
 
     def _slot(self, key: Key) -> tuple[list[Held | None], SpaceTable, int]:
         table = self._replicas.tables.get(key[0]) or self._replicas.table(key[0])

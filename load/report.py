@@ -16,9 +16,9 @@ from rich.console import Console
 import load
 from load.checker import Verdict
 from load.glossary import TOTALS, total_label
+from load.report_html import render_html
 from load.settings import Settings
 from load.stats import Stats
-from load.report_html import render_html
 
 
 def _source_versions() -> dict[str, str]:

@@ -12,8 +12,7 @@ from typing import Any
 
 import orjson
 
-from load.glossary import ANSWERED, NEW, REPLAYED, TOTALS, count_meaning, total_label
-from load.glossary import total_meaning
+from load.glossary import ANSWERED, NEW, REPLAYED, TOTALS, count_meaning, total_label, total_meaning
 from load.machine import NOT_MEASURED
 from load.stats import Stats, per_second
 from load.svg import cdf_chart, line_chart
@@ -121,7 +120,8 @@ def _machine(report: dict[str, Any]) -> str:
 def _cpu_cell(split: dict[str, Any], side: str) -> str:
     seconds = split.get(f"{side}_cpu_s")
     if seconds is None:
-        return split.get("server_note", NOT_MEASURED)
+        note: str = split.get("server_note", NOT_MEASURED)
+        return note
     return f"{seconds:,.2f} s ({split.get(f'{side}_cores', 0):.2f} cores)"
 
 

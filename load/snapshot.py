@@ -20,7 +20,7 @@ async def read_feed(url: str, spaces: list[str], limit: int, token: str | None =
     feed: Feed = {}
     try:
         for space in spaces:
-            changes: list = []
+            changes: list[dict[str, Any]] = []
             cursor = ""
             while True:
                 path = f"/v1/changes?space={quote(space)}&since={quote(cursor)}&limit={limit}"

@@ -110,7 +110,7 @@ def line_chart(
     for second in range(0, int(span) + 1, step):
         out.append(f'<text x="{x_of(second):.1f}" y="{H - PAD_B + 15}" text-anchor="middle">'
                    f"{second} s</text>")
-    for i, (label, values) in enumerate(series.items()):
+    for i, values in enumerate(series.values()):
         if not values:
             continue
         points = " ".join(
@@ -149,7 +149,7 @@ def cdf_chart(distributions: dict[str, list[tuple[float, int]]]) -> str:
     for share in (0, 0.25, 0.5, 0.75, 1):
         y = PAD_T + PLOT_H * (1 - share)
         out.append(f'<text x="{PAD_L - 4}" y="{y + 4}" text-anchor="end">{share:g}</text>')
-    for i, (label, dist) in enumerate(distributions.items()):
+    for i, dist in enumerate(distributions.values()):
         total = sum(count for _, count in dist) or 1
         seen = 0
         points = []

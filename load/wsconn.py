@@ -160,7 +160,7 @@ async def open_raw(
         await asyncio.wait_for(loop.sock_connect(sock, (host, port)), timeout)
         connecting = loop.create_connection(lambda: RawWs(on_message), sock=sock)
     transport, proto = await asyncio.wait_for(connecting, timeout)
-    proto.transport = transport  # type: ignore[assignment]
+    proto.transport = transport
     key = base64.b64encode(os.urandom(16)).decode()
     transport.write(
         (

@@ -11,9 +11,9 @@ from alembic import context
 from sqlalchemy import Connection, create_engine, pool, text
 from sqlmodel import SQLModel
 
+from syncserver.config.settings import Settings
 from syncserver.model import models  # noqa: F401  (registers the tables)
 from syncserver.storage.migrate import database_url
-from syncserver.config.settings import Settings
 
 # The pg_advisory_xact_lock key of migrations: a fixed bigint ("sync" in ASCII) that no
 # other lock of syncserver uses.

@@ -21,9 +21,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from syncserver.guard.tokens import mint  # noqa: E402
-from tests.helpers import mutation, stamped_by  # noqa: E402
-from tests.server import ServerProcess  # noqa: E402
+from syncserver.guard.tokens import mint
+from tests.helpers import mutation, stamped_by
+from tests.server import ServerProcess
 
 SECRET = "bench-" + "s" * 40
 

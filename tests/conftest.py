@@ -11,6 +11,20 @@ import pytest
 from tests.pg import any_db, postgres_module_url, postgres_url  # noqa: F401  (fixtures)
 from tests.server import ServerProcess
 
+TESTS = Path(__file__).resolve().parent
+# Whole families under tests/ that `-m "not slow"` (scripts/test --fast) leaves out: Chromium
+# through the demo, the load tool's runs, several server instances on PostgreSQL, building
+# and installing the wheel. Marked here by path rather than test by test, so that a new test
+# in one of them is slow without being told.
+SLOW_FAMILIES = {"browser", "load", "postgres", "packaging"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(TESTS):
+            if item.path.relative_to(TESTS).parts[0] in SLOW_FAMILIES:
+                item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator:

@@ -36,7 +36,8 @@ def render(size: int) -> bytes:
             d = min(_distance(px, py, POINTS[i], POINTS[i + 1]) for i in range(len(POINTS) - 1))
             # One pixel of anti-aliasing at the stroke edge.
             cover = max(0.0, min(1.0, (half_width - d) * size + 0.5))
-            row += bytes(round(bg + (mk - bg) * cover) for bg, mk in zip(BACKGROUND, MARK))
+            row += bytes(round(bg + (mk - bg) * cover)
+                         for bg, mk in zip(BACKGROUND, MARK, strict=True))
         rows.append(bytes(row))
 
     def chunk(kind: bytes, data: bytes) -> bytes:

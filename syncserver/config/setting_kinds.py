@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .origins import parse_origins
 from ..model.policies import PolicyTable
+from .origins import parse_origins
 
 
 class SettingError(ValueError):

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .setting_kinds import (  # noqa: F401  (re-exported)
-    Choice,
+from .setting_kinds import (
     DEFAULT_CSP,
+    Choice,
     Directory,
     Flag,
     Kind,
@@ -36,10 +36,8 @@ from .setting_kinds import (  # noqa: F401  (re-exported)
     check_readable_file,
     check_resolvers,
     check_secret,
-    is_postgresql,
     mask_password,
 )
-
 
 POLICY_NAMES = "merge, lww, server-wins, client-wins, manual"
 # never printed: not in `syncserver settings`, not in an error

@@ -33,7 +33,7 @@ OPERATORS = frozenset({"$inc", "$add", "$remove"})
 def operator_of(value: Any) -> str | None:
     if isinstance(value, dict) and len(value) == 1:
         (key,) = value
-        if key in OPERATORS:
+        if isinstance(key, str) and key in OPERATORS:
             return key
     return None
 

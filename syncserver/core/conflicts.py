@@ -8,15 +8,15 @@ from typing import Any
 
 import orjson
 
-from .commutative import Unappliable
+from ..guard.permissions import Access
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import Clock
-from .merge import State, apply_whole
 from ..model.mutations import DEFAULT_MAX_DEPTH, Mutation, parse_mutation
-from ..guard.permissions import Access
-from .push import BatchResult, oversized
 from ..model.records import StoredRecord
 from ..storage.base import PushTransaction
+from .commutative import Unappliable
+from .merge import State, apply_whole
+from .push import BatchResult, oversized
 
 ACCEPT = ("server", "client")
 

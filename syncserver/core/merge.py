@@ -22,12 +22,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import commutative
 from ..model import recordmeta
+from ..model.hlc import node_of
 from ..model.mutations import Mutation, merge_patch
 from ..model.policies import ConflictContext, Policy, PolicyTable
-from ..model.hlc import node_of
 from ..model.recordmeta import field_changed_by_others, tag_changed_by_others
+from . import commutative
 
 ABSENT: Any = object()
 NO_STAMP: list[Any] = [0, ""]

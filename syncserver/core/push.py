@@ -16,12 +16,12 @@ import orjson
 from ..model import incidents
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import MS, NODE, Clock
-from .merge import ResolverFailed, State, decide
 from ..model.mutations import Mutation, Rejection
 from ..model.policies import PolicyTable
 from ..model.records import CHANGE_FORMAT, CREATED_META, RecordKey, Row, StoredRecord, change_json
 from ..storage.base import PushTransaction
 from ..storage.failures import StorageError
+from .merge import ResolverFailed, State, decide
 
 
 @dataclass

@@ -10,22 +10,22 @@ from typing import Any
 
 import orjson
 
-from . import conflicts
-from ..storage import epoch
+from ..config.metrics import Metrics
+from ..config.settings import Settings
 from ..guard.auth import DEV_SECRET_NAME, Authenticator
-from .cursor import CursorCodec
+from ..guard.limits import FULL_RETRY_AFTER_SECONDS, Gate, PagePool
+from ..guard.permissions import Access
+from ..guard.ratelimit import RateLimiter, UserConnections
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import SERVER_NODE, Clock
-from ..guard.limits import FULL_RETRY_AFTER_SECONDS, Gate, PagePool
-from ..config.metrics import Metrics
 from ..model.mutations import SPACE_PATTERN, parse_mutation, valid_client_id
-from .notifier import Notifier
-from ..guard.permissions import Access
 from ..model.policies import Policy, PolicyTable
-from .push import BatchResult, apply_batch, client_of_another_user
-from ..guard.ratelimit import RateLimiter, UserConnections
-from ..config.settings import Settings
+from ..storage import epoch
 from ..storage.base import Fanout, Page, PushTransaction, SpaceHead, Storage
+from . import conflicts
+from .cursor import CursorCodec
+from .notifier import Notifier
+from .push import BatchResult, apply_batch, client_of_another_user
 
 # Push protocols served. 2: a queued write's base_version is the version its client last
 # received (not counting its own queued writes); 1 added the number of writes queued before

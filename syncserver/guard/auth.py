@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import time
 
-from .permissions import Access, access_of
 from ..config.settings import Settings
 from ..config.startup import StartupError
+from .permissions import Access, access_of
 from .tokens import KeySet, TokenError, Verifier, unauthorized
 
 log = logging.getLogger("syncserver")

@@ -9,8 +9,8 @@ with 503 and Retry-After, a connection over its queued bytes is a slow consumer.
 from __future__ import annotations
 
 import asyncio
-import random
 import contextlib
+import random
 from collections import deque
 
 # What a client is told to wait before it tries again when the server is full.

@@ -25,8 +25,8 @@ from typing import Any
 
 import jwt
 
-from .claims import Unreadable, read_unverified
 from ..model.errors import ErrorCode, SyncError
+from .claims import Unreadable, read_unverified
 
 log = logging.getLogger("syncserver")
 

@@ -110,8 +110,8 @@ def parse_mutation(raw: object, max_record_bytes: int,
         # A path of n levels is at least 2n bytes of JSON (`[]` per array; `{"":` and `}`
         # per object, but 2 for the last): most data is ruled out by its length, most of
         # the rest by a count of `[` (one pass; a pass costs ~10 instructions per byte).
-        if problem is None and (encoded is None or len(encoded) > 2 * max_depth and (
-                encoded.count(b"[") + len(encoded) // 5 + 1 > max_depth)):
+        if problem is None and (encoded is None or (len(encoded) > 2 * max_depth and (
+                encoded.count(b"[") + len(encoded) // 5 + 1 > max_depth))):
             problem = _data_problem(data, encoded, max_depth)
         if problem is not None:
             return Rejection(mid, problem[0], problem[1], fingerprint)

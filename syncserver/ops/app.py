@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import devmode
-from ..transport import http_api, static, ws
-from ..model import incidents
-from ..transport.cors import Cors
-from ..config.origins import parse_origins
-from ..model.errors import ErrorCode, SyncError, problem_response
-from ..transport.headers import SecurityHeaders
 from ..config.metrics import Metrics
+from ..config.origins import parse_origins
 from ..config.resources import client_dir
-from ..core.service import SyncService
 from ..config.settings import Settings
+from ..core.service import SyncService
+from ..model import incidents
+from ..model.errors import ErrorCode, SyncError, problem_response
 from ..storage.factory import Prepared, open_storage, prepare
+from ..transport import http_api, static, ws
+from ..transport.cors import Cors
+from ..transport.headers import SecurityHeaders
+from . import devmode
 
 CLIENT_DIR = client_dir()
 
@@ -106,7 +106,7 @@ class SyncApp(Starlette):
     included (Starlette puts user middleware inside the error handler, whose answer
     would carry neither)."""
 
-    outer: list[Middleware] = []
+    outer: Sequence[Middleware] = ()  # create_app sets it: a tuple is no shared mutable
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()
@@ -142,7 +142,7 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     api_routes = [*http_api.routes, *devmode.routes(settings)]
     # The same path over plain HTTP: 426 for a GET, 405 with Allow for other methods
     # (without it, the demo's mount at / answered 404).
-    routes: list = [*api_routes, WebSocketRoute("/v1/ws", ws.endpoint),
+    routes: list[BaseRoute] = [*api_routes, WebSocketRoute("/v1/ws", ws.endpoint),
                     Route("/v1/ws", _upgrade_required, methods=["GET"]),
                     *static.mounts(settings, CLIENT_DIR)]
     app = SyncApp(

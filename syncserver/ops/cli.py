@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from ..config.settings import (
-    HIDDEN, Settings, SettingError, env_name, flag_name, is_postgresql, kind_of, mask_password
-)
+from ..config.setting_kinds import SettingError, is_postgresql, mask_password
+from ..config.settings import HIDDEN, Settings, env_name, flag_name, kind_of
 from ..config.startup import StartupError
 from ..model.version import describe
 
@@ -105,9 +104,9 @@ def _grant(text: str) -> tuple[str, str]:
 
 
 def mint_token(settings: Settings, args: argparse.Namespace) -> None:
-    from . import devmode
     from ..guard.auth import DEV_SECRET_NAME
     from ..guard.tokens import mint
+    from . import devmode
 
     secret, spaces = settings.jwt_secret, dict(args.space)
     if settings.dev and not secret:
@@ -195,12 +194,12 @@ def tune_gc() -> None:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    from .app import create_app
-    from .fdlimit import connection_capacity
-    from ..transport.serving import GRACEFUL_SECONDS, GracefulServer, bind, tune_allocator
     from ..config.startup import check_tls
     from ..storage.factory import prepare
+    from ..transport.serving import GRACEFUL_SECONDS, GracefulServer, bind, tune_allocator
     from ..transport.timeouts import HeaderLimits, OpenConnections, protocols
+    from .app import create_app
+    from .fdlimit import connection_capacity
 
     # Everything that can fail on the operator's side fails here, as one line, before
     # the server says it serves: the certificate, the database (lock, path, permissions,

@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..model.errors import ErrorCode, SyncError
-from ..transport.http_api import read_json
-from ..model.mutations import SPACE_PATTERN
 from ..config.settings import Settings
 from ..guard.tokens import mint
+from ..model.errors import ErrorCode, SyncError
+from ..model.mutations import SPACE_PATTERN
+from ..transport.http_api import read_json
 
 TOKEN_TTL = 3600  # seconds; the browser client asks again after a 401 or a 4401 close
 DEFAULT_SPACES = ("demo",)

@@ -87,7 +87,7 @@ class Checkpointer:
     def _run(self) -> None:
         try:
             conn = self._connect()
-        except Exception as exc:  # noqa: BLE001 - any failure hands the job back to the writer
+        except Exception as exc:  # any failure hands the job back to the writer
             self._fail(exc)
             return
         try:
@@ -111,7 +111,7 @@ class Checkpointer:
                 self.frames = frames
                 self.passes += 1
                 self.commits_since_pass = 0
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(exc)
         finally:
             conn.close()

@@ -14,7 +14,8 @@ import importlib.util
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from ..config.settings import Settings, is_postgresql, mask_password
+from ..config.setting_kinds import is_postgresql, mask_password
+from ..config.settings import Settings
 from ..config.startup import StartupError
 from .base import Storage
 
@@ -41,7 +42,7 @@ def open_storage(settings: Settings, read_only: bool = False) -> Storage:
     """The backend of `settings.db`, not yet opened (Storage.open connects). `read_only`:
     for a command that only reads (after check_read_only); it opens no writer."""
     if is_postgresql(settings.db):
-        from .postgres.backend import PostgresStorage  # noqa: F811
+        from .postgres.backend import PostgresStorage
 
         return PostgresStorage(settings.db, settings.postgres_pool_size)
     from .sqlite.backend import SQLiteStorage, sqlite_path

@@ -103,6 +103,6 @@ class HealthRecord:
 async def _quietly(fn: Rerun) -> Exception | None:
     try:
         await fn()
-    except Exception as exc:  # noqa: BLE001 - recorded by the backend, or returned
+    except Exception as exc:  # recorded by the backend, or returned
         return exc
     return None

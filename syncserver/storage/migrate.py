@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 
 from ..config.resources import migrations_dir
-from ..config.settings import is_postgresql
+from ..config.setting_kinds import is_postgresql
 from .sqlite.backend import sqlite_path
 
 

@@ -28,8 +28,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..model.errors import ErrorCode, SyncError
 from ..config.origins import DEFAULT_PORTS, canonical_origin
+from ..model.errors import ErrorCode, SyncError
 
 ALLOWED_HEADERS = "authorization, content-type"
 EXPOSED_HEADERS = "retry-after"

@@ -12,16 +12,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..model import exact_json
-from ..guard.auth import bearer
-from ..model.errors import ErrorCode, SyncError
-from ..guard.limits import spread
-from ..model.mutations import MAX_INT, SPACE_PATTERN
-from ..guard.permissions import Access
-from .sending import PageResponse
 from ..core.service import SyncService, check_space
-from ..storage.failures import RETRY_AFTER_SECONDS
+from ..guard.auth import bearer
+from ..guard.limits import spread
+from ..guard.permissions import Access
+from ..model import exact_json
+from ..model.errors import ErrorCode, SyncError
+from ..model.mutations import MAX_INT, SPACE_PATTERN
 from ..model.version import PROTOCOL_VERSION, VERSION
+from ..storage.failures import RETRY_AFTER_SECONDS
+from .sending import PageResponse
 
 JSON = "application/json"
 HEALTH_DETAIL = ("the database cannot be read or written now (the server log says why); "
@@ -98,7 +98,8 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    # int() would also take "１０", " 10" and "1_0": only ASCII digits are an integer here
+    # int() would also take "１０" (fullwidth), " 10" and "1_0":  # noqa: RUF003
+    # only ASCII digits are an integer here
     if _INTEGER.fullmatch(raw) is None or len(raw) > 20:
         raise SyncError(ErrorCode.INVALID_REQUEST, f"{name} must be an integer from {low} "
                         f"to {high}", field=name)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
+from ..config.settings import Settings
 from ..model.hlc import HLC_PATTERN, SERVER_NODE
 from ..model.mutations import ID_PATTERN, MAX_INT, SPACE_PATTERN
-from ..config.settings import Settings
 from ..model.version import PROTOCOL_VERSION, VERSION
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -156,8 +156,20 @@ WS_MESSAGES = {
 }
 
 
-def _param(name: str, schema: dict[str, Any], required: bool, description: str) -> dict:
-    param = {"name": name, "in": "query", "required": required, "schema": schema,
+# An OpenAPI parameter object as the query parameters here use it (the functional form:
+# "in" is a keyword).
+Parameter = TypedDict("Parameter", {
+    "name": str,
+    "in": Literal["query"],
+    "required": bool,
+    "schema": dict[str, Any],
+    "description": str,
+    "allowEmptyValue": NotRequired[bool],
+})
+
+
+def _param(name: str, schema: dict[str, Any], required: bool, description: str) -> Parameter:
+    param: Parameter = {"name": name, "in": "query", "required": required, "schema": schema,
              "description": description}
     if not required:  # the server reads `?limit=` as no limit given: the default
         param["allowEmptyValue"] = True

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from ..model.errors import ErrorCode, SyncError
-from ..guard.limits import ByteBudget
 from ..core.notifier import Published
+from ..guard.limits import ByteBudget
+from ..model.errors import ErrorCode, SyncError
 
 if TYPE_CHECKING:
     from ..core.service import SyncService

@@ -40,8 +40,8 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from ..model.errors import ErrorCode, SyncError
 from ..guard.limits import FULL_RETRY_AFTER_SECONDS, spread
+from ..model.errors import ErrorCode, SyncError
 from .sending import ABORT, DRAINED, IGNORE_INPUT
 
 FEED = 4_096  # bytes of a WebSocket read parsed at a time

@@ -34,16 +34,16 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..model import exact_json
+from ..core.service import SyncService, check_space
 from ..guard.auth import subprotocol_token
-from ..model.errors import ErrorCode, SyncError, problem_response
-from .http_api import parse_collections
 from ..guard.limits import FULL_RETRY_AFTER_SECONDS, ByteBudget, spread
 from ..guard.permissions import Access, forbidden_space
-from .sending import DRAINED, abort, ignore_input
-from ..core.service import SyncService, check_space
-from .subscription import Outgoing, Subscription, resync_required
+from ..model import exact_json
+from ..model.errors import ErrorCode, SyncError, problem_response
 from ..model.version import PROTOCOL_VERSION
+from .http_api import parse_collections
+from .sending import DRAINED, abort, ignore_input
+from .subscription import Outgoing, Subscription, resync_required
 
 log = logging.getLogger("syncserver")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Browser, Playwright
 
-
 from tests.browser.demo_app import ARGS, CHROMIUM, DemoPage, poll
 from tests.server import ServerProcess
 

@@ -86,8 +86,8 @@ def test_concurrent_offline_edits_end_with_the_servers_resolution(
         final = record["data"]["title"]
         assert final == "bob's title"
         for device in (alice, bob):
-            shows_final = device.titles
-            poll(device.page, lambda: shows_final() == [final], what="both devices to converge")
+            poll(device.page, lambda titles=device.titles: titles() == [final],
+                 what="both devices to converge")
             assert (
                 device.page.evaluate("async () => (await window.app.todos.all())[0].version")
                 == record["version"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conflicts.test_policies import NOW
 from tests.server import ServerProcess
@@ -49,6 +50,7 @@ def test_the_demo_server_waits_for_a_person_on_demo_notes_and_merges_todos(
         server.stop()
 
 
+@pytest.mark.slow  # 5 s or more on a 2-core machine (--durations)
 def test_without_the_demo_or_with_a_policy_given_demo_notes_is_an_ordinary_collection(
     tmp_path: Path,
 ) -> None:

@@ -6,8 +6,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncserver.model import recordmeta
 from syncserver.core.merge import State
+from syncserver.model import recordmeta
 from syncserver.model.policies import Policy, PolicyTable
 from tests.conflicts.engine import make, run, step, visible
 

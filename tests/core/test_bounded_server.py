@@ -161,6 +161,7 @@ def test_a_websocket_push_over_the_batch_byte_limit_is_refused_and_nothing_is_st
     assert data_snapshot(bounded.db) == before
 
 
+@pytest.mark.slow  # 5 s or more on a 2-core machine (--durations)
 def test_long_polls_over_the_limit_answer_at_once_as_a_plain_pull(bounded, space):
     async def scenario() -> None:
         async with httpx.AsyncClient(base_url=bounded.url, timeout=30) as c:
@@ -200,6 +201,7 @@ def test_websocket_connections_over_the_limit_are_refused_with_503_and_retry_aft
     asyncio.run(scenario())
 
 
+@pytest.mark.slow  # 5 s or more on a 2-core machine (--durations)
 def test_long_polls_of_never_written_spaces_leave_nothing_behind(server_factory):
     server = server_factory()
     port = server.port

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
 from load.attackers import ws_frame
@@ -90,6 +91,7 @@ def _dropped(s: socket.socket) -> bool:
         return True
 
 
+@pytest.mark.slow  # 5 s or more on a 2-core machine (--durations)
 def test_catch_up_of_large_records_is_paged_and_stalled_subscribers_stay_bounded(
         server_factory) -> None:
     server = server_factory(env=ENV)

@@ -17,6 +17,9 @@ from tests.server import REPO
 from .support import pull, read_db, stored_mutations, stored_records
 from .test_websocket import catch_up, recv, send
 
+# about 5 s each on a 2-core machine (--durations): the inner loop leaves them out
+pytestmark = pytest.mark.slow
+
 SPACE = "comp"
 
 

@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 import httpx
+import pytest
 
 from tests.helpers import mutation, pull_all
 
@@ -63,6 +64,7 @@ def _expected_data(batches: list[dict]) -> dict[str, dict]:
     return data
 
 
+@pytest.mark.slow  # 5 s or more on a 2-core machine (--durations)
 def test_acknowledged_writes_survive_sigkill_and_replays_converge(server_factory, tmp_path):
     db = tmp_path / "crash.db"
     server = server_factory(db=db)

@@ -43,6 +43,7 @@ def test_any_text_decodes_to_a_seq_or_bad_cursor(text: str) -> None:
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)  # URL-encodable
 
 
+@pytest.mark.slow  # 5 s or more on a 2-core machine (--durations)
 @settings(max_examples=150, deadline=None)
 @given(TEXT.filter(bool) | st.builds("{}.{}".format, st.integers(0, 999), TEXT))
 def test_any_text_as_since_over_http_is_bad_cursor(limited_server, text: str) -> None:

@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import assert_problem, mutation, push, wait_for
 from tests.server import ServerProcess, free_port
@@ -55,6 +56,7 @@ def _overwrite(db: Path, offset: int, data: bytes) -> bytes:
     return before
 
 
+@pytest.mark.slow  # 5 s or more on a 2-core machine (--durations)
 def test_a_database_with_damaged_pages_is_refused_at_start(tmp_path: Path) -> None:
     db = tmp_path / "sync.db"
     _fill(db)
@@ -72,6 +74,7 @@ def test_a_database_with_damaged_pages_is_refused_at_start(tmp_path: Path) -> No
     server.stop()
 
 
+@pytest.mark.slow  # 5 s or more on a 2-core machine (--durations)
 def test_damage_met_at_run_time_is_reported_by_healthz_until_reads_succeed(
         tmp_path: Path) -> None:
     db = tmp_path / "sync.db"

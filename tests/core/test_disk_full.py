@@ -20,7 +20,6 @@ from websockets.asyncio.client import connect
 from tests.helpers import assert_problem, mutation, pull_all, wait_for
 from tests.server import ServerProcess
 
-
 DISK_MB = 20
 BATCH = 40  # mutations of about 1 KB each
 
@@ -81,6 +80,7 @@ async def _ws_push(url: str, body: dict) -> dict:
         return answer
 
 
+@pytest.mark.slow  # 5 s or more on a 2-core machine (--durations)
 def test_a_full_disk_gets_503_and_every_batch_answered_200_is_stored(small_disk, tmp_path):
     db = small_disk / "sync.db"
     server = ServerProcess(db)

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from websockets.asyncio.client import connect
 
 from tests.helpers import assert_problem, mutation, pull_all, push
@@ -23,6 +24,9 @@ from tests.server import REPO
 
 from .support import read_db
 from .test_websocket import recv, send
+
+# 35 s for the five on a 2-core machine (--durations): the inner loop leaves them out
+pytestmark = pytest.mark.slow
 
 SPACE = "restored"
 

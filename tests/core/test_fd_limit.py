@@ -125,7 +125,7 @@ def test_an_open_connection_limit_beyond_the_descriptor_limit_is_refused_at_star
 
 
 def test_the_soft_limit_is_raised_to_the_hard_one(tmp_path):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard <= 300:
         pytest.skip(f"this machine's hard limit ({hard}) leaves nothing to raise")
     server = ServerProcess(tmp_path / "sync.db")

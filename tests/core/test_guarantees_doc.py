@@ -46,7 +46,7 @@ def test_nothing_cites_a_design_file_outside_the_repository() -> None:
 def _guarantees() -> dict[int, str]:
     """The doc's sections by guarantee number."""
     parts = re.split(r"^## (\d+)\. ", GUARANTEES.read_text(), flags=re.M)
-    return {int(number): body for number, body in zip(parts[1::2], parts[2::2])}
+    return {int(number): body for number, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 def test_every_guarantee_is_numbered_in_order_and_names_its_tests() -> None:

@@ -11,9 +11,9 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, create_engine, pool, text
 
-from syncserver.storage.migrate import alembic_config, database_url
 from syncserver.model.records import change_json
 from syncserver.storage import mutation_log
+from syncserver.storage.migrate import alembic_config, database_url
 
 BIG = 2**63 - 1  # the highest mid: the last block of the log
 
@@ -60,7 +60,7 @@ def _insert(engine: Engine, table: str, columns: str, rows: list[tuple]) -> None
     with engine.begin() as conn:
         conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES "
                           f"({', '.join(':' + n for n in names)})"),
-                     [dict(zip(names, row)) for row in rows])
+                     [dict(zip(names, row, strict=True)) for row in rows])
 
 
 def _read(engine: Engine, sql: str) -> list[tuple]:
@@ -85,7 +85,7 @@ def _write_at_0002(engine: Engine) -> None:
 def _assert_kept_at_head(engine: Engine) -> None:
     records = _read(engine, "SELECT space, collection, id, version, seq, deleted, hlc, "
                             "updated_at, data, meta, change FROM records")
-    assert sorted(r[:5] + (bool(r[5]),) + r[6:10] for r in records) == sorted(RECORDS)
+    assert sorted((*r[:5], bool(r[5]), *r[6:10]) for r in records) == sorted(RECORDS)
     for r in records:  # filled in by 0004: byte for byte what the server renders
         assert r[10] == change_json(*r[:5], bool(r[5]), *r[6:9]), r
         assert orjson.loads(r[10])["id"] == r[2]
@@ -95,7 +95,7 @@ def _assert_kept_at_head(engine: Engine) -> None:
                   for client, first, last, count, created, blob in log
                   for mid, fp, result in mutation_log.decode(blob))
     assert kept == sorted((c, m, fp, r, t) for c, m, fp, _s, r, t in MUTATIONS)
-    for client, first, last, count, _created, blob in log:  # 0005: one block per row
+    for _client, first, last, count, _created, blob in log:  # 0005: one block per row
         mids = [mid for mid, _fp, _r in mutation_log.decode(blob)]
         assert (first, last, count) == (min(mids), max(mids), len(mids))
         assert first // mutation_log.BLOCK == last // mutation_log.BLOCK
@@ -121,7 +121,7 @@ def test_rows_written_at_0002_are_kept_through_head_and_back(any_db, engine):
     rows = _read(engine, "SELECT client_id, mid, fingerprint, result, created_at "
                          "FROM mutations")
     assert sorted(rows) == sorted((c, m, fp, r, t) for c, m, fp, _s, r, t in MUTATIONS)
-    assert sorted(r[:5] + (bool(r[5]),) + r[6:] for r in _read(
+    assert sorted((*r[:5], bool(r[5]), *r[6:]) for r in _read(
         engine, "SELECT space, collection, id, version, seq, deleted, hlc, updated_at, "
                 "data, meta FROM records")) == sorted(RECORDS)
 
@@ -140,6 +140,6 @@ def test_the_unique_mutation_log_key_refuses_a_mid_stored_twice(any_db, engine):
     with engine.begin() as conn:
         conn.execute(insert, row)
         conn.execute(insert, {**row, "client_id": "c2"})  # another client: its own mids
-    with pytest.raises(Exception, match="(?i)unique"):
+    with pytest.raises(Exception, match=r"(?i)unique"):
         with engine.begin() as conn:
             conn.execute(insert, {**row, "first_mid": 3, "count": 1})

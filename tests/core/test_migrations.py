@@ -7,7 +7,7 @@ import sys
 
 import httpx
 import orjson
-
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -20,6 +20,9 @@ from tests.helpers import mutation, stamped_by
 from tests.server import REPO
 
 from .support import read_db
+
+# 55 s for the nine on a 2-core machine (--durations): the inner loop leaves them out
+pytestmark = pytest.mark.slow
 
 
 def _migrate(db: str) -> None:

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from syncserver.config.settings import Settings, env_name
+from syncserver.model.errors import ErrorCode
 from syncserver.ops.app import create_app
 from syncserver.ops.cli import build_parser
-from syncserver.model.errors import ErrorCode
-from syncserver.config.settings import Settings, env_name
 from tests.helpers import mutation, push
 from tests.server import REPO
 

@@ -86,7 +86,7 @@ def test_readme_curl_examples_answer_what_readme_shows(server_factory):
     assert done.returncode == 0, done.stderr
     outputs = done.stdout.split(MARK + "\n")
     assert len(outputs) == len(steps), done.stdout
-    for (command, shown), got in zip(steps, outputs):
+    for (command, shown), got in zip(steps, outputs, strict=True):
         try:
             expected = orjson.loads(shown)
         except orjson.JSONDecodeError:

@@ -4,10 +4,10 @@ client's mutation log near the batch's own mids, and still finds every replay.""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
-import os
 from collections.abc import Iterator
 from pathlib import Path
 

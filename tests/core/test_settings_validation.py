@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from syncserver.ops.cli import main
 from syncserver.config.settings import (
-    Choice, Directory, Flag, Number, Settings, Text, Whole, env_name
+    Choice,
+    Directory,
+    Flag,
+    Number,
+    Settings,
+    Text,
+    Whole,
+    env_name,
 )
+from syncserver.ops.cli import main
 from tests.server import free_port
 
 from .cli_support import assert_one_line_failure, run_syncserver

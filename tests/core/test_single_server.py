@@ -7,11 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import mutation, pull_all, push
 from tests.server import ServerProcess, free_port
 
 from .cli_support import assert_one_line_failure, run_syncserver
+
+# 36 s for the five on a 2-core machine (--durations): the inner loop leaves them out
+pytestmark = pytest.mark.slow
 
 
 def test_a_second_server_on_the_same_file_is_refused_at_start(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 from load.recorder import Recorder
 from tests.load.test_checker import history, mutation, record, run
 
-
 # -- chains: conflicts audited, no older write over a newer one -------------------------
 
 
@@ -54,7 +53,7 @@ def test_an_older_queued_edit_that_loses_and_is_audited_is_clean():
 
 
 def test_a_merge_that_overrides_a_field_without_an_audit_entry_is_reported():
-    rec, final = history()
+    rec, _final = history()
     merged = record("t1", 3, 3, {"title": "eggs", "done": True})
     rec.sent("c4", [mutation(1, "t1", "patch", 1, {"title": "eggs"}, "c4", at=50)])
     resolution = {"policy": "merge", "winner": "client", "fields": [

@@ -18,8 +18,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from load.attackers import KINDS as ATTACKER_KINDS
 from load import hostile
+from load.attackers import KINDS as ATTACKER_KINDS
 from tests.server import REPO, ServerProcess
 
 PER_KIND = 1000

@@ -76,7 +76,7 @@ class Writer:
             if r.status_code != 200:
                 self.cluster.errors.append(f"push {r.status_code}: {r.text[:300]}")
                 return
-            for m, result in zip(batch, r.json()["results"]):
+            for m, result in zip(batch, r.json()["results"], strict=True):
                 if "version" in result:
                     key = (m["space"], m["id"])
                     self.versions[key] = max(self.versions.get(key, 0), result["version"])

@@ -13,9 +13,9 @@ import orjson
 import psycopg
 
 from syncserver.config.metrics import Metrics
+from syncserver.config.settings import Settings
 from syncserver.core.notifier import Notifier, Published
 from syncserver.core.service import SyncService
-from syncserver.config.settings import Settings
 from syncserver.storage.factory import prepare
 from syncserver.storage.postgres.backend import PostgresStorage
 from tests.helpers import wait_for_async

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from syncserver.storage.migrate import upgrade
 from syncserver.storage import mutation_log
+from syncserver.storage.migrate import upgrade
 
 LOCK_CLIENT = ("INSERT INTO clients (client_id, purged_mid) VALUES (%s, 0) ON CONFLICT "
                "(client_id) DO UPDATE SET purged_mid = clients.purged_mid RETURNING purged_mid")

@@ -11,9 +11,17 @@ import asyncio
 import time
 from pathlib import Path
 
-from tests.postgres.multi import (SPACES, Cluster, Reader, Writer, check_acknowledged,
-                                  check_reader, database_heads, database_state)
 from tests.helpers import wait_for_async
+from tests.postgres.multi import (
+    SPACES,
+    Cluster,
+    Reader,
+    Writer,
+    check_acknowledged,
+    check_reader,
+    database_heads,
+    database_state,
+)
 from tests.postgres.test_fanout_servers import start_all
 from tests.server import ServerProcess
 

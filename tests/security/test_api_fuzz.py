@@ -135,7 +135,7 @@ def invalid_mutations_are_rejected(ctx: Any, response: Any, case: schemathesis.C
     assert _valid(case.body, body), "an invalid push body was answered 200"
     results = response.json()["results"]
     assert len(results) == len(case.body["mutations"]), "not one result per mutation"
-    for sent, result in zip(case.body["mutations"], results):
+    for sent, result in zip(case.body["mutations"], results, strict=True):
         if not _valid(sent, mutation):
             assert result["status"] == "rejected", (sent, result)
 

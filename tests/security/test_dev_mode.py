@@ -14,9 +14,8 @@ import httpx
 import jwt
 import pytest
 
+from syncserver.config.settings import SettingError, Settings
 from syncserver.ops.app import create_app
-from syncserver.config.settings import Settings, SettingError
-
 from tests.helpers import assert_problem, mutation, stamped_by
 from tests.server import REPO, ServerProcess, free_port
 

@@ -32,7 +32,7 @@ class KeyServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+            def do_GET(self) -> None:  # the http.server interface
                 owner.fetches += 1
                 body = json.dumps(owner.document).encode()
                 self.send_response(200)

@@ -11,13 +11,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from syncserver.model.errors import ErrorCode, SyncError
 from syncserver.guard.ratelimit import RateLimiter
+from syncserver.model.errors import ErrorCode, SyncError
 from tests.core.cli_support import assert_one_line_failure, run_syncserver
 from tests.helpers import metric_value, mutation, stamped_by, wait_for_async
 from tests.server import ServerProcess, free_port
@@ -52,7 +53,7 @@ def _close_clients() -> Iterator[None]:
 class User:
     """A fresh user (its own bucket) with read-write access to a fresh space."""
 
-    opened: list[httpx.Client] = []  # closed after each test
+    opened: ClassVar[list[httpx.Client]] = []  # every user's clients, closed after each test
 
     def __init__(self, server: ServerProcess, space: str | None = None) -> None:
         self.sub = "u" + uuid.uuid4().hex[:10]

@@ -64,7 +64,7 @@ def test_a_wrongly_signed_token_is_refused(secured, user, space):
     forged = keys.hs(keys.claims(user, {space: "rw"}), secret="another-secret-" + "y" * 40)
     _attempt(secured, forged, space)
     good = keys.hs(keys.claims(user, {space: "rw"}))
-    head, payload, signature = good.split(".")
+    head, _payload, signature = good.split(".")
     tampered = keys.claims("admin", {space: "rw"})  # the payload swapped under a signature
     _attempt(secured, head + "." + keys.hs(tampered).split(".")[1] + "." + signature, space)
 

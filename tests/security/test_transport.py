@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.core.cli_support import assert_one_line_failure, run_syncserver
-from tests.helpers import mutation, push, pull_all
+from tests.helpers import mutation, pull_all, push
 from tests.server import ServerProcess, free_port
 
 from .certs import Certificates
@@ -110,7 +110,7 @@ def test_a_certificate_without_its_key_is_refused_before_anything_is_served(
 
 def test_a_missing_certificate_file_is_refused_with_its_setting(
         tmp_path: Path, certs: Certificates) -> None:
-    args, db = _serve(tmp_path, "--ssl-certfile", str(tmp_path / "nope.pem"),
+    args, _db = _serve(tmp_path, "--ssl-certfile", str(tmp_path / "nope.pem"),
                       "--ssl-keyfile", str(certs.key))
     done = run_syncserver(args, timeout=20)
     assert_one_line_failure(done, "--ssl-certfile", "SYNCSERVER_SSL_CERTFILE", "no such file",

@@ -10,12 +10,12 @@ from typing import Any
 
 import orjson
 
+from syncserver.config.settings import Settings
 from syncserver.core import conflicts
+from syncserver.core.push import BatchResult, apply_batch
 from syncserver.model.hlc import Clock
 from syncserver.model.mutations import Mutation, Rejection, parse_mutation
 from syncserver.model.policies import Policy, PolicyTable
-from syncserver.core.push import BatchResult, apply_batch
-from syncserver.config.settings import Settings
 from syncserver.storage.base import PushTransaction, Storage
 from syncserver.storage.factory import open_storage
 from tests.helpers import mutation, stamped_by

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from syncserver.core import conflicts
-from syncserver.model.hlc import Clock
 from syncserver.guard.permissions import Access
+from syncserver.model.hlc import Clock
 from syncserver.model.policies import PolicyTable
 from syncserver.storage.base import PushTransaction
 from tests.storage.support import MANUAL, Backend, apply, batch, push, put

@@ -10,11 +10,11 @@ from typing import Any
 import orjson
 import pytest
 
-from syncserver.storage import epoch
-from syncserver.storage.failures import StorageError
 from syncserver.model.errors import ErrorCode, SyncError
 from syncserver.model.hlc import Clock
 from syncserver.model.policies import PolicyTable
+from syncserver.storage import epoch
+from syncserver.storage.failures import StorageError
 from tests.storage.support import MANUAL, Backend, apply, batch, delete, feed, push, put, resolve
 
 

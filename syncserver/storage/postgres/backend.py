@@ -20,22 +20,23 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from ...config.metrics import Metrics
 from ...model.records import Row
-from . import compact, feed
 from ..base import CompactStats, LocalNotifier, Page, SpaceHead
 from ..failures import StorageError, StorageUnavailable, unavailable
+from ..health import HealthRecord, StorageFailure
+from . import compact, feed
 from .failures import Contention, translate
 from .fanout import Fanout
 from .transaction import PostgresTransaction
-from ..health import HealthRecord, StorageFailure
 
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 log = logging.getLogger("syncserver.storage")
 
 DEFAULT_POOL_SIZE = 10
@@ -110,7 +111,7 @@ class PostgresStorage:
             await asyncio.to_thread(self._pool.close)
             self._pool = None
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _run(self, fn: Callable[[Unpack[Args]], T], *args: Unpack[Args]) -> T:
         assert self._threads is not None, "storage is not open"
         return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
 
@@ -219,7 +220,8 @@ class PostgresStorage:
 
     # -- reads -----------------------------------------------------------------------
 
-    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _read(self, fn: Callable[[psycopg.Connection[Any], Unpack[Args]], T],
+                    *args: Unpack[Args]) -> T:
         try:
             out = await self._run(self._read_now, fn, *args)
         except psycopg.Error as exc:
@@ -232,7 +234,8 @@ class PostgresStorage:
         self.record.read_succeeded((fn, args))
         return out
 
-    def _read_now(self, fn: Callable[..., T], *args: Any) -> T:
+    def _read_now(self, fn: Callable[[psycopg.Connection[Any], Unpack[Args]], T],
+                  *args: Unpack[Args]) -> T:
         assert self._pool is not None, "storage is not open"
         with self._pool.connection() as conn:
             return fn(conn, *args)
@@ -298,4 +301,4 @@ def _conflicts_now(conn: psycopg.Connection[Any], filters: dict[str, str], after
     cursor = conn.execute(f"SELECT * FROM conflicts WHERE {' AND '.join(where)} "
                           "ORDER BY id LIMIT %s", (*params, limit))
     names = [d.name for d in cursor.description or ()]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -91,7 +91,8 @@ def _trim_metadata(txn: PostgresTransaction, after: tuple[str, str, str], cutoff
     for space, collection, record_id, seq, data, meta in rows:
         smaller = recordmeta.compact(meta, data, cutoff)
         if smaller is not None:
-            for column, value in zip(keys, (space, collection, record_id, seq, smaller)):
+            values = (space, collection, record_id, seq, smaller)
+            for column, value in zip(keys, values, strict=True):
                 column.append(value)
     trimmed = 0
     if keys[0]:

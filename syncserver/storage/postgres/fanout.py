@@ -172,7 +172,7 @@ class Fanout:
             upto = min(head, start + self.chunk)
             try:
                 rows = await self.storage.rows_between(space, start, upto)
-            except Exception as exc:  # noqa: BLE001 - the periodic check tries again
+            except Exception as exc:  # the periodic check tries again
                 self._log("read", "the fan-out could not read a range (%s): the periodic "
                           "check tries again", exc)
                 return
@@ -193,7 +193,7 @@ class Fanout:
             self._check_now.clear()
             try:
                 await self.check()
-            except Exception as exc:  # noqa: BLE001 - the database is away: next time
+            except Exception as exc:  # the database is away: next time
                 self._log("check", "the fan-out's periodic check could not read the "
                           "database (%s)", exc)
 

@@ -22,7 +22,7 @@ from psycopg.adapt import Loader
 
 from ...model.records import Row
 from ..base import Page, SpaceHead
-from .transaction import RECORD_COLUMNS
+from ..write_buffer import RECORD_COLUMNS
 
 
 class _TextAsBytes(Loader):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import psycopg
 
-from ...config.settings import mask_password
+from ...config.setting_kinds import mask_password
 from ...config.startup import StartupError
 from .backend import conninfo
 

@@ -153,7 +153,7 @@ class PostgresTransaction(WriteBuffer):
         for (space, collection), ids in groups.items():
             for row in self.conn.execute(LOAD_ROWS, (orjson.dumps(ids).decode(), space,
                                                      collection)):
-                found[(space, collection, row[2])] = row  # type: ignore[assignment]
+                found[(space, collection, row[2])] = row
         return found
 
     @storage_errors
@@ -194,7 +194,7 @@ class PostgresTransaction(WriteBuffer):
         row = cursor.fetchone()
         if row is None:
             return None
-        return dict(zip([d.name for d in cursor.description or ()], row))
+        return dict(zip([d.name for d in cursor.description or ()], row, strict=True))
 
     @storage_errors
     def close_conflict(self, conflict_id: int, outcome: str, resolved_at: int) -> None:

@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 from ...config.metrics import Metrics
 from ...model import recordmeta
 from ...model.records import CREATED_META, Row
-from . import feed
 from ..base import CompactStats, LocalNotifier, Page, SpaceHead
 from ..checkpoint import RESTART_FRAMES, Checkpointer
 from ..failures import StorageUnavailable, TransactionLost, unavailable
 from ..health import HealthRecord, StorageFailure
+from . import feed
 from .failures import translate
 from .feed import CHANGE_JSON  # noqa: F401 (migration 0004 imports it from here)
 from .transaction import SQLiteTransaction
@@ -176,7 +176,7 @@ class SQLiteStorage:
                     outcomes = [(False, error)] * len(group)
                 else:
                     self.record.write_succeeded()
-                for (_fn, future), (ok, value) in zip(group, outcomes):
+                for (_fn, future), (ok, value) in zip(group, outcomes, strict=True):
                     if future.done():
                         continue
                     if ok:
@@ -212,7 +212,7 @@ class SQLiteStorage:
                         # SQLite rolls back the whole transaction on a full disk, an I/O
                         # error, ... (rescode.html): the writes before this one are gone
                         # too, so the group fails as a whole, none of it answered committed.
-                        raise error  # a translated error has exc as its cause
+                        raise error  # noqa: B904 (a translated error has exc as its cause)
                     conn.execute("ROLLBACK TO one_write")
                     outcomes.append((False, error))
                 else:

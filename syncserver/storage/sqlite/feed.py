@@ -102,9 +102,9 @@ def read_changes(conn: sqlite3.Connection, space: str, since: int, limit: int,
                 last = seq
             count, joined = len(parts), b",".join(parts)
             del parts
-        more = more or count == limit and conn.execute(
+        more = more or (count == limit and conn.execute(
             f"SELECT 1 FROM records WHERE {where} LIMIT 1",
-            (space, last, *params[2:])).fetchone() is not None
+            (space, last, *params[2:])).fetchone() is not None)
     finally:
         conn.execute("COMMIT")
     if not more:
@@ -131,7 +131,7 @@ def read_conflicts(conn: sqlite3.Connection, filters: dict[str, str], after: int
         f"SELECT * FROM conflicts WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
         (*params, limit))
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def read_meta(conn: sqlite3.Connection, key: str) -> str | None:

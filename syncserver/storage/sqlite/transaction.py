@@ -9,14 +9,12 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-
 from ...model.mutations import Mutation
 from ...model.records import ID, RecordKey, Row, StoredRecord
 from .. import mutation_log
-from ..write_buffer import RECORD_COLUMNS, WriteBuffer, conflict_client
 from ..failures import TransactionLost
+from ..write_buffer import RECORD_COLUMNS, WriteBuffer, conflict_client
 from .failures import storage_errors
-
 
 
 class SQLiteTransaction(WriteBuffer):
@@ -127,7 +125,7 @@ class SQLiteTransaction(WriteBuffer):
         row = cursor.fetchone()
         if row is None:
             return None
-        return dict(zip([d[0] for d in cursor.description], row))
+        return dict(zip([d[0] for d in cursor.description], row, strict=True))
 
     @storage_errors
     def close_conflict(self, conflict_id: int, outcome: str, resolved_at: int) -> None:
