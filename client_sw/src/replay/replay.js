@@ -4,16 +4,16 @@
 // (the user's rate is spent) does too, after storing how long the server asked to wait:
 // until then no replay sends anything (rate.js).
 
-import { fetchWithToken, pauseOf, readPause, writePause } from './auth.js';
-import { getClientId } from './db.js';
+import { fetchWithToken, pauseOf, readPause, writePause } from '../net/auth.js';
+import { getClientId } from '../local/db.js';
 import { withReplayLock } from './lock.js';
 import { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } from './outbox.js';
-import { RateLimitError, limitOf, readLimit, writeLimit } from './rate.js';
-import { fetchOrFail } from './reach.js';
+import { RateLimitError, limitOf, readLimit, writeLimit } from '../net/rate.js';
+import { fetchOrFail } from '../net/reach.js';
 import { holdsLoneSurrogate, readRefusal, writeRefusal } from './refusal.js';
 import { applyPushResults, deadLetter } from './results.js';
 
-/** @typedef {import('./notify.js').Notifier} Notifier */
+/** @typedef {import('../local/notify.js').Notifier} Notifier */
 
 export class ReplayError extends Error {
   /**
@@ -38,7 +38,7 @@ export class ReplayError extends Error {
  * @property {Notifier} [notifier]
  * @property {string} [source]  who replays ('worker:sync', 'page'...), for status messages
  * @property {import('./lock.js').LockOptions} [lock]
- * @property {import('./auth.js').TokenSource} [tokens]  the bearer token of each push
+ * @property {import('../net/auth.js').TokenSource} [tokens]  the bearer token of each push
  */
 
 /**
@@ -48,7 +48,7 @@ export class ReplayError extends Error {
  * @property {number} conflicts
  * @property {number} merged
  * @property {number} rejected
- * @property {import('./auth.js').AuthPause} [paused]  replay stopped (or did not start) on an auth refusal
+ * @property {import('../net/auth.js').AuthPause} [paused]  replay stopped (or did not start) on an auth refusal
  * @property {import('./refusal.js').BatchRefusal} [refused]  replay stopped (or did not start):
  *   the server refused a batch as a whole (400)
  */
@@ -99,7 +99,7 @@ export function replayOutbox(options) {
     const summary = { sent: 0, applied: 0, conflicts: 0, merged: 0, rejected: 0 };
     let size = maxBatch;
     let announced = false;
-    /** @param {import('./auth.js').AuthPause} pause */
+    /** @param {import('../net/auth.js').AuthPause} pause */
     const pauseFor = async (pause) => {
       // Nothing is dropped or retried: the outbox waits for setToken() / resume().
       await writePause(db, pause);
@@ -152,7 +152,7 @@ export function replayOutbox(options) {
         }, options.tokens);
         if (response.status === 401 || response.status === 403) {
           const problem = await readProblem(response);
-          await pauseFor(/** @type {import('./auth.js').AuthPause} */ (pauseOf(response, problem)));
+          await pauseFor(/** @type {import('../net/auth.js').AuthPause} */ (pauseOf(response, problem)));
           break;
         }
         if (response.status === 429) {

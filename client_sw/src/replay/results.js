@@ -3,12 +3,12 @@
 // move forward together, or nothing changes and the batch is replayed later (safe: the
 // server answers a replay with the stored results).
 
-import { getMeta, req, setMeta, transact } from './db.js';
-import { receiveHlc } from './hlc.js';
-import { applyOp, refreshRow, storeServerRecord } from './store.js';
+import { getMeta, req, setMeta, transact } from '../local/db.js';
+import { receiveHlc } from '../local/hlc.js';
+import { applyOp, refreshRow, storeServerRecord } from '../local/store.js';
 
-/** @typedef {import('./store.js').OutboxEntry} OutboxEntry */
-/** @typedef {import('./store.js').ServerRecord} ServerRecord */
+/** @typedef {import('../local/store.js').OutboxEntry} OutboxEntry */
+/** @typedef {import('../local/store.js').ServerRecord} ServerRecord */
 
 /**
  * @typedef {object} PushResult

@@ -3,14 +3,14 @@
 // Long-poll errors back off up to 30 s; a 401/403 waits for a new token, a 429 for the
 // wait the server asked for.
 
-import { AuthError } from './auth.js';
+import { AuthError } from '../net/auth.js';
 import { pullChanges } from './pull.js';
-import { RateLimitError } from './rate.js';
+import { RateLimitError } from '../net/rate.js';
 
 /**
  * Pull the feed over HTTP once (catch-up without the WebSocket); `pulling` and `pullDone`
  * say that one runs (logout waits for it).
- * @param {import('./sync-client.js').SyncClient} client
+ * @param {import('../page/sync-client.js').SyncClient} client
  */
 export async function pullOnce(client) {
   if (client.pulling || client.leaving || Date.now() < client.limitedUntil) return;
@@ -38,7 +38,7 @@ export async function pullOnce(client) {
   }
 }
 
-/** @param {import('./sync-client.js').SyncClient} client */
+/** @param {import('../page/sync-client.js').SyncClient} client */
 export async function pollFeed(client) {
   let failures = 0;
   while (!client.closed && !client.leaving) {
