@@ -13,7 +13,7 @@ self.DEMO_SW_CONFIG = {
       '/sync/page/sync-client.js', '/sync/page/collection.js', '/sync/page/events.js',
       '/sync/local/db.js', '/sync/local/store.js', '/sync/local/hlc.js', '/sync/local/ops.js',
       '/sync/local/merge-patch.js', '/sync/local/notify.js',
-      '/sync/net/auth.js', '/sync/net/rate.js', '/sync/net/reach.js',
+      '/sync/net/auth.js', '/sync/net/endpoint.js', '/sync/net/rate.js', '/sync/net/reach.js',
       '/sync/replay/outbox.js', '/sync/replay/results.js', '/sync/replay/refusal.js', '/sync/replay/lock.js',
       '/sync/replay/replay.js', '/sync/replay/schedule.js',
       '/sync/feed/pull.js', '/sync/feed/ws.js', '/sync/feed/poll.js',

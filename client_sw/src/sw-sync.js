@@ -294,6 +294,77 @@ const __local_db = (() => {
 
   return { DEFAULT_DB_NAME, userDatabaseName, wipeDatabase, MIGRATIONS, DB_VERSION, req, openDatabase, databaseHandle, transact, getMeta, setMeta, getClientId, filterKey, readCursor, writeCursor, getCursor, setCursor };
 })();
+// ---- local/notify.js
+const __local_notify = (() => {
+  // Messages between the pages and the service worker sharing one database. A
+  // BroadcastChannel reaches every tab and the worker of the origin; it does not echo to the
+  // sending object, so senders also deliver to their own listeners.
+
+  /**
+   * @typedef {{space: string, collection: string, id: string}} RecordRef
+   * @typedef {(
+   *   {type: 'change', records: RecordRef[], origin: 'local' | 'remote' | 'push'} |
+   *   {type: 'conflict', mutation: import('./store.js').OutboxEntry, result: import('./store.js').PushResult} |
+   *   {type: 'merged', mutation: import('./store.js').OutboxEntry, result: import('./store.js').PushResult} |
+   *   {type: 'rejected', mutation: import('./store.js').OutboxEntry, result: import('./store.js').PushResult} |
+   *   {type: 'outbox', pending: number} |
+   *   {type: 'resync', space: string, code: string, dropped: number} |
+   *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean} |
+   *   {type: 'auth', status: number, code: string, space?: string, source: string} |
+   *   {type: 'auth-resumed'} |
+   *   {type: 'refused', status: number, code: string, detail: string, field?: string, at: number, source: string} |
+   *   {type: 'rate-limited', code: string, retryAfter: number, until: number, request: 'push' | 'pull' | 'feed', source: string} |
+   *   {type: 'logout'}
+   * )} SyncMessage
+   */
+
+  /**
+   * @param {string} dbName
+   * @returns {string}
+   */
+  function channelName(dbName) {
+    return `syncserver:${dbName}`;
+  }
+
+  /**
+   * @typedef {object} Notifier
+   * @property {(message: SyncMessage) => void} post  to every other context and to our own listeners
+   * @property {(fn: (message: SyncMessage) => void) => () => void} listen
+   * @property {() => void} close
+   */
+
+  /**
+   * @param {string} dbName
+   * @returns {Notifier}
+   */
+  function createNotifier(dbName) {
+    const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(channelName(dbName)) : null;
+    /** @type {Set<(message: SyncMessage) => void>} */
+    const listeners = new Set();
+    const deliver = (/** @type {SyncMessage} */ message) => {
+      for (const fn of listeners) {
+        try { fn(message); } catch (error) { console.error('syncserver listener failed', error); }
+      }
+    };
+    if (channel) channel.onmessage = (event) => deliver(event.data);
+    return {
+      post(message) {
+        channel?.postMessage(message);
+        deliver(message);
+      },
+      listen(fn) {
+        listeners.add(fn);
+        return () => listeners.delete(fn);
+      },
+      close() {
+        listeners.clear();
+        channel?.close();
+      },
+    };
+  }
+
+  return { channelName, createNotifier };
+})();
 // ---- net/auth.js
 const __net_auth = (() => {
   // Bearer tokens for push, pull, conflicts and the WebSocket hello, and the auth pause that
@@ -468,76 +539,241 @@ const __net_auth = (() => {
 
   return { TOKEN_KEY, PAUSE_KEY, storeToken, readToken, readPause, writePause, storedTokens, pageTokens, fetchWithToken, pauseOf, AuthError };
 })();
-// ---- local/notify.js
-const __local_notify = (() => {
-  // Messages between the pages and the service worker sharing one database. A
-  // BroadcastChannel reaches every tab and the worker of the origin; it does not echo to the
-  // sending object, so senders also deliver to their own listeners.
+// ---- net/endpoint.js
+const __net_endpoint = (() => {
+  // Where the sync server's endpoints are: the base URL the app gave (absolute, or relative
+  // to the page or the worker) and a path of the protocol.
 
   /**
-   * @typedef {{space: string, collection: string, id: string}} RecordRef
-   * @typedef {(
-   *   {type: 'change', records: RecordRef[], origin: 'local' | 'remote' | 'push'} |
-   *   {type: 'conflict', mutation: import('./store.js').OutboxEntry, result: import('../replay/results.js').PushResult} |
-   *   {type: 'merged', mutation: import('./store.js').OutboxEntry, result: import('../replay/results.js').PushResult} |
-   *   {type: 'rejected', mutation: import('./store.js').OutboxEntry, result: import('../replay/results.js').PushResult} |
-   *   {type: 'outbox', pending: number} |
-   *   {type: 'resync', space: string, code: string, dropped: number} |
-   *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean} |
-   *   {type: 'auth', status: number, code: string, space?: string, source: string} |
-   *   {type: 'auth-resumed'} |
-   *   {type: 'refused', status: number, code: string, detail: string, field?: string, at: number, source: string} |
-   *   {type: 'rate-limited', code: string, retryAfter: number, until: number, request: 'push' | 'pull' | 'feed', source: string} |
-   *   {type: 'logout'}
-   * )} SyncMessage
-   */
-
-  /**
-   * @param {string} dbName
+   * Resolve an endpoint against the server base (relative bases resolve against the page or
+   * worker location).
+   * @param {string} base
+   * @param {string} path  relative, e.g. 'v1/push'
    * @returns {string}
    */
-  function channelName(dbName) {
-    return `syncserver:${dbName}`;
+  function endpoint(base, path) {
+    const origin = globalThis.location?.href ?? 'http://localhost/';
+    return new URL(path, new URL(base.endsWith('/') ? base : `${base}/`, origin)).href;
+  }
+
+  return { endpoint };
+})();
+// ---- net/rate.js
+const __net_rate = (() => {
+  // The server's per-user limits (docs/protocol.md, "Limits"): a 429 (`rate_limited`, or
+  // `too_many_connections` for a long-poll) says how long to wait in Retry-After. The wait is
+  // kept in the database's meta store, so the pages and the service worker of one user all
+  // hold their pushes until then instead of retrying on their own backoff.
+
+  const { getMeta, req, setMeta, transact } = __local_db;
+
+  const LIMIT_KEY = 'rate_limited_until';
+  /** A wait asked for is honoured up to this long: a wrong header never stalls sync for hours. */
+  const MAX_WAIT_MS = 5 * 60 * 1000;
+
+  /**
+   * What a 429 said.
+   * @typedef {object} RateLimit
+   * @property {string} code  'rate_limited' or 'too_many_connections'
+   * @property {number} retryAfter  seconds the server asked for
+   * @property {number} until  when to try again (ms since the epoch; the wait is capped)
+   */
+
+  /**
+   * Milliseconds to wait: the Retry-After header (seconds), else the body's `retry_after`,
+   * at least a second and at most MAX_WAIT_MS.
+   * @param {unknown} seconds
+   * @returns {number}
+   */
+  function waitMs(seconds) {
+    const value = Number(seconds);
+    return Math.min(MAX_WAIT_MS, Math.max(1000, Number.isFinite(value) ? value * 1000 : 1000));
   }
 
   /**
-   * @typedef {object} Notifier
-   * @property {(message: SyncMessage) => void} post  to every other context and to our own listeners
-   * @property {(fn: (message: SyncMessage) => void) => () => void} listen
-   * @property {() => void} close
+   * The limit a 429 answer states (its body is read).
+   * @param {Response} response
+   * @returns {Promise<RateLimit>}
+   */
+  async function limitOf(response) {
+    const body = await response.json().catch(() => ({}));
+    const header = response.headers.get('retry-after');
+    const retryAfter = Number(header ?? body?.retry_after ?? 1) || 1;
+    const code = typeof body?.code === 'string' ? body.code : 'rate_limited';
+    return { code, retryAfter, until: Date.now() + waitMs(retryAfter) };
+  }
+
+  class RateLimitError extends Error {
+    /** @param {RateLimit} limit */
+    constructor(limit) {
+      super(`the server asked to wait ${limit.retryAfter} s (${limit.code})`);
+      this.name = 'RateLimitError';
+      this.status = 429;
+      this.code = limit.code;
+      this.limit = limit;
+    }
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @returns {Promise<number>}  ms since the epoch before which nothing is pushed (0: none)
+   */
+  async function readLimit(db) {
+    const until = await transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, LIMIT_KEY));
+    return typeof until === 'number' ? until : 0;
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @param {number} until  0 lifts it
+   */
+  function writeLimit(db, until) {
+    return transact(db, ['meta'], 'readwrite', async (tx) => {
+      if (until) await setMeta(tx, LIMIT_KEY, until);
+      else await req(tx.objectStore('meta').delete(LIMIT_KEY));
+    });
+  }
+
+  return { LIMIT_KEY, MAX_WAIT_MS, waitMs, limitOf, RateLimitError, readLimit, writeLimit };
+})();
+// ---- net/reach.js
+const __net_reach = (() => {
+  // Whether the sync server can be reached, judged from how the last request to it failed.
+  // The browser's `navigator.onLine` only says whether there is a network; a server that is
+  // down, restarting or behind a broken proxy looks "online" to it.
+
+  /**
+   * What the client tells apps about the server: 'unreachable' (no answer, or a 5xx) or
+   * 'busy' (503 storage_unavailable: it is up but cannot write now, and asked to retry).
+   * @typedef {'unreachable' | 'busy'} ServerTrouble
    */
 
   /**
-   * @param {string} dbName
-   * @returns {Notifier}
+   * The facts of a failed request that matter here; ReplayError and pull errors carry them.
+   * @typedef {object} RequestFailure
+   * @property {number} [status]  HTTP status, when the server (or a proxy) answered
+   * @property {string} [code]  the problem+json `code` of that answer
+   * @property {boolean} [network]  the request got no answer at all (fetch rejected)
    */
-  function createNotifier(dbName) {
-    const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(channelName(dbName)) : null;
-    /** @type {Set<(message: SyncMessage) => void>} */
-    const listeners = new Set();
-    const deliver = (/** @type {SyncMessage} */ message) => {
-      for (const fn of listeners) {
-        try { fn(message); } catch (error) { console.error('syncserver listener failed', error); }
+
+  /**
+   * @param {RequestFailure | null | undefined} failure
+   * @returns {ServerTrouble | null}  null: the server answered (a 4xx is about the request,
+   *   not about reaching the server)
+   */
+  function serverTrouble(failure) {
+    if (!failure) return null;
+    if (typeof failure.status === 'number') {
+      if (failure.status === 503 && failure.code === 'storage_unavailable') return 'busy';
+      return failure.status >= 500 ? 'unreachable' : null;
+    }
+    return failure.network ? 'unreachable' : null;
+  }
+
+  /**
+   * fetch(), with a rejection (no connection, DNS, TLS, CORS) marked as a network failure.
+   * @param {typeof fetch} doFetch
+   * @param {string} url
+   * @param {RequestInit} init
+   * @returns {Promise<Response>}
+   */
+  async function fetchOrFail(doFetch, url, init) {
+    try {
+      return await doFetch(url, init);
+    } catch (error) {
+      // The same error (a TypeError from fetch), marked: callers that test its type still can.
+      if (error instanceof Error && error.name !== 'AbortError') Object.assign(error, { network: true });
+      throw error;
+    }
+  }
+
+  /**
+   * The problem+json code of an error answer ('' when the body is not one).
+   * @param {Response} response
+   * @returns {Promise<string>}
+   */
+  async function problemCode(response) {
+    try {
+      const body = await response.json();
+      return typeof body?.code === 'string' ? body.code : '';
+    } catch {
+      return '';
+    }
+  }
+
+  /**
+   * The client's view of the server: the trouble the last request showed, until a request
+   * succeeds. While in trouble it calls `retry` with a backoff from 2 s to a minute (a busy
+   * server keeps the feed open, so no reconnect would bring queued writes out), and when the
+   * server answers again it calls `recovered` once.
+   */
+  class ServerWatch {
+    /**
+     * @param {{changed: () => void, retry: () => Promise<void>, recovered: () => void}} hooks
+     */
+    constructor(hooks) {
+      this.hooks = hooks;
+      /** @type {ServerTrouble | null} */
+      this.trouble = null;
+      /** @type {ReturnType<typeof setTimeout> | undefined} */
+      this.timer = undefined;
+      this.delayMs = 0;
+      this.stopped = false;
+    }
+
+    /**
+     * A request failed. Failures while the browser is offline, and failures that are not
+     * about a request (a database error), say nothing about the server.
+     * @param {RequestFailure} failure
+     */
+    failed(failure) {
+      if (this.stopped || globalThis.navigator?.onLine === false) return;
+      if (typeof failure?.status !== 'number' && !failure?.network) return;
+      const trouble = serverTrouble(failure);
+      if (trouble === null) {
+        this.answered(); // a 4xx: it is there
+        return;
       }
-    };
-    if (channel) channel.onmessage = (event) => deliver(event.data);
-    return {
-      post(message) {
-        channel?.postMessage(message);
-        deliver(message);
-      },
-      listen(fn) {
-        listeners.add(fn);
-        return () => listeners.delete(fn);
-      },
-      close() {
-        listeners.clear();
-        channel?.close();
-      },
-    };
+      const before = this.trouble;
+      this.trouble = trouble;
+      if (before !== trouble) this.hooks.changed();
+      this.armRetry();
+    }
+
+    /** A request succeeded (or the feed opened). */
+    answered() {
+      if (this.trouble === null) return;
+      this.forget();
+      this.hooks.changed();
+      if (!this.stopped) this.hooks.recovered();
+    }
+
+    /** Judge afresh (the browser came back online); no recovery call. */
+    forget() {
+      this.trouble = null;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.delayMs = 0;
+    }
+
+    stop() {
+      this.stopped = true;
+      this.forget();
+    }
+
+    armRetry() {
+      if (this.stopped || this.timer !== undefined) return;
+      this.delayMs = Math.min(60000, this.delayMs ? this.delayMs * 2 : 2000);
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        if (this.stopped || this.trouble === null || globalThis.navigator?.onLine === false) return;
+        // A failure comes back through failed(), which arms the next try.
+        this.hooks.retry().catch(() => {});
+      }, this.delayMs);
+    }
   }
 
-  return { channelName, createNotifier };
+  return { serverTrouble, fetchOrFail, problemCode, ServerWatch };
 })();
 // ---- replay/lock.js
 const __replay_lock = (() => {
@@ -882,77 +1118,6 @@ const __local_ops = (() => {
 
   return { operatorOf, checkOperation, patchProblem, onlyOperations, compareCodePoints, increment, applySetOp, applyPatch };
 })();
-// ---- replay/refusal.js
-const __replay_refusal = (() => {
-  // The refusal pause: the server refused a push as a whole (`400`: a bad `client_id`, a
-  // `protocol` it does not know, a body it cannot read). That is no queued write's fault, and
-  // every batch this client sends would meet it again: replay stops, nothing is dead-lettered,
-  // and the pause is kept in the database so neither the worker nor another tab loops on it.
-  // The client lifts it on start (the app or the server may have been updated since: one
-  // attempt tells) and on resume().
-
-  const { getMeta, req, setMeta, transact } = __local_db;
-
-  const REFUSAL_KEY = 'replay_refused';
-
-  /**
-   * Why replay is paused: the server's answer to the refused batch.
-   * @typedef {object} BatchRefusal
-   * @property {number} status  400
-   * @property {string} code  the server's problem code, e.g. 'invalid_request', 'malformed_json'
-   * @property {string} detail  the server's explanation, for the app's log or support screen
-   * @property {string} [field]  the request field at fault, when the server named one
-   *   ('client_id', 'protocol', 'mutations')
-   * @property {number} at  when it was refused (ms since the epoch)
-   */
-
-  /**
-   * @param {IDBDatabase} db
-   * @returns {Promise<BatchRefusal | undefined>}
-   */
-  function readRefusal(db) {
-    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, REFUSAL_KEY));
-  }
-
-  /**
-   * @param {IDBDatabase} db
-   * @param {BatchRefusal | undefined} refusal  undefined lifts the pause
-   */
-  function writeRefusal(db, refusal) {
-    return transact(db, ['meta'], 'readwrite', async (tx) => {
-      if (refusal) await setMeta(tx, REFUSAL_KEY, refusal);
-      else await req(tx.objectStore('meta').delete(REFUSAL_KEY));
-    });
-  }
-
-  // With the `u` flag a well-formed pair is one code point; only an unpaired half matches.
-  const LONE_SURROGATE = /\p{Cs}/u;
-
-  /**
-   * Whether a value holds a string (or an object key) with a lone UTF-16 surrogate. Such a
-   * string has no UTF-8 form: the server refuses the whole push that carries it (`400
-   * malformed_json`), so it must never be queued.
-   * @param {unknown} value
-   * @returns {boolean}
-   */
-  function holdsLoneSurrogate(value) {
-    const stack = [value];
-    while (stack.length) {
-      const v = stack.pop();
-      if (typeof v === 'string') {
-        if (LONE_SURROGATE.test(v)) return true;
-      } else if (v !== null && typeof v === 'object') {
-        for (const [key, inner] of Object.entries(v)) {
-          if (LONE_SURROGATE.test(key)) return true;
-          stack.push(inner);
-        }
-      }
-    }
-    return false;
-  }
-
-  return { REFUSAL_KEY, readRefusal, writeRefusal, holdsLoneSurrogate };
-})();
 // ---- local/store.js
 const __local_store = (() => {
   // The local copy of records. Each row keeps the last state the server confirmed (`server`)
@@ -977,6 +1142,29 @@ const __local_store = (() => {
    * @property {any} data
    * @property {boolean} [local]  derived by this client from an `applied` result (which carries
    *   no data); the server's copy of the same version replaces it
+   */
+
+  /**
+   * @typedef {object} PushResult  the server's answer for one write of a push (docs/protocol.md)
+   * @property {number} mid
+   * @property {'applied' | 'merged' | 'conflict' | 'rejected'} status
+   * @property {number} [version]
+   * @property {number} [seq]
+   * @property {ServerRecord} [record]
+   * @property {string} [code]
+   * @property {string} [message]
+   * @property {Resolution} [resolution]
+   * @property {boolean} [duplicate]
+   * @property {string} [hlc_clamped]  the stamp the server stored instead of ours
+   * @property {number} [conflict_id]  an open `manual` conflict (code conflict_open)
+   */
+
+  /**
+   * @typedef {object} Resolution  how the server settled a write based on a stale version
+   * @property {string} policy
+   * @property {'server' | 'client' | 'both' | 'custom'} winner
+   * @property {Array<{field: string, winner: string}>} [fields]
+   * @property {boolean} [base_unknown]
    */
 
   /**
@@ -1260,6 +1448,77 @@ const __local_store = (() => {
 
   return { applyOp, foldPending, pendingFor, refreshRow, storeServerRecord, sameJson, applyRemoteChanges, resetSpace, startCursor, toLocalRecord, getRecord, listRecords };
 })();
+// ---- replay/refusal.js
+const __replay_refusal = (() => {
+  // The refusal pause: the server refused a push as a whole (`400`: a bad `client_id`, a
+  // `protocol` it does not know, a body it cannot read). That is no queued write's fault, and
+  // every batch this client sends would meet it again: replay stops, nothing is dead-lettered,
+  // and the pause is kept in the database so neither the worker nor another tab loops on it.
+  // The client lifts it on start (the app or the server may have been updated since: one
+  // attempt tells) and on resume().
+
+  const { getMeta, req, setMeta, transact } = __local_db;
+
+  const REFUSAL_KEY = 'replay_refused';
+
+  /**
+   * Why replay is paused: the server's answer to the refused batch.
+   * @typedef {object} BatchRefusal
+   * @property {number} status  400
+   * @property {string} code  the server's problem code, e.g. 'invalid_request', 'malformed_json'
+   * @property {string} detail  the server's explanation, for the app's log or support screen
+   * @property {string} [field]  the request field at fault, when the server named one
+   *   ('client_id', 'protocol', 'mutations')
+   * @property {number} at  when it was refused (ms since the epoch)
+   */
+
+  /**
+   * @param {IDBDatabase} db
+   * @returns {Promise<BatchRefusal | undefined>}
+   */
+  function readRefusal(db) {
+    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, REFUSAL_KEY));
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @param {BatchRefusal | undefined} refusal  undefined lifts the pause
+   */
+  function writeRefusal(db, refusal) {
+    return transact(db, ['meta'], 'readwrite', async (tx) => {
+      if (refusal) await setMeta(tx, REFUSAL_KEY, refusal);
+      else await req(tx.objectStore('meta').delete(REFUSAL_KEY));
+    });
+  }
+
+  // With the `u` flag a well-formed pair is one code point; only an unpaired half matches.
+  const LONE_SURROGATE = /\p{Cs}/u;
+
+  /**
+   * Whether a value holds a string (or an object key) with a lone UTF-16 surrogate. Such a
+   * string has no UTF-8 form: the server refuses the whole push that carries it (`400
+   * malformed_json`), so it must never be queued.
+   * @param {unknown} value
+   * @returns {boolean}
+   */
+  function holdsLoneSurrogate(value) {
+    const stack = [value];
+    while (stack.length) {
+      const v = stack.pop();
+      if (typeof v === 'string') {
+        if (LONE_SURROGATE.test(v)) return true;
+      } else if (v !== null && typeof v === 'object') {
+        for (const [key, inner] of Object.entries(v)) {
+          if (LONE_SURROGATE.test(key)) return true;
+          stack.push(inner);
+        }
+      }
+    }
+    return false;
+  }
+
+  return { REFUSAL_KEY, readRefusal, writeRefusal, holdsLoneSurrogate };
+})();
 // ---- replay/outbox.js
 const __replay_outbox = (() => {
   // The outbox: local writes waiting for the server. A write lands in the records store and
@@ -1269,8 +1528,8 @@ const __replay_outbox = (() => {
   const { getClientId, getMeta, req, setMeta, transact } = __local_db;
   const { formatHlc, tickHlc } = __local_hlc;
   const { patchProblem } = __local_ops;
-  const { holdsLoneSurrogate } = __replay_refusal;
   const { refreshRow } = __local_store;
+  const { holdsLoneSurrogate } = __replay_refusal;
 
   /** @typedef {import('../local/store.js').OutboxEntry} OutboxEntry */
   /** @typedef {import('../local/store.js').LocalRecord} LocalRecord */
@@ -1482,223 +1741,6 @@ const __replay_outbox = (() => {
 
   return { validateWrite, PROTOCOL, enqueueWrite, readOutbox, protocolOf, oneProtocol, countOutbox, toWireMutation, listDeadLetters, clearDeadLetters, listConflicts, clearConflicts };
 })();
-// ---- net/rate.js
-const __net_rate = (() => {
-  // The server's per-user limits (docs/protocol.md, "Limits"): a 429 (`rate_limited`, or
-  // `too_many_connections` for a long-poll) says how long to wait in Retry-After. The wait is
-  // kept in the database's meta store, so the pages and the service worker of one user all
-  // hold their pushes until then instead of retrying on their own backoff.
-
-  const { getMeta, req, setMeta, transact } = __local_db;
-
-  const LIMIT_KEY = 'rate_limited_until';
-  /** A wait asked for is honoured up to this long: a wrong header never stalls sync for hours. */
-  const MAX_WAIT_MS = 5 * 60 * 1000;
-
-  /**
-   * What a 429 said.
-   * @typedef {object} RateLimit
-   * @property {string} code  'rate_limited' or 'too_many_connections'
-   * @property {number} retryAfter  seconds the server asked for
-   * @property {number} until  when to try again (ms since the epoch; the wait is capped)
-   */
-
-  /**
-   * Milliseconds to wait: the Retry-After header (seconds), else the body's `retry_after`,
-   * at least a second and at most MAX_WAIT_MS.
-   * @param {unknown} seconds
-   * @returns {number}
-   */
-  function waitMs(seconds) {
-    const value = Number(seconds);
-    return Math.min(MAX_WAIT_MS, Math.max(1000, Number.isFinite(value) ? value * 1000 : 1000));
-  }
-
-  /**
-   * The limit a 429 answer states (its body is read).
-   * @param {Response} response
-   * @returns {Promise<RateLimit>}
-   */
-  async function limitOf(response) {
-    const body = await response.json().catch(() => ({}));
-    const header = response.headers.get('retry-after');
-    const retryAfter = Number(header ?? body?.retry_after ?? 1) || 1;
-    const code = typeof body?.code === 'string' ? body.code : 'rate_limited';
-    return { code, retryAfter, until: Date.now() + waitMs(retryAfter) };
-  }
-
-  class RateLimitError extends Error {
-    /** @param {RateLimit} limit */
-    constructor(limit) {
-      super(`the server asked to wait ${limit.retryAfter} s (${limit.code})`);
-      this.name = 'RateLimitError';
-      this.status = 429;
-      this.code = limit.code;
-      this.limit = limit;
-    }
-  }
-
-  /**
-   * @param {IDBDatabase} db
-   * @returns {Promise<number>}  ms since the epoch before which nothing is pushed (0: none)
-   */
-  async function readLimit(db) {
-    const until = await transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, LIMIT_KEY));
-    return typeof until === 'number' ? until : 0;
-  }
-
-  /**
-   * @param {IDBDatabase} db
-   * @param {number} until  0 lifts it
-   */
-  function writeLimit(db, until) {
-    return transact(db, ['meta'], 'readwrite', async (tx) => {
-      if (until) await setMeta(tx, LIMIT_KEY, until);
-      else await req(tx.objectStore('meta').delete(LIMIT_KEY));
-    });
-  }
-
-  return { LIMIT_KEY, MAX_WAIT_MS, waitMs, limitOf, RateLimitError, readLimit, writeLimit };
-})();
-// ---- net/reach.js
-const __net_reach = (() => {
-  // Whether the sync server can be reached, judged from how the last request to it failed.
-  // The browser's `navigator.onLine` only says whether there is a network; a server that is
-  // down, restarting or behind a broken proxy looks "online" to it.
-
-  /**
-   * What the client tells apps about the server: 'unreachable' (no answer, or a 5xx) or
-   * 'busy' (503 storage_unavailable: it is up but cannot write now, and asked to retry).
-   * @typedef {'unreachable' | 'busy'} ServerTrouble
-   */
-
-  /**
-   * The facts of a failed request that matter here; ReplayError and pull errors carry them.
-   * @typedef {object} RequestFailure
-   * @property {number} [status]  HTTP status, when the server (or a proxy) answered
-   * @property {string} [code]  the problem+json `code` of that answer
-   * @property {boolean} [network]  the request got no answer at all (fetch rejected)
-   */
-
-  /**
-   * @param {RequestFailure | null | undefined} failure
-   * @returns {ServerTrouble | null}  null: the server answered (a 4xx is about the request,
-   *   not about reaching the server)
-   */
-  function serverTrouble(failure) {
-    if (!failure) return null;
-    if (typeof failure.status === 'number') {
-      if (failure.status === 503 && failure.code === 'storage_unavailable') return 'busy';
-      return failure.status >= 500 ? 'unreachable' : null;
-    }
-    return failure.network ? 'unreachable' : null;
-  }
-
-  /**
-   * fetch(), with a rejection (no connection, DNS, TLS, CORS) marked as a network failure.
-   * @param {typeof fetch} doFetch
-   * @param {string} url
-   * @param {RequestInit} init
-   * @returns {Promise<Response>}
-   */
-  async function fetchOrFail(doFetch, url, init) {
-    try {
-      return await doFetch(url, init);
-    } catch (error) {
-      // The same error (a TypeError from fetch), marked: callers that test its type still can.
-      if (error instanceof Error && error.name !== 'AbortError') Object.assign(error, { network: true });
-      throw error;
-    }
-  }
-
-  /**
-   * The problem+json code of an error answer ('' when the body is not one).
-   * @param {Response} response
-   * @returns {Promise<string>}
-   */
-  async function problemCode(response) {
-    try {
-      const body = await response.json();
-      return typeof body?.code === 'string' ? body.code : '';
-    } catch {
-      return '';
-    }
-  }
-
-  /**
-   * The client's view of the server: the trouble the last request showed, until a request
-   * succeeds. While in trouble it calls `retry` with a backoff from 2 s to a minute (a busy
-   * server keeps the feed open, so no reconnect would bring queued writes out), and when the
-   * server answers again it calls `recovered` once.
-   */
-  class ServerWatch {
-    /**
-     * @param {{changed: () => void, retry: () => Promise<void>, recovered: () => void}} hooks
-     */
-    constructor(hooks) {
-      this.hooks = hooks;
-      /** @type {ServerTrouble | null} */
-      this.trouble = null;
-      /** @type {ReturnType<typeof setTimeout> | undefined} */
-      this.timer = undefined;
-      this.delayMs = 0;
-      this.stopped = false;
-    }
-
-    /**
-     * A request failed. Failures while the browser is offline, and failures that are not
-     * about a request (a database error), say nothing about the server.
-     * @param {RequestFailure} failure
-     */
-    failed(failure) {
-      if (this.stopped || globalThis.navigator?.onLine === false) return;
-      if (typeof failure?.status !== 'number' && !failure?.network) return;
-      const trouble = serverTrouble(failure);
-      if (trouble === null) {
-        this.answered(); // a 4xx: it is there
-        return;
-      }
-      const before = this.trouble;
-      this.trouble = trouble;
-      if (before !== trouble) this.hooks.changed();
-      this.armRetry();
-    }
-
-    /** A request succeeded (or the feed opened). */
-    answered() {
-      if (this.trouble === null) return;
-      this.forget();
-      this.hooks.changed();
-      if (!this.stopped) this.hooks.recovered();
-    }
-
-    /** Judge afresh (the browser came back online); no recovery call. */
-    forget() {
-      this.trouble = null;
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.delayMs = 0;
-    }
-
-    stop() {
-      this.stopped = true;
-      this.forget();
-    }
-
-    armRetry() {
-      if (this.stopped || this.timer !== undefined) return;
-      this.delayMs = Math.min(60000, this.delayMs ? this.delayMs * 2 : 2000);
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        if (this.stopped || this.trouble === null || globalThis.navigator?.onLine === false) return;
-        // A failure comes back through failed(), which arms the next try.
-        this.hooks.retry().catch(() => {});
-      }, this.delayMs);
-    }
-  }
-
-  return { serverTrouble, fetchOrFail, problemCode, ServerWatch };
-})();
 // ---- replay/results.js
 const __replay_results = (() => {
   // Apply the per-mutation results of a push (docs/protocol.md, "Result kinds"). All results
@@ -1712,29 +1754,7 @@ const __replay_results = (() => {
 
   /** @typedef {import('../local/store.js').OutboxEntry} OutboxEntry */
   /** @typedef {import('../local/store.js').ServerRecord} ServerRecord */
-
-  /**
-   * @typedef {object} PushResult
-   * @property {number} mid
-   * @property {'applied' | 'merged' | 'conflict' | 'rejected'} status
-   * @property {number} [version]
-   * @property {number} [seq]
-   * @property {ServerRecord} [record]
-   * @property {string} [code]
-   * @property {string} [message]
-   * @property {Resolution} [resolution]
-   * @property {boolean} [duplicate]
-   * @property {string} [hlc_clamped]  the stamp the server stored instead of ours
-   * @property {number} [conflict_id]  an open `manual` conflict (code conflict_open)
-   */
-
-  /**
-   * @typedef {object} Resolution  how the server settled a write based on a stale version
-   * @property {string} policy
-   * @property {'server' | 'client' | 'both' | 'custom'} winner
-   * @property {Array<{field: string, winner: string}>} [fields]
-   * @property {boolean} [base_unknown]
-   */
+  /** @typedef {import('../local/store.js').PushResult} PushResult */
 
   /**
    * @param {PushResult} result
@@ -1856,14 +1876,15 @@ const __replay_replay = (() => {
   // Sync handler and, where that API is missing, by the pages. A network error or a 5xx
   // leaves every entry in place and rejects, so Background Sync schedules a retry. A 429
   // (the user's rate is spent) does too, after storing how long the server asked to wait:
-  // until then no replay sends anything (rate.js).
+  // until then no replay sends anything (net/rate.js).
 
-  const { fetchWithToken, pauseOf, readPause, writePause } = __net_auth;
   const { getClientId } = __local_db;
-  const { withReplayLock } = __replay_lock;
-  const { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } = __replay_outbox;
+  const { fetchWithToken, pauseOf, readPause, writePause } = __net_auth;
+  const { endpoint } = __net_endpoint;
   const { RateLimitError, limitOf, readLimit, writeLimit } = __net_rate;
   const { fetchOrFail } = __net_reach;
+  const { withReplayLock } = __replay_lock;
+  const { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } = __replay_outbox;
   const { holdsLoneSurrogate, readRefusal, writeRefusal } = __replay_refusal;
   const { applyPushResults, deadLetter } = __replay_results;
 
@@ -1922,18 +1943,6 @@ const __replay_replay = (() => {
     } catch {
       return { code: `http_${response.status}`, detail: response.statusText };
     }
-  }
-
-  /**
-   * Resolve the push endpoint against the server base (relative bases resolve against the
-   * page or worker location).
-   * @param {string} base
-   * @param {string} path  relative, e.g. 'v1/push'
-   * @returns {string}
-   */
-  function endpoint(base, path) {
-    const origin = globalThis.location?.href ?? 'http://localhost/';
-    return new URL(path, new URL(base.endsWith('/') ? base : `${base}/`, origin)).href;
   }
 
   /**
@@ -2107,19 +2116,19 @@ const __replay_replay = (() => {
     for (const r of outcome.rejected) notifier.post({ type: 'rejected', ...r });
   }
 
-  return { ReplayError, endpoint, replayOutbox };
+  return { ReplayError, replayOutbox };
 })();
 // ---- sw/handlers.js
 const __sw_handlers = (() => {
   // The service worker side of sync: replay the outbox when Background Sync fires, and where
   // that API is missing (Firefox, Safari) when the worker starts, activates, comes online or
   // is asked by a page. Every path goes through replayOutbox, which holds the replay lock.
-  // Each replay uses the token a page stored in that database (auth.js): the worker has no
+  // Each replay uses the token a page stored in that database (net/auth.js): the worker has no
   // way to sign in by itself, and a refused token pauses replay until a page provides one.
 
-  const { storedTokens } = __net_auth;
   const { DEFAULT_DB_NAME, databaseHandle } = __local_db;
   const { createNotifier } = __local_notify;
+  const { storedTokens } = __net_auth;
   const { replayOutbox } = __replay_replay;
 
   const OUTBOX_SYNC_TAG = 'syncserver-outbox';

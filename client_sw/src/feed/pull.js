@@ -1,12 +1,12 @@
 // Pull the changefeed over HTTP from the stored cursor (GET /v1/changes). The page uses it
 // to catch up at start and while the WebSocket is down.
 
-import { AuthError, fetchWithToken, pauseOf } from '../net/auth.js';
 import { getCursor } from '../local/db.js';
+import { applyRemoteChanges, resetSpace, startCursor } from '../local/store.js';
+import { AuthError, fetchWithToken, pauseOf } from '../net/auth.js';
+import { endpoint } from '../net/endpoint.js';
 import { RateLimitError, limitOf } from '../net/rate.js';
 import { fetchOrFail, problemCode } from '../net/reach.js';
-import { endpoint } from '../replay/replay.js';
-import { applyRemoteChanges, resetSpace, startCursor } from '../local/store.js';
 
 /**
  * @typedef {object} PullOptions

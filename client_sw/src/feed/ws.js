@@ -3,9 +3,9 @@
 // stored cursor, so a dropped connection resumes exactly where it stopped.
 
 import { setCursor } from '../local/db.js';
-import { waitMs } from '../net/rate.js';
-import { endpoint } from '../replay/replay.js';
 import { applyRemoteChanges, resetSpace, startCursor } from '../local/store.js';
+import { endpoint } from '../net/endpoint.js';
+import { waitMs } from '../net/rate.js';
 
 /** @typedef {'connecting' | 'catching-up' | 'live' | 'closed'} FeedState */
 

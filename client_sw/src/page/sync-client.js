@@ -3,19 +3,19 @@
 // land in IndexedDB and the outbox, and a replay (Background Sync in the service worker,
 // or this page where that API is missing) delivers them.
 
-import { fetchWithToken, pageTokens, readPause, writePause } from '../net/auth.js';
-import { Collection } from './collection.js';
-import { DEFAULT_DB_NAME, getClientId, openDatabase, userDatabaseName, wipeDatabase } from '../local/db.js';
-import { Emitter } from './events.js';
-import { withReplayLock } from '../replay/lock.js';
-import { createNotifier } from '../local/notify.js';
-import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from '../replay/outbox.js';
 import { pollFeed, pullOnce } from '../feed/poll.js';
-import { ServerWatch } from '../net/reach.js';
-import { readRefusal, writeRefusal } from '../replay/refusal.js';
-import { endpoint } from '../replay/replay.js';
-import { DEFAULT_SYNC_TAG, ReplaySchedule } from '../replay/schedule.js';
 import { LiveFeed } from '../feed/ws.js';
+import { DEFAULT_DB_NAME, getClientId, openDatabase, userDatabaseName, wipeDatabase } from '../local/db.js';
+import { createNotifier } from '../local/notify.js';
+import { fetchWithToken, pageTokens, readPause, writePause } from '../net/auth.js';
+import { endpoint } from '../net/endpoint.js';
+import { ServerWatch } from '../net/reach.js';
+import { withReplayLock } from '../replay/lock.js';
+import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from '../replay/outbox.js';
+import { readRefusal, writeRefusal } from '../replay/refusal.js';
+import { DEFAULT_SYNC_TAG, ReplaySchedule } from '../replay/schedule.js';
+import { Collection } from './collection.js';
+import { Emitter } from './events.js';
 
 export { DEFAULT_SYNC_TAG };
 
@@ -88,7 +88,7 @@ export class SyncClient extends Emitter {
     /** @type {SyncStatus} */
     this.status = 'online';
     this.pending = 0;
-    /** what the last request to the server said about reaching it (see reach.js) */
+    /** what the last request to the server said about reaching it (see net/reach.js) */
     this.watch = new ServerWatch({
       changed: () => this.updateStatus(),
       // Background Sync may wait minutes after a failure: deliver from this page.
@@ -114,7 +114,7 @@ export class SyncClient extends Emitter {
     this.wakePoll = null;
     /** a 429 asked to wait until then (ms since the epoch): no pulls before it */
     this.limitedUntil = 0;
-    /** when this page replays the outbox itself (see replay-schedule.js) */
+    /** when this page replays the outbox itself (see replay/schedule.js) */
     this.replays = new ReplaySchedule({
       db, url: this.url, notifier: this.notifier, source: `page:${clientId}`, tokens: this.tokens, options,
       closed: () => this.closed,
@@ -136,7 +136,7 @@ export class SyncClient extends Emitter {
       globalThis.removeEventListener?.('offline', onOffline);
     });
     await this.refreshPending();
-    // A batch refused by an earlier session (refusal.js): the app or the server may have
+    // A batch refused by an earlier session (replay/refusal.js): the app or the server may have
     // been updated since, and one replay tells whether the refusal still holds.
     await writeRefusal(this.db, undefined);
     if (this.options.token !== undefined) {

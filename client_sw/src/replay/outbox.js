@@ -5,8 +5,8 @@
 import { getClientId, getMeta, req, setMeta, transact } from '../local/db.js';
 import { formatHlc, tickHlc } from '../local/hlc.js';
 import { patchProblem } from '../local/ops.js';
-import { holdsLoneSurrogate } from './refusal.js';
 import { refreshRow } from '../local/store.js';
+import { holdsLoneSurrogate } from './refusal.js';
 
 /** @typedef {import('../local/store.js').OutboxEntry} OutboxEntry */
 /** @typedef {import('../local/store.js').LocalRecord} LocalRecord */

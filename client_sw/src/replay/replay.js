@@ -2,14 +2,15 @@
 // Sync handler and, where that API is missing, by the pages. A network error or a 5xx
 // leaves every entry in place and rejects, so Background Sync schedules a retry. A 429
 // (the user's rate is spent) does too, after storing how long the server asked to wait:
-// until then no replay sends anything (rate.js).
+// until then no replay sends anything (net/rate.js).
 
-import { fetchWithToken, pauseOf, readPause, writePause } from '../net/auth.js';
 import { getClientId } from '../local/db.js';
-import { withReplayLock } from './lock.js';
-import { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } from './outbox.js';
+import { fetchWithToken, pauseOf, readPause, writePause } from '../net/auth.js';
+import { endpoint } from '../net/endpoint.js';
 import { RateLimitError, limitOf, readLimit, writeLimit } from '../net/rate.js';
 import { fetchOrFail } from '../net/reach.js';
+import { withReplayLock } from './lock.js';
+import { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } from './outbox.js';
 import { holdsLoneSurrogate, readRefusal, writeRefusal } from './refusal.js';
 import { applyPushResults, deadLetter } from './results.js';
 
@@ -68,18 +69,6 @@ async function readProblem(response) {
   } catch {
     return { code: `http_${response.status}`, detail: response.statusText };
   }
-}
-
-/**
- * Resolve the push endpoint against the server base (relative bases resolve against the
- * page or worker location).
- * @param {string} base
- * @param {string} path  relative, e.g. 'v1/push'
- * @returns {string}
- */
-export function endpoint(base, path) {
-  const origin = globalThis.location?.href ?? 'http://localhost/';
-  return new URL(path, new URL(base.endsWith('/') ? base : `${base}/`, origin)).href;
 }
 
 /**

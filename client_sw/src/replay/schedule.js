@@ -4,8 +4,8 @@
 // is over. Replays started here are merged: one runs at a time, plus one follow-up.
 
 import { DEFAULT_DB_NAME } from '../local/db.js';
-import { countOutbox } from './outbox.js';
 import { RateLimitError } from '../net/rate.js';
+import { countOutbox } from './outbox.js';
 import { replayOutbox } from './replay.js';
 
 export const DEFAULT_SYNC_TAG = 'syncserver-outbox';

@@ -1,12 +1,12 @@
 // The service worker side of sync: replay the outbox when Background Sync fires, and where
 // that API is missing (Firefox, Safari) when the worker starts, activates, comes online or
 // is asked by a page. Every path goes through replayOutbox, which holds the replay lock.
-// Each replay uses the token a page stored in that database (auth.js): the worker has no
+// Each replay uses the token a page stored in that database (net/auth.js): the worker has no
 // way to sign in by itself, and a refused token pauses replay until a page provides one.
 
-import { storedTokens } from '../net/auth.js';
 import { DEFAULT_DB_NAME, databaseHandle } from '../local/db.js';
 import { createNotifier } from '../local/notify.js';
+import { storedTokens } from '../net/auth.js';
 import { replayOutbox } from '../replay/replay.js';
 
 export const OUTBOX_SYNC_TAG = 'syncserver-outbox';
