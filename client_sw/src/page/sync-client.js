@@ -143,11 +143,11 @@ export class SyncClient extends Emitter {
    * @returns {Space}
    */
   space(name) {
+    if (!this.following.has(name)) {
+      throw new SpaceError('not_followed', name, undefined, `this client does not follow space '${name}' (its spaces: ${this.spaces.join(', ') || 'none'})`);
+    }
     let handle = this.handles.get(name);
     if (!handle) {
-      if (!this.following.has(name)) {
-        throw new SpaceError('not_followed', name, undefined, `this client does not follow space '${name}' (its spaces: ${this.spaces.join(', ') || 'none'})`);
-      }
       handle = new Space(this, name);
       this.handles.set(name, handle);
     }
@@ -377,7 +377,14 @@ export class SyncClient extends Emitter {
     await this.tokens.get();
     await writePause(this.db, undefined);
     await writeRefusal(this.db, undefined);
-    this.feed?.resumeAuth();
+    if (this.only === null) {
+      // Many spaces: the open socket takes the token in a new hello (its other subscriptions
+      // go on), and the list of spaces is read again.
+      this.feed?.reauth();
+      this.following.refresh();
+    } else {
+      this.feed?.resumeAuth();
+    }
     this.wakePoll?.();
     await this.replays.schedule();
   }
