@@ -383,7 +383,9 @@ export class LiveFeed {
     // asked for a wait of its own.
     const delay = Math.max(base / 2 + Math.random() * (base / 2), this.notBefore - Date.now());
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.connect(), delay);
+    // A socket opened meanwhile (reconnectNow(): the browser came online, a new token) stays
+    // the one socket.
+    this.retryTimer = setTimeout(() => { if (!this.socket) this.connect(); }, delay);
   }
 }
 

@@ -198,7 +198,7 @@ export class Following {
    */
   async follow(space) {
     if (this.how !== 'list') throw new TypeError('follow() is for a client made with a `spaces` list');
-    followedBy({ spaces: [space] });
+    if (!NAME.test(space)) throw new TypeError(`bad space name: ${space}`);
     await this.add(space, this.grants?.spaces[space] ?? (this.grants?.sub === null ? 'rw' : undefined));
   }
 
@@ -256,6 +256,7 @@ export class Following {
    * @param {string} space
    */
   revokedElsewhere(space) {
+    if (this.how === 'one') return; // a client of one space meets the refusal itself and pauses
     this.drop(space);
     if (this.grants?.spaces[space]) delete this.grants.spaces[space];
   }
