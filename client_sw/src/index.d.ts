@@ -274,7 +274,7 @@ export declare class Collection<T extends Record<string, unknown> = Record<strin
 /**
  * Refused before anything was queued: `forbidden` (a write to a space that is read-only for
  * the token, mode `r`, or no longer followed) or `not_followed` (sync.space(name) of a
- * space the client does not follow; sync.collection() on a client of many spaces).
+ * space the client does not follow).
  */
 export declare class SpaceError extends Error {
   readonly code: 'forbidden' | 'not_followed';
@@ -314,7 +314,7 @@ export declare class SyncClient {
   readonly feedState: FeedState;
   /** one space the client follows (a SpaceError `not_followed` for any other) */
   space(name: string): Space;
-  /** a collection of the one space of a client made with `space`; a client of many spaces throws (use space(name).collection()) */
+  /** a collection of the one space of a client made with `space`; a client of many spaces throws a TypeError (use space(name).collection()) */
   collection<T extends Record<string, unknown> = Record<string, any>>(name: string): Collection<T>;
   /** a client made with a `spaces` list: follow one more space (subscribed and synced) */
   follow(name: string): Promise<void>;

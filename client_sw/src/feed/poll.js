@@ -18,7 +18,7 @@ import { pullChanges } from './pull.js';
  * @property {IDBDatabase} db
  * @property {string} url
  * @property {string | null} only  the one space of a client of one space; null: it follows many
- * @property {() => string[]} followed  the spaces followed now
+ * @property {string[]} spaces  the spaces followed now
  * @property {(space: string, detail: string) => void} spaceForbidden  a pull says the token
  *   cannot read the space
  * @property {{collections?: string[], pollWaitSeconds?: number}} options
@@ -50,7 +50,7 @@ function pullFollowed(client, wait) {
     onResync: (/** @type {import('./pull.js').ResyncEvent} */ event) => client.onResync(event),
   };
   if (client.only !== null) return pullChanges({ ...common, space: client.only, wait });
-  return pullSpaces({ ...common, spaces: client.followed(), onForbidden: (space, detail) => client.spaceForbidden(space, detail) });
+  return pullSpaces({ ...common, spaces: client.spaces, onForbidden: (space, detail) => client.spaceForbidden(space, detail) });
 }
 
 /**

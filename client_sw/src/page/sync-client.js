@@ -134,9 +134,6 @@ export class SyncClient extends Emitter {
   /** @returns {string[]} the spaces this client follows now */
   get spaces() { return this.following.names(); }
 
-  /** @returns {string[]} the spaces the HTTP feed pulls (feed/poll.js) */
-  followed() { return this.following.names(); }
-
   /**
    * One space this client follows: its collections, status and queued writes.
    * @param {string} name
@@ -160,8 +157,7 @@ export class SyncClient extends Emitter {
    */
   collection(name) {
     if (this.only === null) {
-      throw new SpaceError('not_followed', '', undefined,
-        `this client follows several spaces: use sync.space(name).collection('${name}')`);
+      throw new TypeError(`this client follows several spaces: use sync.space(name).collection('${name}')`);
     }
     return this.space(this.only).collection(name);
   }
