@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openDatabase, req, transact } from '../src/local/db.js';
 import { createNotifier } from '../src/local/notify.js';
+import { pullSpaces } from '../src/feed/multipull.js';
 import { applyRemoteChanges, listRecords } from '../src/local/store.js';
 import { storeToken, storedTokens } from '../src/net/auth.js';
 import { countOutbox, enqueueWrite, listConflicts, listDeadLetters, readOutbox } from '../src/replay/outbox.js';
@@ -342,4 +343,27 @@ test('thirty-odd spaces live on one WebSocket: caught up, live changes, revoked 
   assert.equal(seen.xRecords, 0, 'the revoked space\'s records are gone');
   assert.deepEqual(seen.added, [{ space: `live${process.pid}-y`, mode: 'r' }]);
   assert.equal(seen.spaces, 31);
+});
+
+test('a server that takes fewer spaces per pull (too_many_spaces) gets them in smaller requests', async () => {
+  const small = await new SyncServer(await freePort(), { SYNCSERVER_MAX_PULL_SPACES: '2' }).start();
+  try {
+    const spaces = ['p0', 'p1', 'p2', 'p3', 'p4'];
+    await small.push('c-other', spaces.map((space, i) => put(i + 1, space, 'todos', 't1', { n: i })));
+    const db = await freshDb();
+    /** @type {number[]} */
+    const sizes = [];
+    /** @type {typeof fetch} */
+    const counting = async (url, init) => {
+      const response = await fetch(url, init);
+      sizes.push(response.ok ? Object.keys(JSON.parse(String(init?.body)).cursors).length : -response.status);
+      return response;
+    };
+    const changed = await pullSpaces({ db, url: small.url, spaces, fetch: counting });
+    assert.deepEqual(sizes, [-400, -400, 2, 2, 1], 'refused at 5 and 3 spaces, then 2 at a time');
+    assert.deepEqual(changed.map((r) => r.space).sort(), spaces);
+    for (const space of spaces) assert.equal((await listRecords(db, space, 'todos')).length, 1);
+  } finally {
+    await small.dispose();
+  }
 });

@@ -8,7 +8,10 @@ import { endpoint } from '../net/endpoint.js';
 import { RateLimitError, limitOf } from '../net/rate.js';
 import { fetchOrFail, problemCode } from '../net/reach.js';
 
-/** The server's default SYNCSERVER_MAX_PULL_SPACES: more spaces go in several requests. */
+/**
+ * The server's default SYNCSERVER_MAX_PULL_SPACES: more spaces go in several requests (and
+ * fewer, when the server answers `too_many_spaces`: its operator set a lower limit).
+ */
 export const MAX_PULL_SPACES = 1000;
 
 /**
@@ -46,11 +49,12 @@ export async function pullSpaces(options) {
     cursors.set(space, start.cursor);
   }
   let todo = [...cursors.keys()];
+  let most = MAX_PULL_SPACES;
   for (let round = 0; todo.length > 0 && round < 10000; round++) {
     /** @type {string[]} */
     const next = [];
-    for (let i = 0; i < todo.length; i += MAX_PULL_SPACES) {
-      const chunk = todo.slice(i, i + MAX_PULL_SPACES);
+    for (let i = 0; i < todo.length; i += most) {
+      const chunk = todo.slice(i, i + most);
       /** @type {Record<string, unknown>} */
       const body = { cursors: Object.fromEntries(chunk.map((space) => [space, cursors.get(space) ?? ''])) };
       if (options.limit) body.limit = options.limit;
@@ -65,6 +69,11 @@ export async function pullSpaces(options) {
       if (response.status === 429) throw new RateLimitError(await limitOf(response));
       if (!response.ok) {
         const code = await problemCode(response);
+        if (code === 'too_many_spaces' && chunk.length > 1) {
+          most = Math.ceil(chunk.length / 2);
+          i -= most; // the same spaces again, in smaller requests
+          continue;
+        }
         throw Object.assign(new Error(`pull failed: HTTP ${response.status} ${code}`), { status: response.status, code });
       }
       const answer = await response.json();
