@@ -88,7 +88,7 @@ _PULL_RESPONSE = {
     "properties": {
         "spaces": {"type": "object", "description": "every space asked, in the order asked: "
                    "its page, or its error",
-                   "additionalProperties": {"oneOf": [_ref("ChangesPage"),
+                   "additionalProperties": {"anyOf": [_ref("ChangesPage"),
                                                       _ref("SpaceError")]}},
         "more": {"type": "boolean", "description": "a space has more now: pull again with "
                  "the new cursors"}},
