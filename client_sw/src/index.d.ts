@@ -164,6 +164,29 @@ export interface TokenSource {
   refresh(failed: string | undefined): Promise<string | undefined>;
 }
 
+/** A space the client follows now (granted by a refreshed token, or follow()). */
+export interface SpaceAddedEvent {
+  space: string;
+  /** the token's mode for it; undefined when the server did not say */
+  mode: SpaceMode | undefined;
+}
+/**
+ * The token no longer grants reading the space (it is absent from GET /v1/spaces, or the
+ * server answered `forbidden` on the socket or a pull). Fires in every tab of the user.
+ * The space's records, cursors and conflict log entries were dropped from this device, and
+ * its queued writes moved to the dead letters with code `forbidden`.
+ */
+export interface SpaceRevokedEvent {
+  space: string;
+  code: 'forbidden' | string;
+  /** why, in words */
+  detail: string;
+  /** how many records were dropped */
+  dropped: number;
+  /** how many queued writes became dead letters */
+  deadLetters: number;
+}
+
 export interface SyncEvents {
   change: ChangeEvent;
   conflict: ConflictEvent;
@@ -176,6 +199,8 @@ export interface SyncEvents {
   auth: AuthPause;
   refused: BatchRefusal;
   'rate-limited': RateLimitedEvent;
+  'space-added': SpaceAddedEvent;
+  'space-revoked': SpaceRevokedEvent;
   logout: LogoutEvent;
 }
 
@@ -192,9 +217,10 @@ export interface ResyncEvent {
   dropped: number;
 }
 
-export interface SyncClientOptions {
-  /** the space this client reads and writes */
-  space: string;
+/** What a token grants on a space: read only, or read and write. */
+export type SpaceMode = 'r' | 'rw';
+
+interface SyncClientCommonOptions {
   /** base URL of the sync server; default: this origin ('/') */
   url?: string;
   /** restrict the feed to these collections */
@@ -215,6 +241,22 @@ export interface SyncClientOptions {
   /** replay from the page when Background Sync has not emptied the outbox after this long online (default 15000) */
   fallbackReplayMs?: number;
 }
+/** A client of one space: `sync.collection(name)` reads and writes in it. */
+export interface OneSpaceOptions extends SyncClientCommonOptions {
+  /** the one space this client reads and writes */
+  space: string;
+  spaces?: undefined;
+}
+/** A client of many spaces: `sync.space(name).collection(c)` reads and writes in each. */
+export interface ManySpacesOptions extends SyncClientCommonOptions {
+  space?: undefined;
+  /**
+   * the spaces to follow: these names (follow() and unfollow() change them), or 'token':
+   * every space GET /v1/spaces lists for the token, read again after each token refresh
+   */
+  spaces: string[] | 'token';
+}
+export type SyncClientOptions = OneSpaceOptions | ManySpacesOptions;
 
 export declare class Collection<T extends Record<string, unknown> = Record<string, any>> {
   readonly name: string;
@@ -229,16 +271,55 @@ export declare class Collection<T extends Record<string, unknown> = Record<strin
   subscribe(fn: (records: LocalRecord<T>[]) => void): () => void;
 }
 
+/**
+ * Refused before anything was queued: `forbidden` (a write to a space that is read-only for
+ * the token, mode `r`, or no longer followed) or `not_followed` (sync.space(name) of a
+ * space the client does not follow).
+ */
+export declare class SpaceError extends Error {
+  readonly code: 'forbidden' | 'not_followed';
+  readonly space: string;
+  /** the token's mode for the space, when known */
+  readonly mode: SpaceMode | undefined;
+}
+
+/** One space of a client: sync.space(name). */
+export declare class Space {
+  readonly name: string;
+  /** the token's mode for the space (undefined: not known, or no longer followed) */
+  readonly mode: SpaceMode | undefined;
+  /** whether the client follows the space now (false once revoked or unfollowed) */
+  readonly followed: boolean;
+  /** this space's status: the client's trouble (offline, unreachable, server-busy), else its own subscription and queued writes */
+  readonly status: SyncStatus;
+  /** reads and writes in this space; writes to a read-only or revoked space throw a SpaceError (`forbidden`) */
+  collection<T extends Record<string, unknown> = Record<string, any>>(name: string): Collection<T>;
+  /** this space's writes still waiting for the server */
+  pending(): Promise<number>;
+  /** `status`: this space's; `change`, `conflict`, `merged`, `rejected`, `resync`, `space-added`, `space-revoked`: those about this space; others: the client's */
+  on<K extends keyof SyncEvents>(type: K, fn: (event: SyncEvents[K]) => void): () => void;
+}
+
 export declare class SyncClient {
   readonly db: IDBDatabase;
   readonly clientId: string;
-  readonly space: string;
+  /** the spaces this client follows now (one for a client made with `space`) */
+  readonly spaces: string[];
+  /** overall: offline, unreachable or server-busy; syncing while anything is sent or caught up; up-to-date when every space is */
   readonly status: SyncStatus;
   /** what the last request to the server said about reaching it; null: it answered */
   readonly trouble: ServerTrouble | null;
+  /** queued writes, all spaces */
   readonly pending: number;
   readonly feedState: FeedState;
+  /** one space the client follows (a SpaceError `not_followed` for any other) */
+  space(name: string): Space;
+  /** a collection of the one space of a client made with `space`; a client of many spaces throws a TypeError (use space(name).collection()) */
   collection<T extends Record<string, unknown> = Record<string, any>>(name: string): Collection<T>;
+  /** a client made with a `spaces` list: follow one more space (subscribed and synced) */
+  follow(name: string): Promise<void>;
+  /** a client made with a `spaces` list: stop following a space; its local data stays, its queued writes still go out */
+  unfollow(name: string): void;
   on<K extends keyof SyncEvents>(type: K, fn: (event: SyncEvents[K]) => void): () => void;
   /** replay the outbox from this page now (normally the worker does it) */
   flush(): Promise<unknown>;
@@ -313,6 +394,13 @@ export interface ReplayOptions {
 export declare class ReplayError extends Error { status?: number; code?: string }
 /** Send the outbox in batches under the replay lock; rejects (keeping every entry) on a network error, a 5xx or a 429 (RateLimitError). */
 export declare function replayOutbox(options: ReplayOptions): Promise<ReplaySummary>;
+/** Catch up many spaces with POST /v1/pull (one request, one page budget); a space's `forbidden` goes to onForbidden. */
+export declare function pullSpaces(options: {
+  db: IDBDatabase; url: string; spaces: string[]; collections?: string[]; limit?: number;
+  fetch?: typeof fetch; tokens?: TokenSource;
+  onResync?: (event: { space: string; code: string; dropped: RecordRef[] }) => void;
+  onForbidden?: (space: string, detail: string) => void;
+}): Promise<RecordRef[]>;
 export declare function pullChanges(options: {
   db: IDBDatabase; url: string; space: string; collections?: string[]; limit?: number;
   wait?: number; fetch?: typeof fetch; signal?: AbortSignal;
@@ -397,11 +485,20 @@ export interface LiveFeedOptions {
   db: IDBDatabase;
   /** base URL of the sync server (http(s); the ws(s) URL is derived) */
   url: string;
-  space: string;
+  /** the spaces to follow, one subscription each on the one socket */
+  spaces?: string[];
+  /** one space: the same as spaces: [space] */
+  space?: string;
+  /** the same filter for every space */
   collections?: string[];
   clientId: string;
   onChanges(changed: RecordRef[]): void;
+  /** the socket's state: live once every space caught up */
   onState?(state: FeedState): void;
+  /** one space's state */
+  onSpaceState?(space: string, state: FeedState): void;
+  /** the server refused or ended a space's subscription with `forbidden`: it leaves the feed (without it, the feed pauses as onAuth says) */
+  onForbidden?(space: string): void;
   /** the space's local copy was dropped to start over (resync_required, bad_cursor) */
   onResync?(event: { space: string; code: string; dropped: RecordRef[] }): void;
   WebSocket?: typeof WebSocket;
@@ -421,12 +518,20 @@ export interface LiveFeedOptions {
 export declare class LiveFeed {
   constructor(options: LiveFeedOptions);
   readonly state: FeedState;
+  readonly spaces: string[];
+  stateOf(space: string): FeedState;
+  /** follow one more space (subscribed at once on an open socket) */
+  add(space: string): void;
+  /** stop following a space (unsubscribed) */
+  remove(space: string): void;
   start(): void;
   stop(): void;
   /** reconnect at once, skipping the backoff */
   reconnectNow(): void;
   /** lift an auth pause and reconnect */
   resumeAuth(): void;
+  /** send the current token in a new hello on the open socket (the server re-checks every subscription) */
+  reauth(): Promise<void>;
 }
 /** The schema upgrades, in order (migration i brings the database from version i to i + 1). */
 export declare const MIGRATIONS: ReadonlyArray<(db: IDBDatabase, tx: IDBTransaction) => void>;

@@ -1,6 +1,7 @@
 // Entry point for pages: import { createSyncClient } from '/sync/index.js';
 export { createSyncClient, SyncClient, DEFAULT_SYNC_TAG } from './page/sync-client.js';
 export { Collection } from './page/collection.js';
+export { Space, SpaceError } from './page/space.js';
 export { openDatabase, databaseHandle, getClientId, DB_VERSION, DEFAULT_DB_NAME, MIGRATIONS, userDatabaseName, wipeDatabase } from './local/db.js';
 export { AuthError } from './net/auth.js';
 export { RateLimitError } from './net/rate.js';
@@ -8,6 +9,7 @@ export { enqueueWrite, readOutbox, countOutbox, listDeadLetters, clearDeadLetter
 export { applyPushResults } from './replay/results.js';
 export { replayOutbox, ReplayError } from './replay/replay.js';
 export { pullChanges } from './feed/pull.js';
+export { pullSpaces } from './feed/multipull.js';
 export { LiveFeed } from './feed/ws.js';
 export { getRecord, listRecords } from './local/store.js';
 export { formatHlc, parseHlc, tickHlc, receiveHlc } from './local/hlc.js';

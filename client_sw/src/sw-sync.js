@@ -314,7 +314,8 @@ const __local_notify = (() => {
    *   {type: 'auth-resumed'} |
    *   {type: 'refused', status: number, code: string, detail: string, field?: string, at: number, source: string} |
    *   {type: 'rate-limited', code: string, retryAfter: number, until: number, request: 'push' | 'pull' | 'feed', source: string} |
-   *   {type: 'logout'}
+   *   {type: 'logout'} |
+   *   {type: 'space-revoked', space: string, code: string, detail: string, dropped: number, deadLetters: number}
    * )} SyncMessage
    */
 
@@ -451,13 +452,17 @@ const __net_auth = (() => {
 
   /**
    * The page's tokens from the `token` option: a string, or a function called on first use
-   * and again after each 401. Every token obtained is stored for the worker.
+   * and again after each 401. Every token obtained is stored for the worker, and `onToken`
+   * hears of each one that differs from the last (a refresh may grant or take away spaces).
    * @param {TokenOption | undefined} option
    * @param {IDBDatabase} db
+   * @param {(token: string | undefined) => void} [onToken]
    */
-  function pageTokens(option, db) {
+  function pageTokens(option, db, onToken) {
     /** @type {string | undefined} */
     let current;
+    /** @type {string | undefined} */
+    let last;
     let fetched = false;
     const source = {
       option,
@@ -466,6 +471,10 @@ const __net_auth = (() => {
         current = value || undefined;
         fetched = true;
         await storeToken(db, current);
+        if (current !== last) {
+          last = current;
+          onToken?.(current);
+        }
         return current;
       },
       /** @returns {Promise<string | undefined>} */
@@ -1118,6 +1127,73 @@ const __local_ops = (() => {
 
   return { operatorOf, checkOperation, patchProblem, onlyOperations, compareCodePoints, increment, applySetOp, applyPatch };
 })();
+// ---- local/spaces.js
+const __local_spaces = (() => {
+  // What this device keeps about the spaces it follows, beside their records: a mark on each
+  // space whose access was taken away (its data was dropped, and a late feed page must not
+  // bring it back), and the server's last answer to GET /v1/spaces, so that a client started
+  // offline still knows what it follows and in which mode.
+
+  const { getMeta, req, setMeta, transact } = __local_db;
+
+  const REVOKED_PREFIX = 'revoked:';
+  const GRANTS_KEY = 'spaces_granted';
+
+  /** @typedef {'r' | 'rw'} SpaceMode */
+
+  /**
+   * The server's list of the spaces a token grants (GET /v1/spaces), as stored.
+   * @typedef {object} Grants
+   * @property {string | null} sub  the token's user; null: the server runs without auth
+   * @property {Record<string, SpaceMode>} spaces  space -> mode
+   * @property {number} at  when it was read (ms since the epoch)
+   */
+
+  /**
+   * @param {IDBTransaction} tx  with the meta store
+   * @param {string} space
+   * @returns {Promise<boolean>}
+   */
+  async function isRevoked(tx, space) {
+    return Boolean(await getMeta(tx, `${REVOKED_PREFIX}${space}`));
+  }
+
+  /**
+   * @param {IDBTransaction} tx  with the meta store
+   * @param {string} space
+   * @param {string} code  why: 'forbidden'
+   */
+  async function markRevoked(tx, space, code) {
+    await setMeta(tx, `${REVOKED_PREFIX}${space}`, { code, at: Date.now() });
+  }
+
+  /**
+   * The space is granted again: feed pages of it are stored once more.
+   * @param {IDBDatabase} db
+   * @param {string} space
+   */
+  function clearRevoked(db, space) {
+    return transact(db, ['meta'], 'readwrite', (tx) => req(tx.objectStore('meta').delete(`${REVOKED_PREFIX}${space}`)));
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @returns {Promise<Grants | undefined>}
+   */
+  function readGrants(db) {
+    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, GRANTS_KEY));
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @param {Grants} grants
+   */
+  function writeGrants(db, grants) {
+    return transact(db, ['meta'], 'readwrite', (tx) => setMeta(tx, GRANTS_KEY, grants));
+  }
+
+  return { GRANTS_KEY, isRevoked, markRevoked, clearRevoked, readGrants, writeGrants };
+})();
 // ---- local/store.js
 const __local_store = (() => {
   // The local copy of records. Each row keeps the last state the server confirmed (`server`)
@@ -1128,6 +1204,7 @@ const __local_store = (() => {
   const { getMeta, readCursor, req, setMeta, transact, writeCursor } = __local_db;
   const { receiveHlc } = __local_hlc;
   const { applyPatch, onlyOperations } = __local_ops;
+  const { isRevoked } = __local_spaces;
 
   /**
    * @typedef {object} ServerRecord  a record as the server sends it (docs/protocol.md)
@@ -1321,6 +1398,8 @@ const __local_store = (() => {
   /**
    * Apply a page of feed changes and the cursor after it in one transaction, so a crash never
    * leaves the cursor ahead of the data. The cursor is stored for the page's collection filter.
+   * A page of a space whose access was revoked meanwhile (its data dropped, local/spaces.js)
+   * is not stored: a pull still in flight must not bring the data back.
    * @param {IDBDatabase} db
    * @param {string} space
    * @param {ServerRecord[]} changes
@@ -1330,7 +1409,9 @@ const __local_store = (() => {
    */
   function applyRemoteChanges(db, space, changes, cursor, collections) {
     return transact(db, ['records', 'outbox', 'meta', 'cursors'], 'readwrite', async (tx) => {
+      /** @type {RecordRef[]} */
       const changed = [];
+      if (await isRevoked(tx, space)) return changed;
       for (const change of changes) {
         if (await storeServerRecord(tx, change)) {
           changed.push({ space: change.space, collection: change.collection, id: change.id });
@@ -1384,13 +1465,36 @@ const __local_store = (() => {
    * @param {string[]} [collections]
    * @returns {Promise<{cursor: string, resync: string | null, dropped: RecordRef[]}>}
    */
-  function startCursor(db, space, collections) {
+  async function startCursor(db, space, collections) {
+    const starts = await startCursors(db, [space], collections);
+    return /** @type {StartCursor} */ (starts.get(space));
+  }
+
+  /** @typedef {{cursor: string, resync: string | null, dropped: RecordRef[]}} StartCursor */
+
+  /**
+   * startCursor() of many spaces in one transaction (a client that follows hundreds of spaces
+   * subscribes them all at once).
+   * @param {IDBDatabase} db
+   * @param {string[]} spaces
+   * @param {string[]} [collections]
+   * @returns {Promise<Map<string, StartCursor>>}
+   */
+  function startCursors(db, spaces, collections) {
     return transact(db, ['records', 'outbox', 'meta', 'cursors'], 'readwrite', async (tx) => {
-      const reason = await getMeta(tx, `resync:${space}`);
-      if (!reason) return { cursor: await readCursor(tx, space, collections), resync: null, dropped: [] };
-      const dropped = await dropSpace(tx, space);
-      await req(tx.objectStore('meta').delete(`resync:${space}`));
-      return { cursor: '', resync: String(reason), dropped };
+      /** @type {Map<string, StartCursor>} */
+      const starts = new Map();
+      for (const space of spaces) {
+        const reason = await getMeta(tx, `resync:${space}`);
+        if (!reason) {
+          starts.set(space, { cursor: await readCursor(tx, space, collections), resync: null, dropped: [] });
+          continue;
+        }
+        const dropped = await dropSpace(tx, space);
+        await req(tx.objectStore('meta').delete(`resync:${space}`));
+        starts.set(space, { cursor: '', resync: String(reason), dropped });
+      }
+      return starts;
     });
   }
 
@@ -1446,7 +1550,7 @@ const __local_store = (() => {
     return rows.filter((row) => !row.deleted).map(toLocalRecord);
   }
 
-  return { applyOp, foldPending, pendingFor, refreshRow, storeServerRecord, sameJson, applyRemoteChanges, resetSpace, startCursor, toLocalRecord, getRecord, listRecords };
+  return { applyOp, foldPending, pendingFor, refreshRow, storeServerRecord, sameJson, applyRemoteChanges, resetSpace, startCursor, startCursors, toLocalRecord, getRecord, listRecords };
 })();
 // ---- replay/refusal.js
 const __replay_refusal = (() => {
@@ -1617,14 +1721,31 @@ const __replay_outbox = (() => {
   }
 
   /**
-   * The oldest queued writes, in mid (= write) order.
+   * The oldest queued writes, in mid (= write) order, leaving out the writes of the `held`
+   * spaces (a replay holds back a space the server refused, and sends the others' writes).
    * @param {IDBDatabase} db
    * @param {number} [limit]
+   * @param {ReadonlySet<string>} [held]
    * @returns {Promise<OutboxEntry[]>}
    */
-  function readOutbox(db, limit) {
-    return transact(db, ['outbox'], 'readonly',
-      (tx) => req(tx.objectStore('outbox').getAll(null, limit)));
+  function readOutbox(db, limit, held) {
+    return transact(db, ['outbox'], 'readonly', async (tx) => {
+      if (!held?.size) return req(tx.objectStore('outbox').getAll(null, limit));
+      /** @type {OutboxEntry[]} */
+      const entries = [];
+      await new Promise((resolve, reject) => {
+        const request = tx.objectStore('outbox').openCursor();
+        request.onerror = () => reject(request.error);
+        request.onsuccess = () => {
+          const row = request.result;
+          if (!row) { resolve(undefined); return; }
+          if (!held.has(row.value.space)) entries.push(row.value);
+          if (limit !== undefined && entries.length >= limit) resolve(undefined);
+          else row.continue();
+        };
+      });
+      return entries;
+    });
   }
 
   /**
@@ -1655,6 +1776,43 @@ const __replay_outbox = (() => {
    */
   function countOutbox(db) {
     return transact(db, ['outbox'], 'readonly', (tx) => req(tx.objectStore('outbox').count()));
+  }
+
+  /**
+   * The queued writes of one space.
+   * @param {IDBDatabase} db
+   * @param {string} space
+   * @returns {Promise<number>}
+   */
+  function countSpaceOutbox(db, space) {
+    return transact(db, ['outbox'], 'readonly',
+      (tx) => req(tx.objectStore('outbox').index('by_record').count(IDBKeyRange.bound([space], [space, []]))));
+  }
+
+  /**
+   * The queued writes per space, for the spaces that have any: one count per such space, the
+   * index walked from one space to the next (the outbox may be long, the spaces in it few).
+   * @param {IDBDatabase} db
+   * @returns {Promise<Map<string, number>>}
+   */
+  function countOutboxBySpace(db) {
+    return transact(db, ['outbox'], 'readonly', async (tx) => {
+      const index = tx.objectStore('outbox').index('by_record');
+      /** @type {Map<string, number>} */
+      const counts = new Map();
+      /** @type {IDBValidKey | undefined} */
+      let from;
+      for (;;) {
+        const range = from === undefined ? null : IDBKeyRange.lowerBound(from, true);
+        const request = index.openKeyCursor(range);
+        const row = await req(request);
+        if (!row) break;
+        const space = /** @type {string[]} */ (row.key)[0];
+        counts.set(space, await req(index.count(IDBKeyRange.bound([space], [space, []]))));
+        from = [space, []];
+      }
+      return counts;
+    });
   }
 
   /**
@@ -1739,7 +1897,7 @@ const __replay_outbox = (() => {
     });
   }
 
-  return { validateWrite, PROTOCOL, enqueueWrite, readOutbox, protocolOf, oneProtocol, countOutbox, toWireMutation, listDeadLetters, clearDeadLetters, listConflicts, clearConflicts };
+  return { validateWrite, PROTOCOL, enqueueWrite, readOutbox, protocolOf, oneProtocol, countOutbox, countSpaceOutbox, countOutboxBySpace, toWireMutation, listDeadLetters, clearDeadLetters, listConflicts, clearConflicts };
 })();
 // ---- replay/results.js
 const __replay_results = (() => {
@@ -1962,6 +2120,10 @@ const __replay_replay = (() => {
       const summary = { sent: 0, applied: 0, conflicts: 0, merged: 0, rejected: 0 };
       let size = maxBatch;
       let announced = false;
+      /** spaces the server refused a write of (`forbidden`): their writes wait, the others go on */
+      const held = new Set();
+      /** @type {import('../net/auth.js').AuthPause | undefined} */
+      let forbiddenPause;
       /** @param {import('../net/auth.js').AuthPause} pause */
       const pauseFor = async (pause) => {
         // Nothing is dropped or retried: the outbox waits for setToken() / resume().
@@ -1986,7 +2148,7 @@ const __replay_replay = (() => {
           throw new RateLimitError({ code: 'rate_limited', retryAfter: Math.ceil((until - Date.now()) / 1000), until });
         }
         for (;;) {
-          const entries = oneProtocol(await readOutbox(db, size));
+          const entries = oneProtocol(await readOutbox(db, size, held));
           if (entries.length === 0) break;
           if (!announced) {
             notifier?.post({ type: 'replay', state: 'start', source });
@@ -2065,7 +2227,8 @@ const __replay_replay = (() => {
           const answer = await response.json();
           const results = Array.isArray(answer.results) ? answer.results : [];
           // A mutation `forbidden` for its space is not the server's final word (it stores no
-          // result for it): keep it queued, apply the rest of the batch, and pause before it.
+          // result for it): keep it queued, apply the rest of the batch, and pause after the
+          // other spaces' writes (the page settles it: docs/client.md, "Many spaces").
           const forbidden = results.filter(isForbidden);
           const forbiddenMids = new Set(forbidden.map((/** @type {any} */ r) => r.mid));
           const outcome = await applyPushResults(db, entries.filter((e) => !forbiddenMids.has(e.mid)), results.filter((/** @type {any} */ r) => !isForbidden(r)));
@@ -2080,12 +2243,20 @@ const __replay_replay = (() => {
             throw new ReplayError(`no result for mids ${outcome.unanswered.join(',')}`);
           }
           if (forbidden.length) {
-            const first = entries.find((e) => forbiddenMids.has(e.mid));
-            await pauseFor(first ? { status: 403, code: 'forbidden', space: first.space } : { status: 403, code: 'forbidden' });
-            break;
+            // Hold that space's writes back and send the other spaces' (one revoked space
+            // must not keep a user's other spaces from syncing); pause once they are sent.
+            const refused = entries.filter((e) => forbiddenMids.has(e.mid));
+            for (const entry of refused) held.add(entry.space);
+            forbiddenPause ??= refused.length
+              ? { status: 403, code: 'forbidden', space: refused[0].space } : { status: 403, code: 'forbidden' };
+            if (!refused.length) {
+              await pauseFor(forbiddenPause);
+              break;
+            }
           }
           size = maxBatch;
         }
+        if (forbiddenPause && !summary.paused) await pauseFor(forbiddenPause);
         if (announced) notifier?.post({ type: 'replay', state: 'done', source });
         return summary;
       } catch (error) {

@@ -129,11 +129,30 @@ test('an app type-checks against the installed package\'s types (both entries)',
   const installed = join(app, 'node_modules', ...NAME.split('/'));
   assert.ok(existsSync(join(installed, manifest.types)), manifest.types);
   writeFileSync(join(app, 'page.ts'), `
-import { createSyncClient, type SyncClient, type LocalRecord } from '${NAME}';
+import { createSyncClient, SpaceError, type SyncClient, type LocalRecord, type SpaceMode } from '${NAME}';
 export async function start(): Promise<LocalRecord | null> {
   const sync: SyncClient = await createSyncClient({ space: 'team-1', url: '/' });
   return sync.collection<{ title: string }>('todos').put('t1', { title: 'milk' });
 }
+export async function many(): Promise<number> {
+  const sync = await createSyncClient({ spaces: 'token', token: async () => 'jwt' });
+  const listed = await createSyncClient({ spaces: ['a', 'b'] });
+  await listed.follow('c');
+  listed.unfollow('c');
+  const team = sync.space(sync.spaces[0]);
+  const mode: SpaceMode | undefined = team.mode;
+  team.on('status', (status) => status.length);
+  sync.on('space-revoked', (event) => event.deadLetters + event.dropped);
+  sync.on('space-added', (event) => event.space);
+  try {
+    await team.collection<{ title: string }>('todos').put('t1', { title: 'milk' });
+  } catch (error) {
+    if (error instanceof SpaceError && error.code === 'forbidden') return mode === 'r' ? 0 : 1;
+  }
+  return team.pending();
+}
+// @ts-expect-error one space or many, not both
+void createSyncClient({ space: 'a', spaces: ['b'] });
 `);
   writeFileSync(join(app, 'sw.ts'), `
 import { installSyncHandlers, registerAppShell, OUTBOX_SYNC_TAG } from '${NAME}/worker';

@@ -1,10 +1,13 @@
 // The feed over HTTP: one pull (while the socket is down, or on demand), and, without the
 // WebSocket (`live: false`), long-polls on the cursor for as long as the client is open.
-// Long-poll errors back off up to 30 s; a 401/403 waits for a new token, a 429 for the
-// wait the server asked for.
+// A client of one space pulls GET /v1/changes; a client of many pulls them all in one
+// POST /v1/pull, which has no long-poll: without the WebSocket it pulls again every
+// `pollWaitSeconds`. Errors back off up to 30 s; a 401/403 waits for a new token, a 429 for
+// the wait the server asked for.
 
 import { AuthError } from '../net/auth.js';
 import { RateLimitError } from '../net/rate.js';
+import { pullSpaces } from './multipull.js';
 import { pullChanges } from './pull.js';
 
 /**
@@ -14,7 +17,10 @@ import { pullChanges } from './pull.js';
  * @typedef {object} PollHost
  * @property {IDBDatabase} db
  * @property {string} url
- * @property {string} space
+ * @property {string | null} only  the one space of a client of one space; null: it follows many
+ * @property {string[]} spaces  the spaces followed now
+ * @property {(space: string, detail: string) => void} spaceForbidden  a pull says the token
+ *   cannot read the space
  * @property {{collections?: string[], pollWaitSeconds?: number}} options
  * @property {import('../net/auth.js').TokenSource} tokens
  * @property {{post: (message: import('../local/notify.js').SyncMessage) => void}} notifier
@@ -34,6 +40,20 @@ import { pullChanges } from './pull.js';
  */
 
 /**
+ * One catch-up of every space the client follows, from the stored cursors.
+ * @param {PollHost} client
+ * @param {number} [wait]  long-poll seconds (one space only)
+ */
+function pullFollowed(client, wait) {
+  const common = {
+    db: client.db, url: client.url, collections: client.options.collections, tokens: client.tokens,
+    onResync: (/** @type {import('./pull.js').ResyncEvent} */ event) => client.onResync(event),
+  };
+  if (client.only !== null) return pullChanges({ ...common, space: client.only, wait });
+  return pullSpaces({ ...common, spaces: client.spaces, onForbidden: (space, detail) => client.spaceForbidden(space, detail) });
+}
+
+/**
  * Pull the feed over HTTP once (catch-up without the WebSocket); `pulling` and `pullDone`
  * say that one runs (logout waits for it).
  * @param {PollHost} client
@@ -46,10 +66,7 @@ export async function pullOnce(client) {
   client.pullDone = new Promise((resolve) => { finished = resolve; });
   client.updateStatus();
   try {
-    const records = await pullChanges({
-      db: client.db, url: client.url, space: client.space, collections: client.options.collections,
-      onResync: (event) => client.onResync(event), tokens: client.tokens,
-    });
+    const records = await pullFollowed(client);
     if (records.length) client.notifier.post({ type: 'change', records, origin: 'remote' });
     client.serverAnswered();
   } catch (error) {
@@ -70,14 +87,12 @@ export async function pollFeed(client) {
   while (!client.closed && !client.leaving) {
     try {
       if (globalThis.navigator?.onLine === false) throw new Error('offline');
-      const records = await pullChanges({
-        db: client.db, url: client.url, space: client.space, collections: client.options.collections,
-        wait: client.options.pollWaitSeconds ?? 20, onResync: (event) => client.onResync(event),
-        tokens: client.tokens,
-      });
+      const wait = client.options.pollWaitSeconds ?? 20;
+      const records = await pullFollowed(client, wait);
       if (records.length) client.notifier.post({ type: 'change', records, origin: 'remote' });
       failures = 0;
       client.serverAnswered();
+      if (client.only === null) await pause(client, wait * 1000); // no long-poll for many spaces
     } catch (error) {
       if (client.closed) return;
       if (error instanceof AuthError) {
@@ -103,4 +118,21 @@ export async function pollFeed(client) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(30000, 500 * 2 ** failures)));
     }
   }
+}
+
+/**
+ * Wait between two pulls of many spaces; close(), resume() and a newly followed space end
+ * the wait early (they call `wakePoll`).
+ * @param {PollHost} client
+ * @param {number} ms
+ */
+async function pause(client, ms) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  await new Promise((resolve) => {
+    client.wakePoll = () => resolve(undefined);
+    timer = setTimeout(resolve, ms);
+  });
+  clearTimeout(timer);
+  client.wakePoll = null;
 }

@@ -1,11 +1,14 @@
 // The live feed over WS /v1/ws. It lives in the page, not the service worker: a worker is
-// stopped when idle and cannot keep a socket open. Every (re)connect subscribes from the
-// stored cursor, so a dropped connection resumes exactly where it stopped.
+// stopped when idle and cannot keep a socket open. One socket holds a subscription per
+// space the client follows; every (re)connect subscribes each from its stored cursor, so a
+// dropped connection resumes exactly where it stopped. A space's own trouble (a refused
+// subscribe, a resync) is settled on that space alone; the socket stays up for the others.
 
 import { setCursor } from '../local/db.js';
-import { applyRemoteChanges, resetSpace, startCursor } from '../local/store.js';
+import { applyRemoteChanges, startCursors } from '../local/store.js';
 import { endpoint } from '../net/endpoint.js';
 import { waitMs } from '../net/rate.js';
+import { Subscriptions } from './subscriptions.js';
 
 /** @typedef {'connecting' | 'catching-up' | 'live' | 'closed'} FeedState */
 
@@ -13,21 +16,27 @@ import { waitMs } from '../net/rate.js';
  * @typedef {object} LiveFeedOptions
  * @property {IDBDatabase} db
  * @property {string} url  base URL of the sync server (http(s); the ws(s) URL is derived)
- * @property {string} space
- * @property {string[]} [collections]
+ * @property {string[]} [spaces]  the spaces to follow (add() and remove() change them)
+ * @property {string} [space]  one space (the same as `spaces: [space]`)
+ * @property {string[]} [collections]  the same filter for every space
  * @property {string} clientId
  * @property {(changed: Array<{space: string, collection: string, id: string}>) => void} onChanges
- * @property {(state: FeedState) => void} [onState]
+ * @property {(state: FeedState) => void} [onState]  the socket's state: live once every space caught up
+ * @property {(space: string, state: FeedState) => void} [onSpaceState]  one space's state
  * @property {(event: import('./pull.js').ResyncEvent) => void} [onResync]  the space was dropped to start over
  * @property {typeof WebSocket} [WebSocket]
  * @property {number} [pingMs]
  * @property {number} [maxBackoffMs]
  * @property {import('../net/auth.js').TokenSource} [tokens]  the token sent in `hello`
  * @property {(pause: import('../net/auth.js').AuthPause) => void} [onAuth]  the server refused the
- *   token (close 4401, after one refresh) or the space (`forbidden`); no reconnect until resumeAuth()
+ *   token (close 4401, after one refresh), or a space (`forbidden`) when there is no
+ *   `onForbidden`; no reconnect until resumeAuth()
+ * @property {(space: string) => void} [onForbidden]  the server ended or refused the
+ *   subscription of a space with `forbidden` (the token cannot read it): that space is
+ *   dropped from the feed, the others go on
  * @property {(limit: import('../net/rate.js').RateLimit) => void} [onLimited]  the server refused
- *   the subscribe (`rate_limited`) or the connection (`too_many_connections`, close 4429);
- *   the feed reconnects once the wait is over
+ *   a subscribe (`rate_limited`: that space subscribes again once the wait is over) or the
+ *   connection (`too_many_connections`, close 4429: the feed reconnects then)
  * @property {(failure: import('../net/reach.js').RequestFailure) => void} [onTrouble]  the server
  *   ended the subscription on its own trouble (`storage_unavailable` as a 503,
  *   `internal_error` as a 500); the feed subscribes again after the backoff
@@ -51,8 +60,12 @@ export class LiveFeed {
     // Frames are applied strictly in arrival order; IndexedDB work is asynchronous.
     /** @type {Promise<void>} */
     this.queue = Promise.resolve();
-    /** the cursor of the last subscribe, to tell a bad stored cursor from a bad server */
-    this.subscribedCursor = '';
+    /** one subscription per space on the socket */
+    this.subs = new Subscriptions(options.spaces ?? (options.space ? [options.space] : []), {
+      db: options.db, collections: options.collections, maxBackoffMs: options.maxBackoffMs, onResync: options.onResync,
+      spaceChanged: (space) => options.onSpaceState?.(space, this.stateOf(space)),
+      changed: () => this.updateState(),
+    });
     /** the token of the current socket's hello; refreshed once after a 4401 */
     /** @type {string | undefined} */
     this.token = undefined;
@@ -63,6 +76,56 @@ export class LiveFeed {
     this.notBefore = 0;
     /** the last subscription ended on the server's trouble, and none has caught up since */
     this.failing = false;
+  }
+
+  /** @returns {string[]} the spaces followed */
+  get spaces() { return this.subs.names(); }
+
+  /** the current socket has its hello sent: subscribes go out on it */
+  get ready() { return this.subs.socket !== null && this.subs.socket === this.socket; }
+
+  /**
+   * @param {string} space
+   * @returns {FeedState}
+   */
+  stateOf(space) {
+    const sub = this.subs.get(space);
+    if (!sub) return 'closed';
+    if (!this.ready) return this.state;
+    return sub.state === 'waiting' ? 'connecting' : sub.state;
+  }
+
+  /**
+   * Follow one more space: subscribed at once on an open socket, else on the next connect.
+   * @param {string} space
+   */
+  add(space) { this.subs.add(space); }
+
+  /**
+   * Stop following a space (unsubscribed on an open socket; its frames still queued are
+   * ignored).
+   * @param {string} space
+   * @param {{ended?: boolean}} [how]  ended: the server ended the subscription already
+   */
+  remove(space, how = {}) { this.subs.remove(space, Boolean(how.ended)); }
+
+  /**
+   * The token may have changed: on an open socket send it in a new `hello` (the server
+   * re-checks every subscription and ends those the new token cannot read, with
+   * `forbidden`); a feed paused on a refusal reconnects with it.
+   */
+  async reauth() {
+    if (this.stopped) return;
+    if (this.authPaused) { this.resumeAuth(); return; }
+    const socket = this.socket;
+    if (!socket) { this.reconnectNow(); return; }
+    if (!this.ready) return; // the hello being prepared reads the current token
+    let token;
+    try { token = await this.options.tokens?.get(); } catch { return; }
+    if (socket !== this.socket || !this.ready || !token || token === this.token) return;
+    this.token = token;
+    this.refreshed = false;
+    socket.send(JSON.stringify({ type: 'hello', client_id: this.options.clientId, token }));
   }
 
   /** A new token (or a new chance for the old one): reconnect at once. */
@@ -89,6 +152,7 @@ export class LiveFeed {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
+    this.subs.stop();
     this.socket?.close(1000);
     this.socket = null;
     this.setState('closed');
@@ -110,8 +174,13 @@ export class LiveFeed {
     this.options.onState?.(state);
   }
 
+  /** Live once every subscription caught up (at once when there is none). */
+  updateState() {
+    if (this.ready) this.setState(this.subs.allLive() ? 'live' : 'catching-up');
+  }
+
   connect() {
-    const { space, collections, clientId } = this.options;
+    const { collections, clientId } = this.options;
     const Socket = this.options.WebSocket ?? globalThis.WebSocket;
     const url = endpoint(this.options.url, 'v1/ws').replace(/^http/, 'ws');
     this.setState('connecting');
@@ -124,14 +193,17 @@ export class LiveFeed {
     }
     this.socket = socket;
     socket.onopen = async () => {
-      let start;
+      let starts;
       try {
-        start = await startCursor(this.options.db, space, collections);
+        // Every space's cursor in one transaction: a client may follow hundreds.
+        starts = await startCursors(this.options.db, this.spaces, collections);
       } catch {
         socket.close(4000); // the database is closing (page unload, schema upgrade)
         return;
       }
-      if (start.resync) this.options.onResync?.({ space, code: start.resync, dropped: start.dropped });
+      for (const [space, start] of starts) {
+        if (start.resync) this.options.onResync?.({ space, code: start.resync, dropped: start.dropped });
+      }
       if (socket !== this.socket) return;
       /** @type {Record<string, unknown>} */
       const hello = { type: 'hello', client_id: clientId };
@@ -143,14 +215,10 @@ export class LiveFeed {
       }
       if (socket !== this.socket) return;
       if (this.token) hello.token = this.token;
-      const cursor = start.cursor;
-      this.subscribedCursor = cursor;
       socket.send(JSON.stringify(hello));
-      /** @type {Record<string, unknown>} */
-      const subscribe = { type: 'subscribe', space, cursor };
-      if (collections?.length) subscribe.collections = collections;
-      socket.send(JSON.stringify(subscribe));
-      this.setState('catching-up');
+      // One subscribe frame per space, in one burst on this one socket.
+      this.subs.open(socket, starts);
+      this.updateState();
       this.lastMessageAt = Date.now();
       this.startPings(socket);
     };
@@ -158,6 +226,14 @@ export class LiveFeed {
       this.lastMessageAt = Date.now();
       let message;
       try { message = JSON.parse(String(event.data)); } catch { return; }
+      if (message?.type === 'error' && message.code === 'rate_limited' && this.subs.get(message.space)) {
+        // A refused subscribe: that space alone subscribes again once the wait is over.
+        const retryAfter = Number(message.retry_after) || 1;
+        const wait = waitMs(retryAfter);
+        this.options.onLimited?.({ code: 'rate_limited', retryAfter, until: Date.now() + wait });
+        this.subs.retryLater(message.space, wait);
+        return;
+      }
       if (message?.type === 'error' && (message.code === 'rate_limited' || message.code === 'too_many_connections')) {
         // Handled at once, not queued behind IndexedDB work: the close that follows must
         // find the wait set. Reconnecting re-subscribes from the stored cursor.
@@ -174,6 +250,7 @@ export class LiveFeed {
       this.socket = null;
       clearInterval(this.pingTimer);
       this.setState('closed');
+      this.subs.closed();
       if (event?.code === 4401) {
         this.onUnauthorized();
         return;
@@ -188,34 +265,49 @@ export class LiveFeed {
    * @param {any} message
    */
   async handle(socket, message) {
-    const { db, space, collections } = this.options;
-    if (message.space && message.space !== space) return;
-    if (message.type === 'changes') {
+    const { db, collections } = this.options;
+    const space = message.space;
+    // Frames of a space no longer followed (removed while they were queued) are ignored.
+    const sub = typeof space === 'string' ? this.subs.get(space) : undefined;
+    if (space !== undefined && !sub) return;
+    if (message.type === 'changes' && sub) {
       const changed = await applyRemoteChanges(db, space, message.changes ?? [], message.cursor, collections);
       if (changed.length) this.options.onChanges(changed);
-    } else if (message.type === 'synced') {
+      return;
+    }
+    // What an older socket said about its subscriptions no longer holds (its pages above
+    // are data like any other, and stored).
+    if (socket !== this.socket) return;
+    if (message.type === 'synced' && sub) {
       if (message.cursor) await setCursor(db, space, message.cursor, collections);
       this.attempt = 0;
       this.refreshed = false;
       this.failing = false;
-      this.setState('live');
-    } else if (message.type === 'resync') {
-      // slow_consumer: reconnect and resume from the stored cursor. resync_required: the
-      // cursor is behind the horizon or of another database epoch: start over.
-      if (message.code === 'resync_required') await this.startOver('resync_required');
-      socket.close(4000);
+      this.subs.synced(space);
+    } else if (message.type === 'resync' && sub) {
+      // resync_required: the cursor is behind the horizon or of another database epoch:
+      // start the space over, on this socket. slow_consumer: reconnect and resume from the
+      // stored cursors (the server closes the socket).
+      if (message.code === 'resync_required') await this.subs.startOver(space, 'resync_required');
+      else socket.close(4000);
     } else if (message.type === 'error' && message.code === 'forbidden') {
       // The token does not (or no longer) grant reading the space: the subscription ended.
-      this.pauseAuth({ status: 403, code: 'forbidden', space });
+      if (this.options.onForbidden && sub) {
+        this.remove(space, { ended: true });
+        this.options.onForbidden(space);
+        return;
+      }
+      this.pauseAuth(sub ? { status: 403, code: 'forbidden', space } : { status: 403, code: 'forbidden' });
       socket.close(4000);
-    } else if (message.type === 'error' && message.space === space
+    } else if (message.type === 'error' && sub
       && (message.code === 'storage_unavailable' || message.code === 'internal_error')) {
       this.ended(socket, message);
-    } else if (message.type === 'error' && message.code === 'bad_cursor') {
-      // Not a cursor of this server. From the empty cursor this cannot happen; if it does,
-      // the reconnect backoff keeps it from looping fast.
-      if (this.subscribedCursor !== '') await this.startOver('bad_cursor');
-      socket.close(4000);
+    } else if (message.type === 'error' && message.code === 'bad_cursor' && sub) {
+      await this.subs.startOver(space, 'bad_cursor'); // not a cursor of this server
+    } else if (message.type === 'error' && message.code === 'too_many_subscriptions' && sub) {
+      // Past the server's SYNCSERVER_WS_MAX_SUBSCRIPTIONS: try again later, with a backoff.
+      console.warn(`syncserver: the server refused subscription ${space} (too_many_subscriptions)`);
+      this.subs.retryLater(space);
     }
   }
 
@@ -271,17 +363,6 @@ export class LiveFeed {
     this.pauseAuth({ status: 401, code: 'unauthorized' });
   }
 
-  /**
-   * Drop the space's confirmed copy and every cursor of it (queued writes stay); the
-   * reconnect then subscribes from the empty cursor.
-   * @param {string} code
-   */
-  async startOver(code) {
-    const { db, space } = this.options;
-    const dropped = await resetSpace(db, space);
-    this.options.onResync?.({ space, code, dropped });
-  }
-
   /** @param {WebSocket} socket */
   startPings(socket) {
     const every = this.options.pingMs ?? 20000;
@@ -302,6 +383,9 @@ export class LiveFeed {
     // asked for a wait of its own.
     const delay = Math.max(base / 2 + Math.random() * (base / 2), this.notBefore - Date.now());
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.connect(), delay);
+    // A socket opened meanwhile (reconnectNow(): the browser came online, a new token) stays
+    // the one socket.
+    this.retryTimer = setTimeout(() => { if (!this.socket) this.connect(); }, delay);
   }
 }
+

@@ -6,6 +6,7 @@
 import { getMeta, readCursor, req, setMeta, transact, writeCursor } from './db.js';
 import { receiveHlc } from './hlc.js';
 import { applyPatch, onlyOperations } from './ops.js';
+import { isRevoked } from './spaces.js';
 
 /**
  * @typedef {object} ServerRecord  a record as the server sends it (docs/protocol.md)
@@ -199,6 +200,8 @@ export function sameJson(a, b) {
 /**
  * Apply a page of feed changes and the cursor after it in one transaction, so a crash never
  * leaves the cursor ahead of the data. The cursor is stored for the page's collection filter.
+ * A page of a space whose access was revoked meanwhile (its data dropped, local/spaces.js)
+ * is not stored: a pull still in flight must not bring the data back.
  * @param {IDBDatabase} db
  * @param {string} space
  * @param {ServerRecord[]} changes
@@ -208,7 +211,9 @@ export function sameJson(a, b) {
  */
 export function applyRemoteChanges(db, space, changes, cursor, collections) {
   return transact(db, ['records', 'outbox', 'meta', 'cursors'], 'readwrite', async (tx) => {
+    /** @type {RecordRef[]} */
     const changed = [];
+    if (await isRevoked(tx, space)) return changed;
     for (const change of changes) {
       if (await storeServerRecord(tx, change)) {
         changed.push({ space: change.space, collection: change.collection, id: change.id });
@@ -262,13 +267,36 @@ export function resetSpace(db, space) {
  * @param {string[]} [collections]
  * @returns {Promise<{cursor: string, resync: string | null, dropped: RecordRef[]}>}
  */
-export function startCursor(db, space, collections) {
+export async function startCursor(db, space, collections) {
+  const starts = await startCursors(db, [space], collections);
+  return /** @type {StartCursor} */ (starts.get(space));
+}
+
+/** @typedef {{cursor: string, resync: string | null, dropped: RecordRef[]}} StartCursor */
+
+/**
+ * startCursor() of many spaces in one transaction (a client that follows hundreds of spaces
+ * subscribes them all at once).
+ * @param {IDBDatabase} db
+ * @param {string[]} spaces
+ * @param {string[]} [collections]
+ * @returns {Promise<Map<string, StartCursor>>}
+ */
+export function startCursors(db, spaces, collections) {
   return transact(db, ['records', 'outbox', 'meta', 'cursors'], 'readwrite', async (tx) => {
-    const reason = await getMeta(tx, `resync:${space}`);
-    if (!reason) return { cursor: await readCursor(tx, space, collections), resync: null, dropped: [] };
-    const dropped = await dropSpace(tx, space);
-    await req(tx.objectStore('meta').delete(`resync:${space}`));
-    return { cursor: '', resync: String(reason), dropped };
+    /** @type {Map<string, StartCursor>} */
+    const starts = new Map();
+    for (const space of spaces) {
+      const reason = await getMeta(tx, `resync:${space}`);
+      if (!reason) {
+        starts.set(space, { cursor: await readCursor(tx, space, collections), resync: null, dropped: [] });
+        continue;
+      }
+      const dropped = await dropSpace(tx, space);
+      await req(tx.objectStore('meta').delete(`resync:${space}`));
+      starts.set(space, { cursor: '', resync: String(reason), dropped });
+    }
+    return starts;
   });
 }
 

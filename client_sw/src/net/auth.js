@@ -82,13 +82,17 @@ export function storedTokens(db) {
 
 /**
  * The page's tokens from the `token` option: a string, or a function called on first use
- * and again after each 401. Every token obtained is stored for the worker.
+ * and again after each 401. Every token obtained is stored for the worker, and `onToken`
+ * hears of each one that differs from the last (a refresh may grant or take away spaces).
  * @param {TokenOption | undefined} option
  * @param {IDBDatabase} db
+ * @param {(token: string | undefined) => void} [onToken]
  */
-export function pageTokens(option, db) {
+export function pageTokens(option, db, onToken) {
   /** @type {string | undefined} */
   let current;
+  /** @type {string | undefined} */
+  let last;
   let fetched = false;
   const source = {
     option,
@@ -97,6 +101,10 @@ export function pageTokens(option, db) {
       current = value || undefined;
       fetched = true;
       await storeToken(db, current);
+      if (current !== last) {
+        last = current;
+        onToken?.(current);
+      }
       return current;
     },
     /** @returns {Promise<string | undefined>} */

@@ -1,7 +1,8 @@
-// The page API: a local database per app, collections with put/patch/delete/get/query,
-// events, the live feed and the pull fallback. Writes never wait for the network: they
-// land in IndexedDB and the outbox, and a replay (Background Sync in the service worker,
-// or this page where that API is missing) delivers them.
+// The page API: a local database per app, the spaces it follows (one, a list, or what the
+// token grants), collections with put/patch/delete/get/query, events, the live feed (one
+// socket for every space) and the pull fallback. Writes never wait for the network: they
+// land in IndexedDB and the outbox (one for every space), and a replay (Background Sync in
+// the service worker, or this page where that API is missing) delivers them.
 
 import { pollFeed, pullOnce } from '../feed/poll.js';
 import { LiveFeed } from '../feed/ws.js';
@@ -11,27 +12,26 @@ import { fetchWithToken, pageTokens, readPause, writePause } from '../net/auth.j
 import { endpoint } from '../net/endpoint.js';
 import { ServerWatch } from '../net/reach.js';
 import { withReplayLock } from '../replay/lock.js';
-import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from '../replay/outbox.js';
+import { getRecord } from '../local/store.js';
+import { clearConflicts, clearDeadLetters, countOutbox, countOutboxBySpace, enqueueWrite, listConflicts, listDeadLetters } from '../replay/outbox.js';
 import { readRefusal, writeRefusal } from '../replay/refusal.js';
 import { DEFAULT_SYNC_TAG, ReplaySchedule } from '../replay/schedule.js';
-import { Collection } from './collection.js';
-import { Emitter } from './events.js';
+import { Emitter, relay } from './events.js';
+import { Following, followedBy } from './follow.js';
+import { Space, SpaceError } from './space.js';
+import { clientStatus, spaceStatus } from './status.js';
 
 export { DEFAULT_SYNC_TAG };
 
 /** @typedef {import('../local/store.js').LocalRecord} LocalRecord */
 /** @typedef {import('../local/notify.js').SyncMessage} SyncMessage */
-/**
- * offline: the browser has no network. unreachable / server-busy: it has one, but the last
- * push, pull or feed connection got no answer or a 5xx / a 503 storage_unavailable (the
- * client keeps retrying). syncing: sending or catching up. up-to-date: the feed is live and
- * nothing is queued. online: none of these (connecting, or writes queued).
- * @typedef {'offline' | 'unreachable' | 'server-busy' | 'online' | 'syncing' | 'up-to-date'} SyncStatus
- */
+/** @typedef {import('./status.js').SyncStatus} SyncStatus */
 
 /**
  * @typedef {object} SyncClientOptions
- * @property {string} space  the space this client reads and writes
+ * @property {string} [space]  the one space this client reads and writes
+ * @property {string[] | 'token'} [spaces]  the spaces it follows instead: these names, or
+ *   'token': every space GET /v1/spaces lists for the token, read again after each refresh
  * @property {string} [url]  base URL of the sync server; default: this origin
  * @property {string[]} [collections]  restrict the feed to these collections
  * @property {string} [dbName]  IndexedDB database name (with `user`: the prefix of it); the
@@ -54,6 +54,7 @@ export { DEFAULT_SYNC_TAG };
  * @returns {Promise<SyncClient>}
  */
 export async function createSyncClient(options) {
+  followedBy(options); // bad options fail before anything is opened
   const db = await openDatabase({ name: databaseNameOf(options) });
   const client = new SyncClient(db, await getClientId(db), options);
   await client.start();
@@ -81,13 +82,17 @@ export class SyncClient extends Emitter {
     super();
     this.db = db;
     this.clientId = clientId;
-    this.space = options.space;
     this.url = options.url ?? '/';
     this.options = options;
     this.notifier = createNotifier(db.name);
     /** @type {SyncStatus} */
     this.status = 'online';
     this.pending = 0;
+    /** @type {Map<string, number>} queued writes per space (spaces with none left out) */
+    this.pendingBySpace = new Map();
+    /** @type {Map<string, Space>} */
+    this.handles = new Map();
+    this.started = false;
     /** what the last request to the server said about reaching it (see net/reach.js) */
     this.watch = new ServerWatch({
       changed: () => this.updateStatus(),
@@ -109,7 +114,12 @@ export class SyncClient extends Emitter {
     this.feed = null;
     /** @type {Array<() => void>} */
     this.cleanups = [];
-    this.tokens = pageTokens(options.token, db);
+    this.tokens = pageTokens(options.token, db, () => this.tokenChanged());
+    /** the spaces followed (page/follow.js) */
+    this.following = new Following(this, options);
+    /** the one space of a client made with `space`; null: it follows many */
+    /** @type {string | null} */
+    this.only = this.following.how === 'one' ? /** @type {string} */ (options.space) : null;
     /** @type {(() => void) | null} wakes the long-poll loop after an auth pause */
     this.wakePoll = null;
     /** a 429 asked to wait until then (ms since the epoch): no pulls before it */
@@ -121,8 +131,49 @@ export class SyncClient extends Emitter {
     });
   }
 
-  /** @param {string} name */
-  collection(name) { return new Collection(this, name); }
+  /** @returns {string[]} the spaces this client follows now */
+  get spaces() { return this.following.names(); }
+
+  /**
+   * One space this client follows: its collections, status and queued writes.
+   * @param {string} name
+   * @returns {Space}
+   */
+  space(name) {
+    if (!this.following.has(name)) {
+      throw new SpaceError('not_followed', name, undefined, `this client does not follow space '${name}' (its spaces: ${this.spaces.join(', ') || 'none'})`);
+    }
+    let handle = this.handles.get(name);
+    if (!handle) {
+      handle = new Space(this, name);
+      this.handles.set(name, handle);
+    }
+    return handle;
+  }
+
+  /**
+   * A collection of the client's one space (a client made with `space`).
+   * @param {string} name
+   */
+  collection(name) {
+    if (this.only === null) {
+      throw new TypeError(`this client follows several spaces: use sync.space(name).collection('${name}')`);
+    }
+    return this.space(this.only).collection(name);
+  }
+
+  /**
+   * Follow one more space (a client made with a `spaces` list): subscribed and synced.
+   * @param {string} name
+   */
+  follow(name) { return this.following.follow(name); }
+
+  /**
+   * Stop following a space (a client made with a `spaces` list). Its local data stays (a
+   * later follow() resumes from its cursor), its queued writes are still delivered.
+   * @param {string} name
+   */
+  unfollow(name) { this.following.unfollow(name); }
 
   async start() {
     this.cleanups.push(this.notifier.listen((message) => this.onMessage(message)));
@@ -135,6 +186,7 @@ export class SyncClient extends Emitter {
       globalThis.removeEventListener?.('online', onOnline);
       globalThis.removeEventListener?.('offline', onOffline);
     });
+    await this.following.start();
     await this.refreshPending();
     // A batch refused by an earlier session (replay/refusal.js): the app or the server may have
     // been updated since, and one replay tells whether the refusal still holds.
@@ -147,10 +199,12 @@ export class SyncClient extends Emitter {
     }
     if (this.options.live !== false) {
       this.feed = new LiveFeed({
-        db: this.db, url: this.url, space: this.space, collections: this.options.collections,
+        db: this.db, url: this.url, spaces: this.following.names(), collections: this.options.collections,
         clientId: this.clientId,
         onChanges: (records) => this.notifier.post({ type: 'change', records, origin: 'remote' }),
         onState: (state) => this.onFeedState(state),
+        onSpaceState: () => this.updateStatus(),
+        onForbidden: this.only === null ? (space) => this.spaceForbidden(space, '') : undefined,
         onResync: (event) => this.onResync(event),
         tokens: this.tokens,
         onAuth: (pause) => this.emit('auth', pause),
@@ -162,71 +216,47 @@ export class SyncClient extends Emitter {
       pollFeed(this);
     }
     this.replays.kick('start');
+    this.started = true;
     this.updateStatus();
   }
 
+  /** The token changed (a refresh, setToken, resume): a client of many spaces follows it. */
+  tokenChanged() {
+    if (!this.started || this.only !== null || this.closed) return;
+    // The socket hears the new token first, so that a space granted by it is subscribed
+    // with it; then the list of spaces is read again.
+    this.feed?.reauth();
+    this.following.refresh();
+  }
+
   /**
-   * @param {{collection: string, id: string, op: 'put' | 'patch' | 'delete', data?: any}} write
+   * The server refused reading a space (`forbidden` on the socket or a pull): revoked.
+   * @param {string} space
+   * @param {string} detail
+   */
+  spaceForbidden(space, detail) { this.following.forbidden(space, detail); }
+
+  /** Replay the outbox: Background Sync, or this page. */
+  schedule() { return this.replays.schedule(); }
+
+  /**
+   * @param {import('../replay/outbox.js').WriteRequest} write
    * @returns {Promise<LocalRecord | null>}
    */
   async write(write) {
-    const { record } = await enqueueWrite(this.db, { space: this.space, ...write });
-    this.notifier.post({ type: 'change', records: [{ space: this.space, collection: write.collection, id: write.id }], origin: 'local' });
+    this.following.checkWritable(write.space);
+    const { record } = await enqueueWrite(this.db, write);
+    this.notifier.post({ type: 'change', records: [{ space: write.space, collection: write.collection, id: write.id }], origin: 'local' });
     await this.refreshPending();
     this.replays.schedule();
-    return record && !record.deleted ? (await this.collection(write.collection).get(write.id)) : null;
+    return record && !record.deleted ? getRecord(this.db, write.space, write.collection, write.id) : null;
   }
 
-  /** @param {SyncMessage} message */
-  onMessage(message) {
-    switch (message.type) {
-      case 'change':
-        this.emit('change', message);
-        // A write in another tab changes the outbox too.
-        if (message.origin === 'local') this.refreshPending();
-        break;
-      case 'conflict': this.emit('conflict', { ...message, record: message.result.record }); break;
-      case 'merged': this.emit('merged', { ...message, record: message.result.record }); break;
-      case 'rejected': this.emit('rejected', message); break;
-      case 'refused': {
-        const { type, source, ...refusal } = message;
-        this.emit('refused', refusal);
-        break;
-      }
-      case 'resync': if (message.space === this.space) this.emit('resync', message); break;
-      case 'auth': {
-        const { type, source, ...pause } = message;
-        this.emit('auth', pause);
-        break;
-      }
-      case 'logout':
-        if (!this.closed) {
-          this.emit('logout', { dbName: this.db.name });
-          this.close();
-        }
-        break;
-      case 'outbox': this.refreshPending(); break;
-      case 'rate-limited': this.rateLimited(message); break;
-      case 'replay':
-        if (message.state === 'start') {
-          clearTimeout(this.replaying.get(message.source));
-          // A worker stopped mid-replay never says 'done'; do not show 'syncing' forever.
-          this.replaying.set(message.source, setTimeout(() => {
-            this.replaying.delete(message.source);
-            this.updateStatus();
-          }, 60000));
-        } else {
-          clearTimeout(this.replaying.get(message.source));
-          this.replaying.delete(message.source);
-          // The worker's failures count too: it is who pushes when Background Sync runs.
-          if (message.state === 'done') this.serverAnswered();
-          else this.requestFailed(message);
-        }
-        this.emit('replay', message);
-        this.updateStatus();
-        break;
-    }
-  }
+  /**
+   * What another context (or this one) reports on the channel, turned into events.
+   * @param {SyncMessage} message
+   */
+  onMessage(message) { relay(this, message); }
 
   /**
    * The local copy of the space was dropped to start over (410 resync_required, 400
@@ -248,6 +278,8 @@ export class SyncClient extends Emitter {
     // After a subscription ended on the server's trouble, only a catch-up that completes
     // says the trouble is over (an open socket alone would make the status flicker).
     if (state === 'live' || (state === 'catching-up' && !this.feed?.failing)) this.serverAnswered();
+    // The list of spaces could not be read (offline start, the server away): now it can.
+    if (state === 'live' && this.following.stale && this.started) this.following.refresh();
     // While the socket is down, keep the view fresh with HTTP pulls on the same cursor.
     if (state === 'closed' && globalThis.navigator?.onLine !== false) this.pull().catch(() => {});
     this.updateStatus();
@@ -266,11 +298,15 @@ export class SyncClient extends Emitter {
     if (limit.request === 'push') this.replays.at(limit.until);
   }
 
-  /** Pull the feed over HTTP once (catch-up without the WebSocket). */
+  /**
+   * Pull the feed over HTTP once (catch-up without the WebSocket).
+   * @returns {Promise<void>}
+   */
   pull() { return pullOnce(this); }
 
   async refreshPending() {
     const pending = await countOutbox(this.db);
+    if (this.only === null) this.pendingBySpace = pending ? await countOutboxBySpace(this.db) : new Map();
     if (pending !== this.pending) {
       this.pending = pending;
       this.emit('pending', pending);
@@ -287,19 +323,19 @@ export class SyncClient extends Emitter {
   get trouble() { return this.watch.trouble; }
 
   updateStatus() {
-    /** @type {SyncStatus} */
-    let status;
-    if (globalThis.navigator?.onLine === false) status = 'offline';
-    else if (this.trouble === 'unreachable') status = 'unreachable';
-    else if (this.trouble === 'busy') status = 'server-busy';
-    else if (this.replaying.size > 0 || this.pulling || this.feedState === 'catching-up') status = 'syncing';
-    else if (this.pending === 0 && (this.feedState === 'live' || this.options.live === false)) status = 'up-to-date';
-    else status = 'online';
+    const status = clientStatus(this);
     if (status !== this.status) {
       this.status = status;
       this.emit('status', status);
     }
+    for (const handle of this.handles.values()) handle.setStatus(this.spaceStatus(handle.name));
   }
+
+  /**
+   * @param {string} space
+   * @returns {SyncStatus}
+   */
+  spaceStatus(space) { return spaceStatus(this, space); }
 
   /** Replay the outbox from this page now (merged with a replay in flight). */
   flush() { return this.replays.flush(); }
@@ -337,7 +373,14 @@ export class SyncClient extends Emitter {
     await this.tokens.get();
     await writePause(this.db, undefined);
     await writeRefusal(this.db, undefined);
-    this.feed?.resumeAuth();
+    if (this.only === null) {
+      // Many spaces: the open socket takes the token in a new hello (its other subscriptions
+      // go on), and the list of spaces is read again.
+      this.feed?.reauth();
+      this.following.refresh();
+    } else {
+      this.feed?.resumeAuth();
+    }
     this.wakePoll?.();
     await this.replays.schedule();
   }

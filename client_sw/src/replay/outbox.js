@@ -94,14 +94,31 @@ export async function enqueueWrite(db, write, now = Date.now()) {
 }
 
 /**
- * The oldest queued writes, in mid (= write) order.
+ * The oldest queued writes, in mid (= write) order, leaving out the writes of the `held`
+ * spaces (a replay holds back a space the server refused, and sends the others' writes).
  * @param {IDBDatabase} db
  * @param {number} [limit]
+ * @param {ReadonlySet<string>} [held]
  * @returns {Promise<OutboxEntry[]>}
  */
-export function readOutbox(db, limit) {
-  return transact(db, ['outbox'], 'readonly',
-    (tx) => req(tx.objectStore('outbox').getAll(null, limit)));
+export function readOutbox(db, limit, held) {
+  return transact(db, ['outbox'], 'readonly', async (tx) => {
+    if (!held?.size) return req(tx.objectStore('outbox').getAll(null, limit));
+    /** @type {OutboxEntry[]} */
+    const entries = [];
+    await new Promise((resolve, reject) => {
+      const request = tx.objectStore('outbox').openCursor();
+      request.onerror = () => reject(request.error);
+      request.onsuccess = () => {
+        const row = request.result;
+        if (!row) { resolve(undefined); return; }
+        if (!held.has(row.value.space)) entries.push(row.value);
+        if (limit !== undefined && entries.length >= limit) resolve(undefined);
+        else row.continue();
+      };
+    });
+    return entries;
+  });
 }
 
 /**
@@ -132,6 +149,43 @@ export function oneProtocol(entries) {
  */
 export function countOutbox(db) {
   return transact(db, ['outbox'], 'readonly', (tx) => req(tx.objectStore('outbox').count()));
+}
+
+/**
+ * The queued writes of one space.
+ * @param {IDBDatabase} db
+ * @param {string} space
+ * @returns {Promise<number>}
+ */
+export function countSpaceOutbox(db, space) {
+  return transact(db, ['outbox'], 'readonly',
+    (tx) => req(tx.objectStore('outbox').index('by_record').count(IDBKeyRange.bound([space], [space, []]))));
+}
+
+/**
+ * The queued writes per space, for the spaces that have any: one count per such space, the
+ * index walked from one space to the next (the outbox may be long, the spaces in it few).
+ * @param {IDBDatabase} db
+ * @returns {Promise<Map<string, number>>}
+ */
+export function countOutboxBySpace(db) {
+  return transact(db, ['outbox'], 'readonly', async (tx) => {
+    const index = tx.objectStore('outbox').index('by_record');
+    /** @type {Map<string, number>} */
+    const counts = new Map();
+    /** @type {IDBValidKey | undefined} */
+    let from;
+    for (;;) {
+      const range = from === undefined ? null : IDBKeyRange.lowerBound(from, true);
+      const request = index.openKeyCursor(range);
+      const row = await req(request);
+      if (!row) break;
+      const space = /** @type {string[]} */ (row.key)[0];
+      counts.set(space, await req(index.count(IDBKeyRange.bound([space], [space, []]))));
+      from = [space, []];
+    }
+    return counts;
+  });
 }
 
 /**

@@ -88,6 +88,10 @@ export function replayOutbox(options) {
     const summary = { sent: 0, applied: 0, conflicts: 0, merged: 0, rejected: 0 };
     let size = maxBatch;
     let announced = false;
+    /** spaces the server refused a write of (`forbidden`): their writes wait, the others go on */
+    const held = new Set();
+    /** @type {import('../net/auth.js').AuthPause | undefined} */
+    let forbiddenPause;
     /** @param {import('../net/auth.js').AuthPause} pause */
     const pauseFor = async (pause) => {
       // Nothing is dropped or retried: the outbox waits for setToken() / resume().
@@ -112,7 +116,7 @@ export function replayOutbox(options) {
         throw new RateLimitError({ code: 'rate_limited', retryAfter: Math.ceil((until - Date.now()) / 1000), until });
       }
       for (;;) {
-        const entries = oneProtocol(await readOutbox(db, size));
+        const entries = oneProtocol(await readOutbox(db, size, held));
         if (entries.length === 0) break;
         if (!announced) {
           notifier?.post({ type: 'replay', state: 'start', source });
@@ -191,7 +195,8 @@ export function replayOutbox(options) {
         const answer = await response.json();
         const results = Array.isArray(answer.results) ? answer.results : [];
         // A mutation `forbidden` for its space is not the server's final word (it stores no
-        // result for it): keep it queued, apply the rest of the batch, and pause before it.
+        // result for it): keep it queued, apply the rest of the batch, and pause after the
+        // other spaces' writes (the page settles it: docs/client.md, "Many spaces").
         const forbidden = results.filter(isForbidden);
         const forbiddenMids = new Set(forbidden.map((/** @type {any} */ r) => r.mid));
         const outcome = await applyPushResults(db, entries.filter((e) => !forbiddenMids.has(e.mid)), results.filter((/** @type {any} */ r) => !isForbidden(r)));
@@ -206,12 +211,20 @@ export function replayOutbox(options) {
           throw new ReplayError(`no result for mids ${outcome.unanswered.join(',')}`);
         }
         if (forbidden.length) {
-          const first = entries.find((e) => forbiddenMids.has(e.mid));
-          await pauseFor(first ? { status: 403, code: 'forbidden', space: first.space } : { status: 403, code: 'forbidden' });
-          break;
+          // Hold that space's writes back and send the other spaces' (one revoked space
+          // must not keep a user's other spaces from syncing); pause once they are sent.
+          const refused = entries.filter((e) => forbiddenMids.has(e.mid));
+          for (const entry of refused) held.add(entry.space);
+          forbiddenPause ??= refused.length
+            ? { status: 403, code: 'forbidden', space: refused[0].space } : { status: 403, code: 'forbidden' };
+          if (!refused.length) {
+            await pauseFor(forbiddenPause);
+            break;
+          }
         }
         size = maxBatch;
       }
+      if (forbiddenPause && !summary.paused) await pauseFor(forbiddenPause);
       if (announced) notifier?.post({ type: 'replay', state: 'done', source });
       return summary;
     } catch (error) {
