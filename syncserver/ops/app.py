@@ -19,6 +19,7 @@ from ..config.origins import parse_origins
 from ..config.resources import client_dir
 from ..config.settings import Settings
 from ..core.service import SyncService
+from ..guard.guard import Guard
 from ..model import incidents
 from ..model.errors import ErrorCode, SyncError, problem_response
 from ..storage.factory import Prepared, open_storage, prepare
@@ -122,7 +123,8 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     it, the app's start-up does it, and releases the lock when the app stops."""
     settings = settings or Settings.from_sources()
     metrics = Metrics()
-    service = SyncService(settings, open_storage(settings), metrics)
+    guard = Guard(settings, metrics)
+    service = SyncService(settings, open_storage(settings), metrics, guard)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -152,6 +154,7 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
                             Exception: _unexpected},
     )
     app.state.service = service
+    app.state.guard = guard
     app.state.settings = settings
     app.add_middleware(LatencyMiddleware, metrics=metrics, routes=api_routes)
     # Outermost first: security headers land on every answer, CORS preflights, refused

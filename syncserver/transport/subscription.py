@@ -22,6 +22,7 @@ from ..model.errors import ErrorCode, SyncError
 
 if TYPE_CHECKING:
     from ..core.service import SyncService
+    from ..guard.guard import Guard
 
 log = logging.getLogger("syncserver")
 
@@ -35,6 +36,7 @@ class Connection(Protocol):
     so that the subscription does not import the connection that imports it."""
 
     service: SyncService
+    guard: Guard
     outbound: asyncio.Queue[Outgoing | None]
     subscriptions: dict[str, Subscription]
     closing: tuple[int, str] | None
@@ -170,7 +172,7 @@ class Subscription:
                         await self.conn.put((text, self, self.cursor, held))
                         held = 0
                 finally:
-                    service.pages.give_back(held)
+                    self.conn.guard.pages.give_back(held)
 
     async def _send_live(self, published: Published) -> None:
         item = self._render_live(published)

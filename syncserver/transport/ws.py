@@ -36,6 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..core.service import SyncService, check_space
 from ..guard.auth import subprotocol_token
+from ..guard.guard import Guard
 from ..guard.limits import FULL_RETRY_AFTER_SECONDS, ByteBudget, spread
 from ..guard.permissions import Access, forbidden_space
 from ..model import exact_json
@@ -59,9 +60,10 @@ REFUSALS_BEFORE_CLOSE = 3  # too_many_subscriptions answers before the connectio
 
 
 class Connection:
-    def __init__(self, websocket: WebSocket, service: SyncService) -> None:
+    def __init__(self, websocket: WebSocket, service: SyncService, guard: Guard) -> None:
         self.ws = websocket
         self.service = service
+        self.guard = guard
         self.outbound: asyncio.Queue[Outgoing | None] = asyncio.Queue(OUTBOUND_QUEUE)
         self.subscriptions: dict[str, Subscription] = {}
         self.closing: tuple[int, str] | None = None
@@ -121,7 +123,7 @@ class Connection:
         try:
             if notifier.closing:
                 await self.going_away()
-            if token is not None and self.service.auth.enabled:
+            if token is not None and self.guard.auth.enabled:
                 try:
                     await self._authenticate(token)
                 except SyncError as exc:
@@ -136,7 +138,7 @@ class Connection:
             for sub in list(self.subscriptions.values()):
                 sub.stop()
             if self.counted is not None:
-                self.service.user_connections.leave(self.counted)
+                self.guard.user_connections.leave(self.counted)
             self.service.metrics.ws_connections.dec()
             if self.closing is None:
                 sender.cancel()
@@ -164,15 +166,15 @@ class Connection:
                     self._stalled(held)
                     return
                 if drained is not None:
-                    self.service.pages.give_back(held)
+                    self.guard.pages.give_back(held)
                 else:  # (another server) the next send waits for this frame to drain
-                    self.service.pages.give_back(self.pool_held)
+                    self.guard.pages.give_back(self.pool_held)
                     self.pool_held = held
                 self.queued.release(len(text))
                 if sub is not None:
                     sub.delivered = seq
         finally:
-            self.service.pages.give_back(self.pool_held)
+            self.guard.pages.give_back(self.pool_held)
             self.pool_held = 0
         # Rendered only now, after the last queued frame went out: a resync names the
         # cursor the client holds.
@@ -189,7 +191,7 @@ class Connection:
     def _stalled(self, held: int) -> None:
         """The client took nothing for SYNCSERVER_SEND_TIMEOUT seconds: drop it."""
         self.service.metrics.ws_slow_consumers.inc()
-        self.service.pages.give_back(held)
+        self.guard.pages.give_back(held)
         if self.closing is None:
             self.closing = (CLOSE_SLOW_CONSUMER, "slow consumer")
         for sub in list(self.subscriptions.values()):
@@ -203,7 +205,7 @@ class Connection:
             item = self.outbound.get_nowait()
             if item is not None:
                 self.queued.release(len(item[0]))
-                self.service.pages.give_back(item[3])
+                self.guard.pages.give_back(item[3])
 
     def close(self, code: int, reason: str,
               farewell: Callable[[], list[dict[str, Any]]], drop_queued: bool = False) -> None:
@@ -300,18 +302,18 @@ class Connection:
     async def _authenticate(self, token: object) -> None:
         """A hello's token (or the subprotocol's): verify it, then re-check what it grants
         against every live subscription (a re-authentication may grant less)."""
-        access = await self.service.auth.access(token if isinstance(token, str) else None)
+        access = await self.guard.auth.access(token if isinstance(token, str) else None)
         if self.access is not None and access.sub != self.access.sub:
             raise SyncError(ErrorCode.UNAUTHORIZED, "a hello on an open socket must carry a "
                             "token of the same user: reconnect to change users")
         if self.counted is None:  # the first token of this socket: it counts for its user
-            if not self.service.user_connections.enter(access.sub):
-                raise self.service.connection_refused()
+            if not self.guard.user_connections.enter(access.sub):
+                raise self.guard.connection_refused()
             self.counted = access.sub
         self.access = access
         if self.expiry is not None:
             self.expiry.cancel()
-        delay = access.expires_at + self.service.auth.verifier.leeway - time.time()
+        delay = access.expires_at + self.guard.auth.verifier.leeway - time.time()
         self.expiry = asyncio.get_running_loop().call_later(max(delay, 0.0), self._expired)
         for space, sub in list(self.subscriptions.items()):
             if not access.can_read(space):
@@ -328,17 +330,17 @@ class Connection:
 
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
-        if self.service.auth.enabled and kind != "hello" and kind != "ping":
+        if self.guard.auth.enabled and kind != "hello" and kind != "ping":
             if self.access is None:
                 raise SyncError(ErrorCode.UNAUTHORIZED, "send a hello with a token first: "
                                 '{"type": "hello", "token": "<jwt>"}')
-            if self.access.expires_at + self.service.auth.verifier.leeway < time.time():
+            if self.access.expires_at + self.guard.auth.verifier.leeway < time.time():
                 raise SyncError(ErrorCode.UNAUTHORIZED, "the token expired")
         if kind == "ping":
             await self.send({"type": "pong"})
         elif kind == "hello":
             welcome: dict[str, Any] = {"type": "welcome", "protocol": PROTOCOL_VERSION}
-            if self.service.auth.enabled:
+            if self.guard.auth.enabled:
                 if "token" in frame or self.access is None:
                     await self._authenticate(frame.get("token"))
                 assert self.access is not None
@@ -354,7 +356,7 @@ class Connection:
             request_id = frame.get("request_id")
             if request_id is not None and not isinstance(request_id, (str, int)):
                 raise SyncError(ErrorCode.INVALID_REQUEST, "request_id must be a string")
-            self.service.spend(self.access, {"request_id": request_id})  # 429 past the rate
+            self.guard.spend(self.access, {"request_id": request_id})  # 429 past the rate
             limit = self.service.settings.max_batch_bytes
             try:
                 if self.frame_bytes > limit:  # the same bound as a push over HTTP
@@ -376,7 +378,7 @@ class Connection:
 
     async def _subscribe(self, frame: dict[str, Any]) -> None:
         space = check_space(frame.get("space"))
-        self.service.spend(self.access, {"space": space})  # refused: nothing changes
+        self.guard.spend(self.access, {"space": space})  # refused: nothing changes
         if self.access is not None:
             self.access.require_read(space)  # an error frame naming the space
         cursor = frame.get("cursor")
@@ -416,16 +418,17 @@ class Connection:
 
 async def endpoint(websocket: WebSocket) -> None:
     service: SyncService = websocket.app.state.service
-    if not service.connections.enter():
+    guard: Guard = websocket.app.state.guard
+    if not guard.connections.enter():
         # Full (SYNCSERVER_MAX_CONNECTIONS): refused before the handshake completes, so a
         # client backs off and retries instead of taking a socket it would lose at once.
         error = SyncError(ErrorCode.SERVER_BUSY,
                           f"the server holds its most WebSocket connections "
-                          f"({service.connections.capacity}): retry later",
+                          f"({guard.connections.capacity}): retry later",
                           retry_after=FULL_RETRY_AFTER_SECONDS)
         await websocket.send_denial_response(problem_response(error))
         return
     try:
-        await Connection(websocket, service).run()
+        await Connection(websocket, service, guard).run()
     finally:
-        service.connections.leave()
+        guard.connections.leave()
