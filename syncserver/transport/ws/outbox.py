@@ -109,24 +109,25 @@ class Outbox:
                 item = await self.queue.get()
                 if item is None:
                     break
+                text, subscription, seq, held = item
                 try:
                     # A client that takes nothing for `timeout` seconds is dropped, with
                     # what it left unread (a close would wait for it to drain: for ever).
                     async with asyncio.timeout(timeout):
-                        await self.ws.send({"type": "websocket.send", "text": item.text})
-                        if drained is not None and item.held:  # the page left our buffers
+                        await self.ws.send({"type": "websocket.send", "text": text})
+                        if drained is not None and held:  # the page left our buffers
                             await drained()
                 except TimeoutError:
-                    self._stalled(item.held)
+                    self._stalled(held)
                     return
                 if drained is not None:
-                    self.pages.give_back(item.held)
+                    self.pages.give_back(held)
                 else:  # (another server) the next send waits for this frame to drain
                     self.pages.give_back(self.pool_held)
-                    self.pool_held = item.held
-                self.budget.release(len(item.text))
-                if item.subscription is not None:
-                    item.subscription.delivered = item.seq
+                    self.pool_held = held
+                self.budget.release(len(text))
+                if subscription is not None:
+                    subscription.delivered = seq
         finally:
             self.pages.give_back(self.pool_held)
             self.pool_held = 0
