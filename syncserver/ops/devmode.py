@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..config.settings import Settings
+from ..guard.guard import Guard
 from ..guard.tokens import mint
 from ..model.errors import ErrorCode, SyncError
 from ..model.mutations import SPACE_PATTERN
@@ -100,12 +101,12 @@ def _parse(body: object) -> tuple[str, list[str]]:
 
 async def token(request: Request) -> Response:
     """POST /v1/dev/token {"sub": "alice", "spaces": ["demo"]} -> a token (dev mode only)."""
-    service = request.app.state.service
-    settings: Settings = service.settings
+    guard: Guard = request.app.state.guard
+    settings: Settings = request.app.state.settings
     _local(request)
     sub, shared = _parse(await read_json(request, 4096))
     spaces = grants(sub, shared)
-    minted = mint(service.auth.verifier.secret, sub, spaces, TOKEN_TTL,
+    minted = mint(guard.auth.verifier.secret, sub, spaces, TOKEN_TTL,
                   settings.jwt_issuer, settings.jwt_audience)
     return JSONResponse({"token": minted, "sub": sub, "spaces": spaces,
                          "expires_at": int(time.time()) + TOKEN_TTL},
