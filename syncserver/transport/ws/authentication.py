@@ -13,6 +13,7 @@ import asyncio
 import time
 from typing import Any
 
+from ...core.spaces import granted
 from ...guard.guard import Guard
 from ...guard.permissions import Access
 from ...model.errors import ErrorCode, SyncError
@@ -61,7 +62,8 @@ class Authentication:
             if "token" in frame or self.access is None:
                 await self.authenticate(frame.get("token"))
             assert self.access is not None
-            welcome.update(sub=self.access.sub, expires_at=int(self.access.expires_at))
+            welcome.update(sub=self.access.sub, expires_at=int(self.access.expires_at),
+                           spaces=granted(self.access))
         await self.outbox.send(welcome)
 
     async def authenticate(self, token: object) -> None:
