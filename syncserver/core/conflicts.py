@@ -73,9 +73,7 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
         m = parse_mutation(raw, 1 << 30, max_depth)
         if not isinstance(m, Mutation):
             raise SyncError(ErrorCode.INVALID_REQUEST, m.message)
-        state = State(current.parsed_data() if current else {},
-                      current.deleted if current else False, version,
-                      current.hlc if current else "", current.parsed_meta() if current else {})
+        state = State.of(current)
         try:
             record = _write_resolution(txn, m, state, now, stamp, out, max_record_bytes)
         except Unappliable as exc:  # the operation cannot apply to the record as it is now

@@ -212,11 +212,7 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
             and batch.rows.get(key, 0) is None:  # loaded, and no such record
         return _insert(batch, key, m)
     current = batch.record(key)
-    state = None
-    if current is not None:
-        data = current.parsed_data()
-        state = State(data, current.deleted, current.version, current.hlc,
-                      current.parsed_meta(data))
+    state = State.of(current) if current is not None else None  # None: decide's new record
     stamp, clamped = batch.clock.receive(m.hlc, batch.ceiling)
     try:
         decision = decide(batch.policies, state, m, stamp, batch.client_id)
