@@ -16,7 +16,7 @@ from ..model.records import StoredRecord
 from ..storage.base import PushTransaction
 from .commutative import Unappliable
 from .merge import State, apply_whole
-from .push import BatchResult, oversized
+from .push import BatchResult, RecordWriter, oversized
 
 ACCEPT = ("server", "client")
 
@@ -93,14 +93,10 @@ def _write_resolution(txn: PushTransaction, m: Mutation, state: State, now: int,
     too_large = oversized(m.id, "this resolution", data_json, meta_json, max_record_bytes)
     if too_large is not None:
         raise SyncError(ErrorCode.RECORD_TOO_LARGE, too_large)
-    seq = txn.next_seq(m.space)
-    record = StoredRecord(m.space, m.collection, m.id, new.version, seq, new.deleted, new.hlc,
-                          now, data_json.decode(), meta_json.decode())
-    row = record.row()  # renders the change once, for storage and fan-out alike
-    txn.write_row((m.space, m.collection, m.id), row)
-    out.heads[m.space] = seq
-    out.changed[m.space] = [row]
-    return record
+    row = RecordWriter(txn, out, now).write((m.space, m.collection, m.id), new.version,
+                                            new.deleted, new.hlc, data_json.decode(),
+                                            meta_json.decode())
+    return StoredRecord(*row)
 
 
 def wire(row: dict[str, Any]) -> dict[str, Any]:

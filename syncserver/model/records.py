@@ -73,8 +73,7 @@ class StoredRecord:
     def __init__(self, space: str, collection: str, record_id: str, version: int, seq: int,
                  deleted: bool, hlc: str, updated_at: int, data: str | None,
                  meta: str | None = None, _change: str | None = None) -> None:
-        # `_change` lets a stored row (with its rendered change) be splatted in; row()
-        # renders the change afresh from the fields.
+        # `_change` lets a stored row (with its rendered change) be splatted in.
         self.space = space
         self.collection = collection
         self.id = record_id
@@ -85,12 +84,6 @@ class StoredRecord:
         self.updated_at = updated_at
         self.data = data  # JSON text of an object; a tombstone keeps its last data
         self.meta = meta  # JSON text: per-field versions and HLC stamps (see merge.py)
-
-    def row(self) -> Row:
-        return (self.space, self.collection, self.id, self.version, self.seq, self.deleted,
-                self.hlc, self.updated_at, self.data, self.meta,
-                change_json(self.space, self.collection, self.id, self.version, self.seq,
-                            self.deleted, self.hlc, self.updated_at, self.data))
 
     def wire(self) -> dict[str, Any]:
         """The record as a JSON-ready dict; the data is embedded without re-parsing."""
