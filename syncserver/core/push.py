@@ -21,6 +21,7 @@ from ..model.policies import PolicyTable
 from ..model.records import CREATED_META, SEQ, RecordKey, Row, StoredRecord, change_json
 from ..storage.base import PushTransaction
 from ..storage.failures import StorageError
+from ..storage.mutation_log import Entry, StoredResult
 from .merge import ResolverFailed, State, decide
 
 
@@ -105,7 +106,7 @@ class _Batch:
         self.clock = clock
         self.now_ms = int(time.time() * 1000)
         self.ceiling = clock.ceiling()  # stamps beyond it are clamped
-        self.seen: dict[int, tuple[bytes, bytes]] = {}
+        self.seen: dict[int, StoredResult] = {}  # stored results, and this batch's, by mid
         self.out = BatchResult([], {})
         self.writer = RecordWriter(txn, self.out, self.now_ms)
         self.rows = self.writer.rows  # current state of the batch's records
@@ -164,7 +165,7 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
         batch.rows.update({key: found.get(key) for key in keys})
     purged = txn.purged_mid(client_id)
     seen, results, heads = batch.seen, batch.out.results, batch.out.heads
-    entries: list[tuple[int, bytes, bytes]] = []  # (mid, fingerprint, result) to keep
+    entries: list[Entry] = []  # the results to keep
     for i, item in enumerate(items):
         mid = item.mid
         if mid is None:
@@ -179,8 +180,9 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
             continue
         previous = seen.get(mid)
         if previous is not None:
-            if previous[0] == item.fingerprint:
-                results.append(mark_duplicate(previous[1]))
+            fingerprint, stored = previous
+            if fingerprint == item.fingerprint:
+                results.append(mark_duplicate(stored))
                 batch.count("duplicate")
             else:
                 results.append(rejected(
