@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import recordmeta
+from ..model.exact_json import EXACT
 from ..model.hlc import node_of
 from ..model.mutations import Mutation, merge_patch
 from ..model.policies import ConflictContext, Policy, PolicyTable
@@ -368,7 +369,6 @@ def _run_resolver(policies: PolicyTable, cur: State, m: Mutation, client_id: str
 
 
 _MAX_RESOLVED_DEPTH = 254  # what orjson encodes
-_EXACT_INTS = (-(2**63), 2**64 - 1)  # what orjson encodes (exact_json.EXACT)
 
 
 def _not_json(value: Any, levels: int) -> str | None:
@@ -389,7 +389,7 @@ def _not_json(value: Any, levels: int) -> str | None:
             if problem is not None:
                 return problem
     elif type(value) is int:
-        if not _EXACT_INTS[0] <= value <= _EXACT_INTS[1]:
+        if value not in EXACT:  # what orjson encodes
             return f"the integer {value} is beyond 64 bits"
     elif type(value) is float:
         if not math.isfinite(value):
