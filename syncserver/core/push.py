@@ -21,7 +21,7 @@ from ..model.policies import PolicyTable
 from ..model.records import CREATED_META, SEQ, RecordKey, Row, StoredRecord, change_json
 from ..storage.base import PushTransaction
 from ..storage.failures import StorageError
-from ..storage.mutation_log import Entry, StoredResult
+from ..storage.mutation_log import Entry
 from .merge import ResolverFailed, State, decide
 
 
@@ -106,7 +106,7 @@ class _Batch:
         self.clock = clock
         self.now_ms = int(time.time() * 1000)
         self.ceiling = clock.ceiling()  # stamps beyond it are clamped
-        self.seen: dict[int, StoredResult] = {}  # stored results, and this batch's, by mid
+        self.seen: dict[int, Entry] = {}  # stored results, and this batch's, by mid
         self.out = BatchResult([], {})
         self.writer = RecordWriter(txn, self.out, self.now_ms)
         self.rows = self.writer.rows  # current state of the batch's records
@@ -157,7 +157,9 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
     batch = _Batch(txn, client_id, clock, policies, max_record_bytes)
     mids = [item.mid for i, item in enumerate(items)
             if item.mid is not None and i not in forbidden]
-    batch.seen = txn.stored_results(client_id, mids) if mids else {}
+    if mids:
+        batch.seen = {mid: (mid, fingerprint, result) for mid, (fingerprint, result)
+                      in txn.stored_results(client_id, mids).items()}
     keys = [(m.space, m.collection, m.id) for i, m in enumerate(items)
             if isinstance(m, Mutation) and m.mid not in batch.seen and i not in forbidden]
     if keys:  # one query per (space, collection), not one per mutation
@@ -180,7 +182,7 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
             continue
         previous = seen.get(mid)
         if previous is not None:
-            fingerprint, stored = previous
+            _mid, fingerprint, stored = previous
             if fingerprint == item.fingerprint:
                 results.append(mark_duplicate(stored))
                 batch.count("duplicate")
@@ -207,8 +209,9 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
                 result = _apply_mutation(batch, item)
             except Exception as exc:
                 result = _failed(batch, item, exc, head)
-        entries.append((mid, item.fingerprint, result))
-        seen[mid] = (item.fingerprint, result)  # the same mid later in this batch: a replay
+        entry = (mid, item.fingerprint, result)
+        entries.append(entry)
+        seen[mid] = entry  # the same mid later in this batch: a replay
         results.append(result)
     if entries:
         txn.write_results(client_id, entries, batch.now_ms)
