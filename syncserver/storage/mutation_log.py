@@ -26,11 +26,11 @@ from typing import NamedTuple
 
 _HEAD = struct.Struct("<qBI")
 
-# Plain tuples, unpacked by name where read, not NamedTuples: a push makes one of each per
+# Plain tuples, unpacked by name where read, not NamedTuples: a push makes an Entry per
 # mutation, and building a NamedTuple costs ~2,600 instructions more than a tuple (its
-# __new__ is Python code; callgrind, CPython 3.11), ~2% of a push of a new record each.
+# __new__ is Python code; callgrind, CPython 3.11), ~2% of a push of a new record.
 Entry = tuple[int, bytes, bytes]  # (mid, fingerprint, result JSON)
-StoredResult = tuple[bytes, bytes]  # (fingerprint, result JSON) of a mid
+StoredResult = tuple[bytes, bytes]  # (fingerprint, result JSON): PushTransaction.stored_results
 # A mutation_batches row: client_id, first_mid, last_mid, count, created_at, entries.
 BatchRow = tuple[str, int, int, int, int, bytes]
 
