@@ -238,8 +238,7 @@ class PostgresTransaction(WriteBuffer):
     def _write_all(self) -> None:
         c = self.conn
         if self.rows:
-            # Row is a NamedTuple, which orjson does not take: plain tuples (C-level copies).
-            records = list(map(tuple, self.rows.values()))
+            records = list(self.rows.values())  # plain tuples: orjson writes them as arrays
             c.execute(UPSERT_RECORDS, (orjson.dumps(records).decode(),))
         for client_id, entries in self.results.items():
             rows = mutation_log.batch_rows(client_id, entries, self.results_at)
