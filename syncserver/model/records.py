@@ -2,11 +2,13 @@
 
 A record travels through a push as a `Row`, a plain tuple of the stored columns in their
 order, read by name through the column positions below (`row[SEQ]`): the push hot path
-makes one tuple per write and hands it to the storage as is. Measured with
-load.instructions, a NamedTuple cost ~2% of a push (+2,000 instructions per mutation):
-building one from a tuple is a copy, and sqlite3 binds a tuple subclass column by column
-through a Python-level __getitem__ (it reads an exact tuple's array). `StoredRecord` is
-the view of a row with methods, for the code paths that merge and render records.
+makes one tuple per write and hands it to the storage as is. A NamedTuple costs more, in
+instructions per pushed new record (measured again for issue 19): +11,900, 9% of a push
+(load.instructions push-new, 128,677 -> 140,600), handed to sqlite3 as it is, which binds
+a tuple subclass column by column through a Python-level __getitem__ (it reads an exact
+tuple's array); +4,500 in the writer thread when copied to plain tuples for the flush:
+building one runs Python code (its __new__). `StoredRecord` is the view of a row with
+methods, for the code paths that merge and render records.
 """
 
 from __future__ import annotations
