@@ -19,9 +19,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
+    """A port free now. Free, not reserved: between this and the server's bind another
+    process (a test on another pytest-xdist worker, any outgoing connection) may take it;
+    ServerProcess.start then tries a new one."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+PORT_TRIES = 3  # starts on a fresh port when the one free_port gave was taken meanwhile
 
 
 # Settings that say how a server authenticates: a test that gives none of them gets
@@ -34,6 +40,10 @@ def auth_args(env: dict[str, str], args: Sequence[str]) -> list[str]:
     given = any(name in env for name in AUTH_ENV) or \
         any(arg.split("=", 1)[0] in AUTH_FLAGS for arg in args)
     return [] if given else ["--auth", "none"]
+
+
+class PortTaken(RuntimeError):
+    """The server exited at start: its port was taken (the log's last lines)."""
 
 
 class ServerProcess:
@@ -49,6 +59,7 @@ class ServerProcess:
         postgresql:// URL (give `log` then: where the server's output goes)."""
         self.db = db
         self.port = port or free_port()
+        self.own_port = port is None  # chosen here: another may be tried (start)
         self.demo = demo
         self.env = env or {}
         self.args = [*args, *auth_args(self.env, args)]
@@ -67,6 +78,16 @@ class ServerProcess:
         return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/v1/ws"
 
     def start(self, timeout: float = 20.0) -> "ServerProcess":
+        for _ in range(PORT_TRIES - 1):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if not self.own_port:
+                    raise
+                self.port = free_port()
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> "ServerProcess":
         env = {**os.environ, "SYNCSERVER_LOG_LEVEL": "warning", **self.env}
         args = [*self.command, "serve", "--db", str(self.db),
                 "--port", str(self.port), "--demo" if self.demo else "--no-demo", *self.args]
@@ -75,7 +96,10 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+                said = self.log.read_text()[-2000:]
+                if f"port {self.port} on " in said and "is in use" in said:
+                    raise PortTaken(said)
+                raise RuntimeError(f"server exited: {said}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1,
                              verify=self.tls or True).status_code == 200:
