@@ -28,6 +28,10 @@ def free_port() -> int:
 
 
 PORT_TRIES = 3  # starts on a fresh port when the one free_port gave was taken meanwhile
+# A start costs ~2.5 s of CPU (imports, migrations): ~1.5 s alone, but up to 25 s measured on
+# this 2-core machine while other work kept it at a load of 10. A bound on a start that
+# never comes, not on its speed.
+START_TIMEOUT = 60.0
 
 
 # Settings that say how a server authenticates: a test that gives none of them gets
@@ -77,7 +81,7 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/v1/ws"
 
-    def start(self, timeout: float = 20.0) -> "ServerProcess":
+    def start(self, timeout: float = START_TIMEOUT) -> "ServerProcess":
         for _ in range(PORT_TRIES - 1):
             try:
                 return self._start(timeout)
@@ -107,6 +111,7 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.kill()  # left running, it would outlive the test
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:
