@@ -52,6 +52,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
+        if on_a_worker(config):  # told to the controller: pytest_testnodedown
+            config.workeroutput["serial_left_out"] = len(drop)  # type: ignore[attr-defined]
 
 
 def on_a_worker(config: pytest.Config) -> bool:
@@ -59,13 +61,24 @@ def on_a_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+SERIAL_LEFT_OUT = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    """A worker is done (pytest-xdist's hook): how many serial tests it left out. Every
+    worker collects the same tests, so the last one's count is the run's."""
+    node.config.stash[SERIAL_LEFT_OUT] = node.workeroutput.get("serial_left_out", 0)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
                             config: pytest.Config) -> None:
-    if (config.getoption("numprocesses", None) and not on_a_worker(config)
-            and not config.getoption(SERIAL_ONLY)):
+    left_out = config.stash.get(SERIAL_LEFT_OUT, 0)
+    if left_out:
         terminalreporter.write_line(
-            "tests marked serial were left out of this parallel run: "
-            "`pytest --serial-only` (or `-m serial`) runs them alone; scripts/test does")
+            f"{left_out} test{'s' * (left_out != 1)} marked serial left out of this parallel run: "
+            "`pytest --serial-only` (with the same arguments) runs them alone; scripts/test "
+            "does", yellow=True)
 
 
 @pytest.fixture
