@@ -19,11 +19,66 @@ TESTS = Path(__file__).resolve().parent
 SLOW_FAMILIES = {"browser", "load", "postgres", "packaging"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# Parallel runs (pytest-xdist, `-n`; scripts/test): every test makes its own server on a
+# port free at the time (tests/server.py), its own SQLite files and nginx folders (tmp_path),
+# its own PostgreSQL databases (tests/pg.py, named after the worker) and Chromium profiles,
+# so tests run beside each other on any number of workers. Except those marked `serial`:
+# a test whose verdict is a bound on time or on resources that a busy neighbour moves
+# (a latency, a wait measured against a timeout, a memory peak, a file-descriptor limit,
+# a load-tool run judged by its rates) and that failed beside other tests, or that
+# would take a long stretch of every worker's CPU. Marked by evidence, each with the reason:
+# only a test seen to fail, or to slow others, when run beside others. They never run
+# on a worker: under `-n` they are deselected, and scripts/test runs them afterwards in
+# one process with `--serial-only` (or by hand: `pytest -m serial`).
+SERIAL_ONLY = "--serial-only"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(SERIAL_ONLY, action="store_true",
+                     help="run only the tests marked serial (scripts/test runs them alone, "
+                          "after the parallel run)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(TESTS):
             if item.path.relative_to(TESTS).parts[0] in SLOW_FAMILIES:
                 item.add_marker(pytest.mark.slow)
+    only_serial = config.getoption(SERIAL_ONLY)
+    if only_serial or on_a_worker(config):
+        keep, drop = [], []
+        for item in items:
+            (keep if bool(item.get_closest_marker("serial")) == only_serial else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+        if on_a_worker(config):  # told to the controller: pytest_testnodedown
+            config.workeroutput["serial_left_out"] = len(drop)  # type: ignore[attr-defined]
+
+
+def on_a_worker(config: pytest.Config) -> bool:
+    """A pytest-xdist worker: a test runs beside the other workers' tests here."""
+    return hasattr(config, "workerinput")
+
+
+SERIAL_LEFT_OUT = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    """A worker is done (pytest-xdist's hook): how many serial tests it left out. Every
+    worker collects the same tests, so the last one's count is the run's."""
+    node.config.stash[SERIAL_LEFT_OUT] = node.workeroutput.get("serial_left_out", 0)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    left_out = config.stash.get(SERIAL_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(
+            f"{left_out} test{'s' * (left_out != 1)} marked serial left out of this parallel run: "
+            "`pytest --serial-only` (with the same arguments) runs them alone; scripts/test "
+            "does", yellow=True)
 
 
 @pytest.fixture

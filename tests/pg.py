@@ -70,8 +70,11 @@ def database_url(admin: str, name: str) -> str:
 
 
 def create_database(admin: str) -> str:
-    """A new, empty database with a unique name; its URL."""
-    name = f"{PREFIX}{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    """A new, empty database with a unique name; its URL. The name says which pytest-xdist
+    worker made it (`gw0`, ...; `main` without workers) and its process: unique among
+    workers running at once, and a database left behind names its maker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"{PREFIX}{worker}_{os.getpid()}_{uuid.uuid4().hex[:10]}"
     with _connect(admin) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return database_url(admin, name)

@@ -19,9 +19,19 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
+    """A port free now. Free, not reserved: between this and the server's bind another
+    process (a test on another pytest-xdist worker, any outgoing connection) may take it;
+    ServerProcess.start then tries a new one."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+PORT_TRIES = 3  # starts on a fresh port when the one free_port gave was taken meanwhile
+# A start costs ~2.5 s of CPU (imports, migrations): ~1.5 s alone, but up to 25 s measured on
+# this 2-core machine while other work kept it at a load of 10. A bound on a start that
+# never comes, not on its speed.
+START_TIMEOUT = 60.0
 
 
 # Settings that say how a server authenticates: a test that gives none of them gets
@@ -34,6 +44,10 @@ def auth_args(env: dict[str, str], args: Sequence[str]) -> list[str]:
     given = any(name in env for name in AUTH_ENV) or \
         any(arg.split("=", 1)[0] in AUTH_FLAGS for arg in args)
     return [] if given else ["--auth", "none"]
+
+
+class PortTaken(RuntimeError):
+    """The server exited at start: its port was taken (the log's last lines)."""
 
 
 class ServerProcess:
@@ -49,6 +63,7 @@ class ServerProcess:
         postgresql:// URL (give `log` then: where the server's output goes)."""
         self.db = db
         self.port = port or free_port()
+        self.own_port = port is None  # chosen here: another may be tried (start)
         self.demo = demo
         self.env = env or {}
         self.args = [*args, *auth_args(self.env, args)]
@@ -66,7 +81,17 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/v1/ws"
 
-    def start(self, timeout: float = 20.0) -> "ServerProcess":
+    def start(self, timeout: float = START_TIMEOUT) -> "ServerProcess":
+        for _ in range(PORT_TRIES - 1):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if not self.own_port:
+                    raise
+                self.port = free_port()
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> "ServerProcess":
         env = {**os.environ, "SYNCSERVER_LOG_LEVEL": "warning", **self.env}
         args = [*self.command, "serve", "--db", str(self.db),
                 "--port", str(self.port), "--demo" if self.demo else "--no-demo", *self.args]
@@ -75,7 +100,10 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+                said = self.log.read_text()[-2000:]
+                if f"port {self.port} on " in said and "is in use" in said:
+                    raise PortTaken(said)
+                raise RuntimeError(f"server exited: {said}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1,
                              verify=self.tls or True).status_code == 200:
@@ -83,6 +111,7 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.kill()  # left running, it would outlive the test
         raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
 
     def kill(self) -> None:

@@ -21,7 +21,7 @@ import pytest
 
 from syncserver.ops.fdlimit import RESERVE
 from tests.helpers import wait_for
-from tests.server import REPO, ServerProcess, free_port
+from tests.server import REPO, START_TIMEOUT, ServerProcess, free_port
 
 LIMIT = 256  # the server's hard limit in these tests (soft and hard)
 
@@ -37,7 +37,7 @@ class LimitedServer(ServerProcess):
         super().__init__(db, env=env)
         self.limit = limit
 
-    def start(self, timeout: float = 20.0) -> LimitedServer:
+    def start(self, timeout: float = START_TIMEOUT) -> LimitedServer:
         real = subprocess.Popen
 
         def popen(*args, **kwargs):  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,10 +190,20 @@ def test_well_known_is_the_one_dot_folder_served(http_client: httpx.Client) -> N
     assert http_client.get("/.well-known/assetlinks.json").json() == []
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A folder with a short path. The message quotes a bad value whole up to 80 characters
+    only, and tmp_path with a name on it is longer under a pytest-xdist worker
+    (.../popen-gw2/test_static_that_is_not_a_dire0/no-such-app)."""
+    with tempfile.TemporaryDirectory(prefix="static-") as folder:
+        yield Path(folder)
+
+
 @pytest.mark.parametrize("how", ["flag", "environment"])
 @pytest.mark.parametrize("what", ["missing", "file"])
 def test_static_that_is_not_a_directory_is_one_line_and_exit_2(
-        tmp_path: Path, how: str, what: str) -> None:
+        short_tmp: Path, how: str, what: str) -> None:
+    tmp_path = short_tmp
     target = tmp_path / "no-such-app"
     if what == "file":
         target.write_text("not a folder")

@@ -48,6 +48,9 @@ def descriptors() -> Iterator[int]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+# Alone (tests/conftest.py): 6,000 connections and a latency bound; beside three other
+# workers' tests (-n 4) a kind did not reach its 1,000 connections.
+@pytest.mark.serial
 def test_a_thousand_hostile_connections_of_each_kind_leave_memory_and_pushes_bounded(
         descriptors: int, tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "sync.db", env={"SYNCSERVER_AUTH": "none"}).start()
