@@ -213,8 +213,12 @@ async function main() {
     $(space === own ? 'own-body' : 'shared-body').hidden = !followed;
     const notice = $(space === own ? 'own-gone' : 'shared-gone');
     notice.hidden = followed;
-    notice.textContent = followed ? '' : `You (${user}) have no access to this list${why ? `: ${why}` : ''}.`
-      + (server.dev ? ' It comes back when access is granted again (the dev panel below).' : '');
+    if (followed) notice.textContent = '';
+    else if (server.refused && !why) notice.textContent = `Not signed in as ${user}: ${server.refused}`;
+    else {
+      notice.textContent = `You (${user}) have no access to this list${why ? `: ${why}` : ''}.`
+        + (server.dev ? ' It comes back when access is granted again (the dev panel below).' : '');
+    }
     app.todos = views[1].collection;
     app.notes = views[2].collection;
     app.mine = views[0].collection;

@@ -43,20 +43,25 @@ export async function devToken(user, shared) {
  * answer of the last visit. The token got on the way is the client's first.
  * @param {string} user
  * @param {string} shared
- * @returns {Promise<{dev: boolean, token: () => Promise<string | undefined>}>}
+ * @returns {Promise<{dev: boolean, refused?: string, token: () => Promise<string | undefined>}>}
  */
 export async function signIn(user, shared) {
   /** @type {Promise<string | undefined> | undefined} */
   let first;
+  /** @type {string | undefined} why the dev endpoint gave no token (not on this machine, a bad user name) */
+  let refused;
   try {
     const token = await devToken(user, shared);
     first = Promise.resolve(token);
   } catch (error) {
-    // Refused (a page not on this machine, a bad user name): the client reports it.
-    if (!(/** @type {any} */ (error).network)) localStorage.setItem(SERVER_KIND, 'dev');
+    if (!(/** @type {any} */ (error).network)) {
+      localStorage.setItem(SERVER_KIND, 'dev');
+      refused = /** @type {Error} */ (error).message;
+    }
   }
   return {
     dev: localStorage.getItem(SERVER_KIND) === 'dev',
+    refused,
     token: () => {
       const token = first ?? devToken(user, shared);
       first = undefined;
