@@ -16,8 +16,9 @@ Fields changed by commutative operations follow their own rules (load/check_ops.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from load.check_ops import RecordState
 from load.merge import operator_of, plain_merge_patch
 from load.recorder import MutationKey
 
@@ -30,8 +31,15 @@ class Step:
     mkey: MutationKey
     mutation: dict[str, Any]
     result: dict[str, Any]
-    before: tuple[Any, bool]  # (data, deleted)
-    after: tuple[Any, bool]
+    before: RecordState
+    after: RecordState
+
+
+class LastWrite(NamedTuple):
+    """Who wrote a field last, with which stamp."""
+
+    client_id: str
+    stamp: str
 
 
 def written_values(mutation: dict[str, Any], before: Any) -> dict[str, Any]:
@@ -54,7 +62,7 @@ def written_values(mutation: dict[str, Any], before: Any) -> dict[str, Any]:
     return values
 
 
-def _field(state: tuple[Any, bool], name: str) -> Any:
+def _field(state: RecordState, name: str) -> Any:
     data, deleted = state
     if name == "_deleted":
         return deleted
@@ -64,10 +72,10 @@ def _field(state: tuple[Any, bool], name: str) -> Any:
 def check_overrides(record: str, steps: list[Step], audited: set[MutationKey] | None,
                     skip: set[str], add: Any) -> None:
     """Walk a record's versions; remember each field's last writer (client, stamp)."""
-    writer: dict[str, tuple[str, str]] = {}
+    writer: dict[str, LastWrite] = {}
     for step in steps:
-        client, stamp = step.mkey[0], step.mutation.get("hlc", "")
-        values = written_values(step.mutation, step.before[0])
+        client, stamp = step.mkey.client_id, step.mutation.get("hlc", "")
+        values = written_values(step.mutation, step.before.data)
         for name, value in values.items():
             if name in skip:
                 continue
@@ -76,14 +84,14 @@ def check_overrides(record: str, steps: list[Step], audited: set[MutationKey] | 
                 continue  # this write did not set the field
             last = writer.get(name)
             replaced = _field(step.before, name) != after
-            if replaced and last is not None and last[0] != client and last[1] > stamp and (
-                    audited is None or step.mkey not in audited):
+            if replaced and last is not None and last.client_id != client and \
+                    last.stamp > stamp and (audited is None or step.mkey not in audited):
                 add("older_write_won", record=record, field=name, version=step.result.get(
                     "version") or step.result["record"]["version"],
-                    mutation=list(step.mkey), stamp=stamp, newer_writer=last[0],
-                    newer_stamp=last[1], status=step.result["status"])
+                    mutation=list(step.mkey), stamp=stamp, newer_writer=last.client_id,
+                    newer_stamp=last.stamp, status=step.result["status"])
             if step.result["status"] == "applied" or replaced:
-                writer[name] = (client, stamp)
+                writer[name] = LastWrite(client, stamp)
 
 
 def needs_audit(mutation: dict[str, Any], result: dict[str, Any]) -> bool:
@@ -96,8 +104,8 @@ def needs_audit(mutation: dict[str, Any], result: dict[str, Any]) -> bool:
     record = result.get("record")
     if record is None:
         return True
-    state = (record.get("data"), bool(record.get("deleted")))
-    values = written_values(mutation, state[0])
+    state = RecordState(record.get("data"), bool(record.get("deleted")))
+    values = written_values(mutation, state.data)
     return any(_field(state, name) != value for name, value in values.items())
 
 
@@ -109,7 +117,7 @@ def check_audit(outcomes: dict[MutationKey, tuple[dict[str, Any], dict[str, Any]
             continue
         counts["overrides_checked"] += 1
         if mkey not in audited:
-            add("conflict_not_audited", client_id=mkey[0], mid=mkey[1],
+            add("conflict_not_audited", client_id=mkey.client_id, mid=mkey.mid,
                 record="/".join((mutation["space"], mutation["collection"], mutation["id"])),
                 status=result.get("status"), resolution=result.get("resolution"),
                 detail="an overridden write is missing from GET /v1/conflicts")

@@ -30,17 +30,19 @@ def check_hostile(recorder: Recorder, outcome: dict[MutationKey, dict[str, Any]]
         counts["poison_checked"] += 1
         if result.get("status") != "rejected":
             mutation = recorder.mutations[mkey]
-            add("poison_accepted", client_id=mkey[0], mid=mkey[1], poison=mutation["poison"],
-                result={k: v for k, v in result.items() if k != "record"})
+            add("poison_accepted", client_id=mkey.client_id, mid=mkey.mid,
+                poison=mutation["poison"], result={k: v for k, v in result.items()
+                                                   if k != "record"})
     neighbours: set[MutationKey] = set()
     for client_id, batch in recorder.batches:
         if any("poison" in m for m in batch):
-            neighbours.update((client_id, m["mid"]) for m in batch if "poison" not in m)
+            neighbours.update(MutationKey(client_id, m["mid"]) for m in batch
+                              if "poison" not in m)
     for mkey in sorted(neighbours):
         counts["poison_neighbours_checked"] += 1
         status = (outcome.get(mkey) or {}).get("status")
         if status not in SETTLED:
-            add("innocent_not_settled", client_id=mkey[0], mid=mkey[1], status=status,
+            add("innocent_not_settled", client_id=mkey.client_id, mid=mkey.mid, status=status,
                 detail="sent in a batch with a poison mutation and never settled")
     for probe in recorder.probes:
         counts["probes_checked"] += 1

@@ -21,15 +21,31 @@ same in every order. Used on records of the collections the ops mix writes
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from load.merge import apply_op, element_key, operator_of, set_value
 
-History = list[tuple[str, dict[str, Any], dict[str, Any]]]  # (client_id, mutation, result)
+
+class Write(NamedTuple):
+    """An answered mutation of a record."""
+
+    client_id: str
+    mutation: dict[str, Any]
+    result: dict[str, Any]
 
 
-def replay(data: Any, deleted: bool, mutation: dict[str, Any], result: dict[str, Any]
-           ) -> tuple[Any, bool]:
+History = list[Write]
+
+
+class RecordState(NamedTuple):
+    """A record as the checker rebuilds it, version by version."""
+
+    data: Any
+    deleted: bool
+
+
+def replay(before: RecordState, mutation: dict[str, Any], result: dict[str, Any]
+           ) -> RecordState:
     """The record after an acknowledged mutation, as the checker rebuilds it. A ``merged``
     result carries the server's record. An ``applied`` one was taken whole on top of the
     previous version with nothing concurrent (protocol 2: every change since its base was
@@ -37,8 +53,9 @@ def replay(data: Any, deleted: bool, mutation: dict[str, Any], result: dict[str,
     epoch and every add (load/merge.py)."""
     if result["status"] == "merged":
         record = result["record"]
-        return record.get("data"), bool(record.get("deleted"))
-    return apply_op(data, deleted, mutation["op"], mutation.get("data"))
+        return RecordState(record.get("data"), bool(record.get("deleted")))
+    data, deleted = apply_op(before.data, before.deleted, mutation["op"], mutation.get("data"))
+    return RecordState(data, deleted)
 
 
 def ops_fields(mutations: list[dict[str, Any]]) -> dict[str, str]:
@@ -59,7 +76,7 @@ def check_ops(record_name: str, history: History, record: dict[str, Any], add: A
               counts: Any) -> None:
     """``history``: every answered, non-rejected (client_id, mutation, result) on the
     record, in any order. ``add(kind, **detail)`` reports an anomaly."""
-    mutations = [m for _, m, _ in history]
+    mutations = [write.mutation for write in history]
     fields = ops_fields(mutations)
     if not fields or record.get("deleted"):
         return
@@ -73,9 +90,6 @@ def check_ops(record_name: str, history: History, record: dict[str, Any], add: A
             counts["sets_checked"] += 1
 
 
-Write = tuple[str, dict[str, Any], dict[str, Any]]  # (client_id, mutation, result)
-
-
 def _version(result: dict[str, Any]) -> int | None:
     """The version a result created (None for a conflict: it created none)."""
     if result.get("status") == "applied":
@@ -85,10 +99,26 @@ def _version(result: dict[str, Any]) -> int | None:
     return None
 
 
-def _epoch(name: str, history: History) -> tuple[Write, Any] | None:
-    """The field's epoch (its latest-stamped plain write) and the value it wrote."""
-    best: tuple[Write, Any] | None = None
-    for client_id, mutation, result in history:
+class Epoch(NamedTuple):
+    """A field's epoch: its latest-stamped plain write, and the value it wrote."""
+
+    write: Write
+    value: Any
+
+
+class Mark(NamedTuple):
+    """An add of a set element (`version`: the one it made) or a remove (`version`: its
+    base)."""
+
+    client_id: str
+    mid: int
+    version: int
+
+
+def _epoch(name: str, history: History) -> Epoch | None:
+    best: Epoch | None = None
+    for write in history:
+        mutation = write.mutation
         payload = mutation.get("data")
         if mutation.get("op") == "put":
             value = (payload or {}).get(name)
@@ -96,24 +126,23 @@ def _epoch(name: str, history: History) -> tuple[Write, Any] | None:
             value = payload[name]
         else:
             continue
-        if best is None or mutation["hlc"] > best[0][1]["hlc"]:
-            best = ((client_id, mutation, result), value)
+        if best is None or mutation["hlc"] > best.write.mutation["hlc"]:
+            best = Epoch(write, value)
     return best
 
 
 def _saw(write: Write, epoch: Write, epoch_version: int) -> bool:
-    client_id, mutation, _ = write
-    if client_id == epoch[0]:
-        return bool(mutation["mid"] > epoch[1]["mid"])
-    return bool(mutation.get("base_version", 0) >= epoch_version)
+    if write.client_id == epoch.client_id:
+        return bool(write.mutation["mid"] > epoch.mutation["mid"])
+    return bool(write.mutation.get("base_version", 0) >= epoch_version)
 
 
 def _ops(name: str, history: History, kinds: tuple[str, ...]) -> list[tuple[Write, str, Any]]:
     """(write, operator, argument) of the operations on ``name``."""
     out = []
     for write in history:
-        payload = write[1].get("data")
-        value = payload.get(name) if write[1].get("op") == "patch" and isinstance(
+        payload = write.mutation.get("data")
+        value = payload.get(name) if write.mutation.get("op") == "patch" and isinstance(
             payload, dict) else None
         kind = operator_of(value)
         if kind in kinds and isinstance(value, dict):
@@ -127,9 +156,9 @@ def _check_counter(record_name: str, name: str, history: History, data: dict[str
     if found is None:
         return
     epoch, value = found
-    version = _version(epoch[2])
+    version = _version(epoch.result)
     if version is None:
-        add("counter_mismatch", record=record_name, field=name, epoch=list(epoch[1:2]),
+        add("counter_mismatch", record=record_name, field=name, epoch=[epoch.mutation],
             detail="the latest-stamped plain write of the field took no effect")
         return
     expected: float = value if type(value) in (int, float) else 0
@@ -150,31 +179,32 @@ def _check_set(record_name: str, name: str, history: History, data: dict[str, An
     if found is None:
         return
     epoch, value = found
-    version = _version(epoch[2])
+    version = _version(epoch.result)
     if version is None:
         return
-    adds: dict[str, list[tuple[str, int, int]]] = {}  # element -> (client, mid, version)
-    removes: dict[str, list[tuple[str, int, int]]] = {}  # element -> (client, mid, base)
+    adds: dict[str, list[Mark]] = {}  # element -> its adds
+    removes: dict[str, list[Mark]] = {}  # element -> its removes
     elements: dict[str, Any] = {}
     for element in value if isinstance(value, list) else []:
         key = element_key(element)
         elements[key] = element
-        adds.setdefault(key, []).append((epoch[0], epoch[1]["mid"], version))
+        adds.setdefault(key, []).append(Mark(epoch.client_id, epoch.mutation["mid"], version))
     for write, kind, argument in _ops(name, history, ("$add", "$remove")):
-        made = _version(write[2])
+        made = _version(write.result)
         if not _saw(write, epoch, version) or made is None:
             continue  # absorbed by the epoch (a conflict that saw it: see the counter rule)
         for element in argument:
             key = element_key(element)
             elements[key] = element
+            mid = write.mutation["mid"]
             if kind == "$add":
-                adds.setdefault(key, []).append((write[0], write[1]["mid"], made))
+                adds.setdefault(key, []).append(Mark(write.client_id, mid, made))
             else:
                 removes.setdefault(key, []).append(
-                    (write[0], write[1]["mid"], write[1].get("base_version", 0)))
+                    Mark(write.client_id, mid, write.mutation.get("base_version", 0)))
 
-    def seen(a: tuple[str, int, int], r: tuple[str, int, int]) -> bool:
-        return a[2] <= r[2] or (a[0] == r[0] and a[1] < r[1])
+    def seen(a: Mark, r: Mark) -> bool:
+        return a.version <= r.version or (a.client_id == r.client_id and a.mid < r.mid)
 
     expected = {k for k, found_adds in adds.items()
                 if any(not any(seen(a, r) for r in removes.get(k, [])) for a in found_adds)}

@@ -30,12 +30,11 @@ from typing import Any
 
 from load.check_chains import Step, check_audit, check_overrides
 from load.check_hostile import check_hostile
-from load.check_ops import History, check_ops, ops_fields
+from load.check_ops import History, RecordState, Write, check_ops, ops_fields
 from load.check_ops import replay as replay_step
 from load.recorder import MutationKey, Recorder
-from load.replica import ClientStore
+from load.replica import ClientStore, Key, space_of
 
-Key = tuple[str, str, str]
 Feed = dict[str, list[dict[str, Any]]]  # space -> changes from cursor zero, in feed order
 MAX_LISTED = 200  # per kind; the total count is always exact
 
@@ -111,15 +110,15 @@ def canonical_results(recorder: Recorder, verdict: Verdict) -> dict[MutationKey,
                 verdict.add("replay_result_differs", **where, first=first, replay=replay)
             if replay.get("code") == "mutation_id_reused":
                 verdict.add("replay_rejected", **where, result=replay)
-        outcome[(client_id, mid)] = first
+        outcome[MutationKey(client_id, mid)] = first
         verdict.counts[f"outcome:{first.get('status')}"] += 1
         if any(r.get("duplicate") for r in results):
             verdict.counts["replays_deduplicated"] += 1
     for key in recorder.unanswered():
         verdict.add(
             "unanswered",
-            client_id=key[0],
-            mid=key[1],
+            client_id=key.client_id,
+            mid=key.mid,
             detail="no result was ever received for this mutation",
         )
     return outcome
@@ -159,6 +158,11 @@ def _state(record: Mapping[str, Any]) -> tuple[Any, ...]:
     return (record["version"], bool(record.get("deleted")), record.get("data"))
 
 
+def _shown(record: Mapping[str, Any]) -> tuple[int, bool]:
+    """What an anomaly shows of a record: (version, deleted)."""
+    return record["version"], bool(record.get("deleted"))
+
+
 def _same(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
     return _state(mine) == _state(theirs)
 
@@ -191,9 +195,9 @@ def check_histories(
             accepted[_target(mutation)][result["version"]].append(mkey)
         elif status == "merged":
             accepted[_target(mutation)][result["record"]["version"]].append(mkey)
-        if status in ("applied", "merged", "conflict"):
-            answered[_target(mutation)].append((mkey[0], mutation, result))  # type: ignore[arg-type]
-    keys = set(accepted) | {k for k in final if k[0] in spaces}
+        if result is not None and status in ("applied", "merged", "conflict"):
+            answered[_target(mutation)].append(Write(mkey.client_id, mutation, result))
+    keys = set(accepted) | {key for key in final if space_of(key) in spaces}
     for key in sorted(keys):
         verdict.counts["records_checked"] += 1
         versions = accepted.get(key, {})
@@ -238,12 +242,12 @@ def check_histories(
                     "(a mutation applied twice, or a write from nowhere)",
                 )
             continue
-        state: tuple[Any, bool] = (None, False)
+        state = RecordState(None, False)
         steps = []
         for version in range(1, top + 1):
-            mkey = versions[version][0]
+            mkey = versions[version][0]  # the first of its mutations (one, unless a collision)
             mutation, result = recorder.mutations[mkey], outcome[mkey]
-            after = replay_step(state[0], state[1], mutation, result)
+            after = replay_step(state, mutation, result)
             steps.append(Step(mkey, mutation, result, state, after))
             state = after
         data, deleted = state
@@ -255,7 +259,7 @@ def check_histories(
                 expected={"deleted": deleted, "data": data},
                 server={"deleted": record.get("deleted"), "data": record.get("data")},
             )
-        skip = set(ops_fields([m for _, m, _ in answered[key]]))
+        skip = set(ops_fields([write.mutation for write in answered[key]]))
         check_overrides(name(key), steps, audited, skip, verdict.add)
         if not pending[key]:
             check_ops(name(key), answered[key], record, verdict.add, verdict.counts)
@@ -285,8 +289,8 @@ def compare_stores(
         if not spaces:
             return
     wanted = set(spaces)
-    keys = [k for k in expected if k[0] in wanted]
-    keys += [k for k in actual if k[0] in wanted and k not in expected]
+    keys = [key for key in expected if space_of(key) in wanted]
+    keys += [key for key in actual if space_of(key) in wanted and key not in expected]
     bad = []
     for key in keys:
         mine, theirs = actual.get(key), expected.get(key)
@@ -307,8 +311,8 @@ def compare_stores(
             what,
             record=name(key),
             **where,
-            holds=None if mine is None else _state(mine)[:2],
-            server=None if theirs is None else _state(theirs)[:2],
+            holds=None if mine is None else _shown(mine),
+            server=None if theirs is None else _shown(theirs),
         )
 
 
@@ -341,11 +345,11 @@ def check(
         if whole_run:
                 verdict.warn("audit_unavailable", detail="the conflicts audit was not read")
     else:
-        audited = {(e.get("client_id"), e.get("mid")) for e in recorder.audit}
+        audited = {MutationKey(e["client_id"], e["mid"]) for e in recorder.audit}
         innocent = {k: (m, outcome[k]) for k, m in recorder.mutations.items()
                     if "poison" not in m and k in outcome}
-        check_audit(innocent, audited, verdict.add, verdict.counts)  # type: ignore[arg-type]
-    check_histories(recorder, outcome, reference, set(spaces), verdict, audited)  # type: ignore[arg-type]
+        check_audit(innocent, audited, verdict.add, verdict.counts)
+    check_histories(recorder, outcome, reference, set(spaces), verdict, audited)
     check_hostile(recorder, outcome, verdict.add, verdict.counts)
     if whole_run and not recorder.results:
         verdict.add("nothing_checked", detail="no mutation was acknowledged: nothing to verify")

@@ -17,10 +17,9 @@ from load.hlc import HLC
 from load.http import HttpConnection, HttpError, Response
 from load.merge import apply_op
 from load.recorder import Sink
-from load.replica import ClientStore, Held, Replicas
+from load.replica import ClientStore, Held, Key, Replicas
 from load.stats import Stats
 
-Key = tuple[str, str, str]  # (space, collection, id)
 Record = dict[str, Any]  # {"version", "deleted", "data", "seq"}
 
 
@@ -223,10 +222,11 @@ class SimClient:
             mutation["op"],
             mutation.get("data"),
         )
+        space, collection, rid = key
         self.store.keep(key, {  # its own computation: never the shared state
-            "space": key[0],
-            "collection": key[1],
-            "id": key[2],
+            "space": space,
+            "collection": collection,
+            "id": rid,
             "version": version,
             "seq": result["seq"],
             "deleted": deleted,

@@ -15,36 +15,45 @@ twice, a resend after a lost response, the outbox flush at the end). So:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 NEW, REPLAYED, ANSWERED = "mutations_new", "mutations_replayed", "mutations"
 
-# results.totals: name -> (label, meaning)
-TOTALS: dict[str, tuple[str, str]] = {
-    NEW: ("new mutations", "acknowledged for the first time, each write once (replays excluded)"),
-    REPLAYED: (
+
+class Total(NamedTuple):
+    label: str
+    meaning: str
+
+
+# results.totals: name -> what it is
+TOTALS: dict[str, Total] = {
+    NEW: Total("new mutations",
+               "acknowledged for the first time, each write once (replays excluded)"),
+    REPLAYED: Total(
         "replayed mutations",
         "answers to a mutation already acknowledged: double sends, outbox flushes (replays only)",
     ),
-    ANSWERED: (
+    ANSWERED: Total(
         "mutations answered",
         "every mutation in a push answered by the server: new + replayed (replays included)",
     ),
-    "push_requests": ("push requests", "pushes answered 200 (replays included)"),
-    "changes_pulled": ("changes pulled", "changes read over HTTP by the clients' pulls"),
-    "changes_delivered": ("changes delivered", "changes received over the WebSocket"),
-    "deliveries": ("fan-out deliveries", "write-to-subscriber deliveries (fanout)"),
-    "initial_sync_records": ("initial-sync records", "records read by the fresh readers"),
-    "lost_responses": ("lost responses", "replays whose response was dropped and re-sent"),
-    "double_sends": ("double sends", "replays deliberately sent twice"),
-    "dropped_responses": ("dropped responses", "pushes sent without reading the answer"),
-    "batches_split": ("batches split", "batches answered 413 and sent again in halves"),
-    "slow_consumer_closes": ("slow-consumer closes", "WebSocket closes with 4408"),
-    "slow_consumer_resyncs": ("slow-consumer resyncs", "resync messages to slow consumers"),
-    "poison_sent": ("poison mutations sent", "hostile mutations among innocent ones"),
-    "forbidden_rejections": (
+    "push_requests": Total("push requests", "pushes answered 200 (replays included)"),
+    "changes_pulled": Total("changes pulled", "changes read over HTTP by the clients' pulls"),
+    "changes_delivered": Total("changes delivered", "changes received over the WebSocket"),
+    "deliveries": Total("fan-out deliveries", "write-to-subscriber deliveries (fanout)"),
+    "initial_sync_records": Total("initial-sync records", "records read by the fresh readers"),
+    "lost_responses": Total("lost responses", "replays whose response was dropped and re-sent"),
+    "double_sends": Total("double sends", "replays deliberately sent twice"),
+    "dropped_responses": Total("dropped responses", "pushes sent without reading the answer"),
+    "batches_split": Total("batches split", "batches answered 413 and sent again in halves"),
+    "slow_consumer_closes": Total("slow-consumer closes", "WebSocket closes with 4408"),
+    "slow_consumer_resyncs": Total("slow-consumer resyncs", "resync messages to slow consumers"),
+    "poison_sent": Total("poison mutations sent", "hostile mutations among innocent ones"),
+    "forbidden_rejections": Total(
         "forbidden rejections",
         "--read-only-clients: mutations answered rejected/forbidden, as their token says",
     ),
-    "probes_sent": ("hostile probes sent", "malformed requests outside the outbox"),
+    "probes_sent": Total("hostile probes sent", "malformed requests outside the outbox"),
 }
 
 # convergence.counts: name -> meaning (anomaly:* and warning:* are in docs/load.md's table)
@@ -65,11 +74,13 @@ COUNTS: dict[str, str] = {
 
 
 def total_label(name: str) -> str:
-    return TOTALS.get(name, (name.replace("_", " "), ""))[0]
+    total = TOTALS.get(name)
+    return total.label if total is not None else name.replace("_", " ")
 
 
 def total_meaning(name: str) -> str:
-    return TOTALS.get(name, ("", ""))[1]
+    total = TOTALS.get(name)
+    return total.meaning if total is not None else ""
 
 
 def count_meaning(name: str) -> str:

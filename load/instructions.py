@@ -90,7 +90,9 @@ class Server:
         self.log = open(f"{workdir}/server.log", "wb")  # closed in stop
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
-        deadline = time.monotonic() + 300
+        # Under callgrind the start takes about a minute on a quiet machine; on a shared one
+        # (load average 10 on 2 cores) it took over 5.
+        deadline = time.monotonic() + 1800
         while True:
             try:
                 self.request("GET", "/healthz")

@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -69,7 +70,18 @@ def _seed(url: str) -> None:
         cur.execute("ANALYZE")
 
 
-Figure = tuple[float, float]  # units per second; this process's CPU µs per unit
+class Figure(NamedTuple):
+    rate: float  # units per second
+    cpu_us: float  # this process's CPU µs per unit
+
+
+class Cell(NamedTuple):
+    """What one figure measured."""
+
+    kind: str  # push | feed
+    shape: str
+    concurrency: int
+    driver: str
 
 
 async def _timed(duration: float, concurrency: int,
@@ -87,7 +99,7 @@ async def _timed(duration: float, concurrency: int,
     started, cpu = time.monotonic(), time.process_time()
     await asyncio.gather(*(task(n) for n in range(concurrency)))
     units = sum(done)
-    return units / (time.monotonic() - started), (time.process_time() - cpu) * 1e6 / units
+    return Figure(units / (time.monotonic() - started), (time.process_time() - cpu) * 1e6 / units)
 
 
 async def _measure(driver: Driver, kind: str, shape: str, duration: float, concurrency: int,
@@ -113,7 +125,7 @@ async def _measure(driver: Driver, kind: str, shape: str, duration: float, concu
     return await _timed(duration, concurrency, feed)
 
 
-Figures = dict[tuple[str, str, int, str], list[Figure]]
+Figures = dict[Cell, list[Figure]]
 
 
 async def _run(url: str, args: argparse.Namespace) -> Figures:
@@ -138,11 +150,12 @@ async def _run(url: str, args: argparse.Namespace) -> Figures:
                         tag = f"{rnd}-{concurrency}-{shape}-{d.name[:8]}-{uuid.uuid4().hex[:6]}"
                         figure = await _measure(d, kind, shape, args.duration, concurrency,
                                                 tag)
-                        figures.setdefault((kind, shape, concurrency, d.name), []).append(figure)
+                        figures.setdefault(Cell(kind, shape, concurrency, d.name),
+                                           []).append(figure)
                         unit = "mutation" if kind == "push" else "change"
                         print(f"[{step}/{total}] round {rnd + 1}, {concurrency} at once, "
-                              f"{kind} {shape:<11} {d.name:<26} {figure[0]:>10,.0f} {unit}s/s"
-                              f" {figure[1]:>6.1f} µs CPU/{unit}", file=sys.stderr, flush=True)
+                              f"{kind} {shape:<11} {d.name:<26} {figure.rate:>10,.0f} {unit}s/s"
+                              f" {figure.cpu_us:>6.1f} µs CPU/{unit}", file=sys.stderr, flush=True)
             finally:
                 for d in drivers:
                     await d.close()
@@ -153,11 +166,11 @@ def _table(figures: Figures, names: list[str]) -> str:
     """Each cell: the median rate, and (in brackets) the median client CPU µs per unit."""
     lines = ["| work | at once | " + " | ".join(names) + " | asyncpg / psycopg threads: "
              "rate, client CPU |", "|---|---|" + "---|" * (len(names) + 1)]
-    for (kind, shape, concurrency) in dict.fromkeys(k[:3] for k in figures):
-        rates = [statistics.median(f[0] for f in figures[(kind, shape, concurrency, n)])
-                 for n in names]
-        cpus = [statistics.median(f[1] for f in figures[(kind, shape, concurrency, n)])
-                for n in names]
+    for (kind, shape, concurrency) in dict.fromkeys((c.kind, c.shape, c.concurrency)
+                                                    for c in figures):
+        cells = [figures[Cell(kind, shape, concurrency, n)] for n in names]
+        rates = [statistics.median(f.rate for f in cell) for cell in cells]
+        cpus = [statistics.median(f.cpu_us for f in cell) for cell in cells]
         unit = "mutations/s" if kind == "push" else "changes/s"
         lines.append(f"| {kind} ({shape}), {unit} | {concurrency} | "
                      + " | ".join(f"{r:,.0f} ({c:.1f} µs)"

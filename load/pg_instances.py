@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import psycopg
@@ -47,16 +47,21 @@ RUNS: dict[str, Callable[[int], str]] = {
 }
 
 
+class Sample(NamedTuple):
+    when: float  # time.monotonic()
+    instances: float  # CPU seconds of the instances so far
+    postgres: float  # CPU seconds of the database's backends so far
+
+
 class Sampler:
     """CPU seconds of the instances and of the PostgreSQL backends serving one database,
-    sampled every 0.2 s (pooled connections open as they are needed) into a timeline of
-    (monotonic, instances' total, backends' total)."""
+    sampled every 0.2 s (pooled connections open as they are needed) into a timeline."""
 
     def __init__(self, admin: str, dbname: str, pids: list[int]) -> None:
         self.admin, self.dbname, self.pids = admin, dbname, pids
         self.last: dict[int, float] = {}
         self.total = 0.0
-        self.timeline: list[tuple[float, float, float]] = []
+        self.timeline: list[Sample] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -71,14 +76,15 @@ class Sampler:
                         self.total += now - self.last.get(pid, now if pid in self.last else 0.0)
                         self.last[pid] = now
                 mine = sum(process_cpu_seconds(pid) or 0.0 for pid in self.pids)
-                self.timeline.append((time.monotonic(), mine, self.total))
+                self.timeline.append(Sample(time.monotonic(), mine, self.total))
                 self.stop.wait(0.2)
 
     def between(self, start: float, end: float) -> tuple[float, float]:
         """CPU seconds of (the instances, the backends) from start to end."""
         def at(t: float) -> tuple[float, float]:
-            before = [(mine, pg) for when, mine, pg in self.timeline if when <= t]
-            return before[-1] if before else self.timeline[0][1:]
+            before = [s for s in self.timeline if s.when <= t]
+            sample = before[-1] if before else self.timeline[0]
+            return sample.instances, sample.postgres
         (a0, b0), (a1, b1) = at(start), at(end)
         return a1 - a0, b1 - b0
 

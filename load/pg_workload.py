@@ -77,9 +77,7 @@ class Push:
     def log_rows(self, mids: list[int]) -> list[tuple[Any, ...]]:
         entries = [(m, b"\x01" * 16, b'{"mid":%d,"status":"applied","version":1}' % m)
                    for m in mids]
-        now = int(time.time() * 1000)
-        return [(self.client, row[0][0], row[-1][0], len(row), now, mutation_log.encode(row))
-                for row in mutation_log.by_block(entries)]
+        return list(mutation_log.batch_rows(self.client, entries, int(time.time() * 1000)))
 
     def notice(self, head: int) -> str:
         return f'{{"i":"bench","s":"{self.space}","p":{head - BATCH},"h":{head}}}'
@@ -95,11 +93,12 @@ TEXT_AS_BYTES: Any = psycopg.adapters.get_loader(17, psycopg.pq.Format.BINARY)  
 
 
 def _feed_bytes(kind: str, row: Any) -> bytes:
-    """The page's JSON in column 2 of a driver's row: text ("agg-str") or bytes."""
+    """The page's JSON from a driver's FEED_AGG row: text ("agg-str") or bytes."""
+    _count, _last_seq, page = row
     if kind == "agg-str":
-        text: str = row[2]
+        text: str = page
         return text.encode()
-    body: bytes = row[2]
+    body: bytes = page
     return body
 
 

@@ -6,9 +6,16 @@ of a push benchmark) and the per-mutation views are built when the checker first
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-MutationKey = tuple[str, int]  # (client_id, mid)
+
+class MutationKey(NamedTuple):
+    """A mutation's identity. Made when the checker first reads the log, never while the run
+    pushes (a NamedTuple costs more to build than a tuple: not on a hot path)."""
+
+    client_id: str
+    mid: int
+
 Batch = tuple[str, list[dict[str, Any]]]  # (client_id, mutations or results)
 
 
@@ -87,10 +94,11 @@ class Recorder:
         sent_done, answered_done = self._indexed
         for client_id, mutations in self._sent[sent_done:]:
             for mutation in mutations:
-                key = (client_id, mutation["mid"])
+                key = MutationKey(client_id, mutation["mid"])
                 self._mutations.setdefault(key, mutation)
                 self._sends[key] = self._sends.get(key, 0) + 1
         for client_id, results in self._answered[answered_done:]:
             for result in results:
-                self._results.setdefault((client_id, result.get("mid", -1)), []).append(result)
+                key = MutationKey(client_id, result.get("mid", -1))
+                self._results.setdefault(key, []).append(result)
         self._indexed = (len(self._sent), len(self._answered))

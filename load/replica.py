@@ -29,10 +29,18 @@ from typing import Any, Final, TypeVar, overload
 
 import orjson
 
-Key = tuple[str, str, str]  # (space, collection, id)
+# (space, collection, id), unpacked by name where read. A plain tuple, not a NamedTuple: the
+# clients make one per change and per result they apply (the tool's hot path), and building
+# a NamedTuple costs ~2,600 instructions more than a tuple (its __new__ is Python code).
+Key = tuple[str, str, str]
 Record = dict[str, Any]
 Held = Mapping[str, Any]  # a client's own record dict, or a shared State
 T = TypeVar("T")
+
+
+def space_of(key: Key) -> str:
+    space, _collection, _rid = key
+    return space
 
 
 class _Absent(enum.Enum):
@@ -144,7 +152,8 @@ class SpaceTable:
         i = self.index.get(key)
         if i is None:
             i = len(self.keys)
-            key = (self.name, key[1], key[2])  # the space string is shared, not per record
+            _space, collection, rid = key
+            key = (self.name, collection, rid)  # the space string is shared, not per record
             self.index[key] = i
             self.keys.append(key)
             self.latest.append(None)
@@ -198,10 +207,11 @@ class ClientStore(MutableMapping[Key, Held]):
     def get(self, key: Key, default: Held | T) -> Held | T: ...
 
     def get(self, key: Key, default: object = None) -> object:
-        held = self._held.get(key[0])
+        space, _collection, _rid = key
+        held = self._held.get(space)
         if held is None:
             return default
-        i = self._replicas.tables[key[0]].index.get(key)
+        i = self._replicas.tables[space].index.get(key)
         if i is None or i >= len(held):
             return default
         record = held[i]
@@ -214,13 +224,14 @@ class ClientStore(MutableMapping[Key, Held]):
         return record
 
     def _slot(self, key: Key) -> tuple[list[Held | None], SpaceTable, int]:
-        table = self._replicas.tables.get(key[0]) or self._replicas.table(key[0])
+        space, _collection, _rid = key
+        table = self._replicas.tables.get(space) or self._replicas.table(space)
         i = table.index.get(key)
         if i is None:
             i = table.slot(key)
-        held = self._held.get(key[0])
+        held = self._held.get(space)
         if held is None:
-            held = self._held[key[0]] = []
+            held = self._held[space] = []
         if i >= len(held):
             held.extend([None] * (len(table.keys) - len(held)))
         return held, table, i
@@ -277,7 +288,7 @@ class ClientStore(MutableMapping[Key, Held]):
         ok = verified.get(id(table))
         if ok is None:
             latest, keys = table.latest, table.keys
-            wanted = sum(1 for k in expected if k[0] == space)
+            wanted = sum(1 for key in expected if space_of(key) == space)
             ok = wanted == len(latest) - latest.count(None) and all(
                 state is None or ((theirs := expected.get(keys[i])) is not None
                                   and same(state, theirs))

@@ -211,23 +211,25 @@ def _throughput(report: dict[str, Any]) -> str:
     for name in TIMELINE_SERIES:
         if any(timeline.get(name, [])):
             series[total_label(name)], chart_note = per_second(timeline[name], end)
-    settle = results.get("phases_s", {}).get("settle")
+    settle = results.get("phases_s", {}).get("settle")  # [start, end], seconds since start
+    settle_start, settle_end = settle or (0.0, 0.0)
     # shaded where it shows: a settle phase of a few milliseconds would be an invisible band
-    shaded = bool(settle) and settle[1] - settle[0] >= 0.01 * max(end, 1.0)
-    bands = [(settle[0], settle[1], "settle")] if shaded else []
+    shaded = bool(settle) and settle_end - settle_start >= 0.01 * max(end, 1.0)
+    bands = [(settle_start, settle_end, "settle")] if shaded else []
     parts = [
         table(rows, ["count", "meaning", "total", "load phase", "per second (load phase)"],
               text_columns=2),
         note(f"Per second: the load-phase count over the load phase ({results.get('drive_s', '?')}"
              f" s). Totals add the settle phase (outbox flushes, final pulls). "
-             f"'{TOTALS[NEW][0]}' + '{TOTALS[REPLAYED][0]}' = '{TOTALS[ANSWERED][0]}'."),
+             f"'{TOTALS[NEW].label}' + '{TOTALS[REPLAYED].label}' = "
+             f"'{TOTALS[ANSWERED].label}'."),
     ]
     if series:
         parts.append(line_chart(series, "seconds since start", "per second", end, bands))
         parts.append(note(
             "One point per whole second"
-            + (f"; the shaded stretch is the settle phase (from {settle[0]:.1f} s). "
-               if shaded else f" (the settle phase took {settle[1] - settle[0]:.3f} s). "
+            + (f"; the shaded stretch is the settle phase (from {settle_start:.1f} s). "
+               if shaded else f" (the settle phase took {settle_end - settle_start:.3f} s). "
                if settle else ". ")
             + (chart_note[0].upper() + chart_note[1:] + "." if chart_note
                else "The run ended on a whole second.")))
@@ -236,10 +238,10 @@ def _throughput(report: dict[str, Any]) -> str:
         parts.append("<h3>Push results</h3>")
         parts.append(table([[k, v] for k, v in sorted(outcomes.items())], ["status", "answers"]))
         parts.append(note("Answers to pushes, replays included (they add up to "
-                          f"'{TOTALS[ANSWERED][0]}'); '_duplicate': the server's stored answer "
+                          f"'{TOTALS[ANSWERED].label}'); '_duplicate': the server's stored answer "
                           "to a mutation it had already processed. A resend after a lost "
                           "response is a '_duplicate' to the server but the tool's first "
-                          f"answer for that write, so it counts among the '{TOTALS[NEW][0]}'."))
+                          f"answer for that write, so it counts among the '{TOTALS[NEW].label}'."))
     return section("throughput", "Throughput", *parts)
 
 
@@ -317,8 +319,8 @@ def _summary(report: dict[str, Any]) -> str:
     results, verdict = report["results"], report["convergence"]
     ok = verdict.get("ok")
     totals, rates = results["totals"], results["throughput_per_s"]
-    line = (f"{totals.get(NEW, 0):,} {TOTALS[NEW][0]} ({rates.get(NEW, 0):,.0f}/s over the "
-            f"load phase), {totals.get(REPLAYED, 0):,} {TOTALS[REPLAYED][0]}, "
+    line = (f"{totals.get(NEW, 0):,} {TOTALS[NEW].label} ({rates.get(NEW, 0):,.0f}/s over the "
+            f"load phase), {totals.get(REPLAYED, 0):,} {TOTALS[REPLAYED].label}, "
             f"{sum(results['errors'].values()):,} errors.")
     return section(
         "summary", "Summary",

@@ -32,7 +32,7 @@ def validate(settings: Settings, args: argparse.Namespace) -> str | None:
     shares = (settings.patch_share, settings.delete_share)
     if not all(0 <= share <= 1 for share in shares) or sum(shares) > 1:
         return (f"--patch-share and --delete-share must be in [0, 1] and sum to at most 1, "
-                f"got {shares[0]} and {shares[1]}")
+                f"got {settings.patch_share} and {settings.delete_share}")
     try:
         mix = parse_mix(settings.mix)
     except ValueError as exc:

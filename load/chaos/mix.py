@@ -12,8 +12,9 @@ from load.chaos import parse_mix
 from load.chaos.edits import NOTES, TALLIES, chain, tally_write
 from load.chaos.poison import poison_mutation
 from load.chaos.probes import WS_PROBES, http_probes, run_http_probe, run_ws_probe
-from load.client import Key, SimClient
+from load.client import SimClient
 from load.recorder import Sink
+from load.replica import Key
 from load.settings import Settings
 from load.stats import Stats
 from load.ws import WsFeed
@@ -113,17 +114,20 @@ class Chaos:
             key = rng.choice(self.tallies(space))
             if client.view(key) is None:
                 return 0  # not received yet: an app only counts on what it shows
-            tally_write(client, rng, space, key[2])
+            _space, _collection, tally = key
+            tally_write(client, rng, space, tally)
             return 1
         if self.on("chains") and roll < 0.5:
-            return chain(client, rng, space, rng.choice(self.notes(space))[2])
+            _space, _collection, note = rng.choice(self.notes(space))
+            return chain(client, rng, space, note)
         return 0
 
     # -- hostile clients -----------------------------------------------------------------
 
     def _innocent(self, client: SimClient, rng: random.Random, key: Key) -> None:
-        if key[1] == TALLIES:
-            tally_write(client, rng, key[0], key[2])
+        space, collection, rid = key
+        if collection == TALLIES:
+            tally_write(client, rng, space, rid)
         else:
             client.write(*key, "patch", {"title": f"{client.client_id}:{client.mid + 1}"})
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-Key = tuple[str, str, str]
+from load.replica import Key
+
 Raw = Callable[[int], bytes]  # mid -> the mutation's JSON bytes
 OVERSIZED = 300_000  # bytes of data: over the default record limit (256,000)
 
@@ -25,16 +26,21 @@ def _nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
+def _named(key: Key) -> dict[str, Any]:
+    space, collection, record_id = key
+    return {"space": space, "collection": collection, "id": record_id}
+
+
 def _wire(key: Key, mid: int, op: str, base: int, stamp: str, data: bytes | None) -> bytes:
-    head = orjson.dumps({"mid": mid, "space": key[0], "collection": key[1], "id": key[2],
-                         "op": op, "base_version": base, "hlc": stamp})[:-1]
+    head = orjson.dumps({"mid": mid, **_named(key), "op": op, "base_version": base,
+                         "hlc": stamp})[:-1]
     return head + (b',"data":' + data if data is not None else b"") + b"}"
 
 
 def payloads(key: Key, base: int, stamp: str, other_node: str) -> dict[str, Raw]:
     """Every poison kind aimed at record ``key``: name -> raw mutation bytes."""
     spoofed = stamp.rsplit(":", 1)[0] + ":" + other_node
-    wire: dict[str, Any] = {"space": key[0], "collection": key[1], "id": key[2], "hlc": stamp}
+    wire: dict[str, Any] = {**_named(key), "hlc": stamp}
     return {
         # parsed fine, but orjson cannot render past 254 levels: the record would hold null
         "deep_put_300": lambda mid: _wire(key, mid, "put", base, stamp,
@@ -78,13 +84,12 @@ def poison_mutation(rng: random.Random, key: Key, base: int, stamp: str,
     if kind is None:
         kinds = sorted(table)
         kind = rng.choices(kinds, [WEIGHTS.get(k, 1.0) for k in kinds])[0]
-    return {"space": key[0], "collection": key[1], "id": key[2], "poison": kind,
-            "raw": table[kind]}
+    return {**_named(key), "poison": kind, "raw": table[kind]}
 
 
 def bad_link(key: Key, base: int, stamp: str) -> dict[str, Any]:
     """A link of an offline chain that the server must reject (a counter operation with a
     non-numeric argument), so the links after it are judged without it."""
-    return {"space": key[0], "collection": key[1], "id": key[2], "poison": "bad_link",
+    return {**_named(key), "poison": "bad_link",
             "raw": lambda mid: _wire(key, mid, "patch", base, stamp,
                                      b'{"title":{"$inc":"x"}}')}

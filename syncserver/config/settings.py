@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from .setting_kinds import (
     DEFAULT_CSP,
@@ -46,6 +46,20 @@ HIDDEN = {"secret", "jwt_secret", "metrics_token"}
 
 def _setting(default: Any, help: str, kind: Kind) -> Any:
     return field(default=default, metadata={"help": help, "kind": kind})
+
+
+class Documented(NamedTuple):
+    """One setting, as the docs and `syncserver settings` show it."""
+
+    name: str
+    env: str  # its environment variable
+    default: Any
+    help: str
+
+
+class Resolved(NamedTuple):
+    settings: Settings
+    sources: dict[str, str]  # setting name -> default, environment or flag
 
 
 @dataclass(frozen=True)
@@ -133,8 +147,9 @@ class Settings:
         30.0, "seconds a client has to send a push or resolution body (408 past it)",
         Number(0.1, 3600))
     ws_max_subscriptions: int = _setting(
-        20, "most subscriptions on one WebSocket connection (each costs about 2.5 KB and a "
-        "catch-up read)", Whole(1, 100_000))
+        500, "most subscriptions on one WebSocket connection: a client follows every space "
+        "of its user on one socket (each costs about 2.5 KB and a catch-up read)",
+        Whole(1, 100_000))
     max_pages_in_flight_bytes: int = _setting(
         32_000_000, "bytes of changes pages (HTTP pulls, WebSocket catch-up) held at once "
         "for clients that have not taken them yet, over all connections; past it a page "
@@ -261,10 +276,11 @@ class Settings:
         return bool(self.ssl_certfile)
 
     @classmethod
-    def documented(cls) -> list[tuple[str, str, Any, str]]:
-        """(name, environment variable, default, help) for every setting."""
+    def documented(cls) -> list[Documented]:
+        """Every setting's name, environment variable, default and help."""
         return [
-            (f.name, env_name(f.name), f.default, f.metadata["help"]) for f in fields(cls)
+            Documented(f.name, env_name(f.name), f.default, f.metadata["help"])
+            for f in fields(cls)
         ]
 
     @classmethod
@@ -272,12 +288,12 @@ class Settings:
         cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
     ) -> Settings:
         """Defaults, then SYNCSERVER_* variables, then explicit overrides (CLI flags)."""
-        return cls.resolve(overrides, environ)[0]
+        return cls.resolve(overrides, environ).settings
 
     @classmethod
     def resolve(
         cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-    ) -> tuple[Settings, dict[str, str]]:
+    ) -> Resolved:
         """The settings and where each value came from: default, environment or flag.
         Flag values may be raw strings (parsed here) or values of the setting's type.
         Raises SettingError on the first bad value."""
@@ -294,7 +310,7 @@ class Settings:
                 values[name] = parse_value(name, value, "flag") if isinstance(value, str) \
                     else checked(name, value, "flag")
                 sources[name] = "flag"
-        return cls(**values), sources
+        return Resolved(cls(**values), sources)
 
 
 def env_name(name: str) -> str:

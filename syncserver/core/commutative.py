@@ -48,7 +48,7 @@ def check(field: str, op: str, arg: Any) -> str | None:
     return None
 
 
-INT_RANGE = (-(2**63), 2**63 - 1)  # what a 64-bit integer holds: other stores, other clients
+INT_RANGE = range(-(2**63), 2**63)  # what a 64-bit integer holds: other stores, other clients
 
 
 class Unappliable(ValueError):
@@ -103,7 +103,7 @@ def increment(field: str, current: Any, amount: float) -> int | float:
         raise TypeMismatch(field, "$inc", json_type(current))
     result = base + amount
     if type(result) is int:
-        if not INT_RANGE[0] <= result <= INT_RANGE[1]:
+        if result not in INT_RANGE:
             raise OutOfRange(f"$inc would take the counter to {result}, outside the 64-bit "
                              "integer range")
     elif not math.isfinite(result):

@@ -16,7 +16,7 @@ from ..model.records import StoredRecord
 from ..storage.base import PushTransaction
 from .commutative import Unappliable
 from .merge import State, apply_whole
-from .push import BatchResult, oversized
+from .push import BatchResult, RecordWriter, oversized
 
 ACCEPT = ("server", "client")
 
@@ -73,9 +73,7 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
         m = parse_mutation(raw, 1 << 30, max_depth)
         if not isinstance(m, Mutation):
             raise SyncError(ErrorCode.INVALID_REQUEST, m.message)
-        state = State(current.parsed_data() if current else {},
-                      current.deleted if current else False, version,
-                      current.hlc if current else "", current.parsed_meta() if current else {})
+        state = State.of(current)
         try:
             record = _write_resolution(txn, m, state, now, stamp, out, max_record_bytes)
         except Unappliable as exc:  # the operation cannot apply to the record as it is now
@@ -95,14 +93,10 @@ def _write_resolution(txn: PushTransaction, m: Mutation, state: State, now: int,
     too_large = oversized(m.id, "this resolution", data_json, meta_json, max_record_bytes)
     if too_large is not None:
         raise SyncError(ErrorCode.RECORD_TOO_LARGE, too_large)
-    seq = txn.next_seq(m.space)
-    record = StoredRecord(m.space, m.collection, m.id, new.version, seq, new.deleted, new.hlc,
-                          now, data_json.decode(), meta_json.decode())
-    row = record.row()  # renders the change once, for storage and fan-out alike
-    txn.write_row((m.space, m.collection, m.id), row)
-    out.heads[m.space] = seq
-    out.changed[m.space] = [row]
-    return record
+    row = RecordWriter(txn, out, now).write((m.space, m.collection, m.id), new.version,
+                                            new.deleted, new.hlc, data_json.decode(),
+                                            meta_json.decode())
+    return StoredRecord(*row)
 
 
 def wire(row: dict[str, Any]) -> dict[str, Any]:

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import recordmeta
+from ..model.exact_json import EXACT
 from ..model.hlc import node_of
 from ..model.mutations import Mutation, merge_patch
 from ..model.policies import ConflictContext, Policy, PolicyTable
 from ..model.recordmeta import field_changed_by_others, tag_changed_by_others
+from ..model.records import StoredRecord
 from . import commutative
 
 ABSENT: Any = object()
@@ -40,6 +42,15 @@ class State:
     version: int
     hlc: str
     meta: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: StoredRecord | None) -> State:
+        """The state of a stored record, its data and metadata parsed (the data once); of
+        no record, the empty state: version 0, nothing written."""
+        if record is None:
+            return cls({}, False, 0, "", {})
+        data = record.parsed_data()
+        return cls(data, record.deleted, record.version, record.hlc, record.parsed_meta(data))
 
 
 @dataclass
@@ -257,7 +268,7 @@ def _decide(policies: PolicyTable, current: State | None, m: Mutation, stamp: st
         meta = {"f": {name: [1, stamp] for name in m.data}, "d": [1, stamp], "w": writer,
                 "x": 0}
         return Decision("applied", State(m.data, False, 1, stamp, meta))
-    cur = current or State({}, False, 0, "", {})
+    cur = current or State.of(None)
     plain, ops, problem = _split(m)
     if problem:
         return Decision("rejected", message=problem)
@@ -358,7 +369,6 @@ def _run_resolver(policies: PolicyTable, cur: State, m: Mutation, client_id: str
 
 
 _MAX_RESOLVED_DEPTH = 254  # what orjson encodes
-_EXACT_INTS = (-(2**63), 2**64 - 1)  # what orjson encodes (exact_json.EXACT)
 
 
 def _not_json(value: Any, levels: int) -> str | None:
@@ -379,7 +389,7 @@ def _not_json(value: Any, levels: int) -> str | None:
             if problem is not None:
                 return problem
     elif type(value) is int:
-        if not _EXACT_INTS[0] <= value <= _EXACT_INTS[1]:
+        if value not in EXACT:  # what orjson encodes
             return f"the integer {value} is beyond 64 bits"
     elif type(value) is float:
         if not math.isfinite(value):

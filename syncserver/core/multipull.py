@@ -96,7 +96,7 @@ async def _read(service: SyncService, request: PullRequest, busy: list[str],
         for space in busy:
             if more or count >= request.limit or used >= taken:
                 break
-            async with service.reading:
+            async with service.guard.reading:
                 page, head = await service.storage.changes(
                     space, since[space], request.limit - count, request.collections,
                     taken - used)
@@ -121,10 +121,10 @@ async def _read(service: SyncService, request: PullRequest, busy: list[str],
         answer.more = more or reached < len(busy)
         service.metrics.changes_served.inc(count)
         answer.held = min(used, taken)  # (one change may pass the budget)
-        service.pages.give_back(taken - answer.held)
+        service.guard.pages.give_back(taken - answer.held)
         taken = 0
     finally:
-        service.pages.give_back(taken)  # a failure: nothing is held
+        service.guard.pages.give_back(taken)  # a failure: nothing is held
 
 
 def _page(service: SyncService, space: str, changes: bytes, count: int, seq: int,
@@ -142,12 +142,12 @@ async def _room(service: SyncService, room_wait: float | None) -> int:
     """The request's byte budget, taken from the page pool (GET /v1/changes takes a page's
     the same way): a page's bytes, or less when the pool is nearly full."""
     wanted = service.settings.max_page_bytes
-    taken = service.pages.try_take(wanted)
+    taken = service.guard.pages.try_take(wanted)
     if taken is not None:
         return taken
     try:
         async with asyncio.timeout(room_wait):
-            return await service.pages.take(wanted)
+            return await service.guard.pages.take(wanted)
     except TimeoutError:
         raise SyncError(ErrorCode.SERVER_BUSY,
                         "the server holds its most pages for clients that have not read "

@@ -18,9 +18,10 @@ from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import MS, NODE, Clock
 from ..model.mutations import Mutation, Rejection
 from ..model.policies import PolicyTable
-from ..model.records import CHANGE_FORMAT, CREATED_META, RecordKey, Row, StoredRecord, change_json
+from ..model.records import CREATED_META, SEQ, RecordKey, Row, StoredRecord, change_json
 from ..storage.base import PushTransaction
 from ..storage.failures import StorageError
+from ..storage.mutation_log import Entry
 from .merge import ResolverFailed, State, decide
 
 
@@ -61,6 +62,40 @@ def mark_duplicate(result: bytes) -> bytes:
     return result[:-1] + b',"duplicate":true}'
 
 
+class RecordWriter:
+    """The one way a record's new state is written, whatever wrote it (a push's new record,
+    a push's merged state, a conflict's resolution): the space's next seq, the change
+    rendered once as the feed sends it (records.change_json), the row stored through the
+    transaction, and noted where the write's answer and its live fan-out read it (`out`)
+    and as the record's current row (`rows`: a later mutation of the batch starts from it)."""
+
+    __slots__ = ("changed", "heads", "now_ms", "rows", "txn")
+
+    def __init__(self, txn: PushTransaction, out: BatchResult, now_ms: int) -> None:
+        self.txn = txn
+        self.heads = out.heads
+        self.changed = out.changed
+        self.now_ms = now_ms  # every write of the transaction: its updated_at
+        self.rows: dict[RecordKey, Row | None] = {}  # None: loaded, no such record
+
+    def write(self, key: RecordKey, version: int, deleted: bool, hlc: str, data: str,
+              meta: str) -> Row:
+        space, collection, record_id = key
+        seq = self.txn.next_seq(space)
+        now = self.now_ms
+        row = (space, collection, record_id, version, seq, deleted, hlc, now, data, meta,
+               change_json(space, collection, record_id, version, seq, deleted, hlc, now,
+                           data))
+        self.rows[key] = row
+        self.txn.write_row(key, row)
+        self.heads[space] = seq
+        changed = self.changed.get(space)
+        if changed is None:
+            changed = self.changed[space] = []
+        changed.append(row)
+        return row
+
+
 class _Batch:
     def __init__(self, txn: PushTransaction, client_id: str, clock: Clock,
                  policies: PolicyTable, max_record_bytes: int) -> None:
@@ -71,9 +106,10 @@ class _Batch:
         self.clock = clock
         self.now_ms = int(time.time() * 1000)
         self.ceiling = clock.ceiling()  # stamps beyond it are clamped
-        self.rows: dict[RecordKey, Row | None] = {}  # current state of the batch's records
-        self.seen: dict[int, tuple[bytes, bytes]] = {}
+        self.seen: dict[int, Entry] = {}  # stored results, and this batch's, by mid
         self.out = BatchResult([], {})
+        self.writer = RecordWriter(txn, self.out, self.now_ms)
+        self.rows = self.writer.rows  # current state of the batch's records
         self.applied = 0  # counted apart from out.counts: it is the hot one
 
     def record(self, key: RecordKey) -> StoredRecord | None:
@@ -121,15 +157,17 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
     batch = _Batch(txn, client_id, clock, policies, max_record_bytes)
     mids = [item.mid for i, item in enumerate(items)
             if item.mid is not None and i not in forbidden]
-    batch.seen = txn.stored_results(client_id, mids) if mids else {}
+    if mids:
+        batch.seen = {mid: (mid, fingerprint, result) for mid, (fingerprint, result)
+                      in txn.stored_results(client_id, mids).items()}
     keys = [(m.space, m.collection, m.id) for i, m in enumerate(items)
             if isinstance(m, Mutation) and m.mid not in batch.seen and i not in forbidden]
     if keys:  # one query per (space, collection), not one per mutation
         found = txn.load_rows(keys)
-        batch.rows = {key: found.get(key) for key in keys}
+        batch.rows.update({key: found.get(key) for key in keys})
     purged = txn.purged_mid(client_id)
     seen, results, heads = batch.seen, batch.out.results, batch.out.heads
-    entries: list[tuple[int, bytes, bytes]] = []  # (mid, fingerprint, result) to keep
+    entries: list[Entry] = []  # the results to keep
     for i, item in enumerate(items):
         mid = item.mid
         if mid is None:
@@ -144,8 +182,9 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
             continue
         previous = seen.get(mid)
         if previous is not None:
-            if previous[0] == item.fingerprint:
-                results.append(mark_duplicate(previous[1]))
+            _mid, fingerprint, stored = previous
+            if fingerprint == item.fingerprint:
+                results.append(mark_duplicate(stored))
                 batch.count("duplicate")
             else:
                 results.append(rejected(
@@ -170,8 +209,9 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
                 result = _apply_mutation(batch, item)
             except Exception as exc:
                 result = _failed(batch, item, exc, head)
-        entries.append((mid, item.fingerprint, result))
-        seen[mid] = (item.fingerprint, result)  # the same mid later in this batch: a replay
+        entry = (mid, item.fingerprint, result)
+        entries.append(entry)
+        seen[mid] = entry  # the same mid later in this batch: a replay
         results.append(result)
     if entries:
         txn.write_results(client_id, entries, batch.now_ms)
@@ -210,13 +250,15 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
     key = (m.space, m.collection, m.id)
     if m.op == "put" and m.base_version == 0 and m.hlc[MS] <= batch.ceiling \
             and batch.rows.get(key, 0) is None:  # loaded, and no such record
-        return _insert(batch, key, m)
+        # The hot path of a first sync: a put creating a record (nothing to load or merge),
+        # its stamp within the drift bound. The same outcome as decide() for it, without
+        # the objects.
+        batch.clock.saw(m.hlc)
+        row = batch.writer.write(key, 1, False, m.hlc, m.data_json.decode(), CREATED_META)
+        batch.applied += 1
+        return b'{"mid":%d,"status":"applied","version":1,"seq":%d}' % (m.mid, row[SEQ])
     current = batch.record(key)
-    state = None
-    if current is not None:
-        data = current.parsed_data()
-        state = State(data, current.deleted, current.version, current.hlc,
-                      current.parsed_meta(data))
+    state = State.of(current) if current is not None else None  # None: decide's new record
     stamp, clamped = batch.clock.receive(m.hlc, batch.ceiling)
     try:
         decision = decide(batch.policies, state, m, stamp, batch.client_id)
@@ -235,7 +277,9 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
         if too_large is not None:
             batch.count("rejected")
             return rejected(m.mid, ErrorCode.RECORD_TOO_LARGE, too_large)
-        record = _write(batch, m, decision.state, data_json.decode(), meta_json.decode())
+        new = decision.state
+        record = StoredRecord(*batch.writer.write(key, new.version, new.deleted, new.hlc,
+                                                  data_json.decode(), meta_json.decode()))
     if decision.status == "applied" and not clamped:  # the common answer, formatted directly
         assert record is not None
         batch.applied += 1
@@ -283,28 +327,6 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
     return orjson.dumps(result)
 
 
-def _insert(batch: _Batch, key: RecordKey, m: Mutation) -> bytes:
-    """The hot path of a first sync: a put creating a record (nothing to load or merge), its
-    stamp within the drift bound. The same outcome as decide() for it, without the objects."""
-    stamp = m.hlc
-    batch.clock.saw(stamp)
-    space = m.space
-    seq = batch.txn.next_seq(space)
-    data = m.data_json.decode()
-    now = batch.now_ms
-    change = CHANGE_FORMAT % (space, m.collection, m.id, 1, seq, "false", stamp, now, data)
-    row = (space, m.collection, m.id, 1, seq, False, stamp, now, data, CREATED_META, change)
-    batch.rows[key] = row
-    batch.txn.write_row(key, row)
-    batch.out.heads[space] = seq
-    changed = batch.out.changed.get(space)
-    if changed is None:
-        changed = batch.out.changed[space] = []
-    changed.append(row)
-    batch.applied += 1
-    return b'{"mid":%d,"status":"applied","version":1,"seq":%d}' % (m.mid, seq)
-
-
 def oversized(record_id: str, change: str, data_json: bytes, meta_json: bytes,
               limit: int) -> str | None:
     """Why a record's new state is past SYNCSERVER_MAX_RECORD_BYTES (None: it is not). Every
@@ -322,17 +344,3 @@ def _data_json(m: Mutation, state: State) -> bytes:
     if m.op == "put" and state.data is m.data:
         return m.data_json  # already serialized once by parse_mutation
     return orjson.dumps(state.data)
-
-
-def _write(batch: _Batch, m: Mutation, state: State, data: str, meta: str) -> StoredRecord:
-    seq = batch.txn.next_seq(m.space)
-    key = (m.space, m.collection, m.id)
-    change = change_json(m.space, m.collection, m.id, state.version, seq, state.deleted,
-                         state.hlc, batch.now_ms, data)
-    row = (m.space, m.collection, m.id, state.version, seq, state.deleted, state.hlc,
-           batch.now_ms, data, meta, change)
-    batch.rows[key] = row
-    batch.txn.write_row(key, row)
-    batch.out.heads[m.space] = seq
-    batch.out.changed.setdefault(m.space, []).append(row)
-    return StoredRecord(*row)

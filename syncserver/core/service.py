@@ -12,10 +12,9 @@ import orjson
 
 from ..config.metrics import Metrics
 from ..config.settings import Settings
-from ..guard.auth import DEV_SECRET_NAME, Authenticator
-from ..guard.limits import FULL_RETRY_AFTER_SECONDS, Gate, PagePool
+from ..guard.guard import Guard
+from ..guard.limits import FULL_RETRY_AFTER_SECONDS
 from ..guard.permissions import Access
-from ..guard.ratelimit import RateLimiter, UserConnections
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import SERVER_NODE, Clock
 from ..model.mutations import SPACE_PATTERN, parse_mutation, valid_client_id
@@ -32,10 +31,6 @@ from .push import BatchResult, apply_batch, client_of_another_user
 # it. The server judges both the same way (merge.py): only the meaning of the base differs.
 PROTOCOLS = (1, 2)
 OWNERS_CACHED = 100_000  # client id -> user bindings remembered in memory (auth on)
-# Page reads at once: a read of large records is a thread's CPU for milliseconds, and six
-# at once (the default executor) starved the writer and the event loop under 3,000 clients
-# asking for pages (load/hostile.py: push p99 x2).
-PAGE_READS = 2
 
 
 @dataclass
@@ -73,49 +68,24 @@ def policies_for(settings: Settings) -> PolicyTable:
 
 
 class SyncService:
-    def __init__(self, settings: Settings, storage: Storage, metrics: Metrics,
+    def __init__(self, settings: Settings, storage: Storage, metrics: Metrics, guard: Guard,
                  policies: PolicyTable | None = None) -> None:
         self.settings = settings
         self.storage = storage
         self.metrics = metrics
+        self.guard = guard  # auth, limits, the page pool (guard/guard.py)
         self.notifier = Notifier()
-        self.long_polls = Gate(settings.max_long_polls)
-        self.connections = Gate(settings.max_connections)
-        self.reading = asyncio.Semaphore(PAGE_READS)
-        # Room for the largest change and its envelope (cursor, seq, version, stamp).
-        self.pages = PagePool(settings.max_pages_in_flight_bytes,
-                              settings.max_record_bytes + 4_096)
         self.clock = Clock(settings.max_clock_drift_ms)
         self.cursors = CursorCodec(settings.secret.encode())
         self.policies = policies or policies_for(settings)
-        self.auth = Authenticator(settings)
         self.owners: dict[str, str] = {}  # client id -> sub, as committed (bindings last)
-        # Per-user limits, auth on only (ratelimit.py): no bucket at all when off.
-        self.rate = RateLimiter(settings.rate_limit, settings.rate_burst) \
-            if self.auth.enabled and settings.rate_limit > 0 else None
-        self.user_connections = UserConnections(settings.max_user_connections)
         self.fanout: Fanout | None = None  # changes committed by other instances (PostgreSQL)
 
-    def spend(self, access: Access | None, about: dict[str, object] | None = None) -> None:
-        """One request of `access`'s user: a token of its bucket, or 429 rate_limited."""
-        if self.rate is not None and access is not None:
-            try:
-                self.rate.take(access.sub, about)
-            except SyncError:
-                self.metrics.limited.labels(ErrorCode.RATE_LIMITED.value).inc()
-                raise
-
-    def connection_refused(self, **about: object) -> SyncError:
-        """429 too_many_connections: the user holds SYNCSERVER_MAX_USER_CONNECTIONS."""
-        self.metrics.limited.labels(ErrorCode.TOO_MANY_CONNECTIONS.value).inc()
-        return self.user_connections.refusal(FULL_RETRY_AFTER_SECONDS, **about)
-
     async def start(self) -> None:
-        self.auth.start()
+        self.guard.start()
         await self.storage.open()
         secret = self.settings.secret.encode() or await self.storage.secret()
-        if self.auth.dev:
-            self.auth.use_dev_secret(await self.storage.secret(DEV_SECRET_NAME))
+        await self.guard.load_secrets(self.storage)
         epochs = await self.storage.write(epoch.load_or_create)
         self.cursors = CursorCodec(secret, epochs.current, epochs.legacy)
         self.fanout = self.storage.fanout(self.notifier, self.metrics,
@@ -207,26 +177,26 @@ class SyncService:
         wait = min(max(wait, 0.0), self.settings.max_wait)
         if wait <= 0:
             return await self._changes(space, since, limit, collections, 0.0, room_wait)
-        if sub is not None and not self.user_connections.enter(sub):
-            raise self.connection_refused()
+        if sub is not None and not self.guard.user_connections.enter(sub):
+            raise self.guard.connection_refused()
         try:
-            if not self.long_polls.enter():  # full: answered as a plain pull
+            if not self.guard.long_polls.enter():  # full: answered as a plain pull
                 return await self._changes(space, since, limit, collections, 0.0,
                                            room_wait)
             try:
                 return await self._changes(space, since, limit, collections, wait,
                                            room_wait)
             finally:
-                self.long_polls.leave()
+                self.guard.long_polls.leave()
         finally:
             if sub is not None:
-                self.user_connections.leave(sub)
+                self.guard.user_connections.leave(sub)
 
     async def _room(self, space: str, since: int, room_wait: float | None
                     ) -> tuple[int, SpaceHead | None]:
         """Bytes taken from the page pool for the next read (its byte limit), and the
         space's head when it was read instead: nothing after `since`, no room needed."""
-        taken = self.pages.try_take(self.settings.max_page_bytes)
+        taken = self.guard.pages.try_take(self.settings.max_page_bytes)
         if taken is not None:
             return taken, None
         head = await self.storage.head(space)
@@ -234,7 +204,7 @@ class SyncService:
             return 0, head  # nothing to read (a quiet or never-written space)
         try:
             async with asyncio.timeout(room_wait):
-                return await self.pages.take(self.settings.max_page_bytes), None
+                return await self.guard.pages.take(self.settings.max_page_bytes), None
         except TimeoutError:
             raise SyncError(ErrorCode.SERVER_BUSY,
                             "the server holds its most pages for clients that have not read "
@@ -255,7 +225,7 @@ class SyncService:
                 if known is not None:  # an empty page, without a second read
                     page, head = Page(b"", 0, max(known.seq, since), False), known
                 else:
-                    async with self.reading:
+                    async with self.guard.reading:
                         page, head = await self.storage.changes(space, since, limit,
                                                                 collections, taken)
                 if since > head.seq:
@@ -274,18 +244,18 @@ class SyncService:
                 if woken is None or page.count or remaining <= 0 or self.notifier.closing:
                     self.metrics.changes_served.inc(page.count)
                     held = min(len(page.changes), taken)  # (one change may pass the limit)
-                    self.pages.give_back(taken - held)
+                    self.guard.pages.give_back(taken - held)
                     taken = 0
                     return ChangesPage(page.changes, page.count,
                                        self.cursors.encode(space, page.last_seq), page.more,
                                        held)
                 since = page.last_seq  # changes of other collections moved the feed on
-                self.pages.give_back(taken)
+                self.guard.pages.give_back(taken)
                 taken = 0
                 with self.metrics.long_polls_waiting.track_inprogress():
                     await self.notifier.wait(woken, remaining)
             finally:
-                self.pages.give_back(taken)  # a failure: nothing is held
+                self.guard.pages.give_back(taken)  # a failure: nothing is held
                 if woken is not None:
                     self.notifier.done(space, woken)
 

@@ -33,5 +33,11 @@ async def list_spaces(storage: Storage, access: Access | None) -> bytes:
                          "truncated": len(written) > MAX_LISTED})
 
 
+def granted(access: Access) -> list[dict[str, Any]]:
+    """The spaces a token grants, by name, each with its mode: a WebSocket `welcome`'s
+    `spaces` (no heads there: a hello reads no storage)."""
+    return [{"space": name, "mode": access.grants[name]} for name in sorted(access.grants)]
+
+
 def _entry(space: str, mode: str, head: int) -> dict[str, Any]:
     return {"space": space, "mode": mode, "head": head}

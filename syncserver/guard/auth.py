@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NamedTuple
 
 from ..config.settings import Settings
 from ..config.startup import StartupError
@@ -85,9 +86,15 @@ def bearer(header: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def subprotocol_token(offered: list[str]) -> tuple[str | None, str | None]:
-    """(the subprotocol to select, the token offered as `bearer.<jwt>`). The token is
-    never selected: the handshake answer would echo it."""
+class Offered(NamedTuple):
+    """What a WebSocket handshake's subprotocols carry."""
+
+    selected: str | None  # the subprotocol to select (never the token: it would be echoed)
+    token: str | None  # the token offered as `bearer.<jwt>`
+
+
+def subprotocol_token(offered: list[str]) -> Offered:
+    """The subprotocol to select, and the token offered as `bearer.<jwt>`."""
     token = next((p[len(BEARER_PREFIX):] for p in offered if p.startswith(BEARER_PREFIX)),
                  None)
-    return (SUBPROTOCOL if SUBPROTOCOL in offered else None), token
+    return Offered(SUBPROTOCOL if SUBPROTOCOL in offered else None, token)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -32,7 +32,12 @@ class Unreadable(ValueError):
     """Why a token's header or claims are refused (for the log, never for the client)."""
 
 
-def read_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+class Unverified(NamedTuple):
+    header: dict[str, Any]
+    claims: dict[str, Any]
+
+
+def read_unverified(token: str) -> Unverified:
     """The header and claims of a compact JWS, unverified; Unreadable when either is not
     what a token may hold (the module's docstring)."""
     parts = token.split(".")
@@ -43,7 +48,7 @@ def read_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     problem = claim_type_problem(claims)
     if problem is not None:
         raise Unreadable(problem)
-    return header, claims
+    return Unverified(header, claims)
 
 
 def _object(segment: str, what: str) -> dict[str, Any]:

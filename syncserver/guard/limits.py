@@ -51,7 +51,7 @@ class ByteBudget:
     A producer that can wait (catch-up pages, replies) waits for room; a frame goes in
     whenever the queue is empty, so one frame larger than the budget still goes out. The
     live fan-out cannot wait: it asks `fits` and, when there is no room, keeps the batch
-    pending (itself bounded: see ws.py)."""
+    pending (itself bounded: see ws/outbox.py)."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity

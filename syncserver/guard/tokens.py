@@ -120,7 +120,7 @@ class Verifier:
 
     async def claims(self, token: str) -> dict[str, Any]:
         try:
-            header, _claims = read_unverified(token)
+            header = read_unverified(token).header
         except Unreadable as exc:
             raise TokenError(str(exc)) from None
         kid = header.get("kid")

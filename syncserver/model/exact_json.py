@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-EXACT = (-(2**63), 2**64 - 1)  # the integers orjson keeps exactly
+EXACT = range(-(2**63), 2**64)  # the integers orjson keeps exactly
 
 
 class BigInteger:
@@ -113,7 +113,7 @@ def _mark_big_integers(text: bytes) -> bytes:
         token = match.group()
         if token[0] == 0x22 or b"." in token or b"e" in token or b"E" in token:
             continue  # a string or a float
-        if len(token.lstrip(b"-")) <= 20 and EXACT[0] <= int(token) <= EXACT[1]:
+        if len(token.lstrip(b"-")) <= 20 and int(token) in EXACT:
             continue  # (int() of thousands of digits would be refused: length first)
         parts += (text[last:match.start()], orjson.dumps(_MARK + token.decode()))
         last = match.end()

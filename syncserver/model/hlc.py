@@ -100,8 +100,9 @@ class Clock:
 
     def saw(self, stamp: str) -> None:
         """Note an accepted stamp (valid, not beyond the ceiling): `now` will be after it."""
-        if stamp[TIME] > self._seen:
-            self._seen = stamp[TIME]
+        when = stamp[TIME]  # sliced once: a push notes the stamp of every new record
+        if when > self._seen:
+            self._seen = when
 
     def _advance(self, wall_ms: int, seen_ms: int, seen_counter: int) -> tuple[int, int]:
         """The next (ms, counter) after both the last one and the seen one (-1: none seen)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -16,6 +16,13 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 OPS = frozenset({"put", "patch", "delete"})
 MAX_INT = 2**63 - 1  # what a 64-bit database column holds
 DEFAULT_MAX_DEPTH = 64  # settings.max_depth: levels of objects and arrays in a record's data
+
+
+class Problem(NamedTuple):
+    """Why a mutation is rejected, found while parsing it."""
+
+    code: ErrorCode
+    message: str
 
 
 class Mutation:
@@ -114,7 +121,7 @@ def parse_mutation(raw: object, max_record_bytes: int,
                 encoded.count(b"[") + len(encoded) // 5 + 1 > max_depth))):
             problem = _data_problem(data, encoded, max_depth)
         if problem is not None:
-            return Rejection(mid, problem[0], problem[1], fingerprint)
+            return Rejection(mid, problem.code, problem.message, fingerprint)
         if len(data_json) > max_record_bytes:
             return Rejection(mid, ErrorCode.RECORD_TOO_LARGE,
                              f"data is {len(data_json)} bytes; the limit is {max_record_bytes} "
@@ -134,18 +141,18 @@ def parse_mutation(raw: object, max_record_bytes: int,
 
 
 def _data_problem(data: Any, encoded: bytes | None,
-                  max_depth: int) -> tuple[ErrorCode, str] | None:
+                  max_depth: int) -> Problem | None:
     """What makes well-typed data unfit to store, once the cheap checks found it suspect:
     it did not encode, or it has more brackets than the depth limit."""
     if encoded is None:
         if exact_json.holds_big_integer(data):
-            return ErrorCode.INVALID_MUTATION, (
+            return Problem(ErrorCode.INVALID_MUTATION, (
                 "data holds an integer beyond 64 bits (integers from -2**63 to 2**64-1 are "
-                "kept exactly): send it as a string")
-        return ErrorCode.INVALID_MUTATION, _too_deep(min(max_depth, 254))
+                "kept exactly): send it as a string"))
+        return Problem(ErrorCode.INVALID_MUTATION, _too_deep(min(max_depth, 254)))
     if encoded.count(b"{") + encoded.count(b"[") > max_depth and \
             _deeper_than(data, max_depth):
-        return ErrorCode.INVALID_MUTATION, _too_deep(max_depth)
+        return Problem(ErrorCode.INVALID_MUTATION, _too_deep(max_depth))
     return None
 
 
@@ -169,7 +176,7 @@ _known_names: set[str] = set()  # space and collection names seen valid: few, an
 
 
 def _problem(space: Any, collection: Any, record_id: Any, op: Any, base: Any,
-             data: Any) -> tuple[ErrorCode, str] | None:
+             data: Any) -> Problem | None:
     if not (type(space) is str and space in _known_names):  # the hot case is one lookup
         problem = _name_problem("space", space)
         if problem is not None:
@@ -179,25 +186,28 @@ def _problem(space: Any, collection: Any, record_id: Any, op: Any, base: Any,
         if problem is not None:
             return problem
     if type(record_id) is not str or ID_PATTERN.fullmatch(record_id) is None:
-        return ErrorCode.INVALID_MUTATION, f"id must be a string matching {ID_PATTERN.pattern}"
+        return Problem(ErrorCode.INVALID_MUTATION,
+                       f"id must be a string matching {ID_PATTERN.pattern}")
     if type(op) is not str or op not in OPS:
-        return ErrorCode.UNKNOWN_OP, f"op must be one of {', '.join(sorted(OPS))}, got {op!r}"
+        return Problem(ErrorCode.UNKNOWN_OP,
+                       f"op must be one of {', '.join(sorted(OPS))}, got {op!r}")
     if type(base) is not int or not 0 <= base <= MAX_INT:
-        return ErrorCode.INVALID_MUTATION, f"base_version must be an integer from 0 to {MAX_INT}"
+        return Problem(ErrorCode.INVALID_MUTATION,
+                       f"base_version must be an integer from 0 to {MAX_INT}")
     if op == "delete":
         if data is not None:
-            return ErrorCode.INVALID_MUTATION, "delete takes no data"
+            return Problem(ErrorCode.INVALID_MUTATION, "delete takes no data")
     elif type(data) is not dict:
-        return ErrorCode.INVALID_MUTATION, f"{op} needs data, a JSON object"
+        return Problem(ErrorCode.INVALID_MUTATION, f"{op} needs data, a JSON object")
     return None
 
 
-def _name_problem(name: str, value: Any) -> tuple[ErrorCode, str] | None:
+def _name_problem(name: str, value: Any) -> Problem | None:
     if type(value) is not str:
-        return ErrorCode.INVALID_MUTATION, f"{name} must be a string matching " \
-            f"{SPACE_PATTERN.pattern}"
+        return Problem(ErrorCode.INVALID_MUTATION,
+                       f"{name} must be a string matching {SPACE_PATTERN.pattern}")
     if SPACE_PATTERN.fullmatch(value) is None:
-        return ErrorCode.INVALID_MUTATION, f"{name} must match {SPACE_PATTERN.pattern}"
+        return Problem(ErrorCode.INVALID_MUTATION, f"{name} must match {SPACE_PATTERN.pattern}")
     if len(_known_names) < 10_000:
         _known_names.add(value)
     return None

@@ -2,11 +2,13 @@
 
 A record travels through a push as a `Row`, a plain tuple of the stored columns in their
 order, read by name through the column positions below (`row[SEQ]`): the push hot path
-makes one tuple per write and hands it to the storage as is. Measured with
-load.instructions, a NamedTuple cost ~2% of a push (+2,000 instructions per mutation):
-building one from a tuple is a copy, and sqlite3 binds a tuple subclass column by column
-through a Python-level __getitem__ (it reads an exact tuple's array). `StoredRecord` is
-the view of a row with methods, for the code paths that merge and render records.
+makes one tuple per write and hands it to the storage as is. A NamedTuple costs more, in
+instructions per pushed new record (measured again for issue 19): +11,900, 9% of a push
+(load.instructions push-new, 128,677 -> 140,600), handed to sqlite3 as it is, which binds
+a tuple subclass column by column through a Python-level __getitem__ (it reads an exact
+tuple's array); +4,500 in the writer thread when copied to plain tuples for the flush:
+building one runs Python code (its __new__). `StoredRecord` is the view of a row with
+methods, for the code paths that merge and render records.
 """
 
 from __future__ import annotations
@@ -73,8 +75,7 @@ class StoredRecord:
     def __init__(self, space: str, collection: str, record_id: str, version: int, seq: int,
                  deleted: bool, hlc: str, updated_at: int, data: str | None,
                  meta: str | None = None, _change: str | None = None) -> None:
-        # `_change` lets a stored row (with its rendered change) be splatted in; row()
-        # renders the change afresh from the fields.
+        # `_change` lets a stored row (with its rendered change) be splatted in.
         self.space = space
         self.collection = collection
         self.id = record_id
@@ -85,12 +86,6 @@ class StoredRecord:
         self.updated_at = updated_at
         self.data = data  # JSON text of an object; a tombstone keeps its last data
         self.meta = meta  # JSON text: per-field versions and HLC stamps (see merge.py)
-
-    def row(self) -> Row:
-        return (self.space, self.collection, self.id, self.version, self.seq, self.deleted,
-                self.hlc, self.updated_at, self.data, self.meta,
-                change_json(self.space, self.collection, self.id, self.version, self.seq,
-                            self.deleted, self.hlc, self.updated_at, self.data))
 
     def wire(self) -> dict[str, Any]:
         """The record as a JSON-ready dict; the data is embedded without re-parsing."""

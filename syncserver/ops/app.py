@@ -18,7 +18,8 @@ from ..config.metrics import Metrics
 from ..config.origins import parse_origins
 from ..config.resources import client_dir
 from ..config.settings import Settings
-from ..core.service import SyncService
+from ..core.service import SyncService, policies_for
+from ..guard.guard import Guard
 from ..model import incidents
 from ..model.errors import ErrorCode, SyncError, problem_response
 from ..storage.factory import Prepared, open_storage, prepare
@@ -122,7 +123,11 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     it, the app's start-up does it, and releases the lock when the app stops."""
     settings = settings or Settings.from_sources()
     metrics = Metrics()
-    service = SyncService(settings, open_storage(settings), metrics)
+    # Refused in the order they always were: the database URL, the policies, then auth.
+    storage = open_storage(settings)
+    policies = policies_for(settings)
+    guard = Guard(settings, metrics)
+    service = SyncService(settings, storage, metrics, guard, policies)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -152,6 +157,7 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
                             Exception: _unexpected},
     )
     app.state.service = service
+    app.state.guard = guard
     app.state.settings = settings
     app.add_middleware(LatencyMiddleware, metrics=metrics, routes=api_routes)
     # Outermost first: security headers land on every answer, CORS preflights, refused

@@ -10,10 +10,10 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..config.setting_kinds import SettingError, is_postgresql, mask_password
-from ..config.settings import HIDDEN, Settings, env_name, flag_name, kind_of
+from ..config.settings import HIDDEN, Resolved, Settings, env_name, flag_name, kind_of
 from ..config.startup import StartupError
 from ..model.version import describe
 
@@ -96,11 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _grant(text: str) -> tuple[str, str]:
+class Grant(NamedTuple):
+    space: str
+    right: str  # r or rw
+
+
+def _grant(text: str) -> Grant:
     name, _, right = text.rpartition(":")
     if not name or right not in ("r", "rw"):
         raise argparse.ArgumentTypeError(f"{text!r} is not SPACE:r or SPACE:rw")
-    return name, right
+    return Grant(name, right)
 
 
 def mint_token(settings: Settings, args: argparse.Namespace) -> None:
@@ -172,7 +177,7 @@ def list_conflicts(settings: Settings, args: argparse.Namespace) -> None:
               f"client={row['client_id']}#{row['mid']}" + (f" fields={fields}" if fields else ""))
 
 
-def _settings(args: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
+def _settings(args: argparse.Namespace) -> Resolved:
     """Every setting checked (policies and resolvers included: a typo fails at start,
     not on the first conflict); a bad one raises SettingError."""
     overrides: dict[str, Any] = {f.name: getattr(args, f.name, None) for f in fields(Settings)}

@@ -6,10 +6,10 @@ any storage backend. `POST /v1/dev/token` hands a caller on this machine a short
 token for any user it names: its private space `user-{sub}` and the shared spaces it asks
 for (the demo's `demo` by default), less those revoked in dev mode's access table
 (devaccess.py, `/v1/dev/grants`). That is the whole point and the whole danger: whoever
-reaches the endpoint is whoever they say. So both endpoints exist only under `--dev`, answer only
-loopback peers that address the server by a loopback name (a page of another site that
-rebinds its DNS name to 127.0.0.1 still sends its own `Host`), and the server says so
-loudly when it starts.
+reaches the endpoint is whoever they say. So both endpoints exist only under `--dev`,
+answer only loopback peers that address the server by a loopback name (a page of another
+site that rebinds its DNS name to 127.0.0.1 still sends its own `Host`), and the server
+says so loudly when it starts.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..config.settings import Settings
+from ..guard.guard import Guard
 from ..guard.tokens import mint
 from ..model.errors import ErrorCode, SyncError
 from ..model.mutations import SPACE_PATTERN
@@ -102,13 +103,13 @@ def _parse(body: object) -> tuple[str, list[str]]:
 async def token(request: Request, access: DevAccess) -> Response:
     """POST /v1/dev/token {"sub": "alice", "spaces": ["demo"]} -> a token (dev mode only):
     the shared spaces asked for that `access` has not revoked from `sub`."""
-    service = request.app.state.service
-    settings: Settings = service.settings
+    guard: Guard = request.app.state.guard
+    settings: Settings = request.app.state.settings
     _local(request)
     sub, shared = _parse(await read_json(request, 4096))
     withheld = [space for space in shared if not access.allows(sub, space)]
     spaces = grants(sub, [space for space in shared if space not in withheld])
-    minted = mint(service.auth.verifier.secret, sub, spaces, TOKEN_TTL,
+    minted = mint(guard.auth.verifier.secret, sub, spaces, TOKEN_TTL,
                   settings.jwt_issuer, settings.jwt_audience)
     return JSONResponse({"token": minted, "sub": sub, "spaces": spaces, "withheld": withheld,
                          "expires_at": int(time.time()) + TOKEN_TTL},

@@ -9,6 +9,7 @@ answers `503 server_busy` to connections past what is left (timeouts.OpenConnect
 from __future__ import annotations
 
 import resource
+from typing import NamedTuple
 
 from ..config.settings import Settings
 from ..config.startup import StartupError
@@ -32,7 +33,12 @@ def raise_soft_limit() -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def connection_capacity(settings: Settings) -> tuple[int, str | None]:
+class Capacity(NamedTuple):
+    connections: int  # client connections held open at once
+    warning: str | None  # a connection setting the limit does not let the server reach
+
+
+def connection_capacity(settings: Settings) -> Capacity:
     """How many client connections the server holds at once, and a warning line when a
     connection setting cannot be reached; StartupError when an explicit
     --max-open-connections does not fit the limit."""
@@ -49,15 +55,15 @@ def connection_capacity(settings: Settings) -> tuple[int, str | None]:
                 f"open {limit:,} (ulimit -n; hard limit {shown}): raise the limit "
                 "(LimitNOFILE= in a systemd unit, ulimit -n) or lower "
                 "--max-open-connections")
-        return settings.max_open_connections, None
+        return Capacity(settings.max_open_connections, None)
     if room < 16:
         raise StartupError(f"this process may open only {limit} file descriptors (ulimit -n): "
                            f"the server needs {RESERVE + 16} at least; raise the limit")
     if settings.max_connections + settings.max_long_polls > room:
-        return room, (
+        return Capacity(room, (
             f"the file-descriptor limit (ulimit -n {limit:,}, hard limit {shown}) allows "
             f"{room:,} client connections at once: past them new connections get 503 "
             f"server_busy, so --max-connections {settings.max_connections} and "
             f"--max-long-polls {settings.max_long_polls} cannot both be reached; raise the "
-            "limit to serve more (docs/deployment.md)")
-    return room, None
+            "limit to serve more (docs/deployment.md)"))
+    return Capacity(room, None)

@@ -31,6 +31,7 @@ from ..config.metrics import Metrics
 from ..model.mutations import Mutation
 from ..model.records import RecordKey, Row, StoredRecord
 from .health import StorageFailure
+from .mutation_log import Entry, StoredResult
 
 T = TypeVar("T")
 
@@ -45,7 +46,7 @@ class PushTransaction(Protocol):
         `spaces` may repeat and come in any order (push passes a generator over its
         mutations, which SQLite never runs)."""
 
-    def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
+    def stored_results(self, client_id: str, mids: list[int]) -> dict[int, StoredResult]:
         """(fingerprint, result JSON) of the mutations of `client_id` already stored."""
 
     def purged_mid(self, client_id: str) -> int:
@@ -69,8 +70,7 @@ class PushTransaction(Protocol):
     def write_row(self, key: RecordKey, row: Row) -> None:
         """Store a record's new state (a later write of the same key in the batch wins)."""
 
-    def write_results(self, client_id: str, entries: list[tuple[int, bytes, bytes]],
-                      created_at: int) -> None:
+    def write_results(self, client_id: str, entries: list[Entry], created_at: int) -> None:
         """Keep the (mid, fingerprint, result JSON) of a batch's mutations for replays,
         atomically with their effects."""
 

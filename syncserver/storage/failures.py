@@ -20,6 +20,7 @@ Either way the transaction it happened in cannot go on: its write fails whole.
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from ..model.errors import ErrorCode, SyncError
 
@@ -45,6 +46,16 @@ class StorageError(Exception):
 
 class StorageUnavailable(StorageError):
     """Storage trouble: retrying later can succeed."""
+
+
+class Trouble(NamedTuple):
+    """How a backend names a driver's error that is storage trouble."""
+
+    kind: str  # for machines: StorageError.kind
+    what: str  # words a client may see: StorageError.what
+
+    def error(self) -> StorageUnavailable:
+        return StorageUnavailable(self.what, self.kind)
 
 
 class TransactionLost(StorageUnavailable):

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from ..core.service import SyncService, check_space
 from ..guard.auth import bearer
+from ..guard.guard import Guard
 from ..guard.limits import spread
 from ..guard.permissions import Access
 from ..model import exact_json
@@ -36,15 +37,20 @@ def _service(request: Request) -> SyncService:
     return service
 
 
+def _guard(request: Request) -> Guard:
+    guard: Guard = request.app.state.guard
+    return guard
+
+
 async def authenticate(request: Request) -> Access | None:
     """What the request's bearer token grants (401 without a valid one, 429 past its user's
     rate); None: auth off. Checked before the body is read: a caller without a token (or
     over its rate) cannot make the server read megabytes."""
-    service = _service(request)
-    if not service.auth.enabled:
+    guard = _guard(request)
+    if not guard.auth.enabled:
         return None
-    access = await service.auth.access(bearer(request.headers.get("authorization")))
-    service.spend(access)  # every authenticated request costs a token: 429 past the rate
+    access = await guard.auth.access(bearer(request.headers.get("authorization")))
+    guard.spend(access)  # every authenticated request costs a token: 429 past the rate
     return access
 
 
@@ -159,7 +165,8 @@ async def changes(request: Request) -> Response:
                                  collections, wait, access.sub if access else None,
                                  room_wait=spread(PAGE_ROOM_WAIT))
     held = page.held
-    return PageResponse(page.body(), lambda: service.pages.give_back(held),
+    pages = _guard(request).pages
+    return PageResponse(page.body(), lambda: pages.give_back(held),
                         service.settings.send_timeout)
 
 

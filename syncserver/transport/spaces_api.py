@@ -36,7 +36,7 @@ async def pull(request: Request) -> Response:
     asked = parse_pull(body, service)
     answer = await multipull.pull(service, asked, access, room_wait=spread(PAGE_ROOM_WAIT))
     held = answer.held
-    return PageResponse(answer.body(), lambda: service.pages.give_back(held),
+    return PageResponse(answer.body(), lambda: service.guard.pages.give_back(held),
                         service.settings.send_timeout)
 
 

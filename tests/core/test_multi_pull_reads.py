@@ -21,6 +21,7 @@ from syncserver.config.settings import Settings
 from syncserver.core import multipull
 from syncserver.core.service import SyncService
 from syncserver.core.spaces import list_spaces
+from syncserver.guard.guard import Guard
 from syncserver.guard.permissions import Access
 from syncserver.model.errors import ErrorCode, SyncError
 from syncserver.storage.factory import open_storage, prepare
@@ -51,7 +52,8 @@ def run(tmp_path: Path, scenario: Callable[[SyncService, Counted], Awaitable[Non
     prepare(settings, migrate=True).release()
 
     async def main() -> None:
-        service = SyncService(settings, open_storage(settings), Metrics())
+        metrics = Metrics()
+        service = SyncService(settings, open_storage(settings), metrics, Guard(settings, metrics))
         await service.start()
         try:
             counted = Counted(service.storage)
@@ -97,7 +99,7 @@ def test_a_pull_reads_only_the_spaces_with_changes_after_their_cursor(tmp_path: 
         counting(service, counted)
         answer = await multipull.pull(service, multipull.PullRequest(cursors, 1000, None),
                                       None, room_wait=1)
-        service.pages.give_back(answer.held)
+        service.guard.pages.give_back(answer.held)
         body = orjson.loads(answer.body())
         assert sum(len(p["changes"]) for p in body["spaces"].values()) == 3
         assert counted.calls == {"heads": 1, "changes": 3}, "47 quiet spaces: no read"
@@ -109,7 +111,7 @@ def test_a_pull_s_page_is_charged_to_the_pool_until_taken_and_waits_for_room(
         tmp_path: Path) -> None:
     async def scenario(service: SyncService, counted: Counted) -> None:
         await fill(service, ["a", "b"])
-        pool = service.pages
+        pool = service.guard.pages
         ask = multipull.PullRequest({"a": "", "b": ""}, 1000, None)
         answer = await multipull.pull(service, ask, None, room_wait=1)
         changes = orjson.loads(answer.body())["spaces"]

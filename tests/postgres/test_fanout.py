@@ -16,6 +16,7 @@ from syncserver.config.metrics import Metrics
 from syncserver.config.settings import Settings
 from syncserver.core.notifier import Notifier, Published
 from syncserver.core.service import SyncService
+from syncserver.guard.guard import Guard
 from syncserver.storage.factory import prepare
 from syncserver.storage.postgres.backend import PostgresStorage
 from tests.helpers import wait_for_async
@@ -151,8 +152,8 @@ def test_a_reader_of_the_feed_does_not_hide_a_change_from_a_listener(
     instance skip that notification: a WebSocket subscriber there waits for it."""
     async def main() -> None:
         async with instance(postgres_url) as b, writer(postgres_url) as a:
-            service = SyncService(Settings(db=postgres_url, auth="none"), b.storage,
-                                  b.metrics)
+            settings = Settings(db=postgres_url, auth="none")
+            service = SyncService(settings, b.storage, b.metrics, Guard(settings, b.metrics))
             service.notifier = b.notifier  # the instance's pulls, beside its listener
             b.subscribe("s1")
             await b.fanout.stop()  # the notification is handled after the pull, below

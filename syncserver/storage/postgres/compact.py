@@ -16,10 +16,10 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ...model import recordmeta
-from ...model.records import CREATED_META
+from ...model.records import CREATED_META, RecordKey
 from ..base import CompactStats
 from .transaction import PostgresTransaction
 
@@ -27,6 +27,13 @@ T = TypeVar("T")
 Write = Callable[[Callable[[PostgresTransaction], T]], Awaitable[T]]
 
 PAGE = 500
+
+
+class Purged(NamedTuple):
+    """The tombstones of a space that compaction deleted."""
+
+    top: int  # the highest seq among them: the space's horizon moves to it
+    deleted: int  # how many
 
 
 async def compact(write: Write[Any], older_than_ms: int) -> CompactStats:
@@ -49,14 +56,14 @@ async def compact(write: Write[Any], older_than_ms: int) -> CompactStats:
 
     stats.mutations, stats.conflicts = await write(results)
 
-    def tombstones(txn: PostgresTransaction) -> dict[str, tuple[int, int]]:
+    def tombstones(txn: PostgresTransaction) -> dict[str, Purged]:
         c = txn.conn
         spaces = [s for (s,) in c.execute(
             "SELECT DISTINCT space FROM records WHERE deleted AND updated_at < %s", (cutoff,))]
         if not spaces:
             return {}
         txn.lock(None, spaces)
-        purged = {s: (int(top), int(n)) for s, top, n in c.execute(
+        purged = {s: Purged(int(top), int(n)) for s, top, n in c.execute(
             "WITH d AS (DELETE FROM records WHERE deleted AND updated_at < %s "
             "AND space = ANY(%s) RETURNING space, seq) "
             "SELECT space, max(seq), count(*) FROM d GROUP BY space", (cutoff, spaces))}
@@ -64,14 +71,14 @@ async def compact(write: Write[Any], older_than_ms: int) -> CompactStats:
             names = sorted(purged)
             c.execute("UPDATE spaces SET horizon = greatest(horizon, h.top) "
                       "FROM unnest(%s::text[], %s::int8[]) AS h(space, top) "
-                      "WHERE spaces.space = h.space", (names, [purged[s][0] for s in names]))
+                      "WHERE spaces.space = h.space", (names, [purged[s].top for s in names]))
         return purged
 
     for space, (top, count) in (await write(tombstones)).items():
         stats.horizons[space] = top
         stats.tombstones += count
 
-    after: tuple[str, str, str] | None = ("", "", "")
+    after: RecordKey | None = ("", "", "")
     while after is not None:
         after, trimmed = await write(functools.partial(_trim_metadata, after=after,
                                                        cutoff=cutoff))
@@ -79,29 +86,28 @@ async def compact(write: Write[Any], older_than_ms: int) -> CompactStats:
     return stats
 
 
-def _trim_metadata(txn: PostgresTransaction, after: tuple[str, str, str], cutoff: int
-                   ) -> tuple[tuple[str, str, str] | None, int]:
+def _trim_metadata(txn: PostgresTransaction, after: RecordKey, cutoff: int
+                   ) -> tuple[RecordKey | None, int]:
     """One page: (the last key read, or None at the end; how many records were trimmed)."""
     c = txn.conn
     rows = c.execute("SELECT space, collection, id, seq, data, meta FROM records "
                      "WHERE (space, collection, id) > (%s, %s, %s) AND meta IS NOT NULL "
                      "AND meta <> %s ORDER BY space, collection, id LIMIT %s",
                      (*after, CREATED_META, PAGE)).fetchall()
-    keys: list[list[Any]] = [[], [], [], [], []]
+    trims = []  # (space, collection, id, seq, trimmed meta)
     for space, collection, record_id, seq, data, meta in rows:
         smaller = recordmeta.compact(meta, data, cutoff)
         if smaller is not None:
-            values = (space, collection, record_id, seq, smaller)
-            for column, value in zip(keys, values, strict=True):
-                column.append(value)
+            trims.append((space, collection, record_id, seq, smaller))
     trimmed = 0
-    if keys[0]:
+    if trims:
+        columns = [list(column) for column in zip(*trims, strict=True)]
         trimmed = c.execute(
             "UPDATE records SET meta = t.meta FROM unnest(%s::text[], %s::text[], %s::text[], "
             "%s::int8[], %s::text[]) AS t(space, collection, id, seq, meta) "
             "WHERE records.space = t.space AND records.collection = t.collection "
-            "AND records.id = t.id AND records.seq = t.seq", keys).rowcount
+            "AND records.id = t.id AND records.seq = t.seq", columns).rowcount
     if len(rows) < PAGE:
         return None, trimmed
-    last = rows[-1]
-    return (last[0], last[1], last[2]), trimmed
+    space, collection, record_id, _seq, _data, _meta = rows[-1]
+    return (space, collection, record_id), trimmed

@@ -15,7 +15,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
-from ..failures import StorageError, StorageUnavailable
+from ..failures import StorageError, StorageUnavailable, Trouble
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -28,21 +28,21 @@ class Contention(StorageUnavailable):
     """A deadlock or a serialization failure: the transaction may succeed if run again."""
 
 
-def _trouble(exc: psycopg.Error) -> tuple[str, str] | None:
-    """(kind for machines, as SQLite's; words a client may see: never the driver's text,
-    which names hosts, users, databases), or None: not trouble."""
+def _trouble(exc: psycopg.Error) -> Trouble | None:
+    """What trouble `exc` is (kinds as SQLite's; the words never the driver's text, which
+    names hosts, users, databases), or None: not trouble."""
     if isinstance(exc, pg_errors.DiskFull):
-        return "disk_full", "the database's disk is full"
+        return Trouble("disk_full", "the database's disk is full")
     if isinstance(exc, pg_errors.TooManyConnections):
-        return "no_connection", "the database has no free connection"
+        return Trouble("no_connection", "the database has no free connection")
     if isinstance(exc, PoolTimeout):
-        return "no_connection", "no free connection in the pool in time"
+        return Trouble("no_connection", "no free connection in the pool in time")
     if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
-        return "read_only", "the database is read-only"
+        return Trouble("read_only", "the database is read-only")
     if isinstance(exc, DAMAGED):
-        return "damaged", "the database's data is damaged"
+        return Trouble("damaged", "the database's data is damaged")
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
-        return "unreachable", "the database does not answer"
+        return Trouble("unreachable", "the database does not answer")
     return None
 
 
@@ -53,8 +53,7 @@ def translate(exc: psycopg.Error) -> StorageError:
         error = Contention("too many concurrent writes to the same rows", "contention")
     else:
         trouble = _trouble(exc)
-        error = StorageUnavailable(trouble[1], trouble[0]) if trouble is not None \
-            else StorageError()
+        error = trouble.error() if trouble is not None else StorageError()
     error.__cause__ = exc
     return error
 

@@ -54,7 +54,10 @@ _PAGE = (
 
 def head_now(conn: psycopg.Connection[Any], space: str) -> SpaceHead:
     row = conn.execute("SELECT seq, horizon FROM spaces WHERE space = %s", (space,)).fetchone()
-    return SpaceHead(int(row[0]), int(row[1])) if row else SpaceHead()
+    if row is None:
+        return SpaceHead()
+    seq, horizon = row
+    return SpaceHead(int(seq), int(horizon))
 
 
 def heads_now(conn: psycopg.Connection[Any], spaces: list[str]) -> dict[str, int]:

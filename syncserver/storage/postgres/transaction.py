@@ -117,16 +117,17 @@ class PostgresTransaction(WriteBuffer):
     # -- reads -----------------------------------------------------------------------
 
     @storage_errors
-    def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
+    def stored_results(self, client_id: str,
+                       mids: list[int]) -> dict[int, mutation_log.StoredResult]:
         wanted = set(mids)
-        found: dict[int, tuple[bytes, bytes]] = {}
+        found: dict[int, mutation_log.StoredResult] = {}
         for low, high in mutation_log.block_ranges(wanted):
             for (blob,) in self.conn.execute(
                     "SELECT entries FROM mutation_batches "
                     "WHERE client_id = %s AND last_mid BETWEEN %s AND %s",
                     (client_id, low, high)):
-                for mid, fp, result in mutation_log.find(bytes(blob), wanted):
-                    found[mid] = (fp, result)
+                for mid, fingerprint, result in mutation_log.find(bytes(blob), wanted):
+                    found[mid] = (fingerprint, result)
         return found
 
     @storage_errors
@@ -239,15 +240,10 @@ class PostgresTransaction(WriteBuffer):
     def _write_all(self) -> None:
         c = self.conn
         if self.rows:
-            # Row is a NamedTuple, which orjson does not take: plain tuples (C-level copies).
-            records = list(map(tuple, self.rows.values()))
+            records = list(self.rows.values())  # plain tuples: orjson writes them as arrays
             c.execute(UPSERT_RECORDS, (orjson.dumps(records).decode(),))
         for client_id, entries in self.results.items():
-            rows = []
-            for row in mutation_log.by_block(entries):  # 8-9 rows for 500 consecutive mids
-                mids = [entry[0] for entry in row]
-                rows.append((client_id, min(mids), max(mids), len(row), self.results_at,
-                             mutation_log.encode(row)))
+            rows = mutation_log.batch_rows(client_id, entries, self.results_at)
             with c.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO mutation_batches (client_id, first_mid, last_mid, count, "

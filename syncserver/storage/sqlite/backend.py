@@ -367,10 +367,11 @@ def _trim_metadata(txn: SQLiteTransaction, after: int, cutoff: int) -> tuple[int
     rows = c.execute("SELECT rowid, data, meta FROM records WHERE rowid > ? AND meta IS NOT "
                      "NULL AND meta != ? ORDER BY rowid LIMIT 500",
                      (after, CREATED_META)).fetchall()
-    trimmed = 0
+    trimmed, last = 0, None
     for rowid, data, meta in rows:
         smaller = recordmeta.compact(meta, data, cutoff)
         if smaller is not None:
             c.execute("UPDATE records SET meta = ? WHERE rowid = ?", (smaller, rowid))
             trimmed += 1
-    return (rows[-1][0] if rows else None), trimmed
+        last = rowid
+    return last, trimmed

@@ -9,23 +9,23 @@ import sqlite3
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from ..failures import StorageError, StorageUnavailable
+from ..failures import StorageError, Trouble
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# primary code: (kind for machines, words a client may see)
+# primary result code: the trouble it is (any other code is a bug, 500)
 _TROUBLE = {
-    5: ("busy", "the database is busy"),  # SQLITE_BUSY: locked past busy_timeout
-    6: ("busy", "the database is busy"),  # SQLITE_LOCKED
-    7: ("out_of_memory", "the server is out of memory"),  # SQLITE_NOMEM
-    8: ("read_only", "the database is read-only"),  # SQLITE_READONLY
-    10: ("io_error", "an I/O error"),  # SQLITE_IOERR
-    11: ("damaged", "the database file is damaged"),  # SQLITE_CORRUPT
-    13: ("disk_full", "the disk is full"),  # SQLITE_FULL
-    14: ("cannot_open", "the database file cannot be opened"),  # SQLITE_CANTOPEN
-    15: ("busy", "the database is busy"),  # SQLITE_PROTOCOL
-    26: ("not_a_database", "the database file is not a database"),  # SQLITE_NOTADB
+    5: Trouble("busy", "the database is busy"),  # SQLITE_BUSY: locked past busy_timeout
+    6: Trouble("busy", "the database is busy"),  # SQLITE_LOCKED
+    7: Trouble("out_of_memory", "the server is out of memory"),  # SQLITE_NOMEM
+    8: Trouble("read_only", "the database is read-only"),  # SQLITE_READONLY
+    10: Trouble("io_error", "an I/O error"),  # SQLITE_IOERR
+    11: Trouble("damaged", "the database file is damaged"),  # SQLITE_CORRUPT
+    13: Trouble("disk_full", "the disk is full"),  # SQLITE_FULL
+    14: Trouble("cannot_open", "the database file cannot be opened"),  # SQLITE_CANTOPEN
+    15: Trouble("busy", "the database is busy"),  # SQLITE_PROTOCOL
+    26: Trouble("not_a_database", "the database file is not a database"),  # SQLITE_NOTADB
 }
 
 
@@ -33,8 +33,7 @@ def translate(exc: sqlite3.Error) -> StorageError:
     """`exc` as the storage family, with `exc` as its cause."""
     code = getattr(exc, "sqlite_errorcode", None)
     trouble = _TROUBLE.get(code & 0xFF) if code is not None else None
-    error = StorageUnavailable(trouble[1], trouble[0]) if trouble is not None \
-        else StorageError()
+    error = trouble.error() if trouble is not None else StorageError()
     error.__cause__ = exc
     return error
 

@@ -26,7 +26,10 @@ CHANGE_JSON = (
 
 def read_head(conn: sqlite3.Connection, space: str) -> SpaceHead:
     row = conn.execute("SELECT seq, horizon FROM spaces WHERE space = ?", (space,)).fetchone()
-    return SpaceHead(row[0], row[1]) if row else SpaceHead()
+    if row is None:
+        return SpaceHead()
+    seq, horizon = row
+    return SpaceHead(seq, horizon)
 
 
 def read_heads(conn: sqlite3.Connection, spaces: list[str]) -> dict[str, int]:

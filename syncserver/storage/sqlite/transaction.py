@@ -36,18 +36,19 @@ class SQLiteTransaction(WriteBuffer):
         IMMEDIATE holds the database's write lock), which serializes them all."""
 
     @storage_errors
-    def stored_results(self, client_id: str, mids: list[int]) -> dict[int, tuple[bytes, bytes]]:
+    def stored_results(self, client_id: str,
+                       mids: list[int]) -> dict[int, mutation_log.StoredResult]:
         # Only the rows of the blocks the batch's mids fall in (mutation_log.py): an index
         # range of (client_id, last_mid) per run of adjacent blocks, one for an ordinary batch.
         wanted = set(mids)
-        found: dict[int, tuple[bytes, bytes]] = {}
+        found: dict[int, mutation_log.StoredResult] = {}
         for low, high in mutation_log.block_ranges(wanted):
             rows = self.conn.execute(
                 "SELECT entries FROM mutation_batches "
                 "WHERE client_id = ? AND last_mid BETWEEN ? AND ?", (client_id, low, high))
             for (blob,) in rows:
-                for mid, fp, result in mutation_log.find(blob, wanted):
-                    found[mid] = (fp, result)
+                for mid, fingerprint, result in mutation_log.find(blob, wanted):
+                    found[mid] = (fingerprint, result)
         return found
 
     @storage_errors
@@ -166,11 +167,7 @@ class SQLiteTransaction(WriteBuffer):
                 list(self.rows.values()),
             )
         for client_id, entries in self.results.items():
-            rows = []
-            for row in mutation_log.by_block(entries):  # 8-9 rows for 500 consecutive mids
-                mids = [entry[0] for entry in row]
-                rows.append((client_id, min(mids), max(mids), len(row), self.results_at,
-                             mutation_log.encode(row)))
+            rows = mutation_log.batch_rows(client_id, entries, self.results_at)
             c.executemany(
                 "INSERT INTO mutation_batches (client_id, first_mid, last_mid, count, "
                 "created_at, entries) VALUES (?,?,?,?,?,?)", rows)

@@ -1,5 +1,5 @@
 """One subscription of a WebSocket connection: catch-up pages from the client's cursor,
-then the live changes of its space (the flow control of their frames: ws.py).
+then the live changes of its space (the flow control of their frames: outbox.py).
 
 A catch-up page is charged to the page pool (limits.PagePool) from before it is read
 until the client has taken it; one page is read at a time per connection. Live batches
@@ -16,37 +16,27 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from ..core.notifier import Published
-from ..guard.limits import ByteBudget
-from ..model.errors import ErrorCode, SyncError
+from ...core.notifier import Published
+from ...guard.limits import PagePool
+from ...model.errors import ErrorCode, SyncError
+from .outbox import Outbox, Outgoing
 
 if TYPE_CHECKING:
-    from ..core.service import SyncService
+    from ...core.service import SyncService
 
 log = logging.getLogger("syncserver")
 
-# A frame on its way out: its text, the subscription and seq it moves the client to, and
-# the bytes it holds in the page pool (a catch-up page; 0 for any other frame).
-Outgoing = tuple[str, "Subscription | None", int, int]
 
-
-class Connection(Protocol):
-    """What a subscription uses of its WebSocket connection (ws.Connection): declared here
-    so that the subscription does not import the connection that imports it."""
+class Table(Protocol):
+    """What a subscription uses of its connection's table of subscriptions
+    (subscribe.Subscriptions): declared here so that the subscription does not import the
+    table that imports it."""
 
     service: SyncService
-    outbound: asyncio.Queue[Outgoing | None]
-    subscriptions: dict[str, Subscription]
-    closing: tuple[int, str] | None
-    queued: ByteBudget
-    catching_up: asyncio.Lock
-    pending_bytes: int
-
-    async def send(self, message: dict[str, Any]) -> None: ...
-
-    async def put(self, item: Outgoing) -> None: ...
-
-    def put_now(self, item: Outgoing) -> None: ...
+    pages: PagePool
+    outbox: Outbox
+    by_space: dict[str, Subscription]
+    catching_up: asyncio.Lock  # one catch-up page read at a time per connection
 
     def slow_consumer(self) -> None: ...
 
@@ -58,9 +48,11 @@ def resync_required(space: str, detail: str) -> dict[str, Any]:
 
 
 class Subscription:
-    def __init__(self, conn: Connection, space: str, since: int,
+    def __init__(self, table: Table, space: str, since: int,
                  collections: list[str] | None) -> None:
-        self.conn = conn
+        self.table = table
+        self.service = table.service
+        self.outbox = table.outbox
         self.space = space
         self.cursor = since  # the position read up to (frames may still be queued)
         self.delivered = since  # the position of the last frame sent to the client
@@ -69,61 +61,61 @@ class Subscription:
         self.pending: deque[Published] = deque()
         self.wakeup = asyncio.Event()
         self.idle = False  # caught up, nothing pending: the run loop waits for a wakeup
-        self.limit = conn.service.settings.ws_queue
+        self.limit = self.service.settings.ws_queue
         # Listen before catching up, so nothing committed meanwhile is missed.
-        conn.service.notifier.listen(space, self.on_publish)
+        self.service.notifier.listen(space, self.on_publish)
         self.task = asyncio.create_task(self.run())
 
     def stop(self) -> None:
-        self.conn.service.notifier.unlisten(self.space, self.on_publish)
+        self.service.notifier.unlisten(self.space, self.on_publish)
         self.task.cancel()
         self._drop_pending()
 
     def _drop_pending(self) -> None:
         """Its waiting live batches will never be sent: they leave the connection's byte
         budget, or a healthy connection would later be cut as a slow consumer."""
-        self.conn.pending_bytes -= sum(p.size for p in self.pending)
+        self.outbox.pending_bytes -= sum(p.size for p in self.pending)
         self.pending.clear()
 
     async def _end(self, message: dict[str, Any]) -> None:
         """This subscription is over: tell the client why, then free its space. (It stays
         in the connection's table while the message waits for room, so a connection that
         ends meanwhile still cancels it.)"""
-        self.conn.service.notifier.unlisten(self.space, self.on_publish)
+        self.service.notifier.unlisten(self.space, self.on_publish)
         self._drop_pending()
-        await self.conn.send(message)
-        if self.conn.subscriptions.get(self.space) is self:
-            del self.conn.subscriptions[self.space]
+        await self.outbox.send(message)
+        if self.table.by_space.get(self.space) is self:
+            del self.table.by_space[self.space]
 
     def resync_message(self) -> dict[str, Any]:
         return {"type": "resync", "space": self.space, "code": "slow_consumer",
-                "cursor": self.conn.service.encode_cursor(self.space, self.delivered),
+                "cursor": self.service.encode_cursor(self.space, self.delivered),
                 "detail": "the connection fell too far behind the live feed: reconnect and "
                           "resubscribe from this cursor"}
 
     def on_publish(self, published: Published) -> None:
-        if self.conn.closing is not None:
+        outbox = self.outbox
+        if outbox.closing is not None:
             return
-        conn = self.conn
         if self.idle and not self.pending and published.prev == self.cursor \
-                and not conn.outbound.full() and conn.queued.fits(published.size):
+                and not outbox.queue.full() and outbox.budget.fits(published.size):
             # The fan-out hot path: the next batch for a live, caught-up subscriber goes
             # straight to its connection's queue, without waking this subscription's task.
             self._queue_live(published)
             return
         self.pending.append(published)
-        conn.pending_bytes += published.size
+        outbox.pending_bytes += published.size
         self.wakeup.set()
-        if len(self.pending) > self.limit or conn.pending_bytes > conn.queued.capacity:
-            conn.slow_consumer()
+        if len(self.pending) > self.limit or outbox.pending_bytes > outbox.budget.capacity:
+            self.table.slow_consumer()
 
     async def run(self) -> None:
         try:
             await self._catch_up(live=False)
             text = orjson.dumps({
                 "type": "synced", "space": self.space,
-                "cursor": self.conn.service.encode_cursor(self.space, self.cursor)}).decode()
-            await self.conn.put((text, self, self.cursor, 0))
+                "cursor": self.service.encode_cursor(self.space, self.cursor)}).decode()
+            await self.outbox.put(Outgoing(text, self, self.cursor))
             while True:
                 self.idle = True
                 await self.wakeup.wait()
@@ -131,7 +123,7 @@ class Subscription:
                 self.wakeup.clear()
                 while self.pending:
                     published = self.pending.popleft()
-                    self.conn.pending_bytes -= published.size
+                    self.outbox.pending_bytes -= published.size
                     if published.head <= self.cursor:
                         continue
                     if published.prev == self.cursor:
@@ -152,10 +144,10 @@ class Subscription:
                           "again from your last cursor"})
 
     async def _catch_up(self, live: bool) -> None:
-        service = self.conn.service
+        service = self.service
         more = True
         while more:
-            async with self.conn.catching_up:
+            async with self.table.catching_up:
                 cursor = service.encode_cursor(self.space, self.cursor)
                 # Charged to the page pool until the client has taken it (the sender).
                 page = await service.changes(self.space, cursor, service.settings.max_page,
@@ -167,25 +159,25 @@ class Subscription:
                     if page.count or not live:
                         text = page.body(type="changes", space=self.space, live=live).decode()
                         del page
-                        await self.conn.put((text, self, self.cursor, held))
+                        await self.outbox.put(Outgoing(text, self, self.cursor, held))
                         held = 0
                 finally:
-                    service.pages.give_back(held)
+                    self.table.pages.give_back(held)
 
     async def _send_live(self, published: Published) -> None:
         item = self._render_live(published)
         if item is not None:
-            await self.conn.put(item)  # waits for room: backpressure
+            await self.outbox.put(item)  # waits for room: backpressure
 
     def _queue_live(self, published: Published) -> None:
         item = self._render_live(published)
         if item is not None:
-            self.conn.put_now(item)
+            self.outbox.put_now(item)
 
     def _render_live(self, published: Published) -> Outgoing | None:
-        text = published.message(self.filter, self.conn.service.encode_cursor)
+        text = published.message(self.filter, self.service.encode_cursor)
         self.cursor = published.head
         if text is None:
             return None
-        self.conn.service.metrics.changes_served.inc(len(published.records))
-        return text, self, published.head, 0
+        self.service.metrics.changes_served.inc(len(published.records))
+        return Outgoing(text, self, published.head)

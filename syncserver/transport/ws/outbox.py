@@ -1,0 +1,205 @@
+"""The frames on their way to one WebSocket client, and the end of the connection.
+
+One sender task per connection drains a small queue, bounded in frames and in bytes
+(SYNCSERVER_WS_MAX_QUEUED_BYTES, every frame counted until it is written to the socket).
+Catch-up pages and replies wait for room in it (natural backpressure); a live batch goes in
+only when it fits now, else it waits in its subscription, bounded (subscription.py).
+
+A slow consumer is dropped, one of two ways: a client that takes no frame for
+SYNCSERVER_SEND_TIMEOUT seconds has its socket aborted with what it left unread (a close
+would wait for that to drain: for ever); a connection whose waiting live batches overflow
+is closed, each subscription told to resync from the cursor the client last received.
+
+Each queued frame remembers the subscription and the feed position it carries; the sender
+notes the position once the frame is sent, so a resync names the last cursor the client
+actually got, whatever was still queued and dropped. A catch-up page holds its page-pool
+bytes until it left our buffers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, NamedTuple, Protocol
+
+import orjson
+from starlette.websockets import WebSocket
+
+from ...config.metrics import Metrics
+from ...config.settings import Settings
+from ...guard.limits import ByteBudget, PagePool, spread
+from ..sending import DRAINED, abort, ignore_input
+from .closes import CLOSE_NORMAL, CLOSE_SLOW_CONSUMER, Closing, Farewell
+
+OUTBOUND_QUEUE = 8  # frames
+
+
+class Delivery(Protocol):
+    """A subscription, as the sender sees it: where its client's feed is once sent."""
+
+    delivered: int
+
+
+class Outgoing(NamedTuple):
+    """A frame on its way out: its text, the subscription and seq it moves the client to,
+    and the bytes it holds in the page pool (a catch-up page; 0 for any other frame)."""
+
+    text: str
+    subscription: Delivery | None = None
+    seq: int = 0
+    held: int = 0
+
+
+class Outbox:
+    def __init__(self, ws: WebSocket, pages: PagePool, metrics: Metrics, settings: Settings,
+                 stop_feeds: Callable[[], None]) -> None:
+        self.ws = ws
+        self.pages = pages
+        self.metrics = metrics
+        self.send_timeout = settings.send_timeout
+        # Stops every subscription of the connection: nothing is queued after a gap.
+        self.stop_feeds = stop_feeds
+        self.queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(OUTBOUND_QUEUE)
+        self.budget = ByteBudget(settings.ws_max_queued_bytes)
+        self.closing: Closing | None = None
+        self._farewell: Farewell = list
+        self.sender: asyncio.Task[None] | None = None
+        self._pending_bytes = 0  # live batches held by this connection's subscriptions
+        self.pool_held = 0  # page-pool bytes of the frame last handed to the socket
+        # Tasks of its own beside the sender, referenced until they end: the event loop
+        # holds tasks only weakly (one could be collected mid-flight).
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    @pending_bytes.setter
+    def pending_bytes(self, value: int) -> None:
+        self.metrics.ws_pending_bytes.inc(value - self._pending_bytes)
+        self._pending_bytes = value
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.put(Outgoing(orjson.dumps(message).decode()))
+
+    async def put(self, item: Outgoing) -> None:
+        """Queue a frame, waiting for room (frames and bytes)."""
+        await self.budget.reserve(len(item.text))
+        await self.queue.put(item)
+
+    def put_now(self, item: Outgoing) -> None:
+        """Queue a frame that fits now (the live fast path checked it)."""
+        self.queue.put_nowait(item)
+        self.budget.take(len(item.text))
+
+    def start(self) -> None:
+        self.sender = asyncio.create_task(self._sender())
+
+    async def _sender(self) -> None:
+        timeout = spread(self.send_timeout)
+        drained: Callable[[], Awaitable[Any]] | None = \
+            self.ws.scope.get("extensions", {}).get(DRAINED)
+        try:
+            while True:
+                item = await self.queue.get()
+                if item is None:
+                    break
+                text, subscription, seq, held = item
+                try:
+                    # A client that takes nothing for `timeout` seconds is dropped, with
+                    # what it left unread (a close would wait for it to drain: for ever).
+                    async with asyncio.timeout(timeout):
+                        await self.ws.send({"type": "websocket.send", "text": text})
+                        if drained is not None and held:  # the page left our buffers
+                            await drained()
+                except TimeoutError:
+                    self._stalled(held)
+                    return
+                if drained is not None:
+                    self.pages.give_back(held)
+                else:  # (another server) the next send waits for this frame to drain
+                    self.pages.give_back(self.pool_held)
+                    self.pool_held = held
+                self.budget.release(len(text))
+                if subscription is not None:
+                    subscription.delivered = seq
+        finally:
+            self.pages.give_back(self.pool_held)
+            self.pool_held = 0
+        # Rendered only now, after the last queued frame went out: a resync names the
+        # cursor the client holds.
+        try:
+            async with asyncio.timeout(timeout):
+                for message in self._farewell():
+                    await self.ws.send({"type": "websocket.send",
+                                        "text": orjson.dumps(message).decode()})
+                code, reason = self.closing or Closing(CLOSE_NORMAL, "")
+                await self.ws.close(code, reason)
+        except TimeoutError:
+            self._stalled(0)
+
+    def _stalled(self, held: int) -> None:
+        """The client took nothing for SYNCSERVER_SEND_TIMEOUT seconds: drop it."""
+        self.metrics.ws_slow_consumers.inc()
+        self.pages.give_back(held)
+        if self.closing is None:
+            self.closing = Closing(CLOSE_SLOW_CONSUMER, "slow consumer")
+        self.stop_feeds()
+        self._drop_queued()
+        ignore_input(self.ws.scope)
+        self._spawn(abort(self.ws.scope))
+
+    def _drop_queued(self) -> None:
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if item is not None:
+                self.budget.release(len(item.text))
+                self.pages.give_back(item.held)
+
+    def close(self, code: int, reason: str, farewell: Farewell,
+              drop_queued: bool = False) -> None:
+        """Stop every subscription, then send what is queued (or drop it), the farewell
+        messages and a close frame; the receive loop stops."""
+        if self.closing is not None:
+            return
+        self.closing = Closing(code, reason)
+        self._farewell = farewell
+        # Stopped before anything is dropped: no subscription queues a frame after a gap.
+        self.stop_feeds()
+        if drop_queued:
+            self._drop_queued()
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:  # the receive loop's own close: room comes as frames go
+            self._spawn(self.queue.put(None))
+
+    def close_after(self, code: int, reason: str, message: dict[str, Any],
+                    drop_queued: bool = False) -> None:
+        """Close, the client told why by one last message (an error frame)."""
+        self.close(code, reason, lambda: [message], drop_queued)
+
+    def slow_consumer(self, resyncs: Farewell) -> None:
+        """Live batches overflowed: close, what is queued dropped; `resyncs` name the
+        cursor the client last received, for each of its subscriptions."""
+        self.metrics.ws_slow_consumers.inc()
+        self.close(CLOSE_SLOW_CONSUMER, "slow consumer", resyncs, drop_queued=True)
+
+    async def closed(self) -> None:
+        """Wait until the sender ended: the close frame went out (or the client was
+        dropped)."""
+        if self.sender is not None:
+            await asyncio.wait([self.sender])
+
+    async def finish(self) -> None:
+        """The connection ended: the sender ends too (at once if nobody closed it), and
+        what is still queued gives its page-pool bytes back."""
+        if self.sender is not None:
+            if self.closing is None:
+                self.sender.cancel()
+            await asyncio.gather(self.sender, return_exceptions=True)
+        self._drop_queued()
