@@ -1,14 +1,20 @@
-// The demo: a todo list and a notes list on top of the syncserver page library. Everything
-// the app shows comes from the local database, so it works the same online and offline.
-// Todos use the server's default policy (merge); notes (`demo_notes`) are `manual` on the
-// demo server: a note whose edit lost waits for the person to keep theirs or the other one.
+// The demo: two users (picked in the page), each with a private list, and a list they
+// share, on top of the syncserver page library. One client follows both spaces over one
+// socket and one outbox. Everything the app shows comes from the local database, so it
+// works the same online and offline. Todos use the server's default policy (merge); notes
+// (`demo_notes`, in the shared list) are `manual` on the demo server: a note whose edit
+// lost waits for the person to keep theirs or the other one. On a `--dev` server the dev
+// panel revokes a user's access to the shared list: their open pages drop it, live.
 import { createSyncClient } from '/sync/index.js';
+import { signIn, watchAccess } from './dev.js';
 import { conflictView, keyOf, markConflicts, renderList } from './lists.js';
 import { mineOf, nameOf, stateWords, viewState } from './words.js';
 
 const params = new URLSearchParams(location.search);
-const space = params.get('space') || 'demo';
-const user = params.get('user') || 'demo-user'; // who this page is, on a `--dev` server
+const shared = params.get('space') || 'demo'; // the list both users share
+const user = params.get('user') || 'alice'; // who this page is (a dev token's `sub`)
+const own = `user-${user}`; // their private list: a dev token grants it to them only
+const USERS = [...new Set(['alice', 'bob', user])];
 const NOTES = 'demo_notes';
 
 /** @param {string} id @returns {HTMLElement} */
@@ -23,33 +29,6 @@ async function registerWorker() {
   await navigator.serviceWorker.register(module ? '/sw-esm.js' : '/sw.js', {
     type: module ? 'module' : 'classic', updateViaCache: 'none',
   });
-}
-
-/**
- * The `token` option: on a server run with `syncserver serve --dev` (the README's quick
- * start), a token for the local user from the dev endpoint, asked again after a 401. A
- * server without that endpoint (404: `--auth none`) takes requests without one. A failure
- * carries what the client needs to judge the server (docs/client.md): no answer is a
- * network failure, a 5xx its status.
- * @returns {Promise<string | undefined>}
- */
-async function devToken() {
-  let response;
-  try {
-    response = await fetch('/v1/dev/token', {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ sub: user, spaces: [space] }), cache: 'no-store',
-    });
-  } catch (error) {
-    throw Object.assign(/** @type {Error} */ (error), { network: true });
-  }
-  if (response.status === 404) return undefined;
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    throw Object.assign(new Error(`no dev token: ${body.detail || `HTTP ${response.status}`}`),
-      { status: response.status, code: body.code });
-  }
-  return body.token;
 }
 
 /** @param {string} prefix */
@@ -75,20 +54,43 @@ async function resolveConflict(sync, entry, accept) {
   if (body.record) await sync.pull().catch(() => {}); // show the outcome even before the feed does
 }
 
+/** The user picker: the same page as another user (their own database and token). */
+function showUsers() {
+  $('users').replaceChildren(...USERS.map((name) => {
+    const link = Object.assign(document.createElement('a'), { textContent: name, className: 'user' });
+    const query = new URLSearchParams(params);
+    query.set('user', name);
+    link.href = `?${query}`;
+    if (name === user) link.setAttribute('aria-current', 'page');
+    return link;
+  }));
+}
+
 async function main() {
+  showUsers();
+  $('own-heading-name').textContent = `${user}'s list`;
+  $('own-space').textContent = own;
+  $('space').textContent = shared;
+  $('user').textContent = user;
   const worker = registerWorker().catch((error) => console.warn('service worker not registered', error));
-  const sync = await createSyncClient({ space, collections: ['todos', NOTES], token: devToken });
-  const todos = sync.collection('todos');
-  const notes = sync.collection(NOTES);
+  // A `--dev` server: follow what the user's token grants ('token'), so that a revoked
+  // space is dropped and a granted one added when the token changes. `--auth none`: no
+  // tokens, no grants: follow the two lists by name.
+  const server = await signIn(user, shared);
+  const sync = await createSyncClient({
+    spaces: server.dev ? 'token' : [own, shared], user, collections: ['todos', NOTES], token: server.token,
+  });
   /** What tests and curious developers can look at from the console. */
   const events = {
     conflicts: /** @type {any[]} */ ([]), rejected: /** @type {any[]} */ ([]),
     statuses: /** @type {string[]} */ ([]), replays: /** @type {any[]} */ ([]),
     changes: /** @type {any[]} */ ([]), resyncs: /** @type {any[]} */ ([]),
+    revoked: /** @type {any[]} */ ([]), added: /** @type {any[]} */ ([]),
   };
-  Object.assign(window, { app: { sync, todos, notes, events, worker } });
+  const app = { sync, events, worker, user, shared, own, dev: server.dev,
+    todos: /** @type {any} */ (null), notes: /** @type {any} */ (null), mine: /** @type {any} */ (null) };
+  Object.assign(window, { app });
 
-  $('space').textContent = space;
   $('client-id').textContent = sync.clientId;
   const showState = () => {
     const state = viewState(sync.status, sync.pending);
@@ -112,17 +114,26 @@ async function main() {
   sync.on('resync', (event) => events.resyncs.push(event));
   sync.on('change', (event) => {
     events.changes.push({ ...event, at: Date.now() });
-    if (event.origin === 'remote') for (const r of event.records) remote.add(keyOf(r.collection, r.id));
+    if (event.origin === 'remote') for (const r of event.records) remote.add(keyOf(r.space, r.collection, r.id));
   });
 
   const resolve = async (/** @type {any} */ entry, /** @type {'client' | 'server'} */ accept) => {
     await resolveConflict(sync, entry, accept);
     await renderLogs();
   };
+  /** A list on the page: a collection of a space, shown while the client follows the space. */
+  const view = (/** @type {string} */ space, /** @type {string} */ name, /** @type {string} */ list, /** @type {string} */ empty, /** @type {boolean} */ checkbox) => ({
+    space, name, checkbox, resolve,
+    list: /** @type {HTMLUListElement} */ ($(list)), empty: $(empty),
+    collection: /** @type {import('/sync/index.js').Collection | null} */ (null),
+    off: /** @type {(() => void) | null} */ (null),
+  });
   const views = [
-    { list: /** @type {HTMLUListElement} */ ($('todos')), empty: $('empty'), collection: todos, checkbox: true, resolve },
-    { list: /** @type {HTMLUListElement} */ ($('notes')), empty: $('notes-empty'), collection: notes, checkbox: false, resolve },
+    view(own, 'todos', 'mine', 'mine-empty', true),
+    view(shared, 'todos', 'todos', 'empty', true),
+    view(shared, NOTES, 'notes', 'notes-empty', false),
   ];
+  const shown = () => views.filter((v) => v.collection !== null);
   /** @type {Map<string, any[]>} */
   let byItem = new Map();
   let logsRun = 0;
@@ -131,23 +142,23 @@ async function main() {
     // Calls overlap (every change and conflict asks for one): only the latest may draw, or
     // a read from before a conflict was settled could bring its marker back.
     const run = ++logsRun;
-    const conflicts = (await sync.conflicts()).filter((c) => c.mutation.space === space);
+    const conflicts = (await sync.conflicts()).filter((c) => sync.spaces.includes(c.mutation.space));
     const dead = await sync.deadLetters();
     if (run !== logsRun) return;
     byItem = new Map();
     for (const c of conflicts) {
-      const key = keyOf(c.mutation.collection, c.mutation.id);
+      const key = keyOf(c.mutation.space, c.mutation.collection, c.mutation.id);
       byItem.set(key, [...(byItem.get(key) ?? []), c]);
     }
-    for (const view of views) markConflicts(view, byItem);
+    for (const v of shown()) markConflicts(/** @type {any} */ (v), byItem);
     $('conflicts-panel').hidden = conflicts.length === 0;
     $('clear-conflicts').hidden = !conflicts.some((c) => c.code !== 'conflict_open');
     // The full story (and the choice) is on the item; here, a line per conflict that leads
     // there. A conflict whose item is gone (deleted) is told in full here.
     $('conflicts').replaceChildren(...conflicts.map((c) => {
       const li = document.createElement('li');
-      li.dataset.item = keyOf(c.mutation.collection, c.mutation.id);
-      const row = views.map((v) => v.collection.name === c.mutation.collection
+      li.dataset.item = keyOf(c.mutation.space, c.mutation.collection, c.mutation.id);
+      const row = shown().map((v) => v.space === c.mutation.space && v.name === c.mutation.collection
         ? v.list.querySelector(`:scope > li[data-id="${CSS.escape(c.mutation.id)}"]`) : null).find(Boolean);
       if (!row) {
         li.append(conflictView(c, resolve));
@@ -173,16 +184,58 @@ async function main() {
     })));
   }
 
-  for (const view of views) {
-    view.collection.subscribe((records) => {
-      renderList(view, records, remote, sync.clientId);
-      markConflicts(view, byItem);
-      if (byItem.size > 0) renderLogs(); // the panel links to rows that may be new
-    });
+  /**
+   * Show the lists of a space the client follows (at start, or granted now), or say it is
+   * not: revoked, its records gone from this device.
+   * @param {string} space
+   * @param {string} [why]  what happened, when it just did
+   */
+  function bind(space, why) {
+    if (space !== own && space !== shared) return; // a space the demo has no list for
+    const followed = sync.spaces.includes(space);
+    for (const v of views.filter((v) => v.space === space)) {
+      v.off?.();
+      v.off = null;
+      v.collection = followed ? sync.space(space).collection(v.name) : null;
+      if (!v.collection) {
+        v.list.replaceChildren();
+        continue;
+      }
+      const shownView = /** @type {any} */ (v);
+      v.off = v.collection.subscribe((records) => {
+        renderList(shownView, records, remote, sync.clientId);
+        markConflicts(shownView, byItem);
+        if (byItem.size > 0) renderLogs(); // the panel links to rows that may be new
+      });
+    }
+    const section = $(space === own ? 'own-list' : 'shared-list');
+    section.dataset.access = followed ? 'granted' : 'none';
+    $(space === own ? 'own-body' : 'shared-body').hidden = !followed;
+    const notice = $(space === own ? 'own-gone' : 'shared-gone');
+    notice.hidden = followed;
+    if (followed) notice.textContent = '';
+    else if (server.refused && !why) notice.textContent = `Not signed in as ${user}: ${server.refused}`;
+    else {
+      notice.textContent = `You (${user}) have no access to this list${why ? `: ${why}` : ''}.`
+        + (server.dev ? ' It comes back when access is granted again (the dev panel below).' : '');
+    }
+    app.todos = views[1].collection;
+    app.notes = views[2].collection;
+    app.mine = views[0].collection;
+    renderLogs();
   }
+  sync.on('space-revoked', (event) => {
+    events.revoked.push(event);
+    const records = event.dropped === 1 ? '1 record was' : `${event.dropped} records were`;
+    const writes = event.deadLetters ? `, and ${event.deadLetters} change(s) not yet sent are listed below as refused` : '';
+    bind(event.space, `it was revoked, and its ${records} removed from this device${writes}`);
+  });
+  sync.on('space-added', (event) => { events.added.push(event); bind(event.space); });
+  bind(own);
+  bind(shared);
+
   sync.on('conflict', (event) => { events.conflicts.push(event); renderLogs(); });
   sync.on('rejected', (event) => { events.rejected.push(event); renderLogs(); });
-  renderLogs();
   $('clear-conflicts').addEventListener('click', async () => {
     // Open choices stay: dismissing must not hide a conflict that still waits on the server.
     const settled = (await sync.conflicts()).filter((c) => c.code !== 'conflict_open').map((c) => c.n);
@@ -191,19 +244,37 @@ async function main() {
   });
   $('clear-dead').addEventListener('click', async () => { await sync.clearDeadLetters(); renderLogs(); });
 
-  /** @param {string} formId @param {string} inputId @param {any} collection @param {string} prefix @param {object} extra */
-  const addForm = (formId, inputId, collection, prefix, extra) => {
+  /** @param {string} formId @param {string} inputId @param {typeof views[number]} into @param {string} prefix @param {object} extra */
+  const addForm = (formId, inputId, into, prefix, extra) => {
     $(formId).addEventListener('submit', async (event) => {
       event.preventDefault();
       const input = /** @type {HTMLInputElement} */ ($(inputId));
       const title = input.value.trim();
-      if (!title) return;
+      if (!title || !into.collection) return;
       input.value = '';
-      await collection.put(newId(prefix), { title, ...extra, created: new Date().toISOString() });
+      // A SpaceError: the list was revoked a moment ago (and is hidden now).
+      await into.collection.put(newId(prefix), { title, ...extra, created: new Date().toISOString() })
+        .catch((error) => console.warn(error.message));
     });
   };
-  addForm('new-todo', 'title', todos, 't', { done: false });
-  addForm('new-note', 'note-title', notes, 'n', {});
+  addForm('new-mine', 'mine-title', views[0], 't', { done: false });
+  addForm('new-todo', 'title', views[1], 't', { done: false });
+  addForm('new-note', 'note-title', views[2], 'n', {});
+
+  if (server.dev) {
+    $('dev-panel').hidden = false;
+    watchAccess({
+      list: $('access'), users: USERS, me: user, space: shared,
+      // A new version of the table says this user may (not) use the shared list, and the
+      // client follows it (does not): take a new token now, and the client drops the list
+      // (space-revoked) or adds it (space-added).
+      changed: (table) => {
+        const revoked = table.revoked.some((r) => r.sub === user && r.space === shared);
+        if (revoked !== sync.spaces.includes(shared)) return;
+        sync.resume().catch((error) => console.warn('taking a new token failed', error));
+      },
+    });
+  }
   document.body.dataset.ready = 'true';
 }
 

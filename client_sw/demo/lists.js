@@ -1,4 +1,4 @@
-// The demo's two lists (todos and notes) and the conflict shown on an item. Rendering
+// The demo's lists (todos and notes, of a space) and the conflict shown on an item. Rendering
 // updates rows in place: a row being edited keeps its focus and caret (rows are moved only
 // when out of order, since moving a node takes its focus away).
 import { conflictWords, mineOf, nameOf } from './words.js';
@@ -13,8 +13,9 @@ import { conflictWords, mineOf, nameOf } from './words.js';
  * @property {(entry: ConflictLogEntry, accept: 'client' | 'server') => Promise<void>} resolve
  */
 
-/** `collection/id`: how conflicts and remote changes are tied to rows. */
-export const keyOf = (/** @type {string} */ collection, /** @type {string} */ id) => `${collection}/${id}`;
+/** `space/collection/id`: how conflicts and remote changes are tied to rows. */
+export const keyOf = (/** @type {string} */ space, /** @type {string} */ collection, /** @type {string} */ id) =>
+  `${space}/${collection}/${id}`;
 
 /**
  * A conflict in words, with "keep mine" / "keep theirs" when the person must choose.
@@ -88,7 +89,7 @@ export function renderList(view, records, remote, clientId) {
     item.dataset.pending = String(record.pending);
     item.dataset.version = String(record.version);
     // Our own writes come back over the feed too; only highlight other devices' changes.
-    const key = keyOf(collection.name, record.id);
+    const key = keyOf(collection.space, collection.name, record.id);
     if (remote.has(key) && !String(record.hlc ?? '').endsWith(`:${clientId}`)) {
       item.classList.add('remote');
       setTimeout(() => item.classList.remove('remote'), 1500);
@@ -149,7 +150,7 @@ function rowFor(view, id) {
 export function markConflicts(view, byItem) {
   for (const item of view.list.querySelectorAll(':scope > li')) {
     const li = /** @type {HTMLLIElement} */ (item);
-    const entries = byItem.get(keyOf(view.collection.name, li.dataset.id ?? '')) ?? [];
+    const entries = byItem.get(keyOf(view.collection.space, view.collection.name, li.dataset.id ?? '')) ?? [];
     const marker = /** @type {HTMLButtonElement} */ (li.querySelector('.conflict-marker'));
     const details = /** @type {HTMLElement} */ (li.querySelector('.conflicts-of-item'));
     marker.hidden = entries.length === 0;

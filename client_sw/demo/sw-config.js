@@ -4,9 +4,9 @@ self.DEMO_SW_CONFIG = {
   // Bump to ship a new app shell: the install step precaches into a new cache and the
   // activate step deletes the old one.
   shell: {
-    version: 'demo-v9',
+    version: 'demo-v10',
     precache: [
-      '/', '/index.html', '/app.js', '/lists.js', '/words.js', '/app.css', '/manifest.webmanifest',
+      '/', '/index.html', '/app.js', '/dev.js', '/lists.js', '/words.js', '/app.css', '/manifest.webmanifest',
       '/icons/icon-192.png', '/icons/icon-512.png',
       // The page library, module by module (test/demo.test.js checks the list is whole).
       '/sync/index.js',

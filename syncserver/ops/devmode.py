@@ -4,11 +4,12 @@ Auth stays on, verified as in production, with an HS256 secret generated on the 
 start and kept in the database (meta `dev_jwt_secret`), so tokens survive a restart on
 any storage backend. `POST /v1/dev/token` hands a caller on this machine a short-lived
 token for any user it names: its private space `user-{sub}` and the shared spaces it asks
-for (the demo's `demo` by default). That is the whole point and the whole danger: whoever
-reaches the endpoint is whoever they say. So it exists only under `--dev`, answers only
-loopback peers that address the server by a loopback name (a page of another site that
-rebinds its DNS name to 127.0.0.1 still sends its own `Host`), and the server says so
-loudly when it starts.
+for (the demo's `demo` by default), less those revoked in dev mode's access table
+(devaccess.py, `/v1/dev/grants`). That is the whole point and the whole danger: whoever
+reaches the endpoint is whoever they say. So both endpoints exist only under `--dev`,
+answer only loopback peers that address the server by a loopback name (a page of another
+site that rebinds its DNS name to 127.0.0.1 still sends its own `Host`), and the server
+says so loudly when it starts.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from ..guard.tokens import mint
 from ..model.errors import ErrorCode, SyncError
 from ..model.mutations import SPACE_PATTERN
 from ..transport.http_api import read_json
+from .devaccess import PRIVATE, DevAccess, parse_change
 
 TOKEN_TTL = 3600  # seconds; the browser client asks again after a 401 or a 4401 close
 DEFAULT_SPACES = ("demo",)
 MAX_SPACES = 20
-PRIVATE = "user-"  # a private space is `user-{sub}`: a token gets its own, never another's
 SUB = re.compile(r"^[A-Za-z0-9_.-]{1,59}$")  # `user-` + sub is still a space name
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 BAR = "*" * 78
@@ -99,20 +100,43 @@ def _parse(body: object) -> tuple[str, list[str]]:
     return sub, sorted(set(shared))
 
 
-async def token(request: Request) -> Response:
-    """POST /v1/dev/token {"sub": "alice", "spaces": ["demo"]} -> a token (dev mode only)."""
+async def token(request: Request, access: DevAccess) -> Response:
+    """POST /v1/dev/token {"sub": "alice", "spaces": ["demo"]} -> a token (dev mode only):
+    the shared spaces asked for that `access` has not revoked from `sub`."""
     guard: Guard = request.app.state.guard
     settings: Settings = request.app.state.settings
     _local(request)
     sub, shared = _parse(await read_json(request, 4096))
-    spaces = grants(sub, shared)
+    withheld = [space for space in shared if not access.allows(sub, space)]
+    spaces = grants(sub, [space for space in shared if space not in withheld])
     minted = mint(guard.auth.verifier.secret, sub, spaces, TOKEN_TTL,
                   settings.jwt_issuer, settings.jwt_audience)
-    return JSONResponse({"token": minted, "sub": sub, "spaces": spaces,
+    return JSONResponse({"token": minted, "sub": sub, "spaces": spaces, "withheld": withheld,
                          "expires_at": int(time.time()) + TOKEN_TTL},
                         headers={"cache-control": "no-store"})
 
 
 def routes(settings: Settings) -> list[Route]:
-    """The dev endpoint, only in dev mode: without --dev the path is an unknown one (404)."""
-    return [Route("/v1/dev/token", token, methods=["POST"])] if settings.dev else []
+    """The dev endpoints, only in dev mode: without --dev their paths are unknown ones
+    (404 not_found). The access table is this app's own."""
+    if not settings.dev:
+        return []
+    access = DevAccess()
+
+    async def dev_token(request: Request) -> Response:
+        return await token(request, access)
+
+    async def read_grants(request: Request) -> Response:
+        """GET /v1/dev/grants -> {"version", "revoked": [{"sub", "space"}]}."""
+        _local(request)
+        return access.answer()
+
+    async def change_grant(request: Request) -> Response:
+        """POST /v1/dev/grants {"sub", "space", "granted"} -> the table after it."""
+        _local(request)
+        access.change(*parse_change(await read_json(request, 4096), SUB))
+        return access.answer()
+
+    return [Route("/v1/dev/token", dev_token, methods=["POST"]),
+            Route("/v1/dev/grants", read_grants, methods=["GET"]),
+            Route("/v1/dev/grants", change_grant, methods=["POST"])]

@@ -322,6 +322,7 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
     }
     if settings.dev:
         doc["paths"]["/v1/dev/token"] = DEV_TOKEN
+        doc["paths"]["/v1/dev/grants"] = DEV_GRANTS
     return doc
 
 
@@ -350,8 +351,39 @@ DEV_TOKEN = {"post": {
     "responses": {"200": {"description": "the token and what it grants", **_json({
         "type": "object", "required": ["token", "sub", "spaces", "expires_at"],
         "properties": {"token": {"type": "string"}, "sub": {"type": "string"},
-                       "spaces": {"type": "object"}, "expires_at": {"type": "integer"}}})},
+                       "spaces": {"type": "object"},
+                       "withheld": {"type": "array", "items": {"type": "string"},
+                                    "description": "shared spaces asked for but revoked "
+                                                   "from this user (/v1/dev/grants)"},
+                       "expires_at": {"type": "integer"}}})},
                   "400": _problem("malformed JSON or request"),
                   "403": _problem("not a caller on this machine, or another user's private "
                                   "space asked for"),
                   "415": _problem("not sent as Content-Type: application/json")}}}
+
+DEV_GRANTS_TABLE = _json({
+    "type": "object", "required": ["version", "revoked"],
+    "properties": {"version": {"type": "integer", "minimum": 0},
+                   "revoked": {"type": "array", "items": {
+                       "type": "object", "required": ["sub", "space"],
+                       "properties": {"sub": {"type": "string"},
+                                      "space": {"type": "string"}}}}}})
+DEV_GRANTS = {
+    "get": {"summary": "Dev mode only: the shared spaces revoked from users' dev tokens",
+            "responses": {"200": {"description": "the table; version grows at each change",
+                                  **DEV_GRANTS_TABLE},
+                          "403": _problem("not a caller on this machine")}},
+    "post": {"summary": "Dev mode only: revoke a shared space from a user's dev tokens, or "
+                        "grant it back (the user's devices take it with their next token)",
+             "requestBody": {"required": True, **_json({
+                 "type": "object", "required": ["sub", "space", "granted"],
+                 "properties": {"sub": {"type": "string",
+                                        "pattern": "^[A-Za-z0-9_.-]{1,59}$"},
+                                "space": {"$ref": "#/components/schemas/Name"},
+                                "granted": {"type": "boolean"}}})},
+             "responses": {"200": {"description": "the table after the change",
+                                   **DEV_GRANTS_TABLE},
+                           "400": _problem("malformed JSON or request (a private space "
+                                           "user-... cannot be revoked)"),
+                           "403": _problem("not a caller on this machine"),
+                           "415": _problem("not sent as Content-Type: application/json")}}}

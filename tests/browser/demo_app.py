@@ -58,25 +58,29 @@ def server_todos(base_url: str, space: str, token: str = "") -> dict[str, dict]:
 
 
 class DemoPage:
-    def __init__(self, page: Page, base_url: str, space: str) -> None:
+    def __init__(self, page: Page, base_url: str, space: str, user: str = "") -> None:
         self.page = page
         self.base_url = base_url
         self.space = space
+        self.user = user
         self.errors: list[str] = []
         page.on("pageerror", lambda error: self.errors.append(str(error)))
 
     @classmethod
     def open(
-        cls, context: BrowserContext, base_url: str, space: str, worker: str = "classic"
+        cls, context: BrowserContext, base_url: str, space: str, worker: str = "classic",
+        user: str = "",
     ) -> "DemoPage":
         page = context.new_page()
-        demo = cls(page, base_url, space)
+        demo = cls(page, base_url, space, user)
         demo.goto(worker)
         return demo
 
     def goto(self, worker: str = "classic") -> None:
-        """Open the demo in `space` (none: the page's own, e.g. before signing in)."""
+        """Open the demo in `space` (its shared list; none: the page's own, e.g. before
+        signing in) as `user` (none: the page's default)."""
         query = "&".join(([f"space={self.space}"] if self.space else [])
+                         + ([f"user={self.user}"] if self.user else [])
                          + (["sw=module"] if worker == "module" else []))
         query = f"?{query}" if query else ""
         self.page.goto(f"{self.base_url}/{query}")
@@ -111,13 +115,42 @@ class DemoPage:
         """The pending-write count the app shows."""
         return int(self.page.get_attribute("#pending", "data-count") or "-1")
 
+    def db_name(self) -> str:
+        """The page's IndexedDB database (the demo's: one per user, `syncserver~alice`)."""
+        return str(self.page.evaluate("window.app.sync.db.name"))
+
+    def sync_tag(self) -> str:
+        """The Background Sync tag of the page's database."""
+        name = self.db_name()
+        return SYNC_TAG if name == "syncserver" else f"{SYNC_TAG}:{name}"
+
     def outbox(self) -> int:
-        """Entries in the IndexedDB outbox, read from the database itself."""
-        return self.page.evaluate("""async () => {
+        """Entries in the IndexedDB outbox, read from the page's database itself."""
+        return self.page.evaluate("""async (name) => {
             const m = await import('/sync/index.js');
-            const db = await m.openDatabase();
+            const db = await m.openDatabase({ name });
             try { return await m.countOutbox(db); } finally { db.close(); }
-        }""")
+        }""", self.db_name())
+
+    def stored(self, space: str) -> dict[str, Any]:
+        """What the page's database holds of `space`: record ids, cursors, queued writes."""
+        return self.page.evaluate("""async ({name, space}) => {
+            const m = await import('/sync/index.js');
+            const db = await m.openDatabase({ name });
+            const all = (store) => new Promise((resolve, reject) => {
+              const request = db.transaction([store]).objectStore(store).getAll();
+              request.onsuccess = () => resolve(request.result);
+              request.onerror = () => reject(request.error);
+            });
+            try {
+              return {
+                records: (await all('records')).filter((r) => r.space === space)
+                  .map((r) => r.id).sort(),
+                cursors: (await all('cursors')).filter((c) => c.space === space).length,
+                outbox: (await all('outbox')).filter((e) => e.space === space).length,
+              };
+            } finally { db.close(); }
+        }""", {"name": self.db_name(), "space": space})
 
     def status(self) -> str:
         return self.page.get_attribute("#status", "data-status") or ""

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from playwright.sync_api import Browser, CDPSession, Page
 
-from tests.browser.demo_app import SYNC_TAG, DemoPage, poll, server_todos
+from tests.browser.demo_app import DemoPage, poll, server_todos
 from tests.browser.proxy import FlakyProxy
 from tests.server import ServerProcess
 
@@ -31,7 +31,7 @@ def test_offline_writes_reach_the_server_once_via_background_sync(
         app.rename("eggs", "free-range eggs")  # put then patch of one record, chained offline
         poll(app.page, lambda: app.pending() == 4, what="four pending writes")
         assert app.outbox() == 4
-        assert SYNC_TAG in app.sync_tags(), "the write armed Background Sync"
+        assert app.sync_tag() in app.sync_tags(), "the write armed Background Sync"
         assert server_todos(demo.url, app.space) == {}
 
         context.set_offline(False)
@@ -111,7 +111,7 @@ def test_a_503_loses_nothing_and_the_next_sync_delivers(
             assert queued == 2, "nothing was dropped"
             cdp.send(
                 "ServiceWorker.dispatchSyncEvent",
-                {"origin": proxy.url, "registrationId": rid, "tag": SYNC_TAG,
+                {"origin": proxy.url, "registrationId": rid, "tag": app.sync_tag(),
                  "lastChance": False},
             )
         app.wait_synced()

@@ -50,7 +50,8 @@ def test_a_restored_database_makes_the_page_resync_and_keep_its_outbox(
              what="the restored server's records with the queued write on top")
         resyncs = app.events("resyncs")
         assert resyncs and {e["code"] for e in resyncs} == {"resync_required"}, resyncs
-        assert resyncs[0]["space"] == space and resyncs[0]["dropped"] >= 2
+        # The demo also follows its user's private list, which starts over as well.
+        assert [e["dropped"] >= 2 for e in resyncs if e["space"] == space] == [True], resyncs
         # The outbox survived the resync and reached the restored server.
         app.wait_synced()
         poll(app.page, lambda: sorted(

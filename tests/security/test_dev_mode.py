@@ -1,7 +1,8 @@
 """Secure by default, against real servers: with no key and no `--dev`, `serve` refuses to
 start; `--auth none` is an explicit choice that warns; `--dev` verifies tokens signed with a
 secret it generates once and keeps in the database, and hands them out at
-`POST /v1/dev/token` to callers on this machine only, for exactly the spaces they name."""
+`POST /v1/dev/token` to callers on this machine only, for exactly the spaces they name, less
+the shared spaces revoked from them at `/v1/dev/grants`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import jwt
 import pytest
 
 from syncserver.config.settings import SettingError, Settings
+from syncserver.model.errors import ErrorCode, SyncError
 from syncserver.ops.app import create_app
+from syncserver.ops.devaccess import MAX_REVOKED, DevAccess
 from tests.helpers import assert_problem, mutation, stamped_by
 from tests.server import REPO, ServerProcess, free_port
 
@@ -32,6 +35,13 @@ def _serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _dev_token(server: ServerProcess, sub: str, **body: object) -> httpx.Response:
     return httpx.post(f"{server.url}/v1/dev/token", json={"sub": sub, **body}, timeout=30)
+
+
+def _grant(server: ServerProcess, sub: str, space: object, granted: object,
+           **headers: str) -> httpx.Response:
+    return httpx.post(f"{server.url}/v1/dev/grants",
+                      json={"sub": sub, "space": space, "granted": granted},
+                      headers=headers, timeout=30)
 
 
 def _push(server: ServerProcess, token: str, client_id: str, space: str,
@@ -83,8 +93,11 @@ def test_the_dev_endpoint_is_an_unknown_path_without_dev(tmp_path: Path) -> None
     try:
         for server in (open_server, secured):
             assert_problem(_dev_token(server, "alice"), 404, "not_found")
+            assert_problem(httpx.get(f"{server.url}/v1/dev/grants", timeout=30), 404,
+                           "not_found")
+            assert_problem(_grant(server, "bob", "demo", False), 404, "not_found")
             paths = httpx.get(f"{server.url}/openapi.json", timeout=30).json()["paths"]
-            assert "/v1/dev/token" not in paths
+            assert "/v1/dev/token" not in paths and "/v1/dev/grants" not in paths
         # the secured server needs a token now: auth is on without --auth jwt
         r = httpx.get(f"{secured.url}/v1/changes", params={"space": "s1"}, timeout=30)
         assert_problem(r, 401, "unauthorized")
@@ -167,3 +180,83 @@ def test_a_dev_token_grants_only_its_users_spaces(tmp_path: Path) -> None:
         assert_problem(r, 403, "forbidden")
     finally:
         server.stop()
+
+
+def test_a_revoked_shared_space_is_left_out_of_the_users_next_dev_tokens(
+        tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "dev.db", args=["--dev"]).start()
+    try:
+        table = httpx.get(f"{server.url}/v1/dev/grants", timeout=30)
+        assert table.status_code == 200 and table.headers["cache-control"] == "no-store"
+        assert table.json() == {"version": 0, "revoked": []}
+        before = _dev_token(server, "bob").json()["token"]
+
+        revoked = _grant(server, "bob", "demo", False)
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json() == {"version": 1, "revoked": [{"sub": "bob", "space": "demo"}]}
+        assert _grant(server, "bob", "demo", False).json()["version"] == 1  # no change
+        body = _dev_token(server, "bob", spaces=["demo", "team-1"]).json()
+        assert body["spaces"] == {"user-bob": "rw", "team-1": "rw"}
+        assert body["withheld"] == ["demo"]
+        after = body["token"]
+        # The server lists (and enforces) what the new token grants; alice keeps `demo`.
+        listed = httpx.get(f"{server.url}/v1/spaces", headers=bearer(after), timeout=30)
+        assert [s["space"] for s in listed.json()["spaces"]] == ["team-1", "user-bob"]
+        assert_problem(httpx.get(f"{server.url}/v1/changes", params={"space": "demo"},
+                                 headers=bearer(after), timeout=30), 403, "forbidden")
+        alice = _dev_token(server, "alice").json()
+        assert alice["spaces"] == {"user-alice": "rw", "demo": "rw"} and \
+            alice["withheld"] == []
+        # A token minted before stays what it was until it expires: a device takes the
+        # change with its next token (the demo page asks for one at once).
+        r = httpx.get(f"{server.url}/v1/changes", params={"space": "demo"},
+                      headers=bearer(before), timeout=30)
+        assert r.status_code == 200, r.text
+
+        granted = _grant(server, "bob", "demo", True)
+        assert granted.json() == {"version": 2, "revoked": []}
+        assert _dev_token(server, "bob").json()["spaces"] == {"user-bob": "rw", "demo": "rw"}
+
+        # Bad requests are 4xx problems and change nothing.
+        for sub, space, flag, field in [("bob", "user-bob", False, "space"),
+                                        ("bob", "user-alice", False, "space"),
+                                        ("bob", "no spaces", False, "space"),
+                                        ("bob", 7, False, "space"),
+                                        ("no spaces allowed", "demo", False, "sub"),
+                                        ("bob", "demo", "no", "granted"),
+                                        ("bob", "demo", None, "granted")]:
+            problem = assert_problem(_grant(server, sub, space, flag), 400, "invalid_request")
+            assert problem["field"] == field, problem
+        for raw in (b"[]", b'"bob"'):
+            r = httpx.post(f"{server.url}/v1/dev/grants", content=raw,
+                           headers={"content-type": "application/json"}, timeout=30)
+            assert_problem(r, 400, "invalid_request")
+        r = httpx.post(f"{server.url}/v1/dev/grants", content=b"{",
+                       headers={"content-type": "application/json"}, timeout=30)
+        assert_problem(r, 400, "malformed_json")
+        r = httpx.post(f"{server.url}/v1/dev/grants", content=b'{"sub": "bob"}',
+                       headers={"content-type": "text/plain"}, timeout=30)
+        assert_problem(r, 415, "unsupported_media_type")
+        evil = {"host": f"evil.example:{server.port}"}
+        assert_problem(_grant(server, "bob", "demo", False, **evil), 403, "forbidden")
+        assert_problem(httpx.get(f"{server.url}/v1/dev/grants", headers=evil, timeout=30),
+                       403, "forbidden")
+        assert httpx.get(f"{server.url}/v1/dev/grants", timeout=30).json() == \
+            {"version": 2, "revoked": []}
+        paths = httpx.get(f"{server.url}/openapi.json", timeout=30).json()["paths"]
+        assert set(paths["/v1/dev/grants"]) == {"get", "post"}
+    finally:
+        server.stop()
+
+
+def test_the_dev_access_table_holds_a_bounded_number_of_revocations() -> None:
+    access = DevAccess()
+    for n in range(MAX_REVOKED):
+        access.change(f"u{n}", "demo", False)
+    with pytest.raises(SyncError) as refused:
+        access.change("one-more", "demo", False)
+    assert refused.value.code == ErrorCode.INVALID_REQUEST and not access.allows("u0", "demo")
+    assert access.allows("one-more", "demo") and access.version == MAX_REVOKED
+    access.change("u0", "demo", True)
+    access.change("one-more", "demo", False)
+    assert access.allows("u0", "demo") and not access.allows("one-more", "demo")
