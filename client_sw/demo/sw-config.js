@@ -4,14 +4,19 @@ self.DEMO_SW_CONFIG = {
   // Bump to ship a new app shell: the install step precaches into a new cache and the
   // activate step deletes the old one.
   shell: {
-    version: 'demo-v7',
+    version: 'demo-v8',
     precache: [
       '/', '/index.html', '/app.js', '/lists.js', '/words.js', '/app.css', '/manifest.webmanifest',
       '/icons/icon-192.png', '/icons/icon-512.png',
-      '/sync/index.js', '/sync/sync-client.js', '/sync/collection.js', '/sync/db.js', '/sync/hlc.js', '/sync/merge-patch.js', '/sync/ops.js',
-      '/sync/store.js', '/sync/outbox.js', '/sync/results.js', '/sync/lock.js', '/sync/notify.js',
-      '/sync/replay.js', '/sync/pull.js', '/sync/ws.js', '/sync/reach.js', '/sync/auth.js', '/sync/events.js',
-      '/sync/rate.js', '/sync/replay-schedule.js', '/sync/poll.js', '/sync/refusal.js',
+      // The page library, module by module (test/demo.test.js checks the list is whole).
+      '/sync/index.js',
+      '/sync/page/sync-client.js', '/sync/page/collection.js', '/sync/page/events.js',
+      '/sync/local/db.js', '/sync/local/store.js', '/sync/local/hlc.js', '/sync/local/ops.js',
+      '/sync/local/merge-patch.js', '/sync/local/notify.js',
+      '/sync/net/auth.js', '/sync/net/endpoint.js', '/sync/net/rate.js', '/sync/net/reach.js',
+      '/sync/replay/outbox.js', '/sync/replay/results.js', '/sync/replay/refusal.js', '/sync/replay/lock.js',
+      '/sync/replay/replay.js', '/sync/replay/schedule.js',
+      '/sync/feed/pull.js', '/sync/feed/ws.js', '/sync/feed/poll.js',
     ],
     offlineFallback: '/offline.html',
     routes: [

@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { pageTokens, readPause, storedTokens, storeToken, writePause } from '../src/auth.js';
-import { DEFAULT_DB_NAME, getClientId, openDatabase, userDatabaseName } from '../src/db.js';
-import { countOutbox, enqueueWrite, listDeadLetters, readOutbox } from '../src/outbox.js';
-import { replayOutbox } from '../src/replay.js';
-import { getRecord } from '../src/store.js';
-import { createSyncClient, databaseNameOf } from '../src/sync-client.js';
+import { pageTokens, readPause, storedTokens, storeToken, writePause } from '../src/net/auth.js';
+import { DEFAULT_DB_NAME, getClientId, openDatabase, userDatabaseName } from '../src/local/db.js';
+import { countOutbox, enqueueWrite, listDeadLetters, readOutbox } from '../src/replay/outbox.js';
+import { replayOutbox } from '../src/replay/replay.js';
+import { getRecord } from '../src/local/store.js';
+import { createSyncClient, databaseNameOf } from '../src/page/sync-client.js';
 import { freshDb } from './helpers.js';
 import { SyncServer, freePort } from './server.js';
 
@@ -153,7 +153,7 @@ test('a forbidden mutation in a batch spanning spaces stays queued; the others a
 });
 
 let names = 0;
-/** @param {Partial<import('../src/sync-client.js').SyncClientOptions>} options */
+/** @param {Partial<import('../src/page/sync-client.js').SyncClientOptions>} options */
 function clientOptions(options) {
   names += 1;
   return {

@@ -6,8 +6,8 @@ import { createServer } from 'node:http';
 import test from 'node:test';
 import vm from 'node:vm';
 import { build } from '../scripts/build-classic.mjs';
-import { openDatabase } from '../src/db.js';
-import { countOutbox, enqueueWrite } from '../src/outbox.js';
+import { openDatabase } from '../src/local/db.js';
+import { countOutbox, enqueueWrite } from '../src/replay/outbox.js';
 import './helpers.js';
 
 const committed = new URL('../src/sw-sync.js', import.meta.url);

@@ -1,7 +1,7 @@
 // Shared set-up for the unit tests: a real IndexedDB implementation (fake-indexeddb runs the
 // spec's algorithms in memory), one fresh database per test.
 import 'fake-indexeddb/auto';
-import { openDatabase } from '../src/db.js';
+import { openDatabase } from '../src/local/db.js';
 
 let counter = 0;
 
@@ -16,7 +16,7 @@ export function freshDb(version) {
 
 /**
  * A record as the server sends it.
- * @param {Partial<import('../src/store.js').ServerRecord>} fields
+ * @param {Partial<import('../src/local/store.js').ServerRecord>} fields
  */
 export function serverRecord(fields) {
   return {

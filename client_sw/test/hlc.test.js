@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { formatHlc, parseHlc, receiveHlc, tickHlc } from '../src/hlc.js';
-import { mergePatch } from '../src/merge-patch.js';
+import { formatHlc, parseHlc, receiveHlc, tickHlc } from '../src/local/hlc.js';
+import { mergePatch } from '../src/local/merge-patch.js';
 
 test('stamps have fixed widths so string order is clock order', () => {
   const a = formatHlc(999, 2, 'c-1');

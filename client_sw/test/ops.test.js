@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import test from 'node:test';
-import { enqueueWrite, readOutbox } from '../src/outbox.js';
-import { applyPushResults } from '../src/results.js';
-import { applyRemoteChanges, foldPending, getRecord } from '../src/store.js';
+import { enqueueWrite, readOutbox } from '../src/replay/outbox.js';
+import { applyPushResults } from '../src/replay/results.js';
+import { applyRemoteChanges, foldPending, getRecord } from '../src/local/store.js';
 import { freshDb, serverRecord } from './helpers.js';
 
 const todo = (op, id, data) => ({ space: 's1', collection: 'todos', id, op, data });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { getClientId } from '../src/db.js';
-import { countOutbox, enqueueWrite, readOutbox, toWireMutation } from '../src/outbox.js';
-import { applyPushResults } from '../src/results.js';
-import { applyRemoteChanges, getRecord, listRecords } from '../src/store.js';
+import { getClientId } from '../src/local/db.js';
+import { countOutbox, enqueueWrite, readOutbox, toWireMutation } from '../src/replay/outbox.js';
+import { applyPushResults } from '../src/replay/results.js';
+import { applyRemoteChanges, getRecord, listRecords } from '../src/local/store.js';
 import { freshDb, serverRecord } from './helpers.js';
 
 const write = (op, id, data) => ({ space: 's1', collection: 'todos', id, op, data });

@@ -100,7 +100,7 @@ import * as page from '${NAME}';
 import * as worker from '${NAME}/worker';
 const require = createRequire(import.meta.url);
 let deep = 'exported';
-try { await import('${NAME}/src/db.js'); } catch (error) { deep = error.code; }
+try { await import('${NAME}/src/local/db.js'); } catch (error) { deep = error.code; }
 console.log(JSON.stringify({
   page: Object.fromEntries(Object.entries(page).map(([k, v]) => [k, typeof v])),
   worker: Object.fromEntries(Object.entries(worker).map(([k, v]) => [k, typeof v])),

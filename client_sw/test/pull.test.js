@@ -2,11 +2,11 @@
 // resync on `410 resync_required` and `400 bad_cursor`.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { getCursor } from '../src/db.js';
-import { enqueueWrite, readOutbox } from '../src/outbox.js';
-import { pullChanges } from '../src/pull.js';
-import { replayOutbox } from '../src/replay.js';
-import { applyRemoteChanges, getRecord, listRecords } from '../src/store.js';
+import { getCursor } from '../src/local/db.js';
+import { enqueueWrite, readOutbox } from '../src/replay/outbox.js';
+import { pullChanges } from '../src/feed/pull.js';
+import { replayOutbox } from '../src/replay/replay.js';
+import { applyRemoteChanges, getRecord, listRecords } from '../src/local/store.js';
 import { freshDb, serverRecord } from './helpers.js';
 import { SyncServer, freePort, put } from './server.js';
 

@@ -3,9 +3,9 @@
 // URL, token, space. Prints {limits, states, liveAfterMs} as JSON once the feed is live.
 // Without arguments (the test runner loads every file of test/) it does nothing.
 import 'fake-indexeddb/auto';
-import { storeToken } from '../src/auth.js';
-import { openDatabase } from '../src/db.js';
-import { LiveFeed } from '../src/ws.js';
+import { storeToken } from '../src/net/auth.js';
+import { openDatabase } from '../src/local/db.js';
+import { LiveFeed } from '../src/feed/ws.js';
 
 const [url, token, space] = process.argv.slice(2);
 if (url) {

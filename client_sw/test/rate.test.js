@@ -9,12 +9,12 @@ import { createHmac } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { storedTokens, storeToken } from '../src/auth.js';
-import { countOutbox, enqueueWrite, listDeadLetters } from '../src/outbox.js';
-import { pullChanges } from '../src/pull.js';
-import { MAX_WAIT_MS, RateLimitError, readLimit, waitMs, writeLimit } from '../src/rate.js';
-import { replayOutbox } from '../src/replay.js';
-import { createSyncClient } from '../src/sync-client.js';
+import { storedTokens, storeToken } from '../src/net/auth.js';
+import { countOutbox, enqueueWrite, listDeadLetters } from '../src/replay/outbox.js';
+import { pullChanges } from '../src/feed/pull.js';
+import { MAX_WAIT_MS, RateLimitError, readLimit, waitMs, writeLimit } from '../src/net/rate.js';
+import { replayOutbox } from '../src/replay/replay.js';
+import { createSyncClient } from '../src/page/sync-client.js';
 import { freshDb } from './helpers.js';
 import { SyncServer, freePort } from './server.js';
 

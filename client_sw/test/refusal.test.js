@@ -3,11 +3,11 @@
 // Only a mutation's own rejection (its per-mutation result) dead-letters that mutation.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { req, setMeta, transact } from '../src/db.js';
-import { createNotifier } from '../src/notify.js';
-import { enqueueWrite, listDeadLetters, readOutbox } from '../src/outbox.js';
-import { readRefusal, writeRefusal } from '../src/refusal.js';
-import { replayOutbox } from '../src/replay.js';
+import { req, setMeta, transact } from '../src/local/db.js';
+import { createNotifier } from '../src/local/notify.js';
+import { enqueueWrite, listDeadLetters, readOutbox } from '../src/replay/outbox.js';
+import { readRefusal, writeRefusal } from '../src/replay/refusal.js';
+import { replayOutbox } from '../src/replay/replay.js';
 import { freshDb } from './helpers.js';
 import { SyncServer, freePort } from './server.js';
 

@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import test from 'node:test';
-import { req, setMeta, transact } from '../src/db.js';
-import { withReplayLock } from '../src/lock.js';
-import { countOutbox, enqueueWrite, readOutbox } from '../src/outbox.js';
-import { replayOutbox, ReplayError } from '../src/replay.js';
-import { getRecord } from '../src/store.js';
+import { req, setMeta, transact } from '../src/local/db.js';
+import { withReplayLock } from '../src/replay/lock.js';
+import { countOutbox, enqueueWrite, readOutbox } from '../src/replay/outbox.js';
+import { replayOutbox, ReplayError } from '../src/replay/replay.js';
+import { getRecord } from '../src/local/store.js';
 import { freshDb } from './helpers.js';
 
 /** @returns {Promise<number>} a port that was free a moment ago, now closed */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { countOutbox, enqueueWrite, listConflicts, listDeadLetters, readOutbox } from '../src/outbox.js';
-import { applyPushResults } from '../src/results.js';
-import { applyRemoteChanges, getRecord } from '../src/store.js';
+import { countOutbox, enqueueWrite, listConflicts, listDeadLetters, readOutbox } from '../src/replay/outbox.js';
+import { applyPushResults } from '../src/replay/results.js';
+import { applyRemoteChanges, getRecord } from '../src/local/store.js';
 import { freshDb, serverRecord } from './helpers.js';
 
 const todo = (op, id, data) => ({ space: 's1', collection: 'todos', id, op, data });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { DB_VERSION, MIGRATIONS, getClientId, openDatabase, req, transact } from '../src/db.js';
-import { countOutbox, enqueueWrite, listDeadLetters, readOutbox } from '../src/outbox.js';
-import { getRecord, startCursor } from '../src/store.js';
+import { DB_VERSION, MIGRATIONS, getClientId, openDatabase, req, transact } from '../src/local/db.js';
+import { countOutbox, enqueueWrite, listDeadLetters, readOutbox } from '../src/replay/outbox.js';
+import { getRecord, startCursor } from '../src/local/store.js';
 import './helpers.js';
 
 test('every version upgrade keeps queued writes and records', async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { getCursor } from '../src/db.js';
-import { enqueueWrite } from '../src/outbox.js';
-import { applyRemoteChanges, foldPending, getRecord, listRecords, resetSpace } from '../src/store.js';
+import { getCursor } from '../src/local/db.js';
+import { enqueueWrite } from '../src/replay/outbox.js';
+import { applyRemoteChanges, foldPending, getRecord, listRecords, resetSpace } from '../src/local/store.js';
 import { freshDb, serverRecord } from './helpers.js';
 
 test('feed changes and their cursor are stored together', async () => {

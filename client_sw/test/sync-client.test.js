@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, test } from 'node:test';
-import { openDatabase } from '../src/db.js';
-import { enqueueWrite, listConflicts } from '../src/outbox.js';
-import { pullChanges } from '../src/pull.js';
-import { serverTrouble } from '../src/reach.js';
-import { createSyncClient } from '../src/sync-client.js';
+import { openDatabase } from '../src/local/db.js';
+import { enqueueWrite, listConflicts } from '../src/replay/outbox.js';
+import { pullChanges } from '../src/feed/pull.js';
+import { serverTrouble } from '../src/net/reach.js';
+import { createSyncClient } from '../src/page/sync-client.js';
 import { freshDb } from './helpers.js';
 import { SyncServer, freePort, put } from './server.js';
 

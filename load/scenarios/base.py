@@ -171,8 +171,9 @@ class Scenario:
         await bounded_gather(self._final_pull(c) for c in self.clients)
 
     async def _final_pull(self, client: SimClient) -> None:
-        for space in self.client_spaces[client.client_id]:
-            await client.pull(space)
+        # All of the client's spaces at once (POST /v1/pull), as a client following many
+        # spaces catches up.
+        await client.pull_many(self.client_spaces[client.client_id])
 
     async def replay_outbox(self, client: SimClient, rng: random.Random, split: bool) -> None:
         """Back online: replay the outbox as the service worker does, in batches (of random

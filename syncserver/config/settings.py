@@ -107,6 +107,9 @@ class Settings:
         "a page always holds at least one change", Whole(1_024, 1_073_741_824))
     max_filter_collections: int = _setting(
         100, "most collection names in one `collections` filter", Whole(1, 1_000_000))
+    max_pull_spaces: int = _setting(
+        1_000, "most spaces in one POST /v1/pull (past it 400 too_many_spaces); the default "
+        "is the most a token can grant", Whole(1, 100_000))
     max_long_polls: int = _setting(
         1_000, "most long-polls waiting at once; beyond it a long-poll answers at once, "
         "as a plain pull", Whole(0, 1_000_000))

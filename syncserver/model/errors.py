@@ -30,6 +30,7 @@ class ErrorCode(str, Enum):
     TOO_MANY_CONNECTIONS = "too_many_connections"
     HEADERS_TOO_LARGE = "headers_too_large"
     UPGRADE_REQUIRED = "upgrade_required"
+    TOO_MANY_SPACES = "too_many_spaces"
     # per-mutation rejection codes (a push result, not an HTTP status)
     INVALID_MUTATION = "invalid_mutation"
     OPERATION_TYPE_MISMATCH = "operation_type_mismatch"
@@ -68,6 +69,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOO_MANY_CONNECTIONS: 429,
     ErrorCode.HEADERS_TOO_LARGE: 431,
     ErrorCode.UPGRADE_REQUIRED: 426,
+    ErrorCode.TOO_MANY_SPACES: 400,
     ErrorCode.CONFLICT_NOT_FOUND: 404,
     ErrorCode.CONFLICT_CLOSED: 409,
 }

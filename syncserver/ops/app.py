@@ -22,7 +22,7 @@ from ..core.service import SyncService
 from ..model import incidents
 from ..model.errors import ErrorCode, SyncError, problem_response
 from ..storage.factory import Prepared, open_storage, prepare
-from ..transport import http_api, static, ws
+from ..transport import http_api, spaces_api, static, ws
 from ..transport.cors import Cors
 from ..transport.headers import SecurityHeaders
 from . import devmode
@@ -139,7 +139,7 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
             if own_lock is not None:
                 own_lock.release()
 
-    api_routes = [*http_api.routes, *devmode.routes(settings)]
+    api_routes = [*http_api.routes, *spaces_api.routes, *devmode.routes(settings)]
     # The same path over plain HTTP: 426 for a GET, 405 with Allow for other methods
     # (without it, the demo's mount at / answered 404).
     routes: list[BaseRoute] = [*api_routes, WebSocketRoute("/v1/ws", ws.endpoint),

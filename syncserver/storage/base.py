@@ -178,7 +178,12 @@ class Storage(Protocol):
 
     async def heads(self, spaces: list[str]) -> dict[str, int]:
         """The feed head of each of `spaces` that has one (a space never written is
-        absent), in one read: the fan-out's periodic catch-up (fanout.py)."""
+        absent, or 0), in one statement: the fan-out's periodic catch-up (fanout.py), the
+        spaces a token grants (GET /v1/spaces), the quiet spaces of a many-space pull."""
+
+    async def written_spaces(self, limit: int) -> dict[str, int]:
+        """The spaces written at least once (head above 0) and their heads, by name, at most
+        `limit` of them, in one statement (GET /v1/spaces with auth off)."""
 
     async def rows_between(self, space: str, after: int, upto: int) -> list[Row]:
         """The records of `space` whose last change has after < seq <= upto, in seq order

@@ -8,6 +8,7 @@ from ..config.settings import Settings
 from ..model.hlc import HLC_PATTERN, SERVER_NODE
 from ..model.mutations import ID_PATTERN, MAX_INT, SPACE_PATTERN
 from ..model.version import PROTOCOL_VERSION, VERSION
+from .openapi_spaces import SPACES_PATHS, spaces_schemas
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -196,7 +197,8 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
     """The document of a server with these settings: its limits (page size, long-poll
     wait, mutations per batch) are the bounds of the parameters."""
     settings = settings or Settings()
-    schemas = {**SCHEMAS, "PushRequest": _push_request(settings.max_batch_mutations)}
+    schemas = {**SCHEMAS, **spaces_schemas(settings),
+               "PushRequest": _push_request(settings.max_batch_mutations)}
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "syncserver", "version": VERSION, "x-protocol": PROTOCOL_VERSION},
@@ -244,6 +246,7 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                                     "clients that have not read them): retry after "
                                     "Retry-After seconds"),
                 }}},
+            **SPACES_PATHS,
             "/v1/conflicts": {"get": {
                 "summary": "The conflict audit: automatic resolutions and open conflicts",
                 "security": BEARER,

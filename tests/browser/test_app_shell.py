@@ -9,7 +9,7 @@ from playwright.sync_api import Browser
 from tests.browser.demo_app import DemoPage, poll
 from tests.server import ServerProcess
 
-PRECACHE = "syncserver-shell-precache-demo-v7"
+PRECACHE = "syncserver-shell-precache-demo-v8"
 
 
 def test_activate_deletes_old_shell_caches_and_keeps_the_apps_own(

@@ -40,7 +40,7 @@ def db_path(shared_server: ServerProcess) -> Path:
 
 LIMITS = {"SYNCSERVER_MAX_BATCH_MUTATIONS": "10", "SYNCSERVER_MAX_BATCH_BYTES": "20000",
           "SYNCSERVER_MAX_RECORD_BYTES": "1000", "SYNCSERVER_MAX_PAGE": "50",
-          "SYNCSERVER_MAX_WAIT": "5"}
+          "SYNCSERVER_MAX_WAIT": "5", "SYNCSERVER_MAX_PULL_SPACES": "3"}
 
 
 @pytest.fixture(scope="module")

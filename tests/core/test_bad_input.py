@@ -283,7 +283,8 @@ def test_unknown_route_or_method_gets_a_problem(c, limited_server, method, path,
 
 
 ALLOWED = {"/v1/push": "POST", "/v1/changes": "GET", "/v1/conflicts": "GET",
-           "/v1/conflicts/1/resolve": "POST", "/healthz": "GET"}
+           "/v1/conflicts/1/resolve": "POST", "/healthz": "GET", "/v1/spaces": "GET",
+           "/v1/pull": "POST"}
 
 
 @pytest.mark.parametrize("path, allowed", ALLOWED.items(), ids=ALLOWED.keys())
@@ -312,3 +313,70 @@ def test_a_plain_get_of_the_websocket_path_is_426_and_other_methods_405(
         assert_problem(r, 405, "method_not_allowed")
         assert r.headers["allow"] == "POST"
         assert_problem(http.get("/v1/nothing"), 404, "not_found")
+
+
+def _pull(**fields: Any) -> bytes:
+    return _body({"cursors": {SPACE: ""}, **fields})
+
+
+PULL_ERRORS: dict[str, tuple[bytes, int, str]] = {
+    "malformed_json": (b'{"cursors": {', 400, "malformed_json"),
+    "empty_body": (b"", 400, "malformed_json"),
+    "body_is_a_list": (b'[{"cursors": {}}]', 400, "invalid_request"),
+    "body_is_null": (b"null", 400, "invalid_request"),
+    "cursors_missing": (_body({"limit": 5}), 400, "invalid_request"),
+    "cursors_a_list": (_body({"cursors": [SPACE]}), 400, "invalid_request"),
+    "cursors_a_string": (_body({"cursors": SPACE}), 400, "invalid_request"),
+    "cursors_null": (_body({"cursors": None}), 400, "invalid_request"),
+    "cursor_a_number": (_body({"cursors": {SPACE: 5}}), 400, "invalid_request"),
+    "cursor_an_object": (_body({"cursors": {SPACE: {"seq": 1}}}), 400, "invalid_request"),
+    "cursor_a_list": (_body({"cursors": {SPACE: [""]}}), 400, "invalid_request"),
+    "space_bad_name": (_body({"cursors": {"a/b": ""}}), 400, "invalid_request"),
+    "space_empty": (_body({"cursors": {"": ""}}), 400, "invalid_request"),
+    "space_too_long": (_body({"cursors": {"s" * 65: ""}}), 400, "invalid_request"),
+    "space_trailing_newline": (_body({"cursors": {"s\n": ""}}), 400, "invalid_request"),
+    "limit_zero": (_pull(limit=0), 400, "invalid_request"),
+    "limit_negative": (_pull(limit=-1), 400, "invalid_request"),
+    "limit_over_max_page": (_pull(limit=51), 400, "invalid_request"),
+    "limit_a_string": (_pull(limit="10"), 400, "invalid_request"),
+    "limit_a_fraction": (_pull(limit=1.5), 400, "invalid_request"),
+    "limit_a_bool": (_pull(limit=True), 400, "invalid_request"),
+    "limit_beyond_64_bits": (b'{"cursors": {}, "limit": 100000000000000000000000}', 400,
+                             "invalid_request"),
+    "collections_a_string": (_pull(collections="todos"), 400, "invalid_request"),
+    "collections_bad_name": (_pull(collections=["todos", "a b"]), 400, "invalid_request"),
+    "collections_a_number": (_pull(collections=[1]), 400, "invalid_request"),
+    "collections_an_object": (_pull(collections={"todos": 1}), 400, "invalid_request"),
+    "wait_given": (_pull(wait=5), 400, "invalid_request"),
+    "too_many_spaces": (_body({"cursors": dict.fromkeys("abcd", "")}), 400,
+                        "too_many_spaces"),
+    "too_many_bytes": (_body({"cursors": {SPACE: "x" * 30_000}}), 413, "batch_too_large"),
+}
+
+
+@pytest.mark.parametrize("body, status, code", PULL_ERRORS.values(), ids=PULL_ERRORS.keys())
+def test_bad_pull_body_gets_a_problem_and_changes_nothing(c, limited_server, body, status,
+                                                          code):
+    before = snapshot(limited_server.db)
+    r = c.post("/v1/pull", content=body, headers={"content-type": "application/json"})
+    assert_problem(r, status, code)
+    assert snapshot(limited_server.db) == before
+
+
+def test_pull_with_wrong_content_type_gets_415(c, limited_server):
+    before = snapshot(limited_server.db)
+    r = c.post("/v1/pull", content=_pull(), headers={"content-type": "text/plain"})
+    assert_problem(r, 415, "unsupported_media_type")
+    assert snapshot(limited_server.db) == before
+
+
+def test_pull_at_its_limits_is_answered(c, cursors):
+    # Three spaces (SYNCSERVER_MAX_PULL_SPACES here), limit 50 (SYNCSERVER_MAX_PAGE), null
+    # and empty optional fields, a cursor that is no cursor: a 200, with that space's error.
+    r = c.post("/v1/pull", json={"cursors": {SPACE: cursors["real"], "other": "garbage",
+                                             "x": None}, "limit": 50, "collections": None})
+    assert r.status_code == 200, r.text
+    spaces = r.json()["spaces"]
+    assert spaces[SPACE]["changes"] == [] and spaces["other"]["error"]["code"] == "bad_cursor"
+    r = c.post("/v1/pull", json={"cursors": {}, "limit": None, "collections": []})
+    assert r.status_code == 200 and r.json() == {"spaces": {}, "more": False}

@@ -313,3 +313,20 @@ def test_heads_and_a_range_of_rows_read_in_seq_order(backend: Backend) -> None:
         assert await s.rows_between("never", 0, 10) == []
 
     backend.run(scenario)
+
+
+def test_heads_of_a_thousand_spaces_and_the_written_spaces_by_name(backend: Backend) -> None:
+    """GET /v1/spaces: the heads of every space a token grants (up to 1,000) in one read,
+    and with auth off the spaces written at least once, by name, up to a limit."""
+    async def scenario(s: Any) -> None:
+        await push(s, "c1", [put(i + 1, "a", space=f"s{i:04d}") for i in range(0, 1000, 7)])
+        await push(s, "c1", [put(2000, "b", space="s0007")])
+        names = [f"s{i:04d}" for i in range(1000)] + ["never"]
+        heads = await s.heads(names)
+        assert {k: v for k, v in heads.items() if v} == \
+            {f"s{i:04d}": 2 if i == 7 else 1 for i in range(0, 1000, 7)}
+        written = await s.written_spaces(3)
+        assert list(written.items()) == [("s0000", 1), ("s0007", 2), ("s0014", 1)]
+        assert len(await s.written_spaces(1000)) == len(range(0, 1000, 7))
+
+    backend.run(scenario)

@@ -249,6 +249,9 @@ class PostgresStorage:
     async def heads(self, spaces: list[str]) -> dict[str, int]:
         return await self._read(feed.heads_now, spaces)
 
+    async def written_spaces(self, limit: int) -> dict[str, int]:
+        return await self._read(feed.written_spaces_now, limit)
+
     async def rows_between(self, space: str, after: int, upto: int) -> list[Row]:
         return await self._read(feed.rows_between_now, space, after, upto)
 

@@ -66,6 +66,12 @@ def heads_now(conn: psycopg.Connection[Any], spaces: list[str]) -> dict[str, int
     return {str(space): int(seq) for space, seq in rows}
 
 
+def written_spaces_now(conn: psycopg.Connection[Any], limit: int) -> dict[str, int]:
+    rows = conn.execute("SELECT space, seq FROM spaces WHERE seq > 0 ORDER BY space LIMIT %s",
+                        (limit,)).fetchall()
+    return {str(space): int(seq) for space, seq in rows}
+
+
 def rows_between_now(conn: psycopg.Connection[Any], space: str, after: int,
                      upto: int) -> list[Row]:
     """Storage.rows_between: a range of the (space, seq) index."""

@@ -347,6 +347,9 @@ class SQLiteStorage:
     async def heads(self, spaces: list[str]) -> dict[str, int]:
         return await self._read(feed.read_heads, spaces)
 
+    async def written_spaces(self, limit: int) -> dict[str, int]:
+        return await self._read(feed.read_written_spaces, limit)
+
     async def rows_between(self, space: str, after: int, upto: int) -> list[Row]:
         return await self._read(feed.read_rows_between, space, after, upto)
 

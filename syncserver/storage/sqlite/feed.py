@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import orjson
+
 from ...model.records import Row
 from ..base import Page, SpaceHead
 
@@ -31,13 +33,16 @@ def read_head(conn: sqlite3.Connection, space: str) -> SpaceHead:
 
 
 def read_heads(conn: sqlite3.Connection, spaces: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for i in range(0, len(spaces), 500):  # under SQLite's bound-parameter limit
-        part = spaces[i:i + 500]
-        found.update(conn.execute(
-            f"SELECT space, seq FROM spaces WHERE space IN ({','.join('?' * len(part))})",
-            part).fetchall())
-    return found
+    # The names travel as one JSON array: one statement however many there are (bound
+    # parameters would need a statement per 500 or so), each a probe of the primary key.
+    return dict(conn.execute(
+        "SELECT space, seq FROM spaces WHERE space IN (SELECT value FROM json_each(?))",
+        (orjson.dumps(spaces).decode(),)).fetchall())
+
+
+def read_written_spaces(conn: sqlite3.Connection, limit: int) -> dict[str, int]:
+    return dict(conn.execute("SELECT space, seq FROM spaces WHERE seq > 0 ORDER BY space "
+                             "LIMIT ?", (limit,)).fetchall())
 
 
 def read_rows_between(conn: sqlite3.Connection, space: str, after: int,

@@ -3,24 +3,24 @@
 // land in IndexedDB and the outbox, and a replay (Background Sync in the service worker,
 // or this page where that API is missing) delivers them.
 
-import { fetchWithToken, pageTokens, readPause, writePause } from './auth.js';
+import { pollFeed, pullOnce } from '../feed/poll.js';
+import { LiveFeed } from '../feed/ws.js';
+import { DEFAULT_DB_NAME, getClientId, openDatabase, userDatabaseName, wipeDatabase } from '../local/db.js';
+import { createNotifier } from '../local/notify.js';
+import { fetchWithToken, pageTokens, readPause, writePause } from '../net/auth.js';
+import { endpoint } from '../net/endpoint.js';
+import { ServerWatch } from '../net/reach.js';
+import { withReplayLock } from '../replay/lock.js';
+import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from '../replay/outbox.js';
+import { readRefusal, writeRefusal } from '../replay/refusal.js';
+import { DEFAULT_SYNC_TAG, ReplaySchedule } from '../replay/schedule.js';
 import { Collection } from './collection.js';
-import { DEFAULT_DB_NAME, getClientId, openDatabase, userDatabaseName, wipeDatabase } from './db.js';
 import { Emitter } from './events.js';
-import { withReplayLock } from './lock.js';
-import { createNotifier } from './notify.js';
-import { clearConflicts, clearDeadLetters, countOutbox, enqueueWrite, listConflicts, listDeadLetters } from './outbox.js';
-import { pollFeed, pullOnce } from './poll.js';
-import { ServerWatch } from './reach.js';
-import { readRefusal, writeRefusal } from './refusal.js';
-import { endpoint } from './replay.js';
-import { DEFAULT_SYNC_TAG, ReplaySchedule } from './replay-schedule.js';
-import { LiveFeed } from './ws.js';
 
 export { DEFAULT_SYNC_TAG };
 
-/** @typedef {import('./store.js').LocalRecord} LocalRecord */
-/** @typedef {import('./notify.js').SyncMessage} SyncMessage */
+/** @typedef {import('../local/store.js').LocalRecord} LocalRecord */
+/** @typedef {import('../local/notify.js').SyncMessage} SyncMessage */
 /**
  * offline: the browser has no network. unreachable / server-busy: it has one, but the last
  * push, pull or feed connection got no answer or a 5xx / a 503 storage_unavailable (the
@@ -38,7 +38,7 @@ export { DEFAULT_SYNC_TAG };
  *   service worker must use the same
  * @property {string} [user]  a key of the signed-in user: the database is that user's own
  *   (`<dbName>~<user>`), so two users of one device never share an outbox
- * @property {import('./auth.js').TokenOption} [token]  bearer token, or an (async) function
+ * @property {import('../net/auth.js').TokenOption} [token]  bearer token, or an (async) function
  *   returning one, called on first use and again after each 401
  * @property {boolean} [serviceWorker]  hand replays to Background Sync when available (default true)
  * @property {string} [syncTag]
@@ -88,14 +88,14 @@ export class SyncClient extends Emitter {
     /** @type {SyncStatus} */
     this.status = 'online';
     this.pending = 0;
-    /** what the last request to the server said about reaching it (see reach.js) */
+    /** what the last request to the server said about reaching it (see net/reach.js) */
     this.watch = new ServerWatch({
       changed: () => this.updateStatus(),
       // Background Sync may wait minutes after a failure: deliver from this page.
       retry: async () => { if ((await countOutbox(this.db)) > 0) await this.flush(); },
       recovered: () => { if (!this.closed) this.replays.kick('start'); },
     });
-    /** @type {import('./ws.js').FeedState} */
+    /** @type {import('../feed/ws.js').FeedState} */
     this.feedState = 'closed';
     /** sources (this page, the worker) currently replaying, with their give-up timers */
     /** @type {Map<string, ReturnType<typeof setTimeout>>} */
@@ -114,7 +114,7 @@ export class SyncClient extends Emitter {
     this.wakePoll = null;
     /** a 429 asked to wait until then (ms since the epoch): no pulls before it */
     this.limitedUntil = 0;
-    /** when this page replays the outbox itself (see replay-schedule.js) */
+    /** when this page replays the outbox itself (see replay/schedule.js) */
     this.replays = new ReplaySchedule({
       db, url: this.url, notifier: this.notifier, source: `page:${clientId}`, tokens: this.tokens, options,
       closed: () => this.closed,
@@ -136,7 +136,7 @@ export class SyncClient extends Emitter {
       globalThis.removeEventListener?.('offline', onOffline);
     });
     await this.refreshPending();
-    // A batch refused by an earlier session (refusal.js): the app or the server may have
+    // A batch refused by an earlier session (replay/refusal.js): the app or the server may have
     // been updated since, and one replay tells whether the refusal still holds.
     await writeRefusal(this.db, undefined);
     if (this.options.token !== undefined) {
@@ -232,14 +232,14 @@ export class SyncClient extends Emitter {
    * The local copy of the space was dropped to start over (410 resync_required, 400
    * bad_cursor, or the schema upgrade that could not trust the old cursor). Every tab hears
    * of it; the views of the dropped records changed (queued writes stay on top).
-   * @param {import('./pull.js').ResyncEvent} event
+   * @param {import('../feed/pull.js').ResyncEvent} event
    */
   onResync(event) {
     this.notifier.post({ type: 'resync', space: event.space, code: event.code, dropped: event.dropped.length });
     if (event.dropped.length) this.notifier.post({ type: 'change', records: event.dropped, origin: 'remote' });
   }
 
-  /** @param {import('./ws.js').FeedState} state */
+  /** @param {import('../feed/ws.js').FeedState} state */
   onFeedState(state) {
     this.feedState = state;
     if (this.closed || this.leaving) return;
@@ -257,7 +257,7 @@ export class SyncClient extends Emitter {
    * The server's per-user limit answered 429 (a push here or in another context, a pull, the
    * feed): tell the app, hold pulls until the wait is over, and replay from this page then
    * (Background Sync would wait minutes after the failed sync).
-   * @param {import('./rate.js').RateLimit & {request: 'push' | 'pull' | 'feed', type?: string, source?: string}} limit
+   * @param {import('../net/rate.js').RateLimit & {request: 'push' | 'pull' | 'feed', type?: string, source?: string}} limit
    */
   rateLimited(limit) {
     const { type, source, ...event } = limit;
@@ -278,12 +278,12 @@ export class SyncClient extends Emitter {
     this.updateStatus();
   }
 
-  /** @param {import('./reach.js').RequestFailure} failure */
+  /** @param {import('../net/reach.js').RequestFailure} failure */
   requestFailed(failure) { this.watch.failed(failure); }
 
   serverAnswered() { this.watch.answered(); }
 
-  /** @returns {import('./reach.js').ServerTrouble | null} */
+  /** @returns {import('../net/reach.js').ServerTrouble | null} */
   get trouble() { return this.watch.trouble; }
 
   updateStatus() {
@@ -304,13 +304,13 @@ export class SyncClient extends Emitter {
   /** Replay the outbox from this page now (merged with a replay in flight). */
   flush() { return this.replays.flush(); }
 
-  /** @returns {Promise<import('./outbox.js').DeadLetter[]>} */
+  /** @returns {Promise<import('../replay/outbox.js').DeadLetter[]>} */
   deadLetters() { return listDeadLetters(this.db); }
 
   /** @param {number[]} [mids] */
   async clearDeadLetters(mids) { await clearDeadLetters(this.db, mids); }
 
-  /** @returns {Promise<import('./outbox.js').ConflictLogEntry[]>} */
+  /** @returns {Promise<import('../replay/outbox.js').ConflictLogEntry[]>} */
   conflicts() { return listConflicts(this.db); }
 
   /** @param {number[]} [ns]  the entries' `n`; default: all */
@@ -319,7 +319,7 @@ export class SyncClient extends Emitter {
   /**
    * Use another token from now on (a string or a function, as the `token` option) and lift
    * an auth pause: replay, pulls and the live feed start again.
-   * @param {import('./auth.js').TokenOption} token
+   * @param {import('../net/auth.js').TokenOption} token
    */
   async setToken(token) {
     this.tokens.set(token);
@@ -342,11 +342,11 @@ export class SyncClient extends Emitter {
     await this.replays.schedule();
   }
 
-  /** @returns {Promise<import('./auth.js').AuthPause | undefined>} why replay is paused, if it is */
+  /** @returns {Promise<import('../net/auth.js').AuthPause | undefined>} why replay is paused, if it is */
   authPaused() { return readPause(this.db); }
 
   /**
-   * @returns {Promise<import('./refusal.js').BatchRefusal | undefined>} the server's reason,
+   * @returns {Promise<import('../replay/refusal.js').BatchRefusal | undefined>} the server's reason,
    *   when replay is paused because it refused a batch as a whole
    */
   replayRefused() { return readRefusal(this.db); }

@@ -2,18 +2,19 @@
 // Sync handler and, where that API is missing, by the pages. A network error or a 5xx
 // leaves every entry in place and rejects, so Background Sync schedules a retry. A 429
 // (the user's rate is spent) does too, after storing how long the server asked to wait:
-// until then no replay sends anything (rate.js).
+// until then no replay sends anything (net/rate.js).
 
-import { fetchWithToken, pauseOf, readPause, writePause } from './auth.js';
-import { getClientId } from './db.js';
+import { getClientId } from '../local/db.js';
+import { fetchWithToken, pauseOf, readPause, writePause } from '../net/auth.js';
+import { endpoint } from '../net/endpoint.js';
+import { RateLimitError, limitOf, readLimit, writeLimit } from '../net/rate.js';
+import { fetchOrFail } from '../net/reach.js';
 import { withReplayLock } from './lock.js';
 import { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } from './outbox.js';
-import { RateLimitError, limitOf, readLimit, writeLimit } from './rate.js';
-import { fetchOrFail } from './reach.js';
 import { holdsLoneSurrogate, readRefusal, writeRefusal } from './refusal.js';
 import { applyPushResults, deadLetter } from './results.js';
 
-/** @typedef {import('./notify.js').Notifier} Notifier */
+/** @typedef {import('../local/notify.js').Notifier} Notifier */
 
 export class ReplayError extends Error {
   /**
@@ -38,7 +39,7 @@ export class ReplayError extends Error {
  * @property {Notifier} [notifier]
  * @property {string} [source]  who replays ('worker:sync', 'page'...), for status messages
  * @property {import('./lock.js').LockOptions} [lock]
- * @property {import('./auth.js').TokenSource} [tokens]  the bearer token of each push
+ * @property {import('../net/auth.js').TokenSource} [tokens]  the bearer token of each push
  */
 
 /**
@@ -48,7 +49,7 @@ export class ReplayError extends Error {
  * @property {number} conflicts
  * @property {number} merged
  * @property {number} rejected
- * @property {import('./auth.js').AuthPause} [paused]  replay stopped (or did not start) on an auth refusal
+ * @property {import('../net/auth.js').AuthPause} [paused]  replay stopped (or did not start) on an auth refusal
  * @property {import('./refusal.js').BatchRefusal} [refused]  replay stopped (or did not start):
  *   the server refused a batch as a whole (400)
  */
@@ -71,18 +72,6 @@ async function readProblem(response) {
 }
 
 /**
- * Resolve the push endpoint against the server base (relative bases resolve against the
- * page or worker location).
- * @param {string} base
- * @param {string} path  relative, e.g. 'v1/push'
- * @returns {string}
- */
-export function endpoint(base, path) {
-  const origin = globalThis.location?.href ?? 'http://localhost/';
-  return new URL(path, new URL(base.endsWith('/') ? base : `${base}/`, origin)).href;
-}
-
-/**
  * Send everything queued, batch by batch, under the replay lock.
  * @param {ReplayOptions} options
  * @returns {Promise<ReplaySummary>}
@@ -99,7 +88,7 @@ export function replayOutbox(options) {
     const summary = { sent: 0, applied: 0, conflicts: 0, merged: 0, rejected: 0 };
     let size = maxBatch;
     let announced = false;
-    /** @param {import('./auth.js').AuthPause} pause */
+    /** @param {import('../net/auth.js').AuthPause} pause */
     const pauseFor = async (pause) => {
       // Nothing is dropped or retried: the outbox waits for setToken() / resume().
       await writePause(db, pause);
@@ -152,7 +141,7 @@ export function replayOutbox(options) {
         }, options.tokens);
         if (response.status === 401 || response.status === 403) {
           const problem = await readProblem(response);
-          await pauseFor(/** @type {import('./auth.js').AuthPause} */ (pauseOf(response, problem)));
+          await pauseFor(/** @type {import('../net/auth.js').AuthPause} */ (pauseOf(response, problem)));
           break;
         }
         if (response.status === 429) {

@@ -6,9 +6,9 @@
  * @typedef {{space: string, collection: string, id: string}} RecordRef
  * @typedef {(
  *   {type: 'change', records: RecordRef[], origin: 'local' | 'remote' | 'push'} |
- *   {type: 'conflict', mutation: import('./store.js').OutboxEntry, result: import('./results.js').PushResult} |
- *   {type: 'merged', mutation: import('./store.js').OutboxEntry, result: import('./results.js').PushResult} |
- *   {type: 'rejected', mutation: import('./store.js').OutboxEntry, result: import('./results.js').PushResult} |
+ *   {type: 'conflict', mutation: import('./store.js').OutboxEntry, result: import('./store.js').PushResult} |
+ *   {type: 'merged', mutation: import('./store.js').OutboxEntry, result: import('./store.js').PushResult} |
+ *   {type: 'rejected', mutation: import('./store.js').OutboxEntry, result: import('./store.js').PushResult} |
  *   {type: 'outbox', pending: number} |
  *   {type: 'resync', space: string, code: string, dropped: number} |
  *   {type: 'replay', state: 'start' | 'done' | 'error', source: string, error?: string, status?: number, code?: string, network?: boolean} |

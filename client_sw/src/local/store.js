@@ -23,6 +23,29 @@ import { applyPatch, onlyOperations } from './ops.js';
  */
 
 /**
+ * @typedef {object} PushResult  the server's answer for one write of a push (docs/protocol.md)
+ * @property {number} mid
+ * @property {'applied' | 'merged' | 'conflict' | 'rejected'} status
+ * @property {number} [version]
+ * @property {number} [seq]
+ * @property {ServerRecord} [record]
+ * @property {string} [code]
+ * @property {string} [message]
+ * @property {Resolution} [resolution]
+ * @property {boolean} [duplicate]
+ * @property {string} [hlc_clamped]  the stamp the server stored instead of ours
+ * @property {number} [conflict_id]  an open `manual` conflict (code conflict_open)
+ */
+
+/**
+ * @typedef {object} Resolution  how the server settled a write based on a stale version
+ * @property {string} policy
+ * @property {'server' | 'client' | 'both' | 'custom'} winner
+ * @property {Array<{field: string, winner: string}>} [fields]
+ * @property {boolean} [base_unknown]
+ */
+
+/**
  * @typedef {object} RecordRow  what the records store holds
  * @property {string} space
  * @property {string} collection

@@ -3,14 +3,40 @@
 // Long-poll errors back off up to 30 s; a 401/403 waits for a new token, a 429 for the
 // wait the server asked for.
 
-import { AuthError } from './auth.js';
+import { AuthError } from '../net/auth.js';
+import { RateLimitError } from '../net/rate.js';
 import { pullChanges } from './pull.js';
-import { RateLimitError } from './rate.js';
+
+/**
+ * What the HTTP feed needs of the page client that runs it (page/sync-client.js passes
+ * itself): where to pull from, its state, and where to report. Named here so the feed
+ * depends on no page module.
+ * @typedef {object} PollHost
+ * @property {IDBDatabase} db
+ * @property {string} url
+ * @property {string} space
+ * @property {{collections?: string[], pollWaitSeconds?: number}} options
+ * @property {import('../net/auth.js').TokenSource} tokens
+ * @property {{post: (message: import('../local/notify.js').SyncMessage) => void}} notifier
+ * @property {boolean} closed
+ * @property {boolean} leaving  logout() is under way: start no more pulls
+ * @property {boolean} pulling  an HTTP pull is in flight
+ * @property {Promise<void> | undefined} pullDone  settles when that pull is over
+ * @property {number} limitedUntil  a 429 asked to wait until then (ms since the epoch)
+ * @property {(() => void) | null} wakePoll  set while the long-poll waits out an auth pause
+ * @property {{running: Promise<unknown> | null}} replays  pushes go first after a 429
+ * @property {(event: import('./pull.js').ResyncEvent) => void} onResync
+ * @property {() => void} updateStatus
+ * @property {() => void} serverAnswered
+ * @property {(failure: import('../net/reach.js').RequestFailure) => void} requestFailed
+ * @property {(limit: import('../net/rate.js').RateLimit & {request: 'pull'}) => void} rateLimited
+ * @property {(type: 'auth', pause: import('../net/auth.js').AuthPause) => void} emit
+ */
 
 /**
  * Pull the feed over HTTP once (catch-up without the WebSocket); `pulling` and `pullDone`
  * say that one runs (logout waits for it).
- * @param {import('./sync-client.js').SyncClient} client
+ * @param {PollHost} client
  */
 export async function pullOnce(client) {
   if (client.pulling || client.leaving || Date.now() < client.limitedUntil) return;
@@ -38,7 +64,7 @@ export async function pullOnce(client) {
   }
 }
 
-/** @param {import('./sync-client.js').SyncClient} client */
+/** @param {PollHost} client */
 export async function pollFeed(client) {
   let failures = 0;
   while (!client.closed && !client.leaving) {

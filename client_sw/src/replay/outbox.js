@@ -2,14 +2,14 @@
 // the outbox in ONE transaction, so the app never shows a change that is not queued, and a
 // queued change is never missing from the view.
 
-import { getClientId, getMeta, req, setMeta, transact } from './db.js';
-import { formatHlc, tickHlc } from './hlc.js';
-import { patchProblem } from './ops.js';
+import { getClientId, getMeta, req, setMeta, transact } from '../local/db.js';
+import { formatHlc, tickHlc } from '../local/hlc.js';
+import { patchProblem } from '../local/ops.js';
+import { refreshRow } from '../local/store.js';
 import { holdsLoneSurrogate } from './refusal.js';
-import { refreshRow } from './store.js';
 
-/** @typedef {import('./store.js').OutboxEntry} OutboxEntry */
-/** @typedef {import('./store.js').LocalRecord} LocalRecord */
+/** @typedef {import('../local/store.js').OutboxEntry} OutboxEntry */
+/** @typedef {import('../local/store.js').LocalRecord} LocalRecord */
 
 /**
  * @typedef {object} WriteRequest
@@ -62,7 +62,7 @@ export const PROTOCOL = 2;
  * @param {IDBDatabase} db
  * @param {WriteRequest} write
  * @param {number} [now]  ms since the epoch, for the HLC stamp
- * @returns {Promise<{entry: OutboxEntry, record: import('./store.js').RecordRow | null}>}
+ * @returns {Promise<{entry: OutboxEntry, record: import('../local/store.js').RecordRow | null}>}
  */
 export async function enqueueWrite(db, write, now = Date.now()) {
   validateWrite(write);
@@ -187,7 +187,7 @@ export function clearDeadLetters(db, mids) {
  * @property {string} [code]
  * @property {string} [message]
  * @property {OutboxEntry} mutation  the local write that was not applied as sent
- * @property {import('./store.js').ServerRecord} record  the server's resolution
+ * @property {import('../local/store.js').ServerRecord} record  the server's resolution
  * @property {unknown} [resolution]
  * @property {number} [conflict_id]  an open conflict of a `manual` collection, to settle with
  *   POST /v1/conflicts/{conflict_id}/resolve

@@ -3,7 +3,7 @@
 // would then apply the same results and announce the same conflicts). The Web Locks API
 // covers windows and workers; where it is missing, a lease in the shared database does.
 
-import { getMeta, setMeta, transact } from './db.js';
+import { getMeta, setMeta, transact } from '../local/db.js';
 
 const LEASE_KEY = 'replay_lease';
 

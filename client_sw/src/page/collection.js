@@ -2,9 +2,9 @@
 // from IndexedDB only; writes go through the client, which queues them and arranges
 // delivery.
 
-import { getRecord, listRecords } from './store.js';
+import { getRecord, listRecords } from '../local/store.js';
 
-/** @typedef {import('./store.js').LocalRecord} LocalRecord */
+/** @typedef {import('../local/store.js').LocalRecord} LocalRecord */
 
 export class Collection {
   /**

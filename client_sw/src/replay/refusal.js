@@ -5,7 +5,7 @@
 // The client lifts it on start (the app or the server may have been updated since: one
 // attempt tells) and on resume().
 
-import { getMeta, req, setMeta, transact } from './db.js';
+import { getMeta, req, setMeta, transact } from '../local/db.js';
 
 export const REFUSAL_KEY = 'replay_refused';
 

@@ -3,7 +3,7 @@
 // kept in the database's meta store, so the pages and the service worker of one user all
 // hold their pushes until then instead of retrying on their own backoff.
 
-import { getMeta, req, setMeta, transact } from './db.js';
+import { getMeta, req, setMeta, transact } from '../local/db.js';
 
 export const LIMIT_KEY = 'rate_limited_until';
 /** A wait asked for is honoured up to this long: a wrong header never stalls sync for hours. */

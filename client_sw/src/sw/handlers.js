@@ -1,13 +1,13 @@
 // The service worker side of sync: replay the outbox when Background Sync fires, and where
 // that API is missing (Firefox, Safari) when the worker starts, activates, comes online or
 // is asked by a page. Every path goes through replayOutbox, which holds the replay lock.
-// Each replay uses the token a page stored in that database (auth.js): the worker has no
+// Each replay uses the token a page stored in that database (net/auth.js): the worker has no
 // way to sign in by itself, and a refused token pauses replay until a page provides one.
 
-import { storedTokens } from './auth.js';
-import { DEFAULT_DB_NAME, databaseHandle } from './db.js';
-import { createNotifier } from './notify.js';
-import { replayOutbox } from './replay.js';
+import { DEFAULT_DB_NAME, databaseHandle } from '../local/db.js';
+import { createNotifier } from '../local/notify.js';
+import { storedTokens } from '../net/auth.js';
+import { replayOutbox } from '../replay/replay.js';
 
 export const OUTBOX_SYNC_TAG = 'syncserver-outbox';
 
@@ -24,13 +24,13 @@ export const OUTBOX_SYNC_TAG = 'syncserver-outbox';
  * Install the sync handlers on the worker global scope. Call it during the worker's first
  * evaluation, like any event listener registration.
  * @param {SyncHandlerOptions} [options]
- * @returns {{replay: (source?: string, dbName?: string) => Promise<import('./replay.js').ReplaySummary>}}
+ * @returns {{replay: (source?: string, dbName?: string) => Promise<import('../replay/replay.js').ReplaySummary>}}
  */
 export function installSyncHandlers(options = {}) {
   const scope = /** @type {any} */ (globalThis);
   const base = options.dbName ?? DEFAULT_DB_NAME;
   const tag = options.tag ?? OUTBOX_SYNC_TAG;
-  /** @type {Map<string, {handle: ReturnType<typeof databaseHandle>, notifier: import('./notify.js').Notifier}>} */
+  /** @type {Map<string, {handle: ReturnType<typeof databaseHandle>, notifier: import('../local/notify.js').Notifier}>} */
   const opened = new Map();
   // Only this app's databases: the default one and the per-user ones derived from it.
   const ours = (/** @type {string} */ name) => name === base || name.startsWith(`${base}~`);

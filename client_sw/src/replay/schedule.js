@@ -3,9 +3,9 @@
 // steps in when it has not emptied the outbox after a while, and replays once a 429's wait
 // is over. Replays started here are merged: one runs at a time, plus one follow-up.
 
-import { DEFAULT_DB_NAME } from './db.js';
+import { DEFAULT_DB_NAME } from '../local/db.js';
+import { RateLimitError } from '../net/rate.js';
 import { countOutbox } from './outbox.js';
-import { RateLimitError } from './rate.js';
 import { replayOutbox } from './replay.js';
 
 export const DEFAULT_SYNC_TAG = 'syncserver-outbox';
@@ -14,9 +14,9 @@ export const DEFAULT_SYNC_TAG = 'syncserver-outbox';
  * @typedef {object} ReplayScheduleOptions
  * @property {IDBDatabase} db
  * @property {string} url
- * @property {import('./notify.js').Notifier} notifier
+ * @property {import('../local/notify.js').Notifier} notifier
  * @property {string} source  who replays, e.g. `page:<client id>`
- * @property {import('./auth.js').TokenSource} tokens
+ * @property {import('../net/auth.js').TokenSource} tokens
  * @property {{dbName?: string, user?: string, syncTag?: string, serviceWorker?: boolean, fallbackReplayMs?: number}} options
  *   the client's options that matter here
  * @property {() => boolean} closed  the client was closed: arm nothing more

@@ -3,35 +3,13 @@
 // move forward together, or nothing changes and the batch is replayed later (safe: the
 // server answers a replay with the stored results).
 
-import { getMeta, req, setMeta, transact } from './db.js';
-import { receiveHlc } from './hlc.js';
-import { applyOp, refreshRow, storeServerRecord } from './store.js';
+import { getMeta, req, setMeta, transact } from '../local/db.js';
+import { receiveHlc } from '../local/hlc.js';
+import { applyOp, refreshRow, storeServerRecord } from '../local/store.js';
 
-/** @typedef {import('./store.js').OutboxEntry} OutboxEntry */
-/** @typedef {import('./store.js').ServerRecord} ServerRecord */
-
-/**
- * @typedef {object} PushResult
- * @property {number} mid
- * @property {'applied' | 'merged' | 'conflict' | 'rejected'} status
- * @property {number} [version]
- * @property {number} [seq]
- * @property {ServerRecord} [record]
- * @property {string} [code]
- * @property {string} [message]
- * @property {Resolution} [resolution]
- * @property {boolean} [duplicate]
- * @property {string} [hlc_clamped]  the stamp the server stored instead of ours
- * @property {number} [conflict_id]  an open `manual` conflict (code conflict_open)
- */
-
-/**
- * @typedef {object} Resolution  how the server settled a write based on a stale version
- * @property {string} policy
- * @property {'server' | 'client' | 'both' | 'custom'} winner
- * @property {Array<{field: string, winner: string}>} [fields]
- * @property {boolean} [base_unknown]
- */
+/** @typedef {import('../local/store.js').OutboxEntry} OutboxEntry */
+/** @typedef {import('../local/store.js').ServerRecord} ServerRecord */
+/** @typedef {import('../local/store.js').PushResult} PushResult */
 
 /**
  * @param {PushResult} result

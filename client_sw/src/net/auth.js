@@ -3,7 +3,7 @@
 // database's meta store: the worker replays the outbox while no page is open, so it can
 // only use a token a page left there (docs/client.md, "Tokens and the service worker").
 
-import { getMeta, req, setMeta, transact } from './db.js';
+import { getMeta, req, setMeta, transact } from '../local/db.js';
 
 export const TOKEN_KEY = 'auth_token';
 export const PAUSE_KEY = 'auth_paused';

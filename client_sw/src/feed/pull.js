@@ -1,12 +1,12 @@
 // Pull the changefeed over HTTP from the stored cursor (GET /v1/changes). The page uses it
 // to catch up at start and while the WebSocket is down.
 
-import { AuthError, fetchWithToken, pauseOf } from './auth.js';
-import { getCursor } from './db.js';
-import { RateLimitError, limitOf } from './rate.js';
-import { fetchOrFail, problemCode } from './reach.js';
-import { endpoint } from './replay.js';
-import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
+import { getCursor } from '../local/db.js';
+import { applyRemoteChanges, resetSpace, startCursor } from '../local/store.js';
+import { AuthError, fetchWithToken, pauseOf } from '../net/auth.js';
+import { endpoint } from '../net/endpoint.js';
+import { RateLimitError, limitOf } from '../net/rate.js';
+import { fetchOrFail, problemCode } from '../net/reach.js';
 
 /**
  * @typedef {object} PullOptions
@@ -19,14 +19,14 @@ import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
  * @property {typeof fetch} [fetch]
  * @property {AbortSignal} [signal]
  * @property {(event: ResyncEvent) => void} [onResync]  the space was dropped to start over
- * @property {import('./auth.js').TokenSource} [tokens]  the bearer token of each request
+ * @property {import('../net/auth.js').TokenSource} [tokens]  the bearer token of each request
  */
 
 /**
  * @typedef {object} ResyncEvent
  * @property {string} space
  * @property {string} code  'resync_required', 'bad_cursor' or 'client_upgrade'
- * @property {import('./store.js').RecordRef[]} dropped  records whose confirmed copy was dropped
+ * @property {import('../local/store.js').RecordRef[]} dropped  records whose confirmed copy was dropped
  */
 
 /**
@@ -61,7 +61,7 @@ export async function pullChanges(options) {
     if (response.status === 401 || response.status === 403) {
       // The token (after one refresh) or the space was refused: nothing to retry on our own.
       const body = await response.json().catch(() => ({}));
-      const pause = /** @type {import('./auth.js').AuthPause} */ (pauseOf(response, { code: body.code, space: body.space ?? space }));
+      const pause = /** @type {import('../net/auth.js').AuthPause} */ (pauseOf(response, { code: body.code, space: body.space ?? space }));
       throw new AuthError(pause);
     }
     if (response.status === 429) throw new RateLimitError(await limitOf(response));

@@ -2,10 +2,10 @@
 // stopped when idle and cannot keep a socket open. Every (re)connect subscribes from the
 // stored cursor, so a dropped connection resumes exactly where it stopped.
 
-import { setCursor } from './db.js';
-import { waitMs } from './rate.js';
-import { endpoint } from './replay.js';
-import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
+import { setCursor } from '../local/db.js';
+import { applyRemoteChanges, resetSpace, startCursor } from '../local/store.js';
+import { endpoint } from '../net/endpoint.js';
+import { waitMs } from '../net/rate.js';
 
 /** @typedef {'connecting' | 'catching-up' | 'live' | 'closed'} FeedState */
 
@@ -22,13 +22,13 @@ import { applyRemoteChanges, resetSpace, startCursor } from './store.js';
  * @property {typeof WebSocket} [WebSocket]
  * @property {number} [pingMs]
  * @property {number} [maxBackoffMs]
- * @property {import('./auth.js').TokenSource} [tokens]  the token sent in `hello`
- * @property {(pause: import('./auth.js').AuthPause) => void} [onAuth]  the server refused the
+ * @property {import('../net/auth.js').TokenSource} [tokens]  the token sent in `hello`
+ * @property {(pause: import('../net/auth.js').AuthPause) => void} [onAuth]  the server refused the
  *   token (close 4401, after one refresh) or the space (`forbidden`); no reconnect until resumeAuth()
- * @property {(limit: import('./rate.js').RateLimit) => void} [onLimited]  the server refused
+ * @property {(limit: import('../net/rate.js').RateLimit) => void} [onLimited]  the server refused
  *   the subscribe (`rate_limited`) or the connection (`too_many_connections`, close 4429);
  *   the feed reconnects once the wait is over
- * @property {(failure: import('./reach.js').RequestFailure) => void} [onTrouble]  the server
+ * @property {(failure: import('../net/reach.js').RequestFailure) => void} [onTrouble]  the server
  *   ended the subscription on its own trouble (`storage_unavailable` as a 503,
  *   `internal_error` as a 500); the feed subscribes again after the backoff
  */
@@ -74,7 +74,7 @@ export class LiveFeed {
     this.reconnectNow();
   }
 
-  /** @param {import('./auth.js').AuthPause} pause */
+  /** @param {import('../net/auth.js').AuthPause} pause */
   pauseAuth(pause) {
     this.authPaused = true;
     this.options.onAuth?.(pause);
