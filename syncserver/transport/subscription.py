@@ -9,9 +9,9 @@ room, else they wait in `pending` (bounded: past it the connection is a slow con
 A client may hold hundreds of subscriptions (SYNCSERVER_WS_MAX_SUBSCRIPTIONS), nearly all
 idle, so an idle one is kept small: slots, no `pending` queue until a batch waits (an empty
 deque is 760 bytes), and a bare future to wake its task instead of an asyncio.Event (an
-object, its dict and a deque of waiters: 1.1 KB). Measured with the load tool's fanout
-(1,000 WebSockets x 20 subscriptions): 4.1 KB of server memory per subscription before,
-see docs/benchmarks.md for after.
+object, its dict and a deque of waiters: 1.1 KB). The load tool's fanout over 1,000
+WebSockets x 20 subscriptions measured 4.1 KB of server memory per subscription before,
+2.3 KB after (docs/benchmarks.md, "Many spaces per client").
 """
 
 from __future__ import annotations
