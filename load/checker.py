@@ -12,7 +12,9 @@ every simulated client finally holds. It verifies:
    those mutations in version order rebuilds the record the feed holds;
 3. the feed is well-formed (each record once, seq increasing) and the same whatever the page
    size and whichever instance serves it;
-4. every client equals the server for the spaces it follows;
+4. every client equals the server for the spaces it follows, judged space by space: a
+   client following several spaces (``--spaces-per-client``) is compared on each of them,
+   and a space it no longer follows (revoked) is not expected of it;
 5. conflicts are never silent and no older write replaces a newer one (check_chains.py),
    counters and sets settle as docs/conflicts.md defines (check_ops.py), hostile input is
    refused without harming its neighbours and nothing answers 5xx (check_hostile.py).
@@ -279,15 +281,16 @@ def compare_stores(
     verdict: Verdict,
     verified: dict[int, bool] | None = None,
     **where: Any,
-) -> None:
-    """Every record of ``spaces`` must be held alike. ``verified`` (id of a held state ->
-    equal to the expected one), shared across the clients of a run, compares a state that
-    many clients hold as one object (load/replica.py) once instead of once per client."""
+) -> set[str]:
+    """Every record of ``spaces`` must be held alike; returns the spaces that are not.
+    ``verified`` (id of a held state -> equal to the expected one), shared across the
+    clients of a run, compares a state that many clients hold as one object
+    (load/replica.py) once instead of once per client."""
     if verified is not None and isinstance(actual, ClientStore):
         # a caught-up client holds the shared states: one comparison per space
         spaces = [s for s in spaces if not actual.agrees_with(s, expected, _same, verified)]
         if not spaces:
-            return
+            return set()
     wanted = set(spaces)
     keys = [key for key in expected if space_of(key) in wanted]
     keys += [key for key in actual if space_of(key) in wanted and key not in expected]
@@ -310,10 +313,12 @@ def compare_stores(
         verdict.add(
             what,
             record=name(key),
+            space=space_of(key),
             **where,
             holds=None if mine is None else _shown(mine),
             server=None if theirs is None else _shown(theirs),
         )
+    return {space_of(key) for key in bad}
 
 
 def check(
@@ -354,8 +359,18 @@ def check(
     if whole_run and not recorder.results:
         verdict.add("nothing_checked", detail="no mutation was acknowledged: nothing to verify")
     verified: dict[int, bool] = {}  # the states are alive in the stores: ids are stable
+    followers: Counter[str] = Counter()
+    diverged: set[str] = set()
     for view in clients:
         verdict.counts["clients_checked"] += 1
-        compare_stores("client_diverged", reference, view.store, view.spaces, verdict, verified,
-                       client_id=view.client_id)
+        followers.update(view.spaces)
+        diverged |= compare_stores("client_diverged", reference, view.store, view.spaces,
+                                   verdict, verified, client_id=view.client_id)
+    # Per space: how many were judged, how many by several clients (each of which must hold
+    # the server's state), and how many had a client that does not.
+    verdict.counts["follows_checked"] += followers.total()
+    verdict.counts["spaces_followed"] += len(followers)
+    verdict.counts["spaces_shared"] += sum(1 for n in followers.values() if n > 1)
+    if diverged:
+        verdict.counts["spaces_diverged"] += len(diverged)
     return verdict

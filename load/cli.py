@@ -86,7 +86,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         ("max_mutations", int, "stop after this many mutations"),
         ("batch_size", int, "mutations per push"),
         ("record_size", int, "bytes of JSON per record"),
-        ("spaces", int, "spaces the clients share"),
+        ("spaces", int, "spaces the clients share (with --spaces-per-client N > 1: the "
+                        "shared pool)"),
+        ("spaces_per_client", int, "spaces each client follows over one WebSocket or one "
+                                   "POST /v1/pull: N > 1 is a private space plus N-1 of the "
+                                   "shared pool, drawn from the seed (initial-sync: the N "
+                                   "spaces a new client joins)"),
         ("token", str, "bearer token to send"),
         ("token_secret", str, "mint a per-client HS256 token with this secret, granting the "
                               "client's spaces (with --spawn: the server runs --auth jwt "
@@ -103,6 +108,9 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         ("ws_ratio", float, "steady: share of clients on the WebSocket"),
         ("pull_every", int, "steady: HTTP clients pull every N pushes (0: only at the end)"),
         ("interval", float, "steady: pause between a client's pushes"),
+        ("revocations", int, "steady, with --token-secret and --spaces-per-client > 1: "
+                             "clients whose refreshed token takes away one shared space "
+                             "mid-run, and (two in three) a later one gives it back"),
         ("patch_share", float, "steady, offline-burst: share of writes that patch a record"),
         ("delete_share", float, "steady, offline-burst: share of writes that delete one"),
         ("offline_max", float, "offline-burst: longest offline period, seconds"),
@@ -158,6 +166,7 @@ async def execute(
     cpu = stats.extra["cpu"] = {"start": cpu_sample(server_pid)}
     server = await server_info(settings.urls[0])
     scenario = SCENARIOS[settings.scenario](settings, stats, Recorder())
+    scenario.memory = memory
     # The history goes to disk, one file per partition of the spaces (load/journal.py).
     journal = scenario.recorder = Journal(scenario.space_names)
     bound = settings.duration + settings.settle_timeout + 60

@@ -4,18 +4,17 @@ cursor per space pulled over HTTP or followed over the WebSocket."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 
 from load.hlc import HLC
-from load.http import HttpConnection, HttpError, Response
+from load.http import HttpConnection, HttpError
 from load.merge import apply_op
+from load.pulls import Pulling
 from load.recorder import Sink
 from load.replica import ClientStore, Held, Key, Replicas
 from load.stats import Stats
@@ -27,7 +26,7 @@ def _hlc_of(record: dict[str, Any]) -> str:
     return record.get("hlc") or ""
 
 
-class SimClient:
+class SimClient(Pulling):
     """``store`` is the client's confirmed copy: records exactly as the server has shown
     them (feed, results). ``local`` overlays the optimistic state of records with writes
     still in the outbox, as the browser client's view does."""
@@ -61,6 +60,21 @@ class SimClient:
         self.on_change: Callable[[dict[str, Any], float], None] | None = None
         # --read-only-clients: this client's token cannot write; `forbidden` is its answer
         self.expect_forbidden = False
+        # --revocations: spaces its current token no longer grants (load/grants.py): their
+        # pushes and pulls are answered `forbidden`, as they must be
+        self.revoked: set[str] = set()
+
+    def set_token(self, token: str) -> None:
+        """A refreshed token, for every request from now on (the WebSocket: WsFeed.reauth)."""
+        self.token = token
+        self.conn.set_token(token)
+
+    def forget_space(self, space: str) -> None:
+        """A revoked space: its confirmed copy, cursor and highest seq are dropped, as the
+        browser client drops a revoked space's local data (the outbox is kept: its writes
+        to the space come back `forbidden`)."""
+        self.drop_space(space)
+        self.max_seq.pop(space, None)
 
     # -- local writes -------------------------------------------------------------------
 
@@ -186,7 +200,9 @@ class SimClient:
             if pending[key] <= 0:
                 del pending[key]
                 self.local.pop(key, None)  # nothing queued: the view is the confirmed copy
-            if status == "applied":
+            if mutation["space"] in self.revoked and status != "rejected":
+                self.stats.error("revoked_write_accepted", f"{self.client_id} {key}")
+            elif status == "applied":
                 self._applied(key, mutation, result)
             elif status in ("merged", "conflict"):
                 record = result.get("record")
@@ -198,6 +214,8 @@ class SimClient:
                     self.stats.count(f"expected_rejection_{code}")
                 elif code == "forbidden" and self.expect_forbidden:
                     self.stats.count("forbidden_rejections")
+                elif code == "forbidden" and mutation["space"] in self.revoked:
+                    self.stats.count("revoked_writes_forbidden")
                 else:
                     self.stats.error(f"rejected_{code}", result.get("message", ""))
         self.stats.outcomes.update(outcomes)
@@ -280,121 +298,5 @@ class SimClient:
         self.store.drop_space(space)
         self.cursors.pop(space, None)
 
-    async def pull(self, space: str, max_pages: int = 1_000_000) -> int:
-        """Follow the cursor until ``more`` is false. Returns the number of changes read.
-
-        Pipelined as a fast client would: the next page is requested (its cursor read from
-        the tail of the body) before this page is decoded and applied, so the server
-        renders page N+1 while the client stores page N."""
-        total = 0
-        ahead: asyncio.Task[Response] | None = None
-        try:
-            for _ in range(max_pages):
-                cursor = self.cursors.get(space, "")
-                try:
-                    response = await (ahead or self._get_page(space, cursor))
-                except HttpError as exc:
-                    self.stats.error(f"pull_{exc.kind}", str(exc))
-                    return total
-                ahead = None
-                if response.status in (400, 410):
-                    code = orjson.loads(response.body).get("code", "")
-                    self.stats.error(f"pull_{code or response.status}", cursor)
-                    if code in ("resync_required", "bad_cursor"):
-                        self.drop_space(space)  # the protocol's answer: pull again from ""
-                        continue
-                    return total
-                if response.status != 200:
-                    detail = response.body[:300].decode("utf-8", "replace")
-                    self.stats.error(f"pull_http_{response.status}", detail)
-                    if response.status >= 500:
-                        self.recorder.server_errors.append(
-                            (f"pull by {self.client_id}", response.status, detail))
-                    return total
-                tail = _page_tail(response.body)
-                if tail is not None and tail.get("more"):
-                    ahead = asyncio.ensure_future(self._get_page(space, tail["cursor"]))
-                    await asyncio.sleep(0)  # let it send before the CPU work below
-                page = orjson.loads(response.body)
-                self.apply_changes(page["changes"])
-                self.cursors[space] = page["cursor"]
-                total += len(page["changes"])
-                self.stats.count("changes_pulled", len(page["changes"]))
-                if not page.get("more"):
-                    return total
-            return total
-        finally:
-            if ahead is not None:
-                ahead.cancel()
-
-    async def pull_many(self, spaces: list[str]) -> int:
-        """POST /v1/pull: every one of ``spaces`` caught up, one page budget per request,
-        until none has more. Returns the number of changes read. A space answered
-        resync_required or bad_cursor is pulled again from "" (its confirmed copy dropped,
-        as pull() does); any other space error leaves that space. A server without POST
-        /v1/pull (404) is pulled one space at a time."""
-        total = 0
-        wanted = list(spaces)
-        while wanted:
-            body = orjson.dumps({"cursors": {s: self.cursors.get(s, "") for s in wanted},
-                                 "limit": self.page_limit})
-            started = time.perf_counter()
-            try:
-                response = await self.conn.request("POST", "/v1/pull", body)
-            except HttpError as exc:
-                self.stats.error(f"pull_{exc.kind}", str(exc))
-                return total
-            assert response is not None
-            self.stats.observe("pull_many", time.perf_counter() - started)
-            if response.status == 404:  # a server without it (an older one, a toy): per space
-                self.stats.count("pull_many_unsupported")
-                for space in wanted:
-                    total += await self.pull(space)
-                return total
-            if response.status != 200:
-                detail = response.body[:300].decode("utf-8", "replace")
-                self.stats.error(f"pull_http_{response.status}", detail)
-                if response.status >= 500:
-                    self.recorder.server_errors.append(
-                        (f"pull by {self.client_id}", response.status, detail))
-                return total
-            wanted = []
-            for space, page in orjson.loads(response.body)["spaces"].items():
-                error = page.get("error")
-                if error is not None:
-                    self.stats.error(f"pull_{error['code']}", space)
-                    if error["code"] in ("resync_required", "bad_cursor"):
-                        self.drop_space(space)
-                        wanted.append(space)
-                    continue
-                self.apply_changes(page["changes"])
-                self.cursors[space] = page["cursor"]
-                total += len(page["changes"])
-                self.stats.count("changes_pulled", len(page["changes"]))
-                if page["more"]:
-                    wanted.append(space)
-        return total
-
-    async def _get_page(self, space: str, cursor: str) -> Response:
-        path = f"/v1/changes?space={quote(space)}&since={quote(cursor)}&limit={self.page_limit}"
-        started = time.perf_counter()
-        response = await self.conn.request("GET", path)
-        assert response is not None
-        self.stats.observe("pull", time.perf_counter() - started)
-        return response
-
     async def close(self) -> None:
         await self.conn.close()
-
-
-def _page_tail(body: bytes) -> dict[str, Any] | None:
-    """The cursor and `more` of a changes page, without decoding its changes: the server
-    writes them after the array (docs/protocol.md). None if the body is shaped otherwise."""
-    at = body.rfind(b'],"cursor":')
-    if at < 0:
-        return None
-    try:
-        tail = orjson.loads(b"{" + body[at + 2:])
-    except orjson.JSONDecodeError:
-        return None
-    return tail if isinstance(tail, dict) and isinstance(tail.get("cursor"), str) else None

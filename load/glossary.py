@@ -54,6 +54,20 @@ TOTALS: dict[str, Total] = {
         "--read-only-clients: mutations answered rejected/forbidden, as their token says",
     ),
     "probes_sent": Total("hostile probes sent", "malformed requests outside the outbox"),
+    "revocations": Total("revocations", "--revocations: token refreshes that took a space away"),
+    "grants": Total("grants", "--revocations: token refreshes that gave a revoked space back"),
+    "subscriptions_ended_forbidden": Total(
+        "subscriptions ended forbidden",
+        "revoked spaces whose WebSocket subscription the server ended with `forbidden`",
+    ),
+    "frames_after_revocation": Total(
+        "frames after revocation",
+        "frames of a revoked space that arrived before its `forbidden` end (dropped)",
+    ),
+    "revoked_pulls_forbidden": Total(
+        "revoked pulls forbidden", "POST /v1/pull entries of a revoked space, `forbidden`"),
+    "revoked_writes_forbidden": Total(
+        "revoked writes forbidden", "writes to a revoked space answered rejected/forbidden"),
 }
 
 # convergence.counts: name -> meaning (anomaly:* and warning:* are in docs/load.md's table)
@@ -70,6 +84,12 @@ COUNTS: dict[str, str] = {
     "poison_checked": "poison mutations checked for their rejection",
     "poison_neighbours_checked": "innocent mutations next to poison ones checked",
     "probes_checked": "hostile requests checked for their documented answer",
+    "follows_checked": "(client, space) pairs compared: each client on each space it follows "
+    "at the end",
+    "spaces_followed": "spaces followed by at least one client at the end",
+    "spaces_shared": "spaces followed by two clients or more at the end (each must hold the "
+    "server's state)",
+    "spaces_diverged": "spaces of which some client holds something else than the server",
 }
 
 

@@ -44,11 +44,15 @@ class HttpConnection:
         self.port = parts.port or 80
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
-        auth = f"Authorization: Bearer {token}\r\n" if token else ""
-        # Headers that never change are rendered once.
-        self._fixed = f"Host: {self.host}:{self.port}\r\n{auth}Connection: keep-alive\r\n".encode()
+        self.set_token(token)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+
+    def set_token(self, token: str | None) -> None:
+        """The bearer token of the next requests (a refreshed token: load/grants.py)."""
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        # Headers that change only with the token are rendered once.
+        self._fixed = f"Host: {self.host}:{self.port}\r\n{auth}Connection: keep-alive\r\n".encode()
 
     async def _connect(self) -> None:
         try:

@@ -96,6 +96,11 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
         server = memory.get("server_peak_rss_mb")
         console.print(f"  memory: load tool peak {memory['tool_peak_rss_mb']:,} MB"
                       + (f", server peak {server:,} MB" if server is not None else ""))
+    subs = results.get("subscriptions") or {}
+    if subs.get("kb_per_subscription") is not None:
+        console.print(f"  server memory: {subs['kb_per_subscription']:,} KB per subscription, "
+                      f"{subs['kb_per_connection']:,} KB per connection ({subs['subscriptions']:,} "
+                      f"subscriptions on {subs['connections']:,} WebSockets)")
     if results.get("stopped_by") == "max_mutations":
         console.print("  the run stopped at --max-mutations before --duration")
     if results["errors"]:

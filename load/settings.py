@@ -16,6 +16,9 @@ class Settings:
     batch_size: int = 50
     record_size: int = 200
     spaces: int = 4
+    # spaces each client follows (load/scenarios/base.py, "spaces_of"): 1, its home space
+    # shared round-robin; N > 1, a private space plus N-1 of the --spaces shared pool
+    spaces_per_client: int = 1
     token: str | None = None
     token_secret: str | None = None
     read_only_clients: int = 0  # with token_secret: clients whose token cannot write
@@ -31,6 +34,9 @@ class Settings:
     ws_ratio: float = 0.5  # share of clients that follow the feed over the WebSocket
     pull_every: int = 1  # HTTP clients pull after every N pushes; 0: only at the end
     interval: float = 0.0  # think time between a client's pushes, seconds
+    # with token_secret and spaces_per_client > 1: clients that lose a shared space mid-run
+    # (a refreshed token) and, most of them, get it back later (load/grants.py)
+    revocations: int = 0
     # steady and offline-burst write mix: the rest are new records
     patch_share: float = 0.25  # merge patches of the client's own records
     delete_share: float = 0.05
@@ -72,10 +78,12 @@ class Settings:
 
 # what every scenario uses, then each scenario's own options (as `python -m load --help`
 # marks them), then the chaos mix's
-COMMON = ("clients", "duration", "max_mutations", "batch_size", "record_size", "spaces", "seed",
-          "page_limit", "settle_timeout", "token_secret", "read_only_clients")
+COMMON = ("clients", "duration", "max_mutations", "batch_size", "record_size", "spaces",
+          "spaces_per_client", "seed", "page_limit", "settle_timeout", "token_secret",
+          "read_only_clients")
 SCENARIO_SETTINGS: dict[str, tuple[str, ...]] = {
-    "steady": ("ws_ratio", "pull_every", "interval", "patch_share", "delete_share", "ws_client"),
+    "steady": ("ws_ratio", "pull_every", "interval", "patch_share", "delete_share", "ws_client",
+               "revocations"),
     "offline-burst": ("mix", "offline_max", "writes_per_s", "replay_twice", "drop_response",
                       "patch_share", "delete_share"),
     "contention": ("mix", "hot_records", "fields", "ws_client"),

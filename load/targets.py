@@ -22,6 +22,7 @@ LIMITS = {
     "batch_size": 10_000,
     "readers": 100,
 }
+MAX_SPACES_PER_CLIENT = 1000  # SYNCSERVER_MAX_PULL_SPACES: the most one POST /v1/pull names
 
 
 def validate(settings: Settings, args: argparse.Namespace) -> str | None:
@@ -47,6 +48,9 @@ def validate(settings: Settings, args: argparse.Namespace) -> str | None:
         return "--token-secret must be at least 32 characters (as the server's --jwt-secret)"
     if settings.read_only_clients and not settings.token_secret:
         return "--read-only-clients needs --token-secret (it shapes the minted tokens)"
+    problem = spaces_problem(settings)
+    if problem:
+        return problem
     if settings.urls and args.spawn:
         return "give either --url or --spawn"
     if not settings.urls and not args.spawn:
@@ -55,6 +59,29 @@ def validate(settings: Settings, args: argparse.Namespace) -> str | None:
         problem = url_problem(url, args.allow_remote)
         if problem:
             return problem
+    return None
+
+
+def spaces_problem(settings: Settings) -> str | None:
+    """--spaces-per-client and --revocations against the scenario and each other."""
+    n = settings.spaces_per_client
+    if not 1 <= n <= MAX_SPACES_PER_CLIENT:
+        return f"--spaces-per-client must be in [1, {MAX_SPACES_PER_CLIENT}], got {n}"
+    if n > 1 and settings.scenario == "contention":
+        return "--spaces-per-client applies to steady, offline-burst, fanout and initial-sync"
+    if n > 1 and settings.scenario != "initial-sync" and settings.spaces < n - 1:
+        return (f"--spaces must be at least --spaces-per-client - 1 ({n - 1}): each client "
+                "draws that many distinct spaces from the shared pool")
+    if n > 1 and settings.scenario == "initial-sync" and settings.spaces < n:
+        return f"initial-sync: --spaces must be at least --spaces-per-client ({n})"
+    if not settings.revocations:
+        return None
+    if settings.scenario != "steady":
+        return "--revocations applies to the steady scenario"
+    if not settings.token_secret or n < 2:
+        return "--revocations needs --token-secret and --spaces-per-client of 2 or more"
+    if not 0 < settings.revocations <= settings.clients - settings.read_only_clients:
+        return "--revocations must be in [0, --clients - --read-only-clients]"
     return None
 
 

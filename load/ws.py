@@ -40,6 +40,9 @@ class WsFeed:
         self.url = ws_url(client.url)
         self.spaces: list[str] = []
         self.synced: set[str] = set()
+        # Spaces a refreshed token took away (reauth) whose `forbidden` end the server has not
+        # sent yet: frames of their old subscription still on the way are ignored.
+        self.ending: set[str] = set()
         self.max_reconnects = max_reconnects
         self._conn: WsTransport | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -47,9 +50,11 @@ class WsFeed:
         self._dead = False
         self._progress = asyncio.Event()
 
-    async def start(self, spaces: list[str]) -> None:
+    async def start(self, spaces: list[str], subscribe: bool = True) -> None:
+        """Connect and say hello, then subscribe to every space in one burst of frames
+        (``subscribe=False``: later, with subscribe_all)."""
         self.spaces = list(spaces)
-        await self._connect()
+        await self._connect(subscribe)
         self._watcher = asyncio.create_task(self._watch())
         if self.slow:
             self._dawdler = asyncio.create_task(self._dawdle())
@@ -76,7 +81,7 @@ class WsFeed:
                 await self._dawdler
             self._dawdler = None
 
-    async def _connect(self) -> None:
+    async def _connect(self, subscribe: bool = True) -> None:
         started = time.perf_counter()
         self._conn = await open_ws(
             self.url, self._on_message, self.kind, SLOW_RCVBUF if self.slow else None
@@ -87,8 +92,32 @@ class WsFeed:
             hello["token"] = self.client.token
         await self._conn.send(orjson.dumps(hello).decode())
         self.synced.clear()
+        self.ending.clear()  # a new connection: no old subscription to end
+        if subscribe:
+            await self.subscribe_all()
+
+    async def subscribe_all(self) -> None:
+        """One ``subscribe`` frame per space, sent in a burst (one socket write each, no
+        wait for answers)."""
         for space in self.spaces:
             await self._subscribe(space)
+
+    async def reauth(self, token: str, revoke: str | None = None, grant: str | None = None) -> None:
+        """A ``hello`` with a refreshed token (the client's own, already set). ``revoke``: the
+        token no longer grants that space, so the server ends its subscription with a
+        `forbidden` error frame; ``grant``: a space the token grants again, subscribed from
+        the client's cursor (empty: its copy was dropped at the revocation)."""
+        if revoke is not None and revoke in self.spaces:
+            self.spaces.remove(revoke)
+            self.synced.discard(revoke)
+            self.ending.add(revoke)
+        if self._conn is None:
+            return
+        hello = {"type": "hello", "client_id": self.client.client_id, "token": token}
+        await self._conn.send(orjson.dumps(hello).decode())
+        if grant is not None and grant not in self.spaces:
+            self.spaces.append(grant)
+            await self._subscribe(grant)
 
     async def _subscribe(self, space: str) -> None:
         assert self._conn is not None
@@ -131,7 +160,9 @@ class WsFeed:
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         client = self.client
-        if kind == "changes":
+        if self.ending and message.get("space") in self.ending:
+            self._ending(message)
+        elif kind == "changes":
             client.apply_changes(message["changes"])
             client.cursors[message["space"]] = message["cursor"]
             client.stats.count("changes_delivered", len(message["changes"]))
@@ -157,6 +188,24 @@ class WsFeed:
                     (f"ws of {client.client_id}", 500, str(message)[:300]))
         elif kind not in ("pong", "push_result", "welcome"):  # welcome: the hello's answer
             client.stats.error("ws_unknown_message", str(kind))
+
+    def _ending(self, message: dict[str, Any]) -> None:
+        """A frame of a space whose subscription a refreshed token ended: its last frame is
+        the server's `forbidden` error; anything before it (changes sent before the server
+        read the hello) is dropped, as the client dropped the space."""
+        space = message["space"]
+        if message.get("type") == "error" and message.get("code") == "forbidden":
+            self.ending.discard(space)
+            self.client.stats.count("subscriptions_ended_forbidden")
+            self._progress.set()
+        else:
+            self.client.stats.count("frames_after_revocation")
+
+    async def wait_progress(self, timeout: float) -> None:
+        """Until the next frame that moved something (or ``timeout``)."""
+        self._progress.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._progress.wait(), timeout)
 
     async def wait_for_seq(self, targets: dict[str, int], timeout: float) -> bool:
         """Wait until the feed delivered every space up to ``targets`` (seq per space)."""

@@ -28,7 +28,7 @@ class Scenario(Protocol):
     stats: Stats
     recorder: Sink
     rng: random.Random
-    space_names: list[str]
+    pool: list[str]  # the shared spaces (with --spaces-per-client > 1, not the private ones)
     clients: list[SimClient]
     client_spaces: dict[str, list[str]]
 
@@ -69,8 +69,8 @@ class Chaos:
         if not self.mix:
             return
         s = self.scenario
-        creator = s.make_client("seed", list(s.space_names))
-        for space in s.space_names:
+        creator = s.make_client("seed", list(s.pool))
+        for space in s.pool:
             for key in self.tallies(space):
                 creator.write(*key, "put", {"likes": 0, "tags": []})
             for key in self.notes(space):
@@ -79,12 +79,12 @@ class Chaos:
         if self.on("slow"):
             for _ in range(s.settings.slow_consumers):
                 # every space: an overflow must not lose the other spaces' changes
-                await s.follow(s.make_client("slow", list(s.space_names)), slow=True)
-            self.bulk = s.make_client("bulk", list(s.space_names))
+                await s.follow(s.make_client("slow", list(s.pool)), slow=True)
+            self.bulk = s.make_client("bulk", list(s.pool))
         if self.on("hostile"):
             for i in range(s.settings.hostile_clients):
-                space = s.space_names[i % len(s.space_names)]
-                other = s.space_names[(i + 1) % len(s.space_names)]  # its probes read it
+                space = s.pool[i % len(s.pool)]
+                other = s.pool[(i + 1) % len(s.pool)]  # its probes read it
                 self.hostile.append(s.make_client("hostile", [space], reads=[other]))
 
     def tasks(self) -> list[asyncio.Task[None]]:
@@ -99,7 +99,7 @@ class Chaos:
         while s.active():
             for _ in range(4):
                 n += 1
-                space = s.space_names[n % len(s.space_names)]
+                space = s.pool[n % len(s.pool)]
                 client.write(space, "bulk", f"bulk-{n % 5}", "put", {"n": n, "pad": pad})
             if not await client.push(client.outbox[: s.settings.batch_size]):
                 await asyncio.sleep(0.05)
@@ -134,7 +134,7 @@ class Chaos:
     async def _hostile(self, client: SimClient, index: int) -> None:
         s, rng = self.scenario, random.Random(self.rng.random())
         space = s.client_spaces[client.client_id][0]
-        other = s.space_names[(index + 1) % len(s.space_names)]
+        other = s.pool[(index + 1) % len(s.pool)]
         targets = self.notes(space) + self.tallies(space)
         probes: list[str] = sorted(http_probes(client.client_id, space)) + sorted(WS_PROBES)
         rng.shuffle(probes)

@@ -14,6 +14,7 @@ from load.auth import READ, WRITE, grants, mint_token
 from load.chaos.mix import Chaos
 from load.checker import ClientView
 from load.client import SimClient
+from load.memory import MemoryLog
 from load.recorder import Sink
 from load.replica import Replicas
 from load.settings import Settings
@@ -45,7 +46,13 @@ class Scenario:
         # A fresh prefix per run: spaces never hold records from an earlier run, so any
         # record the checker finds there was written by this run.
         self.run_id = secrets.token_hex(3)
-        self.space_names = [f"load-{self.run_id}-s{i}" for i in range(max(1, settings.spaces))]
+        # The shared pool (--spaces), then, with --spaces-per-client > 1, one private space
+        # per client (see spaces_of). Every space of the run is in space_names: the journal
+        # and the checker read them all.
+        self.pool = [f"load-{self.run_id}-s{i}" for i in range(max(1, settings.spaces))]
+        self.space_names = list(self.pool)
+        if settings.spaces_per_client > 1 and self.private_spaces:
+            self.space_names += [self.private_space(i) for i in range(self.followers())]
         self.clients: list[SimClient] = []
         self.replicas = Replicas()  # every client's confirmed copy, stored once per record
         self.client_spaces: dict[str, list[str]] = {}
@@ -56,6 +63,33 @@ class Scenario:
         pad = max(0, settings.record_size - 70)
         self._pad = "x" * pad
         self.chaos = Chaos(self)
+        self.memory: MemoryLog | None = None  # set by the runner: the server's resident set
+
+    # -- spaces -------------------------------------------------------------------------
+
+    private_spaces = True  # initial-sync: no (its readers join the pool's first N spaces)
+
+    def followers(self) -> int:
+        """How many clients get spaces_of(i) (fanout: its subscribers)."""
+        return self.settings.clients
+
+    def private_space(self, index: int) -> str:
+        return f"load-{self.run_id}-p{index}"
+
+    def spaces_of(self, index: int) -> list[str]:
+        """The spaces client ``index`` follows, deterministic from the seed.
+
+        One space per client (the default): its home space, ``index`` mod ``--spaces``,
+        shared round-robin. ``--spaces-per-client N`` > 1: N-1 distinct spaces of the shared
+        pool (``--spaces``), drawn by ``random.Random(f"{seed}:{index}")``, then a private
+        space of its own (``load-RUN-p{index}``), as a user has a space of their own and the
+        spaces they share. Each pool space is followed by about clients x (N-1) / spaces
+        clients, so its convergence is judged across clients that wrote to it."""
+        n = self.settings.spaces_per_client
+        if n <= 1:
+            return [self.pool[index % len(self.pool)]]
+        shared = random.Random(f"{self.settings.seed}:{index}").sample(self.pool, n - 1)
+        return [*shared, self.private_space(index)]
 
     # -- bounds -------------------------------------------------------------------------
 
@@ -103,7 +137,7 @@ class Scenario:
         )
         client.expect_forbidden = read_only
         self.clients.append(client)
-        self.client_spaces[client_id] = spaces
+        self.client_spaces[client_id] = list(spaces)  # grants change it (load/grants.py)
         return client
 
     def checker_token(self) -> str | None:
@@ -114,9 +148,12 @@ class Scenario:
         sub = f"load-{self.run_id}-checker"
         return mint_token(self.settings.token_secret, sub, grants(self.space_names, READ))
 
-    async def follow(self, client: SimClient, slow: bool = False) -> WsFeed:
+    async def follow(self, client: SimClient, slow: bool = False,
+                     subscribe: bool = True) -> WsFeed:
+        """One WebSocket for all the client's spaces: hello, then a burst of subscribe frames
+        (``subscribe=False``: connected and greeted only; ``WsFeed.subscribe_all`` later)."""
         feed = WsFeed(client, self.settings.ws_client, slow=slow)
-        await feed.start(self.client_spaces[client.client_id])
+        await feed.start(self.client_spaces[client.client_id], subscribe)
         self.feeds[client.client_id] = feed
         return feed
 

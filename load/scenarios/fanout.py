@@ -1,36 +1,83 @@
 """fanout: N WebSocket subscribers on one space, M writers pushing over HTTP at a fixed
 total rate; measures write-to-delivery latency (push sent -> change received by each
 subscriber). Writers and subscribers live in this process, so one monotonic clock times both.
-The figure includes this process's own decoding time, an honest upper bound for the server."""
+The figure includes this process's own decoding time, an honest upper bound for the server.
+
+With ``--spaces-per-client K`` > 1 each subscriber follows K spaces on its one socket
+(scenarios/base.py, ``spaces_of``) and the writers write to the shared pool, each write to a
+space drawn at random: a change reaches that space's subscribers. The subscribers first
+connect and say hello, then send their subscribe frames, so that the server's resident set
+before and after the subscriptions gives its memory per subscription
+(``results.subscriptions``, with the server's pid: ``--spawn`` or ``--server-pid``)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import random
 import time
 from typing import Any
 
 from load.client import SimClient
 from load.scenarios.base import Scenario, bounded_gather
 
+SETTLE_RSS_S = 1.0  # a pause before each reading of the server's resident set
+
 
 class Fanout(Scenario):
     name = "fanout"
     description = "N WebSocket subscribers, M writers, write-to-delivery latency"
 
+    def followers(self) -> int:
+        return self.settings.subscribers
+
     async def setup(self) -> None:
         s = self.settings
-        self.space = self.space_names[0]
-        self.subscribers = [self.make_client("sub", [self.space]) for _ in range(s.subscribers)]
-        self.writers = [self.make_client("pub", [self.space]) for _ in range(max(1, s.writers))]
+        many = s.spaces_per_client > 1
+        # one space for everyone (the classic benchmark), or each subscriber's own K
+        self.targets = self.pool if many else self.pool[:1]
+        self.subscribers = [self.make_client("sub", self.spaces_of(i) if many else self.targets)
+                            for i in range(s.subscribers)]
+        self.writers = [self.make_client("pub", [] if many else self.targets,
+                                         writes=self.targets if many else None)
+                        for _ in range(max(1, s.writers))]
         self.sent_at: dict[str, tuple[float, str]] = {}  # record id: when, through which URL
         for sub in self.subscribers:
             sub.on_change = functools.partial(self._delivered, sub.url)
-        await bounded_gather(self.follow(c) for c in self.subscribers)
+        before = await self._server_rss()
+        await bounded_gather(self.follow(c, subscribe=False) for c in self.subscribers)
+        connected = await self._server_rss()
         started = time.monotonic()
+        await bounded_gather(feed.subscribe_all() for feed in self.feeds.values())
         for feed in self.feeds.values():
             await feed.wait_synced(max(1.0, s.settle_timeout - (time.monotonic() - started)))
         self.stats.extra["subscribed_s"] = round(time.monotonic() - started, 3)
+        self._subscription_memory(before, connected, await self._server_rss())
+
+    async def _server_rss(self) -> float | None:
+        if self.memory is None or self.memory.server_pid is None:
+            return None
+        await asyncio.sleep(SETTLE_RSS_S)
+        _tool, server = self.memory.now()
+        return server
+
+    def _subscription_memory(self, before: float | None, connected: float | None,
+                             subscribed: float | None) -> None:
+        """The server's resident set before the subscribers connected, once they said hello,
+        and once every subscription is synced: KB per connection and per subscription."""
+        connections = len(self.feeds)
+        subscriptions = sum(len(feed.spaces) for feed in self.feeds.values())
+        figures: dict[str, float | int | None] = {
+            "connections": connections, "subscriptions": subscriptions,
+            "server_rss_mb_before": before, "server_rss_mb_connected": connected,
+            "server_rss_mb_subscribed": subscribed,
+            "kb_per_connection": None, "kb_per_subscription": None,
+        }
+        if before is not None and connected is not None and subscribed is not None:
+            figures["kb_per_connection"] = round((connected - before) * 1024 / connections, 2)
+            figures["kb_per_subscription"] = round(
+                (subscribed - connected) * 1024 / max(1, subscriptions), 2)
+        self.stats.extra["subscriptions"] = figures
 
     def _delivered(self, url: str, change: dict[str, Any], now: float) -> None:
         sent = self.sent_at.get(change["id"])
@@ -49,6 +96,7 @@ class Fanout(Scenario):
 
     async def _loop(self, index: int, writer: SimClient) -> None:
         period = len(self.writers) / max(self.settings.rate, 0.001)
+        rng = random.Random(f"{self.settings.seed}:writer{index}")
         next_at = time.monotonic() + period * index / len(self.writers)
         n = 0
         while self.active() and self.take(1):
@@ -56,6 +104,7 @@ class Fanout(Scenario):
             next_at += period
             n += 1
             rid = f"{writer.client_id}-{n}"
-            writer.write(self.space, "events", rid, "put", self.payload(writer, n))
+            space = self.targets[rng.randrange(len(self.targets))]
+            writer.write(space, "events", rid, "put", self.payload(writer, n))
             self.sent_at[rid] = (time.perf_counter(), writer.url)
             await writer.push(writer.outbox[:])

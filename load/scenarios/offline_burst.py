@@ -18,7 +18,7 @@ class OfflineBurst(Scenario):
     async def setup(self) -> None:
         self.mixes = []
         for i in range(self.settings.clients):
-            spaces = [self.space_names[i % len(self.space_names)]]
+            spaces = self.spaces_of(i)
             self.mixes.append(WriteMix(self, self.make_client("burst", spaces), spaces))
 
     async def drive(self) -> None:
@@ -43,5 +43,7 @@ class OfflineBurst(Scenario):
             # Back online: replay the outbox (one batch, split only past the batch limit;
             # with chains, in batches of random sizes).
             await self.replay_outbox(client, rng, split=self.chaos.on("chains"))
-            for space in mix.spaces:
-                await client.pull(space)
+            if len(mix.spaces) == 1:
+                await client.pull(mix.spaces[0])
+            else:
+                await client.pull_many(mix.spaces)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from load.client import SimClient
+from load.replica import Key, space_of
 from load.scenarios.base import Scenario
 
 COLLECTIONS = ("todos", "notes")
@@ -19,10 +20,21 @@ class WriteMix:
     def __init__(self, scenario: Scenario, client: SimClient, spaces: list[str]) -> None:
         self.scenario = scenario
         self.client = client
-        self.spaces = spaces
+        self.spaces = list(spaces)  # its own list: a revocation changes it (load/grants.py)
         self.rng = random.Random(scenario.rng.random())
-        self.alive: list[tuple[str, str, str]] = []
+        self.alive: list[Key] = []
         self.created = 0
+
+    def forget(self, space: str) -> None:
+        """A revoked space (load/grants.py): no more writes there, its records forgotten."""
+        if space in self.spaces:
+            self.spaces.remove(space)
+        self.alive = [key for key in self.alive if space_of(key) != space]
+
+    def add(self, space: str) -> None:
+        """A space granted (again): new records go there too."""
+        if space not in self.spaces:
+            self.spaces.append(space)
 
     def write(self, n: int) -> None:
         rng, client = self.rng, self.client

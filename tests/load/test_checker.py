@@ -211,3 +211,23 @@ def test_an_increment_lost_in_a_merge_is_reported():
         {"mid": 1, "status": "merged", "version": 3, "seq": 3, "record": lost}
     ]
     assert run(rec, [lost]) == ["counter_mismatch"]
+
+
+def test_each_space_is_judged_for_the_clients_that_follow_it():
+    rec, final = history()
+    other = {**record("x1", 1, 1, {"n": 1}), "space": "sp2"}
+    m = {**mutation(1, "x1", "put", 0, {"n": 1}, node="c5"), "space": "sp2"}
+    rec.sent("c5", [m])
+    rec.answered("c5", [{"mid": 1, "status": "applied", "version": 1, "seq": 1}])
+    feeds = {"a": {S: [final], "sp2": [other]}}
+    both = ClientView("c1", [S, "sp2"], store_of(final, other))
+    behind = ClientView("c2", [S, "sp2"], store_of(final))  # sp2 not caught up
+    # c3 holds nothing of sp2 and does not follow it (revoked): not expected of it
+    one = ClientView("c3", [S], store_of(final))
+    verdict = check(rec, feeds, [both, behind, one], [S, "sp2"])
+    assert [(a["kind"], a["client_id"], a["space"]) for a in verdict.anomalies] == [
+        ("client_diverged", "c2", "sp2")]
+    counts = verdict.counts
+    assert (counts["follows_checked"], counts["spaces_followed"], counts["spaces_shared"],
+            counts["spaces_diverged"]) == (5, 2, 2, 1)
+    assert check(rec, feeds, [both, one], [S, "sp2"]).ok

@@ -115,3 +115,29 @@ def test_a_bad_url_is_a_one_line_usage_error_with_status_2(url, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert url in lines[0] and "Traceback" not in done.stderr
     assert not (tmp_path / "report").exists()  # nothing was run
+
+
+def test_spaces_per_client_and_revocations_are_checked_against_each_other():
+    url = "http://127.0.0.1:8000"
+    secret = "x" * 32
+    assert problem("steady", "--url", url, "--spaces", "4", "--spaces-per-client", "5") is None
+    assert "at least --spaces-per-client - 1" in (
+        problem("steady", "--url", url, "--spaces", "3", "--spaces-per-client", "5") or "")
+    assert "initial-sync: --spaces must be at least" in (
+        problem("initial-sync", "--url", url, "--spaces", "4", "--spaces-per-client", "5") or "")
+    assert "must be in [1, 1000]" in (
+        problem("steady", "--url", url, "--spaces-per-client", "0") or "")
+    assert "applies to steady, offline-burst" in (
+        problem("contention", "--url", url, "--spaces-per-client", "2") or "")
+    assert problem("steady", "--url", url, "--spaces-per-client", "3",
+                   "--token-secret", secret, "--revocations", "2") is None
+    assert "needs --token-secret" in (
+        problem("steady", "--url", url, "--spaces-per-client", "3", "--revocations", "2") or "")
+    assert "needs --token-secret" in (
+        problem("steady", "--url", url, "--token-secret", secret, "--revocations", "2") or "")
+    assert "applies to the steady scenario" in (
+        problem("fanout", "--url", url, "--spaces-per-client", "3", "--token-secret", secret,
+                "--revocations", "2") or "")
+    assert "--revocations must be in" in (
+        problem("steady", "--url", url, "--clients", "4", "--spaces-per-client", "3",
+                "--token-secret", secret, "--revocations", "5") or "")
