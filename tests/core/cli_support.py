@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
-from tests.server import REPO, auth_args
+from tests.server import REPO, START_TIMEOUT, auth_args
 
 # Root ignores file permissions; these capabilities are dropped so that an unwritable path
 # is unwritable for the command under test too (setpriv is part of util-linux).
@@ -22,9 +22,10 @@ def syncserver_command() -> list[str]:
 
 
 def run_syncserver(args: Sequence[str], env: Mapping[str, str] | None = None,
-                   timeout: float = 30.0, unprivileged: bool = False
+                   timeout: float = START_TIMEOUT, unprivileged: bool = False
                    ) -> subprocess.CompletedProcess[str]:
-    """Run the command to its end. `unprivileged`: without root's right to ignore file
+    """Run the command to its end (`timeout`: a bound on one that never ends, as the
+    server's start in tests/server.py). `unprivileged`: without root's right to ignore file
     permissions (a no-op when the tests do not run as root)."""
     command = syncserver_command()
     if unprivileged and os.geteuid() == 0:

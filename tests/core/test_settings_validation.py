@@ -117,8 +117,7 @@ def test_serve_with_a_bad_setting_exits_2_with_one_line_and_serves_nothing(
         args: list[str], env: dict[str, str], named: str, tmp_path: Path) -> None:
     db = tmp_path / "never.db"
     port = [] if "--port" in args else ["--port", str(free_port())]
-    done = run_syncserver(["serve", "--db", str(db), "--no-demo", *port, *args], env=env,
-                          timeout=20)
+    done = run_syncserver(["serve", "--db", str(db), "--no-demo", *port, *args], env=env)
     assert_one_line_failure(done, named, status=2)
     assert not db.exists(), "a bad setting must stop the server before it touches the db"
 

@@ -23,7 +23,7 @@ def test_a_second_server_on_the_same_file_is_refused_at_start(tmp_path: Path) ->
     first = ServerProcess(db).start()
     try:
         done = run_syncserver(["serve", "--db", str(db), "--no-demo",
-                               "--port", str(free_port())], timeout=20)
+                               "--port", str(free_port())])
         message = assert_one_line_failure(done, str(db), "in use")
         assert first.proc is not None and str(first.proc.pid) in message
         assert httpx.get(first.url + "/healthz").status_code == 200
@@ -80,7 +80,7 @@ def test_a_second_server_through_a_symlink_is_refused_and_a_kill_frees_the_file(
         with httpx.Client(base_url=first.url) as c:
             push(c, "c-link", [mutation(1, "kept", space="link")])
         done = run_syncserver(["serve", "--db", str(link), "--no-demo",
-                               "--port", str(free_port())], timeout=20)
+                               "--port", str(free_port())])
         message = assert_one_line_failure(done, str(link), "in use", "stop it first")
         assert first.proc is not None and str(first.proc.pid) in message
         assert httpx.get(first.url + "/healthz").status_code == 200
@@ -109,13 +109,13 @@ def test_a_second_server_through_a_hard_link_is_refused_and_two_names_are_refuse
             push(c, "c-hard", [mutation(1, "kept", space="hard")])
         hard.hardlink_to(db)
         done = run_syncserver(["serve", "--db", str(hard), "--no-demo",
-                               "--port", str(free_port())], timeout=20)
+                               "--port", str(free_port())])
         message = assert_one_line_failure(done, str(hard), "in use", "stop it first")
         assert first.proc is not None and str(first.proc.pid) in message
         first.kill()
         for name in (hard, db):
             done = run_syncserver(["serve", "--db", str(name), "--no-demo",
-                                   "--port", str(free_port())], timeout=20)
+                                   "--port", str(free_port())])
             assert_one_line_failure(done, str(name), "2 names", "remove")
     finally:
         first.kill()

@@ -14,7 +14,7 @@ from .cli_support import assert_one_line_failure, run_syncserver
 
 def _serve(db: str, *args: str, unprivileged: bool = False):  # type: ignore[no-untyped-def]
     port = [] if "--port" in args else ["--port", str(free_port())]
-    return run_syncserver(["serve", "--db", db, "--no-demo", *port, *args], timeout=20,
+    return run_syncserver(["serve", "--db", db, "--no-demo", *port, *args],
                           unprivileged=unprivileged)
 
 

@@ -210,9 +210,9 @@ def test_static_that_is_not_a_directory_is_one_line_and_exit_2(
     db = tmp_path / "never.db"
     args = ["serve", "--db", str(db), "--port", str(free_port())]
     if how == "flag":
-        done = run_syncserver([*args, "--static", str(target)], timeout=20)
+        done = run_syncserver([*args, "--static", str(target)])
     else:
-        done = run_syncserver(args, env={"SYNCSERVER_STATIC": str(target)}, timeout=20)
+        done = run_syncserver(args, env={"SYNCSERVER_STATIC": str(target)})
     message = assert_one_line_failure(done, "--static", "SYNCSERVER_STATIC", str(target),
                                       status=2)
     assert ("no such directory" if what == "missing" else "not a directory") in message

@@ -103,7 +103,7 @@ def test_a_certificate_without_its_key_is_refused_before_anything_is_served(
         tmp_path: Path, certs: Certificates) -> None:
     for given in (["--ssl-certfile", str(certs.cert)], ["--ssl-keyfile", str(certs.key)]):
         args, db = _serve(tmp_path, *given)
-        done = run_syncserver(args, timeout=20)
+        done = run_syncserver(args)
         assert_one_line_failure(done, "--ssl-certfile", "--ssl-keyfile", status=2)
         assert not db.exists()
 
@@ -112,7 +112,7 @@ def test_a_missing_certificate_file_is_refused_with_its_setting(
         tmp_path: Path, certs: Certificates) -> None:
     args, _db = _serve(tmp_path, "--ssl-certfile", str(tmp_path / "nope.pem"),
                       "--ssl-keyfile", str(certs.key))
-    done = run_syncserver(args, timeout=20)
+    done = run_syncserver(args)
     assert_one_line_failure(done, "--ssl-certfile", "SYNCSERVER_SSL_CERTFILE", "no such file",
                             status=2)
 
@@ -128,7 +128,7 @@ def test_a_bad_certificate_and_key_pair_is_one_line_before_serving(
                  "certificate as key": (certs.cert, certs.cert),
                  "encrypted key": (certs.cert, certs.encrypted_key)}[case]
     args, _ = _serve(tmp_path, "--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
-    done = run_syncserver(args, timeout=20)  # stdin is not a terminal: no prompt hangs
+    done = run_syncserver(args)  # stdin is not a terminal: no prompt hangs
     assert_one_line_failure(done, str(key), "--ssl-keyfile", status=1)
 
 
