@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 
 SUBSCRIPTIONS = 4000
@@ -25,6 +26,7 @@ def rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+@pytest.mark.slow  # ~10 s on a busy 2-core machine: a server start and 4,000 subscriptions
 def test_an_idle_subscription_costs_the_server_little_memory(server_factory):
     server = server_factory(args=("--ws-max-subscriptions", str(SUBSCRIPTIONS)))
     assert server.proc is not None
