@@ -81,6 +81,16 @@ def test_many_spaces_per_client_converge_space_by_space(live_server, run_load):
     assert counts["spaces_shared"] == 3
 
 
+def test_offline_replays_and_the_chaos_mix_over_many_spaces_converge(live_server, run_load):
+    # batches replayed from the outbox span a client's spaces; the chaos mix plays on the pool
+    status, report = run_load("offline-burst", live_server.url, *SHORT, "--clients", "6",
+                              "--spaces", "3", "--spaces-per-client", "3", "--chaos",
+                              "--offline-max", "0.4")
+    assert report["convergence"]["anomalies"] == [], live_server.log.read_text()[-3000:]
+    assert status == 0 and report["results"]["errors"] == {}
+    assert report["convergence"]["counts"]["spaces_shared"] == 3
+
+
 def test_a_run_with_grants_and_revocations_ends_clean(tmp_path: Path):
     clients, revocations = 8, 6
     status, report = run_spawned(tmp_path, "steady", "--duration", "2", "--settle-timeout", "20",
