@@ -9,6 +9,7 @@ import contextlib
 import random
 import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -204,13 +205,17 @@ async def execute(
                 "settle": [round(load_ended, 3), round(stats.elapsed(), 3)],
             }
             memory.mark("settle")
-            token = scenario.checker_token()  # --token, or a read-only token of its own
+            # --token, or a read-only token of its own per partition of the spaces
+            token_for = scenario.checker_token
             try:
-                journal.audit = await read_audit(settings.urls[0], scenario.space_names, token)
+                audit: list[dict[str, Any]] = []
+                for part in journal.parts:
+                    audit += await read_audit(settings.urls[0], part, token_for(part))
+                journal.audit = audit
             except (SnapshotError, HttpError, orjson.JSONDecodeError, KeyError) as exc:
                 stats.error("audit_unreadable", str(exc))  # the checker warns audit_unavailable
             started = time.monotonic()
-            verdict = await check_run(settings, scenario.views(), journal, token)
+            verdict = await check_run(settings, scenario.views(), journal, token_for)
             stats.extra["check_s"] = round(time.monotonic() - started, 3)
             memory.mark("check")
     finally:
@@ -221,7 +226,8 @@ async def execute(
 
 
 async def check_run(
-    settings: Settings, views: list[ClientView], journal: Journal, token: str | None = None
+    settings: Settings, views: list[ClientView], journal: Journal,
+    token_for: Callable[[list[str]], str | None] = lambda spaces: None,
 ) -> Verdict:
     """The checker, one partition of spaces at a time: its history read back from the
     journal, its feed read from cursor zero (from every URL, and once more with page size
@@ -230,6 +236,7 @@ async def check_run(
     results = 0
     for spaces, recorder in journal.partitions():
         feeds: dict[str, Feed] = {}
+        token = token_for(spaces)
         for url in settings.urls:
             feeds[url] = await read_feed(url, spaces, settings.page_limit, token)
         label = f"{settings.urls[0]} (page size {CHECK_PAGE})"

@@ -19,7 +19,9 @@ does is what the browser client does (docs/client.md):
 Each of these is counted (``revocations``, ``grants``, ``subscriptions_ended_forbidden``,
 ``revoked_pulls_forbidden``, ``revoked_writes_forbidden``); anything else (a write to a
 revoked space accepted, a subscription the server never ended) is an error of the run.
-Token refreshes happen between a client's pushes, never with a push of its own in flight."""
+Token refreshes happen between a client's pushes, never with a push of its own in flight,
+and after its outbox is pushed (so that the one write sent to a revoked space is the only
+one, and the counts are exact)."""
 
 from __future__ import annotations
 
@@ -98,6 +100,8 @@ class Refresher:
         now = time.monotonic() - self.started
         while self.steps and (all_of_them or self.steps[0].at <= now):
             step = self.steps.pop(0)
+            if not await self.client.flush(self.scenario.settings.batch_size):
+                self.scenario.stats.error("outbox_not_flushed", self.client.client_id)
             await (self._grant(step.space) if step.grant else self._revoke(step.space))
 
     def _refresh_token(self) -> str:

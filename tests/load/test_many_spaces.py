@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import jwt
 import pytest
 
 from load.grants import plan
@@ -81,6 +82,16 @@ def test_many_spaces_per_client_converge_space_by_space(live_server, run_load):
     assert counts["spaces_shared"] == 3
 
 
+def test_offline_replays_and_the_chaos_mix_over_many_spaces_converge(live_server, run_load):
+    # batches replayed from the outbox span a client's spaces; the chaos mix plays on the pool
+    status, report = run_load("offline-burst", live_server.url, *SHORT, "--clients", "6",
+                              "--spaces", "3", "--spaces-per-client", "3", "--chaos",
+                              "--offline-max", "0.4")
+    assert report["convergence"]["anomalies"] == [], live_server.log.read_text()[-3000:]
+    assert status == 0 and report["results"]["errors"] == {}
+    assert report["convergence"]["counts"]["spaces_shared"] == 3
+
+
 def test_a_run_with_grants_and_revocations_ends_clean(tmp_path: Path):
     clients, revocations = 8, 6
     status, report = run_spawned(tmp_path, "steady", "--duration", "2", "--settle-timeout", "20",
@@ -130,3 +141,17 @@ def test_a_new_client_joins_many_spaces_over_http_and_over_one_websocket(live_se
     assert results["latency_ms"]["pull_many"]["count"] >= 2000 // 300
     assert results["latency_ms"]["initial_sync_ws"]["count"] == 1
     assert report["convergence"]["counts"]["follows_checked"] == 2 * 5
+
+
+def test_the_checker_reads_each_partition_of_the_spaces_with_a_token_of_its_own():
+    # 1,200 private spaces granted by name in one token would not fit in a request's
+    # headers (SYNCSERVER_MAX_HEADER_BYTES): the checker's tokens grant a partition each
+    run = steady(clients=1200, spaces=50, spaces_per_client=20, seed=1,
+                 token_secret="s" * 32)
+    whole = run.checker_token()
+    assert whole is not None and len(whole) > 32_768
+    part = run.space_names[:17]
+    token = run.checker_token(part)
+    assert token is not None and len(token) < 2_000
+    claims = jwt.decode(token, "s" * 32, algorithms=["HS256"])
+    assert claims["spaces"] == dict.fromkeys(part, "r")
