@@ -15,6 +15,10 @@ class Metrics:
                                       registry=self.registry)
         self.ws_connections = Gauge("syncserver_ws_connections", "Open WebSocket connections",
                                     registry=self.registry)
+        self.ws_subscriptions = Gauge(
+            "syncserver_ws_subscriptions",
+            "WebSocket subscriptions held now, over all connections (at most "
+            "SYNCSERVER_MAX_SUBSCRIPTIONS)", registry=self.registry)
         self.long_polls_waiting = Gauge("syncserver_long_polls_waiting",
                                         "Long-polls waiting for a change now",
                                         registry=self.registry)

@@ -147,9 +147,14 @@ class Settings:
         30.0, "seconds a client has to send a push or resolution body (408 past it)",
         Number(0.1, 3600))
     ws_max_subscriptions: int = _setting(
-        20, "most subscriptions on one WebSocket connection: a client follows every space "
+        500, "most subscriptions on one WebSocket connection: a client follows every space "
         "of its user on one socket (each costs about 2.5 KB and a catch-up read)",
         Whole(1, 100_000))
+    max_subscriptions: int = _setting(
+        20_000, "most WebSocket subscriptions held at once over all connections (about 2.5 KB "
+        "each once caught up, more while a flood of them catches up: docs/benchmarks.md); "
+        "past it a subscribe is refused with too_many_subscriptions and a retry_after",
+        Whole(1, 100_000_000))
     max_pages_in_flight_bytes: int = _setting(
         32_000_000, "bytes of changes pages (HTTP pulls, WebSocket catch-up) held at once "
         "for clients that have not taken them yet, over all connections; past it a page "

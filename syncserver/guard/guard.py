@@ -35,6 +35,9 @@ class Guard:
         self.user_connections = UserConnections(settings.max_user_connections)
         self.long_polls = Gate(settings.max_long_polls)
         self.connections = Gate(settings.max_connections)  # WebSockets
+        # WebSocket subscriptions over all connections: what bounds their memory.
+        self.subscriptions = Gate(settings.max_subscriptions)
+        metrics.ws_subscriptions.set_function(lambda: self.subscriptions.held)
         self.reading = asyncio.Semaphore(PAGE_READS)
         self.pages = PagePool(settings.max_pages_in_flight_bytes,
                               settings.max_record_bytes + CHANGE_ENVELOPE)

@@ -42,10 +42,11 @@ class Table(Protocol):
     service: SyncService
     pages: PagePool
     outbox: Outbox
-    by_space: dict[str, Subscription]
     catching_up: asyncio.Lock  # one catch-up page read at a time per connection
 
     def slow_consumer(self) -> None: ...
+
+    def remove(self, sub: Subscription) -> None: ...
 
 
 def resync_required(space: str, detail: str) -> dict[str, Any]:
@@ -98,8 +99,7 @@ class Subscription:
         self.service.notifier.unlisten(self.space, self.on_publish)
         self._drop_pending()
         await self.outbox.send(message)
-        if self.table.by_space.get(self.space) is self:
-            del self.table.by_space[self.space]
+        self.table.remove(self)
 
     def resync_message(self) -> dict[str, Any]:
         return {"type": "resync", "space": self.space, "code": "slow_consumer",
