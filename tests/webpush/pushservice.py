@@ -87,7 +87,7 @@ class PushService:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 service._handle(self)
 
             def log_message(self, format: str, *args: Any) -> None:

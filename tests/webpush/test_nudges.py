@@ -68,7 +68,7 @@ def test_a_device_live_on_a_websocket_following_the_space_is_not_nudged(
                                             "token": bearer}).decode())
                 assert orjson.loads(await ws.recv())["type"] == "welcome"
                 await ws.send(orjson.dumps({"type": "subscribe", "space": "team"}).decode())
-                while not (frame := orjson.loads(await ws.recv())).get("cursor"):
+                while not orjson.loads(await ws.recv()).get("cursor"):
                     pass  # the catch-up's answer
                 await asyncio.to_thread(write, alice, "c-writer", 1)
                 assert (await asyncio.wait_for(ws.recv(), 10))  # the live change

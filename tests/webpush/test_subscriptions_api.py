@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from syncserver.model.errors import ErrorCode, SyncError
 from syncserver.webpush.endpoints import check_endpoint
 from tests.helpers import assert_problem, wait_for
 from tests.server import ServerProcess
@@ -34,9 +35,9 @@ def stored(db: Path) -> int:
     "https://push example.com/x",
 ])
 def test_endpoints_that_are_not_public_https_hosts_are_refused(url: str) -> None:
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(SyncError) as refused:
         check_endpoint(url, allow_loopback=False)
-    assert getattr(refused.value, "code", None) is not None, refused.value
+    assert refused.value.code == ErrorCode.INVALID_REQUEST
 
 
 def test_public_https_endpoints_pass_and_loopback_only_with_the_setting() -> None:
@@ -45,7 +46,7 @@ def test_public_https_endpoints_pass_and_loopback_only_with_the_setting() -> Non
                 "https://web.push.apple.com/QO", "https://8.8.8.8/x"):
         assert check_endpoint(url, allow_loopback=False) == url
     assert check_endpoint("http://127.0.0.1:9/x", allow_loopback=True)
-    with pytest.raises(Exception):  # the setting allows this machine, not the network
+    with pytest.raises(SyncError):  # the setting allows this machine, not the network
         check_endpoint("http://10.0.0.1/x", allow_loopback=True)
 
 
