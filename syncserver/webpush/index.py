@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from ..config.metrics import Metrics
 from ..storage.base import Storage
 
 log = logging.getLogger("syncserver.webpush")
 
 
 class SpaceIndex:
-    def __init__(self, storage: Storage, interval: float) -> None:
+    def __init__(self, storage: Storage, metrics: Metrics, interval: float) -> None:
         self.storage = storage
+        self.metrics = metrics
         self.interval = interval
         self.spaces: set[str] = set()
         self.version: str | None = None
@@ -33,6 +35,7 @@ class SpaceIndex:
 
     async def load(self) -> None:
         self.version, self.spaces = await self.storage.push_spaces()
+        self.metrics.webpush_spaces.set(len(self.spaces))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._refresh())
@@ -45,6 +48,7 @@ class SpaceIndex:
 
     def add(self, spaces: tuple[str, ...]) -> None:
         self.spaces.update(spaces)
+        self.metrics.webpush_spaces.set(len(self.spaces))
 
     async def check(self) -> None:
         """Reload the set if a save or delete anywhere changed it."""

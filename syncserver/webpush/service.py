@@ -39,7 +39,7 @@ class WebPush:
         self.live = live
         self.enabled = settings.webpush
         self.key: vapid.VapidKey | None = None
-        self.index = SpaceIndex(storage, settings.fanout_catchup_interval)
+        self.index = SpaceIndex(storage, metrics, settings.fanout_catchup_interval)
         self.sender: Sender | None = None
         self.nudger: Nudger | None = None
         rate = settings.webpush_notify_rate
