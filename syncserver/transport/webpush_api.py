@@ -24,6 +24,13 @@ async def key(request: Request) -> Response:
                         headers={"cache-control": "no-cache"})
 
 
+async def subscriptions(request: Request) -> Response:
+    """One route for both methods: a 405 then names both in Allow."""
+    if request.method == "DELETE":
+        return await unregister(request)
+    return await register(request)
+
+
 async def register(request: Request) -> Response:
     webpush = _webpush(request)
     webpush.public_key()  # 404 webpush_disabled before a token or a body is read
@@ -50,7 +57,6 @@ async def notify(request: Request) -> Response:
 
 routes = [
     Route("/v1/webpush/key", key, methods=["GET"]),
-    Route("/v1/webpush/subscriptions", register, methods=["POST"]),
-    Route("/v1/webpush/subscriptions", unregister, methods=["DELETE"]),
+    Route("/v1/webpush/subscriptions", subscriptions, methods=["POST", "DELETE"]),
     Route("/v1/notify", notify, methods=["POST"]),
 ]
