@@ -65,5 +65,37 @@ class Metrics:
             "syncserver_fanout_listening",
             "1 while the listening connection is up", registry=self.registry)
 
+        # Web Push (syncserver/webpush/).
+        self.webpush_sent = Counter(
+            "syncserver_webpush_sent", "Pushes a push service accepted, by kind (sync, notify)",
+            ["kind"], registry=self.registry)
+        self.webpush_coalesced = Counter(
+            "syncserver_webpush_coalesced",
+            "Sync nudges folded into a later one (the device's interval, or one still waiting "
+            "in the queue)", registry=self.registry)
+        self.webpush_failed = Counter(
+            "syncserver_webpush_failed",
+            "Pushes given up: refused by the push service, or retried too often",
+            registry=self.registry)
+        self.webpush_retries = Counter(
+            "syncserver_webpush_retries", "Pushes sent again after a 429, a 5xx or no answer",
+            registry=self.registry)
+        self.webpush_dropped = Counter(
+            "syncserver_webpush_dropped",
+            "Pushes dropped unsent because the queue was full (the oldest first)",
+            registry=self.registry)
+        self.webpush_subscriptions_dropped = Counter(
+            "syncserver_webpush_subscriptions_dropped",
+            "Push subscriptions removed because their push service answered 404 or 410",
+            registry=self.registry)
+        self.webpush_spaces = Gauge(
+            "syncserver_webpush_spaces",
+            "Spaces with a push subscription, as this instance knows them (its index)",
+            registry=self.registry)
+        self.webpush_queue_depth = Gauge(
+            "syncserver_webpush_queue_depth",
+            "Pushes waiting to be sent (queued or waiting to be retried)",
+            registry=self.registry)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -259,3 +259,28 @@ def check_metrics_token(value: str) -> None:
                          "random characters")
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValueError("spaces or control characters cannot be sent in a header")
+
+
+def check_vapid_key(value: str) -> None:
+    """Empty, a PEM private key, or the base64url raw P-256 private key `syncserver vapid`
+    prints (32 bytes); the key itself is parsed at start (webpush/vapid.py)."""
+    if value == "" or value.lstrip().startswith("-----BEGIN"):
+        return
+    import base64
+    import binascii
+
+    try:
+        raw = base64.urlsafe_b64decode(value.strip() + "=" * (-len(value.strip()) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("neither a PEM key nor base64url") from None
+    if len(raw) != 32:
+        raise ValueError(f"{len(raw)} bytes: a raw P-256 private key is 32 bytes (make one "
+                         "with `syncserver vapid`)")
+
+
+def check_vapid_subject(value: str) -> None:
+    """RFC 8292 `sub`: how a push service reaches the operator."""
+    if value == "":
+        return
+    if not re.fullmatch(r"mailto:[^@\s]+@[^@\s]+|https://[^\s/]+(/\S*)?", value):
+        raise ValueError("not a mailto: address or an https: URL")

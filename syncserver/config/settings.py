@@ -36,12 +36,14 @@ from .setting_kinds import (
     check_readable_file,
     check_resolvers,
     check_secret,
+    check_vapid_key,
+    check_vapid_subject,
     mask_password,
 )
 
 POLICY_NAMES = "merge, lww, server-wins, client-wins, manual"
 # never printed: not in `syncserver settings`, not in an error
-HIDDEN = {"secret", "jwt_secret", "metrics_token"}
+HIDDEN = {"secret", "jwt_secret", "metrics_token", "webpush_vapid_key"}
 
 
 def _setting(default: Any, help: str, kind: Kind) -> Any:
@@ -243,6 +245,43 @@ class Settings:
         "beyond it 429 / close 4429 too_many_connections (auth none: not applied)",
         Whole(1, 1_000_000))
 
+    # Web Push (docs/protocol.md "Web Push", docs/deployment.md "Web Push").
+    webpush_vapid_key: str = _setting(
+        "", "Web Push: the VAPID private key (base64url, as `syncserver vapid` prints it, or "
+        "PEM); empty: Web Push is off, except with --dev (a key generated once and kept in "
+        "the database)", Text("empty, a base64url P-256 private key or a PEM key",
+                              check_vapid_key))
+    webpush_vapid_key_file: str = _setting(
+        "", "Web Push: a file holding the VAPID private key (PEM or base64url), instead of "
+        "--webpush-vapid-key", Text("empty, or a readable file", check_readable_file))
+    webpush_subject: str = _setting(
+        "", "Web Push: the VAPID `sub`, how push services reach you (mailto:you@example.com "
+        "or an https: URL); required with a VAPID key",
+        Text("empty, mailto:address or https://host", check_vapid_subject))
+    webpush_allow_loopback: bool = _setting(
+        False, "Web Push: accept push endpoints on this machine (http or https, 127.0.0.1, "
+        "::1, localhost), for tests and development; off: only https on a public host",
+        Flag())
+    webpush_min_interval: float = _setting(
+        10.0, "Web Push: least seconds between two sync nudges of one device for one space; "
+        "changes meanwhile make one nudge with the newest head when the interval ends",
+        Number(0, 86_400))
+    webpush_ttl: int = _setting(
+        86_400, "Web Push: seconds a push service keeps a nudge or notification for a device "
+        "that is offline (the TTL header)", Whole(0, 2_419_200))
+    webpush_queue: int = _setting(
+        10_000, "Web Push: pushes waiting to be sent; past it the oldest waiting one is "
+        "dropped (counted)", Whole(1, 10_000_000))
+    webpush_senders: int = _setting(
+        8, "Web Push: pushes sent at once (each an HTTPS request to a push service)",
+        Whole(1, 1_000))
+    webpush_notify_rate: float = _setting(
+        10.0, "Web Push: POST /v1/notify requests one user may make a minute (a burst of "
+        "as many); beyond it 429 rate_limited", Number(0.01, 1_000_000))
+    webpush_max_subscriptions: int = _setting(
+        20, "Web Push: most push subscriptions (devices) of one user; past it "
+        "429 too_many_subscriptions", Whole(1, 100_000))
+
     metrics_token: str = _setting(
         "", "bearer token that /metrics requires (Authorization: Bearer ...); `off`: "
         "/metrics is not served (404); empty: /metrics is open to anyone who reaches the "
@@ -260,6 +299,10 @@ class Settings:
                 f"{flag_name(given)} / {env_name(given)} is set but {flag_name(missing)} / "
                 f"{env_name(missing)} is not: HTTPS needs both the certificate and its key "
                 "(or neither, for plain HTTP)")
+        if (self.webpush_vapid_key or self.webpush_vapid_key_file) and not self.webpush_subject:
+            raise SettingError("--webpush-vapid-key / SYNCSERVER_WEBPUSH_VAPID_KEY is set but "
+                               "--webpush-subject / SYNCSERVER_WEBPUSH_SUBJECT is not: push "
+                               "services require a contact (mailto:you@example.com)")
         if self.dev and self.auth == "none":
             raise SettingError("--dev / SYNCSERVER_DEV turns auth on with a generated key, "
                                "--auth none / SYNCSERVER_AUTH=none turns it off: give one "
@@ -274,6 +317,11 @@ class Settings:
                 "--jwt-secret / SYNCSERVER_JWT_SECRET (HS256) or --jwks / SYNCSERVER_JWKS "
                 "(RS256, ES256); or, on your own machine, `syncserver serve --dev`; or, behind "
                 "an auth proxy of your own, `--auth none` / SYNCSERVER_AUTH=none")
+
+    @property
+    def webpush(self) -> bool:
+        """Web Push is on: a VAPID key is configured, or dev mode generates one."""
+        return bool(self.webpush_vapid_key or self.webpush_vapid_key_file or self.dev)
 
     @property
     def tls(self) -> bool:

@@ -57,6 +57,9 @@ class Published:
 
 
 Listener = Callable[[Published], None]
+# A change committed by this instance: (space, head after it, the writer's client id, or
+# None for the server's own writes such as a conflict resolution).
+CommitListener = Callable[[str, int, str | None], None]
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Notifier:
     def __init__(self) -> None:
         self._events: dict[str, _Waiting] = {}
         self._listeners: dict[str, set[Listener]] = {}
+        self._committed: list[CommitListener] = []
         self._goodbyes: set[Callable[[], Awaitable[None]]] = set()
         self._farewells: set[asyncio.Future[None]] = set()  # goodbyes running at shutdown
         # The highest feed position published here per space served (listened to or waited
@@ -108,6 +112,17 @@ class Notifier:
             waiting.event.set()
         for listener in list(self._listeners.get(space, ())):
             listener(published)
+
+    def on_commit(self, listener: CommitListener) -> None:
+        """Call `listener` for every change committed by this instance (Web Push nudges,
+        webpush/nudges.py), never for the changes of other instances that the fan-out
+        publishes here: with several instances, each change is seen by one of them."""
+        self._committed.append(listener)
+
+    def committed(self, space: str, head: int, client_id: str | None) -> None:
+        """This instance committed `space` up to `head` (SyncService, after publish)."""
+        for listener in self._committed:
+            listener(space, head, client_id)
 
     def next_publish(self, space: str) -> asyncio.Event:
         """An event set by the next publish in `space`. Take it *before* reading storage,

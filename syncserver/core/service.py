@@ -157,7 +157,7 @@ class SyncService:
             self.owners[client_id] = sub
         for status, n in result.counts.items():
             self.metrics.mutations.labels(status).inc(n)
-        self._publish(result)
+        self._publish(result, client_id)
         cursors = {s: self.cursors.encode(s, seq) for s, seq in result.heads.items()}
         return b'{"results":[' + b",".join(result.results) + b'],"cursors":' + \
             orjson.dumps(cursors) + b"}"
@@ -284,10 +284,11 @@ class SyncService:
         self._publish(result)
         return orjson.dumps(answer)
 
-    def _publish(self, result: BatchResult) -> None:
+    def _publish(self, result: BatchResult, client_id: str | None = None) -> None:
         for space, records in result.changed.items():
             head = result.heads[space]
             self.notifier.publish(space, head - len(records), head, records)
+            self.notifier.committed(space, head, client_id)
 
     def encode_cursor(self, space: str, seq: int) -> str:
         return self.cursors.encode(space, seq)

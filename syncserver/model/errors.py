@@ -31,6 +31,7 @@ class ErrorCode(str, Enum):
     HEADERS_TOO_LARGE = "headers_too_large"
     UPGRADE_REQUIRED = "upgrade_required"
     TOO_MANY_SPACES = "too_many_spaces"
+    WEBPUSH_DISABLED = "webpush_disabled"
     # per-mutation rejection codes (a push result, not an HTTP status)
     INVALID_MUTATION = "invalid_mutation"
     OPERATION_TYPE_MISMATCH = "operation_type_mismatch"
@@ -70,6 +71,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.HEADERS_TOO_LARGE: 431,
     ErrorCode.UPGRADE_REQUIRED: 426,
     ErrorCode.TOO_MANY_SPACES: 400,
+    ErrorCode.WEBPUSH_DISABLED: 404,
     ErrorCode.CONFLICT_NOT_FOUND: 404,
     ErrorCode.CONFLICT_CLOSED: 409,
 }

@@ -121,3 +121,27 @@ class Conflict(SQLModel, table=True):
     outcome: str = Field(sa_column=Column(Text, nullable=False))  # winner, fields, result
     created_at: int = _bigint()
     resolved_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class PushSubscription(SQLModel, table=True):
+    """A browser's Web Push subscription (docs/protocol.md "Web Push"): one per user and
+    client id, re-registering replaces it. `sub` is "" with auth off."""
+
+    __tablename__ = "push_subscriptions"
+    sub: str = _key(primary_key=True)
+    client_id: str = _key(primary_key=True)
+    endpoint: str = Field(sa_column=Column(Text, nullable=False))
+    p256dh: str
+    auth: str
+    created_at: int = _bigint()  # ms since the epoch, server time
+    updated_at: int = _bigint()
+
+
+class PushSpace(SQLModel, table=True):
+    """The spaces a push subscription follows: a change in one of them nudges it."""
+
+    __tablename__ = "push_spaces"
+    __table_args__ = (Index("ix_push_spaces_device", "sub", "client_id"),)
+    space: str = _key(primary_key=True)
+    sub: str = _key(primary_key=True)
+    client_id: str = _key(primary_key=True)

@@ -23,9 +23,11 @@ from ..guard.guard import Guard
 from ..model import incidents
 from ..model.errors import ErrorCode, SyncError, problem_response
 from ..storage.factory import Prepared, open_storage, prepare
-from ..transport import http_api, spaces_api, static, ws
+from ..transport import http_api, spaces_api, static, webpush_api, ws
 from ..transport.cors import Cors
 from ..transport.headers import SecurityHeaders
+from ..transport.ws.live import LiveClients
+from ..webpush.service import WebPush
 from . import devmode
 
 CLIENT_DIR = client_dir()
@@ -128,6 +130,8 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     policies = policies_for(settings)
     guard = Guard(settings, metrics)
     service = SyncService(settings, storage, metrics, guard, policies)
+    live = LiveClients()  # devices on a WebSocket here: not nudged by Web Push
+    webpush = WebPush(settings, storage, metrics, service.notifier, live)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -137,14 +141,19 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
         try:
             await service.start()
             try:
-                yield
+                await webpush.start()
+                try:
+                    yield
+                finally:
+                    await webpush.stop()
             finally:
                 await service.stop()
         finally:
             if own_lock is not None:
                 own_lock.release()
 
-    api_routes = [*http_api.routes, *spaces_api.routes, *devmode.routes(settings)]
+    api_routes = [*http_api.routes, *spaces_api.routes, *webpush_api.routes,
+                  *devmode.routes(settings)]
     # The same path over plain HTTP: 426 for a GET, 405 with Allow for other methods
     # (without it, the demo's mount at / answered 404).
     routes: list[BaseRoute] = [*api_routes, WebSocketRoute("/v1/ws", ws.endpoint),
@@ -159,6 +168,8 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     app.state.service = service
     app.state.guard = guard
     app.state.settings = settings
+    app.state.live = live
+    app.state.webpush = webpush
     app.add_middleware(LatencyMiddleware, metrics=metrics, routes=api_routes)
     # Outermost first: security headers land on every answer, CORS preflights, refused
     # WebSocket handshakes and unexpected errors' 500s included.

@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "demo, as POST /v1/dev/token)")
     token.add_argument("--ttl", type=parse_duration, default=3_600_000,
                        help="how long the token is valid, e.g. 15m, 1h, 7d (default 1h)")
+    sub.add_parser("vapid", help="make a new VAPID key pair for Web Push and print it, with "
+                                 "the settings that use it")
     conflicts = sub.add_parser("conflicts", help="list the conflict audit (newest last)")
     _add_settings(conflicts, {"db"})
     conflicts.add_argument("--space", default="", help="only this space")
@@ -397,8 +399,23 @@ def run_command(args: argparse.Namespace, settings: Settings, sources: dict[str,
         mint_token(settings, args)
     elif args.command == "settings":
         print(settings_table(settings, sources))
+    elif args.command == "vapid":
+        print_vapid()
     elif args.command in ("restore", "new-epoch"):
         change_epoch(settings, args)
+
+
+def print_vapid() -> None:
+    """`syncserver vapid`: a new key pair, and how to use it (docs/deployment.md)."""
+    from ..webpush.vapid import generate
+
+    private, public = generate()
+    print(f"""# A new VAPID key pair for Web Push (RFC 8292). Keep the private key secret,
+# and keep it: a new key invalidates every browser's push subscription.
+SYNCSERVER_WEBPUSH_VAPID_KEY={private}
+SYNCSERVER_WEBPUSH_SUBJECT=mailto:you@example.com
+# The public key (GET /v1/webpush/key serves it to the browser client):
+# {public}""")
 
 
 def _shown(name: str, value: Any) -> str:

@@ -32,6 +32,7 @@ from ..model.mutations import Mutation
 from ..model.records import RecordKey, Row, StoredRecord
 from .health import StorageFailure
 from .mutation_log import Entry, StoredResult
+from .push_subscriptions import PushSubscriptionRow
 
 T = TypeVar("T")
 
@@ -218,3 +219,29 @@ class Storage(Protocol):
         started, publishing to `notifier`; every `catchup_interval` seconds it checks for
         notifications it missed, and reads at most `chunk` seqs at once. None: a backend
         only one process writes (SQLite) has nothing to fan out."""
+
+    # -- Web Push subscriptions (push_subscriptions.py: the statements both run) ------
+
+    async def save_push_subscription(self, row: PushSubscriptionRow, max_per_user: int
+                                     ) -> str:
+        """Insert or replace the subscription of (row.sub, row.client_id) with its spaces:
+        "saved"; nothing stored: "full" (its user holds `max_per_user` others) or
+        "not_yours" (the client id is bound to another user)."""
+
+    async def delete_push_subscription(self, sub: str, client_id: str,
+                                       endpoint: str | None = None) -> bool:
+        """Remove a subscription (with `endpoint`: only while it is that one); True if
+        one was removed."""
+
+    async def push_subscription(self, sub: str, client_id: str) -> PushSubscriptionRow | None:
+        """One subscription with its spaces (None: none)."""
+
+    async def push_subscriptions(self, space: str) -> list[PushSubscriptionRow]:
+        """The subscriptions following `space`, without their lists of spaces."""
+
+    async def push_spaces(self) -> tuple[str | None, set[str]]:
+        """The subscriptions' version (changed by every save and delete; None: never
+        written) and the spaces that have at least one subscription."""
+
+    async def push_version(self) -> str | None:
+        """The version alone: one row read, to know whether the spaces changed."""

@@ -9,6 +9,7 @@ from ..model.hlc import HLC_PATTERN, SERVER_NODE
 from ..model.mutations import ID_PATTERN, MAX_INT, SPACE_PATTERN
 from ..model.version import PROTOCOL_VERSION, VERSION
 from .openapi_spaces import SPACES_PATHS, spaces_schemas
+from .openapi_webpush import WEBPUSH_PATHS, WEBPUSH_SCHEMAS
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -197,7 +198,7 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
     """The document of a server with these settings: its limits (page size, long-poll
     wait, mutations per batch) are the bounds of the parameters."""
     settings = settings or Settings()
-    schemas = {**SCHEMAS, **spaces_schemas(settings),
+    schemas = {**SCHEMAS, **spaces_schemas(settings), **WEBPUSH_SCHEMAS,
                "PushRequest": _push_request(settings.max_batch_mutations)}
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -247,6 +248,7 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                                     "Retry-After seconds"),
                 }}},
             **SPACES_PATHS,
+            **WEBPUSH_PATHS,
             "/v1/conflicts": {"get": {
                 "summary": "The conflict audit: automatic resolutions and open conflicts",
                 "security": BEARER,

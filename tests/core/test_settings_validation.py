@@ -44,6 +44,9 @@ BAD_TEXT = {
     "jwt_issuer": [" https://issuer.example", "https://issuer\t.example"],
     "jwt_audience": ["sync-app ", "sync\x01app"],
     "metrics_token": ["short", "a secret with spaces in it"],
+    "webpush_vapid_key": ["not base64!", "AAAA"],
+    "webpush_vapid_key_file": ["/no/such/vapid.pem"],
+    "webpush_subject": ["you@example.com", "http://example.com"],
 }
 
 

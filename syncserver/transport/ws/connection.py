@@ -11,9 +11,11 @@ from ...guard.auth import subprotocol_token
 from ...guard.guard import Guard
 from ...guard.limits import FULL_RETRY_AFTER_SECONDS
 from ...model.errors import ErrorCode, SyncError, problem_response
+from ...model.mutations import valid_client_id
 from .authentication import Authentication
 from .closes import CLOSE_GOING_AWAY
 from .frames import Frames
+from .live import LiveClients
 from .outbox import Outbox
 from .subscribe import Subscriptions
 
@@ -27,7 +29,22 @@ class Connection:
         self.subscriptions = Subscriptions(websocket, service, guard, self.outbox)
         self.auth = Authentication(guard, self.outbox, self.subscriptions)
         self.frames = Frames(websocket, service, guard, self.outbox, self.auth,
-                             self.subscriptions)
+                             self.subscriptions, self._hello)
+        self.live: LiveClients | None = getattr(websocket.app.state, "live", None)
+        self.device: tuple[str, str] | None = None  # (user, client id) once a hello names it
+
+    def _hello(self, client_id: object) -> None:
+        """A hello answered: the device (user, client id) is live here (live.py)."""
+        if self.live is None or not valid_client_id(client_id):
+            return
+        assert isinstance(client_id, str)
+        access = self.auth.access
+        device = (access.sub if access is not None else "", client_id)
+        if device != self.device:
+            if self.device is not None:
+                self.live.leave(self.device, self.subscriptions)
+            self.device = device
+            self.live.join(device, self.subscriptions)
 
     def _stop_feeds(self) -> None:
         self.subscriptions.stop_all()
@@ -51,6 +68,8 @@ class Connection:
             pass
         finally:
             notifier.off_shutdown(self.going_away)
+            if self.live is not None and self.device is not None:
+                self.live.leave(self.device, self.subscriptions)
             self.auth.end()
             self.subscriptions.stop_all()
             self.service.metrics.ws_connections.dec()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -36,8 +37,10 @@ PUSH_ERRORS = (ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.FORBIDDEN, ErrorCode.BAT
 
 class Frames:
     def __init__(self, ws: WebSocket, service: SyncService, guard: Guard, outbox: Outbox,
-                 auth: Authentication, subscriptions: Subscriptions) -> None:
+                 auth: Authentication, subscriptions: Subscriptions,
+                 on_hello: Callable[[object], None] = lambda client_id: None) -> None:
         self.ws = ws
+        self.on_hello = on_hello  # the hello's client id, once it is answered
         self.service = service
         self.guard = guard
         self.outbox = outbox
@@ -96,6 +99,7 @@ class Frames:
             await self.outbox.send({"type": "pong"})
         elif kind == "hello":
             await self.auth.hello(frame)
+            self.on_hello(frame.get("client_id"))
         elif kind == "subscribe":
             await self.subscriptions.subscribe(frame, self.auth.access)
         elif kind == "unsubscribe":
