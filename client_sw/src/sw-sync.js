@@ -2791,12 +2791,14 @@ const __sw_push = (() => {
     }
     if (target.origin !== scope.origin) target = scope;
     const windows = await ctx.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    // focus() and openWindow() are only allowed while a user's click is handled: a failed
+    // focus() leaves the window where it is and still brings it to the URL.
     const exact = windows.find((/** @type {any} */ w) => w.url === target.href);
-    if (exact) return exact.focus();
+    if (exact) return exact.focus().catch(() => exact);
     const app = windows.find((/** @type {any} */ w) => String(w.url).startsWith(scope.href));
     if (app) {
       // Focus first, while the click still allows it; then bring the window to the URL.
-      const focused = await app.focus();
+      const focused = (await app.focus().catch(() => null)) ?? app;
       try {
         return (await focused.navigate?.(target.href)) ?? focused;
       } catch {
