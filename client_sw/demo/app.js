@@ -54,6 +54,52 @@ async function resolveConflict(sync, entry, accept) {
   if (body.record) await sync.pull().catch(() => {}); // show the outcome even before the feed does
 }
 
+/** What a PushError means to the person who clicked "Notify me". */
+const PUSH_WORDS = {
+  unsupported: 'This browser cannot show notifications from this app.',
+  denied: 'Notifications are blocked for this site: allow them in the site settings.',
+  dismissed: 'No notifications: ask again any time.',
+  disabled: 'The server does not send notifications (Web Push is not configured).',
+  subscribe_failed: "The browser's push service could not be reached.",
+  server: 'The server did not take the subscription; try again later.',
+};
+
+/**
+ * "Notify me": permission is asked only when the person clicks, never on first visit.
+ * Once on, a change made elsewhere while this app is closed shows a notification (the
+ * worker's onPush, sw-config.js, writes it) and is already on this device when it opens.
+ * @param {import('/sync/index.js').SyncClient} sync
+ */
+async function offerPush(sync) {
+  const button = /** @type {HTMLButtonElement} */ ($('notify-me'));
+  const state = $('notify-state');
+  if (!('PushManager' in window) || !('Notification' in window)) return;
+  const show = (/** @type {boolean} */ on, /** @type {string} */ words) => {
+    button.dataset.enabled = String(on);
+    button.textContent = on ? 'Stop notifications' : 'Notify me';
+    state.textContent = words;
+  };
+  show(await sync.pushEnabled(), '');
+  button.hidden = false;
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    try {
+      if (button.dataset.enabled === 'true') {
+        await sync.disablePush().catch(() => {}); // the browser's side is undone anyway
+        show(false, 'Notifications are off on this device.');
+      } else {
+        await sync.enablePush();
+        show(true, 'You will be notified of changes made elsewhere.');
+      }
+    } catch (error) {
+      const code = /** @type {any} */ (error).code;
+      show(false, PUSH_WORDS[/** @type {keyof typeof PUSH_WORDS} */ (code)] ?? /** @type {Error} */ (error).message);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 /** The user picker: the same page as another user (their own database and token). */
 function showUsers() {
   $('users').replaceChildren(...USERS.map((name) => {
@@ -275,6 +321,7 @@ async function main() {
       },
     });
   }
+  offerPush(sync).catch((error) => console.warn('push offer failed', error));
   document.body.dataset.ready = 'true';
 }
 

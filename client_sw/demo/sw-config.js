@@ -4,18 +4,18 @@ self.DEMO_SW_CONFIG = {
   // Bump to ship a new app shell: the install step precaches into a new cache and the
   // activate step deletes the old one.
   shell: {
-    version: 'demo-v10',
+    version: 'demo-v11',
     precache: [
       '/', '/index.html', '/app.js', '/dev.js', '/lists.js', '/words.js', '/app.css', '/manifest.webmanifest',
       '/icons/icon-192.png', '/icons/icon-512.png',
       // The page library, module by module (test/demo.test.js checks the list is whole).
       '/sync/index.js',
       '/sync/page/sync-client.js', '/sync/page/collection.js', '/sync/page/events.js',
-      '/sync/page/space.js', '/sync/page/follow.js', '/sync/page/status.js',
+      '/sync/page/space.js', '/sync/page/follow.js', '/sync/page/status.js', '/sync/page/push.js',
       '/sync/local/db.js', '/sync/local/store.js', '/sync/local/hlc.js', '/sync/local/ops.js',
       '/sync/local/merge-patch.js', '/sync/local/notify.js', '/sync/local/spaces.js',
       '/sync/net/auth.js', '/sync/net/endpoint.js', '/sync/net/rate.js', '/sync/net/reach.js',
-      '/sync/net/spaces.js',
+      '/sync/net/spaces.js', '/sync/net/webpush.js',
       '/sync/replay/outbox.js', '/sync/replay/results.js', '/sync/replay/refusal.js', '/sync/replay/lock.js',
       '/sync/replay/replay.js', '/sync/replay/schedule.js', '/sync/replay/revoke.js',
       '/sync/feed/pull.js', '/sync/feed/ws.js', '/sync/feed/poll.js', '/sync/feed/multipull.js',
@@ -33,5 +33,25 @@ self.DEMO_SW_CONFIG = {
       { match: /\.(js|css|webmanifest)$/, strategy: 'stale-while-revalidate' },
     ],
   },
-  sync: { url: '/' },
+  sync: {
+    url: '/',
+    // The notification a push shows ("Notify me" in the page). A nudge has pulled the
+    // changes into the user's database by now: say what came, and open that user's page.
+    // The server's own messages (POST /v1/notify) keep their text: null is the default.
+    onPush(changes) {
+      if (changes.type !== 'sync') return null;
+      const db = changes.databases[0] || '';
+      const user = db.includes('~') ? decodeURIComponent(db.slice(db.indexOf('~') + 1)) : '';
+      const own = changes.space === `user-${user}`;
+      const query = new URLSearchParams(user ? { user } : {});
+      if (!own) query.set('space', changes.space);
+      const list = own ? 'your list' : `the shared list ${changes.space}`;
+      const n = changes.records.length;
+      const titles = changes.values.map((v) => v.data && v.data.title).filter(Boolean).slice(0, 3);
+      return {
+        title: n ? `${n} new ${n === 1 ? 'item' : 'items'} in ${list}` : `${list} is up to date`,
+        body: titles.join(', '), url: `/?${query}`, tag: `demo:${changes.space}`, icon: '/icons/icon-192.png',
+      };
+    },
+  },
 };

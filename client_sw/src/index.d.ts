@@ -340,12 +340,48 @@ export declare class SyncClient {
   replayRefused(): Promise<BatchRefusal | undefined>;
   /** a request to the server with the client's token, e.g. request('v1/conflicts?space=team-1') */
   request(path: string, init?: RequestInit): Promise<Response>;
-  /** wipe this user's local data, outbox and cursors, close the socket, emit 'logout' and close */
+  /**
+   * Receive push messages on this device: asks the notification permission (the browser's
+   * prompt, unless answered before: call it from a user action, never on first visit),
+   * subscribes with the server's key and registers the subscription for the spaces followed
+   * (registered again when they change). Rejects with a PushError.
+   */
+  enablePush(options?: EnablePushOptions): Promise<PushEnabled>;
+  /** unsubscribe this browser and delete the registration on the server (a PushError `server` when it could not be told) */
+  disablePush(): Promise<void>;
+  /** whether push is enabled for this client on this device (registered, and the permission still granted) */
+  pushEnabled(): Promise<boolean>;
+  /** stop push messages (disablePush), wipe this user's local data, outbox and cursors, close the socket, emit 'logout' and close */
   logout(): Promise<void>;
   close(): void;
 }
 
 export declare function createSyncClient(options: SyncClientOptions): Promise<SyncClient>;
+
+export interface EnablePushOptions {
+  /** the worker that handles pushes (default: navigator.serviceWorker.ready) */
+  registration?: ServiceWorkerRegistration;
+}
+export interface PushEnabled {
+  /** the browser's push endpoint */
+  endpoint: string;
+  /** the spaces pushes come for, as the server named them (`user-{sub}` resolved) */
+  spaces: string[];
+}
+export type PushErrorCode = 'unsupported' | 'denied' | 'dismissed' | 'disabled' | 'subscribe_failed' | 'server';
+/**
+ * Why push could not be enabled: `unsupported` (no service worker, Push or Notification API,
+ * or no worker registered), `denied` (notifications blocked: only the user can allow them in
+ * the site settings), `dismissed` (the prompt was closed: asking later is allowed),
+ * `disabled` (the server has no Web Push), `subscribe_failed` (the browser's push service
+ * refused or is unreachable), `server` (the server refused the registration or could not be
+ * reached: `status`, `serverCode`).
+ */
+export declare class PushError extends Error {
+  readonly code: PushErrorCode;
+  readonly status: number;
+  readonly serverCode: string;
+}
 export declare const DEFAULT_SYNC_TAG: 'syncserver-outbox';
 
 export interface OpenOptions { name?: string; indexedDB?: IDBFactory; version?: number }
@@ -451,6 +487,42 @@ export interface SyncHandlerOptions {
   dbName?: string;
   tag?: string;
   batchSize?: number;
+  /**
+   * The notification a push shows (browsers require one for every push): return it, or
+   * nothing for the default ("3 new changes in <space>", or a notify message's own text).
+   */
+  onPush?: (changes: PushChanges) => PushNotification | null | undefined | Promise<PushNotification | null | undefined>;
+}
+/** What a push brought, given to `onPush`. */
+export interface PushChanges {
+  /** 'sync': a nudge, the space was pulled; 'notify': the app's message (POST /v1/notify) */
+  type: 'sync' | 'notify' | 'unknown';
+  space: string;
+  /** the space's head seq the server announced (sync) */
+  head: number;
+  /** the records the pull changed on this device */
+  records: RecordRef[];
+  /** their values now (at most 20; deleted ones left out) */
+  values: LocalRecord[];
+  /** changed records per collection */
+  collections: Record<string, number>;
+  /** the databases pulled into (one per user of the device: '<dbName>~<user>') */
+  databases: string[];
+  /** a notify message's text */
+  message?: { title: string; body: string; url: string; tag: string };
+  /** the notification shown when onPush returns nothing */
+  suggested: PushNotification;
+}
+export interface PushNotification {
+  title: string;
+  body?: string;
+  /** opened (or its window focused) on click; only this origin's URLs, others open the worker's scope */
+  url?: string;
+  /** a newer notification with the same tag replaces the older one */
+  tag?: string;
+  icon?: string;
+  badge?: string;
+  silent?: boolean;
 }
 export declare function installSyncHandlers(options?: SyncHandlerOptions): { replay(source?: string, dbName?: string): Promise<ReplaySummary> };
 export declare const OUTBOX_SYNC_TAG: 'syncserver-outbox';

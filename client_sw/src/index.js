@@ -2,6 +2,7 @@
 export { createSyncClient, SyncClient, DEFAULT_SYNC_TAG } from './page/sync-client.js';
 export { Collection } from './page/collection.js';
 export { Space, SpaceError } from './page/space.js';
+export { PushError } from './page/push.js';
 export { openDatabase, databaseHandle, getClientId, DB_VERSION, DEFAULT_DB_NAME, MIGRATIONS, userDatabaseName, wipeDatabase } from './local/db.js';
 export { AuthError } from './net/auth.js';
 export { RateLimitError } from './net/rate.js';

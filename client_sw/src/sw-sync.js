@@ -2289,6 +2289,574 @@ const __replay_replay = (() => {
 
   return { ReplayError, replayOutbox };
 })();
+// ---- feed/pull.js
+const __feed_pull = (() => {
+  // Pull the changefeed over HTTP from the stored cursor (GET /v1/changes). The page uses it
+  // to catch up at start and while the WebSocket is down.
+
+  const { getCursor } = __local_db;
+  const { applyRemoteChanges, resetSpace, startCursor } = __local_store;
+  const { AuthError, fetchWithToken, pauseOf } = __net_auth;
+  const { endpoint } = __net_endpoint;
+  const { RateLimitError, limitOf } = __net_rate;
+  const { fetchOrFail, problemCode } = __net_reach;
+
+  /**
+   * @typedef {object} PullOptions
+   * @property {IDBDatabase} db
+   * @property {string} url
+   * @property {string} space
+   * @property {string[]} [collections]
+   * @property {number} [limit]
+   * @property {number} [wait]  long-poll seconds for the first page
+   * @property {typeof fetch} [fetch]
+   * @property {AbortSignal} [signal]
+   * @property {(event: ResyncEvent) => void} [onResync]  the space was dropped to start over
+   * @property {import('../net/auth.js').TokenSource} [tokens]  the bearer token of each request
+   */
+
+  /**
+   * @typedef {object} ResyncEvent
+   * @property {string} space
+   * @property {string} code  'resync_required', 'bad_cursor' or 'client_upgrade'
+   * @property {import('../local/store.js').RecordRef[]} dropped  records whose confirmed copy was dropped
+   */
+
+  /**
+   * Fetch and apply pages until the feed has nothing more right now. A 401 (after one token
+   * refresh) or 403 rejects with an AuthError, a 429 with a RateLimitError (its `limit` says
+   * until when to wait).
+   * @param {PullOptions} options
+   * @returns {Promise<Array<{space: string, collection: string, id: string}>>} changed records
+   */
+  async function pullChanges(options) {
+    const { db, space, collections } = options;
+    const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    const changed = [];
+    let wait = options.wait;
+    for (let page = 0; page < 10000; page++) {
+      let cursor;
+      if (page === 0) {
+        // The first page checks whether the space waits for a resync (see startCursor).
+        const start = await startCursor(db, space, collections);
+        if (start.resync) options.onResync?.({ space, code: start.resync, dropped: start.dropped });
+        cursor = start.cursor;
+      } else {
+        cursor = await getCursor(db, space, collections);
+      }
+      const url = new URL(endpoint(options.url, 'v1/changes'));
+      url.searchParams.set('space', space);
+      url.searchParams.set('since', cursor);
+      url.searchParams.set('limit', String(options.limit ?? 500));
+      if (collections?.length) url.searchParams.set('collections', collections.join(','));
+      if (wait) url.searchParams.set('wait', String(wait));
+      const response = await fetchWithToken((u, init) => fetchOrFail(doFetch, u, init), url.href, { signal: options.signal, cache: 'no-store' }, options.tokens);
+      if (response.status === 401 || response.status === 403) {
+        // The token (after one refresh) or the space was refused: nothing to retry on our own.
+        const body = await response.json().catch(() => ({}));
+        const pause = /** @type {import('../net/auth.js').AuthPause} */ (pauseOf(response, { code: body.code, space: body.space ?? space }));
+        throw new AuthError(pause);
+      }
+      if (response.status === 429) throw new RateLimitError(await limitOf(response));
+      if (response.status === 410 || response.status === 400) {
+        const body = await response.json().catch(() => ({}));
+        // 410: the cursor is behind the compaction horizon or of another database epoch (a
+        // restore): our copy may miss deletions or hold changes the server no longer has.
+        // 400 bad_cursor: not a cursor of this server. Either way drop the space's confirmed
+        // copy (queued writes stay) and pull everything. Never loop on the empty cursor.
+        const code = body.code ?? (response.status === 410 ? 'resync_required' : '');
+        if ((code === 'resync_required' || code === 'bad_cursor') && cursor !== '') {
+          const dropped = await resetSpace(db, space);
+          options.onResync?.({ space, code, dropped });
+          continue;
+        }
+        throw Object.assign(new Error(`pull failed: ${code || response.status}`), { status: response.status, code });
+      }
+      if (!response.ok) {
+        const code = await problemCode(response);
+        throw Object.assign(new Error(`pull failed: HTTP ${response.status} ${code}`), { status: response.status, code });
+      }
+      const body = await response.json();
+      changed.push(...await applyRemoteChanges(db, space, body.changes ?? [], body.cursor, collections));
+      wait = undefined;
+      if (!body.more) break;
+    }
+    return changed;
+  }
+
+  return { pullChanges };
+})();
+// ---- net/webpush.js
+const __net_webpush = (() => {
+  // Web Push as the server speaks it (docs/protocol.md, "Web Push"): its public key, a device's
+  // subscription registered for the spaces it follows, and what this database remembers of
+  // that registration. The page registers (page/push.js) and the worker registers again when
+  // the browser rotates the subscription with no page open (sw/push.js): both go through
+  // here, and the worker finds in the meta store all it needs (spaces, collections, key).
+
+  const { getMeta, getClientId, req, setMeta, transact } = __local_db;
+  const { fetchWithToken } = __net_auth;
+  const { endpoint } = __net_endpoint;
+  const { fetchOrFail, problemCode } = __net_reach;
+
+  const WEBPUSH_KEY = 'webpush';
+
+  /**
+   * What a database remembers of its push registration.
+   * @typedef {object} PushState
+   * @property {string} endpoint  the browser subscription's endpoint registered last
+   * @property {string} key  the server's public key it was made with (base64url)
+   * @property {string[]} spaces  the spaces the client asked to be nudged for
+   * @property {string[]} resolved  the names the server answered (`user-{sub}` resolved):
+   *   a nudge names one of these
+   * @property {string[]} [collections]  the page client's collection filter: pulls from a
+   *   nudge use the same cursors
+   * @property {number} at  when it was registered (ms since the epoch)
+   */
+
+  /**
+   * The server refused or could not serve a Web Push request.
+   */
+  class WebPushRequestError extends Error {
+    /**
+     * @param {string} message
+     * @param {number} status  0 when the server could not be reached
+     * @param {string} code  the server's problem code ('webpush_disabled', 'forbidden', ...)
+     */
+    constructor(message, status, code) {
+      super(message);
+      this.name = 'WebPushRequestError';
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  /**
+   * @typedef {object} WebPushServer
+   * @property {string} url  base URL of the sync server
+   * @property {import('./auth.js').TokenSource} [tokens]
+   * @property {typeof fetch} [fetch]
+   */
+
+  /**
+   * @param {WebPushServer} server
+   * @param {string} path
+   * @param {RequestInit} init
+   */
+  async function call(server, path, init) {
+    const doFetch = server.fetch ?? globalThis.fetch.bind(globalThis);
+    try {
+      return await fetchWithToken((u, i) => fetchOrFail(doFetch, u, i), endpoint(server.url, path), { cache: 'no-store', ...init }, server.tokens);
+    } catch (error) {
+      throw new WebPushRequestError(`the sync server could not be reached: ${/** @type {Error} */ (error).message}`, 0, 'network');
+    }
+  }
+
+  /**
+   * @param {Response} response
+   * @param {string} what
+   */
+  async function refused(response, what) {
+    const code = await problemCode(response);
+    return new WebPushRequestError(`${what}: HTTP ${response.status} ${code}`.trim(), response.status, code);
+  }
+
+  /**
+   * The server's VAPID public key (GET /v1/webpush/key); a 404 `webpush_disabled` when the
+   * server has no Web Push configured.
+   * @param {WebPushServer} server
+   * @returns {Promise<string>} base64url
+   */
+  async function fetchPushKey(server) {
+    const response = await call(server, 'v1/webpush/key', { method: 'GET' });
+    if (!response.ok) throw await refused(response, 'the server gave no Web Push key');
+    const body = await response.json();
+    if (typeof body?.public_key !== 'string') throw new WebPushRequestError('the server answered no public_key', response.status, 'bad_answer');
+    return body.public_key;
+  }
+
+  /**
+   * Register (or replace) this device's subscription (POST /v1/webpush/subscriptions).
+   * @param {WebPushServer} server
+   * @param {{clientId: string, subscription: unknown, spaces: string[]}} registration
+   * @returns {Promise<string[]>} the spaces as the server resolved them
+   */
+  async function registerSubscription(server, registration) {
+    const response = await call(server, 'v1/webpush/subscriptions', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_id: registration.clientId, subscription: registration.subscription, spaces: registration.spaces }),
+    });
+    if (!response.ok) throw await refused(response, 'the server refused the push subscription');
+    const body = await response.json().catch(() => ({}));
+    return Array.isArray(body?.spaces) ? body.spaces.map(String) : registration.spaces;
+  }
+
+  /**
+   * Forget this device's subscription on the server (DELETE; 204 also when there was none).
+   * @param {WebPushServer} server
+   * @param {string} clientId
+   */
+  async function deleteSubscription(server, clientId) {
+    const response = await call(server, `v1/webpush/subscriptions?client_id=${encodeURIComponent(clientId)}`, { method: 'DELETE' });
+    if (!response.ok) throw await refused(response, 'the server did not delete the push subscription');
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @returns {Promise<PushState | undefined>}
+   */
+  function readPushState(db) {
+    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, WEBPUSH_KEY));
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @param {PushState | undefined} state  undefined forgets it
+   */
+  function writePushState(db, state) {
+    return transact(db, ['meta'], 'readwrite', async (tx) => {
+      if (state) await setMeta(tx, WEBPUSH_KEY, state);
+      else await req(tx.objectStore('meta').delete(WEBPUSH_KEY));
+    });
+  }
+
+  /**
+   * Register a subscription for the database's client and remember it: the page after
+   * subscribing, the worker after the browser rotated the subscription.
+   * @param {IDBDatabase} db
+   * @param {WebPushServer} server
+   * @param {{subscription: {endpoint: string, toJSON: () => unknown}, key: string, spaces: string[], collections?: string[]}} what
+   * @returns {Promise<PushState>}
+   */
+  async function registerDevice(db, server, what) {
+    const clientId = await getClientId(db);
+    const resolved = await registerSubscription(server, { clientId, subscription: what.subscription.toJSON(), spaces: what.spaces });
+    /** @type {PushState} */
+    const state = { endpoint: what.subscription.endpoint, key: what.key, spaces: [...what.spaces], resolved, at: Date.now() };
+    if (what.collections?.length) state.collections = [...what.collections];
+    await writePushState(db, state);
+    return state;
+  }
+
+  /**
+   * A base64url string (the server's key) as the bytes `applicationServerKey` takes.
+   * @param {string} text
+   * @returns {Uint8Array<ArrayBuffer>}
+   */
+  function base64UrlBytes(text) {
+    const base64 = text.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(text.length / 4) * 4, '=');
+    return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  }
+
+  /**
+   * The bytes of a subscription's `applicationServerKey` (an ArrayBuffer) as base64url, to
+   * compare with the server's key.
+   * @param {ArrayBuffer | null | undefined} buffer
+   * @returns {string}
+   */
+  function bytesBase64Url(buffer) {
+    if (!buffer) return '';
+    let text = '';
+    for (const byte of new Uint8Array(buffer)) text += String.fromCharCode(byte);
+    return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  return { WEBPUSH_KEY, WebPushRequestError, fetchPushKey, registerSubscription, deleteSubscription, readPushState, writePushState, registerDevice, base64UrlBytes, bytesBase64Url };
+})();
+// ---- sw/push.js
+const __sw_push = (() => {
+  // The worker's Web Push handlers (installed by installSyncHandlers): a `push` wakes the
+  // worker, often with no page of the app open. A sync nudge (`{type: 'sync', space, head}`)
+  // pulls the space into every database of this app registered for it, from its stored
+  // cursor, replays the outbox, and tells open tabs what changed; an app notification
+  // (`{type: 'notify', ...}`) carries its own text. Either way a notification is shown, as
+  // browsers require for every push: the app's `onPush(changes)` writes it, or a default
+  // does. A click focuses (or opens) the app at the notification's URL, and a subscription
+  // the browser replaced is registered again with what the page stored (net/webpush.js).
+  // Payloads never carry record data: the records come from the server, with the token a
+  // page stored (net/auth.js), as for a replay.
+
+  const { pullChanges } = __feed_pull;
+  const { getRecord } = __local_store;
+  const { storedTokens } = __net_auth;
+  const { base64UrlBytes, readPushState, registerDevice } = __net_webpush;
+
+  /** @typedef {import('../local/store.js').RecordRef} RecordRef */
+  /** @typedef {import('../local/store.js').LocalRecord} LocalRecord */
+
+  /**
+   * What a push carried, checked.
+   * @typedef {{type: 'sync', space: string, head: number} |
+   *   {type: 'notify', space: string, title: string, body: string, url: string, tag: string} |
+   *   {type: 'unknown', text: string}} PushPayload
+   */
+
+  /**
+   * What a push brought, given to the app's `onPush`.
+   * @typedef {object} PushChanges
+   * @property {'sync' | 'notify' | 'unknown'} type
+   * @property {string} space  the space the push named ('' for an unknown payload)
+   * @property {number} head  the space's head seq the server announced (sync; else 0)
+   * @property {RecordRef[]} records  the records the pull changed on this device
+   * @property {LocalRecord[]} values  their values now (at most 20; deleted ones left out)
+   * @property {Record<string, number>} collections  changed records per collection
+   * @property {string[]} databases  the databases pulled into (one per user of the device)
+   * @property {{title: string, body: string, url: string, tag: string}} [message]  a notify's text
+   * @property {PushNotification} suggested  the notification shown if onPush gives none
+   */
+
+  /**
+   * The notification to show. `url` is opened (or focused) on click; only this origin's URLs
+   * are, others open the app's scope.
+   * @typedef {object} PushNotification
+   * @property {string} title
+   * @property {string} [body]
+   * @property {string} [url]
+   * @property {string} [tag]  a newer notification of the same tag replaces the older one
+   * @property {string} [icon]
+   * @property {string} [badge]
+   * @property {boolean} [silent]
+   */
+
+  /** @typedef {(changes: PushChanges) => PushNotification | null | undefined | Promise<PushNotification | null | undefined>} OnPush */
+
+  /**
+   * What the handlers need of the worker (sw/handlers.js gives it).
+   * @typedef {object} PushContext
+   * @property {string} url  base URL of the sync server
+   * @property {any} registration  the worker's ServiceWorkerRegistration
+   * @property {any} clients  the worker's Clients
+   * @property {() => Promise<string[]>} names  this app's databases on the device
+   * @property {(name: string) => Promise<{db: IDBDatabase, notifier: import('../local/notify.js').Notifier}>} open
+   * @property {(source: string, name: string) => Promise<unknown>} replay
+   * @property {OnPush} [onPush]
+   */
+
+  const MAX_VALUES = 20;
+
+  /** @param {unknown} value @returns {string} */
+  const text = (value) => (typeof value === 'string' ? value : '');
+
+  /**
+   * Read a push's data (a PushMessageData, or null for a push without payload).
+   * @param {{json: () => any, text: () => string} | null | undefined} data
+   * @returns {PushPayload}
+   */
+  function parsePushPayload(data) {
+    if (!data) return { type: 'unknown', text: '' };
+    let body;
+    try {
+      body = data.json();
+    } catch {
+      return { type: 'unknown', text: data.text() };
+    }
+    const space = text(body?.space);
+    if (body?.type === 'sync' && space) {
+      return { type: 'sync', space, head: Number.isSafeInteger(body.head) ? body.head : 0 };
+    }
+    if (body?.type === 'notify' && (space || text(body.title))) {
+      return { type: 'notify', space, title: text(body.title), body: text(body.body), url: text(body.url), tag: text(body.tag) };
+    }
+    return { type: 'unknown', text: JSON.stringify(body) };
+  }
+
+  /**
+   * The databases registered for pushes of `space`.
+   * @param {PushContext} ctx
+   * @param {string} space
+   */
+  async function registeredFor(ctx, space) {
+    const found = [];
+    for (const name of await ctx.names()) {
+      const entry = await ctx.open(name);
+      const state = await readPushState(entry.db);
+      if (state && (state.resolved.includes(space) || state.spaces.includes(space))) found.push({ name, ...entry, state });
+    }
+    return found;
+  }
+
+  /**
+   * Pull the nudged space into every database registered for it, replay their outboxes and
+   * tell the open tabs. A failure (offline, a refused token) leaves the space for the next
+   * nudge or the page: the notification is shown anyway.
+   * @param {PushContext} ctx
+   * @param {string} space
+   * @returns {Promise<{records: RecordRef[], values: LocalRecord[], databases: string[]}>}
+   */
+  async function pullNudged(ctx, space) {
+    /** @type {RecordRef[]} */
+    const records = [];
+    /** @type {LocalRecord[]} */
+    const values = [];
+    const databases = [];
+    for (const { name, db, notifier, state } of await registeredFor(ctx, space)) {
+      databases.push(name);
+      try {
+        const changed = await pullChanges({
+          db, url: ctx.url, space, collections: state.collections, tokens: storedTokens(db),
+          onResync: (event) => {
+            notifier.post({ type: 'resync', space: event.space, code: event.code, dropped: event.dropped.length });
+            if (event.dropped.length) notifier.post({ type: 'change', records: event.dropped, origin: 'remote' });
+          },
+        });
+        if (changed.length) notifier.post({ type: 'change', records: changed, origin: 'remote' });
+        records.push(...changed);
+        for (const ref of changed) {
+          if (values.length >= MAX_VALUES) break;
+          const value = await getRecord(db, ref.space, ref.collection, ref.id);
+          if (value) values.push(value);
+        }
+      } catch (error) {
+        console.warn(`syncserver: pulling ${space} after a push failed`, error);
+      }
+      // Writes queued offline go out while the worker is awake (the push may come first).
+      await ctx.replay('worker:push', name).catch(() => {});
+    }
+    return { records, values, databases };
+  }
+
+  /**
+   * The notification shown when the app's onPush gives none.
+   * @param {PushPayload} payload
+   * @param {RecordRef[]} records
+   * @param {string} scope  the worker's scope URL
+   * @returns {PushNotification}
+   */
+  function defaultNotification(payload, records, scope) {
+    if (payload.type === 'notify') {
+      return { title: payload.title || payload.space, body: payload.body, url: payload.url || scope, tag: payload.tag || `syncserver:${payload.space}` };
+    }
+    if (payload.type === 'sync') {
+      const n = records.length;
+      return {
+        title: n ? `${n} new ${n === 1 ? 'change' : 'changes'} in ${payload.space}` : `${payload.space} is up to date`,
+        body: n ? 'Synced to this device: open the app to see them.' : '',
+        url: scope, tag: `syncserver:${payload.space}`,
+      };
+    }
+    return { title: 'New activity', url: scope, tag: 'syncserver' };
+  }
+
+  /**
+   * Handle one push: pull (a sync nudge), then show the notification. Resolves when both are
+   * done (the event's waitUntil keeps the worker alive until then).
+   * @param {PushContext} ctx
+   * @param {PushPayload} payload
+   * @returns {Promise<PushNotification>} what was shown
+   */
+  async function handlePush(ctx, payload) {
+    const pulled = payload.type === 'sync' ? await pullNudged(ctx, payload.space) : { records: [], values: [], databases: [] };
+    /** @type {Record<string, number>} */
+    const collections = {};
+    for (const ref of pulled.records) collections[ref.collection] = (collections[ref.collection] ?? 0) + 1;
+    const suggested = defaultNotification(payload, pulled.records, ctx.registration.scope);
+    /** @type {PushChanges} */
+    const changes = {
+      type: payload.type, space: payload.type === 'unknown' ? '' : payload.space, head: payload.type === 'sync' ? payload.head : 0,
+      ...pulled, collections, suggested,
+    };
+    if (payload.type === 'notify') changes.message = { title: payload.title, body: payload.body, url: payload.url, tag: payload.tag };
+    let chosen = null;
+    try {
+      chosen = await ctx.onPush?.(changes);
+    } catch (error) {
+      console.error('syncserver: onPush failed; the default notification is shown', error);
+    }
+    const shown = { ...suggested, ...(chosen ?? {}) };
+    const { title, url, ...rest } = shown;
+    await ctx.registration.showNotification(title || suggested.title, {
+      ...rest, data: { syncserver: true, type: payload.type, space: changes.space, url: url || suggested.url },
+    });
+    return shown;
+  }
+
+  /**
+   * A click on one of our notifications: focus the app's window showing its URL, or another
+   * window of the app (brought to the URL), or open one. Only this origin's URLs: another
+   * opens the worker's scope.
+   * @param {Pick<PushContext, 'registration' | 'clients'>} ctx
+   * @param {{data?: any, close: () => void}} notification
+   * @returns {Promise<unknown>} the window client, or undefined for a notification not ours
+   */
+  async function handleNotificationClick(ctx, notification) {
+    const data = notification.data;
+    if (!data?.syncserver) return undefined; // the app's own notifications are the app's
+    notification.close();
+    const scope = new URL(ctx.registration.scope);
+    let target;
+    try {
+      target = new URL(text(data.url) || scope.href, scope);
+    } catch {
+      target = scope;
+    }
+    if (target.origin !== scope.origin) target = scope;
+    const windows = await ctx.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    // focus() and openWindow() are only allowed while a user's click is handled: a failed
+    // focus() leaves the window where it is and still brings it to the URL.
+    const exact = windows.find((/** @type {any} */ w) => w.url === target.href);
+    if (exact) return exact.focus().catch(() => exact);
+    const app = windows.find((/** @type {any} */ w) => String(w.url).startsWith(scope.href));
+    if (app) {
+      // Focus first, while the click still allows it; then bring the window to the URL.
+      const focused = (await app.focus().catch(() => null)) ?? app;
+      try {
+        return (await focused.navigate?.(target.href)) ?? focused;
+      } catch {
+        return focused; // not controlled by this worker: it stays where it is
+      }
+    }
+    return ctx.clients.openWindow(target.href);
+  }
+
+  /**
+   * The browser replaced (or dropped) the push subscription: subscribe again if needed and
+   * register the new one for every database that had registered, with its client id, spaces
+   * and token, as stored. A failure (offline) is left to the page's next start, which
+   * registers a subscription that is not the one it stored.
+   * @param {PushContext} ctx
+   * @param {any} [newSubscription]  the event's, where the browser gives it
+   * @returns {Promise<string[]>} the databases registered again
+   */
+  async function handleSubscriptionChange(ctx, newSubscription) {
+    const done = [];
+    let subscription = newSubscription ?? null;
+    for (const name of await ctx.names()) {
+      const { db } = await ctx.open(name);
+      const state = await readPushState(db);
+      if (!state) continue;
+      subscription ??= await ctx.registration.pushManager.getSubscription();
+      subscription ??= await ctx.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64UrlBytes(state.key) });
+      try {
+        await registerDevice(db, { url: ctx.url, tokens: storedTokens(db) }, {
+          subscription, key: state.key, spaces: state.spaces, collections: state.collections,
+        });
+        done.push(name);
+      } catch (error) {
+        console.warn(`syncserver: registering the new push subscription of ${name} failed`, error);
+      }
+    }
+    return done;
+  }
+
+  /**
+   * Listen to `push`, `notificationclick` and `pushsubscriptionchange` on the worker scope.
+   * @param {any} scope  the worker global scope
+   * @param {PushContext} ctx
+   */
+  function installPushHandlers(scope, ctx) {
+    scope.addEventListener('push', (/** @type {any} */ event) => {
+      event.waitUntil(handlePush(ctx, parsePushPayload(event.data)));
+    });
+    scope.addEventListener('notificationclick', (/** @type {any} */ event) => {
+      event.waitUntil(handleNotificationClick(ctx, event.notification));
+    });
+    scope.addEventListener('pushsubscriptionchange', (/** @type {any} */ event) => {
+      event.waitUntil(handleSubscriptionChange(ctx, event.newSubscription));
+    });
+  }
+
+  return { parsePushPayload, pullNudged, defaultNotification, handlePush, handleNotificationClick, handleSubscriptionChange, installPushHandlers };
+})();
 // ---- sw/handlers.js
 const __sw_handlers = (() => {
   // The service worker side of sync: replay the outbox when Background Sync fires, and where
@@ -2296,11 +2864,13 @@ const __sw_handlers = (() => {
   // is asked by a page. Every path goes through replayOutbox, which holds the replay lock.
   // Each replay uses the token a page stored in that database (net/auth.js): the worker has no
   // way to sign in by itself, and a refused token pauses replay until a page provides one.
+  // Web Push (push.js) uses the same databases, tokens and replay.
 
   const { DEFAULT_DB_NAME, databaseHandle } = __local_db;
   const { createNotifier } = __local_notify;
   const { storedTokens } = __net_auth;
   const { replayOutbox } = __replay_replay;
+  const { installPushHandlers } = __sw_push;
 
   const OUTBOX_SYNC_TAG = 'syncserver-outbox';
 
@@ -2311,6 +2881,8 @@ const __sw_handlers = (() => {
    *   pages' `user` option are found from it)
    * @property {string} [tag]  Background Sync tag the pages register
    * @property {number} [batchSize]
+   * @property {import('./push.js').OnPush} [onPush]  the notification a push shows (default:
+   *   "3 new changes in <space>", or the text of the server's notify message)
    */
 
   /**
@@ -2327,7 +2899,7 @@ const __sw_handlers = (() => {
     const opened = new Map();
     // Only this app's databases: the default one and the per-user ones derived from it.
     const ours = (/** @type {string} */ name) => name === base || name.startsWith(`${base}~`);
-    const replay = async (source = 'worker', name = base) => {
+    const open = async (/** @type {string} */ name) => {
       if (!ours(name)) throw new Error(`not a database of this app: ${name}`);
       let entry = opened.get(name);
       if (!entry) {
@@ -2335,21 +2907,26 @@ const __sw_handlers = (() => {
         entry = { handle, notifier: createNotifier(handle.name) };
         opened.set(name, entry);
       }
-      const db = await entry.handle.get();
+      return { db: await entry.handle.get(), notifier: entry.notifier };
+    };
+    const replay = async (source = 'worker', name = base) => {
+      const entry = await open(name);
+      const db = entry.db;
       return replayOutbox({
         db, url: options.url ?? '/', notifier: entry.notifier, source, batchSize: options.batchSize,
         tokens: storedTokens(db),
       });
     };
     /** Every database of this app on this device (per-user ones included, where listable). */
-    const replayAll = async (/** @type {string} */ source) => {
-      /** @type {string[]} */
-      let names = [base];
+    const names = async () => {
       try {
         const listed = await scope.indexedDB?.databases?.();
-        if (listed) names = [...new Set([base, ...listed.map((/** @type {any} */ d) => String(d.name)).filter(ours)])];
+        if (listed) return [...new Set([base, ...listed.map((/** @type {any} */ d) => String(d.name)).filter(ours)])];
       } catch { /* not listable: the default database only */ }
-      await Promise.all(names.map((name) => replay(source, name).catch(() => {})));
+      return [base];
+    };
+    const replayAll = async (/** @type {string} */ source) => {
+      await Promise.all((await names()).map((name) => replay(source, name).catch(() => {})));
     };
 
     scope.addEventListener('sync', (/** @type {any} */ event) => {
@@ -2368,6 +2945,10 @@ const __sw_handlers = (() => {
       if (event.data?.type !== 'syncserver:replay') return;
       const name = typeof event.data.dbName === 'string' ? event.data.dbName : base;
       event.waitUntil(replay('worker:message', name).catch(() => {}));
+    });
+
+    installPushHandlers(scope, {
+      url: options.url ?? '/', registration: scope.registration, clients: scope.clients, names, open, replay, onPush: options.onPush,
     });
 
     const hasBackgroundSync = typeof scope.SyncManager === 'function' && scope.registration?.sync;

@@ -7,6 +7,6 @@ export {
   clearDeadLetters, listConflicts, clearConflicts,
 } from './index.js';
 export type {
-  SyncHandlerOptions, AppShellOptions, Route, Strategy, ReplayOptions, ReplaySummary, OpenOptions,
+  SyncHandlerOptions, PushChanges, PushNotification, AppShellOptions, Route, Strategy, ReplayOptions, ReplaySummary, OpenOptions,
   OutboxEntry, DeadLetter, ConflictLogEntry, PushResult, ServerRecord, SyncServerSWNamespace,
 } from './index.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import test from 'node:test';
-import { GENERATED, SRC, allModules, findCycle, importsOf } from './module-graph.js';
+import { GENERATED, SRC, allModules, findCycle, importsOf, reachable } from './module-graph.js';
 
 // Each room and the rooms it may import, bottom first. Each room's README.md ends with
 // "May import: ..." naming the same rooms (checked below): the plan is declared here once.
@@ -15,11 +15,14 @@ const ROOMS = {
   net: ['local'],
   replay: ['local', 'net'],
   feed: ['local', 'net'],
-  sw: ['local', 'net', 'replay'],
+  // The worker pulls a space a push nudged (feed/pull.js) while no page is open: the feed's
+  // HTTP pull is the one way changes come in, so sw/ uses it rather than a second copy.
+  sw: ['local', 'net', 'replay', 'feed'],
   page: ['local', 'net', 'replay', 'feed'],
 };
 // The package's entry points, at the top of src/ above every room (nothing imports them).
-// The worker's leaves the page client and the feed out: a worker keeps no socket.
+// The worker's leaves the page client out, and reaches of the feed only its HTTP pulls (the
+// test below): a worker keeps no socket.
 const ENTRIES = {
   'index.js': ['local', 'net', 'replay', 'feed', 'page'],
   'worker.js': ['local', 'net', 'replay', 'sw'],
@@ -97,4 +100,10 @@ test('the checks find what they look for: an upward import, an unknown room, a c
     ['local/a.js -> net/b.js', 'page/c.js -> sw/d.js', 'worker.js -> page/c.js', 'attic/f.js -> local/a.js']);
   assert.deepEqual(findCycle(graph), ['local/a.js', 'net/b.js', 'local/a.js']);
   assert.equal(findCycle(new Map([['x.js', ['y.js']], ['y.js', []]])), null);
+});
+
+test('the worker entry keeps no socket: of the feed it reaches only the HTTP pulls', () => {
+  const feed = [...reachable('worker.js')].filter((file) => file.startsWith('feed/')).sort();
+  assert.deepEqual(feed.filter((file) => !['feed/pull.js', 'feed/multipull.js'].includes(file)), [], 'the worker reaches the live feed');
+  assert.ok(!reachable('worker.js').has('page/sync-client.js'));
 });

@@ -18,6 +18,7 @@ import { readRefusal, writeRefusal } from '../replay/refusal.js';
 import { DEFAULT_SYNC_TAG, ReplaySchedule } from '../replay/schedule.js';
 import { Emitter, relay } from './events.js';
 import { Following, followedBy } from './follow.js';
+import { PushControl } from './push.js';
 import { Space, SpaceError } from './space.js';
 import { clientStatus, spaceStatus } from './status.js';
 
@@ -129,6 +130,8 @@ export class SyncClient extends Emitter {
       db, url: this.url, notifier: this.notifier, source: `page:${clientId}`, tokens: this.tokens, options,
       closed: () => this.closed,
     });
+    /** Web Push: the subscription registered for the spaces followed (page/push.js) */
+    this.push = new PushControl(this);
   }
 
   /** @returns {string[]} the spaces this client follows now */
@@ -166,14 +169,42 @@ export class SyncClient extends Emitter {
    * Follow one more space (a client made with a `spaces` list): subscribed and synced.
    * @param {string} name
    */
-  follow(name) { return this.following.follow(name); }
+  async follow(name) {
+    await this.following.follow(name);
+    this.push.check();
+  }
 
   /**
    * Stop following a space (a client made with a `spaces` list). Its local data stays (a
    * later follow() resumes from its cursor), its queued writes are still delivered.
    * @param {string} name
    */
-  unfollow(name) { this.following.unfollow(name); }
+  unfollow(name) {
+    this.following.unfollow(name);
+    this.push.check();
+  }
+
+  /**
+   * Receive push messages on this device: ask the user's permission (the browser's prompt,
+   * unless answered before), subscribe with the server's key and register the subscription
+   * for the spaces this client follows; it follows them from then on. Call it from a user
+   * action (a "Notify me" button), never on first visit. Rejects with a PushError
+   * (`unsupported`, `denied`, `dismissed`, `disabled`, `subscribe_failed`, `server`).
+   * @param {import('./push.js').EnablePushOptions} [options]
+   * @returns {Promise<import('./push.js').PushEnabled>}
+   */
+  enablePush(options) { return this.push.enable(options); }
+
+  /**
+   * Stop push messages on this device: unsubscribe the browser and delete the registration
+   * on the server (a PushError `server` when it could not be told; the browser's side is
+   * undone anyway).
+   * @returns {Promise<void>}
+   */
+  disablePush() { return this.push.disable(); }
+
+  /** @returns {Promise<boolean>} whether push is enabled for this client on this device */
+  pushEnabled() { return this.push.enabled(); }
 
   async start() {
     this.cleanups.push(this.notifier.listen((message) => this.onMessage(message)));
@@ -187,6 +218,11 @@ export class SyncClient extends Emitter {
       globalThis.removeEventListener?.('offline', onOffline);
     });
     await this.following.start();
+    // The spaces followed may have changed since push was enabled (another list, grants),
+    // or the browser replaced its subscription: register again (in the background).
+    const pushCheck = () => { this.push.check(); };
+    this.cleanups.push(this.on('space-added', pushCheck), this.on('space-revoked', pushCheck));
+    this.push.check();
     await this.refreshPending();
     // A batch refused by an earlier session (replay/refusal.js): the app or the server may have
     // been updated since, and one replay tells whether the refusal still holds.
@@ -406,7 +442,7 @@ export class SyncClient extends Emitter {
   }
 
   /**
-   * Sign out on this device: close the socket, wipe the user's database (records, outbox,
+   * Sign out on this device: stop push messages (disablePush), close the socket, wipe the user's database (records, outbox,
    * dead letters, conflicts, cursors, client id, stored token), tell every tab and emit
    * 'logout'. Queued writes not yet sent are lost: check `pending` first if that matters.
    * The client is closed afterwards; create a new one for the next user.
@@ -416,6 +452,8 @@ export class SyncClient extends Emitter {
     // No new pull from here on (a socket that closes starts one), and wait for the one in
     // flight: a pull that stored its page after the wipe would leave a cursor behind.
     this.leaving = true;
+    // While the token is still there: the server stops pushing to this device.
+    await this.push.disable().catch((error) => console.warn('syncserver: the push subscription was not deleted on the server', error));
     this.feed?.stop();
     await this.replays.running?.catch(() => {});
     await this.pullDone;

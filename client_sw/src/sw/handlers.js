@@ -3,11 +3,13 @@
 // is asked by a page. Every path goes through replayOutbox, which holds the replay lock.
 // Each replay uses the token a page stored in that database (net/auth.js): the worker has no
 // way to sign in by itself, and a refused token pauses replay until a page provides one.
+// Web Push (push.js) uses the same databases, tokens and replay.
 
 import { DEFAULT_DB_NAME, databaseHandle } from '../local/db.js';
 import { createNotifier } from '../local/notify.js';
 import { storedTokens } from '../net/auth.js';
 import { replayOutbox } from '../replay/replay.js';
+import { installPushHandlers } from './push.js';
 
 export const OUTBOX_SYNC_TAG = 'syncserver-outbox';
 
@@ -18,6 +20,8 @@ export const OUTBOX_SYNC_TAG = 'syncserver-outbox';
  *   pages' `user` option are found from it)
  * @property {string} [tag]  Background Sync tag the pages register
  * @property {number} [batchSize]
+ * @property {import('./push.js').OnPush} [onPush]  the notification a push shows (default:
+ *   "3 new changes in <space>", or the text of the server's notify message)
  */
 
 /**
@@ -34,7 +38,7 @@ export function installSyncHandlers(options = {}) {
   const opened = new Map();
   // Only this app's databases: the default one and the per-user ones derived from it.
   const ours = (/** @type {string} */ name) => name === base || name.startsWith(`${base}~`);
-  const replay = async (source = 'worker', name = base) => {
+  const open = async (/** @type {string} */ name) => {
     if (!ours(name)) throw new Error(`not a database of this app: ${name}`);
     let entry = opened.get(name);
     if (!entry) {
@@ -42,21 +46,26 @@ export function installSyncHandlers(options = {}) {
       entry = { handle, notifier: createNotifier(handle.name) };
       opened.set(name, entry);
     }
-    const db = await entry.handle.get();
+    return { db: await entry.handle.get(), notifier: entry.notifier };
+  };
+  const replay = async (source = 'worker', name = base) => {
+    const entry = await open(name);
+    const db = entry.db;
     return replayOutbox({
       db, url: options.url ?? '/', notifier: entry.notifier, source, batchSize: options.batchSize,
       tokens: storedTokens(db),
     });
   };
   /** Every database of this app on this device (per-user ones included, where listable). */
-  const replayAll = async (/** @type {string} */ source) => {
-    /** @type {string[]} */
-    let names = [base];
+  const names = async () => {
     try {
       const listed = await scope.indexedDB?.databases?.();
-      if (listed) names = [...new Set([base, ...listed.map((/** @type {any} */ d) => String(d.name)).filter(ours)])];
+      if (listed) return [...new Set([base, ...listed.map((/** @type {any} */ d) => String(d.name)).filter(ours)])];
     } catch { /* not listable: the default database only */ }
-    await Promise.all(names.map((name) => replay(source, name).catch(() => {})));
+    return [base];
+  };
+  const replayAll = async (/** @type {string} */ source) => {
+    await Promise.all((await names()).map((name) => replay(source, name).catch(() => {})));
   };
 
   scope.addEventListener('sync', (/** @type {any} */ event) => {
@@ -75,6 +84,10 @@ export function installSyncHandlers(options = {}) {
     if (event.data?.type !== 'syncserver:replay') return;
     const name = typeof event.data.dbName === 'string' ? event.data.dbName : base;
     event.waitUntil(replay('worker:message', name).catch(() => {}));
+  });
+
+  installPushHandlers(scope, {
+    url: options.url ?? '/', registration: scope.registration, clients: scope.clients, names, open, replay, onPush: options.onPush,
   });
 
   const hasBackgroundSync = typeof scope.SyncManager === 'function' && scope.registration?.sync;
