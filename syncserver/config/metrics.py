@@ -88,9 +88,10 @@ class Metrics:
             "syncserver_webpush_subscriptions_dropped",
             "Push subscriptions removed because their push service answered 404 or 410",
             registry=self.registry)
-        self.webpush_spaces = Gauge(
-            "syncserver_webpush_spaces",
-            "Spaces with a push subscription, as this instance knows them (its index)",
+        self.webpush_space_count = Gauge(
+            "syncserver_webpush_space_count",
+            "Count of space names with a push subscription, as this instance knows them "
+            "(its index)",
             registry=self.registry)
         self.webpush_queue_depth = Gauge(
             "syncserver_webpush_queue_depth",

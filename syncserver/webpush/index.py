@@ -35,7 +35,7 @@ class SpaceIndex:
 
     async def load(self) -> None:
         self.version, self.spaces = await self.storage.push_spaces()
-        self.metrics.webpush_spaces.set(len(self.spaces))
+        self.metrics.webpush_space_count.set(len(self.spaces))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._refresh())
@@ -48,7 +48,7 @@ class SpaceIndex:
 
     def add(self, spaces: tuple[str, ...]) -> None:
         self.spaces.update(spaces)
-        self.metrics.webpush_spaces.set(len(self.spaces))
+        self.metrics.webpush_space_count.set(len(self.spaces))
 
     async def check(self) -> None:
         """Reload the set if a save or delete anywhere changed it."""

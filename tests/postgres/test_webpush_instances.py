@@ -34,7 +34,7 @@ def test_a_change_is_nudged_once_with_two_instances(postgres_url: str, tmp_path:
                     == 201
                 # a's index reloads within --fanout-catchup-interval (webpush/index.py)
                 wait_for(lambda: metric_value(httpx.get(a.url + "/metrics").text,
-                                              "syncserver_webpush_spaces") == 1,
+                                              "syncserver_webpush_space_count") == 1,
                          what="a's index to hold the space registered through b")
                 # A watcher on b follows the space: b's fan-out republishes a's changes there
                 bearer = on_b.headers["authorization"].removeprefix("Bearer ")
