@@ -17,6 +17,11 @@ TESTS = Path(__file__).resolve().parent
 # and installing the wheel. Marked here by path rather than test by test, so that a new test
 # in one of them is slow without being told.
 SLOW_FAMILIES = {"browser", "load", "postgres", "packaging"}
+# And single tests measured at over half a second (tests/slow_tests.txt, written from a run's
+# JUnit report by scripts/slow-tests): what keeps the inner loop under two minutes.
+SLOW_TESTS = frozenset(
+    line.split("#", 1)[0].strip()
+    for line in (TESTS / "slow_tests.txt").read_text().splitlines()) - {""}
 
 
 # Parallel runs (pytest-xdist, `-n`; scripts/test): every test makes its own server on a
@@ -42,7 +47,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(TESTS):
-            if item.path.relative_to(TESTS).parts[0] in SLOW_FAMILIES:
+            if item.path.relative_to(TESTS).parts[0] in SLOW_FAMILIES \
+                    or item.nodeid in SLOW_TESTS:
                 item.add_marker(pytest.mark.slow)
     only_serial = config.getoption(SERIAL_ONLY)
     if only_serial or on_a_worker(config):
