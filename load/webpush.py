@@ -143,7 +143,7 @@ async def webpush_metrics(http: HttpConnection) -> dict[str, float]:
     if answer is None or answer.status != 200:
         return found
     for line in answer.body.decode().splitlines():
-        if line.startswith("syncserver_webpush_") and not line.startswith("#"):
+        if line.startswith("syncserver_webpush_") and "_created" not in line:
             name, _, value = line.rpartition(" ")
             found[name] = found.get(name, 0.0) + float(value)
     return found
