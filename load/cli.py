@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import random
 import shlex
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -268,6 +269,10 @@ def install_loop(choice: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["webpush"]:  # a command of its own (load/webpush.py), not a scenario
+        from load import webpush
+        return webpush.main(given[1:])
     console = Console(stderr=True, soft_wrap=True)
     settings, args = parse_args(argv)
     problem = validate(settings, args)

@@ -270,8 +270,8 @@ class Settings:
         86_400, "Web Push: seconds a push service keeps a nudge or notification for a device "
         "that is offline (the TTL header)", Whole(0, 2_419_200))
     webpush_queue: int = _setting(
-        10_000, "Web Push: pushes waiting to be sent; past it the oldest waiting one is "
-        "dropped (counted)", Whole(1, 10_000_000))
+        10_000, "Web Push: pushes waiting to be sent; a change's nudges wait for room, "
+        "anything else past it drops the oldest waiting one (counted)", Whole(1, 10_000_000))
     webpush_senders: int = _setting(
         8, "Web Push: pushes sent at once (each an HTTPS request to a push service)",
         Whole(1, 1_000))

@@ -108,6 +108,7 @@ class Nudger:
                 for subscription in subscriptions:
                     if pending.writers == {subscription.client_id}:
                         continue  # its own change
+                    await self.sender.room()  # a full queue: the senders make room
                     self._nudge(subscription, space, pending.head)
 
     def _nudge(self, subscription: PushSubscriptionRow, space: str, head: int) -> None:

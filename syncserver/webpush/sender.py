@@ -12,9 +12,13 @@ registered again meanwhile); 429 and 5xx, or no answer, retried up to RETRIES ti
 the push service's Retry-After (seconds or an HTTP date; at most MAX_RETRY_AFTER_S) or a
 jittered doubling backoff; any other answer is a failure, logged.
 
-The queue holds at most --webpush-queue pushes, those waiting for a retry included; past
-it the oldest waiting push is dropped (counted): the newest carry the newest heads, and a
-device that missed a nudge still catches up when its app opens. pywebpush's own
+The queue holds at most --webpush-queue pushes, those waiting for a retry included. The
+nudges of a change wait for room while the senders take pushes out (`room`: the nudger
+runs off the request path), so a space of more devices than the queue holds is nudged
+whole instead of pushing out its own first nudges. What cannot wait (a notification, a
+nudge the interval held, a retry) or a queue full of retries drops the oldest waiting push
+(counted): the newest carry the newest heads, and a device that missed a nudge still
+catches up when its app opens. pywebpush's own
 `send_async` is not used for the request: it follows redirects (a push service's 3xx would
 send the server to an address nobody checked) and leaves its connector's resolver to
 aiohttp's default. Here the session's resolver refuses every non-public address
@@ -105,6 +109,7 @@ class Sender:
         self._queue: OrderedDict[object, Push] = OrderedDict()
         self._numbers = itertools.count()
         self._ready = asyncio.Event()  # set when a push is queued
+        self._taken = asyncio.Event()  # set when a sender takes a push out
         self._retrying: dict[int, tuple[Push, asyncio.TimerHandle]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -154,6 +159,14 @@ class Sender:
         self._wake()
         return True
 
+    async def room(self) -> None:
+        """Wait while the queue is full of pushes the senders are taking out: room comes
+        within a send's time. Not while only retries fill it (a push service away for
+        minutes): a push queued then drops the oldest (enqueue)."""
+        while self.depth >= self.capacity and self._queue and self._tasks:
+            self._taken.clear()
+            await self._taken.wait()
+
     def _drop_oldest(self) -> bool:
         if self._queue:
             self._queue.popitem(last=False)
@@ -176,6 +189,7 @@ class Sender:
             await self._ready.wait()
         _key, push = self._queue.popitem(last=False)
         self._gauge()
+        self._taken.set()
         return push
 
     async def _run(self) -> None:

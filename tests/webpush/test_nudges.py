@@ -131,3 +131,22 @@ def test_429_with_retry_after_is_retried_after_it_and_not_before(
         assert retry.at - first.at >= 2.0 - 0.05
         assert retry.payload == first.payload == {"type": "sync", "space": "team", "head": 1}
         assert metric(server.url, "syncserver_webpush_retries_total") == 1
+
+
+def test_a_space_with_more_offline_devices_than_the_queue_holds_nudges_every_one(
+        server_factory, push_service: PushService) -> None:
+    """The queue bounds what waits (SYNCSERVER_WEBPUSH_QUEUE), but the nudges of one change
+    wait for room in it rather than push out the ones queued before them: a space of more
+    devices than the queue holds is nudged whole, none dropped."""
+    server: ServerProcess = server_factory(env=env(SYNCSERVER_WEBPUSH_QUEUE="3",
+                                                   SYNCSERVER_WEBPUSH_SENDERS="1"))
+    devices = [push_service.device(f"d{n}") for n in range(12)]
+    with client(server.url, "bob") as bob, client(server.url, "alice") as alice:
+        for n, device in enumerate(devices):
+            assert register(bob, f"c-{n}", device.subscription(), ["team"]).status_code == 201
+        head = write(alice, "c-alice", 1)
+        wait_for(lambda: all(d.received for d in devices), timeout=30,
+                 what="a nudge on every device")
+        for device in devices:
+            assert device.payloads == [{"type": "sync", "space": "team", "head": head}]
+        assert metric(server.url, "syncserver_webpush_dropped_total") == 0
