@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 VERSION_KEY = "webpush_version"
 
@@ -133,3 +134,41 @@ def version(conn: Connection) -> str | None:
     row = conn.execute(_sql(conn, "SELECT value FROM meta WHERE key = %s"),
                        (VERSION_KEY,)).fetchone()
     return None if row is None else str(row[0])
+
+
+T = TypeVar("T")
+
+
+class _Backend(Protocol):
+    """What PushSubscriptionStore uses of the backend it is mixed into."""
+
+    async def write(self, fn: Callable[[Any], T]) -> T: ...
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+
+class PushSubscriptionStore:
+    """The Storage protocol's Web Push methods, the same on both backends (mixed into
+    SQLiteStorage and PostgresStorage): each runs one of the functions above, a save or a
+    delete in the backend's write transaction, a read on its readers."""
+
+    async def save_push_subscription(self: _Backend, row: PushSubscriptionRow,
+                                     max_per_user: int) -> str:
+        return await self.write(lambda txn: save(txn.conn, row, max_per_user))
+
+    async def delete_push_subscription(self: _Backend, sub: str, client_id: str,
+                                       endpoint: str | None = None) -> bool:
+        return await self.write(lambda txn: delete(txn.conn, sub, client_id, endpoint))
+
+    async def push_subscription(self: _Backend, sub: str, client_id: str
+                                ) -> PushSubscriptionRow | None:
+        return await self._read(of_device, sub, client_id)
+
+    async def push_subscriptions(self: _Backend, space: str) -> list[PushSubscriptionRow]:
+        return await self._read(of_space, space)
+
+    async def push_spaces(self: _Backend) -> tuple[str | None, set[str]]:
+        return await self._read(spaces)
+
+    async def push_version(self: _Backend) -> str | None:
+        return await self._read(version)

@@ -27,11 +27,10 @@ from psycopg_pool import ConnectionPool
 
 from ...config.metrics import Metrics
 from ...model.records import Row
-from .. import push_subscriptions
 from ..base import CompactStats, LocalNotifier, Page, SpaceHead
 from ..failures import StorageError, StorageUnavailable, unavailable
 from ..health import HealthRecord, StorageFailure
-from ..push_subscriptions import PushSubscriptionRow
+from ..push_subscriptions import PushSubscriptionStore
 from . import compact, feed
 from .failures import Contention, translate
 from .fanout import Fanout
@@ -66,7 +65,7 @@ class CommitUnknown(Exception):
         self.cause = cause
 
 
-class PostgresStorage:
+class PostgresStorage(PushSubscriptionStore):
     kind = "postgresql"
 
     def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE,
@@ -270,30 +269,6 @@ class PostgresStorage:
         if spaces is not None and not spaces:
             return []
         return await self._read(_conflicts_now, filters, after, limit, spaces)
-
-    # -- Web Push subscriptions ---------------------------------------------------------
-
-    async def save_push_subscription(self, row: PushSubscriptionRow, max_per_user: int
-                                     ) -> str:
-        return await self.write(lambda txn: push_subscriptions.save(txn.conn, row,
-                                                                    max_per_user))
-
-    async def delete_push_subscription(self, sub: str, client_id: str,
-                                       endpoint: str | None = None) -> bool:
-        return await self.write(lambda txn: push_subscriptions.delete(txn.conn, sub,
-                                                                      client_id, endpoint))
-
-    async def push_subscription(self, sub: str, client_id: str) -> PushSubscriptionRow | None:
-        return await self._read(push_subscriptions.of_device, sub, client_id)
-
-    async def push_subscriptions(self, space: str) -> list[PushSubscriptionRow]:
-        return await self._read(push_subscriptions.of_space, space)
-
-    async def push_spaces(self) -> tuple[str | None, set[str]]:
-        return await self._read(push_subscriptions.spaces)
-
-    async def push_version(self) -> str | None:
-        return await self._read(push_subscriptions.version)
 
 
 def _roll_back(conn: psycopg.Connection[Any]) -> None:

@@ -19,12 +19,11 @@ from typing import Any, TypeVar
 from ...config.metrics import Metrics
 from ...model import recordmeta
 from ...model.records import CREATED_META, Row
-from .. import push_subscriptions
 from ..base import CompactStats, LocalNotifier, Page, SpaceHead
 from ..checkpoint import RESTART_FRAMES, Checkpointer
 from ..failures import StorageUnavailable, TransactionLost, unavailable
 from ..health import HealthRecord, StorageFailure
-from ..push_subscriptions import PushSubscriptionRow
+from ..push_subscriptions import PushSubscriptionStore
 from . import feed
 from .failures import translate
 from .feed import CHANGE_JSON  # noqa: F401 (migration 0004 imports it from here)
@@ -48,7 +47,7 @@ def sqlite_path(url: str) -> str:
     return url
 
 
-class SQLiteStorage:
+class SQLiteStorage(PushSubscriptionStore):
     kind = "sqlite"
 
     def __init__(self, path: str, synchronous: str = "FULL", read_only: bool = False) -> None:
@@ -360,30 +359,6 @@ class SQLiteStorage:
                       max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
         return await self._read(feed.read_changes, space, since, limit, collections,
                                 max_bytes)
-
-    # -- Web Push subscriptions ---------------------------------------------------------
-
-    async def save_push_subscription(self, row: PushSubscriptionRow, max_per_user: int
-                                     ) -> str:
-        return await self.write(lambda txn: push_subscriptions.save(txn.conn, row,
-                                                                    max_per_user))
-
-    async def delete_push_subscription(self, sub: str, client_id: str,
-                                       endpoint: str | None = None) -> bool:
-        return await self.write(lambda txn: push_subscriptions.delete(txn.conn, sub,
-                                                                      client_id, endpoint))
-
-    async def push_subscription(self, sub: str, client_id: str) -> PushSubscriptionRow | None:
-        return await self._read(push_subscriptions.of_device, sub, client_id)
-
-    async def push_subscriptions(self, space: str) -> list[PushSubscriptionRow]:
-        return await self._read(push_subscriptions.of_space, space)
-
-    async def push_spaces(self) -> tuple[str | None, set[str]]:
-        return await self._read(push_subscriptions.spaces)
-
-    async def push_version(self) -> str | None:
-        return await self._read(push_subscriptions.version)
 
 
 def _trim_metadata(txn: SQLiteTransaction, after: int, cutoff: int) -> tuple[int | None, int]:
