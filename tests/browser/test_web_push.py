@@ -31,7 +31,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.browser.demo_app import DemoPage, poll
-from tests.helpers import mutation, stamped_by
+from tests.helpers import metric_value, mutation, stamped_by
 from tests.server import ServerProcess
 
 # The server side of Web Push and its local push service come with the server's branch
@@ -122,6 +122,11 @@ def test_a_push_with_no_page_open_pulls_the_change_shows_a_notification_and_a_cl
             app.page.close()  # no page of the app open from here on, and no live socket
 
             with httpx.Client(base_url=server.url, timeout=10) as other:
+                # A device the server still sees live on its WebSocket gets the frame, not
+                # a nudge: write once the server has seen the closed page's socket go.
+                poll(holder, lambda: metric_value(other.get("/metrics").text,
+                                                  "syncserver_ws_connections") == 0 or None,
+                     what="the closed page's WebSocket to end at the server")
                 batch = stamped_by("c-phone", [
                     mutation(1, "t1", space=space, node="c-phone", data={"title": "milk"}),
                     mutation(2, "t2", space=space, node="c-phone", data={"title": "eggs"}),
@@ -159,9 +164,10 @@ def test_a_push_with_no_page_open_pulls_the_change_shows_a_notification_and_a_cl
             after.wait_for_url(f"{server.url}{url}", timeout=10_000)
             after.wait_for_function("() => document.body.dataset.ready === 'true'",
                                     timeout=10_000)
-            titles = after.eval_on_selector_all("#todos li .title",
-                                                "els => els.map(e => e.value).sort()")
-            assert titles == ["eggs", "milk"]
+            # The list renders from IndexedDB after the page is ready: wait for it.
+            poll(after, lambda: after.eval_on_selector_all(
+                "#todos li .title", "els => els.map(e => e.value).sort()") == ["eggs", "milk"]
+                or None, what="the app at the notification's URL to show the pulled records")
             assert poll(after, lambda: notifications(after) == [] or None,
                         what="the clicked notification to close")
         finally:
