@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from playwright.sync_api import Browser
 
 from tests.browser.demo_app import DemoPage, poll
-from tests.server import ServerProcess
+from tests.server import REPO, ServerProcess
 
-PRECACHE = "syncserver-shell-precache-demo-v10"
+# The demo's shell version as its worker configuration declares it (bumped with the shell).
+SHELL_VERSION = re.search(r"version: '([^']+)'",
+                          (REPO / "client_sw" / "demo" / "sw-config.js").read_text())
+assert SHELL_VERSION, "client_sw/demo/sw-config.js declares no shell version"
+PRECACHE = f"syncserver-shell-precache-{SHELL_VERSION[1]}"
 
 
 def test_activate_deletes_old_shell_caches_and_keeps_the_apps_own(
