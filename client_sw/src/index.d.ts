@@ -506,6 +506,9 @@ export interface PushChanges {
   values: LocalRecord[];
   /** changed records per collection */
   collections: Record<string, number>;
+  /** sync: records other users created per collection the server declares to notify
+   * (--webpush-notify-new), counted since this device's last nudge ({} for none) */
+  new: Record<string, number>;
   /** the databases pulled into (one per user of the device: '<dbName>~<user>') */
   databases: string[];
   /** a notify message's text */

@@ -2566,8 +2566,9 @@ const __net_webpush = (() => {
 // ---- sw/push.js
 const __sw_push = (() => {
   // The worker's Web Push handlers (installed by installSyncHandlers): a `push` wakes the
-  // worker, often with no page of the app open. A sync nudge (`{type: 'sync', space, head}`)
-  // pulls the space into every database of this app registered for it, from its stored
+  // worker, often with no page of the app open. A sync nudge (`{type: 'sync', space, head}`,
+  // with `new` counts and a `title` when another user created records in a collection the
+  // server declares to notify: --webpush-notify-new) pulls the space into every database of this app registered for it, from its stored
   // cursor, replays the outbox, and tells open tabs what changed; an app notification
   // (`{type: 'notify', ...}`) carries its own text. Either way a notification is shown, as
   // browsers require for every push: the app's `onPush(changes)` writes it, or a default
@@ -2586,7 +2587,7 @@ const __sw_push = (() => {
 
   /**
    * What a push carried, checked.
-   * @typedef {{type: 'sync', space: string, head: number} |
+   * @typedef {{type: 'sync', space: string, head: number, new?: Record<string, number>, title?: string} |
    *   {type: 'notify', space: string, title: string, body: string, url: string, tag: string} |
    *   {type: 'unknown', text: string}} PushPayload
    */
@@ -2600,6 +2601,8 @@ const __sw_push = (() => {
    * @property {RecordRef[]} records  the records the pull changed on this device
    * @property {LocalRecord[]} values  their values now (at most 20; deleted ones left out)
    * @property {Record<string, number>} collections  changed records per collection
+   * @property {Record<string, number>} new  records other users created per collection declared
+   *   to notify, as the nudge counted them ({} for none)
    * @property {string[]} databases  the databases pulled into (one per user of the device)
    * @property {{title: string, body: string, url: string, tag: string}} [message]  a notify's text
    * @property {PushNotification} suggested  the notification shown if onPush gives none
@@ -2652,12 +2655,31 @@ const __sw_push = (() => {
     }
     const space = text(body?.space);
     if (body?.type === 'sync' && space) {
-      return { type: 'sync', space, head: Number.isSafeInteger(body.head) ? body.head : 0 };
+      /** @type {PushPayload} */
+      const nudge = { type: 'sync', space, head: Number.isSafeInteger(body.head) ? body.head : 0 };
+      const created = counts(body.new);
+      if (created) Object.assign(nudge, { new: created, title: text(body.title) });
+      return nudge;
     }
     if (body?.type === 'notify' && (space || text(body.title))) {
       return { type: 'notify', space, title: text(body.title), body: text(body.body), url: text(body.url), tag: text(body.tag) };
     }
     return { type: 'unknown', text: JSON.stringify(body) };
+  }
+
+  /**
+   * A nudge's `new`: positive whole counts by collection, or null (none, or not that shape).
+   * @param {unknown} value
+   * @returns {Record<string, number> | null}
+   */
+  function counts(value) {
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return null;
+    /** @type {Record<string, number>} */
+    const found = {};
+    for (const [collection, n] of Object.entries(value)) {
+      if (Number.isSafeInteger(n) && n > 0) found[collection] = n;
+    }
+    return Object.keys(found).length ? found : null;
   }
 
   /**
@@ -2726,6 +2748,11 @@ const __sw_push = (() => {
     if (payload.type === 'notify') {
       return { title: payload.title || payload.space, body: payload.body, url: payload.url || scope, tag: payload.tag || `syncserver:${payload.space}` };
     }
+    if (payload.type === 'sync' && payload.new) {
+      // Another user created records: the server's title, and what was created.
+      const body = Object.entries(payload.new).sort((a, b) => b[1] - a[1]).map(([c, n]) => `${n} new in ${c}`).join(', ');
+      return { title: payload.title || payload.space, body, url: scope, tag: `syncserver:${payload.space}` };
+    }
     if (payload.type === 'sync') {
       const n = records.length;
       return {
@@ -2753,7 +2780,7 @@ const __sw_push = (() => {
     /** @type {PushChanges} */
     const changes = {
       type: payload.type, space: payload.type === 'unknown' ? '' : payload.space, head: payload.type === 'sync' ? payload.head : 0,
-      ...pulled, collections, suggested,
+      ...pulled, collections, new: payload.type === 'sync' ? { ...payload.new } : {}, suggested,
     };
     if (payload.type === 'notify') changes.message = { title: payload.title, body: payload.body, url: payload.url, tag: payload.tag };
     let chosen = null;

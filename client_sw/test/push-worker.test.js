@@ -151,6 +151,35 @@ test('a sync nudge pulls the space into IndexedDB, replays the outbox, tells the
   }
 });
 
+test("a nudge counting other users' new records shows the server's title and passes the counts to onPush", async () => {
+  const scope = 'https://app.example/';
+  const nudge = { type: 'sync', space: 'family', head: 5, new: { messages: 2, todos: 3 }, title: 'New item' };
+  assert.deepEqual(parsePushPayload(data({ ...nudge, new: { messages: 2, todos: 3, bad: -1, worse: 'x' } })), nudge, 'only positive whole counts');
+  assert.deepEqual(parsePushPayload(data({ type: 'sync', space: 'family', head: 5, new: {}, title: 'New item' })),
+    { type: 'sync', space: 'family', head: 5 }, 'no counts: a plain nudge');
+  assert.deepEqual(defaultNotification(/** @type {any} */ (nudge), [], scope),
+    { title: 'New item', body: '3 new in todos, 2 new in messages', url: scope, tag: 'syncserver:family' });
+
+  const db = await freshDb();
+  const space = `push-${process.pid}-new`;
+  await writePushState(db, stateFor(space));
+  await server.push('c-other', [put(4, space, 'messages', 'm1', { text: 'hi' }), put(5, space, 'messages', 'm2', { text: 'there' })]);
+  const { api, shown, fire } = loadWorker(server.url.replace(/\/$/, ''));
+  /** @type {any[]} */
+  const seen = [];
+  api.installSyncHandlers({ dbName: db.name, url: server.url, onPush: (/** @type {any} */ c) => { seen.push(c); } });
+  try {
+    await fire('push', { data: data({ type: 'sync', space, head: 2, new: { messages: 2 }, title: 'New message' }) });
+    assert.deepEqual(plain(seen[0].new), { messages: 2 });
+    assert.deepEqual(plain(seen[0].collections), { messages: 2 });
+    assert.deepEqual(shown.map((n) => [n.title, n.options.body]), [['New message', '2 new in messages']], "onPush gave none: the server's title");
+    await fire('push', { data: data({ type: 'sync', space, head: 2 }) });
+    assert.deepEqual(plain(seen[1].new), {}, 'a plain nudge: nothing new');
+  } finally {
+    db.close();
+  }
+});
+
 test('a nudge for a space no database registered pulls nothing and still shows a notification', async () => {
   const db = await freshDb();
   const space = `push-${process.pid}-b`;

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..model.mutations import SPACE_PATTERN
 from ..model.policies import PolicyTable
 from .origins import parse_origins
 
@@ -284,3 +285,35 @@ def check_vapid_subject(value: str) -> None:
         return
     if not re.fullmatch(r"mailto:[^@\s]+@[^@\s]+|https://[^\s/]+(/\S*)?", value):
         raise ValueError("not a mailto: address or an https: URL")
+
+
+MAX_NOTIFY_NEW = 20  # declared collections: every one in a nudge still fits a push payload
+MAX_NOTIFY_TITLE = 100
+
+
+def parse_notify_new(value: str) -> dict[str, str]:
+    """`messages=New message,todos=New item` -> {collection: title}, in the order given
+    (a tie in a nudge's counts goes to the one declared first)."""
+    titles: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, title = item.partition("=")
+        name, title = name.strip(), title.strip()
+        if not sep or not name or not title:
+            raise ValueError(f"expected collection=Title, got {item!r}")
+        if SPACE_PATTERN.fullmatch(name) is None:
+            raise ValueError(f"collection {name!r} must match {SPACE_PATTERN.pattern}")
+        if name in titles:
+            raise ValueError(f"collection {name!r} is declared twice")
+        if len(title) > MAX_NOTIFY_TITLE:
+            raise ValueError(f"the title of {name!r} is {len(title)} characters: at most "
+                             f"{MAX_NOTIFY_TITLE}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in title):
+            raise ValueError(f"the title of {name!r} holds control characters: plain text only")
+        titles[name] = title
+    if len(titles) > MAX_NOTIFY_NEW:
+        raise ValueError(f"{len(titles)} collections: at most {MAX_NOTIFY_NEW}")
+    return titles
+
+
+def check_notify_new(value: str) -> None:
+    parse_notify_new(value)

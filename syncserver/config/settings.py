@@ -30,6 +30,7 @@ from .setting_kinds import (
     check_jwks,
     check_jwt_secret,
     check_metrics_token,
+    check_notify_new,
     check_origins,
     check_policies,
     check_policy,
@@ -39,6 +40,7 @@ from .setting_kinds import (
     check_vapid_key,
     check_vapid_subject,
     mask_password,
+    parse_notify_new,
 )
 
 POLICY_NAMES = "merge, lww, server-wins, client-wins, manual"
@@ -278,6 +280,12 @@ class Settings:
     webpush_notify_rate: float = _setting(
         10.0, "Web Push: POST /v1/notify requests one user may make a minute (a burst of "
         "as many); beyond it 429 rate_limited", Number(0.01, 1_000_000))
+    webpush_notify_new: str = _setting(
+        "", "Web Push: collections whose new records notify, as collection=Title pairs "
+        "(messages=New message,todos=New item): a sync nudge then carries the counts of new "
+        "records and the title, for the devices of other users; empty: off",
+        Text("empty, or collection=Title pairs separated by commas (titles plain text, at "
+             "most 100 characters, no commas; at most 20 collections)", check_notify_new))
     webpush_max_subscriptions: int = _setting(
         20, "Web Push: most push subscriptions (devices) of one user; past it "
         "429 too_many_subscriptions", Whole(1, 100_000))
@@ -322,6 +330,11 @@ class Settings:
     def webpush(self) -> bool:
         """Web Push is on: a VAPID key is configured, or dev mode generates one."""
         return bool(self.webpush_vapid_key or self.webpush_vapid_key_file or self.dev)
+
+    @property
+    def notify_new(self) -> dict[str, str]:
+        """The collections whose new records notify, and their titles (empty: none)."""
+        return parse_notify_new(self.webpush_notify_new) if self.webpush else {}
 
     @property
     def tls(self) -> bool:

@@ -57,9 +57,10 @@ class Published:
 
 
 Listener = Callable[[Published], None]
-# A change committed by this instance: (space, head after it, the writer's client id, or
-# None for the server's own writes such as a conflict resolution).
-CommitListener = Callable[[str, int, str | None], None]
+# A change committed by this instance: (space, head after it, the writer's client id and
+# user (None: the server's own writes such as a conflict resolution; the user is None with
+# auth off), the records it created per collection declared to notify, or None).
+CommitListener = Callable[[str, int, str | None, str | None, dict[str, int] | None], None]
 
 
 @dataclass
@@ -119,10 +120,11 @@ class Notifier:
         publishes here: with several instances, each change is seen by one of them."""
         self._committed.append(listener)
 
-    def committed(self, space: str, head: int, client_id: str | None) -> None:
+    def committed(self, space: str, head: int, client_id: str | None, sub: str | None = None,
+                  new: dict[str, int] | None = None) -> None:
         """This instance committed `space` up to `head` (SyncService, after publish)."""
         for listener in self._committed:
-            listener(space, head, client_id)
+            listener(space, head, client_id, sub, new)
 
     def next_publish(self, space: str) -> asyncio.Event:
         """An event set by the next publish in `space`. Take it *before* reading storage,

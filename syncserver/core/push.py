@@ -31,6 +31,9 @@ class BatchResult:
     heads: dict[str, int]  # space -> seq after the batch, for spaces the batch changed
     changed: dict[str, list[Row]] = field(default_factory=dict)  # for live fan-out
     counts: dict[str, int] = field(default_factory=dict)  # status -> number, for metrics
+    # space -> collection -> records created, for the collections declared to notify
+    # (--webpush-notify-new; Web Push nudges): nothing is counted when none is declared
+    new: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def rejected(mid: int | None, code: ErrorCode, message: str,
@@ -98,8 +101,9 @@ class RecordWriter:
 
 class _Batch:
     def __init__(self, txn: PushTransaction, client_id: str, clock: Clock,
-                 policies: PolicyTable, max_record_bytes: int) -> None:
+                 policies: PolicyTable, max_record_bytes: int, notify: frozenset[str]) -> None:
         self.txn = txn
+        self.notify = notify  # the collections whose new records are counted
         self.policies = policies
         self.max_record_bytes = max_record_bytes
         self.client_id = client_id
@@ -122,11 +126,19 @@ class _Batch:
     def count(self, status: str) -> None:
         self.out.counts[status] = self.out.counts.get(status, 0) + 1
 
+    def created(self, space: str, collection: str) -> None:
+        """A record of a collection declared to notify was created (its first version)."""
+        counts = self.out.new.get(space)
+        if counts is None:
+            counts = self.out.new[space] = {}
+        counts[collection] = counts.get(collection, 0) + 1
+
 
 def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rejection],
                 clock: Clock, policies: PolicyTable, max_record_bytes: int,
                 may_write: Callable[[str], bool] | None = None,
-                owner: str | None = None) -> BatchResult:
+                owner: str | None = None, notify: frozenset[str] = frozenset()
+                ) -> BatchResult:
     """`max_record_bytes` bounds a record's data after the mutation (parse_mutation bounds
     the mutation's own data; a patch or a set operation can grow a record past it).
 
@@ -136,6 +148,8 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
 
     `owner` (auth on, the client id not known to be bound to this user): bind the client id
     to it, or refuse the whole batch if it is another user's, before anything is read.
+
+    `notify`: the collections whose new records are counted in the result's `new`.
 
     The batch's locks come first (storage/base.py, lock order): the client, then the
     spaces of its mutations (a forbidden one writes nothing and is not locked)."""
@@ -154,7 +168,7 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
                          if isinstance(item, Mutation) and i not in forbidden))
     if owner is not None:
         bind_client(txn, client_id, owner)
-    batch = _Batch(txn, client_id, clock, policies, max_record_bytes)
+    batch = _Batch(txn, client_id, clock, policies, max_record_bytes, notify)
     mids = [item.mid for i, item in enumerate(items)
             if item.mid is not None and i not in forbidden]
     if mids:
@@ -255,6 +269,8 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
         # the objects.
         batch.clock.saw(m.hlc)
         row = batch.writer.write(key, 1, False, m.hlc, m.data_json.decode(), CREATED_META)
+        if batch.notify and m.collection in batch.notify:  # none declared: one test
+            batch.created(m.space, m.collection)
         batch.applied += 1
         return b'{"mid":%d,"status":"applied","version":1,"seq":%d}' % (m.mid, row[SEQ])
     current = batch.record(key)
@@ -280,6 +296,8 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
         new = decision.state
         record = StoredRecord(*batch.writer.write(key, new.version, new.deleted, new.hlc,
                                                   data_json.decode(), meta_json.decode()))
+        if current is None and not new.deleted and m.collection in batch.notify:
+            batch.created(m.space, m.collection)  # a new record off the fast path
     if decision.status == "applied" and not clamped:  # the common answer, formatted directly
         assert record is not None
         batch.applied += 1

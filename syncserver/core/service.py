@@ -78,6 +78,9 @@ class SyncService:
         self.clock = Clock(settings.max_clock_drift_ms)
         self.cursors = CursorCodec(settings.secret.encode())
         self.policies = policies or policies_for(settings)
+        # The collections whose new records a push counts (Web Push nudges): empty, and so
+        # free on the push path, unless --webpush-notify-new declares some.
+        self.notify = frozenset(settings.notify_new)
         self.owners: dict[str, str] = {}  # client id -> sub, as committed (bindings last)
         self.fanout: Fanout | None = None  # changes committed by other instances (PostgreSQL)
 
@@ -148,7 +151,7 @@ class SyncService:
             return apply_batch(txn, client_id, items, self.clock, self.policies, max_record,
                                access.can_write if access is not None else None,
                                sub if sub is not None and self.owners.get(client_id) != sub
-                               else None)
+                               else None, self.notify)
 
         result: BatchResult = await self.storage.write(parse_and_apply)
         if sub is not None and client_id not in self.owners:  # committed: remember it
@@ -157,7 +160,7 @@ class SyncService:
             self.owners[client_id] = sub
         for status, n in result.counts.items():
             self.metrics.mutations.labels(status).inc(n)
-        self._publish(result, client_id)
+        self._publish(result, client_id, sub)
         cursors = {s: self.cursors.encode(s, seq) for s, seq in result.heads.items()}
         return b'{"results":[' + b",".join(result.results) + b'],"cursors":' + \
             orjson.dumps(cursors) + b"}"
@@ -284,11 +287,13 @@ class SyncService:
         self._publish(result)
         return orjson.dumps(answer)
 
-    def _publish(self, result: BatchResult, client_id: str | None = None) -> None:
+    def _publish(self, result: BatchResult, client_id: str | None = None,
+                 sub: str | None = None) -> None:
+        new = result.new
         for space, records in result.changed.items():
             head = result.heads[space]
             self.notifier.publish(space, head - len(records), head, records)
-            self.notifier.committed(space, head, client_id)
+            self.notifier.committed(space, head, client_id, sub, new.get(space) if new else None)
 
     def encode_cursor(self, space: str, seq: int) -> str:
         return self.cursors.encode(space, seq)

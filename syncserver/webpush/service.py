@@ -58,7 +58,8 @@ class WebPush:
                              self._gone)
         self.sender.start()
         self.nudger = Nudger(self.storage, self.index, self.live, self.sender, self.metrics,
-                             settings.webpush_min_interval, settings.webpush_ttl)
+                             settings.webpush_min_interval, settings.webpush_ttl,
+                             settings.notify_new)
         self.nudger.start()
         self.notifier.on_commit(self.nudger.committed)
 

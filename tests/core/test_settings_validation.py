@@ -47,6 +47,8 @@ BAD_TEXT = {
     "webpush_vapid_key": ["not base64!", "AAAA"],
     "webpush_vapid_key_file": ["/no/such/vapid.pem"],
     "webpush_subject": ["you@example.com", "http://example.com"],
+    "webpush_notify_new": ["messages", "messages=", "bad name=New", "m=" + "x" * 101,
+                           "m=New\x07", "m=A,m=B", ",".join(f"c{i}=T" for i in range(21))],
 }
 
 
