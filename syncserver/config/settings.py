@@ -151,7 +151,7 @@ class Settings:
         30.0, "seconds a client has to send a push or resolution body (408 past it)",
         Number(0.1, 3600))
     ws_max_subscriptions: int = _setting(
-        500, "most subscriptions on one WebSocket connection: a client follows every space "
+        200, "most subscriptions on one WebSocket connection: a client follows every space "
         "of its user on one socket (each costs about 2.5 KB and a catch-up read)",
         Whole(1, 100_000))
     max_subscriptions: int = _setting(

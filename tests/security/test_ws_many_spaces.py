@@ -16,7 +16,7 @@ from tests.server import ServerProcess
 from . import keys
 from .test_ws_auth import hello, recv, send, ws_url
 
-BURST = 300  # spaces subscribed on one socket at once: hundreds, under the default 500
+BURST = 200  # spaces subscribed on one socket at once: hundreds, the default limit
 
 
 def test_the_welcome_lists_the_granted_spaces_and_a_refresh_shows_a_new_one(secured, user,
