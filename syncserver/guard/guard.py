@@ -1,7 +1,8 @@
 """The guard of one server: who may do what, and how much. Built once from the settings
 (ops/app.py), given to the SyncService and reached by the transports: the authenticator,
-the per-user rate and connection counts, the server-wide gates (WebSockets, long-polls),
-and what pulls may hold (the page pool and the page reads at once)."""
+the per-user rate and connection counts, the server-wide gates (WebSockets, their
+subscriptions, long-polls), and what pulls may hold (the page pool and the page reads at
+once)."""
 
 from __future__ import annotations
 
