@@ -25,7 +25,7 @@ import os
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
 import orjson
@@ -46,6 +46,32 @@ def unb64url(text: str) -> bytes:
 
 def _hkdf(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+
+
+class Vapid(NamedTuple):
+    problem: str | None  # what is wrong with the authorization (None: a valid one)
+    claims: dict[str, Any]  # the JWT's claims, once its signature checked
+    key: str  # the `k`: the application server's public key, base64url
+
+
+def vapid_problem(authorization: str, audience: str) -> Vapid:
+    """A push's `Authorization: vapid t=<jwt>, k=<key>` checked as a push service does
+    (RFC 8292): an ES256 JWT signed by the key in `k`, `aud` the endpoint's origin, `exp`
+    in the future and within 24 hours, `sub` present. The tests' push service uses it too."""
+    scheme, _, rest = authorization.partition(" ")
+    parts = dict(p.strip().split("=", 1) for p in rest.split(",") if "=" in p)
+    if scheme != "vapid" or "t" not in parts or "k" not in parts:
+        return Vapid(f"not a vapid authorization: {authorization[:60]!r}", {}, "")
+    try:
+        public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(),
+                                                              unb64url(parts["k"]))
+        claims = jwt.decode(parts["t"], public, algorithms=["ES256"], audience=audience,
+                            options={"require": ["exp", "aud", "sub"]})
+    except Exception as exc:
+        return Vapid(f"bad VAPID token: {exc!r}", {}, parts["k"])
+    if claims["exp"] > time.time() + 24 * 3600:
+        return Vapid("exp more than 24 hours ahead", claims, parts["k"])
+    return Vapid(None, claims, parts["k"])
 
 
 @dataclass
@@ -95,22 +121,7 @@ class Service:
     def check_vapid(self, authorization: str) -> str | None:
         if authorization in self._vapid_ok:
             return self._vapid_ok[authorization]
-        scheme, _, rest = authorization.partition(" ")
-        parts = dict(p.strip().split("=", 1) for p in rest.split(",") if "=" in p)
-        problem: str | None = None
-        if scheme != "vapid" or "t" not in parts or "k" not in parts:
-            problem = "not a vapid authorization"
-        else:
-            try:
-                public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(),
-                                                                      unb64url(parts["k"]))
-                claims = jwt.decode(parts["t"], public, algorithms=["ES256"],
-                                    audience=self.url,
-                                    options={"require": ["exp", "aud", "sub"]})
-                if claims["exp"] > time.time() + 24 * 3600:
-                    problem = "exp more than 24 hours ahead"
-            except Exception as exc:
-                problem = f"bad VAPID token: {exc!r}"
+        problem = vapid_problem(authorization, self.url).problem
         if len(self._vapid_ok) < 1000:
             self._vapid_ok[authorization] = problem
         return problem

@@ -11,7 +11,6 @@ what the test asked for (201 by default; 410, 404, 429 with Retry-After, ...).
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 import time
@@ -21,18 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import http_ece
-import jwt
 import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+from load.pushservice import b64url, vapid_problem
 
 
 @dataclass
@@ -118,7 +110,7 @@ class PushService:
             request.send_response(404)
             request.end_headers()
             return
-        problem, claims, key = self._check_vapid(headers.get("authorization", ""))
+        problem, claims, key = vapid_problem(headers.get("authorization", ""), self.url)
         payload = None
         if headers.get("content-encoding") != "aes128gcm":
             problem = problem or f"content-encoding {headers.get('content-encoding')!r}"
@@ -140,19 +132,3 @@ class PushService:
             request.send_header(k.replace("_", "-"), v)
         request.send_header("content-length", "0")
         request.end_headers()
-
-    def _check_vapid(self, authorization: str) -> tuple[str | None, dict[str, Any], str]:
-        scheme, _, rest = authorization.partition(" ")
-        parts = dict(p.split("=", 1) for p in rest.split(",") if "=" in p)
-        if scheme != "vapid" or "t" not in parts or "k" not in parts:
-            return f"not a vapid authorization: {authorization[:60]!r}", {}, ""
-        try:
-            public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(),
-                                                                  unb64url(parts["k"]))
-            claims = jwt.decode(parts["t"], public, algorithms=["ES256"], audience=self.url,
-                                options={"require": ["exp", "aud", "sub"]})
-        except Exception as exc:
-            return f"bad VAPID token: {exc!r}", {}, parts["k"]
-        if claims["exp"] > time.time() + 24 * 3600:
-            return "exp more than 24 hours ahead", claims, parts["k"]
-        return None, claims, parts["k"]
