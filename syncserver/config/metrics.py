@@ -25,6 +25,14 @@ class Metrics:
         self.ws_slow_consumers = Counter("syncserver_ws_slow_consumers",
                                          "WebSocket connections closed as slow consumers",
                                          registry=self.registry)
+        self.ws_live_frames_encoded = Counter(
+            "syncserver_ws_live_frames_encoded",
+            "Live WebSocket frames encoded: once per committed batch and collection filter, "
+            "however many subscribers it goes to", registry=self.registry)
+        self.ws_live_frames_sent = Counter(
+            "syncserver_ws_live_frames_sent",
+            "Live WebSocket frames sent to subscribers, each the bytes of an encoded one",
+            registry=self.registry)
         self.ws_pending_bytes = Gauge(
             "syncserver_ws_pending_bytes",
             "Bytes of live changes waiting in WebSocket subscriptions for room in their "

@@ -24,6 +24,9 @@ class Published:
     head: int
     rows: list[Row]  # in write order; a record written twice in the batch appears twice
     _rendered: dict[frozenset[str] | None, str | None] = field(default_factory=dict)
+    # What a transport makes of this batch once for all its subscribers, by its own key
+    # (the WebSocket's encoded frame per collection filter: transport/ws/wire.py).
+    shared: dict[object, object] = field(default_factory=dict)
 
     @cached_property
     def records(self) -> list[Row]:

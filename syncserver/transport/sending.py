@@ -24,6 +24,8 @@ from ..guard.limits import spread
 ABORT = "syncserver.abort"
 DRAINED = "syncserver.drained"  # WebSocket: wait until what was sent left our buffers
 IGNORE_INPUT = "syncserver.ignore_input"  # WebSocket: drop what the client sends from now
+# WebSocket: write an encoded frame as is, when the connection can take it now (timeouts.py)
+WRITE_FRAME = "syncserver.write_frame"
 CHUNK = 262_144
 
 

@@ -17,6 +17,8 @@ hostile clients needs at the socket level (docs/deployment.md).
 - An abort for the application (sending.ABORT): a client that does not read its answer is
   dropped with its unsent bytes; a plain close would keep them until they drain.
 - A WebSocket read is parsed only as far as the application reads messages (below).
+- A live frame encoded once for all its subscribers is written as is (sending.WRITE_FRAME):
+  uvicorn's send would encode the same text again for every socket.
 - Deadlines (headers, pings) are spread (limits.spread): connections opened together do
   not all time out in one turn of the event loop.
 - A WebSocket whose keep-alive ping is not answered is aborted, not closed: a close waits
@@ -39,10 +41,11 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from ..guard.limits import FULL_RETRY_AFTER_SECONDS, spread
 from ..model.errors import ErrorCode, SyncError
-from .sending import ABORT, DRAINED, IGNORE_INPUT
+from .sending import ABORT, DRAINED, IGNORE_INPUT, WRITE_FRAME
 
 FEED = 4_096  # bytes of a WebSocket read parsed at a time
 # The kernel's send buffer of a WebSocket: Linux grows it up to 4 MB per socket, so a
@@ -152,6 +155,21 @@ def protocols(limits: HeaderLimits, open_connections: OpenConnections
                 scope["extensions"][ABORT] = self.transport.abort
                 scope["extensions"][IGNORE_INPUT] = self._ignore_input
                 scope["extensions"][DRAINED] = self.writable.wait
+                scope["extensions"][WRITE_FRAME] = self._write_frame
+
+        def _write_frame(self, frame: bytes) -> bool:
+            """Write an encoded server frame as is (the live fan-out's, shared by every
+            subscriber: ws/wire.py), when uvicorn's own send would write it now, unchanged:
+            the connection open, nothing sent past its close, no extension to transform it
+            (per-message deflate compresses per connection), and its transport taking
+            writes (below the high-water mark; else the ASGI send waits for room). False:
+            nothing was written, the caller sends the text through ASGI."""
+            if (self.close_sent or self.disconnected or self.conn.extensions
+                    or self.conn.state is not State.OPEN or not self.writable.is_set()
+                    or self.transport.is_closing()):
+                return False
+            self.transport.write(frame)
+            return True
 
         def schedule_ping(self) -> None:  # (uvicorn's, with the deadline spread)
             assert self.ping_interval is not None

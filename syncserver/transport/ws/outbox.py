@@ -5,6 +5,11 @@ One sender task per connection drains a small queue, bounded in frames and in by
 Catch-up pages and replies wait for room in it (natural backpressure); a live batch goes in
 only when it fits now, else it waits in its subscription, bounded (subscription.py).
 
+The live fan-out's fast path skips the queue: while nothing is queued and the sender waits,
+a live frame encoded once for all subscribers (wire.py) is written straight to the socket
+from the publish, when the socket takes writes now (`offer_live`): no task wakes up per
+subscriber, and no ASGI send encodes the text again. Anything else goes through the queue.
+
 A slow consumer is dropped, one of two ways: a client that takes no frame for
 SYNCSERVER_SEND_TIMEOUT seconds has its socket aborted with what it left unread (a close
 would wait for that to drain: for ever); a connection whose waiting live batches overflow
@@ -28,8 +33,9 @@ from starlette.websockets import WebSocket
 from ...config.metrics import Metrics
 from ...config.settings import Settings
 from ...guard.limits import ByteBudget, PagePool, spread
-from ..sending import DRAINED, abort, ignore_input
+from ..sending import DRAINED, WRITE_FRAME, abort, ignore_input
 from .closes import CLOSE_NORMAL, CLOSE_SLOW_CONSUMER, Closing, Farewell
+from .wire import SharedFrame
 
 OUTBOUND_QUEUE = 8  # frames
 
@@ -42,12 +48,14 @@ class Delivery(Protocol):
 
 class Outgoing(NamedTuple):
     """A frame on its way out: its text, the subscription and seq it moves the client to,
-    and the bytes it holds in the page pool (a catch-up page; 0 for any other frame)."""
+    the bytes it holds in the page pool (a catch-up page; 0 for any other frame), and a
+    live frame's encoding shared with the other subscribers (None: encoded when sent)."""
 
     text: str
     subscription: Delivery | None = None
     seq: int = 0
     held: int = 0
+    shared: SharedFrame | None = None
 
 
 class Outbox:
@@ -64,6 +72,11 @@ class Outbox:
         self.closing: Closing | None = None
         self._farewell: Farewell = list
         self.sender: asyncio.Task[None] | None = None
+        # True while the sender waits for the next frame: nothing is on its way out
+        self.waiting = False
+        # Writes an encoded frame as is (`syncserver serve`'s protocol, timeouts.py)
+        self.write_frame: Callable[[bytes], bool] | None = \
+            ws.scope.get("extensions", {}).get(WRITE_FRAME)
         self._pending_bytes = 0  # live batches held by this connection's subscriptions
         self.pool_held = 0  # page-pool bytes of the frame last handed to the socket
         # Tasks of its own beside the sender, referenced until they end: the event loop
@@ -92,10 +105,21 @@ class Outbox:
         await self.budget.reserve(len(item.text))
         await self.queue.put(item)
 
-    def put_now(self, item: Outgoing) -> None:
-        """Queue a frame that fits now (the live fast path checked it)."""
-        self.queue.put_nowait(item)
-        self.budget.take(len(item.text))
+    def offer_live(self, frame: SharedFrame, subscription: Delivery, seq: int) -> bool:
+        """A live frame, now or not at all: written to the socket at once when nothing is
+        queued before it, else queued when it fits (frames and bytes). False: no room, the
+        subscription keeps the batch pending."""
+        if self.waiting and self.write_frame is not None and self.queue.empty() \
+                and self.write_frame(frame.wire):
+            subscription.delivered = seq
+            frame.sent += 1
+            return True
+        size = len(frame.text)
+        if self.queue.full() or not self.budget.fits(size):
+            return False
+        self.queue.put_nowait(Outgoing(frame.text, subscription, seq, shared=frame))
+        self.budget.take(size)
+        return True
 
     def start(self) -> None:
         self.sender = asyncio.create_task(self._sender())
@@ -106,20 +130,29 @@ class Outbox:
             self.ws.scope.get("extensions", {}).get(DRAINED)
         try:
             while True:
+                self.waiting = True
                 item = await self.queue.get()
+                self.waiting = False
                 if item is None:
                     break
-                text, subscription, seq, held = item
+                text, subscription, seq, held, shared = item
                 try:
                     # A client that takes nothing for `timeout` seconds is dropped, with
                     # what it left unread (a close would wait for it to drain: for ever).
                     async with asyncio.timeout(timeout):
-                        await self.ws.send({"type": "websocket.send", "text": text})
+                        if shared is not None and self.write_frame is not None \
+                                and self.write_frame(shared.wire):
+                            pass  # the frame went out as encoded for every subscriber
+                        else:
+                            await self.ws.send({"type": "websocket.send", "text": text})
                         if drained is not None and held:  # the page left our buffers
                             await drained()
                 except TimeoutError:
                     self._stalled(held)
                     return
+                if shared is not None:
+                    shared.sent += 1
+                    shared.tally()
                 if drained is not None:
                     self.pages.give_back(held)
                 else:  # (another server) the next send waits for this frame to drain
@@ -129,6 +162,7 @@ class Outbox:
                 if subscription is not None:
                     subscription.delivered = seq
         finally:
+            self.waiting = False
             self.pages.give_back(self.pool_held)
             self.pool_held = 0
         # Rendered only now, after the last queued frame went out: a resync names the

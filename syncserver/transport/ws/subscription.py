@@ -27,6 +27,7 @@ from ...core.notifier import Published
 from ...guard.limits import PagePool
 from ...model.errors import ErrorCode, SyncError
 from .outbox import Outbox, Outgoing
+from .wire import shared_frame
 
 if TYPE_CHECKING:
     from ...core.service import SyncService
@@ -111,12 +112,18 @@ class Subscription:
         outbox = self.outbox
         if outbox.closing is not None:
             return
-        if self.idle and not self.pending and published.prev == self.cursor \
-                and not outbox.queue.full() and outbox.budget.fits(published.size):
+        if self.idle and not self.pending and published.prev == self.cursor:
             # The fan-out hot path: the next batch for a live, caught-up subscriber goes
-            # straight to its connection's queue, without waking this subscription's task.
-            self._queue_live(published)
-            return
+            # straight to its socket (or its connection's queue), encoded once for all
+            # subscribers, without waking this subscription's task.
+            frame = shared_frame(published, self.filter, self.service.encode_cursor,
+                                 self.service.metrics)
+            if frame is None:  # nothing of the batch for this subscriber's collections
+                self.cursor = published.head
+                return
+            if outbox.offer_live(frame, self, published.head):
+                self.cursor = published.head
+                return
         pending = self.pending
         if pending is None:
             pending = self.pending = deque()
@@ -190,19 +197,8 @@ class Subscription:
                     self.table.pages.give_back(held)
 
     async def _send_live(self, published: Published) -> None:
-        item = self._render_live(published)
-        if item is not None:
-            await self.outbox.put(item)  # waits for room: backpressure
-
-    def _queue_live(self, published: Published) -> None:
-        item = self._render_live(published)
-        if item is not None:
-            self.outbox.put_now(item)
-
-    def _render_live(self, published: Published) -> Outgoing | None:
-        text = published.message(self.filter, self.service.encode_cursor)
+        frame = shared_frame(published, self.filter, self.service.encode_cursor,
+                             self.service.metrics)
         self.cursor = published.head
-        if text is None:
-            return None
-        self.service.metrics.changes_served.inc(len(published.records))
-        return Outgoing(text, self, published.head)
+        if frame is not None:  # waits for room: backpressure
+            await self.outbox.put(Outgoing(frame.text, self, published.head, shared=frame))
