@@ -102,7 +102,7 @@ def test_a_compressing_connection_gets_its_frames_through_the_asgi_send(tmp_path
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65_535, 65_536, 70_000])
-def test_the_shared_frame_is_the_frame_websockets_would_send(size):
+def test_the_shared_frame_is_the_frame_websockets_would_send(size: int) -> None:
     payload = b"x" * size
     assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False)
 
