@@ -124,6 +124,9 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         ("subscribers", int, "fanout: WebSocket subscribers"),
         ("writers", int, "fanout: writers"),
         ("rate", float, "fanout: total writes per second"),
+        ("procs", int, "fanout: spread the subscribers but --sample over this many processes "
+                       "of cheap receivers that only count frames (load/receivers.py)"),
+        ("sample", int, "fanout, with --procs: subscribers that decode and time each change"),
         ("records", int, "initial-sync: records to seed"),
         ("readers", int, "initial-sync: fresh clients pulling at once"),
     ]:

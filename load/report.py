@@ -101,6 +101,16 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
         console.print(f"  server memory: {subs['kb_per_subscription']:,} KB per subscription, "
                       f"{subs['kb_per_connection']:,} KB per connection ({subs['subscriptions']:,} "
                       f"subscriptions on {subs['connections']:,} WebSockets)")
+    fan = results.get("fanout") or {}
+    if fan:
+        per = fan["server_us_per_delivery"]
+        console.print(
+            f"  fan-out: {fan['deliveries']:,} deliveries to {fan['subscribers']:,} subscribers "
+            f"({fan['deliveries_per_s']:,}/s; {fan['sample']:,} timed, {fan['procs']} receiver "
+            f"processes): delivery p50 {fan['delivery_p50_ms']} ms p99 "
+            f"{fan['delivery_p99_ms']} ms, push p99 {fan['push_p99_ms']} ms; CPU server "
+            f"{fan['server_cpu_s']} s, tool {fan['tool_cpu_s']} s; server "
+            f"{'not measured' if per is None else f'{per} us'} per delivery")
     if results.get("stopped_by") == "max_mutations":
         console.print("  the run stopped at --max-mutations before --duration")
     if results["errors"]:

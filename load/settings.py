@@ -52,6 +52,8 @@ class Settings:
     subscribers: int = 100
     writers: int = 4
     rate: float = 50.0  # total writes per second across writers
+    procs: int = 0  # > 0: most subscribers are cheap receivers in this many processes
+    sample: int = 100  # with procs: subscribers that decode and time each change
     # initial-sync
     records: int = 10_000
     readers: int = 1
@@ -87,7 +89,7 @@ SCENARIO_SETTINGS: dict[str, tuple[str, ...]] = {
     "offline-burst": ("mix", "offline_max", "writes_per_s", "replay_twice", "drop_response",
                       "patch_share", "delete_share"),
     "contention": ("mix", "hot_records", "fields", "ws_client"),
-    "fanout": ("subscribers", "writers", "rate", "ws_client"),
+    "fanout": ("subscribers", "writers", "rate", "ws_client", "procs", "sample"),
     "initial-sync": ("records", "readers", "ws_client"),
 }
 MIX_SETTINGS = (("slow", "slow_consumers"), ("slow", "ws_client"), ("hostile", "hostile_clients"))

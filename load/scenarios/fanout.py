@@ -8,7 +8,12 @@ With ``--spaces-per-client K`` > 1 each subscriber follows K spaces on its one s
 space drawn at random: a change reaches that space's subscribers. The subscribers first
 connect and say hello, then send their subscribe frames, so that the server's resident set
 before and after the subscriptions gives its memory per subscription
-(``results.subscriptions``, with the server's pid: ``--spawn`` or ``--server-pid``)."""
+(``results.subscriptions``, with the server's pid: ``--spawn`` or ``--server-pid``).
+
+With ``--procs P`` only ``--sample`` subscribers decode and time each change here; the others
+are cheap receivers spread over P processes (load/receivers.py) that count the live frames
+they get: ``results.fanout`` adds them up (deliveries, their CPU) and, with the server's
+pid, gives the server's CPU per delivery."""
 
 from __future__ import annotations
 
@@ -19,17 +24,34 @@ import time
 from typing import Any
 
 from load.client import SimClient
+from load.machine import cpu_sample, cpu_split
+from load.receivers import ReceiverProcesses
 from load.scenarios.base import Scenario, bounded_gather
 
 SETTLE_RSS_S = 1.0  # a pause before each reading of the server's resident set
+RECEIVERS_SETTLE_S = 0.5  # after the last write, before the receivers' counts are taken
+
+
+def shares_of(s: Any) -> list[int]:
+    """The cheap receivers per process (--procs), as even as they go."""
+    cheap = s.subscribers - min(s.sample, s.subscribers)
+    procs = min(s.procs, cheap)
+    return [cheap // procs + (1 if i < cheap % procs else 0) for i in range(procs)]
 
 
 class Fanout(Scenario):
     name = "fanout"
     description = "N WebSocket subscribers, M writers, write-to-delivery latency"
 
+    receivers: ReceiverProcesses | None = None
+
     def followers(self) -> int:
         return self.settings.subscribers
+
+    def decoding(self) -> int:
+        """Subscribers of this process (the rest: cheap receivers, with --procs)."""
+        s = self.settings
+        return min(s.sample, s.subscribers) if s.procs > 0 else s.subscribers
 
     async def setup(self) -> None:
         s = self.settings
@@ -37,7 +59,7 @@ class Fanout(Scenario):
         # one space for everyone (the classic benchmark), or each subscriber's own K
         self.targets = self.pool if many else self.pool[:1]
         self.subscribers = [self.make_client("sub", self.spaces_of(i) if many else self.targets)
-                            for i in range(s.subscribers)]
+                            for i in range(self.decoding())]
         self.writers = [self.make_client("pub", [] if many else self.targets,
                                          writes=self.targets if many else None)
                         for _ in range(max(1, s.writers))]
@@ -53,6 +75,9 @@ class Fanout(Scenario):
             await feed.wait_synced(max(1.0, s.settle_timeout - (time.monotonic() - started)))
         self.stats.extra["subscribed_s"] = round(time.monotonic() - started, 3)
         self._subscription_memory(before, connected, await self._server_rss())
+        if s.subscribers > self.decoding():  # (their memory is not in the figures above)
+            self.receivers = ReceiverProcesses()
+            await self.receivers.start(s.urls[0], shares_of(s), self.targets[0])
 
     async def _server_rss(self) -> float | None:
         if self.memory is None or self.memory.server_pid is None:
@@ -92,7 +117,43 @@ class Fanout(Scenario):
                 self.stats.observe(same, now - at)
 
     async def drive(self) -> None:
+        pid = self.memory.server_pid if self.memory is not None else None
+        before = cpu_sample(pid)
+        sampled = self.stats.totals["deliveries"]
         await asyncio.gather(*(self._loop(i, w) for i, w in enumerate(self.writers)))
+        await asyncio.sleep(RECEIVERS_SETTLE_S)  # the last writes' frames arrive
+        counted = {"live": 0.0, "cpu_s": 0.0}
+        if self.receivers is not None:
+            counted = await self.receivers.stop()
+        self._figures(cpu_split(before, cpu_sample(pid)),
+                      self.stats.totals["deliveries"] - sampled, counted)
+
+    def _figures(self, cpu: dict[str, Any], sampled: int, receivers: dict[str, float]) -> None:
+        """``results.fanout``: deliveries over the writers' run (the sample's and the
+        receivers'), their latency (the sample's), and each side's CPU over that run."""
+        deliveries = sampled + int(receivers["live"])
+        latency = self.stats.latency
+        delivery, push = latency["delivery"].summary(), latency["push"].summary()
+        server = cpu.get("server_cpu_s")
+        tool = cpu["tool_cpu_s"] + receivers["cpu_s"]
+        self.stats.extra["fanout"] = {
+            "subscribers": self.settings.subscribers, "sample": self.decoding(),
+            "procs": len(shares_of(self.settings)) if self.receivers is not None else 0,
+            "wall_s": cpu["wall_s"], "deliveries": deliveries,
+            "deliveries_per_s": round(deliveries / cpu["wall_s"], 1),
+            "delivery_p50_ms": delivery.get("p50_ms"), "delivery_p99_ms": delivery.get("p99_ms"),
+            "push_p99_ms": push.get("p99_ms"),
+            "server_cpu_s": server, "tool_cpu_s": round(tool, 3),
+            "receivers_cpu_s": round(receivers["cpu_s"], 3),
+            "server_us_per_delivery": round(server / deliveries * 1e6, 2)
+            if server is not None and deliveries else None,
+            "tool_us_per_delivery": round(tool / deliveries * 1e6, 2) if deliveries else None,
+        }
+
+    async def close(self) -> None:
+        if self.receivers is not None:
+            self.receivers.kill()
+        await super().close()
 
     async def _loop(self, index: int, writer: SimClient) -> None:
         period = len(self.writers) / max(self.settings.rate, 0.001)
