@@ -95,6 +95,21 @@ def test_fanout_measures_delivery_to_every_subscriber(live_server, run_load):
     assert delivery["count"] == 5 * report["results"]["totals"]["mutations"]
 
 
+def test_fanout_receiver_processes_count_every_delivery(live_server, run_load):
+    # 3 timed subscribers here, 9 cheap receivers in 2 processes: every write reaches 12
+    status, report = run_load(
+        "fanout", live_server.url, *SHORT, "--subscribers", "12", "--writers", "1",
+        "--rate", "20", "--procs", "2", "--sample", "3",
+    )
+    assert status == 0
+    results = report["results"]
+    fan = results["fanout"]
+    assert (fan["sample"], fan["procs"]) == (3, 2)
+    assert results["latency_ms"]["delivery"]["count"] == 3 * results["totals"]["mutations"]
+    assert fan["deliveries"] == 12 * results["totals"]["mutations"]
+    assert fan["tool_cpu_s"] >= fan["receivers_cpu_s"] >= 0
+
+
 def test_two_urls_spread_clients_and_compare_both_feeds(live_server, run_load):
     # The same instance under two spellings: clients are spread over both URLs and the
     # checker reads the feed from each (the multi-instance path, on one process).
