@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import secrets
 import shlex
 import time
@@ -40,7 +41,7 @@ from load.vs import pouchdb_peer
 from load.vs.clients import Job, Measured, run_clients
 from load.vs.report import Row, print_table, write_report
 from load.vs.sides import Side, check_stored
-from load.vs.wire import POUCHDB, SYNCSERVER
+from load.vs.wire import POUCHDB, SYNCSERVER, WireError
 
 WORKS = ("push", "feed")
 UNITS = {"push": "writes acknowledged", "feed": "changes read"}
@@ -245,8 +246,9 @@ def main(argv: list[str]) -> int:
     except (pouchdb_peer.PeerError, RuntimeError) as exc:
         display.console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
-    except OSError as exc:
-        display.console.print(f"[red]error:[/red] a server stopped answering: {escape(str(exc))}")
+    except (OSError, http.client.HTTPException, WireError) as exc:
+        # a server that stopped answering, or refused the warm-up, a fill or a database
+        display.console.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}")
         return 2
     path = write_report(report, rows, out)
     print_table(rows)
