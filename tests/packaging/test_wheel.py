@@ -69,6 +69,8 @@ def assert_wheel_holds_the_package_and_its_files(wheel: Path, source: Path) -> N
                 for package in ("syncserver", "load") for p in (source / package).rglob("*.py")}
     expected |= {"syncserver/_migrations/" + p.relative_to(source / "migrations").as_posix()
                  for p in (source / "migrations").rglob("*") if p.is_file()}
+    # the package files `python -m load vs pouchdb` installs its peer from
+    expected |= {f"load/peers/pouchdb/{name}" for name in ("package.json", "package-lock.json")}
     for part in ("src", "demo"):
         expected |= {f"syncserver/_client/{part}/" + p.relative_to(source / "client_sw" / part)
                      .as_posix() for p in (source / "client_sw" / part).rglob("*")
