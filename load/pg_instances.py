@@ -3,10 +3,13 @@
 For each instance count (``--instances 1,3``) and each run, on a new PostgreSQL database:
 start that many ``syncserver serve`` processes, run one ``python -m load`` scenario with a
 ``--url`` per instance (clients spread round-robin), and print its rate beside the CPU
-spent per unit by the instances (summed, measured by the load tool over its load phase),
-by the database's PostgreSQL backends (sampled here, cut to the same window) and by the
-load tool, with the load average. The machine is shared: CPU per unit repeats where the
-rates do not.
+used by each instance, by the database's PostgreSQL backends and by the load tool (sampled
+here every 0.2 s, cut to the tool's measured window), with the load average. The machine is
+shared: CPU per unit repeats where the rates do not.
+
+``--cpu-quota 0.2`` holds each instance to 0.2 CPU with a cgroup of its own (load/cpu_quota.py)
+so that scale-out shows on a 2-core machine; the table then says how often each instance was
+throttled.
 """
 
 from __future__ import annotations
@@ -215,6 +218,13 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['run']} | {r['instances']} | {quota} | {r['rate_per_s']:,.0f} "
             f"{UNITS[r['run']]} | {ratio} | {throttled} | {each} / {r['postgres_cores']:.2f} "
             f"/ {r['tool_cores']:.2f} | {r['verdict']} |")
+    lines += [
+        "",
+        "rate: per second of the load phase (feed: of the readers' window). throttled periods:",
+        "of the 100 ms CFS periods in which an instance ran, the share that ended with its",
+        "quota used up (cgroup cpu.stat; near 100%: the quota was the bound, low: something",
+        "else was). cores: CPU seconds per second over the same window (/proc/PID/stat).",
+    ]
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from load import pg_instances
 from load.cpu_quota import PREFIX, CgroupUnavailable, CpuQuotas, QuotaGroup, probe
 from load.machine import process_cpu_seconds
 from load.spawn import SpawnedServer
@@ -87,3 +88,11 @@ def test_a_killed_runs_leftover_cgroups_are_removed_on_the_next_start():
     finally:
         if stale.exists():
             stale.rmdir()
+
+
+def test_a_quota_the_kernel_refuses_stops_the_runner_before_it_starts_anything(capsys):
+    # an unreachable database: a runner that went on would fail there, not return 2
+    status = pg_instances.main(["--cpu-quota", "0.005", "--only", "push",
+                                "--admin", "postgresql://postgres@127.0.0.1:1/postgres"])
+    assert status == 2
+    assert "below the kernel's minimum" in capsys.readouterr().err
