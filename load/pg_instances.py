@@ -255,12 +255,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     folder = Path(tempfile.mkdtemp(prefix="syncserver-pg-instances-"))
     rows = []
-    for name in args.only.split(","):
-        for n in (int(x) for x in args.instances.split(",")):
-            row = run(name, n, args.admin, folder, shlex.split(args.server_args),
-                      args.cpu_quota)
-            rows.append(row)
-            print(orjson.dumps(row).decode(), flush=True)
+    try:
+        for name in args.only.split(","):
+            for n in (int(x) for x in args.instances.split(",")):
+                row = run(name, n, args.admin, folder, shlex.split(args.server_args),
+                          args.cpu_quota)
+                rows.append(row)
+                print(orjson.dumps(row).decode(), flush=True)
+    except KeyboardInterrupt:  # everything was stopped and removed on the way out
+        say("interrupted: instances stopped, database dropped, cgroups removed")
+        if rows:
+            print("\n" + table(rows))
+        return 130
     print()
     print(table(rows))
     print(f"\nreports and logs: {folder}")
