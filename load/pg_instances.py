@@ -72,6 +72,9 @@ def url_of(conninfo: str) -> str:
     return f"postgresql://{who}{d.get('host', '127.0.0.1')}:{d.get('port', 5432)}/{d['dbname']}"
 
 
+UNITS = {"push": "mutations", "feed": "changes", "fanout": "deliveries"}
+
+
 class Instance(NamedTuple):
     proc: subprocess.Popen[bytes]
     url: str
@@ -158,9 +161,6 @@ def run(name: str, n: int, admin: str, folder: Path, extra: list[str],
     row["load_avg"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     say(f"  {row['rate_per_s']:,.0f} {UNITS[name]}/s, verdict {row['verdict']}")
     return row
-
-
-UNITS = {"push": "mutations", "feed": "changes", "fanout": "deliveries"}
 
 
 def summarize(name: str, n: int, report: dict[str, Any], sampler: Sampler, status: int,
