@@ -55,9 +55,13 @@ CREATED_META = '{"created":1}'
 
 def change_json(space: str, collection: str, record_id: str, version: int, seq: int,
                 deleted: int, hlc: str, updated_at: int, data: str | None) -> str:
-    return CHANGE_FORMAT % (space, collection, record_id, version, seq,
-                            "true" if deleted else "false", hlc, updated_at,
-                            "null" if deleted or data is None else data)
+    """CHANGE_FORMAT filled in. An f-string, not `CHANGE_FORMAT % (...)`: it builds the
+    text in one pass without the format's parsing (about half the instructions; a push
+    renders one per record written). tests/core checks that the two agree."""
+    return (f'{{"space":"{space}","collection":"{collection}","id":"{record_id}",'
+            f'"version":{version},"seq":{seq},"deleted":{"true" if deleted else "false"},'
+            f'"hlc":"{hlc}","updated_at":{updated_at},'
+            f'"data":{"null" if deleted or data is None else data}}}')
 
 
 class StoredRecord:
