@@ -187,7 +187,7 @@ class SQLiteTransaction(WriteBuffer):
             start, left = 0, len(rows)
             while left:
                 size = ROWS_PER_STATEMENT if left >= ROWS_PER_STATEMENT else 1 << (
-                    left.bit_length() - 1)  # 64, then powers of two: few statements cached
+                    left.bit_length() - 1)  # 256, then powers of two: 9 statements at most
                 params: list[object] = [space, collection]
                 for row in rows[start:start + size]:
                     params += row[ID:]
@@ -197,13 +197,16 @@ class SQLiteTransaction(WriteBuffer):
 
 # A records upsert of many rows per statement, not one executemany row each: per row,
 # executemany steps the statement once (its cursors opened and closed, the GIL let go and
-# taken back) and binds all 11 values; here a statement of 64 rows is stepped once, and
+# taken back) and binds all 11 values; here a statement of 256 rows is stepped once, and
 # binds the space and the collection once (numbered parameters: ?1, ?2 in every row).
-ROWS_PER_STATEMENT = 64
+# Measured (load.instructions push-new): 121,848 -> 114,005 instructions per mutation with
+# 64 rows a statement, 111,440 -> 110,586 from 64 to 256 (2 + 9 * 256 values bound, far
+# below SQLite's 32,766).
+ROWS_PER_STATEMENT = 256
 _ROW_VALUES = len(RECORD_COLUMNS.split(",")) - 2  # per row: id .. change
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=10)
 def upsert_sql(rows: int) -> str:
     values = ",".join(
         "(?1,?2," + ",".join(f"?{3 + _ROW_VALUES * i + k}" for k in range(_ROW_VALUES)) + ")"
