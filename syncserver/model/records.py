@@ -79,7 +79,7 @@ class StoredRecord:
     )
 
     def __init__(self, space: str, collection: str, record_id: str, version: int, seq: int,
-                 deleted: bool, hlc: str, updated_at: int, data: str | None,
+                 deleted: int, hlc: str, updated_at: int, data: str | None,
                  meta: str | None = None, _change: str | None = None) -> None:
         # `_change` lets a stored row (with its rendered change) be splatted in.
         self.space = space
