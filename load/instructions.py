@@ -116,11 +116,15 @@ class Server:
         subprocess.run(["callgrind_control", flag, str(self.proc.pid)], check=True,
                        capture_output=True)
 
-    def instructions(self) -> int:
-        """Instructions since the last zeroing, from the dump callgrind_control -d wrote."""
+    def dump(self) -> str:
+        """The path of the dump callgrind_control -d wrote last."""
         dumps = [f for f in os.listdir(self.workdir) if f.startswith("callgrind.")
                  and f.count(".") == 2]
-        with open(os.path.join(self.workdir, sorted(dumps)[-1])) as dump:
+        return os.path.join(self.workdir, sorted(dumps)[-1])
+
+    def instructions(self) -> int:
+        """Instructions since the last zeroing, from the dump callgrind_control -d wrote."""
+        with open(self.dump()) as dump:
             for line in dump:
                 if line.startswith(("summary:", "totals:")):
                     return int(line.split()[1])
@@ -132,8 +136,11 @@ class Server:
         self.log.close()
 
 
-def measure(workload: str, count: int, say: Any, auth: bool = False) -> tuple[int, int]:
-    """(instructions, units) for one workload: units are mutations or changes served."""
+def measure(workload: str, count: int, say: Any, auth: bool = False,
+            keep: str | None = None) -> tuple[int, int]:
+    """(instructions, units) for one workload: units are mutations or changes served.
+    `keep`: a directory to copy callgrind's dump of the workload into (callgrind_annotate
+    reads it: where the instructions went, by C function)."""
     workdir = tempfile.mkdtemp(prefix="syncserver-instructions-")
     try:
         say(f"{workload}: starting the server under callgrind (about a minute)")
@@ -165,6 +172,9 @@ def measure(workload: str, count: int, say: Any, auth: bool = False) -> tuple[in
                     units += len(results)
                     say(f"{workload}: batch {n} of {count}")
             server.control("-d")
+            if keep is not None:
+                os.makedirs(keep, exist_ok=True)
+                shutil.copy(server.dump(), os.path.join(keep, f"callgrind.{workload}"))
             return server.instructions(), units
         finally:
             server.stop()
@@ -181,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="batches of 500 to push (or to read back, for feed)")
     parser.add_argument("--auth", action="store_true",
                         help="the server runs --auth jwt; requests carry a bearer token")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="copy each workload's callgrind dump to DIR/callgrind.WORKLOAD "
+                        "(for callgrind_annotate --inclusive=yes)")
     args = parser.parse_args(argv)
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
@@ -195,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print("| workload | instructions per unit | units |\n|---|---|---|")
     for workload in args.workloads or WORKLOADS:
-        instructions, units = measure(workload, args.batches, say, args.auth)
+        instructions, units = measure(workload, args.batches, say, args.auth,
+                                     args.keep)
         unit = "change served" if workload == "feed" else "mutation"
         print(f"| {workload} | {instructions / units:,.0f} per {unit} | {units:,} |",
               flush=True)

@@ -86,8 +86,9 @@ class RecordWriter:
         space, collection, record_id = key
         seq = self.txn.next_seq(space)
         now = self.now_ms
-        row = (space, collection, record_id, version, seq, deleted, hlc, now, data, meta,
-               change_json(space, collection, record_id, version, seq, deleted, hlc, now,
+        flag = 1 if deleted else 0  # an int: records.Row
+        row = (space, collection, record_id, version, seq, flag, hlc, now, data, meta,
+               change_json(space, collection, record_id, version, seq, flag, hlc, now,
                            data))
         self.rows[key] = row
         self.txn.write_row(key, row)

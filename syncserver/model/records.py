@@ -19,7 +19,9 @@ import orjson
 
 from .hlc import node_of
 
-Row = tuple[str, str, str, int, int, bool, str, int, "str | None", "str | None", str]
+# deleted is 0 or 1 (SQLite hands back ints; a push writes ints too: sqlite3 binds an int
+# directly, where a bool goes through its adapter lookup, ~3,000 instructions per row).
+Row = tuple[str, str, str, int, int, int, str, int, "str | None", "str | None", str]
 # A Row's columns (the storage's column order): row[CHANGE] is typed str, row[SEQ] int.
 SPACE: Final = 0
 COLLECTION: Final = 1
@@ -52,10 +54,14 @@ CREATED_META = '{"created":1}'
 
 
 def change_json(space: str, collection: str, record_id: str, version: int, seq: int,
-                deleted: bool, hlc: str, updated_at: int, data: str | None) -> str:
-    return CHANGE_FORMAT % (space, collection, record_id, version, seq,
-                            "true" if deleted else "false", hlc, updated_at,
-                            "null" if deleted or data is None else data)
+                deleted: int, hlc: str, updated_at: int, data: str | None) -> str:
+    """CHANGE_FORMAT filled in. An f-string, not `CHANGE_FORMAT % (...)`: it builds the
+    text in one pass without the format's parsing (about half the instructions; a push
+    renders one per record written). tests/core checks that the two agree."""
+    return (f'{{"space":"{space}","collection":"{collection}","id":"{record_id}",'
+            f'"version":{version},"seq":{seq},"deleted":{"true" if deleted else "false"},'
+            f'"hlc":"{hlc}","updated_at":{updated_at},'
+            f'"data":{"null" if deleted or data is None else data}}}')
 
 
 class StoredRecord:
@@ -73,7 +79,7 @@ class StoredRecord:
     )
 
     def __init__(self, space: str, collection: str, record_id: str, version: int, seq: int,
-                 deleted: bool, hlc: str, updated_at: int, data: str | None,
+                 deleted: int, hlc: str, updated_at: int, data: str | None,
                  meta: str | None = None, _change: str | None = None) -> None:
         # `_change` lets a stored row (with its rendered change) be splatted in.
         self.space = space

@@ -330,3 +330,42 @@ def test_heads_of_a_thousand_spaces_and_the_written_spaces_by_name(backend: Back
         assert len(await s.written_spaces(1000)) == len(range(0, 1000, 7))
 
     backend.run(scenario)
+
+
+def test_a_batch_of_many_records_in_several_spaces_is_stored_whole(backend: Backend) -> None:
+    """SQLite writes a batch's records in statements of up to 256 rows per (space,
+    collection), then of fewer (powers of two): 301 + 7 + 1 new records and updates of
+    earlier ones, interleaved, must all be stored as written, each once."""
+    async def scenario(s: Any) -> None:
+        first = [put(i, f"r{i}", {"n": i}) for i in range(1, 41)]
+        await push(s, "c1", first)
+        mixed: list[dict[str, Any]] = []
+        mid = 100
+        for i in range(301):
+            mid += 1
+            mixed.append(put(mid, f"new{i}", {"i": i, "t": "x" * (i % 7)}))
+            if i < 40:  # an update of a record of the first batch, between the new ones
+                mid += 1
+                mixed.append({**put(mid, f"r{i + 1}", {"n": -i}, base=1), "op": "patch"})
+            if i < 7:
+                mid += 1
+                mixed.append(put(mid, f"o{i}", {"o": i}, collection="other"))
+        mid += 1
+        mixed.append(put(mid, "lone", {"l": True}, space="s2"))
+        results = await push(s, "c1", mixed)
+        assert [r["status"] for r in results] == ["applied"] * len(mixed)
+        changes = await feed(s, "s1")
+        latest = {(c["collection"], c["id"]): c for c in changes}
+        assert len(changes) == len(latest) == 40 + 301 + 7
+        assert [c["seq"] for c in changes] == list(range(41, 41 + 348))  # every write once
+        for i in range(301):
+            assert latest[("todos", f"new{i}")]["data"] == {"i": i, "t": "x" * (i % 7)}
+        for i in range(40):
+            change = latest[("todos", f"r{i + 1}")]
+            assert (change["version"], change["data"]) == (2, {"n": -i})
+        assert [latest[("other", f"o{i}")]["data"] for i in range(7)] == \
+            [{"o": i} for i in range(7)]
+        (lone,) = await feed(s, "s2")
+        assert (lone["id"], lone["data"], lone["seq"]) == ("lone", {"l": True}, 1)
+
+    backend.run(scenario)

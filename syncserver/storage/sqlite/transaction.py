@@ -5,12 +5,13 @@ raise SQLite's errors as the storage family (storage/failures.py)."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 from ...model.mutations import Mutation
-from ...model.records import ID, RecordKey, Row, StoredRecord
+from ...model.records import COLLECTION, ID, SPACE, RecordKey, Row, StoredRecord
 from .. import mutation_log
 from ..failures import TransactionLost
 from ..write_buffer import RECORD_COLUMNS, WriteBuffer, conflict_client
@@ -158,14 +159,7 @@ class SQLiteTransaction(WriteBuffer):
         self._check_open()
         c = self.conn
         if self.rows:
-            c.executemany(
-                f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
-                "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
-                "updated_at = excluded.updated_at, data = excluded.data, "
-                "meta = excluded.meta, change = excluded.change",
-                list(self.rows.values()),
-            )
+            self._upsert_records()
         for client_id, entries in self.results.items():
             rows = mutation_log.batch_rows(client_id, entries, self.results_at)
             c.executemany(
@@ -177,3 +171,48 @@ class SQLiteTransaction(WriteBuffer):
                 "ON CONFLICT (space) DO UPDATE SET seq = excluded.seq",
                 (space, seq),
             )
+
+    def _upsert_records(self) -> None:
+        """The buffered rows, by (space, collection), in statements of many rows each
+        (upsert_sql): the space and collection are bound once per statement."""
+        groups: dict[tuple[str, str], list[Row]] = {}
+        for row in self.rows.values():
+            group = groups.get((row[SPACE], row[COLLECTION]))
+            if group is None:
+                groups[(row[SPACE], row[COLLECTION])] = [row]
+            else:
+                group.append(row)
+        execute = self.conn.execute
+        for (space, collection), rows in groups.items():
+            start, left = 0, len(rows)
+            while left:
+                size = ROWS_PER_STATEMENT if left >= ROWS_PER_STATEMENT else 1 << (
+                    left.bit_length() - 1)  # 256, then powers of two: 9 statements at most
+                params: list[object] = [space, collection]
+                for row in rows[start:start + size]:
+                    params += row[ID:]
+                execute(upsert_sql(size), params)
+                start, left = start + size, left - size
+
+
+# A records upsert of many rows per statement, not one executemany row each: per row,
+# executemany steps the statement once (its cursors opened and closed, the GIL let go and
+# taken back) and binds all 11 values; here a statement of 256 rows is stepped once, and
+# binds the space and the collection once (numbered parameters: ?1, ?2 in every row).
+# Measured (load.instructions push-new): 121,848 -> 114,005 instructions per mutation with
+# 64 rows a statement, 111,440 -> 110,586 from 64 to 256 (2 + 9 * 256 values bound, far
+# below SQLite's 32,766).
+ROWS_PER_STATEMENT = 256
+_ROW_VALUES = len(RECORD_COLUMNS.split(",")) - 2  # per row: id .. change
+
+
+@functools.lru_cache(maxsize=10)
+def upsert_sql(rows: int) -> str:
+    values = ",".join(
+        "(?1,?2," + ",".join(f"?{3 + _ROW_VALUES * i + k}" for k in range(_ROW_VALUES)) + ")"
+        for i in range(rows))
+    return (f"INSERT INTO records ({RECORD_COLUMNS}) VALUES {values} "
+            "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
+            "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
+            "updated_at = excluded.updated_at, data = excluded.data, "
+            "meta = excluded.meta, change = excluded.change")
