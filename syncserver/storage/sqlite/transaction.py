@@ -159,11 +159,13 @@ class SQLiteTransaction(WriteBuffer):
         c = self.conn
         if self.rows:
             c.executemany(
-                f"INSERT INTO records ({RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                f"INSERT INTO records ({RECORD_COLUMNS}, change_size) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?, length(CAST(?11 AS BLOB))) "
                 "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
                 "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
                 "updated_at = excluded.updated_at, data = excluded.data, "
-                "meta = excluded.meta, change = excluded.change",
+                "meta = excluded.meta, change = excluded.change, "
+                "change_size = excluded.change_size",
                 list(self.rows.values()),
             )
         for client_id, entries in self.results.items():
