@@ -41,9 +41,14 @@ class ChangesPage:
     more: bool
     held: int = 0  # bytes charged to the page pool: given back once the client took it
 
-    def body(self, **extra: Any) -> bytes:
+    def parts(self, **extra: Any) -> tuple[bytes, bytes, bytes]:
+        """The body in three parts, the changes as read (an HTTP page sends them as they
+        are: no copy of the page)."""
         tail = orjson.dumps({"cursor": self.cursor, "more": self.more, **extra})
-        return b'{"changes":[' + self.changes + b"]," + tail[1:]
+        return b'{"changes":[', self.changes, b"]," + tail[1:]
+
+    def body(self, **extra: Any) -> bytes:
+        return b"".join(self.parts(**extra))
 
 
 def check_space(space: object) -> str:

@@ -41,7 +41,11 @@ class Space(SQLModel, table=True):
 
 class Record(SQLModel, table=True):
     __tablename__ = "records"
-    __table_args__ = (Index("ix_records_space_seq", "space", "seq", unique=True),)
+    __table_args__ = (
+        Index("ix_records_space_seq", "space", "seq", unique=True),
+        # a filtered feed reads each collection's range, never the other collections'
+        Index("ix_records_space_collection_seq", "space", "collection", "seq"),
+    )
     space: str = _key(primary_key=True)
     collection: str = _key(primary_key=True)
     id: str = _key(primary_key=True)
@@ -55,6 +59,9 @@ class Record(SQLModel, table=True):
     meta: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # the record's change as the feed sends it, rendered when written (records.change_json)
     change: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # its size in bytes (UTF-8), computed by the INSERT from the change it binds: the feed's
+    # byte budget counts these instead of reading every change's text (migration 0009)
+    change_size: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class MutationBatch(SQLModel, table=True):

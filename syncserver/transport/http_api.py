@@ -166,7 +166,7 @@ async def changes(request: Request) -> Response:
                                  room_wait=spread(PAGE_ROOM_WAIT))
     held = page.held
     pages = _guard(request).pages
-    return PageResponse(page.body(), lambda: pages.give_back(held),
+    return PageResponse(page.parts(), lambda: pages.give_back(held),
                         service.settings.send_timeout)
 
 

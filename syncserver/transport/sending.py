@@ -14,7 +14,7 @@ Aborting needs the transport, which ASGI does not expose: the connection protoco
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -48,27 +48,32 @@ def ignore_input(scope: Scope) -> None:
 
 
 class PageResponse(Response):
-    """A JSON body sent in parts; `done` runs once it was taken, or the client is gone."""
+    """A JSON body sent in parts; `done` runs once it was taken, or the client is gone.
+    The body may be given in pieces (a page's head, its changes, its tail): each is sent
+    as it is, in views of at most CHUNK bytes, never copied."""
 
-    def __init__(self, body: bytes, done: Callable[[], None], send_timeout: float) -> None:
+    def __init__(self, body: bytes | Sequence[bytes], done: Callable[[], None],
+                 send_timeout: float) -> None:
         super().__init__(media_type="application/json")
-        self.body = body
+        self.pieces = [body] if isinstance(body, bytes) else [p for p in body if p]
         self.done = done
         self.send_timeout = send_timeout
+        length = sum(len(piece) for piece in self.pieces)
         self.parts_headers = [(b"content-type", b"application/json"),
-                              (b"content-length", str(len(body)).encode())]
+                              (b"content-length", str(length).encode())]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await send({"type": "http.response.start", "status": 200,
                         "headers": self.parts_headers})
-            view = memoryview(self.body)
-            for start in range(0, max(len(view), 1), CHUNK):
-                part = bytes(view[start:start + CHUNK])
+            parts = [memoryview(piece)[start:start + CHUNK] for piece in self.pieces
+                     for start in range(0, len(piece), CHUNK)] or [memoryview(b"")]
+            last = len(parts) - 1
+            for n, part in enumerate(parts):
                 try:
                     async with asyncio.timeout(spread(self.send_timeout)):
                         await send({"type": "http.response.body", "body": part,
-                                    "more_body": start + CHUNK < len(view)})
+                                    "more_body": n < last})
                 except TimeoutError:
                     await abort(scope)
                     return

@@ -1,6 +1,6 @@
 """Upgrades keep the data, on SQLite and on PostgreSQL alike: rows written at an old
-revision (0002, before the mutation log was packed, the change rendered and the log cut by
-block) read the same after upgrading to head, down to 0002 and up again."""
+revision (0002, before the mutation log was packed, the change rendered and measured and
+the log cut by block) read the same after upgrading to head, down to 0002 and up again."""
 
 from __future__ import annotations
 
@@ -84,11 +84,12 @@ def _write_at_0002(engine: Engine) -> None:
 
 def _assert_kept_at_head(engine: Engine) -> None:
     records = _read(engine, "SELECT space, collection, id, version, seq, deleted, hlc, "
-                            "updated_at, data, meta, change FROM records")
+                            "updated_at, data, meta, change, change_size FROM records")
     assert sorted((*r[:5], bool(r[5]), *r[6:10]) for r in records) == sorted(RECORDS)
     for r in records:  # filled in by 0004: byte for byte what the server renders
         assert r[10] == change_json(*r[:5], bool(r[5]), *r[6:9]), r
         assert orjson.loads(r[10])["id"] == r[2]
+        assert r[11] == len(r[10].encode()), r  # 0009: its size in bytes (UTF-8)
     log = _read(engine, "SELECT client_id, first_mid, last_mid, count, created_at, entries "
                         "FROM mutation_batches")
     kept = sorted((client, mid, fp, result, created)

@@ -12,17 +12,17 @@ from syncserver.storage.factory import is_postgresql, prepare
 from tests.storage.support import Backend
 
 
-def _migrated(db: str) -> Backend:
+def migrated(db: str) -> Backend:
     prepare(Settings(db=db), migrate=True).release()
     return Backend("postgresql" if is_postgresql(db) else "sqlite", db)
 
 
 @pytest.fixture
 def backend(any_db: str) -> Backend:
-    return _migrated(any_db)
+    return migrated(any_db)
 
 
 @pytest.fixture
 def postgres(postgres_url: str) -> Backend:
     """PostgreSQL only: the concurrency cases (SQLite's one writer makes them trivial)."""
-    return _migrated(postgres_url)
+    return migrated(postgres_url)

@@ -24,7 +24,7 @@ from ..checkpoint import RESTART_FRAMES, Checkpointer
 from ..failures import StorageUnavailable, TransactionLost, unavailable
 from ..health import HealthRecord, StorageFailure
 from ..push_subscriptions import PushSubscriptionStore
-from . import feed
+from . import feed, pages
 from .failures import translate
 from .feed import CHANGE_JSON  # noqa: F401 (migration 0004 imports it from here)
 from .transaction import SQLiteTransaction
@@ -357,7 +357,7 @@ class SQLiteStorage(PushSubscriptionStore):
     async def changes(self, space: str, since: int, limit: int,
                       collections: list[str] | None,
                       max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
-        return await self._read(feed.read_changes, space, since, limit, collections,
+        return await self._read(pages.read_changes, space, since, limit, collections,
                                 max_bytes)
 
 

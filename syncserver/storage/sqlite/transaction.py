@@ -208,11 +208,16 @@ _ROW_VALUES = len(RECORD_COLUMNS.split(",")) - 2  # per row: id .. change
 
 @functools.lru_cache(maxsize=10)
 def upsert_sql(rows: int) -> str:
-    values = ",".join(
-        "(?1,?2," + ",".join(f"?{3 + _ROW_VALUES * i + k}" for k in range(_ROW_VALUES)) + ")"
-        for i in range(rows))
-    return (f"INSERT INTO records ({RECORD_COLUMNS}) VALUES {values} "
+    # each row's change_size from its change (the row's last value), in SQL: the feed's
+    # byte budget reads the size, not the text (storage/sqlite/pages.py)
+    def row(i: int) -> str:
+        first = 3 + _ROW_VALUES * i
+        values = ",".join(f"?{first + k}" for k in range(_ROW_VALUES))
+        return f"(?1,?2,{values},length(CAST(?{first + _ROW_VALUES - 1} AS BLOB)))"
+    return (f"INSERT INTO records ({RECORD_COLUMNS}, change_size) "
+            f"VALUES {','.join(row(i) for i in range(rows))} "
             "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
             "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
             "updated_at = excluded.updated_at, data = excluded.data, "
-            "meta = excluded.meta, change = excluded.change")
+            "meta = excluded.meta, change = excluded.change, "
+            "change_size = excluded.change_size")
