@@ -6,11 +6,12 @@ The faults are real and provoked from outside the server:
 - storage trouble: the pages that hold one space's records are damaged in the SQLite file
   (overflow pages of large records), so reading that space's feed fails inside SQLite
   while every other space reads and writes normally (storage_unavailable, storage/failures.py);
-- an unexpected exception: a subscription whose collection filter has more names than
-  SQLite takes parameters in one statement (250,000 in Debian's build), so its read fails
-  with an error that is neither bad input caught early nor storage trouble
-  (internal_error). The filter's size is bounded (SYNCSERVER_MAX_FILTER_COLLECTIONS, 100 by
-  default): this test's server is configured past SQLite's own limit to provoke it.
+- an unexpected exception: a subscription whose collection filter has more names than a
+  page merges by index (storage/sqlite/pages.py MERGED_RANGES_MAX; the server is configured
+  to take such filters) reads the space's range by its (space, seq) index, and that index
+  is dropped from the file while the server runs: the read fails with an error that is
+  neither bad input caught early nor storage trouble (internal_error), while a subscription
+  without a filter reads the space through the primary key's order as before.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
+from syncserver.storage.sqlite.pages import MERGED_RANGES_MAX
 from tests.helpers import mutation, push
 
 from .support import metric
@@ -92,10 +94,12 @@ def test_a_subscription_on_damaged_storage_gets_an_error_and_the_others_go_on(se
 def test_an_unexpected_exception_in_a_subscription_is_internal_error_and_the_others_go_on(
         server_factory):
     live_server = server_factory(env={"SYNCSERVER_MAX_FILTER_COLLECTIONS": "1000000"})
-    too_many = [f"c{i}" for i in range(250_001)]
+    too_many = [f"c{i}" for i in range(MERGED_RANGES_MAX + 1)]
     with httpx.Client(base_url=live_server.url, timeout=30) as c:
         push(c, "w", [mutation(1, "h1", space="healthy", node="w"),
                       mutation(2, "f1", space="filtered", node="w")])
+    with sqlite3.connect(live_server.db) as outside:
+        outside.execute("DROP INDEX ix_records_space_seq")
 
     async def scenario() -> None:
         async with connect(live_server.ws_url) as ws:

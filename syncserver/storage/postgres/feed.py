@@ -43,6 +43,10 @@ class _TextAsBytes(Loader):
 PIN = ("SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_sort = off",
         "SET LOCAL enable_seqscan = off")
 _HEAD = "(SELECT {0} FROM spaces WHERE space = %(space)s)"
+# Past this many collections in one filter (SYNCSERVER_MAX_FILTER_COLLECTIONS allows more
+# than its default of 100) a page reads the space's range and filters it, as before the
+# per-collection index: planning a merge of hundreds of ranges costs more than it saves.
+MERGED_RANGES_MAX = 100
 
 
 # `n` numbers the rows read (limit + 1 at most); `run` is the bytes up to and including a
@@ -64,6 +68,8 @@ _ROWS = "SELECT seq, change, change_size FROM records WHERE space = %(space)s{wh
 @lru_cache(maxsize=512)
 def page_statement(collections: int) -> str:
     """The page's statement; with a filter, one index range per collection (%(c0)s, ...)."""
+    if collections > MERGED_RANGES_MAX:  # one range of the space, filtered row by row
+        return _PAGE.format(rows=_ROWS.format(where=" AND collection = ANY(%(collections)s)"))
     arms = [_ROWS.format(where=f" AND collection = %(c{n})s") for n in range(collections)]
     if len(arms) <= 1:
         return _PAGE.format(rows=arms[0] if arms else _ROWS.format(where=""))
@@ -105,8 +111,11 @@ def changes_now(conn: psycopg.Connection[Any], space: str, since: int, limit: in
     `conn` is an idle connection of the pool, in autocommit mode."""
     params: dict[str, Any] = {"space": space, "since": since, "limit": limit,
                               "budget": max_bytes, "read": limit + 1}
-    for n, name in enumerate(collections or ()):
-        params[f"c{n}"] = name
+    if len(collections or ()) > MERGED_RANGES_MAX:
+        params["collections"] = collections
+    else:
+        for n, name in enumerate(collections or ()):
+            params[f"c{n}"] = name
     with conn.cursor() as cursor, conn.pipeline():
         cursor.adapters.register_loader("text", _TextAsBytes)
         with conn.transaction():
