@@ -26,6 +26,7 @@ from ..storage.factory import Prepared, open_storage, prepare
 from ..transport import http_api, spaces_api, static, webpush_api, ws
 from ..transport.cors import Cors
 from ..transport.headers import SecurityHeaders
+from ..transport.ws.coalesce import Coalescer
 from ..transport.ws.live import LiveClients
 from ..webpush.service import WebPush
 from . import devmode
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     app.state.guard = guard
     app.state.settings = settings
     app.state.live = live
+    app.state.coalescer = Coalescer(metrics)  # the live fan-out's socket writes
     app.state.webpush = webpush
     app.add_middleware(LatencyMiddleware, metrics=metrics, routes=api_routes)
     # Outermost first: security headers land on every answer, CORS preflights, refused

@@ -25,7 +25,8 @@ class Connection:
         self.ws = websocket
         self.service = service
         self.outbox = Outbox(websocket, guard.pages, service.metrics, service.settings,
-                             stop_feeds=self._stop_feeds)
+                             stop_feeds=self._stop_feeds,
+                             coalescer=websocket.app.state.coalescer)
         self.subscriptions = Subscriptions(websocket, service, guard, self.outbox)
         self.auth = Authentication(guard, self.outbox, self.subscriptions)
         self.frames = Frames(websocket, service, guard, self.outbox, self.auth,
