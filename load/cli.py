@@ -276,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     if given[:1] == ["webpush"]:  # a command of its own (load/webpush.py), not a scenario
         from load import webpush
         return webpush.main(given[1:])
+    if given[:1] == ["idle"]:  # idle WebSockets and their memory (load/idle.py)
+        from load import idle
+        return idle.main(given[1:])
     console = Console(stderr=True, soft_wrap=True)
     settings, args = parse_args(argv)
     problem = validate(settings, args)
