@@ -45,6 +45,7 @@ from ...guard.limits import ByteBudget, PagePool, spread
 from ..sending import DRAINED, WRITE_FRAME, abort, ignore_input
 from .closes import CLOSE_NORMAL, CLOSE_SLOW_CONSUMER, Closing, Farewell
 from .coalesce import Coalescer, Tally
+from .lean import LeanQueue
 from .wire import SharedFrame
 
 OUTBOUND_QUEUE = 8  # frames
@@ -87,7 +88,7 @@ class Outbox:
         self.send_timeout = settings.send_timeout
         # Stops every subscription of the connection: nothing is queued after a gap.
         self.stop_feeds = stop_feeds
-        self.queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(OUTBOUND_QUEUE)
+        self.queue: LeanQueue[Outgoing | None] = LeanQueue(OUTBOUND_QUEUE)
         self.budget = ByteBudget(settings.ws_max_queued_bytes)
         self.closing: Closing | None = None
         self._farewell: Farewell = list
