@@ -77,6 +77,10 @@ WAKE = Outgoing("")
 
 
 class Outbox:
+    __slots__ = ("ws", "coalescer", "staged", "pages", "metrics", "send_timeout", "stop_feeds",
+                 "queue", "budget", "closing", "_farewell", "sender", "waiting", "write_frame",
+                 "_pending_bytes", "pool_held", "_tasks")
+
     def __init__(self, ws: WebSocket, pages: PagePool, metrics: Metrics, settings: Settings,
                  stop_feeds: Callable[[], None], coalescer: Coalescer) -> None:
         self.ws = ws
@@ -102,10 +106,12 @@ class Outbox:
         self.pool_held = 0  # page-pool bytes of the frame last handed to the socket
         # Tasks of its own beside the sender, referenced until they end: the event loop
         # holds tasks only weakly (one could be collected mid-flight).
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] | None = None  # made by the first
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(work)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
