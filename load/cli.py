@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     if given[:1] == ["vs"]:  # a comparison with another server (load/vs/cli.py)
         from load.vs import cli as vs
         return vs.main(given[1:])
+    if given[:1] == ["idle"]:  # idle WebSockets and their memory (load/idle.py)
+        from load import idle
+        return idle.main(given[1:])
     console = Console(stderr=True, soft_wrap=True)
     settings, args = parse_args(argv)
     problem = validate(settings, args)

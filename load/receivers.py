@@ -6,7 +6,10 @@ subscriber decodes every frame (~14 us per delivered change, load/wsconn.py), so
 change) and spreads the rest over P processes of these receivers: each reads its frames'
 headers, skips their payloads, and counts the live `changes` frames (their JSON ends with
 `"live":true}`). `python -m load idle` holds idle ones (a hello, no subscription) to weigh
-the server's memory per connection.
+the server's memory per connection (authenticated: a token per socket in its hello, minted
+here from the secret in the environment variable LOAD_TOKEN_SECRET; subscribed to one of
+`--spaces` spaces). Every receiver answers the server's pings, so a socket held idle for
+minutes stays open.
 
 Run as `python -m load.receivers URL COUNT --space S --first-host H`: prints `ready N` once
 its sockets are connected (and subscribed, with --space: synced), then, at a line on its
@@ -29,6 +32,8 @@ import orjson
 LIVE_TAIL = b'"live":true}'
 SYNCED = b'"type":"synced"'
 TAIL = 256  # bytes of a payload kept: a whole `synced` frame, a live frame's end
+PING, PONG = 0x9, 0xA  # opcodes
+TOKEN_SECRET = "LOAD_TOKEN_SECRET"  # environment: mint a token per socket (--auth jwt)
 PER_SOURCE = 20_000  # connections per source address, under its ephemeral range
 CONNECT_BURST = 200  # connections opened at once
 
@@ -36,7 +41,8 @@ CONNECT_BURST = 200  # connections opened at once
 class Receiver(asyncio.Protocol):
     """One socket: the handshake, then frames counted as their headers go by."""
 
-    __slots__ = ("counts", "transport", "opened", "synced", "_buffer", "_skip", "_tail")
+    __slots__ = ("counts", "transport", "opened", "synced", "_buffer", "_skip", "_tail",
+                 "_opcode")
 
     def __init__(self, counts: list[int]) -> None:
         self.counts = counts  # shared by the process's receivers: [live, frames]
@@ -47,6 +53,7 @@ class Receiver(asyncio.Protocol):
         self._buffer = b""
         self._skip = 0  # payload bytes of the current frame still to come
         self._tail = b""  # the last TAIL bytes of the current frame's payload
+        self._opcode = 0  # of the current frame
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -81,6 +88,7 @@ class Receiver(asyncio.Protocol):
                 continue
             if n - pos < 2:
                 break
+            self._opcode = buf[pos] & 0x0F
             length, head = buf[pos + 1] & 0x7F, 2
             if length == 126:
                 if n - pos < 4:
@@ -97,6 +105,10 @@ class Receiver(asyncio.Protocol):
         self._buffer = buf[pos:]
 
     def _frame_end(self) -> None:
+        if self._opcode == PING:  # (a control frame's payload is at most 125 bytes)
+            if self.transport is not None:
+                self.transport.write(masked(self._tail, PONG))
+            return
         counts = self.counts
         counts[1] += 1
         if self._tail.endswith(LIVE_TAIL):
@@ -118,30 +130,56 @@ async def open_receiver(host: str, port: int, source: str, counts: list[int],
     return receiver
 
 
-def masked(text: str) -> bytes:
-    """A client text frame (masked with a zero key: the XOR leaves the payload as is)."""
-    payload = text.encode()
-    n = len(payload)
-    assert n < 126
-    return bytes((0x81, 0x80 | n)) + b"\0\0\0\0" + payload
+def masked(payload: str | bytes, opcode: int = 0x1) -> bytes:
+    """A client frame, text by default (masked with a zero key: the XOR leaves the payload
+    as is)."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    n = len(data)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    else:
+        assert n < 65_536
+        head = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
+    return head + b"\0\0\0\0" + data
 
 
-async def hold(url: str, count: int, space: str | None, first_host: int) -> None:
+def space_of(space: str, spaces: int, index: int) -> str:
+    """The space of the index-th socket: `space` itself, or one of `spaces` named after it."""
+    return space if spaces <= 1 else f"{space}-{index % spaces}"
+
+
+def hello_of(index: int, space: str | None, secret: str | None) -> str:
+    """The socket's hello: with a secret, a token of its own user that may read its space."""
+    if secret is None:
+        return '{"type":"hello"}'
+    from load.auth import READ, mint_token
+
+    token = mint_token(secret, f"idle-{index}", {space: READ} if space else {})
+    return orjson.dumps({"type": "hello", "token": token}).decode()
+
+
+async def hold(url: str, count: int, space: str | None, first_host: int,
+               first_index: int = 0, spaces: int = 1) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     counts = [0, 0]
     receivers: list[Receiver] = []
-    hello = masked('{"type":"hello"}')
-    subscribe = masked(orjson.dumps({"type": "subscribe", "space": space,
-                                     "cursor": ""}).decode()) if space else b""
+    secret = os.environ.get(TOKEN_SECRET) or None
+
+    def greeting(i: int) -> bytes:
+        own = space_of(space, spaces, first_index + i) if space else None
+        subscribe = masked(orjson.dumps({"type": "subscribe", "space": own,
+                                         "cursor": ""}).decode()) if own else b""
+        return masked(hello_of(first_index + i, own, secret)) + subscribe
+
     for start in range(0, count, CONNECT_BURST):
         batch = range(start, min(count, start + CONNECT_BURST))
         receivers += await asyncio.gather(*(
             open_receiver(host, port, f"127.0.0.{first_host + i // PER_SOURCE}", counts)
             for i in batch))
-        for receiver in receivers[start:]:
+        for i, receiver in enumerate(receivers[start:], start):
             assert receiver.transport is not None
-            receiver.transport.write(hello + subscribe)
+            receiver.transport.write(greeting(i))
         if space:  # subscribed in bursts: the server reads one catch-up page at a time
             await asyncio.gather(*(r.synced for r in receivers[start:]))
     print(f"ready {len(receivers)}", flush=True)
@@ -163,16 +201,21 @@ class ReceiverProcesses:
         self.procs: list[asyncio.subprocess.Process] = []
 
     async def start(self, url: str, shares: list[int], space: str | None,
-                    timeout: float = 600) -> int:
-        """One process per share (its socket count); their sockets once all are ready."""
-        first = 2
+                    timeout: float = 600, spaces: int = 1,
+                    token_secret: str | None = None) -> int:
+        """One process per share (its socket count); their sockets once all are ready.
+        With `token_secret` each socket authenticates with a token of its own user."""
+        first, index = 2, 0
+        env = {**os.environ, TOKEN_SECRET: token_secret} if token_secret else None
         for share in shares:
-            args = [url, str(share), "--first-host", str(first)]
+            args = [url, str(share), "--first-host", str(first), "--first-index", str(index),
+                    "--spaces", str(spaces)]
             self.procs.append(await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "load.receivers", *args, *(
                     ["--space", space] if space else []),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE))
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env))
             first += -(-share // PER_SOURCE)
+            index += share
         ready = 0
         for proc in self.procs:
             assert proc.stdout is not None
@@ -216,6 +259,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("count", type=int)
     p.add_argument("--space", help="subscribe each socket to it from the empty cursor")
     p.add_argument("--first-host", type=int, default=2, help="first source 127.0.0.H")
+    p.add_argument("--first-index", type=int, default=0,
+                   help="the number of this process's first socket among all (its user)")
+    p.add_argument("--spaces", type=int, default=1,
+                   help="spread the sockets over this many spaces named after --space")
     args = p.parse_args(argv)
     raise_fd_limit()
     try:
@@ -224,7 +271,8 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(hold(args.url, args.count, args.space, args.first_host))
+    asyncio.run(hold(args.url, args.count, args.space, args.first_host, args.first_index,
+                     args.spaces))
 
 
 if __name__ == "__main__":

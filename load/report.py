@@ -111,6 +111,10 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
             f"{fan['delivery_p99_ms']} ms, push p99 {fan['push_p99_ms']} ms; CPU server "
             f"{fan['server_cpu_s']} s, tool {fan['tool_cpu_s']} s; server "
             f"{'not measured' if per is None else f'{per} us'} per delivery")
+        if fan.get("frames_per_write") is not None:
+            console.print(f"  live frames per socket write: {fan['frames_per_write']} "
+                          f"({fan['live_frames_sent']:,.0f} frames in "
+                          f"{fan['live_writes']:,.0f} writes)")
     if results.get("stopped_by") == "max_mutations":
         console.print("  the run stopped at --max-mutations before --duration")
     if results["errors"]:

@@ -27,7 +27,9 @@ from load.client import SimClient
 from load.machine import cpu_sample, cpu_split
 from load.receivers import ReceiverProcesses
 from load.scenarios.base import Scenario, bounded_gather
+from load.server_metrics import read_metrics
 
+LIVE_METRICS = "syncserver_ws_live_"  # frames sent and the socket writes that took them
 SETTLE_RSS_S = 1.0  # a pause before each reading of the server's resident set
 RECEIVERS_SETTLE_S = 0.5  # after the last write, before the receivers' counts are taken
 
@@ -118,6 +120,8 @@ class Fanout(Scenario):
 
     async def drive(self) -> None:
         pid = self.memory.server_pid if self.memory is not None else None
+        url = self.settings.urls[0]
+        live_before = await read_metrics(url, LIVE_METRICS)
         before = cpu_sample(pid)
         sampled = self.stats.totals["deliveries"]
         await asyncio.gather(*(self._loop(i, w) for i, w in enumerate(self.writers)))
@@ -125,8 +129,23 @@ class Fanout(Scenario):
         counted = {"live": 0.0, "cpu_s": 0.0}
         if self.receivers is not None:
             counted = await self.receivers.stop()
-        self._figures(cpu_split(before, cpu_sample(pid)),
-                      self.stats.totals["deliveries"] - sampled, counted)
+        cpu = cpu_split(before, cpu_sample(pid))
+        self._figures(cpu, self.stats.totals["deliveries"] - sampled, counted)
+        self._writes(live_before, await read_metrics(url, LIVE_METRICS))
+
+    def _writes(self, before: dict[str, float], after: dict[str, float]) -> None:
+        """Live frames per socket write over the writers' run (the server's counters, of
+        the first URL's instance; None: a server without them)."""
+        def delta(name: str) -> float | None:
+            key = f"{LIVE_METRICS}{name}_total"
+            return after[key] - before.get(key, 0.0) if key in after else None
+
+        frames, writes = delta("frames_sent"), delta("writes")
+        figures = self.stats.extra["fanout"]
+        figures["live_frames_sent"] = frames
+        figures["live_writes"] = writes
+        figures["frames_per_write"] = round(frames / writes, 2) \
+            if frames is not None and writes else None
 
     def _figures(self, cpu: dict[str, Any], sampled: int, receivers: dict[str, float]) -> None:
         """``results.fanout``: deliveries over the writers' run (the sample's and the

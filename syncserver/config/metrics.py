@@ -33,6 +33,11 @@ class Metrics:
             "syncserver_ws_live_frames_sent",
             "Live WebSocket frames sent to subscribers, each the bytes of an encoded one",
             registry=self.registry)
+        self.ws_live_writes = Counter(
+            "syncserver_ws_live_writes",
+            "Socket writes of live WebSocket frames: several frames of one connection go in "
+            "one write when batches come faster than the writes (frames sent / writes: "
+            "frames per write)", registry=self.registry)
         self.ws_pending_bytes = Gauge(
             "syncserver_ws_pending_bytes",
             "Bytes of live changes waiting in WebSocket subscriptions for room in their "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from ..config.metrics import Metrics
 from ..config.origins import parse_origins
@@ -26,6 +27,7 @@ from ..storage.factory import Prepared, open_storage, prepare
 from ..transport import http_api, spaces_api, static, webpush_api, ws
 from ..transport.cors import Cors
 from ..transport.headers import SecurityHeaders
+from ..transport.ws.coalesce import Coalescer
 from ..transport.ws.live import LiveClients
 from ..webpush.service import WebPush
 from . import devmode
@@ -47,10 +49,12 @@ class LatencyMiddleware:
         self.metrics = metrics
         self.routes = routes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] != "http":  # no frame of ours for a WebSocket's life (see headers)
+            return self.app(scope, receive, send)
+        return self._timed(scope, receive, send)
+
+    async def _timed(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         try:
             await self.app(scope, receive, send)
@@ -103,16 +107,42 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
         "request: a replayed push is applied once", error_id=error_id))
 
 
+class WebSocketShortcut:
+    """A WebSocket handshake for `route` goes straight to its endpoint, past Starlette's
+    error handler, exception middleware and router: each of them stays suspended in a frame
+    for the connection's life (4.3 KB of every idle connection, tracemalloc:
+    docs/benchmarks.md "Idle connections"), and for a WebSocket none of them does anything
+    the endpoint needs (an exception escaping it is logged by uvicorn and the socket closed
+    with 1011, as through them). Anything else goes through Starlette's stack."""
+
+    def __init__(self, app: ASGIApp, route: WebSocketRoute,
+                 endpoint: Callable[[WebSocket], Awaitable[None]]) -> None:
+        self.app = app
+        self.route = route
+        self.endpoint = endpoint
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] == "websocket":
+            match, child = self.route.matches(scope)
+            if match is Match.FULL:
+                scope.update(child)
+                return self.endpoint(WebSocket(scope, receive, send))
+        return self.app(scope, receive, send)
+
+
 class SyncApp(Starlette):
     """Starlette, with `outer` middleware around its ServerErrorMiddleware: the security
     headers and CORS headers then land on every answer, the 500 of an unexpected error
     included (Starlette puts user middleware inside the error handler, whose answer
-    would carry neither)."""
+    would carry neither). The WebSocket route is taken before Starlette's own stack."""
 
     outer: Sequence[Middleware] = ()  # create_app sets it: a tuple is no shared mutable
+    websocket: WebSocketRoute | None = None  # create_app sets it
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()
+        if self.websocket is not None:
+            app = WebSocketShortcut(app, self.websocket, ws.endpoint)
         for cls, args, kwargs in reversed(self.outer):
             app = cls(app, *args, **kwargs)
         return app
@@ -156,7 +186,8 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
                   *devmode.routes(settings)]
     # The same path over plain HTTP: 426 for a GET, 405 with Allow for other methods
     # (without it, the demo's mount at / answered 404).
-    routes: list[BaseRoute] = [*api_routes, WebSocketRoute("/v1/ws", ws.endpoint),
+    websocket = WebSocketRoute("/v1/ws", ws.endpoint)
+    routes: list[BaseRoute] = [*api_routes, websocket,
                     Route("/v1/ws", _upgrade_required, methods=["GET"]),
                     *static.mounts(settings, CLIENT_DIR)]
     app = SyncApp(
@@ -169,10 +200,12 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     app.state.guard = guard
     app.state.settings = settings
     app.state.live = live
+    app.state.coalescer = Coalescer(metrics)  # the live fan-out's socket writes
     app.state.webpush = webpush
     app.add_middleware(LatencyMiddleware, metrics=metrics, routes=api_routes)
     # Outermost first: security headers land on every answer, CORS preflights, refused
     # WebSocket handshakes and unexpected errors' 500s included.
+    app.websocket = websocket
     app.outer = [Middleware(SecurityHeaders, settings=settings),
                  Middleware(Cors, origins=parse_origins(settings.cors_origins),
                             max_age=settings.cors_max_age, routes=api_routes)]

@@ -20,7 +20,7 @@ foreign page opening a socket with the user's network position or credentials).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from urllib.parse import urlsplit
 
 import orjson
@@ -74,13 +74,18 @@ class Cors:
         self.max_age = str(max_age)
         self.routes = [(route.path_regex, sorted(route.methods or ())) for route in routes]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A WebSocket let through gets the inner app's awaitable itself, with no frame of
+        # ours for the connection's life (headers.py).
         if scope["type"] == "websocket":
-            await self._websocket(scope, receive, send)
-            return
+            if self._websocket_allowed(scope):
+                return self.app(scope, receive, send)
+            return self._refuse_websocket(receive, send)
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         origin = headers.get("origin")
         if scope["method"] == "OPTIONS" and origin is not None \
@@ -128,15 +133,16 @@ class Cors:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _websocket_allowed(self, scope: Scope) -> bool:
         headers = Headers(scope=scope)
         origin = headers.get("origin")
-        if origin is None or origin in self.origins \
-                or same_origin(origin, headers.get("host", ""), scope["scheme"]):
-            await self.app(scope, receive, send)
-            return
-        # A page of a foreign origin: refused before the handshake completes (the ASGI
-        # server answers 403), so no frame is ever exchanged with it.
+        return origin is None or origin in self.origins \
+            or same_origin(origin, headers.get("host", ""), scope["scheme"])
+
+    @staticmethod
+    async def _refuse_websocket(receive: Receive, send: Send) -> None:
+        """A page of a foreign origin: refused before the handshake completes (the ASGI
+        server answers 403), so no frame is ever exchanged with it."""
         message = await receive()
         if message["type"] == "websocket.connect":
             await send({"type": "websocket.close", "code": 1008})

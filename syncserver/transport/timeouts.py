@@ -46,6 +46,7 @@ from websockets.protocol import State
 from ..guard.limits import FULL_RETRY_AFTER_SECONDS, spread
 from ..model.errors import ErrorCode, SyncError
 from .sending import ABORT, DRAINED, IGNORE_INPUT, WRITE_FRAME
+from .ws.lean import LeanEvent, LeanQueue
 
 FEED = 4_096  # bytes of a WebSocket read parsed at a time
 # The kernel's send buffer of a WebSocket: Linux grows it up to 4 MB per socket, so a
@@ -106,6 +107,22 @@ def protocols(limits: HeaderLimits, open_connections: OpenConnections
     class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         _backlog = b""
         _ignoring = False
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # Held for the connection's life: without asyncio's containers made up front
+            # (ws/lean.py: 4 KB of an idle connection).
+            self.queue = LeanQueue()  # type: ignore[assignment]
+            self.writable = LeanEvent()  # type: ignore[assignment]
+            self.writable.set()
+
+        async def send(self, message: Any) -> None:
+            await super().send(message)
+            if message["type"] == "websocket.accept" and self.handshake_complete:
+                # uvicorn keeps the handshake's request and response (their headers,
+                # ~3 KB) for the connection's life; nothing reads them once it is answered.
+                self.__dict__.pop("request", None)
+                self.__dict__.pop("response", None)
 
         def _ignore_input(self) -> None:
             self._ignoring = True

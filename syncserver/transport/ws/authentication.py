@@ -27,6 +27,8 @@ UNAUTHENTICATED = ("hello", "ping")
 
 
 class Authentication:
+    __slots__ = ("guard", "enabled", "outbox", "subscriptions", "access", "counted", "expiry")
+
     def __init__(self, guard: Guard, outbox: Outbox, subscriptions: Subscriptions) -> None:
         self.guard = guard
         self.enabled = guard.auth.enabled

@@ -36,6 +36,9 @@ PUSH_ERRORS = (ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.FORBIDDEN, ErrorCode.BAT
 
 
 class Frames:
+    __slots__ = ("ws", "service", "guard", "outbox", "auth", "subscriptions", "on_hello",
+                 "frame_bytes")
+
     def __init__(self, ws: WebSocket, service: SyncService, guard: Guard, outbox: Outbox,
                  auth: Authentication, subscriptions: Subscriptions,
                  on_hello: Callable[[object], None] = lambda client_id: None) -> None:

@@ -5,10 +5,19 @@ One sender task per connection drains a small queue, bounded in frames and in by
 Catch-up pages and replies wait for room in it (natural backpressure); a live batch goes in
 only when it fits now, else it waits in its subscription, bounded (subscription.py).
 
-The live fan-out's fast path skips the queue: while nothing is queued and the sender waits,
-a live frame encoded once for all subscribers (wire.py) is written straight to the socket
-from the publish, when the socket takes writes now (`offer_live`): no task wakes up per
-subscriber, and no ASGI send encodes the text again. Anything else goes through the queue.
+The live fan-out's fast path skips the queue: while nothing is queued, a live frame encoded
+once for all subscribers (wire.py) is staged, its bytes appended to the connection's staged
+frames (`offer_live`), and the coalescer (coalesce.py) writes all of them in one write to
+the socket on a later turn of the event loop: no task wakes up per subscriber, no ASGI send
+encodes the text again, and a connection that gets several batches before its flush gets
+them in one write. Staged frames count in the byte budget until written. When the socket
+does not take raw writes (paused, closing, a compressing extension), the sender sends them
+one by one through the ASGI send, as it does the queue's frames.
+
+Order: frames are staged only while the queue is empty, so every staged frame is older than
+anything queued; the sender takes the staged frames before each item it takes from the
+queue (and before it waits), and the coalescer writes them only while the sender waits
+with nothing queued.
 
 A slow consumer is dropped, one of two ways: a client that takes no frame for
 SYNCSERVER_SEND_TIMEOUT seconds has its socket aborted with what it left unread (a close
@@ -35,6 +44,8 @@ from ...config.settings import Settings
 from ...guard.limits import ByteBudget, PagePool, spread
 from ..sending import DRAINED, WRITE_FRAME, abort, ignore_input
 from .closes import CLOSE_NORMAL, CLOSE_SLOW_CONSUMER, Closing, Farewell
+from .coalesce import Coalescer, Tally
+from .lean import LeanQueue
 from .wire import SharedFrame
 
 OUTBOUND_QUEUE = 8  # frames
@@ -58,16 +69,30 @@ class Outgoing(NamedTuple):
     shared: SharedFrame | None = None
 
 
+# A live frame staged for a connection: the subscription and seq it moves the client to.
+StagedFrame = tuple[SharedFrame, Delivery, int]
+# Wakes the sender to send staged frames the coalescer could not write (its socket does
+# not take raw writes now): it carries nothing itself.
+WAKE = Outgoing("")
+
+
 class Outbox:
+    __slots__ = ("ws", "coalescer", "staged", "pages", "metrics", "send_timeout", "stop_feeds",
+                 "queue", "budget", "closing", "_farewell", "sender", "waiting", "write_frame",
+                 "_pending_bytes", "pool_held", "_tasks")
+
     def __init__(self, ws: WebSocket, pages: PagePool, metrics: Metrics, settings: Settings,
-                 stop_feeds: Callable[[], None]) -> None:
+                 stop_feeds: Callable[[], None], coalescer: Coalescer) -> None:
         self.ws = ws
+        self.coalescer = coalescer
+        # Live frames waiting for the coalescer's write (None: none, most of the time)
+        self.staged: list[StagedFrame] | None = None
         self.pages = pages
         self.metrics = metrics
         self.send_timeout = settings.send_timeout
         # Stops every subscription of the connection: nothing is queued after a gap.
         self.stop_feeds = stop_feeds
-        self.queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(OUTBOUND_QUEUE)
+        self.queue: LeanQueue[Outgoing | None] = LeanQueue(OUTBOUND_QUEUE)
         self.budget = ByteBudget(settings.ws_max_queued_bytes)
         self.closing: Closing | None = None
         self._farewell: Farewell = list
@@ -81,10 +106,12 @@ class Outbox:
         self.pool_held = 0  # page-pool bytes of the frame last handed to the socket
         # Tasks of its own beside the sender, referenced until they end: the event loop
         # holds tasks only weakly (one could be collected mid-flight).
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] | None = None  # made by the first
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(work)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -106,19 +133,59 @@ class Outbox:
         await self.queue.put(item)
 
     def offer_live(self, frame: SharedFrame, subscription: Delivery, seq: int) -> bool:
-        """A live frame, now or not at all: written to the socket at once when nothing is
-        queued before it, else queued when it fits (frames and bytes). False: no room, the
-        subscription keeps the batch pending."""
-        if self.waiting and self.write_frame is not None and self.queue.empty() \
-                and self.write_frame(frame.wire):
-            subscription.delivered = seq
-            frame.sent += 1
-            return True
+        """A live frame, now or not at all: staged for the coalescer's next write when
+        nothing is queued before it, else queued; either when it fits (frames and bytes).
+        False: no room, the subscription keeps the batch pending."""
         size = len(frame.text)
-        if self.queue.full() or not self.budget.fits(size):
+        if not self.budget.fits(size):
+            return False
+        if self.queue.empty():
+            staged = self.staged
+            if staged is not None:  # a write of this connection is on its way: join it
+                staged.append((frame, subscription, seq))
+                self.budget.take(size)
+                return True
+            if self.waiting and self.write_frame is not None:
+                self.staged = [(frame, subscription, seq)]
+                self.budget.take(size)
+                self.coalescer.mark(self)
+                return True
+        elif self.queue.full():
             return False
         self.queue.put_nowait(Outgoing(frame.text, subscription, seq, shared=frame))
         self.budget.take(size)
+        return True
+
+    def write_staged(self, tally: Tally) -> None:
+        """The coalescer's turn: the staged frames in one write, when the sender waits with
+        nothing queued (else it sends them before its next frame); a socket that does not
+        take the raw write now has the sender send them."""
+        if self.staged is None or not self.waiting or not self.queue.empty():
+            return
+        staged, self.staged = self.staged, None
+        if not self._write_raw(staged, tally):
+            self.staged = staged
+            self.queue.put_nowait(WAKE)  # (empty: the sender waits for it)
+
+    def _write_raw(self, staged: list[StagedFrame], tally: Tally) -> bool:
+        """Staged frames written as one write of their encoded bytes; False: the socket
+        does not take raw writes now, nothing was written."""
+        assert self.write_frame is not None
+        if len(staged) == 1:
+            data = staged[0][0].wire
+        else:
+            data = b"".join([frame.wire for frame, _subscription, _seq in staged])
+        if not self.write_frame(data):
+            return False
+        changes = size = 0
+        for frame, subscription, seq in staged:
+            subscription.delivered = seq
+            changes += frame.records
+            size += len(frame.text)
+        self.budget.release(size)
+        tally.frames += len(staged)
+        tally.writes += 1
+        tally.changes += changes
         return True
 
     def start(self) -> None:
@@ -130,11 +197,20 @@ class Outbox:
             self.ws.scope.get("extensions", {}).get(DRAINED)
         try:
             while True:
+                if self.staged is not None:  # staged while this sent: before waiting
+                    if not await self._send_staged(timeout):
+                        return
+                    continue
                 self.waiting = True
                 item = await self.queue.get()
                 self.waiting = False
+                # Staged before the item was queued (none is staged while it is): first.
+                if self.staged is not None and not await self._send_staged(timeout):
+                    return
                 if item is None:
                     break
+                if item is WAKE:
+                    continue
                 text, subscription, seq, held, shared = item
                 try:
                     # A client that takes nothing for `timeout` seconds is dropped, with
@@ -151,8 +227,8 @@ class Outbox:
                     self._stalled(held)
                     return
                 if shared is not None:
-                    shared.sent += 1
-                    shared.tally()
+                    self.metrics.ws_live_frames_sent.inc()
+                    self.metrics.changes_served.inc(shared.records)
                 if drained is not None:
                     self.pages.give_back(held)
                 else:  # (another server) the next send waits for this frame to drain
@@ -177,6 +253,30 @@ class Outbox:
         except TimeoutError:
             self._stalled(0)
 
+    async def _send_staged(self, timeout: float) -> bool:
+        """The staged frames, taken now: in one raw write when the socket takes it, else
+        one by one through the ASGI send. False: the client stalled, it was dropped."""
+        staged, self.staged = self.staged or [], None
+        tally = Tally()
+        if self.write_frame is not None and self._write_raw(staged, tally):
+            self.metrics.ws_live_writes.inc()
+            self.metrics.ws_live_frames_sent.inc(tally.frames)
+            self.metrics.changes_served.inc(tally.changes)
+            return True
+        for at, (frame, subscription, seq) in enumerate(staged):
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.ws.send({"type": "websocket.send", "text": frame.text})
+            except TimeoutError:
+                self.budget.release(sum(len(f.text) for f, _s, _q in staged[at:]))
+                self._stalled(0)
+                return False
+            self.budget.release(len(frame.text))
+            subscription.delivered = seq
+            self.metrics.ws_live_frames_sent.inc()
+            self.metrics.changes_served.inc(frame.records)
+        return True
+
     def _stalled(self, held: int) -> None:
         """The client took nothing for SYNCSERVER_SEND_TIMEOUT seconds: drop it."""
         self.metrics.ws_slow_consumers.inc()
@@ -189,6 +289,9 @@ class Outbox:
         self._spawn(abort(self.ws.scope))
 
     def _drop_queued(self) -> None:
+        staged, self.staged = self.staged, None
+        if staged:
+            self.budget.release(sum(len(frame.text) for frame, _s, _q in staged))
         while not self.queue.empty():
             item = self.queue.get_nowait()
             if item is not None:

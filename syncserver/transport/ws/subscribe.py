@@ -32,6 +32,9 @@ REFUSALS_BEFORE_CLOSE = 3  # too_many_subscriptions answers before the connectio
 
 
 class Subscriptions:
+    __slots__ = ("ws", "service", "guard", "pages", "outbox", "by_space", "catching_up",
+                 "refusals")
+
     def __init__(self, ws: WebSocket, service: SyncService, guard: Guard,
                  outbox: Outbox) -> None:
         self.ws = ws

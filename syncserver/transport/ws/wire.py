@@ -3,14 +3,13 @@
 The fan-out's cost is per subscriber: at 10,000 subscribers of one space a batch is sent
 10,000 times. So each batch's frame (per collection filter) is rendered and framed as a
 WebSocket text frame once, and the same bytes object is written to every socket that can
-take it now (`Outbox.offer_live`); only a connection that cannot falls back to the ASGI
-send of the text. Its deliveries are counted in plain integers and added to the metrics
-once per turn of the event loop, not once per subscriber (a Prometheus `inc` takes a lock).
+take it (`Outbox.offer_live`, written by coalesce.py, several batches' frames in one write
+when they come faster than the writes); only a connection that cannot falls back to the
+ASGI send of the text.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from ...config.metrics import Metrics
@@ -33,28 +32,15 @@ def text_frame(payload: bytes) -> bytes:
 
 class SharedFrame:
     """One batch's live frame for one collection filter: its text (for the ASGI send),
-    its bytes on the wire, and how many subscribers it went to."""
+    its bytes on the wire, and the records in it (for the metrics)."""
 
-    __slots__ = ("text", "wire", "records", "sent", "_tallied", "_metrics")
+    __slots__ = ("text", "wire", "records")
 
     def __init__(self, text: str, records: int, metrics: Metrics) -> None:
         self.text = text
         self.wire = text_frame(text.encode())
         self.records = records
-        self.sent = 0
-        self._tallied = 0
-        self._metrics = metrics
         metrics.ws_live_frames_encoded.inc()
-        # The fan-out of the batch runs to its end before this: one tally for all of it.
-        asyncio.get_running_loop().call_soon(self.tally)
-
-    def tally(self) -> None:
-        """Add the deliveries since the last tally to the metrics."""
-        new = self.sent - self._tallied
-        if new:
-            self._tallied = self.sent
-            self._metrics.ws_live_frames_sent.inc(new)
-            self._metrics.changes_served.inc(new * self.records)
 
 
 def shared_frame(published: Published, collections: frozenset[str] | None,
