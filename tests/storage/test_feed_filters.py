@@ -140,7 +140,7 @@ def test_a_filter_of_hundreds_of_collections_reads_the_range_filtered(reader: Re
     to 1,000,000) a page is the space's range filtered, not a merge: SQLite refuses a UNION
     ALL of more than 500 arms, which made every such page an internal error."""
     chosen = ["notes", "tags", *(f"none{n}" for n in range(extra))]
-    everything, head = reader.page(0, 1000, None)
+    everything, _ = reader.page(0, 1000, None)
     feed = orjson.loads(b"[" + everything.changes + b"]")
     read = [c for _, changes in reader.pages(3, 7, chosen, 5_000) for c in changes]
     wanted = set(chosen)
