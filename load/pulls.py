@@ -63,7 +63,7 @@ class Pulling:
                         self.recorder.server_errors.append(
                             (f"pull by {self.client_id}", response.status, detail))
                     return total
-                tail = _page_tail(response.body)
+                tail = page_tail(response.body)
                 if tail is not None and tail.get("more"):
                     ahead = asyncio.ensure_future(self._get_page(space, tail["cursor"]))
                     await asyncio.sleep(0)  # let it send before the CPU work below
@@ -139,7 +139,7 @@ class Pulling:
         return response
 
 
-def _page_tail(body: bytes) -> dict[str, Any] | None:
+def page_tail(body: bytes) -> dict[str, Any] | None:
     """The cursor and `more` of a changes page, without decoding its changes: the server
     writes them after the array (docs/protocol.md). None if the body is shaped otherwise."""
     at = body.rfind(b'],"cursor":')

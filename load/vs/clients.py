@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from load.machine import process_cpu_seconds
-from load.vs.wire import WIRES, Wire, WireError, request
+from load.vs.wire import JSON_HEADERS, WIRES, Wire, WireError, answer, request
 
 # spawn, not fork: the same on every OS, and no copy of the parent's state (a progress
 # display's thread, open sockets) in the clients
@@ -73,21 +73,31 @@ def _push(job: Job, wire: Wire, conn: http.client.HTTPConnection, deadline: floa
 def _feed(job: Job, wire: Wire, conn: http.client.HTTPConnection, deadline: float,
           outcome: Outcome, count: Any) -> None:
     cursor, read = "", 0
+    body: bytes | None = None  # the next page's answer, when it was asked for ahead
     while time.monotonic() < deadline:
-        page = wire.page(request(conn, "GET", wire.feed(job.store, cursor, job.page_limit)),
-                         job.page_limit)
+        if body is None:
+            body = request(conn, "GET", wire.feed(job.store, cursor, job.page_limit))
+        after = wire.ahead(body)
+        asked = after is not None and time.monotonic() < deadline
+        if asked:  # the server reads the next page while this one is decoded
+            path = wire.feed(job.store, str(after), job.page_limit)
+            conn.request("GET", path, None, JSON_HEADERS)
+        page = wire.page(body, job.page_limit)
         outcome.units += page.changes
         outcome.requests += 1
         read += page.changes
         count.value = outcome.units
+        body = answer(conn, "GET", path) if asked else None
         if page.last:  # one full read: it must hold the whole store; then from zero again
             if read != job.records:
                 raise WireError(f"a read from zero returned {read} changes, the store "
                                 f"holds {job.records}")
             outcome.passes += 1
-            cursor, read = "", 0
-        else:
+            cursor, read, body = "", 0, None  # (PouchDB's page after the last: dropped)
+        elif not asked:
             cursor = page.cursor
+        elif after != page.cursor:
+            raise WireError(f"the tail's cursor {after!r} is not the page's {page.cursor!r}")
 
 
 def client_main(job: Job, ready: Any, start: Any, count: Any, results: Any) -> None:
