@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from load.spawn import free_port
+from load.spawn import free_port, stop_process
 
 VERSION = "4.2.0"
 PACKAGE = Path(__file__).resolve().parent.parent / "peers" / "pouchdb"
@@ -183,13 +183,8 @@ class PouchdbServer:
             return ""
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         if hasattr(self, "_log"):
             self._log.close()
         self.tmp.cleanup()
