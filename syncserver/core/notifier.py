@@ -42,14 +42,19 @@ class Published:
         """Bytes of the batch's changes: what a subscriber holding it pending keeps alive."""
         return sum(len(r[CHANGE]) for r in self.rows)
 
+    def matching(self, collections: frozenset[str] | None) -> list[Row]:
+        """The batch's records a subscriber with this collection filter is sent."""
+        if collections is None:
+            return self.records
+        return [r for r in self.records if r[COLLECTION] in collections]
+
     def message(self, collections: frozenset[str] | None,
                 encode_cursor: Callable[[str, int], str]) -> str | None:
         """The live `changes` frame for this batch, rendered once per collection filter
         and shared by every subscriber (the fan-out hot path). None: nothing matches."""
         if collections in self._rendered:
             return self._rendered[collections]
-        changes = [r[CHANGE] for r in self.records  # each change as stored, already JSON
-                   if collections is None or r[COLLECTION] in collections]
+        changes = [r[CHANGE] for r in self.matching(collections)]  # as stored: JSON
         text = None
         if changes:
             text = '{"type":"changes","space":%s,"changes":[%s],"cursor":%s,"more":false,' \

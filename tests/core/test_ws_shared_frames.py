@@ -28,6 +28,9 @@ def test_one_encoded_frame_per_batch_and_filter_whatever_the_subscribers(http, s
         return (metric(http, "syncserver_ws_live_frames_encoded_total"),
                 metric(http, "syncserver_ws_live_frames_sent_total"))
 
+    def served() -> float:
+        return metric(http, "syncserver_changes_served_total")
+
     async def scenario() -> None:
         sockets = [await connect(shared_server.ws_url, compression=None)
                    for _ in range(SUBSCRIBERS + 1)]
@@ -40,6 +43,7 @@ def test_one_encoded_frame_per_batch_and_filter_whatever_the_subscribers(http, s
                                     "collections": ["notes"]})
             await catch_up(notes_only, space)
             encoded, sent = encoded_and_sent()
+            changes_served = served()
             await apush(shared_server.url, "c-shared-" + space,
                         [mutation(1, "e1", space=space),
                          mutation(2, "n1", space=space, collection="notes")])
@@ -54,6 +58,8 @@ def test_one_encoded_frame_per_batch_and_filter_whatever_the_subscribers(http, s
                     break
                 await asyncio.sleep(0.05)
             assert (now[0] - encoded, now[1] - sent) == (2, SUBSCRIBERS + 1)
+            # the changes each subscriber was sent: both, and the filtered one only "n1"
+            assert served() - changes_served == SUBSCRIBERS * 2 + 1
         finally:
             for ws in sockets:
                 await ws.close()

@@ -54,6 +54,7 @@ def shared_frame(published: Published, collections: frozenset[str] | None,
     except KeyError:
         pass
     text = published.message(collections, encode_cursor)
-    frame = None if text is None else SharedFrame(text, len(published.records), metrics)
+    frame = None if text is None else SharedFrame(
+        text, len(published.matching(collections)), metrics)
     published.shared[key] = frame
     return frame
