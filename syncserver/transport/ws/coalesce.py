@@ -47,6 +47,12 @@ class Tally:
         self.writes = 0
         self.changes = 0
 
+    def add_to(self, metrics: Metrics) -> None:
+        if self.writes:
+            metrics.ws_live_writes.inc(self.writes)
+            metrics.ws_live_frames_sent.inc(self.frames)
+            metrics.changes_served.inc(self.changes)
+
 
 class Coalescer:
     """The dirty connections of one server (one event loop), in the order they got their
@@ -75,8 +81,4 @@ class Coalescer:
             asyncio.get_running_loop().call_soon(self.flush)
         else:
             self.scheduled = False
-        if tally.writes:
-            metrics = self.metrics
-            metrics.ws_live_writes.inc(tally.writes)
-            metrics.ws_live_frames_sent.inc(tally.frames)
-            metrics.changes_served.inc(tally.changes)
+        tally.add_to(self.metrics)

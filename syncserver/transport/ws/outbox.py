@@ -259,9 +259,7 @@ class Outbox:
         staged, self.staged = self.staged or [], None
         tally = Tally()
         if self.write_frame is not None and self._write_raw(staged, tally):
-            self.metrics.ws_live_writes.inc()
-            self.metrics.ws_live_frames_sent.inc(tally.frames)
-            self.metrics.changes_served.inc(tally.changes)
+            tally.add_to(self.metrics)
             return True
         for at, (frame, subscription, seq) in enumerate(staged):
             try:
