@@ -98,6 +98,14 @@ class PushTransaction(Protocol):
         instances start on a new database at once (both answer the value that won)."""
 
 
+# A `collections` filter reads each collection's range of the (space, collection, seq)
+# index, merged in seq order; past this many names (SYNCSERVER_MAX_FILTER_COLLECTIONS may
+# allow more than its default of 100) a page reads the space's range and filters it: SQLite
+# takes at most 500 arms of a UNION ALL, and planning a merge of hundreds of ranges costs
+# more than it saves on either backend.
+MERGED_RANGES_MAX = 100
+
+
 @dataclass
 class Page:
     """A page of the feed: its change JSON objects joined by commas (the inside of a JSON

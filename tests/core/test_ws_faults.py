@@ -7,7 +7,7 @@ The faults are real and provoked from outside the server:
   (overflow pages of large records), so reading that space's feed fails inside SQLite
   while every other space reads and writes normally (storage_unavailable, storage/failures.py);
 - an unexpected exception: a subscription whose collection filter has more names than a
-  page merges by index (storage/sqlite/pages.py MERGED_RANGES_MAX; the server is configured
+  page merges by index (storage/base.py MERGED_RANGES_MAX; the server is configured
   to take such filters) reads the space's range by its (space, seq) index, and that index
   is dropped from the file while the server runs: the read fails with an error that is
   neither bad input caught early nor storage trouble (internal_error), while a subscription
@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-from syncserver.storage.sqlite.pages import MERGED_RANGES_MAX
+from syncserver.storage.base import MERGED_RANGES_MAX
 from tests.helpers import mutation, push
 
 from .support import metric

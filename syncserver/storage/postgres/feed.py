@@ -28,7 +28,7 @@ import psycopg
 from psycopg.adapt import Loader
 
 from ...model.records import Row
-from ..base import Page, SpaceHead
+from ..base import MERGED_RANGES_MAX, Page, SpaceHead
 from ..write_buffer import RECORD_COLUMNS
 
 
@@ -43,10 +43,6 @@ class _TextAsBytes(Loader):
 PIN = ("SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_sort = off",
         "SET LOCAL enable_seqscan = off")
 _HEAD = "(SELECT {0} FROM spaces WHERE space = %(space)s)"
-# Past this many collections in one filter (SYNCSERVER_MAX_FILTER_COLLECTIONS allows more
-# than its default of 100) a page reads the space's range and filters it, as before the
-# per-collection index: planning a merge of hundreds of ranges costs more than it saves.
-MERGED_RANGES_MAX = 100
 
 
 # `n` numbers the rows read (limit + 1 at most); `run` is the bytes up to and including a

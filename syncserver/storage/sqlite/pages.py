@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import orjson
 
-from ..base import Page, SpaceHead
+from ..base import MERGED_RANGES_MAX, Page, SpaceHead
 from .feed import CHANGE_JSON, read_head
 
 PROBE_ROWS = 4  # rows whose sizes say whether a page is of large records
@@ -51,6 +51,9 @@ def rows_statement(columns: str, collections: int, upto: bool = False) -> str:
         return (f"SELECT {select} FROM records WHERE space = :space AND seq > :since{bound} "
                 "ORDER BY seq LIMIT :limit")
     if collections > MERGED_RANGES_MAX:  # one range of the space, filtered row by row
+        # The names travel as one JSON array: bound one by one, SQLite's parse of a
+        # statement of n named parameters takes O(n^2) (105 s for 250,000), and past
+        # 250,000 it refuses the statement.
         return (f"SELECT {select} FROM records INDEXED BY ix_records_space_seq "
                 f"WHERE space = :space AND seq > :since{bound} AND collection IN "
                 "(SELECT value FROM json_each(:names)) ORDER BY seq LIMIT :limit")
@@ -58,14 +61,6 @@ def rows_statement(columns: str, collections: int, upto: bool = False) -> str:
             f"AND seq > :since{bound}" for n in range(collections)]
     return f"{' UNION ALL '.join(arms)} ORDER BY seq LIMIT :limit"
 
-
-# Past this many collections in one filter (SYNCSERVER_MAX_FILTER_COLLECTIONS allows more
-# than its default of 100) a page reads the space's range and filters it, as before the
-# per-collection index: SQLite takes at most 500 arms of a UNION ALL, and a merge of
-# hundreds of ranges costs more than it saves. The names travel as one JSON array: bound
-# one by one, SQLite's parse of a statement of n named parameters takes O(n^2) (105 s for
-# 250,000) and past 250,000 it refuses the statement.
-MERGED_RANGES_MAX = 100
 
 
 @lru_cache(maxsize=512)
