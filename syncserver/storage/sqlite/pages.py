@@ -62,7 +62,6 @@ def rows_statement(columns: str, collections: int, upto: bool = False) -> str:
     return f"{' UNION ALL '.join(arms)} ORDER BY seq LIMIT :limit"
 
 
-
 @lru_cache(maxsize=512)
 def _whole_page(collections: int) -> str:
     # The subquery yields rows in seq order and SQLite aggregates them in that order
