@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing
-import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,8 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-from load.spawn import free_port, server_command
+from load.machine import process_cpu_seconds
+from load.spawn import SpawnedServer
 from syncserver.config.setting_kinds import is_postgresql
 from syncserver.model.records import change_json
 
@@ -161,12 +161,6 @@ def _reader(args: tuple[int, int]) -> tuple[int, float]:
     return read_feed(*args)
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def filtered_page_ms(port: int, filters: str, repeat: int) -> float:
     """The median time of one filtered page from cursor zero, in ms (after one unmeasured)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
@@ -183,13 +177,10 @@ def filtered_page_ms(port: int, filters: str, repeat: int) -> float:
 
 def read(db: str, readers: int, limit: int, rounds: int, repeat: int,
          server_args: list[str]) -> None:
-    port = free_port()
-    log = open(os.devnull, "wb")
-    env = {**os.environ, "SYNCSERVER_RATE_LIMIT": "0"}
-    proc = subprocess.Popen(server_command(port, db, ["--auth", "none", *server_args]),
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        _wait_healthy(port, proc)
+    with SpawnedServer(["--auth", "none", *server_args], startup_timeout=120,
+                       env={"SYNCSERVER_RATE_LIMIT": "0"}, db=db) as server:
+        assert server.proc is not None
+        pid, port = server.proc.pid, server.port
         print(f"| measure ({'PostgreSQL' if is_postgresql(db) else 'SQLite'}) | result |")
         print("|---|---|")
         for filters in ("none", "rare", "rare,none", "c0"):
@@ -197,34 +188,15 @@ def read(db: str, readers: int, limit: int, rounds: int, repeat: int,
             print(f"| a filtered page, collections={filters} | {ms:.2f} ms |", flush=True)
         read_feed(port, limit)  # warm-up: the database's pages in the cache
         for n in sorted({1, readers}):
-            cpu = _cpu_seconds(proc.pid)
+            cpu = process_cpu_seconds(pid) or 0.0
             started = time.perf_counter()
             with multiprocessing.Pool(n) as pool:
                 results = pool.map(_reader, [(port, limit)] * (n * rounds))
             wall = time.perf_counter() - started
-            cpu = _cpu_seconds(proc.pid) - cpu
+            cpu = (process_cpu_seconds(pid) or 0.0) - cpu
             changes = sum(c for c, _ in results)
             print(f"| feed, {n} reader(s), pages of {limit} | {changes / wall:,.0f} changes/s, "
                   f"server CPU {cpu / changes * 1e6:.2f} us per change |", flush=True)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
-
-
-def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            _get(conn, "/healthz")
-            conn.close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("the server did not start")
 
 
 def main(argv: list[str] | None = None) -> int:

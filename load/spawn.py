@@ -37,8 +37,12 @@ class SpawnedServer:
         extra_args: list[str] | None = None,
         startup_timeout: float = 30.0,
         env: dict[str, str] | None = None,
+        db: str | None = None,
     ) -> None:
+        """`db`: a database of the caller's (a SQLite file or a postgresql:// URL), left as
+        it is afterwards; None: a new SQLite file, removed with the server's directory."""
         self.extra_args = extra_args or []
+        self.db = db
         self.env = {**os.environ, **env} if env else None  # e.g. SYNCSERVER_JWT_SECRET
         self.startup_timeout = startup_timeout
         self.tmp = tempfile.TemporaryDirectory(prefix="syncserver-load-")
@@ -48,7 +52,7 @@ class SpawnedServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Self:
-        db = os.path.join(self.tmp.name, "load.db")
+        db = self.db or os.path.join(self.tmp.name, "load.db")
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             server_command(self.port, db, self.extra_args),
