@@ -29,10 +29,12 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from load.wsconn import client_frame
+
 LIVE_TAIL = b'"live":true}'
 SYNCED = b'"type":"synced"'
 TAIL = 256  # bytes of a payload kept: a whole `synced` frame, a live frame's end
-PING, PONG = 0x9, 0xA  # opcodes
+TEXT, PING, PONG = 0x1, 0x9, 0xA  # opcodes
 TOKEN_SECRET = "LOAD_TOKEN_SECRET"  # environment: mint a token per socket (--auth jwt)
 PER_SOURCE = 20_000  # connections per source address, under its ephemeral range
 CONNECT_BURST = 200  # connections opened at once
@@ -107,7 +109,7 @@ class Receiver(asyncio.Protocol):
     def _frame_end(self) -> None:
         if self._opcode == PING:  # (a control frame's payload is at most 125 bytes)
             if self.transport is not None:
-                self.transport.write(masked(self._tail, PONG))
+                self.transport.write(client_frame(PONG, self._tail))
             return
         counts = self.counts
         counts[1] += 1
@@ -128,19 +130,6 @@ async def open_receiver(host: str, port: int, source: str, counts: list[int],
                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
     await asyncio.wait_for(receiver.opened, 60)
     return receiver
-
-
-def masked(payload: str | bytes, opcode: int = 0x1) -> bytes:
-    """A client frame, text by default (masked with a zero key: the XOR leaves the payload
-    as is)."""
-    data = payload.encode() if isinstance(payload, str) else payload
-    n = len(data)
-    if n < 126:
-        head = bytes((0x80 | opcode, 0x80 | n))
-    else:
-        assert n < 65_536
-        head = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
-    return head + b"\0\0\0\0" + data
 
 
 def space_of(space: str, spaces: int, index: int) -> str:
@@ -168,9 +157,9 @@ async def hold(url: str, count: int, space: str | None, first_host: int,
 
     def greeting(i: int) -> bytes:
         own = space_of(space, spaces, first_index + i) if space else None
-        subscribe = masked(orjson.dumps({"type": "subscribe", "space": own,
-                                         "cursor": ""}).decode()) if own else b""
-        return masked(hello_of(first_index + i, own, secret)) + subscribe
+        subscribe = client_frame(TEXT, orjson.dumps({"type": "subscribe", "space": own,
+                                                     "cursor": ""})) if own else b""
+        return client_frame(TEXT, hello_of(first_index + i, own, secret).encode()) + subscribe
 
     for start in range(0, count, CONNECT_BURST):
         batch = range(start, min(count, start + CONNECT_BURST))

@@ -43,7 +43,8 @@ def _mask(payload: bytes) -> bytes:
     return key + masked.to_bytes(n, "big")
 
 
-def _frame(opcode: int, payload: bytes) -> bytes:
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """A client's frame (masked, RFC 6455 5.2-5.3) of one whole message."""
     n = len(payload)
     if n < 126:
         head = bytes((0x80 | opcode, 0x80 | n))
@@ -112,9 +113,9 @@ class RawWs(asyncio.Protocol):
             code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
             self._close_code = code
             if self.transport is not None and not self.transport.is_closing():
-                self.transport.write(_frame(8, payload[:2]))
+                self.transport.write(client_frame(8, payload[:2]))
         elif opcode == 9 and self.transport is not None:
-            self.transport.write(_frame(10, payload))  # ping -> pong
+            self.transport.write(client_frame(10, payload))  # ping -> pong
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
@@ -129,11 +130,11 @@ class RawWs(asyncio.Protocol):
     async def send(self, text: str) -> None:
         if self.transport is None or self.transport.is_closing():
             raise ConnectionError("WebSocket is closed")
-        self.transport.write(_frame(1, text.encode()))
+        self.transport.write(client_frame(1, text.encode()))
 
     async def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(_frame(8, (1000).to_bytes(2, "big")))
+            self.transport.write(client_frame(8, (1000).to_bytes(2, "big")))
             try:
                 await asyncio.wait_for(asyncio.shield(self.closed), 2)
             except TimeoutError:
