@@ -4,4 +4,4 @@ operator can act on (startup.py), where the packaged migrations and client are
 (resources.py), and the metrics registry. Read by every room above it, from the storage
 factory to the guards and the command line.
 
-May import: model."""
+May import: model, collections."""

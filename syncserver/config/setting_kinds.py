@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..collections.declared import load_collections
 from ..model.mutations import SPACE_PATTERN
 from ..model.policies import PolicyTable
 from .origins import parse_origins
@@ -198,6 +199,11 @@ def check_policies(value: str) -> None:
 
 def check_resolvers(value: str) -> None:
     PolicyTable.parse("merge", "", value)  # imports each function: a typo fails at start
+
+
+def check_collections_file(value: str) -> None:
+    if value:
+        load_collections(value)  # every problem of the file, with its place, at start
 
 
 def check_readable_file(value: str) -> None:

@@ -24,6 +24,7 @@ from .setting_kinds import (
     Text,
     Whole,
     check_claim_value,
+    check_collections_file,
     check_csp,
     check_database,
     check_host,
@@ -182,6 +183,11 @@ class Settings:
         "", "custom resolvers, e.g. todos=myapp.sync:resolve_todo (a Python function)",
         Text("collection=package.module:function pairs, each an importable function",
              check_resolvers))
+    collections: str = _setting(
+        "", "the collections file (TOML or JSON, docs/collections.md): per collection a JSON "
+        "Schema, the roles that may read, create, update, delete, the conflict policy and the "
+        "app version; empty: every collection open to anyone the space grants",
+        Text("empty, or a readable .toml or .json collections file", check_collections_file))
     log_level: str = _setting(
         "info", "uvicorn log level",
         Choice(("critical", "error", "warning", "info", "debug", "trace")))

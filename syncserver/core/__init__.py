@@ -4,4 +4,4 @@ conflict resolution (conflicts.py), the notifier that shares committed changes w
 subscribers (notifier.py) and signed cursors (cursor.py). It reaches the database only
 through the storage protocol (storage/base.py) and knows no transport.
 
-May import: model, config, storage, guard."""
+May import: model, collections, config, storage, guard."""

@@ -5,4 +5,4 @@ page pool (limits.py). One Guard (guard.py), built from the settings, holds a se
 share of them; the SyncService is given it, and the transports reach auth and limits
 through it. Guards judge requests; they neither store nor sync anything.
 
-May import: model, config, storage."""
+May import: model, collections, config, storage."""

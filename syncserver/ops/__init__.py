@@ -3,4 +3,4 @@ from every room (app.py: create_app), dev mode (devmode.py, its access table dev
 and the file-descriptor budget (fdlimit.py). The top room: nothing imports it but
 syncserver/__main__.py.
 
-May import: model, config, storage, guard, core, webpush, transport."""
+May import: model, collections, config, storage, guard, core, webpush, transport."""

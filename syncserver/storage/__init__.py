@@ -5,4 +5,4 @@ shared by the backends, the backend chosen by --db (factory.py), schema migratio
 postgres/ (with its cross-instance fan-out). It stores records and changes; it never
 decides a merge or serves a request.
 
-May import: model, config."""
+May import: model, collections, config."""

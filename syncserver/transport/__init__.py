@@ -4,4 +4,4 @@ may never read them (sending.py), CORS (cors.py), security headers (headers.py),
 files (static.py), and the socket-level protocols and graceful serving under uvicorn
 (timeouts.py, serving.py).
 
-May import: model, config, storage, guard, core, webpush."""
+May import: model, collections, config, storage, guard, core, webpush."""

@@ -7,7 +7,7 @@ bodies (`requests.py`), the spaces with subscriptions kept in memory (`index.py`
 bounded queue and its sender tasks (`sender.py`), the sync nudges after a commit with their
 per-device interval (`nudges.py`), and `WebPush` (`service.py`) that holds them together.
 
-May import: model, config, storage, guard, core. The transport (its
+May import: model, collections, config, storage, guard, core. The transport (its
 endpoints) and ops (the app, the `vapid` command) import it. What it needs of the WebSocket
 side (is a device following a space live here?) it declares as a Protocol (`LiveDevices`).
 """
