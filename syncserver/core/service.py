@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from ..collections.declared import NONE_DECLARED, Declared, load_collections
 from ..config.metrics import Metrics
 from ..config.settings import Settings
 from ..guard.guard import Guard
@@ -19,7 +20,7 @@ from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import SERVER_NODE, Clock
 from ..model.mutations import SPACE_PATTERN, parse_mutation, valid_client_id
 from ..model.policies import Policy, PolicyTable
-from ..storage import epoch
+from ..storage import epoch, in_force
 from ..storage.base import Fanout, Page, PushTransaction, SpaceHead, Storage
 from . import conflicts
 from .cursor import CursorCodec
@@ -88,6 +89,10 @@ class SyncService:
         self.notify = frozenset(settings.notify_new)
         self.owners: dict[str, str] = {}  # client id -> sub, as committed (bindings last)
         self.fanout: Fanout | None = None  # changes committed by other instances (PostgreSQL)
+        # The collections file (--collections; none: every collection open), checked
+        # whole when the settings were.
+        self.declared: Declared = (load_collections(settings.collections)
+                                   if settings.collections else NONE_DECLARED)
 
     async def start(self) -> None:
         self.guard.start()
@@ -96,6 +101,7 @@ class SyncService:
         await self.guard.load_secrets(self.storage)
         epochs = await self.storage.write(epoch.load_or_create)
         self.cursors = CursorCodec(secret, epochs.current, epochs.legacy)
+        await self.storage.write(lambda txn: in_force.record(txn, self.declared))
         self.fanout = self.storage.fanout(self.notifier, self.metrics,
                                           self.settings.fanout_catchup_interval,
                                           self.settings.max_batch_mutations)
