@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from ..collections.declared import declared_by
 from ..config.metrics import Metrics
 from ..config.origins import parse_origins
 from ..config.resources import client_dir
@@ -24,7 +25,7 @@ from ..guard.guard import Guard
 from ..model import incidents
 from ..model.errors import ErrorCode, SyncError, problem_response
 from ..storage.factory import Prepared, open_storage, prepare
-from ..transport import http_api, spaces_api, static, webpush_api, ws
+from ..transport import collections_api, http_api, spaces_api, static, webpush_api, ws
 from ..transport.cors import Cors
 from ..transport.headers import SecurityHeaders
 from ..transport.ws.coalesce import Coalescer
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     # Refused in the order they always were: the database URL, the policies, then auth.
     storage = open_storage(settings)
     policies = policies_for(settings)
+    declared = declared_by(settings.collections)  # the file, read once (checked as a setting)
     guard = Guard(settings, metrics)
     service = SyncService(settings, storage, metrics, guard, policies)
     live = LiveClients()  # devices on a WebSocket here: not nudged by Web Push
@@ -182,7 +184,8 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
             if own_lock is not None:
                 own_lock.release()
 
-    api_routes = [*http_api.routes, *spaces_api.routes, *webpush_api.routes,
+    api_routes = [*http_api.routes, *spaces_api.routes, *collections_api.routes,
+                  *webpush_api.routes,
                   *devmode.routes(settings)]
     # The same path over plain HTTP: 426 for a GET, 405 with Allow for other methods
     # (without it, the demo's mount at / answered 404).
@@ -199,6 +202,7 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     app.state.service = service
     app.state.guard = guard
     app.state.settings = settings
+    app.state.declared = declared  # the declared collections (GET /v1/collections)
     app.state.live = live
     app.state.coalescer = Coalescer(metrics)  # the live fan-out's socket writes
     app.state.webpush = webpush
