@@ -14,8 +14,11 @@ import { ServerWatch } from '../net/reach.js';
 import { withReplayLock } from '../replay/lock.js';
 import { getRecord } from '../local/store.js';
 import { clearConflicts, clearDeadLetters, countOutbox, countOutboxBySpace, enqueueWrite, listConflicts, listDeadLetters } from '../replay/outbox.js';
+import { isAppVersion } from '../replay/outbox.js';
 import { readRefusal, writeRefusal } from '../replay/refusal.js';
 import { DEFAULT_SYNC_TAG, ReplaySchedule } from '../replay/schedule.js';
+import { readUpgradePause, startAppVersion, writeUpgradePause } from '../replay/upgrade.js';
+import { DeclaredCollections } from './declared.js';
 import { Emitter, relay } from './events.js';
 import { Following, followedBy } from './follow.js';
 import { PushControl } from './push.js';
@@ -47,6 +50,19 @@ export { DEFAULT_SYNC_TAG };
  * @property {number} [pollWaitSeconds]  long-poll wait when `live` is false (default 20)
  * @property {number} [fallbackReplayMs]  replay from the page when Background Sync has not
  *   emptied the outbox after this long while online (default 15000)
+ * @property {number} [appVersion]  the app's schema version (a whole number from 1): every
+ *   write is stamped with it, and the server upgrades the data of older versions or
+ *   refuses versions it no longer takes (`upgraderequired`); none: writes go unstamped
+ *   (the server reads 1)
+ */
+
+/**
+ * The app must be reloaded: the server no longer takes writes of its version.
+ * @typedef {object} UpgradeRequired
+ * @property {number} appVersion  the version of the writes refused (this app's)
+ * @property {number} [minAppVersion]  the oldest the server takes, when it said
+ * @property {string} message  the server's words
+ * @property {'push' | 'collections'} source  a write was refused, or GET /v1/collections said so
  */
 
 /**
@@ -56,6 +72,9 @@ export { DEFAULT_SYNC_TAG };
  */
 export async function createSyncClient(options) {
   followedBy(options); // bad options fail before anything is opened
+  if (options.appVersion !== undefined && !isAppVersion(options.appVersion)) {
+    throw new TypeError(`appVersion must be a whole number from 1 (the app's schema version), not ${options.appVersion}`);
+  }
   const db = await openDatabase({ name: databaseNameOf(options) });
   const client = new SyncClient(db, await getClientId(db), options);
   await client.start();
@@ -132,6 +151,12 @@ export class SyncClient extends Emitter {
     });
     /** Web Push: the subscription registered for the spaces followed (page/push.js) */
     this.push = new PushControl(this);
+    /** @type {number | undefined} the app version every write is stamped with */
+    this.appVersion = options.appVersion;
+    /** the declared collections writes are checked against (page/declared.js) */
+    this.declarations = new DeclaredCollections(this);
+    /** @type {UpgradeRequired | null} set once the server refused this app's version */
+    this.upgradeRequired = null;
   }
 
   /** @returns {string[]} the spaces this client follows now */
@@ -209,7 +234,10 @@ export class SyncClient extends Emitter {
   async start() {
     this.cleanups.push(this.notifier.listen((message) => this.onMessage(message)));
     // Failures seen while offline say nothing about the server: judge it afresh.
-    const onOnline = () => { this.watch.forget(); this.feed?.reconnectNow(); this.replays.kick('online'); this.updateStatus(); };
+    const onOnline = () => {
+      this.watch.forget(); this.feed?.reconnectNow(); this.replays.kick('online'); this.updateStatus();
+      this.declarations.refresh();
+    };
     const onOffline = () => this.updateStatus();
     globalThis.addEventListener?.('online', onOnline);
     globalThis.addEventListener?.('offline', onOffline);
@@ -218,6 +246,10 @@ export class SyncClient extends Emitter {
       globalThis.removeEventListener?.('offline', onOffline);
     });
     await this.following.start();
+    // This app's version lifts the pause an older one met, or learns that it is outdated.
+    const held = await startAppVersion(this.db, this.appVersion ?? 1);
+    if (held) this.outdated({ appVersion: held.app_version, message: held.message, source: 'push' });
+    await this.declarations.start();
     // The spaces followed may have changed since push was enabled (another list, grants),
     // or the browser replaced its subscription: register again (in the background).
     const pushCheck = () => { this.push.check(); };
@@ -254,6 +286,10 @@ export class SyncClient extends Emitter {
     this.replays.kick('start');
     this.started = true;
     this.updateStatus();
+    // Found while starting, before the app could listen: told in the next task, after the
+    // app's code that follows `await createSyncClient()` has added its listeners.
+    const outdated = this.upgradeRequired;
+    if (outdated) setTimeout(() => { if (!this.closed) this.emit('upgraderequired', outdated); }, 0);
   }
 
   /** The token changed (a refresh, setToken, resume): a client of many spaces follows it. */
@@ -281,11 +317,55 @@ export class SyncClient extends Emitter {
    */
   async write(write) {
     this.following.checkWritable(write.space);
-    const { record } = await enqueueWrite(this.db, write);
+    const check = this.declarations.checkerFor(write); // an undeclared collection throws here
+    const stamped = this.appVersion === undefined ? write : { ...write, app_version: this.appVersion };
+    const { record } = await enqueueWrite(this.db, stamped, undefined, check);
     this.notifier.post({ type: 'change', records: [{ space: write.space, collection: write.collection, id: write.id }], origin: 'local' });
     await this.refreshPending();
     this.replays.schedule();
     return record && !record.deleted ? getRecord(this.db, write.space, write.collection, write.id) : null;
+  }
+
+  /** @returns {import('../net/collections.js').Declaration | null} what the server declares of its collections, as last heard (null: not yet) */
+  get declaration() { return this.declarations.current; }
+
+  /**
+   * Ask GET /v1/collections again now; the client does by itself at start, when the
+   * browser comes online and each time the socket goes live.
+   * @returns {Promise<void>}
+   */
+  refreshCollections() { return this.declarations.refresh(); }
+
+  /**
+   * The server no longer takes writes of `event.appVersion`: tell the app (once per
+   * version), unless this app is newer than the writes refused (it was reloaded already).
+   * @param {UpgradeRequired} event
+   */
+  outdated(event) {
+    if ((this.appVersion ?? 1) > event.appVersion) return;
+    if (this.upgradeRequired?.appVersion === event.appVersion && this.upgradeRequired.minAppVersion === event.minAppVersion) return;
+    this.upgradeRequired = event;
+    if (this.started) this.emit('upgraderequired', event); // else told when start() is over
+  }
+
+  /**
+   * The server answered GET /v1/collections: an app older than it takes is outdated; a
+   * pause met by writes it takes again (the operator lowered min_app_version) is lifted.
+   * @param {import('../net/collections.js').Declaration} declaration
+   */
+  onDeclaration(declaration) {
+    const version = this.appVersion ?? 1;
+    if (declaration.declared && version < declaration.min_app_version) {
+      this.outdated({
+        appVersion: version, minAppVersion: declaration.min_app_version, source: 'collections',
+        message: `the server takes writes of app version ${declaration.min_app_version} or newer; this app is version ${version}: reload it`,
+      });
+    }
+    readUpgradePause(this.db).then(async (pause) => {
+      if (!pause || pause.app_version < declaration.min_app_version || this.closed) return;
+      await writeUpgradePause(this.db, undefined);
+      await this.replays.schedule();
+    }).catch(() => {});
   }
 
   /**
@@ -316,6 +396,8 @@ export class SyncClient extends Emitter {
     if (state === 'live' || (state === 'catching-up' && !this.feed?.failing)) this.serverAnswered();
     // The list of spaces could not be read (offline start, the server away): now it can.
     if (state === 'live' && this.following.stale && this.started) this.following.refresh();
+    // A (re)connected socket may be a restarted server with another collections file.
+    if (state === 'live' && this.started) this.declarations.refresh();
     // While the socket is down, keep the view fresh with HTTP pulls on the same cursor.
     if (state === 'closed' && globalThis.navigator?.onLine !== false) this.pull().catch(() => {});
     this.updateStatus();
