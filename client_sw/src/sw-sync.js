@@ -215,6 +215,29 @@ const __local_db = (() => {
     await req(tx.objectStore('meta').put({ key, value }));
   }
 
+  /**
+   * One meta value, in a transaction of its own.
+   * @param {IDBDatabase} db
+   * @param {string} key
+   * @returns {Promise<any>}  undefined when none is stored
+   */
+  function readMetaValue(db, key) {
+    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, key));
+  }
+
+  /**
+   * Store one meta value, or delete it (undefined), in a transaction of its own.
+   * @param {IDBDatabase} db
+   * @param {string} key
+   * @param {unknown} value
+   */
+  function writeMetaValue(db, key, value) {
+    return transact(db, ['meta'], 'readwrite', async (tx) => {
+      if (value === undefined) await req(tx.objectStore('meta').delete(key));
+      else await setMeta(tx, key, value);
+    });
+  }
+
   /** @returns {string} */
   function newClientId() {
     if (globalThis.crypto?.randomUUID) return `c-${globalThis.crypto.randomUUID()}`;
@@ -292,7 +315,7 @@ const __local_db = (() => {
     return transact(db, ['cursors'], 'readwrite', (tx) => writeCursor(tx, space, cursor, collections));
   }
 
-  return { DEFAULT_DB_NAME, userDatabaseName, wipeDatabase, MIGRATIONS, DB_VERSION, req, openDatabase, databaseHandle, transact, getMeta, setMeta, getClientId, filterKey, readCursor, writeCursor, getCursor, setCursor };
+  return { DEFAULT_DB_NAME, userDatabaseName, wipeDatabase, MIGRATIONS, DB_VERSION, req, openDatabase, databaseHandle, transact, getMeta, setMeta, readMetaValue, writeMetaValue, getClientId, filterKey, readCursor, writeCursor, getCursor, setCursor };
 })();
 // ---- local/notify.js
 const __local_notify = (() => {
@@ -1566,7 +1589,7 @@ const __replay_refusal = (() => {
   // The client lifts it on start (the app or the server may have been updated since: one
   // attempt tells) and on resume().
 
-  const { getMeta, req, setMeta, transact } = __local_db;
+  const { readMetaValue, writeMetaValue } = __local_db;
 
   const REFUSAL_KEY = 'replay_refused';
 
@@ -1586,7 +1609,7 @@ const __replay_refusal = (() => {
    * @returns {Promise<BatchRefusal | undefined>}
    */
   function readRefusal(db) {
-    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, REFUSAL_KEY));
+    return readMetaValue(db, REFUSAL_KEY);
   }
 
   /**
@@ -1594,10 +1617,7 @@ const __replay_refusal = (() => {
    * @param {BatchRefusal | undefined} refusal  undefined lifts the pause
    */
   function writeRefusal(db, refusal) {
-    return transact(db, ['meta'], 'readwrite', async (tx) => {
-      if (refusal) await setMeta(tx, REFUSAL_KEY, refusal);
-      else await req(tx.objectStore('meta').delete(REFUSAL_KEY));
-    });
+    return writeMetaValue(db, REFUSAL_KEY, refusal);
   }
 
   // With the `u` flag a well-formed pair is one code point; only an unpaired half matches.
@@ -2068,7 +2088,7 @@ const __replay_upgrade = (() => {
   // (stamped with a version it no longer takes, and older than the app now running) become
   // dead letters, as any refused write: the app that replaced them may show them.
 
-  const { getMeta, req, setMeta, transact } = __local_db;
+  const { getMeta, readMetaValue, req, setMeta, transact, writeMetaValue } = __local_db;
 
   const UPGRADE_KEY = 'upgrade_required';
   // The app version of the newest page client that started on this database (its
@@ -2089,7 +2109,7 @@ const __replay_upgrade = (() => {
    * @returns {Promise<UpgradePause | undefined>}
    */
   function readUpgradePause(db) {
-    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, UPGRADE_KEY));
+    return readMetaValue(db, UPGRADE_KEY);
   }
 
   /**
@@ -2097,10 +2117,7 @@ const __replay_upgrade = (() => {
    * @param {UpgradePause | undefined} pause  undefined lifts it
    */
   function writeUpgradePause(db, pause) {
-    return transact(db, ['meta'], 'readwrite', async (tx) => {
-      if (pause) await setMeta(tx, UPGRADE_KEY, pause);
-      else await req(tx.objectStore('meta').delete(UPGRADE_KEY));
-    });
+    return writeMetaValue(db, UPGRADE_KEY, pause);
   }
 
   /**
@@ -2108,7 +2125,7 @@ const __replay_upgrade = (() => {
    * @returns {Promise<number>}
    */
   async function readAppVersion(db) {
-    return (await transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, APP_VERSION_KEY))) ?? 1;
+    return (await readMetaValue(db, APP_VERSION_KEY)) ?? 1;
   }
 
   /**

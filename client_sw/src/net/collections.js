@@ -4,7 +4,7 @@
 // database's meta store with its ETag, so a client started offline checks writes against
 // it, and a client online asks again with If-None-Match (a 304 costs no body).
 
-import { getMeta, setMeta, transact } from '../local/db.js';
+import { readMetaValue, writeMetaValue } from '../local/db.js';
 import { AuthError, fetchWithToken, pauseOf } from './auth.js';
 import { endpoint } from './endpoint.js';
 import { RateLimitError, limitOf } from './rate.js';
@@ -47,7 +47,7 @@ export const COLLECTIONS_KEY = 'collections';
  * @returns {Promise<StoredDeclaration | undefined>}
  */
 export function readDeclaration(db) {
-  return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, COLLECTIONS_KEY));
+  return readMetaValue(db, COLLECTIONS_KEY);
 }
 
 /**
@@ -105,6 +105,6 @@ export async function fetchDeclaration(options) {
     const code = await problemCode(response);
     throw Object.assign(new Error(`GET /v1/collections answered ${response.status} ${code}`), { status: response.status, code });
   }
-  await transact(db, ['meta'], 'readwrite', (tx) => setMeta(tx, COLLECTIONS_KEY, fresh));
+  await writeMetaValue(db, COLLECTIONS_KEY, fresh);
   return fresh;
 }

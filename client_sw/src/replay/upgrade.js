@@ -8,7 +8,7 @@
 // (stamped with a version it no longer takes, and older than the app now running) become
 // dead letters, as any refused write: the app that replaced them may show them.
 
-import { getMeta, req, setMeta, transact } from '../local/db.js';
+import { getMeta, readMetaValue, req, setMeta, transact, writeMetaValue } from '../local/db.js';
 
 export const UPGRADE_KEY = 'upgrade_required';
 // The app version of the newest page client that started on this database (its
@@ -29,7 +29,7 @@ export const APP_VERSION_KEY = 'app_version';
  * @returns {Promise<UpgradePause | undefined>}
  */
 export function readUpgradePause(db) {
-  return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, UPGRADE_KEY));
+  return readMetaValue(db, UPGRADE_KEY);
 }
 
 /**
@@ -37,10 +37,7 @@ export function readUpgradePause(db) {
  * @param {UpgradePause | undefined} pause  undefined lifts it
  */
 export function writeUpgradePause(db, pause) {
-  return transact(db, ['meta'], 'readwrite', async (tx) => {
-    if (pause) await setMeta(tx, UPGRADE_KEY, pause);
-    else await req(tx.objectStore('meta').delete(UPGRADE_KEY));
-  });
+  return writeMetaValue(db, UPGRADE_KEY, pause);
 }
 
 /**
@@ -48,7 +45,7 @@ export function writeUpgradePause(db, pause) {
  * @returns {Promise<number>}
  */
 export async function readAppVersion(db) {
-  return (await transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, APP_VERSION_KEY))) ?? 1;
+  return (await readMetaValue(db, APP_VERSION_KEY)) ?? 1;
 }
 
 /**
