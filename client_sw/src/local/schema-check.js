@@ -21,12 +21,11 @@
 // data ("" for the record itself) and the server's wording where it has one.
 
 import { codePoints, isMultipleOf, jsonEqual, kindOf, show } from './json-values.js';
+import { SchemaIndex } from './schema-index.js';
 
 /** @typedef {{pointer: string, message: string}} SchemaProblem */
-/** @typedef {boolean | Record<string, any>} Schema */
+/** @typedef {import('./schema-index.js').Schema} Schema */
 
-// Assertions of 2020-12 (and drafts the server also reads) that are not checked here.
-const UNCHECKED = ['unevaluatedProperties', 'unevaluatedItems', '$dynamicRef', '$recursiveRef'];
 // Deeper than this through $ref on one value: undecided (a schema that refers to itself).
 const MAX_DEPTH = 256;
 
@@ -71,15 +70,8 @@ export class SchemaCheck {
   /** @param {Schema} schema  a collection's JSON Schema, as the server serves it */
   constructor(schema) {
     this.root = schema;
-    /** @type {WeakMap<object, object>} each subschema's resource: the nearest with $id, or the root */
-    this.resources = new WeakMap();
-    /** @type {WeakMap<object, Map<string, object>>} the $anchors of each resource */
-    this.anchors = new WeakMap();
-    /** @type {WeakMap<object, boolean>} */
-    this.exactness = new WeakMap();
-    /** @type {Map<string, RegExp | null>} null: JavaScript cannot read the pattern */
-    this.regexps = new Map();
-    if (schema !== null && typeof schema === 'object') this.index(schema, schema);
+    /** what the schema holds: its references, patterns, and what this one checks exactly */
+    this.known = new SchemaIndex(schema);
   }
 
   /**
@@ -88,81 +80,6 @@ export class SchemaCheck {
    * @returns {SchemaProblem | null}
    */
   check(data) { return this.problem(this.root, data, '', 0); }
-
-  /**
-   * Note each subschema's resource and each resource's anchors, through the keywords that
-   * hold subschemas and $defs.
-   * @param {Record<string, any>} node
-   * @param {object} resource
-   */
-  index(node, resource) {
-    if (this.resources.has(node)) return;
-    const own = node !== this.root && typeof node.$id === 'string' ? node : resource;
-    this.resources.set(node, own);
-    if (typeof node.$anchor === 'string') {
-      if (!this.anchors.has(own)) this.anchors.set(own, new Map());
-      this.anchors.get(own)?.set(node.$anchor, node);
-    }
-    for (const sub of subschemas(node)) if (sub !== null && typeof sub === 'object') this.index(sub, own);
-  }
-
-  /**
-   * What a $ref names, or undefined when it is outside what this one resolves.
-   * @param {Record<string, any>} node
-   * @returns {Schema | undefined}
-   */
-  target(node) {
-    const ref = node.$ref;
-    const resource = this.resources.get(node);
-    if (resource === undefined || typeof ref !== 'string' || !ref.startsWith('#')) return undefined;
-    let fragment;
-    try { fragment = decodeURIComponent(ref.slice(1)); } catch { return undefined; }
-    if (fragment !== '' && !fragment.startsWith('/')) {
-      return /** @type {Schema | undefined} */ (this.anchors.get(resource)?.get(fragment));
-    }
-    /** @type {any} */
-    let at = resource;
-    for (const part of fragment.split('/').slice(1)) {
-      const key = part.replaceAll('~1', '/').replaceAll('~0', '~');
-      if (at === null || typeof at !== 'object' || !Object.hasOwn(at, key)) return undefined;
-      at = at[key];
-    }
-    return typeof at === 'boolean' || (at !== null && typeof at === 'object' && !Array.isArray(at)) ? at : undefined;
-  }
-
-  /**
-   * @param {string} source
-   * @returns {RegExp | null}
-   */
-  regexp(source) {
-    let found = this.regexps.get(source);
-    if (found === undefined) {
-      try { found = new RegExp(source, 'u'); } catch { found = null; }
-      this.regexps.set(source, found);
-    }
-    return found;
-  }
-
-  /**
-   * Whether this validator decides the schema as the server does: no unchecked assertion
-   * in it or in what it refers to.
-   * @param {Schema} node
-   * @returns {boolean}
-   */
-  exact(node) {
-    if (node === null || typeof node !== 'object') return true;
-    const known = this.exactness.get(node);
-    if (known !== undefined) return known;
-    this.exactness.set(node, true); // a cycle through $ref adds nothing unchecked
-    const patterns = [node.pattern, ...Object.keys(node.patternProperties ?? {})].filter((p) => typeof p === 'string');
-    const ref = node.$ref === undefined ? true : this.target(node);
-    const exact = !UNCHECKED.some((keyword) => keyword in node)
-      && patterns.every((p) => this.regexp(p) !== null)
-      && ref !== undefined && this.exact(ref)
-      && subschemas(node).every((sub) => this.exact(sub));
-    this.exactness.set(node, exact);
-    return exact;
-  }
 
   /**
    * @param {Schema} node
@@ -183,7 +100,7 @@ export class SchemaCheck {
     if (node === false) return problem(at, `False schema does not allow ${show(data)}`);
     if (node === null || typeof node !== 'object' || depth > MAX_DEPTH) return null;
     if (node.$ref !== undefined) {
-      const target = this.target(node);
+      const target = this.known.target(node);
       const found = target === undefined ? null : this.problem(target, data, at, depth + 1);
       if (found) return found;
     }
@@ -246,7 +163,7 @@ export class SchemaCheck {
     if (node.minLength !== undefined && length < node.minLength) {
       return problem(at, `${show(data)} is shorter than ${plural(node.minLength, 'character', 'characters')}`);
     }
-    if (typeof node.pattern === 'string' && this.regexp(node.pattern)?.test(data) === false) {
+    if (typeof node.pattern === 'string' && this.known.regexp(node.pattern)?.test(data) === false) {
       return problem(at, `${show(data)} does not match ${show(node.pattern)}`);
     }
     return null;
@@ -283,7 +200,7 @@ export class SchemaCheck {
           : `${show(data)} has ${plural(matching, 'item', 'items')} valid under the given schema, fewer than the ${least} of minContains`);
       }
       // An inexact `contains` may match more items here than on the server.
-      if (node.maxContains !== undefined && matching > node.maxContains && this.exact(node.contains)) {
+      if (node.maxContains !== undefined && matching > node.maxContains && this.known.exact(node.contains)) {
         return problem(at, `${show(data)} has ${plural(matching, 'item', 'items')} valid under the given schema, more than the ${node.maxContains} of maxContains`);
       }
     }
@@ -334,7 +251,7 @@ export class SchemaCheck {
       for (const [source, schema] of patterns) {
         // A pattern JavaScript cannot read matches nothing here: its schema is not applied,
         // and the key is not called unexpected (the server may match it).
-        const regexp = this.regexp(source);
+        const regexp = this.known.regexp(source);
         if (regexp === null) matched = true;
         else if (regexp.test(key)) {
           matched = true;
@@ -385,11 +302,11 @@ export class SchemaCheck {
       if (valid.length === 0) {
         return problem(at, `${show(data)} is not valid under any of the schemas listed in the 'oneOf' keyword`);
       }
-      if (valid.filter((/** @type {Schema} */ s) => this.exact(s)).length > 1) {
+      if (valid.filter((/** @type {Schema} */ s) => this.known.exact(s)).length > 1) {
         return problem(at, `${show(data)} is valid under more than one of the schemas listed in the 'oneOf' keyword`);
       }
     }
-    if (node.not !== undefined && this.exact(node.not) && this.passes(node.not, data, depth)) {
+    if (node.not !== undefined && this.known.exact(node.not) && this.passes(node.not, data, depth)) {
       return problem(at, `${show(node.not)} is not allowed for ${show(data)}`);
     }
     if (node.if !== undefined && (node.then !== undefined || node.else !== undefined)) {
@@ -398,7 +315,7 @@ export class SchemaCheck {
       if (!this.passes(node.if, data, depth)) return otherwise();
       // `if` passes here; an inexact one may fail on the server: then either branch may apply.
       const found = then();
-      return found && (this.exact(node.if) || otherwise()) ? found : null;
+      return found && (this.known.exact(node.if) || otherwise()) ? found : null;
     }
     return null;
   }
@@ -427,27 +344,6 @@ function numberProblem(node, data, at) {
     return problem(at, `${show(data)} is not a multiple of ${show(node.multipleOf)}`);
   }
   return null;
-}
-
-/**
- * The subschemas directly under a schema (booleans included), $defs too.
- * @param {Record<string, any>} node
- * @returns {Schema[]}
- */
-function subschemas(node) {
-  /** @type {Schema[]} */
-  const found = [];
-  for (const key of ['items', 'contains', 'additionalProperties', 'propertyNames', 'not', 'if', 'then', 'else']) {
-    if (node[key] !== undefined) found.push(node[key]);
-  }
-  for (const key of ['prefixItems', 'allOf', 'anyOf', 'oneOf']) {
-    if (Array.isArray(node[key])) found.push(...node[key]);
-  }
-  for (const key of ['properties', 'patternProperties', 'dependentSchemas', '$defs', 'definitions', 'dependencies']) {
-    const map = node[key];
-    if (map !== null && typeof map === 'object') found.push(...Object.values(map).filter((v) => !Array.isArray(v)));
-  }
-  return found.filter((s) => typeof s === 'boolean' || (s !== null && typeof s === 'object' && !Array.isArray(s)));
 }
 
 /**

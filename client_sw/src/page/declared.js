@@ -46,7 +46,7 @@ export class SchemaInvalidError extends Error {
  * @property {import('../net/auth.js').TokenSource} tokens
  * @property {boolean} closed
  * @property {(type: string, event: unknown) => void} emit
- * @property {(declaration: Declaration) => void} onDeclaration  an answer came from the server
+ * @property {import('./versions.js').AppVersions} versions  told each answer of the server
  */
 
 export class DeclaredCollections {
@@ -101,7 +101,7 @@ export class DeclaredCollections {
             const fresh = await fetchDeclaration({ db, url, tokens });
             if (this.host.closed) break;
             this.use(fresh);
-            this.host.onDeclaration(fresh.body);
+            this.host.versions.declared(fresh.body);
           } catch {
             // Offline, the server away, a refused token (the feed and replay report it):
             // the copy held stays in force.

@@ -52,12 +52,12 @@ export function relay(client, message) {
       // A write of an app version the server no longer takes, dropped (a newer app runs
       // on this database): the tabs still running that version must be reloaded.
       if (code === 'upgrade_required') {
-        client.outdated({ appVersion: message.mutation.app_version ?? 1, message: words ?? '', source: 'push' });
+        client.versions.outdated({ appVersion: message.mutation.app_version ?? 1, message: words ?? '', source: 'push' });
       }
       break;
     }
     case 'upgrade-required':
-      client.outdated({ appVersion: message.app_version, message: message.message, source: 'push' });
+      client.versions.outdated({ appVersion: message.app_version, message: message.message, source: 'push' });
       break;
     case 'refused': {
       const { type, source, ...refusal } = message;

@@ -13,17 +13,16 @@ import { endpoint } from '../net/endpoint.js';
 import { ServerWatch } from '../net/reach.js';
 import { withReplayLock } from '../replay/lock.js';
 import { getRecord } from '../local/store.js';
-import { clearConflicts, clearDeadLetters, countOutbox, countOutboxBySpace, enqueueWrite, listConflicts, listDeadLetters } from '../replay/outbox.js';
-import { isAppVersion } from '../replay/outbox.js';
+import { clearConflicts, clearDeadLetters, countOutbox, countOutboxBySpace, enqueueWrite, isAppVersion, listConflicts, listDeadLetters } from '../replay/outbox.js';
 import { readRefusal, writeRefusal } from '../replay/refusal.js';
 import { DEFAULT_SYNC_TAG, ReplaySchedule } from '../replay/schedule.js';
-import { readUpgradePause, startAppVersion, writeUpgradePause } from '../replay/upgrade.js';
 import { DeclaredCollections } from './declared.js';
 import { Emitter, relay } from './events.js';
 import { Following, followedBy } from './follow.js';
 import { PushControl } from './push.js';
 import { Space, SpaceError } from './space.js';
 import { clientStatus, spaceStatus } from './status.js';
+import { AppVersions } from './versions.js';
 
 export { DEFAULT_SYNC_TAG };
 
@@ -54,15 +53,6 @@ export { DEFAULT_SYNC_TAG };
  *   write is stamped with it, and the server upgrades the data of older versions or
  *   refuses versions it no longer takes (`upgraderequired`); none: writes go unstamped
  *   (the server reads 1)
- */
-
-/**
- * The app must be reloaded: the server no longer takes writes of its version.
- * @typedef {object} UpgradeRequired
- * @property {number} appVersion  the version of the writes refused (this app's)
- * @property {number} [minAppVersion]  the oldest the server takes, when it said
- * @property {string} message  the server's words
- * @property {'push' | 'collections'} source  a write was refused, or GET /v1/collections said so
  */
 
 /**
@@ -151,13 +141,17 @@ export class SyncClient extends Emitter {
     });
     /** Web Push: the subscription registered for the spaces followed (page/push.js) */
     this.push = new PushControl(this);
-    /** @type {number | undefined} the app version every write is stamped with */
-    this.appVersion = options.appVersion;
+    /** the app's version and what the server says of it (page/versions.js) */
+    this.versions = new AppVersions(this, options.appVersion);
     /** the declared collections writes are checked against (page/declared.js) */
     this.declarations = new DeclaredCollections(this);
-    /** @type {UpgradeRequired | null} set once the server refused this app's version */
-    this.upgradeRequired = null;
   }
+
+  /** @returns {number | undefined} the app version every write is stamped with */
+  get appVersion() { return this.versions.version; }
+
+  /** @returns {import('./versions.js').UpgradeRequired | null} set once the server refused this app's version */
+  get upgradeRequired() { return this.versions.required; }
 
   /** @returns {string[]} the spaces this client follows now */
   get spaces() { return this.following.names(); }
@@ -246,9 +240,7 @@ export class SyncClient extends Emitter {
       globalThis.removeEventListener?.('offline', onOffline);
     });
     await this.following.start();
-    // This app's version lifts the pause an older one met, or learns that it is outdated.
-    const held = await startAppVersion(this.db, this.appVersion ?? 1);
-    if (held) this.outdated({ appVersion: held.app_version, message: held.message, source: 'push' });
+    await this.versions.start();
     await this.declarations.start();
     // The spaces followed may have changed since push was enabled (another list, grants),
     // or the browser replaced its subscription: register again (in the background).
@@ -286,10 +278,7 @@ export class SyncClient extends Emitter {
     this.replays.kick('start');
     this.started = true;
     this.updateStatus();
-    // Found while starting, before the app could listen: told in the next task, after the
-    // app's code that follows `await createSyncClient()` has added its listeners.
-    const outdated = this.upgradeRequired;
-    if (outdated) setTimeout(() => { if (!this.closed) this.emit('upgraderequired', outdated); }, 0);
+    this.versions.started();
   }
 
   /** The token changed (a refresh, setToken, resume): a client of many spaces follows it. */
@@ -335,38 +324,6 @@ export class SyncClient extends Emitter {
    * @returns {Promise<void>}
    */
   refreshCollections() { return this.declarations.refresh(); }
-
-  /**
-   * The server no longer takes writes of `event.appVersion`: tell the app (once per
-   * version), unless this app is newer than the writes refused (it was reloaded already).
-   * @param {UpgradeRequired} event
-   */
-  outdated(event) {
-    if ((this.appVersion ?? 1) > event.appVersion) return;
-    if (this.upgradeRequired?.appVersion === event.appVersion && this.upgradeRequired.minAppVersion === event.minAppVersion) return;
-    this.upgradeRequired = event;
-    if (this.started) this.emit('upgraderequired', event); // else told when start() is over
-  }
-
-  /**
-   * The server answered GET /v1/collections: an app older than it takes is outdated; a
-   * pause met by writes it takes again (the operator lowered min_app_version) is lifted.
-   * @param {import('../net/collections.js').Declaration} declaration
-   */
-  onDeclaration(declaration) {
-    const version = this.appVersion ?? 1;
-    if (declaration.declared && version < declaration.min_app_version) {
-      this.outdated({
-        appVersion: version, minAppVersion: declaration.min_app_version, source: 'collections',
-        message: `the server takes writes of app version ${declaration.min_app_version} or newer; this app is version ${version}: reload it`,
-      });
-    }
-    readUpgradePause(this.db).then(async (pause) => {
-      if (!pause || pause.app_version < declaration.min_app_version || this.closed) return;
-      await writeUpgradePause(this.db, undefined);
-      await this.replays.schedule();
-    }).catch(() => {});
-  }
 
   /**
    * What another context (or this one) reports on the channel, turned into events.
