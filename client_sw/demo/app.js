@@ -5,7 +5,7 @@
 // (`demo_notes`, in the shared list) are `manual` on the demo server: a note whose edit
 // lost waits for the person to keep theirs or the other one. On a `--dev` server the dev
 // panel revokes a user's access to the shared list: their open pages drop it, live.
-import { createSyncClient } from '/sync/index.js';
+import { createSyncClient, SchemaInvalidError } from '/sync/index.js';
 import { signIn, watchAccess } from './dev.js';
 import { conflictView, keyOf, markConflicts, renderList } from './lists.js';
 import { mineOf, nameOf, stateWords, viewState } from './words.js';
@@ -16,6 +16,9 @@ const user = params.get('user') || 'alice'; // who this page is (a dev token's `
 const own = `user-${user}`; // their private list: a dev token grants it to them only
 const USERS = [...new Set(['alice', 'bob', user])];
 const NOTES = 'demo_notes';
+// The app's schema version, stamped on every write (docs/client.md, "App versions"): raise
+// it with the collections file's app_version when the shape of the data changes.
+const APP_VERSION = 1;
 
 /** @param {string} id @returns {HTMLElement} */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -100,6 +103,26 @@ async function offerPush(sync) {
   });
 }
 
+/**
+ * Load the newest version of the app: the browser checks for a new worker (sw.js, whose
+ * shell version changes with every release), which takes over at once (skipWaiting and
+ * clients.claim: registerAppShell's default) with the new app in its precache; then the
+ * page reloads, served by it. Without a new worker (none registered, or none found), a plain
+ * reload: navigations are network-first.
+ */
+async function reloadToUpdate() {
+  const registration = await navigator.serviceWorker?.getRegistration().catch(() => undefined);
+  if (registration) {
+    const taken = new Promise((resolve) => {
+      navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true });
+      setTimeout(resolve, 10000); // no new worker after all: reload anyway
+    });
+    await registration.update().catch(() => {});
+    if (registration.installing || registration.waiting) await taken;
+  }
+  location.reload();
+}
+
 /** The user picker: the same page as another user (their own database and token). */
 function showUsers() {
   $('users').replaceChildren(...USERS.map((name) => {
@@ -125,7 +148,13 @@ async function main() {
   const server = await signIn(user, shared);
   const sync = await createSyncClient({
     spaces: server.dev ? 'token' : [own, shared], user, collections: ['todos', NOTES], token: server.token,
+    appVersion: APP_VERSION,
   });
+  // The server no longer takes this version's changes: ask for a reload (they are kept).
+  const showUpgrade = () => { $('upgrade').hidden = false; };
+  sync.on('upgraderequired', showUpgrade);
+  if (sync.upgradeRequired) showUpgrade();
+  $('reload').addEventListener('click', () => { reloadToUpdate(); });
   /** What tests and curious developers can look at from the console. */
   const events = {
     conflicts: /** @type {any[]} */ ([]), rejected: /** @type {any[]} */ ([]),
@@ -297,10 +326,18 @@ async function main() {
       const input = /** @type {HTMLInputElement} */ ($(inputId));
       const title = input.value.trim();
       if (!title || !into.collection) return;
-      input.value = '';
-      // A SpaceError: the list was revoked a moment ago (and is hidden now).
-      await into.collection.put(newId(prefix), { title, ...extra, created: new Date().toISOString() })
-        .catch((error) => console.warn(error.message));
+      const refused = $('write-error');
+      try {
+        await into.collection.put(newId(prefix), { title, ...extra, created: new Date().toISOString() });
+        input.value = '';
+        refused.hidden = true;
+      } catch (error) {
+        // A SchemaInvalidError: the server's collections file refuses it (checked here,
+        // offline too). A SpaceError: the list was revoked a moment ago (and is hidden now).
+        if (!(error instanceof SchemaInvalidError)) { console.warn(/** @type {Error} */ (error).message); return; }
+        refused.textContent = `Not saved: ${error.detail}${error.pointer ? ` (at ${error.pointer})` : ''}.`;
+        refused.hidden = false;
+      }
     });
   };
   addForm('new-mine', 'mine-title', views[0], 't', { done: false });

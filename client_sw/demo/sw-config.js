@@ -4,7 +4,7 @@ self.DEMO_SW_CONFIG = {
   // Bump to ship a new app shell: the install step precaches into a new cache and the
   // activate step deletes the old one.
   shell: {
-    version: 'demo-v11',
+    version: 'demo-v12',
     precache: [
       '/', '/index.html', '/app.js', '/dev.js', '/lists.js', '/words.js', '/app.css', '/manifest.webmanifest',
       '/icons/icon-192.png', '/icons/icon-512.png',
@@ -12,12 +12,14 @@ self.DEMO_SW_CONFIG = {
       '/sync/index.js',
       '/sync/page/sync-client.js', '/sync/page/collection.js', '/sync/page/events.js',
       '/sync/page/space.js', '/sync/page/follow.js', '/sync/page/status.js', '/sync/page/push.js',
+      '/sync/page/declared.js', '/sync/page/versions.js',
       '/sync/local/db.js', '/sync/local/store.js', '/sync/local/hlc.js', '/sync/local/ops.js',
       '/sync/local/merge-patch.js', '/sync/local/notify.js', '/sync/local/spaces.js',
+      '/sync/local/schema-check.js', '/sync/local/schema-index.js', '/sync/local/json-values.js',
       '/sync/net/auth.js', '/sync/net/endpoint.js', '/sync/net/rate.js', '/sync/net/reach.js',
-      '/sync/net/spaces.js', '/sync/net/webpush.js',
+      '/sync/net/spaces.js', '/sync/net/webpush.js', '/sync/net/collections.js',
       '/sync/replay/outbox.js', '/sync/replay/results.js', '/sync/replay/refusal.js', '/sync/replay/lock.js',
-      '/sync/replay/replay.js', '/sync/replay/schedule.js', '/sync/replay/revoke.js',
+      '/sync/replay/replay.js', '/sync/replay/schedule.js', '/sync/replay/revoke.js', '/sync/replay/upgrade.js',
       '/sync/feed/pull.js', '/sync/feed/ws.js', '/sync/feed/poll.js', '/sync/feed/multipull.js',
       '/sync/feed/subscriptions.js',
     ],

@@ -60,6 +60,8 @@ export interface OutboxEntry {
   queued_at: number;
   /** protocol of base_version; absent: 1 (queued by an older client) */
   protocol?: number;
+  /** the app version that made the write (the client's `appVersion`); absent: none given (the server reads 1) */
+  app_version?: number;
 }
 
 export interface Resolution {
@@ -82,6 +84,8 @@ export interface PushResult {
   hlc_clamped?: string;
   /** an open conflict of a `manual` collection (code conflict_open) */
   conflict_id?: number;
+  /** `schema_invalid`: the RFC 6901 pointer of the failing place in the record's data ("" for the record) */
+  pointer?: string;
 }
 
 export interface DeadLetter {
@@ -187,6 +191,47 @@ export interface SpaceRevokedEvent {
   deadLetters: number;
 }
 
+/**
+ * The app must be reloaded: the server no longer takes writes of its version. The writes
+ * queued are kept (replay waits); a newer app version sends them, and those the server
+ * still refuses become dead letters (docs/client.md, "App versions").
+ */
+export interface UpgradeRequiredEvent {
+  /** the version of the writes refused: this app's */
+  appVersion: number;
+  /** the oldest version the server takes, when it said (GET /v1/collections) */
+  minAppVersion?: number;
+  /** the server's words */
+  message: string;
+  /** 'push': a write was refused upgrade_required; 'collections': GET /v1/collections said so */
+  source: 'push' | 'collections';
+}
+
+/** One collection as the server declares it (GET /v1/collections). */
+export interface DeclaredCollection {
+  /** null: the server's --policies / --default-policy */
+  policy: string | null;
+  /** the app version of its current schema */
+  version: number;
+  /** JSON Schema 2020-12 of a record's data; null: any object */
+  schema: Record<string, any> | null;
+  read: string[];
+  create: string[];
+  update: string[];
+  delete: string[];
+}
+/** What the server declares of its collections (GET /v1/collections). */
+export interface Declaration {
+  /** false: the server has no collections file, and nothing is checked */
+  declared: boolean;
+  app_version: number;
+  /** writes stamped with an older app version are refused (upgrade_required) */
+  min_app_version: number;
+  /** writes to collections not listed: refused (unknown_collection) or taken */
+  undeclared: 'reject' | 'allow';
+  collections: Record<string, DeclaredCollection>;
+}
+
 export interface SyncEvents {
   change: ChangeEvent;
   conflict: ConflictEvent;
@@ -201,6 +246,9 @@ export interface SyncEvents {
   'rate-limited': RateLimitedEvent;
   'space-added': SpaceAddedEvent;
   'space-revoked': SpaceRevokedEvent;
+  upgraderequired: UpgradeRequiredEvent;
+  /** a declaration (GET /v1/collections) other than the one held: writes are checked against it from now on */
+  collections: Declaration;
   logout: LogoutEvent;
 }
 
@@ -240,6 +288,12 @@ interface SyncClientCommonOptions {
   pollWaitSeconds?: number;
   /** replay from the page when Background Sync has not emptied the outbox after this long online (default 15000) */
   fallbackReplayMs?: number;
+  /**
+   * the app's schema version (a whole number from 1): every write is stamped with it; the
+   * server upgrades data of older versions, and refuses versions it no longer takes
+   * (`upgraderequired`). None: writes go unstamped (the server reads 1)
+   */
+  appVersion?: number;
 }
 /** A client of one space: `sync.collection(name)` reads and writes in it. */
 export interface OneSpaceOptions extends SyncClientCommonOptions {
@@ -259,13 +313,14 @@ export interface ManySpacesOptions extends SyncClientCommonOptions {
 export type SyncClientOptions = OneSpaceOptions | ManySpacesOptions;
 
 /**
- * The record types of the declared collections, by name: empty here, filled in by the
- * declarations `syncserver types` writes (docs/collections-cli.md), which type
- * `collection(name)` for the names it lists.
+ * The record types of your collections, by name: empty here, filled by the declarations
+ * `syncserver types` writes (`declare module 'syncserver-client' { interface
+ * CollectionTypes { todos: Todo } }`), so that `sync.collection('todos')` is a
+ * `Collection<Todo>`.
  */
 export interface CollectionTypes {}
 
-export declare class Collection<T extends object = Record<string, any>> {
+export declare class Collection<T extends Record<string, any> = Record<string, any>> {
   readonly name: string;
   put(id: string, data: T): Promise<LocalRecord<T> | null>;
   /** RFC 7396 merge patch: null removes a field; a top-level field may be a commutative operation */
@@ -299,9 +354,9 @@ export declare class Space {
   readonly followed: boolean;
   /** this space's status: the client's trouble (offline, unreachable, server-busy), else its own subscription and queued writes */
   readonly status: SyncStatus;
-  /** reads and writes in this space; writes to a read-only or revoked space throw a SpaceError (`forbidden`) */
+  /** reads and writes in this space, typed by CollectionTypes; writes to a read-only or revoked space throw a SpaceError (`forbidden`) */
   collection<K extends keyof CollectionTypes>(name: K): Collection<CollectionTypes[K]>;
-  collection<T extends object = Record<string, any>>(name: string): Collection<T>;
+  collection<T extends Record<string, any> = Record<string, any>>(name: string): Collection<T>;
   /** this space's writes still waiting for the server */
   pending(): Promise<number>;
   /** `status`: this space's; `change`, `conflict`, `merged`, `rejected`, `resync`, `space-added`, `space-revoked`: those about this space; others: the client's */
@@ -320,11 +375,19 @@ export declare class SyncClient {
   /** queued writes, all spaces */
   readonly pending: number;
   readonly feedState: FeedState;
+  /** the app version every write is stamped with (the `appVersion` option) */
+  readonly appVersion: number | undefined;
+  /** set once the server refused this app's version: reload the app (`upgraderequired`) */
+  readonly upgradeRequired: UpgradeRequiredEvent | null;
+  /** what the server declares of its collections, as last heard (kept for offline use); null: not yet */
+  readonly declaration: Declaration | null;
+  /** ask GET /v1/collections again now (the client does at start, when the browser comes online and each time the socket goes live) */
+  refreshCollections(): Promise<void>;
   /** one space the client follows (a SpaceError `not_followed` for any other) */
   space(name: string): Space;
-  /** a collection of the one space of a client made with `space`; a client of many spaces throws a TypeError (use space(name).collection()) */
+  /** a collection of the one space of a client made with `space`, typed by CollectionTypes; a client of many spaces throws a TypeError (use space(name).collection()) */
   collection<K extends keyof CollectionTypes>(name: K): Collection<CollectionTypes[K]>;
-  collection<T extends object = Record<string, any>>(name: string): Collection<T>;
+  collection<T extends Record<string, any> = Record<string, any>>(name: string): Collection<T>;
   /** a client made with a `spaces` list: follow one more space (subscribed and synced) */
   follow(name: string): Promise<void>;
   /** a client made with a `spaces` list: stop following a space; its local data stays, its queued writes still go out */
@@ -391,6 +454,33 @@ export declare class PushError extends Error {
   readonly status: number;
   readonly serverCode: string;
 }
+/**
+ * A write the declared collections refuse, before anything was queued: `schema_invalid`
+ * (the record as it would be stored, a put's data or a patch merged onto this device's
+ * copy, breaks its collection's JSON Schema at `pointer`) or `unknown_collection` (the
+ * server takes no writes to a collection it does not declare).
+ */
+export declare class SchemaInvalidError extends Error {
+  readonly name: 'SchemaInvalidError';
+  readonly code: 'schema_invalid' | 'unknown_collection';
+  readonly collection: string;
+  readonly id: string;
+  /** RFC 6901 pointer into the record's data ("" for the record itself) */
+  readonly pointer: string;
+  /** the validator's words alone (the server's wording) */
+  readonly detail: string;
+}
+/** Where a value breaks a JSON Schema: an RFC 6901 pointer ("" for the value) and the server's wording. */
+export interface SchemaProblem { pointer: string; message: string }
+/** A JSON Schema 2020-12 compiled once by the client's own validator (no eval: CSP-safe). */
+export declare class SchemaCheck {
+  constructor(schema: boolean | Record<string, any>);
+  /** the first place where `data` (parsed JSON) breaks the schema, or null */
+  check(data: unknown): SchemaProblem | null;
+}
+/** check a value against a JSON Schema 2020-12 once */
+export declare function schemaProblem(schema: boolean | Record<string, any>, data: unknown): SchemaProblem | null;
+
 export declare const DEFAULT_SYNC_TAG: 'syncserver-outbox';
 
 export interface OpenOptions { name?: string; indexedDB?: IDBFactory; version?: number }
@@ -406,8 +496,10 @@ export declare function wipeDatabase(db: IDBDatabase): Promise<void>;
 
 export declare function enqueueWrite(
   db: IDBDatabase,
-  write: { space: string; collection: string; id: string; op: Op; data?: Record<string, unknown> },
+  write: { space: string; collection: string; id: string; op: Op; data?: Record<string, unknown>; app_version?: number },
   now?: number,
+  /** sees the record's view as the write leaves it, before the commit: throwing queues nothing */
+  check?: (record: { data: any; deleted: boolean } | null) => void,
 ): Promise<{ entry: OutboxEntry; record: unknown }>;
 export declare function readOutbox(db: IDBDatabase, limit?: number): Promise<OutboxEntry[]>;
 export declare function countOutbox(db: IDBDatabase): Promise<number>;
@@ -424,6 +516,8 @@ export interface ReplaySummary {
   paused?: AuthPause;
   /** replay stopped (or did not start): the server refused a batch as a whole; the outbox is kept */
   refused?: BatchRefusal;
+  /** replay stopped (or did not start): the server no longer takes writes of this app version; the outbox is kept */
+  upgradeRequired?: { app_version: number; message: string; mid: number; at: number };
 }
 export interface ReplayOptions {
   db: IDBDatabase;

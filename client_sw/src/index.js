@@ -3,6 +3,8 @@ export { createSyncClient, SyncClient, DEFAULT_SYNC_TAG } from './page/sync-clie
 export { Collection } from './page/collection.js';
 export { Space, SpaceError } from './page/space.js';
 export { PushError } from './page/push.js';
+export { SchemaInvalidError } from './page/declared.js';
+export { SchemaCheck, schemaProblem } from './local/schema-check.js';
 export { openDatabase, databaseHandle, getClientId, DB_VERSION, DEFAULT_DB_NAME, MIGRATIONS, userDatabaseName, wipeDatabase } from './local/db.js';
 export { AuthError } from './net/auth.js';
 export { RateLimitError } from './net/rate.js';

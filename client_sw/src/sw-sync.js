@@ -215,6 +215,29 @@ const __local_db = (() => {
     await req(tx.objectStore('meta').put({ key, value }));
   }
 
+  /**
+   * One meta value, in a transaction of its own.
+   * @param {IDBDatabase} db
+   * @param {string} key
+   * @returns {Promise<any>}  undefined when none is stored
+   */
+  function readMetaValue(db, key) {
+    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, key));
+  }
+
+  /**
+   * Store one meta value, or delete it (undefined), in a transaction of its own.
+   * @param {IDBDatabase} db
+   * @param {string} key
+   * @param {unknown} value
+   */
+  function writeMetaValue(db, key, value) {
+    return transact(db, ['meta'], 'readwrite', async (tx) => {
+      if (value === undefined) await req(tx.objectStore('meta').delete(key));
+      else await setMeta(tx, key, value);
+    });
+  }
+
   /** @returns {string} */
   function newClientId() {
     if (globalThis.crypto?.randomUUID) return `c-${globalThis.crypto.randomUUID()}`;
@@ -292,7 +315,7 @@ const __local_db = (() => {
     return transact(db, ['cursors'], 'readwrite', (tx) => writeCursor(tx, space, cursor, collections));
   }
 
-  return { DEFAULT_DB_NAME, userDatabaseName, wipeDatabase, MIGRATIONS, DB_VERSION, req, openDatabase, databaseHandle, transact, getMeta, setMeta, getClientId, filterKey, readCursor, writeCursor, getCursor, setCursor };
+  return { DEFAULT_DB_NAME, userDatabaseName, wipeDatabase, MIGRATIONS, DB_VERSION, req, openDatabase, databaseHandle, transact, getMeta, setMeta, readMetaValue, writeMetaValue, getClientId, filterKey, readCursor, writeCursor, getCursor, setCursor };
 })();
 // ---- local/notify.js
 const __local_notify = (() => {
@@ -314,6 +337,7 @@ const __local_notify = (() => {
    *   {type: 'auth-resumed'} |
    *   {type: 'refused', status: number, code: string, detail: string, field?: string, at: number, source: string} |
    *   {type: 'rate-limited', code: string, retryAfter: number, until: number, request: 'push' | 'pull' | 'feed', source: string} |
+   *   {type: 'upgrade-required', app_version: number, message: string, mid: number, at: number, source: string} |
    *   {type: 'logout'} |
    *   {type: 'space-revoked', space: string, code: string, detail: string, dropped: number, deadLetters: number}
    * )} SyncMessage
@@ -1234,6 +1258,8 @@ const __local_store = (() => {
    * @property {boolean} [duplicate]
    * @property {string} [hlc_clamped]  the stamp the server stored instead of ours
    * @property {number} [conflict_id]  an open `manual` conflict (code conflict_open)
+   * @property {string} [pointer]  `schema_invalid`: the RFC 6901 pointer of the failing place
+   *   in the record's data ("" for the record itself)
    */
 
   /**
@@ -1267,6 +1293,8 @@ const __local_store = (() => {
    * @property {string} hlc
    * @property {number} queued_at
    * @property {number} [protocol]  the protocol of `base_version`; absent: 1 (queued by an older client)
+   * @property {number} [app_version]  the app version the write was made by (the client's
+   *   `appVersion`); absent: none given (the server reads 1)
    */
 
   /**
@@ -1561,7 +1589,7 @@ const __replay_refusal = (() => {
   // The client lifts it on start (the app or the server may have been updated since: one
   // attempt tells) and on resume().
 
-  const { getMeta, req, setMeta, transact } = __local_db;
+  const { readMetaValue, writeMetaValue } = __local_db;
 
   const REFUSAL_KEY = 'replay_refused';
 
@@ -1581,7 +1609,7 @@ const __replay_refusal = (() => {
    * @returns {Promise<BatchRefusal | undefined>}
    */
   function readRefusal(db) {
-    return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, REFUSAL_KEY));
+    return readMetaValue(db, REFUSAL_KEY);
   }
 
   /**
@@ -1589,10 +1617,7 @@ const __replay_refusal = (() => {
    * @param {BatchRefusal | undefined} refusal  undefined lifts the pause
    */
   function writeRefusal(db, refusal) {
-    return transact(db, ['meta'], 'readwrite', async (tx) => {
-      if (refusal) await setMeta(tx, REFUSAL_KEY, refusal);
-      else await req(tx.objectStore('meta').delete(REFUSAL_KEY));
-    });
+    return writeMetaValue(db, REFUSAL_KEY, refusal);
   }
 
   // With the `u` flag a well-formed pair is one code point; only an unpaired half matches.
@@ -1645,6 +1670,8 @@ const __replay_outbox = (() => {
    * @property {string} id
    * @property {'put' | 'patch' | 'delete'} op
    * @property {any} [data]
+   * @property {number} [app_version]  the app's schema version (the client's `appVersion`):
+   *   the server upgrades data of older versions and refuses versions it no longer takes
    */
 
   const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -1660,12 +1687,23 @@ const __replay_outbox = (() => {
     if (!NAME.test(write.collection)) throw new TypeError(`bad collection name: ${write.collection}`);
     if (!ID.test(write.id)) throw new TypeError(`bad record id: ${write.id}`);
     if (!['put', 'patch', 'delete'].includes(write.op)) throw new TypeError(`bad op: ${write.op}`);
+    if (write.app_version !== undefined && !isAppVersion(write.app_version)) {
+      throw new TypeError(`bad app version: ${write.app_version} (a whole number from 1)`);
+    }
     const isObject = write.data !== null && typeof write.data === 'object' && !Array.isArray(write.data);
     if (write.op !== 'delete' && !isObject) throw new TypeError(`${write.op} needs an object`);
     const problem = write.op === 'patch' ? patchProblem(write.data) : null;
     if (problem) throw new TypeError(problem);
     // JSON that carries one is not UTF-8: the server would refuse the whole push.
     if (holdsLoneSurrogate(write.data)) throw new TypeError('data holds a lone UTF-16 surrogate (a broken string)');
+  }
+
+  /**
+   * @param {unknown} version
+   * @returns {boolean}  whether it is an app version the server reads (a whole number from 1)
+   */
+  function isAppVersion(version) {
+    return Number.isInteger(version) && /** @type {number} */ (version) >= 1 && /** @type {number} */ (version) <= 2 ** 31 - 1;
   }
 
   /**
@@ -1686,12 +1724,18 @@ const __replay_outbox = (() => {
    * devices' changes instead of landing by accident on their newer version. An answer does
    * not move the base of writes already queued (they may be on the wire, and a replay must be
    * byte-identical); a write queued after the answer is based on the newly confirmed version.
+   *
+   * `check`, when given, sees the record's view as this write leaves it (a put's data, a
+   * patch merged onto what this device has) before the transaction commits: if it throws,
+   * nothing is queued and nothing changes (the client checks a declared collection's schema
+   * there).
    * @param {IDBDatabase} db
    * @param {WriteRequest} write
    * @param {number} [now]  ms since the epoch, for the HLC stamp
+   * @param {(record: import('../local/store.js').RecordRow | null) => void} [check]
    * @returns {Promise<{entry: OutboxEntry, record: import('../local/store.js').RecordRow | null}>}
    */
-  async function enqueueWrite(db, write, now = Date.now()) {
+  async function enqueueWrite(db, write, now = Date.now(), check = undefined) {
     validateWrite(write);
     const clientId = await getClientId(db);
     return transact(db, ['records', 'outbox', 'meta'], 'readwrite', async (tx) => {
@@ -1714,8 +1758,10 @@ const __replay_outbox = (() => {
         protocol: PROTOCOL,
       };
       if (op !== 'delete') entry.data = structuredClone(write.data);
+      if (write.app_version !== undefined) entry.app_version = write.app_version;
       await req(tx.objectStore('outbox').add(entry));
       const record = await refreshRow(tx, space, collection, id);
+      check?.(record); // throwing aborts the transaction: nothing was queued
       return { entry, record };
     });
   }
@@ -1827,6 +1873,8 @@ const __replay_outbox = (() => {
       op: entry.op, base_version: entry.base_version, hlc: entry.hlc,
     };
     if (entry.op !== 'delete') wire.data = entry.data;
+    // Only when stamped: the server counts it in the mutation's fingerprint when present.
+    if (entry.app_version !== undefined) wire.app_version = entry.app_version;
     return wire;
   }
 
@@ -1897,7 +1945,7 @@ const __replay_outbox = (() => {
     });
   }
 
-  return { validateWrite, PROTOCOL, enqueueWrite, readOutbox, protocolOf, oneProtocol, countOutbox, countSpaceOutbox, countOutboxBySpace, toWireMutation, listDeadLetters, clearDeadLetters, listConflicts, clearConflicts };
+  return { validateWrite, isAppVersion, PROTOCOL, enqueueWrite, readOutbox, protocolOf, oneProtocol, countOutbox, countSpaceOutbox, countOutboxBySpace, toWireMutation, listDeadLetters, clearDeadLetters, listConflicts, clearConflicts };
 })();
 // ---- replay/results.js
 const __replay_results = (() => {
@@ -2028,6 +2076,99 @@ const __replay_results = (() => {
 
   return { lostAField, applyPushResults, deadLetter };
 })();
+// ---- replay/upgrade.js
+const __replay_upgrade = (() => {
+  // The upgrade pause: the server no longer takes writes of this app's version (a mutation
+  // answered `upgrade_required`: its `app_version` is below the server's min_app_version).
+  // Every write this app queued would meet the same answer, so replay stops there and the
+  // outbox is kept; the app tells its user to reload (event `upgraderequired`,
+  // docs/client.md "App versions"). The pause is kept in the database, so neither the worker
+  // nor another tab loops on it. A page of a newer app version lifts it when it starts: then
+  // the writes the old app queued are sent once more, and those the server still refuses
+  // (stamped with a version it no longer takes, and older than the app now running) become
+  // dead letters, as any refused write: the app that replaced them may show them.
+
+  const { getMeta, readMetaValue, req, setMeta, transact, writeMetaValue } = __local_db;
+
+  const UPGRADE_KEY = 'upgrade_required';
+  // The app version of the newest page client that started on this database (its
+  // `appVersion`; 1 when it gave none): what the worker compares a refused write's stamp with.
+  const APP_VERSION_KEY = 'app_version';
+
+  /**
+   * Why replay is paused: the server refused a write of this app version.
+   * @typedef {object} UpgradePause
+   * @property {number} app_version  the refused write's app version
+   * @property {string} message  the server's words
+   * @property {number} mid  the refused write
+   * @property {number} at  when (ms since the epoch)
+   */
+
+  /**
+   * @param {IDBDatabase} db
+   * @returns {Promise<UpgradePause | undefined>}
+   */
+  function readUpgradePause(db) {
+    return readMetaValue(db, UPGRADE_KEY);
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @param {UpgradePause | undefined} pause  undefined lifts it
+   */
+  function writeUpgradePause(db, pause) {
+    return writeMetaValue(db, UPGRADE_KEY, pause);
+  }
+
+  /**
+   * @param {IDBDatabase} db
+   * @returns {Promise<number>}
+   */
+  async function readAppVersion(db) {
+    return (await readMetaValue(db, APP_VERSION_KEY)) ?? 1;
+  }
+
+  /**
+   * A page client started with this app version: remember it (never lower it: a tab of the
+   * old app still open must not make the worker hold back the new app's writes), and lift a
+   * pause a lower version met. Returns the pause that still holds, if any.
+   * @param {IDBDatabase} db
+   * @param {number} version
+   * @returns {Promise<UpgradePause | undefined>}
+   */
+  function startAppVersion(db, version) {
+    return transact(db, ['meta'], 'readwrite', async (tx) => {
+      if (version > ((await getMeta(tx, APP_VERSION_KEY)) ?? 1)) await setMeta(tx, APP_VERSION_KEY, version);
+      /** @type {UpgradePause | undefined} */
+      const pause = await getMeta(tx, UPGRADE_KEY);
+      if (pause && version > pause.app_version) {
+        await req(tx.objectStore('meta').delete(UPGRADE_KEY));
+        return undefined;
+      }
+      return pause;
+    });
+  }
+
+  /**
+   * The app version a queued write was stamped with (1: none, as the server reads it).
+   * @param {{app_version?: number}} entry
+   * @returns {number}
+   */
+  function stampOf(entry) {
+    return entry.app_version ?? 1;
+  }
+
+  /**
+   * A push result that says the app is too old.
+   * @param {any} result
+   * @returns {boolean}
+   */
+  function isUpgradeRequired(result) {
+    return result?.status === 'rejected' && result.code === 'upgrade_required';
+  }
+
+  return { UPGRADE_KEY, APP_VERSION_KEY, readUpgradePause, writeUpgradePause, readAppVersion, startAppVersion, stampOf, isUpgradeRequired };
+})();
 // ---- replay/replay.js
 const __replay_replay = (() => {
   // Replay the outbox to POST /v1/push in batches. Used by the service worker's Background
@@ -2045,6 +2186,7 @@ const __replay_replay = (() => {
   const { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } = __replay_outbox;
   const { holdsLoneSurrogate, readRefusal, writeRefusal } = __replay_refusal;
   const { applyPushResults, deadLetter } = __replay_results;
+  const { isUpgradeRequired, readAppVersion, readUpgradePause, stampOf, writeUpgradePause } = __replay_upgrade;
 
   /** @typedef {import('../local/notify.js').Notifier} Notifier */
 
@@ -2084,6 +2226,8 @@ const __replay_replay = (() => {
    * @property {import('../net/auth.js').AuthPause} [paused]  replay stopped (or did not start) on an auth refusal
    * @property {import('./refusal.js').BatchRefusal} [refused]  replay stopped (or did not start):
    *   the server refused a batch as a whole (400)
+   * @property {import('./upgrade.js').UpgradePause} [upgradeRequired]  replay stopped (or did
+   *   not start): the server no longer takes writes of this app version (upgrade_required)
    */
 
   /**
@@ -2140,6 +2284,11 @@ const __replay_replay = (() => {
         const refused = await readRefusal(db);
         if (refused) {
           summary.refused = refused;
+          return summary;
+        }
+        const outdated = await readUpgradePause(db);
+        if (outdated) {
+          summary.upgradeRequired = outdated;
           return summary;
         }
         const until = await readLimit(db);
@@ -2231,7 +2380,12 @@ const __replay_replay = (() => {
           // other spaces' writes (the page settles it: docs/client.md, "Many spaces").
           const forbidden = results.filter(isForbidden);
           const forbiddenMids = new Set(forbidden.map((/** @type {any} */ r) => r.mid));
-          const outcome = await applyPushResults(db, entries.filter((e) => !forbiddenMids.has(e.mid)), results.filter((/** @type {any} */ r) => !isForbidden(r)));
+          // A write `upgrade_required` of the app running now (or a newer one) waits for the
+          // app to be reloaded: kept queued, replay paused (replay/upgrade.js). One stamped
+          // older than the app running now can never be taken: dropped as any rejection.
+          const outdated = await heldForUpgrade(db, entries, results);
+          const kept = new Set([...forbiddenMids, ...outdated.map((r) => r.mid)]);
+          const outcome = await applyPushResults(db, entries.filter((e) => !kept.has(e.mid)), results.filter((/** @type {any} */ r) => !kept.has(r.mid)));
           summary.sent += entries.length;
           summary.applied += outcome.applied;
           summary.conflicts += outcome.conflicts.length;
@@ -2241,6 +2395,16 @@ const __replay_replay = (() => {
           if (outcome.unanswered.length > 0) {
             // Never loop on a batch the server does not answer in full; retry later.
             throw new ReplayError(`no result for mids ${outcome.unanswered.join(',')}`);
+          }
+          if (outdated.length) {
+            const [first] = outdated;
+            const entry = /** @type {import('../local/store.js').OutboxEntry} */ (entries.find((e) => e.mid === first.mid));
+            /** @type {import('./upgrade.js').UpgradePause} */
+            const pause = { app_version: stampOf(entry), message: String(first.message ?? ''), mid: first.mid, at: Date.now() };
+            await writeUpgradePause(db, pause);
+            notifier?.post({ type: 'upgrade-required', ...pause, source });
+            summary.upgradeRequired = pause;
+            break;
           }
           if (forbidden.length) {
             // Hold that space's writes back and send the other spaces' (one revoked space
@@ -2268,6 +2432,25 @@ const __replay_replay = (() => {
         notifier?.post({ type: 'outbox', pending: await countOutbox(db).catch(() => -1) });
       }
     }, options.lock);
+  }
+
+  /**
+   * The `upgrade_required` results of writes stamped with the app version running now (the
+   * newest a page started with) or a newer one: those wait for a reload.
+   * @param {IDBDatabase} db
+   * @param {import('../local/store.js').OutboxEntry[]} entries
+   * @param {any[]} results
+   * @returns {Promise<any[]>}
+   */
+  async function heldForUpgrade(db, entries, results) {
+    const refused = results.filter(isUpgradeRequired);
+    if (!refused.length) return [];
+    const running = await readAppVersion(db);
+    const byMid = new Map(entries.map((e) => [e.mid, e]));
+    return refused.filter((r) => {
+      const entry = byMid.get(r.mid);
+      return entry !== undefined && stampOf(entry) >= running;
+    });
   }
 
   /** @param {any} result */

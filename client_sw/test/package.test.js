@@ -154,6 +154,33 @@ export async function many(): Promise<number> {
 // @ts-expect-error one space or many, not both
 void createSyncClient({ space: 'a', spaces: ['b'] });
 `);
+  // What `syncserver types` writes: the record types of the declared collections.
+  writeFileSync(join(app, 'collections.ts'), `
+import { createSyncClient, SchemaInvalidError, type Collection } from '${NAME}';
+export interface Todo { title: string; done?: boolean }
+declare module '${NAME}' {
+  interface CollectionTypes { todos: Todo }
+}
+export async function typed(): Promise<string> {
+  const sync = await createSyncClient({ space: 'team-1', appVersion: 3 });
+  const todos: Collection<Todo> = sync.collection('todos');
+  await todos.put('t1', { title: 'milk' });
+  // @ts-expect-error a todo's title is a string
+  await todos.put('t2', { title: 5 });
+  await sync.space('team-1').collection('todos').patch('t1', { done: true });
+  // @ts-expect-error the patch is typed too
+  await sync.space('team-1').collection('todos').patch('t1', { done: 'yes' });
+  await sync.collection('notes').put('n1', { anything: [1] }); // undeclared here: untyped
+  sync.on('upgraderequired', (event) => event.appVersion + (event.minAppVersion ?? 0));
+  sync.on('collections', (declaration) => declaration.collections.todos?.schema);
+  try {
+    await todos.put('t3', { title: 'x' });
+  } catch (error) {
+    if (error instanceof SchemaInvalidError && error.code === 'schema_invalid') return error.pointer + error.detail;
+  }
+  return sync.declaration?.undeclared ?? 'none';
+}
+`);
   writeFileSync(join(app, 'sw.ts'), `
 import { installSyncHandlers, registerAppShell, OUTBOX_SYNC_TAG } from '${NAME}/worker';
 // @ts-expect-error the worker entry has no page client
@@ -180,7 +207,7 @@ ${Object.keys(seenExports.worker).map((n) => `  worker.${n},`).join('\n')}
       compilerOptions: {
         strict: true, noEmit: true, target: 'ES2022', module, moduleResolution, lib: ['ES2022', 'DOM'], types: [],
       },
-      files: ['page.ts', 'sw.ts', 'coverage.ts'],
+      files: ['page.ts', 'sw.ts', 'coverage.ts', 'collections.ts'],
     }));
     run(process.execPath, [TSC, '-p', 'tsconfig.json'], app);
   }

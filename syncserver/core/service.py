@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ..collections.declared import NONE_DECLARED, Declared, load_collections
+from ..collections.declared import Declared, declared_by
 from ..config.metrics import Metrics
 from ..config.settings import Settings
 from ..guard.guard import Guard
@@ -91,8 +91,7 @@ class SyncService:
         self.fanout: Fanout | None = None  # changes committed by other instances (PostgreSQL)
         # The collections file (--collections; none: every collection open), checked
         # whole when the settings were.
-        self.declared: Declared = (load_collections(settings.collections)
-                                   if settings.collections else NONE_DECLARED)
+        self.declared: Declared = declared_by(settings.collections)
 
     async def start(self) -> None:
         self.guard.start()

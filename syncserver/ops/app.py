@@ -24,7 +24,7 @@ from ..guard.guard import Guard
 from ..model import incidents
 from ..model.errors import ErrorCode, SyncError, problem_response
 from ..storage.factory import Prepared, open_storage, prepare
-from ..transport import http_api, spaces_api, static, webpush_api, ws
+from ..transport import collections_api, http_api, spaces_api, static, webpush_api, ws
 from ..transport.cors import Cors
 from ..transport.headers import SecurityHeaders
 from ..transport.ws.coalesce import Coalescer
@@ -182,7 +182,8 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
             if own_lock is not None:
                 own_lock.release()
 
-    api_routes = [*http_api.routes, *spaces_api.routes, *webpush_api.routes,
+    api_routes = [*http_api.routes, *spaces_api.routes, *collections_api.routes,
+                  *webpush_api.routes,
                   *devmode.routes(settings)]
     # The same path over plain HTTP: 426 for a GET, 405 with Allow for other methods
     # (without it, the demo's mount at / answered 404).
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     app.state.service = service
     app.state.guard = guard
     app.state.settings = settings
+    app.state.declared = service.declared  # the declared collections (GET /v1/collections)
     app.state.live = live
     app.state.coalescer = Coalescer(metrics)  # the live fan-out's socket writes
     app.state.webpush = webpush

@@ -9,11 +9,13 @@ foreign page opening a socket with the user's network position or credentials).
 
 - A preflight (OPTIONS with `Origin` and `Access-Control-Request-Method`) of an API path
   from a listed origin: `204` with the route's methods, the request headers a client needs
-  (`Authorization`, `Content-Type`) and `Access-Control-Max-Age`. From any other origin:
-  `403 origin_not_allowed` with no CORS header, so the browser never sends the request.
+  (`Authorization`, `Content-Type`, `If-None-Match`) and `Access-Control-Max-Age`. From
+  any other origin: `403 origin_not_allowed` with no CORS header, so the browser never
+  sends the request.
 - Any other request from a listed origin gets `Access-Control-Allow-Origin` and exposes
-  `Retry-After`; from another origin it is answered as usual, without CORS headers (the
-  browser withholds the answer from the page). No credentials (cookies) are allowed: the
+  `Retry-After` and `ETag` (the client revalidates GET /v1/collections with it); from
+  another origin it is answered as usual, without CORS headers (the browser withholds the
+  answer from the page). No credentials (cookies) are allowed: the
   API authenticates with the `Authorization` header.
 - `Vary: Origin` on every response once the list is not empty (answers differ by origin).
 """
@@ -31,8 +33,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..config.origins import DEFAULT_PORTS, canonical_origin
 from ..model.errors import ErrorCode, SyncError
 
-ALLOWED_HEADERS = "authorization, content-type"
-EXPOSED_HEADERS = "retry-after"
+ALLOWED_HEADERS = "authorization, content-type, if-none-match"
+EXPOSED_HEADERS = "retry-after, etag"
 
 
 def _host_port(netloc: str, scheme: str) -> tuple[str, int | None]:

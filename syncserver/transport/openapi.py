@@ -8,6 +8,7 @@ from ..config.settings import Settings
 from ..model.hlc import HLC_PATTERN, SERVER_NODE
 from ..model.mutations import ID_PATTERN, MAX_INT, SPACE_PATTERN
 from ..model.version import PROTOCOL_VERSION, VERSION
+from .openapi_collections import COLLECTIONS_PATHS, COLLECTIONS_SCHEMAS
 from .openapi_spaces import SPACES_PATHS, spaces_schemas
 from .openapi_webpush import WEBPUSH_PATHS, WEBPUSH_SCHEMAS
 
@@ -198,7 +199,8 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
     """The document of a server with these settings: its limits (page size, long-poll
     wait, mutations per batch) are the bounds of the parameters."""
     settings = settings or Settings()
-    schemas = {**SCHEMAS, **spaces_schemas(settings), **WEBPUSH_SCHEMAS,
+    schemas = {**SCHEMAS, **spaces_schemas(settings), **COLLECTIONS_SCHEMAS,
+               **WEBPUSH_SCHEMAS,
                "PushRequest": _push_request(settings.max_batch_mutations)}
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -248,6 +250,7 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                                     "Retry-After seconds"),
                 }}},
             **SPACES_PATHS,
+            **COLLECTIONS_PATHS,
             **WEBPUSH_PATHS,
             "/v1/conflicts": {"get": {
                 "summary": "The conflict audit: automatic resolutions and open conflicts",

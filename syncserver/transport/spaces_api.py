@@ -71,6 +71,8 @@ def parse_pull(body: object, service: SyncService) -> multipull.PullRequest:
     limit = body.get("limit")
     if limit is None:
         limit = settings.max_page
+    if type(limit) is float and limit.is_integer():
+        limit = int(limit)  # 2.0 is the integer 2 to JSON Schema (the OpenAPI document's)
     if type(limit) is not int or not 1 <= limit <= settings.max_page:
         raise _invalid(f"limit must be an integer from 1 to {settings.max_page}", "limit")
     collections = body.get("collections")

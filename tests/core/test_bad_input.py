@@ -380,3 +380,7 @@ def test_pull_at_its_limits_is_answered(c, cursors):
     assert spaces[SPACE]["changes"] == [] and spaces["other"]["error"]["code"] == "bad_cursor"
     r = c.post("/v1/pull", json={"cursors": {}, "limit": None, "collections": []})
     assert r.status_code == 200 and r.json() == {"spaces": {}, "more": False}
+    # A whole number written 2.0 is the integer 2, as the OpenAPI document's schema says.
+    r = c.post("/v1/pull", content=b'{"cursors": {}, "limit": 2.0}',
+               headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text

@@ -24,7 +24,7 @@ APP = "https://app.example.com"
 DEV = "http://localhost:5173"
 FOREIGN = "https://evil.example.net"
 ENDPOINTS = [("/v1/push", "POST"), ("/v1/changes", "GET"), ("/v1/conflicts", "GET"),
-             ("/v1/conflicts/7/resolve", "POST")]
+             ("/v1/conflicts/7/resolve", "POST"), ("/v1/collections", "GET")]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,8 @@ def test_a_listed_origin_gets_a_preflight_answer_for_each_endpoint(
     assert r.headers["access-control-allow-origin"] == origin
     assert method in [m.strip() for m in r.headers["access-control-allow-methods"].split(",")]
     allowed = {h.strip() for h in r.headers["access-control-allow-headers"].split(",")}
-    assert {"authorization", "content-type"} <= allowed
+    # If-None-Match: the client revalidates GET /v1/collections with its stored ETag.
+    assert {"authorization", "content-type", "if-none-match"} <= allowed
     assert r.headers["access-control-max-age"] == "900"
     assert "origin" in r.headers["vary"].lower()
     assert "access-control-allow-credentials" not in r.headers
@@ -82,7 +83,7 @@ def test_with_no_list_every_cross_origin_preflight_is_refused(
     assert _cors_headers(r) == {}
 
 
-def test_answers_to_a_listed_origin_carry_cors_headers_and_expose_retry_after(
+def test_answers_to_a_listed_origin_carry_cors_headers_and_expose_retry_after_and_etag(
         cors_server: ServerProcess) -> None:
     r = httpx.get(cors_server.url + "/v1/changes", params={"space": "s1"},
                   headers={"origin": APP}, timeout=10)
@@ -90,6 +91,10 @@ def test_answers_to_a_listed_origin_carry_cors_headers_and_expose_retry_after(
     assert r.headers["access-control-allow-origin"] == APP
     assert "retry-after" in r.headers["access-control-expose-headers"].lower()
     assert "origin" in r.headers["vary"].lower()
+    # The page reads the ETag it sends back as If-None-Match.
+    r = httpx.get(cors_server.url + "/v1/collections", headers={"origin": APP}, timeout=10)
+    assert r.status_code == 200 and r.headers["etag"]
+    assert "etag" in r.headers["access-control-expose-headers"].lower()
     # An error answer too: the page must be able to read a problem+json.
     r = httpx.post(cors_server.url + "/v1/push", content=b"{", headers={
         "origin": DEV, "content-type": "application/json"}, timeout=10)

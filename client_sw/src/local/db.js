@@ -208,6 +208,29 @@ export async function setMeta(tx, key, value) {
   await req(tx.objectStore('meta').put({ key, value }));
 }
 
+/**
+ * One meta value, in a transaction of its own.
+ * @param {IDBDatabase} db
+ * @param {string} key
+ * @returns {Promise<any>}  undefined when none is stored
+ */
+export function readMetaValue(db, key) {
+  return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, key));
+}
+
+/**
+ * Store one meta value, or delete it (undefined), in a transaction of its own.
+ * @param {IDBDatabase} db
+ * @param {string} key
+ * @param {unknown} value
+ */
+export function writeMetaValue(db, key, value) {
+  return transact(db, ['meta'], 'readwrite', async (tx) => {
+    if (value === undefined) await req(tx.objectStore('meta').delete(key));
+    else await setMeta(tx, key, value);
+  });
+}
+
 /** @returns {string} */
 function newClientId() {
   if (globalThis.crypto?.randomUUID) return `c-${globalThis.crypto.randomUUID()}`;

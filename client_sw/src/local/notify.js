@@ -16,6 +16,7 @@
  *   {type: 'auth-resumed'} |
  *   {type: 'refused', status: number, code: string, detail: string, field?: string, at: number, source: string} |
  *   {type: 'rate-limited', code: string, retryAfter: number, until: number, request: 'push' | 'pull' | 'feed', source: string} |
+ *   {type: 'upgrade-required', app_version: number, message: string, mid: number, at: number, source: string} |
  *   {type: 'logout'} |
  *   {type: 'space-revoked', space: string, code: string, detail: string, dropped: number, deadLetters: number}
  * )} SyncMessage

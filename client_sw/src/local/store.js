@@ -36,6 +36,8 @@ import { isRevoked } from './spaces.js';
  * @property {boolean} [duplicate]
  * @property {string} [hlc_clamped]  the stamp the server stored instead of ours
  * @property {number} [conflict_id]  an open `manual` conflict (code conflict_open)
+ * @property {string} [pointer]  `schema_invalid`: the RFC 6901 pointer of the failing place
+ *   in the record's data ("" for the record itself)
  */
 
 /**
@@ -69,6 +71,8 @@ import { isRevoked } from './spaces.js';
  * @property {string} hlc
  * @property {number} queued_at
  * @property {number} [protocol]  the protocol of `base_version`; absent: 1 (queued by an older client)
+ * @property {number} [app_version]  the app version the write was made by (the client's
+ *   `appVersion`); absent: none given (the server reads 1)
  */
 
 /**

@@ -1,6 +1,6 @@
 // The page client's events: 'change', 'conflict', 'merged', 'rejected', 'resync', 'status',
-// 'pending', 'replay', 'auth', 'rate-limited', 'space-added', 'space-revoked' and 'logout'
-// (docs/client.md), and relay(), which turns what every context reports on the channel
+// 'pending', 'replay', 'auth', 'rate-limited', 'space-added', 'space-revoked',
+// 'upgraderequired', 'collections' and 'logout' (docs/client.md), and relay(), which turns what every context reports on the channel
 // (local/notify.js) into them. A listener that throws is logged and does not stop the others.
 
 export class Emitter {
@@ -44,7 +44,21 @@ export function relay(client, message) {
       break;
     case 'conflict': client.emit('conflict', { ...message, record: message.result.record }); break;
     case 'merged': client.emit('merged', { ...message, record: message.result.record }); break;
-    case 'rejected': client.emit('rejected', message); break;
+    case 'rejected': {
+      client.emit('rejected', message);
+      const { code, message: words } = message.result;
+      // The server's declaration is not the one this client checked against: ask again.
+      if (code === 'schema_invalid' || code === 'unknown_collection') client.refreshCollections();
+      // A write of an app version the server no longer takes, dropped (a newer app runs
+      // on this database): the tabs still running that version must be reloaded.
+      if (code === 'upgrade_required') {
+        client.versions.outdated({ appVersion: message.mutation.app_version ?? 1, message: words ?? '', source: 'push' });
+      }
+      break;
+    }
+    case 'upgrade-required':
+      client.versions.outdated({ appVersion: message.app_version, message: message.message, source: 'push' });
+      break;
     case 'refused': {
       const { type, source, ...refusal } = message;
       client.emit('refused', refusal);

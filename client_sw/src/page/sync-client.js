@@ -13,14 +13,16 @@ import { endpoint } from '../net/endpoint.js';
 import { ServerWatch } from '../net/reach.js';
 import { withReplayLock } from '../replay/lock.js';
 import { getRecord } from '../local/store.js';
-import { clearConflicts, clearDeadLetters, countOutbox, countOutboxBySpace, enqueueWrite, listConflicts, listDeadLetters } from '../replay/outbox.js';
+import { clearConflicts, clearDeadLetters, countOutbox, countOutboxBySpace, enqueueWrite, isAppVersion, listConflicts, listDeadLetters } from '../replay/outbox.js';
 import { readRefusal, writeRefusal } from '../replay/refusal.js';
 import { DEFAULT_SYNC_TAG, ReplaySchedule } from '../replay/schedule.js';
+import { DeclaredCollections } from './declared.js';
 import { Emitter, relay } from './events.js';
 import { Following, followedBy } from './follow.js';
 import { PushControl } from './push.js';
 import { Space, SpaceError } from './space.js';
 import { clientStatus, spaceStatus } from './status.js';
+import { AppVersions } from './versions.js';
 
 export { DEFAULT_SYNC_TAG };
 
@@ -47,6 +49,10 @@ export { DEFAULT_SYNC_TAG };
  * @property {number} [pollWaitSeconds]  long-poll wait when `live` is false (default 20)
  * @property {number} [fallbackReplayMs]  replay from the page when Background Sync has not
  *   emptied the outbox after this long while online (default 15000)
+ * @property {number} [appVersion]  the app's schema version (a whole number from 1): every
+ *   write is stamped with it, and the server upgrades the data of older versions or
+ *   refuses versions it no longer takes (`upgraderequired`); none: writes go unstamped
+ *   (the server reads 1)
  */
 
 /**
@@ -56,6 +62,9 @@ export { DEFAULT_SYNC_TAG };
  */
 export async function createSyncClient(options) {
   followedBy(options); // bad options fail before anything is opened
+  if (options.appVersion !== undefined && !isAppVersion(options.appVersion)) {
+    throw new TypeError(`appVersion must be a whole number from 1 (the app's schema version), not ${options.appVersion}`);
+  }
   const db = await openDatabase({ name: databaseNameOf(options) });
   const client = new SyncClient(db, await getClientId(db), options);
   await client.start();
@@ -132,7 +141,17 @@ export class SyncClient extends Emitter {
     });
     /** Web Push: the subscription registered for the spaces followed (page/push.js) */
     this.push = new PushControl(this);
+    /** the app's version and what the server says of it (page/versions.js) */
+    this.versions = new AppVersions(this, options.appVersion);
+    /** the declared collections writes are checked against (page/declared.js) */
+    this.declarations = new DeclaredCollections(this);
   }
+
+  /** @returns {number | undefined} the app version every write is stamped with */
+  get appVersion() { return this.versions.version; }
+
+  /** @returns {import('./versions.js').UpgradeRequired | null} set once the server refused this app's version */
+  get upgradeRequired() { return this.versions.required; }
 
   /** @returns {string[]} the spaces this client follows now */
   get spaces() { return this.following.names(); }
@@ -209,7 +228,10 @@ export class SyncClient extends Emitter {
   async start() {
     this.cleanups.push(this.notifier.listen((message) => this.onMessage(message)));
     // Failures seen while offline say nothing about the server: judge it afresh.
-    const onOnline = () => { this.watch.forget(); this.feed?.reconnectNow(); this.replays.kick('online'); this.updateStatus(); };
+    const onOnline = () => {
+      this.watch.forget(); this.feed?.reconnectNow(); this.replays.kick('online'); this.updateStatus();
+      this.declarations.refresh();
+    };
     const onOffline = () => this.updateStatus();
     globalThis.addEventListener?.('online', onOnline);
     globalThis.addEventListener?.('offline', onOffline);
@@ -218,6 +240,8 @@ export class SyncClient extends Emitter {
       globalThis.removeEventListener?.('offline', onOffline);
     });
     await this.following.start();
+    await this.versions.start();
+    await this.declarations.start();
     // The spaces followed may have changed since push was enabled (another list, grants),
     // or the browser replaced its subscription: register again (in the background).
     const pushCheck = () => { this.push.check(); };
@@ -254,6 +278,7 @@ export class SyncClient extends Emitter {
     this.replays.kick('start');
     this.started = true;
     this.updateStatus();
+    this.versions.started();
   }
 
   /** The token changed (a refresh, setToken, resume): a client of many spaces follows it. */
@@ -281,12 +306,24 @@ export class SyncClient extends Emitter {
    */
   async write(write) {
     this.following.checkWritable(write.space);
-    const { record } = await enqueueWrite(this.db, write);
+    const check = this.declarations.checkerFor(write); // an undeclared collection throws here
+    const stamped = this.appVersion === undefined ? write : { ...write, app_version: this.appVersion };
+    const { record } = await enqueueWrite(this.db, stamped, undefined, check);
     this.notifier.post({ type: 'change', records: [{ space: write.space, collection: write.collection, id: write.id }], origin: 'local' });
     await this.refreshPending();
     this.replays.schedule();
     return record && !record.deleted ? getRecord(this.db, write.space, write.collection, write.id) : null;
   }
+
+  /** @returns {import('../net/collections.js').Declaration | null} what the server declares of its collections, as last heard (null: not yet) */
+  get declaration() { return this.declarations.current; }
+
+  /**
+   * Ask GET /v1/collections again now; the client does by itself at start, when the
+   * browser comes online and each time the socket goes live.
+   * @returns {Promise<void>}
+   */
+  refreshCollections() { return this.declarations.refresh(); }
 
   /**
    * What another context (or this one) reports on the channel, turned into events.
@@ -316,6 +353,8 @@ export class SyncClient extends Emitter {
     if (state === 'live' || (state === 'catching-up' && !this.feed?.failing)) this.serverAnswered();
     // The list of spaces could not be read (offline start, the server away): now it can.
     if (state === 'live' && this.following.stale && this.started) this.following.refresh();
+    // A (re)connected socket may be a restarted server with another collections file.
+    if (state === 'live' && this.started) this.declarations.refresh();
     // While the socket is down, keep the view fresh with HTTP pulls on the same cursor.
     if (state === 'closed' && globalThis.navigator?.onLine !== false) this.pull().catch(() => {});
     this.updateStatus();

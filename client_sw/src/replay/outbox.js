@@ -18,6 +18,8 @@ import { holdsLoneSurrogate } from './refusal.js';
  * @property {string} id
  * @property {'put' | 'patch' | 'delete'} op
  * @property {any} [data]
+ * @property {number} [app_version]  the app's schema version (the client's `appVersion`):
+ *   the server upgrades data of older versions and refuses versions it no longer takes
  */
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -33,12 +35,23 @@ export function validateWrite(write) {
   if (!NAME.test(write.collection)) throw new TypeError(`bad collection name: ${write.collection}`);
   if (!ID.test(write.id)) throw new TypeError(`bad record id: ${write.id}`);
   if (!['put', 'patch', 'delete'].includes(write.op)) throw new TypeError(`bad op: ${write.op}`);
+  if (write.app_version !== undefined && !isAppVersion(write.app_version)) {
+    throw new TypeError(`bad app version: ${write.app_version} (a whole number from 1)`);
+  }
   const isObject = write.data !== null && typeof write.data === 'object' && !Array.isArray(write.data);
   if (write.op !== 'delete' && !isObject) throw new TypeError(`${write.op} needs an object`);
   const problem = write.op === 'patch' ? patchProblem(write.data) : null;
   if (problem) throw new TypeError(problem);
   // JSON that carries one is not UTF-8: the server would refuse the whole push.
   if (holdsLoneSurrogate(write.data)) throw new TypeError('data holds a lone UTF-16 surrogate (a broken string)');
+}
+
+/**
+ * @param {unknown} version
+ * @returns {boolean}  whether it is an app version the server reads (a whole number from 1)
+ */
+export function isAppVersion(version) {
+  return Number.isInteger(version) && /** @type {number} */ (version) >= 1 && /** @type {number} */ (version) <= 2 ** 31 - 1;
 }
 
 /**
@@ -59,12 +72,18 @@ export const PROTOCOL = 2;
  * devices' changes instead of landing by accident on their newer version. An answer does
  * not move the base of writes already queued (they may be on the wire, and a replay must be
  * byte-identical); a write queued after the answer is based on the newly confirmed version.
+ *
+ * `check`, when given, sees the record's view as this write leaves it (a put's data, a
+ * patch merged onto what this device has) before the transaction commits: if it throws,
+ * nothing is queued and nothing changes (the client checks a declared collection's schema
+ * there).
  * @param {IDBDatabase} db
  * @param {WriteRequest} write
  * @param {number} [now]  ms since the epoch, for the HLC stamp
+ * @param {(record: import('../local/store.js').RecordRow | null) => void} [check]
  * @returns {Promise<{entry: OutboxEntry, record: import('../local/store.js').RecordRow | null}>}
  */
-export async function enqueueWrite(db, write, now = Date.now()) {
+export async function enqueueWrite(db, write, now = Date.now(), check = undefined) {
   validateWrite(write);
   const clientId = await getClientId(db);
   return transact(db, ['records', 'outbox', 'meta'], 'readwrite', async (tx) => {
@@ -87,8 +106,10 @@ export async function enqueueWrite(db, write, now = Date.now()) {
       protocol: PROTOCOL,
     };
     if (op !== 'delete') entry.data = structuredClone(write.data);
+    if (write.app_version !== undefined) entry.app_version = write.app_version;
     await req(tx.objectStore('outbox').add(entry));
     const record = await refreshRow(tx, space, collection, id);
+    check?.(record); // throwing aborts the transaction: nothing was queued
     return { entry, record };
   });
 }
@@ -200,6 +221,8 @@ export function toWireMutation(entry) {
     op: entry.op, base_version: entry.base_version, hlc: entry.hlc,
   };
   if (entry.op !== 'delete') wire.data = entry.data;
+  // Only when stamped: the server counts it in the mutation's fingerprint when present.
+  if (entry.app_version !== undefined) wire.app_version = entry.app_version;
   return wire;
 }
 

@@ -5,7 +5,7 @@
 // The client lifts it on start (the app or the server may have been updated since: one
 // attempt tells) and on resume().
 
-import { getMeta, req, setMeta, transact } from '../local/db.js';
+import { readMetaValue, writeMetaValue } from '../local/db.js';
 
 export const REFUSAL_KEY = 'replay_refused';
 
@@ -25,7 +25,7 @@ export const REFUSAL_KEY = 'replay_refused';
  * @returns {Promise<BatchRefusal | undefined>}
  */
 export function readRefusal(db) {
-  return transact(db, ['meta'], 'readonly', (tx) => getMeta(tx, REFUSAL_KEY));
+  return readMetaValue(db, REFUSAL_KEY);
 }
 
 /**
@@ -33,10 +33,7 @@ export function readRefusal(db) {
  * @param {BatchRefusal | undefined} refusal  undefined lifts the pause
  */
 export function writeRefusal(db, refusal) {
-  return transact(db, ['meta'], 'readwrite', async (tx) => {
-    if (refusal) await setMeta(tx, REFUSAL_KEY, refusal);
-    else await req(tx.objectStore('meta').delete(REFUSAL_KEY));
-  });
+  return writeMetaValue(db, REFUSAL_KEY, refusal);
 }
 
 // With the `u` flag a well-formed pair is one code point; only an unpaired half matches.

@@ -13,6 +13,7 @@ import { withReplayLock } from './lock.js';
 import { countOutbox, oneProtocol, protocolOf, readOutbox, toWireMutation } from './outbox.js';
 import { holdsLoneSurrogate, readRefusal, writeRefusal } from './refusal.js';
 import { applyPushResults, deadLetter } from './results.js';
+import { isUpgradeRequired, readAppVersion, readUpgradePause, stampOf, writeUpgradePause } from './upgrade.js';
 
 /** @typedef {import('../local/notify.js').Notifier} Notifier */
 
@@ -52,6 +53,8 @@ export class ReplayError extends Error {
  * @property {import('../net/auth.js').AuthPause} [paused]  replay stopped (or did not start) on an auth refusal
  * @property {import('./refusal.js').BatchRefusal} [refused]  replay stopped (or did not start):
  *   the server refused a batch as a whole (400)
+ * @property {import('./upgrade.js').UpgradePause} [upgradeRequired]  replay stopped (or did
+ *   not start): the server no longer takes writes of this app version (upgrade_required)
  */
 
 /**
@@ -108,6 +111,11 @@ export function replayOutbox(options) {
       const refused = await readRefusal(db);
       if (refused) {
         summary.refused = refused;
+        return summary;
+      }
+      const outdated = await readUpgradePause(db);
+      if (outdated) {
+        summary.upgradeRequired = outdated;
         return summary;
       }
       const until = await readLimit(db);
@@ -199,7 +207,12 @@ export function replayOutbox(options) {
         // other spaces' writes (the page settles it: docs/client.md, "Many spaces").
         const forbidden = results.filter(isForbidden);
         const forbiddenMids = new Set(forbidden.map((/** @type {any} */ r) => r.mid));
-        const outcome = await applyPushResults(db, entries.filter((e) => !forbiddenMids.has(e.mid)), results.filter((/** @type {any} */ r) => !isForbidden(r)));
+        // A write `upgrade_required` of the app running now (or a newer one) waits for the
+        // app to be reloaded: kept queued, replay paused (replay/upgrade.js). One stamped
+        // older than the app running now can never be taken: dropped as any rejection.
+        const outdated = await heldForUpgrade(db, entries, results);
+        const kept = new Set([...forbiddenMids, ...outdated.map((r) => r.mid)]);
+        const outcome = await applyPushResults(db, entries.filter((e) => !kept.has(e.mid)), results.filter((/** @type {any} */ r) => !kept.has(r.mid)));
         summary.sent += entries.length;
         summary.applied += outcome.applied;
         summary.conflicts += outcome.conflicts.length;
@@ -209,6 +222,16 @@ export function replayOutbox(options) {
         if (outcome.unanswered.length > 0) {
           // Never loop on a batch the server does not answer in full; retry later.
           throw new ReplayError(`no result for mids ${outcome.unanswered.join(',')}`);
+        }
+        if (outdated.length) {
+          const [first] = outdated;
+          const entry = /** @type {import('../local/store.js').OutboxEntry} */ (entries.find((e) => e.mid === first.mid));
+          /** @type {import('./upgrade.js').UpgradePause} */
+          const pause = { app_version: stampOf(entry), message: String(first.message ?? ''), mid: first.mid, at: Date.now() };
+          await writeUpgradePause(db, pause);
+          notifier?.post({ type: 'upgrade-required', ...pause, source });
+          summary.upgradeRequired = pause;
+          break;
         }
         if (forbidden.length) {
           // Hold that space's writes back and send the other spaces' (one revoked space
@@ -236,6 +259,25 @@ export function replayOutbox(options) {
       notifier?.post({ type: 'outbox', pending: await countOutbox(db).catch(() => -1) });
     }
   }, options.lock);
+}
+
+/**
+ * The `upgrade_required` results of writes stamped with the app version running now (the
+ * newest a page started with) or a newer one: those wait for a reload.
+ * @param {IDBDatabase} db
+ * @param {import('../local/store.js').OutboxEntry[]} entries
+ * @param {any[]} results
+ * @returns {Promise<any[]>}
+ */
+async function heldForUpgrade(db, entries, results) {
+  const refused = results.filter(isUpgradeRequired);
+  if (!refused.length) return [];
+  const running = await readAppVersion(db);
+  const byMid = new Map(entries.map((e) => [e.mid, e]));
+  return refused.filter((r) => {
+    const entry = byMid.get(r.mid);
+    return entry !== undefined && stampOf(entry) >= running;
+  });
 }
 
 /** @param {any} result */
