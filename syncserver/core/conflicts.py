@@ -8,12 +8,14 @@ from typing import Any
 
 import orjson
 
+from ..collections.schema import RecordSchema
 from ..guard.permissions import Access
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import Clock
 from ..model.mutations import DEFAULT_MAX_DEPTH, Mutation, parse_mutation
 from ..model.records import StoredRecord
 from ..storage.base import PushTransaction
+from .admission import Admission, schema_message
 from .commutative import Unappliable
 from .merge import State, apply_whole
 from .push import BatchResult, RecordWriter, oversized
@@ -37,10 +39,12 @@ def parse_resolution(body: object) -> dict[str, Any]:
 
 def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
             clock: Clock, max_record_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH,
-            access: Access | None = None) -> tuple[dict[str, Any], BatchResult]:
+            access: Access | None = None, admission: Admission | None = None
+            ) -> tuple[dict[str, Any], BatchResult]:
     """`access` (auth on): a conflict of a space the token cannot read is not found (its id
     tells nothing); resolving needs write access to its space. The record written obeys
-    `max_record_bytes` as a push's does (413 record_too_large: the conflict stays open).
+    `max_record_bytes` as a push's does (413 record_too_large: the conflict stays open),
+    and its collection's schema (`admission`: the collections file; 422 schema_invalid).
 
     The conflict's entry is read first (a backend with concurrent writers locks it then):
     the space to lock is in it."""
@@ -74,8 +78,10 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
         if not isinstance(m, Mutation):
             raise SyncError(ErrorCode.INVALID_REQUEST, m.message)
         state = State.of(current)
+        schema = admission.schemas.get(m.collection) if admission is not None else None
         try:
-            record = _write_resolution(txn, m, state, now, stamp, out, max_record_bytes)
+            record = _write_resolution(txn, m, state, now, stamp, out, max_record_bytes,
+                                       schema)
         except Unappliable as exc:  # the operation cannot apply to the record as it is now
             raise SyncError(ErrorCode.INVALID_REQUEST, f"{exc}: resolve with data instead"
                             ) from None
@@ -87,8 +93,15 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
 
 
 def _write_resolution(txn: PushTransaction, m: Mutation, state: State, now: int, stamp: str,
-                      out: BatchResult, max_record_bytes: int) -> StoredRecord:
+                      out: BatchResult, max_record_bytes: int,
+                      schema: RecordSchema | None) -> StoredRecord:
     new = apply_whole(state, m, stamp)
+    if schema is not None and not new.deleted:  # as a push's record: tombstones are not
+        problem = schema.problem(new.data)
+        if problem is not None:
+            raise SyncError(ErrorCode.SCHEMA_INVALID,
+                            schema_message(m.id, m.collection, problem) + "; the conflict "
+                            "stays open", pointer=problem.pointer)
     data_json, meta_json = orjson.dumps(new.data), orjson.dumps(new.meta)
     too_large = oversized(m.id, "this resolution", data_json, meta_json, max_record_bytes)
     if too_large is not None:

@@ -19,6 +19,7 @@ from ..config.metrics import Metrics
 from ..config.origins import parse_origins
 from ..config.resources import client_dir
 from ..config.settings import Settings
+from ..core.collections_file import declared_for
 from ..core.service import SyncService, policies_for
 from ..guard.guard import Guard
 from ..model import incidents
@@ -155,11 +156,13 @@ def create_app(settings: Settings | None = None, lock: Prepared | None = None
     it, the app's start-up does it, and releases the lock when the app stops."""
     settings = settings or Settings.from_sources()
     metrics = Metrics()
-    # Refused in the order they always were: the database URL, the policies, then auth.
+    # Refused in the order they always were: the database URL, the policies (the
+    # collections file's joined to the flags'), then auth.
     storage = open_storage(settings)
-    policies = policies_for(settings)
+    declared = declared_for(settings)  # read once: the server's collections for its life
+    policies = policies_for(settings, declared)
     guard = Guard(settings, metrics)
-    service = SyncService(settings, storage, metrics, guard, policies)
+    service = SyncService(settings, storage, metrics, guard, policies, declared)
     live = LiveClients()  # devices on a WebSocket here: not nudged by Web Push
     webpush = WebPush(settings, storage, metrics, service.notifier, live)
 
