@@ -45,8 +45,46 @@ class RecordSchema:
         if self._validator.is_valid(data):
             return None
         for error in self._validator.iter_errors(data):
-            return SchemaProblem(pointer_of(list(error.instance_path)), error.message)
+            path = list(error.instance_path)
+            found = located(data, path, error.instance)
+            return SchemaProblem(pointer_of(path if found is None else found), error.message)
         return None  # is_valid and iter_errors disagree: never seen; the record passes
+
+
+SEARCH_STEPS = 10_000  # bounds the search for empty keys (located): past it, the path given
+
+
+def located(data: Any, path: list[str | int], instance: Any) -> list[str | int] | None:
+    """The path in `data` of the value an error is about (`instance`), from the path
+    jsonschema-rs gives. That path leaves out the empty keys on the way (an object's key ""
+    is a segment too: RFC 6901 "/"): where it does not lead to the value, the empty keys
+    are put back, searching the objects that have one. None: not found (the error is not
+    about a value at a path: `propertyNames` names a key), or not within SEARCH_STEPS."""
+    steps = [SEARCH_STEPS]
+
+    def walk(value: Any, rest: list[str | int]) -> list[str | int] | None:
+        steps[0] -= 1
+        if steps[0] < 0:
+            return None
+        if not rest and type(value) is type(instance) and value == instance:
+            return []
+        if isinstance(value, dict):
+            if rest and str(rest[0]) in value:  # an object's key "0" is given as 0
+                found = walk(value[str(rest[0])], rest[1:])
+                if found is not None:
+                    return [str(rest[0]), *found]
+            if "" in value:
+                found = walk(value[""], rest)
+                if found is not None:
+                    return ["", *found]
+        elif isinstance(value, list) and rest and type(rest[0]) is int \
+                and 0 <= rest[0] < len(value):
+            found = walk(value[rest[0]], rest[1:])
+            if found is not None:
+                return [rest[0], *found]
+        return None
+
+    return walk(data, path)
 
 
 def schema_problem(schema: Any) -> str | None:
