@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.pg import backend_database
+from tests.pg import BACKENDS, backend_database
 from tests.server import ServerProcess
 
 _stamps = itertools.count()
@@ -38,6 +39,20 @@ def declared_server(backend: str, directory: Path, document: dict[str, Any],
             yield server
         finally:
             server.stop()
+
+
+def declared_fixture(document: dict[str, Any], args: Sequence[str] = ()) -> Any:
+    """A module's `server` fixture: one server with `document` as its collections file, on
+    each backend in turn (the tests/collections/conftest.py `writer` writes to it)."""
+
+    @pytest.fixture(scope="module", params=BACKENDS)
+    def server(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+        with declared_server(request.param, tmp_path_factory.mktemp("declared"), document,
+                             args) as started:
+            yield started
+
+    return server
 
 
 class Writer:

@@ -8,8 +8,7 @@ mutation's stored result, which a replay gets again."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ from tests.helpers import assert_problem
 from tests.pg import BACKENDS
 from tests.server import ServerProcess
 
-from .support import Writer, applied, declared_server, rejected
+from .support import Writer, applied, declared_fixture, declared_server, rejected
 
 TODO = {"type": "object", "required": ["title"], "additionalProperties": False,
         "properties": {"title": {"type": "string"}, "done": {"type": "boolean"},
@@ -41,22 +40,7 @@ FILE = {
 MIN_2 = {**FILE, "min_app_version": 2}
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with declared_server(backend, tmp_path_factory.mktemp("versions"), FILE,
-                         args=("--max-record-bytes", "4096")) as server:
-        yield server
-
-
-@pytest.fixture
-def writer(server: ServerProcess) -> Iterator[Writer]:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
-        yield Writer(http, "c-" + uuid.uuid4().hex[:10], "s-" + uuid.uuid4().hex[:10])
+server = declared_fixture(FILE, args=("--max-record-bytes", "4096"))
 
 
 def test_an_old_apps_put_is_stored_in_the_current_shape(writer: Writer) -> None:
@@ -190,9 +174,10 @@ def test_a_websocket_push_frame_takes_the_bodys_app_version(
     assert writer.records()["w"]["data"] == {"title": "old"}
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_writes_of_apps_below_min_app_version_are_refused_until_reloaded(
-        backend: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    with declared_server(backend, tmp_path_factory.mktemp("min"), MIN_2) as server, \
+        backend: str, tmp_path: Path) -> None:
+    with declared_server(backend, tmp_path, MIN_2) as server, \
             httpx.Client(base_url=server.url, timeout=30) as http:
         writer = Writer(http, "c-old", "s-min")
         old = [writer.mutation("a", data={"name": "x"}, app_version=1),

@@ -13,10 +13,9 @@ import httpx
 import pytest
 
 from tests.helpers import assert_problem
-from tests.pg import BACKENDS
 from tests.server import ServerProcess
 
-from .support import Writer, applied, declared_server, rejected
+from .support import Writer, applied, declared_fixture, rejected
 
 NOTE = {"type": "object", "required": ["title"],
         "properties": {"title": {"type": "string", "maxLength": 20}},
@@ -30,11 +29,7 @@ FILE = {"collections": {
 }}
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with declared_server(request.param, tmp_path_factory.mktemp("policies"), FILE) as server:
-        yield server
+server = declared_fixture(FILE)
 
 
 @pytest.fixture

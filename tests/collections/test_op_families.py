@@ -5,7 +5,6 @@ patch, each commutative operation; a tombstone is not. A refused write stores no
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from tests.pg import BACKENDS, backend_database
 from tests.server import ServerProcess
 
-from .support import Writer, applied, declared_server, rejected, write_file
+from .support import Writer, applied, declared_fixture, rejected, write_file
 
 ITEM = {"type": "object", "required": ["title"],
         "properties": {"title": {"type": "string", "maxLength": 20},
@@ -28,17 +27,7 @@ ITEM = {"type": "object", "required": ["title"],
 FILE = {"collections": {"items": {"schema": ITEM}}}
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with declared_server(request.param, tmp_path_factory.mktemp("ops"), FILE) as server:
-        yield server
-
-
-@pytest.fixture
-def writer(server: ServerProcess) -> Iterator[Writer]:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
-        yield Writer(http, "c-" + uuid.uuid4().hex[:10], "s-" + uuid.uuid4().hex[:10])
+server = declared_fixture(FILE)
 
 
 def _stored(writer: Writer, *records: tuple[str, dict[str, Any]]) -> dict[str, Any]:
@@ -118,6 +107,7 @@ def test_a_delete_leaves_a_tombstone_that_is_not_validated(writer: Writer) -> No
     assert writer.records()["a"]["data"] == {"title": "back"}
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_record_stored_before_its_schema_can_be_deleted_or_fixed(
         tmp_path: Path, backend: str) -> None:
     """A record that no longer validates (written before the file declared its schema)
@@ -149,7 +139,3 @@ def test_a_record_stored_before_its_schema_can_be_deleted_or_fixed(
         finally:
             after.stop()
 
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return request.param  # type: ignore[no-any-return]

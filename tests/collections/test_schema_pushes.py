@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 
 from syncserver.collections.schema import RecordSchema
 from syncserver.model.mutations import merge_patch
-from tests.pg import BACKENDS
 from tests.server import ServerProcess
 
-from .support import Writer, applied, declared_server, rejected
+from .support import Writer, applied, declared_fixture, rejected
 
 TODO = {"type": "object", "required": ["title"], "additionalProperties": False,
         "properties": {"title": {"type": "string", "minLength": 1, "maxLength": 40},
@@ -42,11 +41,7 @@ FILE = {"collections": {"todos": {"schema": TODO}, "contacts": {"schema": CONTAC
                         "counts": {"schema": COUNTS}}}
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with declared_server(request.param, tmp_path_factory.mktemp("schemas"), FILE) as server:
-        yield server
+server = declared_fixture(FILE)
 
 
 @pytest.fixture(scope="module")
