@@ -8,6 +8,7 @@ the common case, costs one `is_valid` call; the errors are looked for only when 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jsonschema_rs
@@ -31,7 +32,7 @@ def pointer_of(path: list[str | int]) -> str:
 class RecordSchema:
     """One collection's schema, compiled. `schema` is the JSON Schema as declared."""
 
-    __slots__ = ("_validator", "schema")
+    __slots__ = ("_validator", "schema", "valid")
 
     def __init__(self, schema: dict[str, Any]) -> None:
         problem = schema_problem(schema)
@@ -39,6 +40,9 @@ class RecordSchema:
             raise ValueError(problem)
         self.schema = schema
         self._validator = compile_schema(schema)
+        # Whether data validates: the validator's own method, no Python call around it (a
+        # push asks it of every record; problem() only of the ones that fail).
+        self.valid: Callable[[Any], bool] = self._validator.is_valid
 
     def problem(self, data: Any) -> SchemaProblem | None:
         """The first place where `data` breaks the schema (None: it validates)."""

@@ -18,7 +18,7 @@ from ..collections.declared import Declared, Upgrade
 from ..collections.schema import RecordSchema, SchemaProblem
 from ..model import exact_json, incidents
 from ..model.errors import ErrorCode
-from ..model.mutations import DEFAULT_MAX_DEPTH, Mutation, data_problem
+from ..model.mutations import DEFAULT_MAX_DEPTH, MAX_APP_VERSION, Mutation, data_problem
 
 
 class Refused(NamedTuple):
@@ -51,8 +51,8 @@ def schema_refusal(record_id: str, collection: str, problem: SchemaProblem) -> R
 class Admission:
     """The collections file's checks, prepared once for the server's life."""
 
-    __slots__ = ("max_depth", "max_record_bytes", "min_app_version", "names",
-                 "reject_undeclared", "schemas", "upgrades")
+    __slots__ = ("floors", "max_depth", "max_record_bytes", "min_app_version", "names",
+                 "reject_undeclared", "schemas", "undeclared_floor", "upgrades")
 
     def __init__(self, declared: Declared, max_record_bytes: int,
                  max_depth: int = DEFAULT_MAX_DEPTH) -> None:
@@ -69,6 +69,14 @@ class Admission:
             for name, function in declared.upgrades.items()}
         self.max_record_bytes = max_record_bytes
         self.max_depth = max_depth
+        # The app version from which a write of a collection needs nothing of admit(): the
+        # common write is one lookup and one comparison, no call. An undeclared collection
+        # that is refused has a floor no app version reaches.
+        self.floors = {name: max(self.min_app_version,
+                                 self.upgrades[name].version if name in self.upgrades else 1)
+                       for name in self.names}
+        self.undeclared_floor = MAX_APP_VERSION + 1 if self.reject_undeclared else \
+            self.min_app_version
 
     def admit(self, m: Mutation) -> Mutation | Refused:
         """The mutation as it is to be decided (its data upgraded when its writer's app was
