@@ -105,8 +105,12 @@ def parse_mutation(raw: object, max_record_bytes: int,
         base: Any = g("base_version")
         stamp: Any = g("hlc")
         data = g("data")
-        stated: Any = g("app_version")
-        version = app_version if stated is None else stated
+        stated: Any = None  # (a test for the key costs less than a get: most have none)
+        version = app_version
+        if "app_version" in raw:
+            stated = raw["app_version"]
+            if stated is not None:  # null: not stated
+                version = stated
         # Serialize the data once: it is both the fingerprint's input and (for put) what we
         # store. What orjson cannot encode (nesting past 254 levels, an integer beyond 64
         # bits: exact_json) is rejected, never stored (it was once stored as null, and the
