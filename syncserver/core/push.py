@@ -269,25 +269,24 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
         return rejected(m.mid, ErrorCode.INVALID_HLC,
                         f"the hlc node {m.hlc[NODE]!r} must be the pushing client_id "
                         f"{batch.client_id!r}: stamp writes '<ms>:<counter>:<client_id>'")
-    schema = None
-    admission = batch.admission
-    if admission is not None:  # a collections file (without one: this test only)
-        if m.app_version < admission.floors.get(m.collection, admission.undeclared_floor):
-            admitted = admission.admit(m)
+    key = (m.space, m.collection, m.id)
+    # The hot path of a first sync: a put creating a record (nothing to load or merge), its
+    # stamp within the drift bound. The same outcome as decide() for it, without the objects.
+    creating = m.op == "put" and m.base_version == 0 and m.hlc[MS] <= batch.ceiling \
+        and batch.rows.get(key, 0) is None  # loaded, and no such record
+    if batch.admission is not None:  # a collections file (without one: this test only)
+        if m.app_version < batch.admission.floors.get(m.collection,
+                                                      batch.admission.undeclared_floor):
+            admitted = batch.admission.admit(m)
             if isinstance(admitted, Refused):
                 batch.count("rejected")
                 return rejected(m.mid, admitted.code, admitted.message, **admitted.extra)
             m = admitted  # its data upgraded, when its app version was older
-        schema = admission.schemas.get(m.collection)
-    key = (m.space, m.collection, m.id)
-    if m.op == "put" and m.base_version == 0 and m.hlc[MS] <= batch.ceiling \
-            and batch.rows.get(key, 0) is None:  # loaded, and no such record
-        # The hot path of a first sync: a put creating a record (nothing to load or merge),
-        # its stamp within the drift bound. The same outcome as decide() for it, without
-        # the objects.
-        if schema is not None and not schema.valid(m.data):
-            batch.count("rejected")
-            return _invalid(m, schema, m.data)
+        if creating:  # the record as it will be stored is the put's data
+            schema = batch.admission.schemas.get(m.collection)
+            if schema is not None and not schema.valid(m.data):
+                return _invalid(batch, m, schema, m.data)
+    if creating:
         batch.clock.saw(m.hlc)
         row = batch.writer.write(key, 1, False, m.hlc, m.data_json.decode(), CREATED_META)
         if batch.notify and m.collection in batch.notify:  # none declared: one test
@@ -307,10 +306,10 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
         return rejected(m.mid, ErrorCode(decision.code), decision.message, **decision.extra)
     record = current
     if decision.state is not None:
-        if schema is not None and not decision.state.deleted \
-                and not schema.valid(decision.state.data):  # the record as it would be stored
-            batch.count("rejected")
-            return _invalid(m, schema, decision.state.data)
+        if batch.admission is not None and not decision.state.deleted:  # as it would be
+            schema = batch.admission.schemas.get(m.collection)  # stored: merged, patched...
+            if schema is not None and not schema.valid(decision.state.data):
+                return _invalid(batch, m, schema, decision.state.data)
         data_json = _data_json(m, decision.state)
         meta_json = orjson.dumps(decision.state.meta)
         too_large = oversized(m.id, f"this {m.op}", data_json, meta_json,
@@ -383,7 +382,12 @@ def oversized(record_id: str, change: str, data_json: bytes, meta_json: bytes,
             "the record first")
 
 
-def _invalid(m: Mutation, schema: RecordSchema, data: dict[str, Any]) -> bytes:
+def _invalid(batch: _Batch, m: Mutation, schema: RecordSchema, data: dict[str, Any]
+             ) -> bytes:
+    """The rejection of a mutation whose record, `data` as it would be stored, breaks its
+    collection's schema (`schema.valid` said so: the validator's own is_valid, no call of
+    ours on the way of a record that matches)."""
+    batch.count("rejected")
     problem = schema.problem(data) or SchemaProblem("", "it does not match")  # (never seen)
     refused = schema_refusal(m.id, m.collection, problem)
     return rejected(m.mid, refused.code, refused.message, **refused.extra)
