@@ -12,7 +12,7 @@ is None): that test is all a push pays for the feature.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..collections.declared import Declared, Upgrade
 from ..collections.schema import RecordSchema, SchemaProblem
@@ -43,7 +43,10 @@ def schema_message(record_id: str, collection: str, problem: SchemaProblem) -> s
             "in the collections file")
 
 
-def schema_refusal(record_id: str, collection: str, problem: SchemaProblem) -> Refused:
+def schema_refusal(record_id: str, collection: str, schema: RecordSchema,
+                   data: dict[str, Any]) -> Refused:
+    """The rejection of a record `data` that `schema` found invalid (its `valid`)."""
+    problem = schema.problem(data) or SchemaProblem("", "it does not match")  # (never seen)
     return Refused(ErrorCode.SCHEMA_INVALID, schema_message(record_id, collection, problem),
                    {"pointer": problem.pointer})
 
@@ -77,6 +80,30 @@ class Admission:
                        for name in self.names}
         self.undeclared_floor = MAX_APP_VERSION + 1 if self.reject_undeclared else \
             self.min_app_version
+
+    def check(self, m: Mutation, creates: bool) -> Mutation | Refused:
+        """What the file asks of a mutation before it is decided: the mutation as it is to
+        be decided (admit: its data upgraded), or why it is refused. A put that `creates`
+        a record is validated here, as the record it will be (push's fast path asks no
+        schema); any other write once decided (invalid)."""
+        if m.app_version < self.floors.get(m.collection, self.undeclared_floor):
+            admitted = self.admit(m)
+            if isinstance(admitted, Refused):
+                return admitted
+            m = admitted
+        if creates:
+            schema = self.schemas.get(m.collection)
+            if schema is not None and not schema.valid(m.data):  # the validator's own method
+                return schema_refusal(m.id, m.collection, schema, m.data)
+        return m
+
+    def invalid(self, m: Mutation, data: dict[str, Any]) -> Refused | None:
+        """Why the record `data`, as `m` would store it, breaks its collection's schema
+        (None: it has none, or the record matches it)."""
+        schema = self.schemas.get(m.collection)
+        if schema is None or schema.valid(data):
+            return None
+        return schema_refusal(m.id, m.collection, schema, data)
 
     def admit(self, m: Mutation) -> Mutation | Refused:
         """The mutation as it is to be decided (its data upgraded when its writer's app was

@@ -8,14 +8,13 @@ from typing import Any
 
 import orjson
 
-from ..collections.schema import RecordSchema
 from ..guard.permissions import Access
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import Clock
 from ..model.mutations import DEFAULT_MAX_DEPTH, Mutation, parse_mutation
 from ..model.records import StoredRecord
 from ..storage.base import PushTransaction
-from .admission import Admission, schema_message
+from .admission import Admission
 from .commutative import Unappliable
 from .merge import State, apply_whole
 from .push import BatchResult, RecordWriter, oversized
@@ -78,10 +77,9 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
         if not isinstance(m, Mutation):
             raise SyncError(ErrorCode.INVALID_REQUEST, m.message)
         state = State.of(current)
-        schema = admission.schemas.get(m.collection) if admission is not None else None
         try:
             record = _write_resolution(txn, m, state, now, stamp, out, max_record_bytes,
-                                       schema)
+                                       admission)
         except Unappliable as exc:  # the operation cannot apply to the record as it is now
             raise SyncError(ErrorCode.INVALID_REQUEST, f"{exc}: resolve with data instead"
                             ) from None
@@ -94,14 +92,13 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
 
 def _write_resolution(txn: PushTransaction, m: Mutation, state: State, now: int, stamp: str,
                       out: BatchResult, max_record_bytes: int,
-                      schema: RecordSchema | None) -> StoredRecord:
+                      admission: Admission | None) -> StoredRecord:
     new = apply_whole(state, m, stamp)
-    if schema is not None and not new.deleted:  # as a push's record: tombstones are not
-        problem = schema.problem(new.data)
-        if problem is not None:
-            raise SyncError(ErrorCode.SCHEMA_INVALID,
-                            schema_message(m.id, m.collection, problem) + "; the conflict "
-                            "stays open", pointer=problem.pointer)
+    if admission is not None and not new.deleted:  # as a push's record: tombstones are not
+        refused = admission.invalid(m, new.data)
+        if refused is not None:
+            raise SyncError(refused.code, refused.message + "; the conflict stays open",
+                            **refused.extra)
     data_json, meta_json = orjson.dumps(new.data), orjson.dumps(new.meta)
     too_large = oversized(m.id, "this resolution", data_json, meta_json, max_record_bytes)
     if too_large is not None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 
-from ..collections.schema import RecordSchema, SchemaProblem
 from ..model import incidents
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import MS, NODE, Clock
@@ -23,7 +22,7 @@ from ..model.records import CREATED_META, SEQ, RecordKey, Row, StoredRecord, cha
 from ..storage.base import PushTransaction
 from ..storage.failures import StorageError
 from ..storage.mutation_log import Entry
-from .admission import Admission, Refused, schema_refusal
+from .admission import Admission, Refused
 from .merge import ResolverFailed, State, decide
 
 
@@ -270,23 +269,17 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
                         f"the hlc node {m.hlc[NODE]!r} must be the pushing client_id "
                         f"{batch.client_id!r}: stamp writes '<ms>:<counter>:<client_id>'")
     key = (m.space, m.collection, m.id)
-    # The hot path of a first sync: a put creating a record (nothing to load or merge), its
-    # stamp within the drift bound. The same outcome as decide() for it, without the objects.
-    creating = m.op == "put" and m.base_version == 0 and m.hlc[MS] <= batch.ceiling \
-        and batch.rows.get(key, 0) is None  # loaded, and no such record
     if batch.admission is not None:  # a collections file (without one: this test only)
-        if m.app_version < batch.admission.floors.get(m.collection,
-                                                      batch.admission.undeclared_floor):
-            admitted = batch.admission.admit(m)
-            if isinstance(admitted, Refused):
-                batch.count("rejected")
-                return rejected(m.mid, admitted.code, admitted.message, **admitted.extra)
-            m = admitted  # its data upgraded, when its app version was older
-        if creating:  # the record as it will be stored is the put's data
-            schema = batch.admission.schemas.get(m.collection)
-            if schema is not None and not schema.valid(m.data):
-                return _invalid(batch, m, schema, m.data)
-    if creating:
+        admitted = batch.admission.check(m, m.op == "put" and m.base_version == 0
+                                         and batch.rows.get(key, 0) is None)
+        if isinstance(admitted, Refused):
+            return _refused(batch, m, admitted)
+        m = admitted  # its data upgraded, for an older app
+    if m.op == "put" and m.base_version == 0 and m.hlc[MS] <= batch.ceiling \
+            and batch.rows.get(key, 0) is None:  # loaded, and no such record
+        # The hot path of a first sync: a put creating a record (nothing to load or merge),
+        # its stamp within the drift bound. The same outcome as decide() for it, without
+        # the objects.
         batch.clock.saw(m.hlc)
         row = batch.writer.write(key, 1, False, m.hlc, m.data_json.decode(), CREATED_META)
         if batch.notify and m.collection in batch.notify:  # none declared: one test
@@ -307,9 +300,9 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
     record = current
     if decision.state is not None:
         if batch.admission is not None and not decision.state.deleted:  # as it would be
-            schema = batch.admission.schemas.get(m.collection)  # stored: merged, patched...
-            if schema is not None and not schema.valid(decision.state.data):
-                return _invalid(batch, m, schema, decision.state.data)
+            refused = batch.admission.invalid(m, decision.state.data)  # stored: merged...
+            if refused is not None:
+                return _refused(batch, m, refused)
         data_json = _data_json(m, decision.state)
         meta_json = orjson.dumps(decision.state.meta)
         too_large = oversized(m.id, f"this {m.op}", data_json, meta_json,
@@ -382,14 +375,8 @@ def oversized(record_id: str, change: str, data_json: bytes, meta_json: bytes,
             "the record first")
 
 
-def _invalid(batch: _Batch, m: Mutation, schema: RecordSchema, data: dict[str, Any]
-             ) -> bytes:
-    """The rejection of a mutation whose record, `data` as it would be stored, breaks its
-    collection's schema (`schema.valid` said so: the validator's own is_valid, no call of
-    ours on the way of a record that matches)."""
+def _refused(batch: _Batch, m: Mutation, refused: Refused) -> bytes:
     batch.count("rejected")
-    problem = schema.problem(data) or SchemaProblem("", "it does not match")  # (never seen)
-    refused = schema_refusal(m.id, m.collection, problem)
     return rejected(m.mid, refused.code, refused.message, **refused.extra)
 
 
