@@ -15,6 +15,10 @@ Workloads (each against a fresh database):
 
 ``--auth``: the server runs with ``--auth jwt`` (a fresh secret) and every request carries a
 bearer token granting the space: the difference from a run without it is what auth costs.
+
+``--collections [FILE]``: the server runs with that collections file (default:
+load/collections.toml, which declares `todos` with a JSON Schema every record of the
+workloads matches): the difference is what declaring and validating a collection costs.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -38,6 +43,7 @@ from load.spawn import free_port
 
 WORKLOADS = ("push-new", "push-mixed", "feed")
 DATA = {"title": "x" * 120, "done": False, "n": 0, "tags": ["a", "b"]}  # ~200 bytes as JSON
+COLLECTIONS = str(Path(__file__).with_name("collections.toml"))  # todos, DATA's schema
 
 
 def batches(mixed: bool, count: int, client: str = "bench", data: dict[str, Any] = DATA,
@@ -96,7 +102,8 @@ def dump_instructions(path: str) -> int:
 class Server:
     """`syncserver serve` under callgrind, on a free loopback port and a temporary file."""
 
-    def __init__(self, workdir: str, auth: bool = False) -> None:
+    def __init__(self, workdir: str, auth: bool = False, collections: str | None = None
+                 ) -> None:
         self.workdir = workdir
         env, self.headers = None, {"content-type": "application/json"}
         if auth:
@@ -109,7 +116,8 @@ class Server:
                    f"--callgrind-out-file={workdir}/callgrind.%p",
                    sys.executable, "-m", "syncserver", "serve", "--host", "127.0.0.1",
                    "--port", str(self.port), "--db", f"{workdir}/bench.db",
-                   *([] if auth else ["--auth", "none"])]
+                   *([] if auth else ["--auth", "none"]),
+                   *(["--collections", collections] if collections else [])]
         self.log = open(f"{workdir}/server.log", "wb")  # closed in stop
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
@@ -152,14 +160,14 @@ class Server:
 
 
 def measure(workload: str, count: int, say: Any, auth: bool = False,
-            keep: str | None = None) -> tuple[int, int]:
+            keep: str | None = None, collections: str | None = None) -> tuple[int, int]:
     """(instructions, units) for one workload: units are mutations or changes served.
     `keep`: a directory to copy callgrind's dump of the workload into (callgrind_annotate
     reads it: where the instructions went, by C function)."""
     workdir = tempfile.mkdtemp(prefix="syncserver-instructions-")
     try:
         say(f"{workload}: starting the server under callgrind (about a minute)")
-        server = Server(workdir, auth)
+        server = Server(workdir, auth, collections)
         try:
             bodies = list(batches(workload == "push-mixed", 5 + count))
             for body in bodies[:5]:  # warm-up: code paths, caches, the first records
@@ -206,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="batches of 500 to push (or to read back, for feed)")
     parser.add_argument("--auth", action="store_true",
                         help="the server runs --auth jwt; requests carry a bearer token")
+    parser.add_argument("--collections", metavar="FILE", nargs="?", const=COLLECTIONS,
+                        help="the server runs with this collections file (no FILE: "
+                        "load/collections.toml, a schema of the workloads' records)")
     parser.add_argument("--keep", metavar="DIR",
                         help="copy each workload's callgrind dump to DIR/callgrind.WORKLOAD "
                         "(for callgrind_annotate --inclusive=yes)")
@@ -224,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| workload | instructions per unit | units |\n|---|---|---|")
     for workload in args.workloads or WORKLOADS:
         instructions, units = measure(workload, args.batches, say, args.auth,
-                                     args.keep)
+                                     args.keep, args.collections)
         unit = "change served" if workload == "feed" else "mutation"
         print(f"| {workload} | {instructions / units:,.0f} per {unit} | {units:,} |",
               flush=True)

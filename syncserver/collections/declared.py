@@ -117,12 +117,6 @@ class Declared:
 NONE_DECLARED = Declared()
 
 
-def declared_by(path: str) -> Declared:
-    """The collections a server runs with: those of the file at `path` (the `collections`
-    setting), or NONE_DECLARED when it names none. Read once, at start."""
-    return load_collections(path) if path else NONE_DECLARED
-
-
 def load_collections(path: str | Path) -> Declared:
     """Read and check a collections file (TOML by a .toml name, JSON by a .json one)."""
     path = Path(path)

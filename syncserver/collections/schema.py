@@ -9,6 +9,7 @@ are looked for only when it fails.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jsonschema_rs
@@ -32,7 +33,7 @@ def pointer_of(path: list[str | int]) -> str:
 class RecordSchema:
     """One collection's schema, compiled. `schema` is the JSON Schema as declared."""
 
-    __slots__ = ("_validator", "schema")
+    __slots__ = ("_validator", "schema", "valid")
 
     def __init__(self, schema: dict[str, Any]) -> None:
         problem = schema_problem(schema)
@@ -40,14 +41,55 @@ class RecordSchema:
             raise ValueError(problem)
         self.schema = schema
         self._validator = compile_schema(schema)
+        # Whether data validates: the validator's own method, no Python call around it (a
+        # push asks it of every record; problem() only of the ones that fail).
+        self.valid: Callable[[Any], bool] = self._validator.is_valid
 
     def problem(self, data: Any) -> SchemaProblem | None:
         """The first place where `data` breaks the schema (None: it validates)."""
         if self._validator.is_valid(data):
             return None
         for error in self._validator.iter_errors(data):
-            return SchemaProblem(pointer_of(list(error.instance_path)), error.message)
+            path = list(error.instance_path)
+            found = located(data, path, error.instance)
+            return SchemaProblem(pointer_of(path if found is None else found), error.message)
         return None  # is_valid and iter_errors disagree: never seen; the record passes
+
+
+SEARCH_STEPS = 10_000  # bounds the search for empty keys (located): past it, the path given
+
+
+def located(data: Any, path: list[str | int], instance: Any) -> list[str | int] | None:
+    """The path in `data` of the value an error is about (`instance`), from the path
+    jsonschema-rs gives. That path leaves out the empty keys on the way (an object's key ""
+    is a segment too: RFC 6901 "/"): where it does not lead to the value, the empty keys
+    are put back, searching the objects that have one. None: not found (the error is not
+    about a value at a path: `propertyNames` names a key), or not within SEARCH_STEPS."""
+    steps = [SEARCH_STEPS]
+
+    def walk(value: Any, rest: list[str | int]) -> list[str | int] | None:
+        steps[0] -= 1
+        if steps[0] < 0:
+            return None
+        if not rest and type(value) is type(instance) and value == instance:
+            return []
+        if isinstance(value, dict):
+            if rest and str(rest[0]) in value:  # an object's key "0" is given as 0
+                found = walk(value[str(rest[0])], rest[1:])
+                if found is not None:
+                    return [str(rest[0]), *found]
+            if "" in value:
+                found = walk(value[""], rest)
+                if found is not None:
+                    return ["", *found]
+        elif isinstance(value, list) and rest and type(rest[0]) is int \
+                and 0 <= rest[0] < len(value):
+            found = walk(value[rest[0]], rest[1:])
+            if found is not None:
+                return [rest[0], *found]
+        return None
+
+    return walk(data, path)
 
 
 def schema_problem(schema: Any) -> str | None:

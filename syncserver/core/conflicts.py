@@ -14,6 +14,7 @@ from ..model.hlc import Clock
 from ..model.mutations import DEFAULT_MAX_DEPTH, Mutation, parse_mutation
 from ..model.records import StoredRecord
 from ..storage.base import PushTransaction
+from .admission import Admission
 from .commutative import Unappliable
 from .merge import State, apply_whole
 from .push import BatchResult, RecordWriter, oversized
@@ -37,10 +38,12 @@ def parse_resolution(body: object) -> dict[str, Any]:
 
 def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
             clock: Clock, max_record_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH,
-            access: Access | None = None) -> tuple[dict[str, Any], BatchResult]:
+            access: Access | None = None, admission: Admission | None = None
+            ) -> tuple[dict[str, Any], BatchResult]:
     """`access` (auth on): a conflict of a space the token cannot read is not found (its id
     tells nothing); resolving needs write access to its space. The record written obeys
-    `max_record_bytes` as a push's does (413 record_too_large: the conflict stays open).
+    `max_record_bytes` as a push's does (413 record_too_large: the conflict stays open),
+    and its collection's schema (`admission`: the collections file; 422 schema_invalid).
 
     The conflict's entry is read first (a backend with concurrent writers locks it then):
     the space to lock is in it."""
@@ -75,7 +78,8 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
             raise SyncError(ErrorCode.INVALID_REQUEST, m.message)
         state = State.of(current)
         try:
-            record = _write_resolution(txn, m, state, now, stamp, out, max_record_bytes)
+            record = _write_resolution(txn, m, state, now, stamp, out, max_record_bytes,
+                                       admission)
         except Unappliable as exc:  # the operation cannot apply to the record as it is now
             raise SyncError(ErrorCode.INVALID_REQUEST, f"{exc}: resolve with data instead"
                             ) from None
@@ -87,8 +91,14 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
 
 
 def _write_resolution(txn: PushTransaction, m: Mutation, state: State, now: int, stamp: str,
-                      out: BatchResult, max_record_bytes: int) -> StoredRecord:
+                      out: BatchResult, max_record_bytes: int,
+                      admission: Admission | None) -> StoredRecord:
     new = apply_whole(state, m, stamp)
+    if admission is not None and not new.deleted:  # as a push's record: tombstones are not
+        refused = admission.invalid(m, new.data)
+        if refused is not None:
+            raise SyncError(refused.code, refused.message + "; the conflict stays open",
+                            **refused.extra)
     data_json, meta_json = orjson.dumps(new.data), orjson.dumps(new.meta)
     too_large = oversized(m.id, "this resolution", data_json, meta_json, max_record_bytes)
     if too_large is not None:

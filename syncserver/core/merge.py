@@ -18,12 +18,10 @@ against plain writes only, so a counter or a set settles the same in every arriv
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import recordmeta
-from ..model.exact_json import EXACT
+from ..model import exact_json, recordmeta
 from ..model.hlc import node_of
 from ..model.mutations import Mutation, merge_patch
 from ..model.policies import ConflictContext, Policy, PolicyTable
@@ -361,39 +359,8 @@ def _run_resolver(policies: PolicyTable, cur: State, m: Mutation, client_id: str
     if result is not None and not isinstance(result, dict):
         raise ResolverFailed(f"the resolver for {m.collection} returned "
                              f"{type(result).__name__}, expected a dict or None")
-    problem = None if result is None else _not_json(result, _MAX_RESOLVED_DEPTH)
+    problem = None if result is None else exact_json.unfaithful(result)
     if problem is not None:  # it would fail to encode, or be stored as another value
         raise ResolverFailed(f"the resolver for {m.collection} returned data that JSON "
                              f"cannot carry faithfully: {problem}")
     return result
-
-
-_MAX_RESOLVED_DEPTH = 254  # what orjson encodes
-
-
-def _not_json(value: Any, levels: int) -> str | None:
-    """What in a resolver's result is not a JSON value that encodes to itself (None: all
-    is). Runs on custom-resolver conflicts only: a walk is affordable there."""
-    if levels <= 0:
-        return f"it nests deeper than {_MAX_RESOLVED_DEPTH} levels"
-    if isinstance(value, dict):
-        for key, item in dict.items(value):
-            if type(key) is not str:
-                return f"a key {key!r} that is not a string"
-            problem = _not_json(item, levels - 1)
-            if problem is not None:
-                return problem
-    elif isinstance(value, list):
-        for item in value:
-            problem = _not_json(item, levels - 1)
-            if problem is not None:
-                return problem
-    elif type(value) is int:
-        if value not in EXACT:  # what orjson encodes
-            return f"the integer {value} is beyond 64 bits"
-    elif type(value) is float:
-        if not math.isfinite(value):
-            return f"the number {value} (JSON has no infinity or NaN)"
-    elif value is not None and type(value) not in (str, bool):
-        return f"a {type(value).__name__}"
-    return None

@@ -22,6 +22,7 @@ from ..model.records import CREATED_META, SEQ, RecordKey, Row, StoredRecord, cha
 from ..storage.base import PushTransaction
 from ..storage.failures import StorageError
 from ..storage.mutation_log import Entry
+from .admission import Admission, Refused
 from .merge import ResolverFailed, State, decide
 
 
@@ -102,8 +103,10 @@ class RecordWriter:
 
 class _Batch:
     def __init__(self, txn: PushTransaction, client_id: str, clock: Clock,
-                 policies: PolicyTable, max_record_bytes: int, notify: frozenset[str]) -> None:
+                 policies: PolicyTable, max_record_bytes: int, notify: frozenset[str],
+                 admission: Admission | None = None) -> None:
         self.txn = txn
+        self.admission = admission  # the collections file's checks (None: no file)
         self.notify = notify  # the collections whose new records are counted
         self.policies = policies
         self.max_record_bytes = max_record_bytes
@@ -138,8 +141,8 @@ class _Batch:
 def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rejection],
                 clock: Clock, policies: PolicyTable, max_record_bytes: int,
                 may_write: Callable[[str], bool] | None = None,
-                owner: str | None = None, notify: frozenset[str] = frozenset()
-                ) -> BatchResult:
+                owner: str | None = None, notify: frozenset[str] = frozenset(),
+                admission: Admission | None = None) -> BatchResult:
     """`max_record_bytes` bounds a record's data after the mutation (parse_mutation bounds
     the mutation's own data; a patch or a set operation can grow a record past it).
 
@@ -151,6 +154,9 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
     to it, or refuse the whole batch if it is another user's, before anything is read.
 
     `notify`: the collections whose new records are counted in the result's `new`.
+
+    `admission`: the checks of a declared collections file (core/admission.py); None: no
+    file, every collection open and nothing validated.
 
     The batch's locks come first (storage/base.py, lock order): the client, then the
     spaces of its mutations (a forbidden one writes nothing and is not locked)."""
@@ -169,7 +175,7 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
                          if isinstance(item, Mutation) and i not in forbidden))
     if owner is not None:
         bind_client(txn, client_id, owner)
-    batch = _Batch(txn, client_id, clock, policies, max_record_bytes, notify)
+    batch = _Batch(txn, client_id, clock, policies, max_record_bytes, notify, admission)
     mids = [item.mid for i, item in enumerate(items)
             if item.mid is not None and i not in forbidden]
     if mids:
@@ -263,6 +269,12 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
                         f"the hlc node {m.hlc[NODE]!r} must be the pushing client_id "
                         f"{batch.client_id!r}: stamp writes '<ms>:<counter>:<client_id>'")
     key = (m.space, m.collection, m.id)
+    if batch.admission is not None:  # a collections file (without one: this test only)
+        admitted = batch.admission.check(m, m.op == "put" and m.base_version == 0
+                                         and batch.rows.get(key, 0) is None)
+        if isinstance(admitted, Refused):
+            return _refused(batch, m, admitted)
+        m = admitted  # its data upgraded, for an older app
     if m.op == "put" and m.base_version == 0 and m.hlc[MS] <= batch.ceiling \
             and batch.rows.get(key, 0) is None:  # loaded, and no such record
         # The hot path of a first sync: a put creating a record (nothing to load or merge),
@@ -287,6 +299,10 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
         return rejected(m.mid, ErrorCode(decision.code), decision.message, **decision.extra)
     record = current
     if decision.state is not None:
+        if batch.admission is not None and not decision.state.deleted:  # as it would be
+            refused = batch.admission.invalid(m, decision.state.data)  # stored: merged...
+            if refused is not None:
+                return _refused(batch, m, refused)
         data_json = _data_json(m, decision.state)
         meta_json = orjson.dumps(decision.state.meta)
         too_large = oversized(m.id, f"this {m.op}", data_json, meta_json,
@@ -357,6 +373,11 @@ def oversized(record_id: str, change: str, data_json: bytes, meta_json: bytes,
             f"data, {len(meta_json)} of conflict metadata); the limit is {limit} "
             "(SYNCSERVER_MAX_RECORD_BYTES, data and metadata together): remove data from "
             "the record first")
+
+
+def _refused(batch: _Batch, m: Mutation, refused: Refused) -> bytes:
+    batch.count("rejected")
+    return rejected(m.mid, refused.code, refused.message, **refused.extra)
 
 
 def _data_json(m: Mutation, state: State) -> bytes:

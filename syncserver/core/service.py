@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ..collections.declared import Declared, declared_by
+from ..collections.declared import NONE_DECLARED, Declared
 from ..config.metrics import Metrics
 from ..config.settings import Settings
 from ..guard.guard import Guard
@@ -18,11 +18,19 @@ from ..guard.limits import FULL_RETRY_AFTER_SECONDS
 from ..guard.permissions import Access
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import SERVER_NODE, Clock
-from ..model.mutations import SPACE_PATTERN, parse_mutation, valid_client_id
+from ..model.mutations import (
+    APP_VERSION_RULE,
+    MAX_APP_VERSION,
+    SPACE_PATTERN,
+    parse_mutation,
+    valid_client_id,
+)
 from ..model.policies import Policy, PolicyTable
 from ..storage import epoch, in_force
 from ..storage.base import Fanout, Page, PushTransaction, SpaceHead, Storage
 from . import conflicts
+from .admission import Admission
+from .collections_file import join_declared
 from .cursor import CursorCodec
 from .notifier import Notifier
 from .push import BatchResult, apply_batch, client_of_another_user
@@ -64,10 +72,12 @@ def check_space(space: object) -> str:
 DEMO_MANUAL_COLLECTION = "demo_notes"
 
 
-def policies_for(settings: Settings) -> PolicyTable:
-    """The table the settings declare. While the demo is served (`--demo`, no `--static`),
-    its collection `demo_notes` is `manual` unless --policies or --resolvers name it."""
+def policies_for(settings: Settings, declared: Declared = NONE_DECLARED) -> PolicyTable:
+    """The table the settings and the collections file declare. While the demo is served
+    (`--demo`, no `--static`), its collection `demo_notes` is `manual` unless one of them
+    names it."""
     table = PolicyTable.parse(settings.default_policy, settings.policies, settings.resolvers)
+    join_declared(table, declared)
     if settings.demo and not settings.static and DEMO_MANUAL_COLLECTION not in table.resolvers:
         table.by_collection.setdefault(DEMO_MANUAL_COLLECTION, Policy.MANUAL)
     return table
@@ -75,7 +85,8 @@ def policies_for(settings: Settings) -> PolicyTable:
 
 class SyncService:
     def __init__(self, settings: Settings, storage: Storage, metrics: Metrics, guard: Guard,
-                 policies: PolicyTable | None = None) -> None:
+                 policies: PolicyTable | None = None,
+                 declared: Declared = NONE_DECLARED) -> None:
         self.settings = settings
         self.storage = storage
         self.metrics = metrics
@@ -83,15 +94,16 @@ class SyncService:
         self.notifier = Notifier()
         self.clock = Clock(settings.max_clock_drift_ms)
         self.cursors = CursorCodec(settings.secret.encode())
-        self.policies = policies or policies_for(settings)
+        self.policies = policies or policies_for(settings, declared)
+        self.declared = declared  # the collections file (NONE_DECLARED: none)
+        # Its checks of every write; None without a file, and so free on the push path.
+        self.admission = Admission(declared, settings.max_record_bytes, settings.max_depth) \
+            if declared.declared else None
         # The collections whose new records a push counts (Web Push nudges): empty, and so
         # free on the push path, unless --webpush-notify-new declares some.
         self.notify = frozenset(settings.notify_new)
         self.owners: dict[str, str] = {}  # client id -> sub, as committed (bindings last)
         self.fanout: Fanout | None = None  # changes committed by other instances (PostgreSQL)
-        # The collections file (--collections; none: every collection open), checked
-        # whole when the settings were.
-        self.declared: Declared = declared_by(settings.collections)
 
     async def start(self) -> None:
         self.guard.start()
@@ -132,6 +144,10 @@ class SyncService:
             raise SyncError(ErrorCode.INVALID_REQUEST,
                             f"client_id {SERVER_NODE!r} is reserved for the server's own "
                             "stamps: pick another id", field="client_id")
+        app_version = body.get("app_version")  # of the mutations that state none
+        if app_version is not None and (type(app_version) is not int
+                                        or not 1 <= app_version <= MAX_APP_VERSION):
+            raise SyncError(ErrorCode.INVALID_REQUEST, APP_VERSION_RULE, field="app_version")
         protocol = body.get("protocol", 1)
         if type(protocol) is not int or protocol not in PROTOCOLS:
             raise SyncError(ErrorCode.INVALID_REQUEST,
@@ -157,11 +173,11 @@ class SyncService:
             # Parsing runs on the writer thread too: with the Python work of a push split
             # over two threads, GIL hand-offs cost more CPU than the overlap saved (measured:
             # 31-37 against 25-28 us of server CPU per mutation).
-            items = [parse_mutation(m, max_record, max_depth) for m in raw]
+            items = [parse_mutation(m, max_record, max_depth, app_version) for m in raw]
             return apply_batch(txn, client_id, items, self.clock, self.policies, max_record,
                                access.can_write if access is not None else None,
                                sub if sub is not None and self.owners.get(client_id) != sub
-                               else None, self.notify)
+                               else None, self.notify, self.admission)
 
         result: BatchResult = await self.storage.write(parse_and_apply)
         if sub is not None and client_id not in self.owners:  # committed: remember it
@@ -293,7 +309,8 @@ class SyncService:
         answer, result = await self.storage.write(
             lambda txn: conflicts.resolve(txn, conflict_id, resolution, self.clock,
                                           self.settings.max_record_bytes,
-                                          self.settings.max_depth, access))
+                                          self.settings.max_depth, access,
+                                          self.admission))
         self._publish(result)
         return orjson.dumps(answer)
 

@@ -40,6 +40,11 @@ class ErrorCode(str, Enum):
     MUTATION_ID_REUSED = "mutation_id_reused"
     INVALID_HLC = "invalid_hlc"
     MUTATION_EXPIRED = "mutation_expired"
+    # per-mutation, of a declared collections file (--collections): stored as the result
+    SCHEMA_INVALID = "schema_invalid"  # also a conflict resolution's 422
+    UNKNOWN_COLLECTION = "unknown_collection"
+    UPGRADE_FAILED = "upgrade_failed"
+    # UPGRADE_REQUIRED (above) is also a mutation's: its app version is below min_app_version
     # conflict codes
     STALE_BASE_VERSION = "stale_base_version"
     CONFLICT_OPEN = "conflict_open"
@@ -69,7 +74,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TOO_MANY_CONNECTIONS: 429,
     ErrorCode.HEADERS_TOO_LARGE: 431,
-    ErrorCode.UPGRADE_REQUIRED: 426,
+    ErrorCode.UPGRADE_REQUIRED: 426,  # GET /v1/ws without a handshake (in a push: a result)
+    ErrorCode.SCHEMA_INVALID: 422,  # a conflict resolution's record (in a push: a result)
     ErrorCode.TOO_MANY_SPACES: 400,
     ErrorCode.WEBPUSH_DISABLED: 404,
     ErrorCode.CONFLICT_NOT_FOUND: 404,

@@ -27,6 +27,7 @@ finds long digit runs finds these, and only such a text is tokenized.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -138,3 +139,36 @@ def _unmark(value: Any) -> Any:
     if type(value) is str and value.startswith(_MARK):
         return BigInteger(value[len(_MARK):])
     return value
+
+
+MAX_ENCODED_DEPTH = 254  # the nesting orjson encodes
+
+
+def unfaithful(value: Any, levels: int = MAX_ENCODED_DEPTH) -> str | None:
+    """What in a value made by app code on the server (a custom resolver's result, an
+    upgrade's) is not a JSON value that encodes to itself (None: all is): a set, an object,
+    an integer beyond 64 bits, a float that is not finite. A walk: for app code's output
+    only, never for what a push carries (orjson and `loads` check that)."""
+    if levels <= 0:
+        return f"it nests deeper than {MAX_ENCODED_DEPTH} levels"
+    if isinstance(value, dict):
+        for key, item in dict.items(value):
+            if type(key) is not str:
+                return f"a key {key!r} that is not a string"
+            problem = unfaithful(item, levels - 1)
+            if problem is not None:
+                return problem
+    elif isinstance(value, list):
+        for item in value:
+            problem = unfaithful(item, levels - 1)
+            if problem is not None:
+                return problem
+    elif type(value) is int:
+        if value not in EXACT:  # what orjson encodes
+            return f"the integer {value} is beyond 64 bits"
+    elif type(value) is float:
+        if not math.isfinite(value):
+            return f"the number {value} (JSON has no infinity or NaN)"
+    elif value is not None and type(value) not in (str, bool):
+        return f"a {type(value).__name__}"
+    return None

@@ -16,6 +16,7 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 OPS = frozenset({"put", "patch", "delete"})
 MAX_INT = 2**63 - 1  # what a 64-bit database column holds
 DEFAULT_MAX_DEPTH = 64  # settings.max_depth: levels of objects and arrays in a record's data
+MAX_APP_VERSION = 2**31 - 1  # an app version: a whole number from 1 (collections file, push)
 
 
 class Problem(NamedTuple):
@@ -29,6 +30,7 @@ class Mutation:
     """A well-formed mutation; `fingerprint` identifies its content for replay checks."""
 
     __slots__ = (
+        "app_version",
         "base_version",
         "collection",
         "data",
@@ -43,7 +45,7 @@ class Mutation:
 
     def __init__(self, mid: int, space: str, collection: str, record_id: str, op: str,
                  data: Any, data_json: bytes, base_version: int, stamp: str,
-                 fingerprint: bytes) -> None:
+                 fingerprint: bytes, app_version: int = 1) -> None:
         self.mid = mid
         self.space = space
         self.collection = collection
@@ -54,6 +56,7 @@ class Mutation:
         self.base_version = base_version
         self.hlc = stamp  # a valid HLC string (hlc.valid)
         self.fingerprint = fingerprint
+        self.app_version = app_version  # the writer's app schema version (none stated: 1)
 
 
 class Rejection:
@@ -75,9 +78,14 @@ def valid_client_id(value: object) -> bool:
 
 
 def parse_mutation(raw: object, max_record_bytes: int,
-                   max_depth: int = DEFAULT_MAX_DEPTH) -> Mutation | Rejection:
+                   max_depth: int = DEFAULT_MAX_DEPTH,
+                   app_version: int | None = None) -> Mutation | Rejection:
     """Validate one mutation of a push batch. Whatever it holds, the answer is a Mutation
     or its Rejection, never an exception: a poison mutation must not fail its batch.
+
+    `app_version`: the push body's, for a mutation that states none (neither: 1). A stated
+    app version is part of the fingerprint, no statement is not: a mutation queued before
+    its client stated versions replays as the same mutation.
 
     The hot path of push: fields are read once into locals, the checks run cheapest first,
     and the checks of what the data holds cost nearly nothing for ordinary data (measured:
@@ -97,6 +105,12 @@ def parse_mutation(raw: object, max_record_bytes: int,
         base: Any = g("base_version")
         stamp: Any = g("hlc")
         data = g("data")
+        stated: Any = None  # (a test for the key costs less than a get: most have none)
+        version = app_version
+        if "app_version" in raw:
+            stated = raw["app_version"]
+            if stated is not None:  # null: not stated
+                version = stated
         # Serialize the data once: it is both the fingerprint's input and (for put) what we
         # store. What orjson cannot encode (nesting past 254 levels, an integer beyond 64
         # bits: exact_json) is rejected, never stored (it was once stored as null, and the
@@ -114,28 +128,34 @@ def parse_mutation(raw: object, max_record_bytes: int,
         if problem is None and (encoded is None or (len(encoded) > 2 * max_depth and (
                 encoded.count(b"[") + len(encoded) // 5 + 1 > max_depth))):
             problem = _data_problem(data, encoded, max_depth)
+        if problem is None and stated is not None and (
+                type(stated) is not int or not 1 <= stated <= MAX_APP_VERSION):
+            problem = Problem(ErrorCode.INVALID_MUTATION, APP_VERSION_RULE)
         if problem is not None:
             return Rejection(mid, problem.code, problem.message,
                              fingerprint(space, collection, record_id, op, base, stamp,
-                                         data_json))
+                                         data_json, version))
         if len(data_json) > max_record_bytes:
             return Rejection(mid, ErrorCode.RECORD_TOO_LARGE,
-                             f"data is {len(data_json)} bytes; the limit is {max_record_bytes} "
-                             "(SYNCSERVER_MAX_RECORD_BYTES)",
+                             too_large(len(data_json), max_record_bytes),
                              fingerprint(space, collection, record_id, op, base, stamp,
-                                         data_json))
+                                         data_json, version))
         if type(stamp) is not str or hlc.HLC_PATTERN.fullmatch(stamp) is None:  # hlc.valid
             return Rejection(mid, ErrorCode.INVALID_HLC,
                              "hlc must be '<13-digit ms>:<5-digit counter>:<node>'",
                              fingerprint(space, collection, record_id, op, base, stamp,
-                                         data_json))
+                                         data_json, version))
         # Every field checked: the strings match patterns of JSON- and repr-safe characters
         # and base is an int, so the fingerprint's identity is the same text without repr()
         # (tests/core/test_fingerprint.py; ~3,000 instructions less per mutation).
         identity = f"'{space}'\x00'{collection}'\x00'{record_id}'\x00'{op}'\x00{base}\x00" \
             f"'{stamp}'\x00".encode()
+        if version is None:
+            return Mutation(mid, space, collection, record_id, op, data, data_json, base,
+                            stamp, hashlib.blake2b(identity + data_json, digest_size=16).digest())
         return Mutation(mid, space, collection, record_id, op, data, data_json, base, stamp,
-                        hashlib.blake2b(identity + data_json, digest_size=16).digest())
+                        hashlib.blake2b(identity + data_json + b"\x00app_version=%d" % version,
+                                        digest_size=16).digest(), version)
     except Exception as exc:  # a bug: this mutation's rejection, logged for the operator
         error_id = incidents.report("parsing a mutation", exc)
         mid = raw.get("mid") if isinstance(raw, dict) else None
@@ -145,16 +165,46 @@ def parse_mutation(raw: object, max_record_bytes: int,
 
 
 def fingerprint(space: Any, collection: Any, record_id: Any, op: Any, base: Any, stamp: Any,
-                data_json: bytes) -> bytes:
+                data_json: bytes, app_version: Any = None) -> bytes:
     """What identifies a mutation's content for replay checks, whatever its fields hold.
     The format is stored with every result (the mutation log): keep it. parse_mutation
-    computes the same bytes more cheaply for a mutation whose fields all passed."""
+    computes the same bytes more cheaply for a mutation whose fields all passed. An app
+    version comes last, and only when one is stated (data_json is JSON text: it holds no
+    NUL byte, so nothing else ends the same way)."""
     try:
         identity = f"{space!r}\x00{collection!r}\x00{record_id!r}\x00{op!r}\x00" \
             f"{base!r}\x00{stamp!r}\x00".encode()
+        tail = b"" if app_version is None else f"\x00app_version={app_version!r}".encode()
     except RecursionError:  # a field nested ~1000 levels deep: rejected for its type
-        identity = b"\x00deep\x00"
-    return hashlib.blake2b(identity + data_json, digest_size=16).digest()
+        identity, tail = b"\x00deep\x00", b""
+    return hashlib.blake2b(identity + data_json + tail, digest_size=16).digest()
+
+
+APP_VERSION_RULE = f"app_version must be an integer from 1 to {MAX_APP_VERSION} (the app's " \
+    "schema version, docs/protocol.md), or left out"
+
+
+def too_large(size: int, limit: int) -> str:
+    return f"data is {size} bytes; the limit is {limit} (SYNCSERVER_MAX_RECORD_BYTES)"
+
+
+def data_problem(data: Any, max_record_bytes: int,
+                 max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[bytes, Problem | None]:
+    """A mutation's data made on the server's side (an old app's data upgraded), held to
+    what parse_mutation asks of a mutation's data: its JSON, and what is wrong with it
+    (None: nothing). The caller has checked it is JSON (merge.not_json)."""
+    try:
+        encoded: bytes | None = orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        encoded = None
+    problem = _data_problem(data, encoded, max_depth)  # (rare: without the prefilter)
+    if problem is not None:
+        return b"", problem
+    assert encoded is not None  # _data_problem finds a problem in what did not encode
+    if len(encoded) > max_record_bytes:
+        return b"", Problem(ErrorCode.RECORD_TOO_LARGE,
+                            too_large(len(encoded), max_record_bytes))
+    return encoded, None
 
 
 def _data_problem(data: Any, encoded: bytes | None,

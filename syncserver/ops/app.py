@@ -15,10 +15,12 @@ from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from ..collections.declared import Declared
 from ..config.metrics import Metrics
 from ..config.origins import parse_origins
 from ..config.resources import client_dir
 from ..config.settings import Settings
+from ..core.collections_file import declared_for
 from ..core.service import SyncService, policies_for
 from ..guard.guard import Guard
 from ..model import incidents
@@ -148,18 +150,22 @@ class SyncApp(Starlette):
         return app
 
 
-def create_app(settings: Settings | None = None, lock: Prepared | None = None
-               ) -> Starlette:
+def create_app(settings: Settings | None = None, lock: Prepared | None = None,
+               declared: Declared | None = None) -> Starlette:
     """The app. `lock`: the database was already prepared (and a SQLite file locked) by
     the caller (the `syncserver serve` command does it before it binds its port); without
-    it, the app's start-up does it, and releases the lock when the app stops."""
+    it, the app's start-up does it, and releases the lock when the app stops. `declared`:
+    the collections file, already read by the caller (without it: read here)."""
     settings = settings or Settings.from_sources()
     metrics = Metrics()
-    # Refused in the order they always were: the database URL, the policies, then auth.
+    # Refused in the order they always were: the database URL, the policies (the
+    # collections file's joined to the flags'), then auth.
     storage = open_storage(settings)
-    policies = policies_for(settings)
+    if declared is None:  # read once: the server's collections for its life
+        declared = declared_for(settings)
+    policies = policies_for(settings, declared)
     guard = Guard(settings, metrics)
-    service = SyncService(settings, storage, metrics, guard, policies)
+    service = SyncService(settings, storage, metrics, guard, policies, declared)
     live = LiveClients()  # devices on a WebSocket here: not nudged by Web Push
     webpush = WebPush(settings, storage, metrics, service.notifier, live)
 

@@ -206,6 +206,8 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from ..config.startup import check_tls
+    from ..core.collections_file import declared_for
+    from ..core.service import policies_for
     from ..storage.factory import prepare
     from ..transport.serving import GRACEFUL_SECONDS, GracefulServer, bind, tune_allocator
     from ..transport.timeouts import HeaderLimits, OpenConnections, protocols
@@ -216,6 +218,10 @@ def serve(settings: Settings) -> None:
     # the server says it serves: the certificate, the database (lock, path, permissions,
     # migrations), then the port.
     tune_allocator()
+    # The collections file, read once, and its policies against the flags': a setting's
+    # problem, found before anything is opened.
+    declared = declared_for(settings)
+    policies_for(settings, declared)
     check_tls(settings)
     capacity, warning = connection_capacity(settings)
     if warning:
@@ -226,7 +232,7 @@ def serve(settings: Settings) -> None:
     lock = prepare(settings, migrate=settings.migrate)
     try:
         sock = bind(settings.host, settings.port)
-        app = create_app(settings, lock=lock)
+        app = create_app(settings, lock=lock, declared=declared)
         # websockets-sansio: leaner per connection than the legacy implementation; no
         # per-message deflate: measured 3.6x memory per connection and slower fan-out for
         # small JSON frames. See docs/configuration.md.

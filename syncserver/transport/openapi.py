@@ -6,11 +6,14 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from ..config.settings import Settings
 from ..model.hlc import HLC_PATTERN, SERVER_NODE
-from ..model.mutations import ID_PATTERN, MAX_INT, SPACE_PATTERN
+from ..model.mutations import ID_PATTERN, MAX_APP_VERSION, MAX_INT, SPACE_PATTERN
 from ..model.version import PROTOCOL_VERSION, VERSION
 from .openapi_collections import COLLECTIONS_PATHS, COLLECTIONS_SCHEMAS
 from .openapi_spaces import SPACES_PATHS, spaces_schemas
 from .openapi_webpush import WEBPUSH_PATHS, WEBPUSH_SCHEMAS
+
+APP_VERSION = {"type": "integer", "minimum": 1, "maximum": MAX_APP_VERSION,
+               "description": "the writer's app schema version (docs/protocol.md); none: 1"}
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -72,7 +75,8 @@ SCHEMAS: dict[str, Any] = {
                        "data": {"type": ["object", "null"]},
                        "base_version": {"type": "integer", "minimum": 0, "maximum": MAX_INT},
                        "hlc": {"type": "string", "pattern": HLC_PATTERN.pattern,
-                               "description": "its node is the pushing client_id"}},
+                               "description": "its node is the pushing client_id"},
+                       "app_version": APP_VERSION},
     },
     "MutationResult": {
         "type": "object", "required": ["mid", "status"],
@@ -85,6 +89,11 @@ SCHEMAS: dict[str, Any] = {
                                  "the field the operation could not apply to"},
                        "found": {"type": "string", "description": "operation_type_mismatch: "
                                  "the JSON type the field holds"},
+                       "pointer": {"type": "string", "description": "schema_invalid: the "
+                                   "RFC 6901 JSON pointer of the failing place in the "
+                                   "record's data (\"\": the data itself)"},
+                       "error_id": {"type": "string", "description": "internal_error, "
+                                    "upgrade_failed: the server log's id of the failure"},
                        "record": {"oneOf": [{"$ref": "#/components/schemas/Record"},
                                             {"type": "null"}],
                                   "description": "the server's record; null when it "
@@ -190,6 +199,8 @@ def _push_request(max_mutations: int) -> dict[str, Any]:
         "type": "object", "required": ["client_id", "mutations"],
         "properties": {"client_id": {"$ref": "#/components/schemas/ClientId"},
                        "protocol": {"type": "integer", "enum": [1, 2], "default": 1},
+                       "app_version": {**APP_VERSION, "description": "the app version of "
+                                       "the mutations that state none"},
                        "mutations": {"type": "array", "maxItems": max_mutations,
                                      "items": {"$ref": "#/components/schemas/Mutation"}}},
     }
@@ -287,6 +298,9 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                                               "record it writes past "
                                               "SYNCSERVER_MAX_RECORD_BYTES "
                                               "(record_too_large)"),
+                              "422": _problem("the record it writes does not match its "
+                                              "collection's schema (schema_invalid, with "
+                                              "`pointer`)"),
                               "415": _problem("not sent as Content-Type: application/json"),
                               **_auth("auth on: the token cannot write the space"),
                               "503": _problem("storage unavailable (nothing stored): retry "

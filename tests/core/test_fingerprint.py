@@ -53,3 +53,23 @@ def test_a_rejected_mutation_is_fingerprinted_from_what_it_holds(
         raw["space"], raw["collection"], raw["id"], raw["op"], raw["base_version"],
         raw["hlc"], orjson.dumps(raw["data"]))
     assert parsed.fingerprint.hex() != PINNED[0][1]
+
+
+def test_a_stated_app_version_joins_the_fingerprint_and_an_unstated_one_does_not() -> None:
+    raw, pinned = PINNED[0]
+    assert parse_mutation(raw, 1 << 20).fingerprint.hex() == pinned  # none stated: as before
+    stated = parse_mutation({**raw, "app_version": 2}, 1 << 20)
+    from_body = parse_mutation(raw, 1 << 20, app_version=2)
+    assert isinstance(stated, Mutation) and isinstance(from_body, Mutation)
+    assert stated.fingerprint == from_body.fingerprint != bytes.fromhex(pinned)
+    assert stated.app_version == from_body.app_version == 2
+    assert stated.fingerprint == fingerprint(
+        raw["space"], raw["collection"], raw["id"], raw["op"], raw["base_version"],
+        raw["hlc"], stated.data_json, 2)
+    # the mutation's own app version wins over the body's
+    assert parse_mutation({**raw, "app_version": 2}, 1 << 20, app_version=3).fingerprint == \
+        stated.fingerprint
+    bad = parse_mutation({**raw, "app_version": "2"}, 1 << 20)
+    assert isinstance(bad, Rejection) and bad.fingerprint == fingerprint(
+        raw["space"], raw["collection"], raw["id"], raw["op"], raw["base_version"],
+        raw["hlc"], orjson.dumps(raw["data"]), "2")

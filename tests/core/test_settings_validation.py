@@ -34,6 +34,8 @@ BAD_TEXT = {
     "default_policy": ["newest"],
     "policies": ["todos", "todos=newest"],
     "resolvers": ["todos=resolve", "todos=no_such_module_here:resolve"],
+    "collections": ["/no/such/collections.toml", str(Path(__file__)),  # .py: no format
+                    str(Path(__file__).parent)],
     "ssl_certfile": [str(Path(__file__).parent / "no-such.pem"), str(Path(__file__).parent)],
     "ssl_keyfile": [str(Path(__file__).parent / "no-such.key")],
     "csp": ["", "default-src 'self'\nX-Injected: 1"],
