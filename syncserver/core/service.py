@@ -10,11 +10,13 @@ from typing import Any
 
 import orjson
 
+from ..collections.declared import Declared
 from ..config.metrics import Metrics
 from ..config.settings import Settings
 from ..guard.guard import Guard
 from ..guard.limits import FULL_RETRY_AFTER_SECONDS
 from ..guard.permissions import Access
+from ..guard.roles import Roles
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import SERVER_NODE, Clock
 from ..model.mutations import SPACE_PATTERN, parse_mutation, valid_client_id
@@ -74,7 +76,8 @@ def policies_for(settings: Settings) -> PolicyTable:
 
 class SyncService:
     def __init__(self, settings: Settings, storage: Storage, metrics: Metrics, guard: Guard,
-                 policies: PolicyTable | None = None) -> None:
+                 policies: PolicyTable | None = None, declared: Declared | None = None
+                 ) -> None:
         self.settings = settings
         self.storage = storage
         self.metrics = metrics
@@ -83,6 +86,10 @@ class SyncService:
         self.clock = Clock(settings.max_clock_drift_ms)
         self.cursors = CursorCodec(settings.secret.encode())
         self.policies = policies or policies_for(settings)
+        # The collections file (--collections), read once: what every part of the server
+        # that asks about declared collections reads.
+        self.declared = declared if declared is not None else settings.declared()
+        self.roles = Roles(self.declared)  # its role lists (guard/roles.py)
         # The collections whose new records a push counts (Web Push nudges): empty, and so
         # free on the push path, unless --webpush-notify-new declares some.
         self.notify = frozenset(settings.notify_new)
@@ -148,6 +155,8 @@ class SyncService:
         if sub is not None and self.owners.get(client_id, sub) != sub:
             raise client_of_another_user()
 
+        roles = self.roles.of(access)
+
         def parse_and_apply(txn: PushTransaction) -> BatchResult:
             # Parsing runs on the writer thread too: with the Python work of a push split
             # over two threads, GIL hand-offs cost more CPU than the overlap saved (measured:
@@ -156,7 +165,7 @@ class SyncService:
             return apply_batch(txn, client_id, items, self.clock, self.policies, max_record,
                                access.can_write if access is not None else None,
                                sub if sub is not None and self.owners.get(client_id) != sub
-                               else None, self.notify)
+                               else None, self.notify, sub, roles)
 
         result: BatchResult = await self.storage.write(parse_and_apply)
         if sub is not None and client_id not in self.owners:  # committed: remember it
@@ -288,7 +297,8 @@ class SyncService:
         answer, result = await self.storage.write(
             lambda txn: conflicts.resolve(txn, conflict_id, resolution, self.clock,
                                           self.settings.max_record_bytes,
-                                          self.settings.max_depth, access))
+                                          self.settings.max_depth, access,
+                                          self.roles if self.roles.writes else None))
         self._publish(result)
         return orjson.dumps(answer)
 

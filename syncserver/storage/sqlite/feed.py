@@ -49,7 +49,7 @@ def read_rows_between(conn: sqlite3.Connection, space: str, after: int,
                       upto: int) -> list[Row]:
     return conn.execute(
         "SELECT space, collection, id, version, seq, deleted, hlc, updated_at, data, meta, "
-        f"coalesce(change, {CHANGE_JSON}) FROM records WHERE space = ? AND seq > ? "
+        f"coalesce(change, {CHANGE_JSON}), owner FROM records WHERE space = ? AND seq > ? "
         "AND seq <= ? ORDER BY seq", (space, after, upto)).fetchall()
 
 
