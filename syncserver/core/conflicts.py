@@ -43,9 +43,9 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
     """`access` (auth on): a conflict of a space the token cannot read is not found (its id
     tells nothing); resolving needs write access to its space. The record written obeys
     `max_record_bytes` as a push's does (413 record_too_large: the conflict stays open).
-    `roles` (declared role lists): the resolution needs the role of the write it makes
-    (accepting the server's side: an update); the resolver owns a record the resolution
-    brings to life.
+    `roles` (declared role lists): a conflict of a record the token may not read is not
+    found either, and the resolution needs the role of the write it makes (accepting the
+    server's side: an update); the resolver owns a record the resolution brings to life.
 
     The conflict's entry is read first (a backend with concurrent writers locks it then):
     the space to lock is in it."""
@@ -71,7 +71,7 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
     else:
         op, data = "delete", None
     if roles is not None and access is not None:
-        _check_roles(roles, access, row, current, op)
+        _check_roles(roles, access, row, current, op, conflict_id)
     if resolution.get("accept") != "server":
         stamp = str(clock.now())
         version = current.version if current else 0
@@ -97,8 +97,12 @@ def resolve(txn: PushTransaction, conflict_id: int, resolution: dict[str, Any],
 
 
 def _check_roles(roles: Roles, access: Access, row: dict[str, Any],
-                 current: StoredRecord | None, op: str) -> None:
+                 current: StoredRecord | None, op: str, conflict_id: int) -> None:
     space, collection = row["space"], row["collection"]
+    readable = roles.readable(access, space)
+    if readable is not None and not readable.admits(collection,
+                                                    current.owner if current else None):
+        raise SyncError(ErrorCode.CONFLICT_NOT_FOUND, f"no conflict {conflict_id}")
     live = current is not None and not current.deleted
     denial = roles.denied(access, space, collection, operation_of(op, live),
                           current.owner if current else None)

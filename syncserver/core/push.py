@@ -170,7 +170,7 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
     `sub`: the pushing token's user (None: auth off), the owner of the records it creates.
     `roles` (declared collections with role lists, guard/roles.py): a mutation the token's
     roles may not apply is rejected `forbidden` and, as for a space, its result is NOT
-    stored.
+    stored; a record the token may not read is left out of its result.
 
     The batch's locks come first (storage/base.py, lock order): the client, then the
     spaces of its mutations (a forbidden one writes nothing and is not locked)."""
@@ -372,6 +372,9 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
                       message=f"record {m.id} is at version {version}, the mutation was "
                               f"based on version {m.base_version}; the server's record won",
                       record=record.wire() if record else None, resolution=resolution)
+    if batch.roles is not None and record is not None and not batch.roles.may_read(
+            m.space, m.collection, record.owner):
+        del result["record"]  # the token may not read it: its roles (guard/roles.py)
     batch.count(decision.status if decision.status != "open" else "conflict")
     if decision.conflicted:
         outcome = {**resolution, "status": result["status"],

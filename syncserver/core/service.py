@@ -23,6 +23,7 @@ from ..model.mutations import SPACE_PATTERN, parse_mutation, valid_client_id
 from ..model.policies import Policy, PolicyTable
 from ..storage import epoch
 from ..storage.base import Fanout, Page, PushTransaction, SpaceHead, Storage
+from ..storage.reading import Readable
 from . import conflicts
 from .cursor import CursorCodec
 from .notifier import Notifier
@@ -183,26 +184,28 @@ class SyncService:
 
     async def changes(self, space: str, cursor: str | None, limit: int,
                       collections: list[str] | None, wait: float = 0.0,
-                      sub: str | None = None, room_wait: float | None = None
-                      ) -> ChangesPage:
+                      sub: str | None = None, room_wait: float | None = None,
+                      readable: Readable | None = None) -> ChangesPage:
         """A page of the feed, charged to the page pool: the caller gives `held` back once
         the client took the page. `wait` > 0: a long-poll, held for `sub`'s connections
         (429 too_many_connections at its limit) and the server's (a plain pull when full).
         `room_wait`: the longest wait for room in the pool (an HTTP pull answers 503
-        server_busy past it); None: as long as it takes."""
+        server_busy past it); None: as long as it takes. `readable`: what the reader's
+        roles leave it of the space (`reading`; None: everything)."""
         since = self.cursors.decode(space, cursor)
         wait = min(max(wait, 0.0), self.settings.max_wait)
         if wait <= 0:
-            return await self._changes(space, since, limit, collections, 0.0, room_wait)
+            return await self._changes(space, since, limit, collections, 0.0, room_wait,
+                                       readable)
         if sub is not None and not self.guard.user_connections.enter(sub):
             raise self.guard.connection_refused()
         try:
             if not self.guard.long_polls.enter():  # full: answered as a plain pull
                 return await self._changes(space, since, limit, collections, 0.0,
-                                           room_wait)
+                                           room_wait, readable)
             try:
                 return await self._changes(space, since, limit, collections, wait,
-                                           room_wait)
+                                           room_wait, readable)
             finally:
                 self.guard.long_polls.leave()
         finally:
@@ -228,9 +231,15 @@ class SyncService:
                             "them yet (SYNCSERVER_MAX_PAGES_IN_FLIGHT_BYTES): retry later",
                             retry_after=FULL_RETRY_AFTER_SECONDS) from None
 
+    def reading(self, access: Access | None, space: str,
+                collections: list[str] | None) -> Readable | None:
+        """What `access` may be sent of `space` (None: everything), or 403 forbidden for a
+        `collections` filter naming a collection its roles hide (guard/roles.py)."""
+        return self.roles.reading(access, space, collections)
+
     async def _changes(self, space: str, since: int, limit: int,
                        collections: list[str] | None, wait: float,
-                       room_wait: float | None) -> ChangesPage:
+                       room_wait: float | None, readable: Readable | None) -> ChangesPage:
         deadline = time.monotonic() + wait
         while True:
             # Only a long-poll takes the space's wake-up event, and gives it back when done
@@ -244,7 +253,7 @@ class SyncService:
                 else:
                     async with self.guard.reading:
                         page, head = await self.storage.changes(space, since, limit,
-                                                                collections, taken)
+                                                                collections, taken, readable)
                 if since > head.seq:
                     raise SyncError(ErrorCode.RESYNC_REQUIRED,
                                     f"the cursor is ahead of space {space!r} (at {head.seq}): "
@@ -281,11 +290,21 @@ class SyncService:
     async def list_conflicts(self, filters: dict[str, str], after: int, limit: int,
                              access: Access | None = None) -> bytes:
         spaces = None
+        restricted: dict[str, Readable] = {}  # spaces whose records the roles hide some of
         if access is not None:  # scoped in the query to the spaces the token reads
             if filters.get("space"):
                 access.require_read(filters["space"])
+                self.roles.reading(access, filters["space"],
+                                   [filters["collection"]] if filters.get("collection")
+                                   else None)
             spaces = access.readable()
-        rows = await self.storage.conflicts(filters, after, limit + 1, spaces)
+            if self.roles.reads:
+                for space in spaces:
+                    readable = self.roles.readable(access, space)
+                    if readable is not None:
+                        restricted[space] = readable
+        rows = await self.storage.conflicts(filters, after, limit + 1, spaces,
+                                            restricted or None)
         more = len(rows) > limit
         rows = rows[:limit]
         return orjson.dumps({"conflicts": [conflicts.wire(r) for r in rows], "more": more,
@@ -298,7 +317,8 @@ class SyncService:
             lambda txn: conflicts.resolve(txn, conflict_id, resolution, self.clock,
                                           self.settings.max_record_bytes,
                                           self.settings.max_depth, access,
-                                          self.roles if self.roles.writes else None))
+                                          self.roles if self.roles.reads or self.roles.writes
+                                          else None))
         self._publish(result)
         return orjson.dumps(answer)
 

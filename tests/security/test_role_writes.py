@@ -162,8 +162,8 @@ def test_the_change_on_the_feed_does_not_say_who_owns_the_record(rs: RoleServer)
 
 def test_resolving_a_conflict_needs_the_role_of_its_write(rs: RoleServer):
     """`notes`: manual conflicts, read by owners and auditors, updated by owners and
-    editors. An auditor reads the conflict but may not resolve it with a write; the owner
-    resolves it."""
+    editors. An auditor reads the conflict but may not resolve it with a write; an editor
+    who may not read it does not find it; the owner resolves it."""
     space, alice = fresh(), fresh("alice")
     a = rs.token(alice, {space: "rw"})
     rs.push(a, fresh("c"), [put(1, space, "notes", "n1")])
@@ -179,7 +179,9 @@ def test_resolving_a_conflict_needs_the_role_of_its_write(rs: RoleServer):
     auditor = resolve(rs.token(fresh("aud"), {space: "rw"}, ["auditor"]))
     assert auditor.status_code == 403, auditor.text
     assert auditor.json()["collection"] == "notes" and auditor.json()["operation"] == "update"
-    assert rs.record(space, "notes", "n1")["version"] == 1  # it wrote nothing
+    editor = resolve(rs.token(fresh("ed"), {space: "rw"}, ["editor"]))
+    assert editor.status_code == 404 and editor.json()["code"] == "conflict_not_found"
+    assert rs.record(space, "notes", "n1")["version"] == 1  # neither wrote anything
     owner = resolve(a)
     assert owner.status_code == 200, owner.text
     assert rs.record(space, "notes", "n1")["data"] == {"title": "settled"}
