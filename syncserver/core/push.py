@@ -98,7 +98,7 @@ class RecordWriter:
         flag = 1 if deleted else 0  # an int: records.Row
         row = (space, collection, record_id, version, seq, flag, hlc, now, data, meta,
                change_json(space, collection, record_id, version, seq, flag, hlc, now,
-                           data), owner)
+                           data), owner or "")  # "": records.OWNER
         self.rows[key] = row
         self.txn.write_row(key, row)
         self.heads[space] = seq

@@ -36,8 +36,12 @@ DATA: Final = 8
 META: Final = 9
 CHANGE: Final = 10  # the change as the feed sends it (change_json)
 # The `sub` of the token that created the record (migration 0010): the role "owner" of the
-# declared collections (guard/roles.py); None with auth off and for records written before.
-# Never sent: a change does not say who wrote it.
+# declared collections (guard/roles.py); nobody's with auth off and for records written
+# before: NULL in the database (None as read back), "" in a row a push writes, which the
+# INSERT stores as NULL. sqlite3 binds a str directly but looks None up among its adapters
+# (a failed attribute lookup and its exception message): 4,000 instructions per new record
+# (load.instructions push-new, --auth none: 113,284 -> 117,333). Never sent: a change does
+# not say who wrote it.
 OWNER: Final = 11
 RecordKey = tuple[str, str, str]  # (space, collection, id)
 

@@ -214,8 +214,10 @@ def upsert_sql(rows: int) -> str:
     # keeps a record's and gives a re-created one its new creator's).
     def row(i: int) -> str:
         first = 3 + _ROW_VALUES * i
-        values = ",".join(f"?{first + k}" for k in range(_ROW_VALUES))
-        return f"(?1,?2,{values},length(CAST(?{first + _CHANGE_VALUE} AS BLOB)))"
+        values = ",".join(f"?{first + k}" for k in range(_ROW_VALUES - 1))
+        owner = first + _ROW_VALUES - 1  # "" for nobody: records.OWNER
+        return (f"(?1,?2,{values},nullif(?{owner},''),"
+                f"length(CAST(?{first + _CHANGE_VALUE} AS BLOB)))")
     return (f"INSERT INTO records ({RECORD_COLUMNS}, change_size) "
             f"VALUES {','.join(row(i) for i in range(rows))} "
             "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
