@@ -282,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     if given[:1] == ["idle"]:  # idle WebSockets and their memory (load/idle.py)
         from load import idle
         return idle.main(given[1:])
+    if given[:1] == ["validators"]:  # what validating a record costs (load/validators.py)
+        from load import validators
+        return validators.main(given[1:])
     console = Console(stderr=True, soft_wrap=True)
     settings, args = parse_args(argv)
     problem = validate(settings, args)

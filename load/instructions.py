@@ -40,25 +40,27 @@ WORKLOADS = ("push-new", "push-mixed", "feed")
 DATA = {"title": "x" * 120, "done": False, "n": 0, "tags": ["a", "b"]}  # ~200 bytes as JSON
 
 
-def batches(mixed: bool, count: int, client: str = "bench") -> Iterator[bytes]:
-    """Push bodies: new records only, or new records plus patches and deletes of the
-    records the previous batch created (at version 1, so each applies)."""
+def batches(mixed: bool, count: int, client: str = "bench", data: dict[str, Any] = DATA,
+            size: int = 500, space: str = "s0") -> Iterator[bytes]:
+    """Push bodies: new records only (`size` a batch, each `data` with its own "n"), or new
+    records plus patches and deletes of the records the previous batch created (at version
+    1, so each applies)."""
     mid, rid = 0, 0
     previous: list[str] = []
     stamp_ms = int(time.time() * 1000) - 3_600_000
     for number in range(count):
         mutations: list[dict[str, Any]] = []
         created: list[str] = []
-        for i in range(350 if mixed and number else 500):
+        for i in range(350 if mixed and number else size):
             mid, rid = mid + 1, rid + 1
             created.append(f"r{rid}")
-            mutations.append({"mid": mid, "space": "s0", "collection": "todos",
+            mutations.append({"mid": mid, "space": space, "collection": "todos",
                               "id": f"r{rid}", "op": "put", "base_version": 0,
                               "hlc": f"{stamp_ms + mid:013d}:00000:{client}",
-                              "data": {**DATA, "n": i}})
+                              "data": {**data, "n": i}})
         for j, target in enumerate(previous[:150] if mixed else []):
             mid += 1
-            change: dict[str, Any] = {"mid": mid, "space": "s0", "collection": "todos",
+            change: dict[str, Any] = {"mid": mid, "space": space, "collection": "todos",
                                       "id": target, "base_version": 1,
                                       "hlc": f"{stamp_ms + mid:013d}:00000:{client}"}
             if j < 125:
@@ -68,6 +70,27 @@ def batches(mixed: bool, count: int, client: str = "bench") -> Iterator[bytes]:
             mutations.append(change)
         previous = created
         yield orjson.dumps({"client_id": client, "mutations": mutations})
+
+
+def callgrind_control(flag: str, pid: int) -> None:
+    """`callgrind_control -z` (zero the counters) or `-d` (dump them) of a process."""
+    subprocess.run(["callgrind_control", flag, str(pid)], check=True, capture_output=True)
+
+
+def latest_dump(workdir: str) -> str:
+    """The path of the dump callgrind_control -d wrote last (--callgrind-out-file in workdir
+    as callgrind.%p: its dumps are callgrind.PID.N)."""
+    dumps = [f for f in os.listdir(workdir) if f.startswith("callgrind.") and f.count(".") == 2]
+    return os.path.join(workdir, max(dumps, key=lambda name: int(name.rsplit(".", 1)[1])))
+
+
+def dump_instructions(path: str) -> int:
+    """The instructions a callgrind dump counted."""
+    with open(path) as dump:
+        for line in dump:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise SystemExit("callgrind wrote no totals")
 
 
 class Server:
@@ -113,22 +136,14 @@ class Server:
         return data
 
     def control(self, flag: str) -> None:
-        subprocess.run(["callgrind_control", flag, str(self.proc.pid)], check=True,
-                       capture_output=True)
+        callgrind_control(flag, self.proc.pid)
 
     def dump(self) -> str:
-        """The path of the dump callgrind_control -d wrote last."""
-        dumps = [f for f in os.listdir(self.workdir) if f.startswith("callgrind.")
-                 and f.count(".") == 2]
-        return os.path.join(self.workdir, sorted(dumps)[-1])
+        return latest_dump(self.workdir)
 
     def instructions(self) -> int:
         """Instructions since the last zeroing, from the dump callgrind_control -d wrote."""
-        with open(self.dump()) as dump:
-            for line in dump:
-                if line.startswith(("summary:", "totals:")):
-                    return int(line.split()[1])
-        raise SystemExit("callgrind wrote no totals")
+        return dump_instructions(self.dump())
 
     def stop(self) -> None:
         self.proc.terminate()

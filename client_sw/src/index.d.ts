@@ -258,7 +258,14 @@ export interface ManySpacesOptions extends SyncClientCommonOptions {
 }
 export type SyncClientOptions = OneSpaceOptions | ManySpacesOptions;
 
-export declare class Collection<T extends Record<string, unknown> = Record<string, any>> {
+/**
+ * The record types of the declared collections, by name: empty here, filled in by the
+ * declarations `syncserver types` writes (docs/collections-cli.md), which type
+ * `collection(name)` for the names it lists.
+ */
+export interface CollectionTypes {}
+
+export declare class Collection<T extends object = Record<string, any>> {
   readonly name: string;
   put(id: string, data: T): Promise<LocalRecord<T> | null>;
   /** RFC 7396 merge patch: null removes a field; a top-level field may be a commutative operation */
@@ -293,7 +300,8 @@ export declare class Space {
   /** this space's status: the client's trouble (offline, unreachable, server-busy), else its own subscription and queued writes */
   readonly status: SyncStatus;
   /** reads and writes in this space; writes to a read-only or revoked space throw a SpaceError (`forbidden`) */
-  collection<T extends Record<string, unknown> = Record<string, any>>(name: string): Collection<T>;
+  collection<K extends keyof CollectionTypes>(name: K): Collection<CollectionTypes[K]>;
+  collection<T extends object = Record<string, any>>(name: string): Collection<T>;
   /** this space's writes still waiting for the server */
   pending(): Promise<number>;
   /** `status`: this space's; `change`, `conflict`, `merged`, `rejected`, `resync`, `space-added`, `space-revoked`: those about this space; others: the client's */
@@ -315,7 +323,8 @@ export declare class SyncClient {
   /** one space the client follows (a SpaceError `not_followed` for any other) */
   space(name: string): Space;
   /** a collection of the one space of a client made with `space`; a client of many spaces throws a TypeError (use space(name).collection()) */
-  collection<T extends Record<string, unknown> = Record<string, any>>(name: string): Collection<T>;
+  collection<K extends keyof CollectionTypes>(name: K): Collection<CollectionTypes[K]>;
+  collection<T extends object = Record<string, any>>(name: string): Collection<T>;
   /** a client made with a `spaces` list: follow one more space (subscribed and synced) */
   follow(name: string): Promise<void>;
   /** a client made with a `spaces` list: stop following a space; its local data stays, its queued writes still go out */

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ..collections.declared import Declared
+from ..collections.declared import NONE_DECLARED, Declared, load_collections
 from ..config.metrics import Metrics
 from ..config.settings import Settings
 from ..guard.guard import Guard
@@ -21,7 +21,7 @@ from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import SERVER_NODE, Clock
 from ..model.mutations import SPACE_PATTERN, parse_mutation, valid_client_id
 from ..model.policies import Policy, PolicyTable
-from ..storage import epoch
+from ..storage import epoch, in_force
 from ..storage.base import Fanout, Page, PushTransaction, SpaceHead, Storage
 from ..storage.reading import Readable
 from . import conflicts
@@ -77,8 +77,7 @@ def policies_for(settings: Settings) -> PolicyTable:
 
 class SyncService:
     def __init__(self, settings: Settings, storage: Storage, metrics: Metrics, guard: Guard,
-                 policies: PolicyTable | None = None, declared: Declared | None = None
-                 ) -> None:
+                 policies: PolicyTable | None = None) -> None:
         self.settings = settings
         self.storage = storage
         self.metrics = metrics
@@ -87,15 +86,16 @@ class SyncService:
         self.clock = Clock(settings.max_clock_drift_ms)
         self.cursors = CursorCodec(settings.secret.encode())
         self.policies = policies or policies_for(settings)
-        # The collections file (--collections), read once: what every part of the server
-        # that asks about declared collections reads.
-        self.declared = declared if declared is not None else settings.declared()
-        self.roles = Roles(self.declared)  # its role lists (guard/roles.py)
         # The collections whose new records a push counts (Web Push nudges): empty, and so
         # free on the push path, unless --webpush-notify-new declares some.
         self.notify = frozenset(settings.notify_new)
         self.owners: dict[str, str] = {}  # client id -> sub, as committed (bindings last)
         self.fanout: Fanout | None = None  # changes committed by other instances (PostgreSQL)
+        # The collections file (--collections; none: every collection open), checked
+        # whole when the settings were.
+        self.declared: Declared = (load_collections(settings.collections)
+                                   if settings.collections else NONE_DECLARED)
+        self.roles = Roles(self.declared)  # its role lists (guard/roles.py)
 
     async def start(self) -> None:
         self.guard.start()
@@ -104,6 +104,7 @@ class SyncService:
         await self.guard.load_secrets(self.storage)
         epochs = await self.storage.write(epoch.load_or_create)
         self.cursors = CursorCodec(secret, epochs.current, epochs.legacy)
+        await self.storage.write(lambda txn: in_force.record(txn, self.declared))
         self.fanout = self.storage.fanout(self.notifier, self.metrics,
                                           self.settings.fanout_catchup_interval,
                                           self.settings.max_batch_mutations)

@@ -1,4 +1,5 @@
-"""The `syncserver` command: serve, migrate, compact."""
+"""The `syncserver` command: serve, migrate, compact, and the operator's other commands
+(`collections check`: collections_check.py; `types`: typescript.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..config.setting_kinds import SettingError, is_postgresql, mask_password
 from ..config.settings import HIDDEN, Resolved, Settings, env_name, flag_name, kind_of
 from ..config.startup import StartupError
 from ..model.version import describe
+from . import collections_check, typescript
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
 UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
@@ -100,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="only open (manual, awaiting the app) or resolved conflicts")
     conflicts.add_argument("--limit", type=_positive, default=100,
                            help="how many rows at most")
+    _add_settings(collections_check.add_parser(sub), {"db", "postgres_pool_size"})
+    _add_settings(typescript.add_parser(sub), {"collections"})
     return parser
 
 
@@ -437,6 +441,10 @@ def run_command(args: argparse.Namespace, settings: Settings, sources: dict[str,
         print_vapid()
     elif args.command in ("restore", "new-epoch"):
         change_epoch(settings, args)
+    elif args.command == "collections":
+        raise SystemExit(collections_check.run(settings, args))
+    elif args.command == "types":
+        typescript.write(settings, args.output)
 
 
 def print_vapid() -> None:

@@ -35,6 +35,7 @@ from .mutation_log import Entry, StoredResult
 from .push_subscriptions import PushSubscriptionRow
 from .reading import MERGED_RANGES_MAX as MERGED_RANGES_MAX  # (its old home)
 from .reading import Readable
+from .record_scan import ScannedRecord
 
 T = TypeVar("T")
 
@@ -197,6 +198,14 @@ class Storage(Protocol):
     async def meta(self, key: str) -> str | None:
         """A value of the key-value table (PushTransaction.get_meta), read without
         writing (`syncserver token --dev` reads the dev secret beside a running server)."""
+
+    async def scan_records(self, collections: list[str], after: RecordKey, limit: int
+                           ) -> list[ScannedRecord]:
+        """Up to `limit` live records of `collections` with a key after `after`
+        (record_scan.START: from the first), in key order; reads only (record_scan.py)."""
+
+    async def count_records(self, collections: list[str]) -> int:
+        """How many live records `collections` hold."""
 
     async def conflicts(self, filters: dict[str, str], after: int, limit: int,
                         spaces: list[str] | None = None,

@@ -26,12 +26,14 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from ...config.metrics import Metrics
-from ...model.records import Row
+from ...model.records import RecordKey, Row
+from .. import record_scan
 from ..base import CompactStats, LocalNotifier, Page, SpaceHead
 from ..failures import StorageError, StorageUnavailable, unavailable
 from ..health import HealthRecord, StorageFailure
 from ..push_subscriptions import PushSubscriptionStore
 from ..reading import Dialect, Readable, conflicts_restriction
+from ..record_scan import ScannedRecord
 from . import compact, feed
 from .failures import Contention, translate
 from .fanout import Fanout
@@ -250,6 +252,13 @@ class PostgresStorage(PushSubscriptionStore):
 
     async def heads(self, spaces: list[str]) -> dict[str, int]:
         return await self._read(feed.heads_now, spaces)
+
+    async def scan_records(self, collections: list[str], after: RecordKey, limit: int
+                           ) -> list[ScannedRecord]:
+        return await self._read(record_scan.scan_page, collections, after, limit)
+
+    async def count_records(self, collections: list[str]) -> int:
+        return await self._read(record_scan.count, collections)
 
     async def written_spaces(self, limit: int) -> dict[str, int]:
         return await self._read(feed.written_spaces_now, limit)

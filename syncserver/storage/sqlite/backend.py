@@ -18,13 +18,15 @@ from typing import Any, TypeVar
 
 from ...config.metrics import Metrics
 from ...model import recordmeta
-from ...model.records import CREATED_META, Row
+from ...model.records import CREATED_META, RecordKey, Row
+from .. import record_scan
 from ..base import CompactStats, LocalNotifier, Page, SpaceHead
 from ..checkpoint import RESTART_FRAMES, Checkpointer
 from ..failures import StorageUnavailable, TransactionLost, unavailable
 from ..health import HealthRecord, StorageFailure
 from ..push_subscriptions import PushSubscriptionStore
 from ..reading import Readable
+from ..record_scan import ScannedRecord
 from . import feed, pages
 from .failures import translate
 from .feed import CHANGE_JSON  # noqa: F401 (migration 0004 imports it from here)
@@ -351,6 +353,13 @@ class SQLiteStorage(PushSubscriptionStore):
 
     async def heads(self, spaces: list[str]) -> dict[str, int]:
         return await self._read(feed.read_heads, spaces)
+
+    async def scan_records(self, collections: list[str], after: RecordKey, limit: int
+                           ) -> list[ScannedRecord]:
+        return await self._read(record_scan.scan_page, collections, after, limit)
+
+    async def count_records(self, collections: list[str]) -> int:
+        return await self._read(record_scan.count, collections)
 
     async def written_spaces(self, limit: int) -> dict[str, int]:
         return await self._read(feed.read_written_spaces, limit)
