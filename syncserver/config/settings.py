@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
+from ..collections.declared import NONE_DECLARED, Declared, load_collections
 from .setting_kinds import (
     DEFAULT_CSP,
     Choice,
@@ -324,13 +325,26 @@ class Settings:
 
     def check_auth(self) -> None:
         """The server can verify tokens, or was told explicitly not to (serve only: the
-        other commands verify none)."""
+        other commands verify none); and roles, if the collections file asks for any, can
+        be checked."""
+        if self.auth == "none" and self.collections and self.declared().restricted():
+            raise SettingError(
+                f"--collections {self.collections} gives some collection roles (a read, "
+                "create, update or delete list other than [\"*\"]), but --auth none / "
+                "SYNCSERVER_AUTH=none has no tokens to check them against: every user would "
+                "pass or none would. Turn auth on (--jwt-secret or --jwks, or --dev on your "
+                "own machine), or make every role list [\"*\"]")
         if self.auth == "jwt" and not (self.jwt_secret or self.jwks or self.dev):
             raise SettingError(
                 "auth is on (the default) but there is no key to verify tokens: set "
                 "--jwt-secret / SYNCSERVER_JWT_SECRET (HS256) or --jwks / SYNCSERVER_JWKS "
                 "(RS256, ES256); or, on your own machine, `syncserver serve --dev`; or, behind "
                 "an auth proxy of your own, `--auth none` / SYNCSERVER_AUTH=none")
+
+    def declared(self) -> Declared:
+        """The collections file, read and checked (NONE_DECLARED without one: every
+        collection open, as before). Read again at each call: hold on to the answer."""
+        return load_collections(self.collections) if self.collections else NONE_DECLARED
 
     @property
     def webpush(self) -> bool:

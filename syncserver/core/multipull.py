@@ -8,7 +8,9 @@ storage call, so that a quiet space (nothing after its cursor) costs no read of 
 most spaces of a catch-up are quiet.
 
 A space's failure is its own entry, never the request's: a space the token cannot read, a
-bad cursor, a cursor that needs a resync. One revoked space does not keep a client from
+`collections` filter naming a collection its roles hide there, a bad cursor, a cursor that
+needs a resync. What the roles leave the reader of a space is read in SQL, as by a page of
+GET /v1/changes (storage/reading.py). One revoked space does not keep a client from
 catching up on the others.
 
 No long-poll here: the WebSocket is the live path.
@@ -24,6 +26,7 @@ import orjson
 from ..guard.limits import FULL_RETRY_AFTER_SECONDS
 from ..guard.permissions import Access, forbidden_space
 from ..model.errors import ErrorCode, SyncError
+from ..storage.reading import Readable
 from .service import ChangesPage, SyncService
 
 
@@ -50,7 +53,10 @@ class MultiPage:
 
 def failure(error: SyncError) -> bytes:
     """A space's entry for its failure; a resync's says the cursor to start over from."""
-    entry: dict[str, object] = {"error": {"code": error.code.value, "detail": error.detail}}
+    problem: dict[str, object] = {"code": error.code.value, "detail": error.detail}
+    if "collection" in error.extra:  # a filter naming a collection the roles hide
+        problem["collection"] = error.extra["collection"]
+    entry: dict[str, object] = {"error": problem}
     if error.code is ErrorCode.RESYNC_REQUIRED:
         entry["cursor"] = ""
     return orjson.dumps(entry)
@@ -62,11 +68,15 @@ async def pull(service: SyncService, request: PullRequest, access: Access | None
     wait for room in the page pool (503 server_busy past it)."""
     answer = MultiPage()
     since: dict[str, int] = {}  # the spaces to answer with a page, and their cursors
+    readable: dict[str, Readable] = {}  # what the reader's roles leave it, where restricted
     for space, cursor in request.cursors.items():
         answer.entries[space] = b""  # its place, in the order asked
         try:
             if access is not None and not access.can_read(space):
                 raise forbidden_space(space)
+            restricted = service.reading(access, space, request.collections)
+            if restricted is not None:
+                readable[space] = restricted
             since[space] = service.cursors.decode(space, cursor)
         except SyncError as exc:  # bad_cursor, resync_required (another epoch)
             answer.entries[space] = failure(exc)
@@ -81,12 +91,13 @@ async def pull(service: SyncService, request: PullRequest, access: Access | None
         else:
             busy.append(space)
     if busy:
-        await _read(service, request, busy, since, answer, room_wait)
+        await _read(service, request, busy, since, readable, answer, room_wait)
     return answer
 
 
 async def _read(service: SyncService, request: PullRequest, busy: list[str],
-                since: dict[str, int], answer: MultiPage, room_wait: float | None) -> None:
+                since: dict[str, int], readable: dict[str, Readable], answer: MultiPage,
+                room_wait: float | None) -> None:
     """Pages of the `busy` spaces into `answer`, in order, until the budget is spent; the
     spaces it did not reach keep their cursor, with `more`."""
     taken = await _room(service, room_wait)
@@ -99,7 +110,7 @@ async def _read(service: SyncService, request: PullRequest, busy: list[str],
             async with service.guard.reading:
                 page, head = await service.storage.changes(
                     space, since[space], request.limit - count, request.collections,
-                    taken - used)
+                    taken - used, readable.get(space))
             if 0 < since[space] < head.horizon:
                 answer.entries[space] = failure(SyncError(
                     ErrorCode.RESYNC_REQUIRED, f"the cursor is behind the compaction horizon "

@@ -14,7 +14,8 @@ from functools import cached_property
 
 import orjson
 
-from ..model.records import CHANGE, COLLECTION, ID, SEQ, Row
+from ..model.records import CHANGE, COLLECTION, ID, OWNER, SEQ, Row
+from ..storage.reading import Readable
 
 
 @dataclass
@@ -23,7 +24,7 @@ class Published:
     prev: int
     head: int
     rows: list[Row]  # in write order; a record written twice in the batch appears twice
-    _rendered: dict[frozenset[str] | None, str | None] = field(default_factory=dict)
+    _rendered: dict[object, str | None] = field(default_factory=dict)
     # What a transport makes of this batch once for all its subscribers, by its own key
     # (the WebSocket's encoded frame per collection filter: transport/ws/wire.py).
     shared: dict[object, object] = field(default_factory=dict)
@@ -38,29 +39,42 @@ class Published:
         return sorted(latest.values(), key=lambda r: r[SEQ])
 
     @cached_property
+    def touched(self) -> frozenset[str]:
+        """The collections the batch wrote: a reader whose roles hide none of them is sent
+        what a reader without roles is (wire.py shares that frame)."""
+        return frozenset(r[COLLECTION] for r in self.rows)
+
+    @cached_property
     def size(self) -> int:
         """Bytes of the batch's changes: what a subscriber holding it pending keeps alive."""
         return sum(len(r[CHANGE]) for r in self.rows)
 
-    def matching(self, collections: frozenset[str] | None) -> list[Row]:
-        """The batch's records a subscriber with this collection filter is sent."""
-        if collections is None:
-            return self.records
-        return [r for r in self.records if r[COLLECTION] in collections]
+    def matching(self, collections: frozenset[str] | None,
+                 readable: Readable | None = None) -> list[Row]:
+        """The batch's records a subscriber with this collection filter is sent, of those
+        its roles let it read (`readable`; None: all)."""
+        rows = self.records if collections is None else \
+            [r for r in self.records if r[COLLECTION] in collections]
+        if readable is None:
+            return rows
+        return [r for r in rows if readable.admits(r[COLLECTION], r[OWNER])]
 
     def message(self, collections: frozenset[str] | None,
-                encode_cursor: Callable[[str, int], str]) -> str | None:
+                encode_cursor: Callable[[str, int], str],
+                readable: Readable | None = None) -> str | None:
         """The live `changes` frame for this batch, rendered once per collection filter
-        and shared by every subscriber (the fan-out hot path). None: nothing matches."""
-        if collections in self._rendered:
-            return self._rendered[collections]
-        changes = [r[CHANGE] for r in self.matching(collections)]  # as stored: JSON
+        (and what roles leave the reader, if they restrict it) and shared by every
+        subscriber alike (the fan-out hot path). None: nothing matches."""
+        key: object = collections if readable is None else (collections, readable)
+        if key in self._rendered:
+            return self._rendered[key]
+        changes = [r[CHANGE] for r in self.matching(collections, readable)]  # stored JSON
         text = None
         if changes:
             text = '{"type":"changes","space":%s,"changes":[%s],"cursor":%s,"more":false,' \
                 '"live":true}' % (orjson.dumps(self.space).decode(), ",".join(changes),
                                   orjson.dumps(encode_cursor(self.space, self.head)).decode())
-        self._rendered[collections] = text
+        self._rendered[key] = text
         return text
 
 

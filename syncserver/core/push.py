@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from ..guard.roles import TokenRoles
 from ..model import incidents
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import MS, NODE, Clock
@@ -66,6 +67,14 @@ def mark_duplicate(result: bytes) -> bytes:
     return result[:-1] + b',"duplicate":true}'
 
 
+def owner_after(current: StoredRecord | None, deleted: bool, sub: str | None) -> str | None:
+    """A record's owner after a write of `sub`'s: its creator, kept by every write but one
+    that brings it to life (a new record, a tombstone re-created), whose writer it is."""
+    if current is not None and (deleted or not current.deleted):
+        return current.owner
+    return sub
+
+
 class RecordWriter:
     """The one way a record's new state is written, whatever wrote it (a push's new record,
     a push's merged state, a conflict's resolution): the space's next seq, the change
@@ -83,14 +92,14 @@ class RecordWriter:
         self.rows: dict[RecordKey, Row | None] = {}  # None: loaded, no such record
 
     def write(self, key: RecordKey, version: int, deleted: bool, hlc: str, data: str,
-              meta: str) -> Row:
+              meta: str, owner: str | None) -> Row:
         space, collection, record_id = key
         seq = self.txn.next_seq(space)
         now = self.now_ms
         flag = 1 if deleted else 0  # an int: records.Row
         row = (space, collection, record_id, version, seq, flag, hlc, now, data, meta,
                change_json(space, collection, record_id, version, seq, flag, hlc, now,
-                           data))
+                           data), owner or "")  # "": records.OWNER
         self.rows[key] = row
         self.txn.write_row(key, row)
         self.heads[space] = seq
@@ -104,9 +113,12 @@ class RecordWriter:
 class _Batch:
     def __init__(self, txn: PushTransaction, client_id: str, clock: Clock,
                  policies: PolicyTable, max_record_bytes: int, notify: frozenset[str],
+                 sub: str | None, roles: TokenRoles | None,
                  admission: Admission | None = None) -> None:
         self.txn = txn
         self.admission = admission  # the collections file's checks (None: no file)
+        self.sub = sub  # the pushing token's user: the owner of the records it creates
+        self.roles = roles
         self.notify = notify  # the collections whose new records are counted
         self.policies = policies
         self.max_record_bytes = max_record_bytes
@@ -120,11 +132,14 @@ class _Batch:
         self.rows = self.writer.rows  # current state of the batch's records
         self.applied = 0  # counted apart from out.counts: it is the hot one
 
-    def record(self, key: RecordKey) -> StoredRecord | None:
+    def row(self, key: RecordKey) -> Row | None:
         if key not in self.rows:
             found = self.txn.load_rows([key])
             self.rows[key] = found.get(key)
-        row = self.rows[key]
+        return self.rows[key]
+
+    def record(self, key: RecordKey) -> StoredRecord | None:
+        row = self.row(key)
         return StoredRecord(*row) if row is not None else None
 
     def count(self, status: str) -> None:
@@ -142,6 +157,7 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
                 clock: Clock, policies: PolicyTable, max_record_bytes: int,
                 may_write: Callable[[str], bool] | None = None,
                 owner: str | None = None, notify: frozenset[str] = frozenset(),
+                sub: str | None = None, roles: TokenRoles | None = None,
                 admission: Admission | None = None) -> BatchResult:
     """`max_record_bytes` bounds a record's data after the mutation (parse_mutation bounds
     the mutation's own data; a patch or a set operation can grow a record past it).
@@ -154,6 +170,11 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
     to it, or refuse the whole batch if it is another user's, before anything is read.
 
     `notify`: the collections whose new records are counted in the result's `new`.
+
+    `sub`: the pushing token's user (None: auth off), the owner of the records it creates.
+    `roles` (declared collections with role lists, guard/roles.py): a mutation the token's
+    roles may not apply is rejected `forbidden` and, as for a space, its result is NOT
+    stored; a record the token may not read is left out of its result.
 
     `admission`: the checks of a declared collections file (core/admission.py); None: no
     file, every collection open and nothing validated.
@@ -175,7 +196,8 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
                          if isinstance(item, Mutation) and i not in forbidden))
     if owner is not None:
         bind_client(txn, client_id, owner)
-    batch = _Batch(txn, client_id, clock, policies, max_record_bytes, notify, admission)
+    batch = _Batch(txn, client_id, clock, policies, max_record_bytes, notify, sub, roles,
+                   admission)
     mids = [item.mid for i, item in enumerate(items)
             if item.mid is not None and i not in forbidden]
     if mids:
@@ -224,6 +246,8 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
         if isinstance(item, Rejection):
             result = rejected(mid, item.code, item.message, item.error_id)
             batch.count("rejected")
+        elif roles is not None and _denied(batch, roles, item):
+            continue  # answered, never stored: see the docstring
         else:
             head = heads.get(item.space)  # every record write moves its space's head
             try:
@@ -239,6 +263,21 @@ def apply_batch(txn: PushTransaction, client_id: str, items: list[Mutation | Rej
     if batch.applied:
         batch.out.counts["applied"] = batch.applied
     return batch.out
+
+
+def _denied(batch: _Batch, roles: TokenRoles, m: Mutation) -> bool:
+    """Whether the token's roles refuse `m` (its answer is then given, not stored)."""
+    denial = roles.denied(m, batch.row((m.space, m.collection, m.id)))
+    if denial is None:
+        return False
+    batch.out.results.append(orjson.dumps({
+        "mid": m.mid, "status": "rejected", "code": ErrorCode.FORBIDDEN.value,
+        "message": f"{denial.message}: the write was not stored, and is applied if pushed "
+                   "again with a token that has the role",
+        "collection": denial.collection,
+        "operation": denial.operation, "roles": list(denial.allowed)}))
+    batch.count("rejected")
+    return True
 
 
 def _failed(batch: _Batch, m: Mutation, exc: Exception, head: int | None) -> bytes:
@@ -281,7 +320,8 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
         # its stamp within the drift bound. The same outcome as decide() for it, without
         # the objects.
         batch.clock.saw(m.hlc)
-        row = batch.writer.write(key, 1, False, m.hlc, m.data_json.decode(), CREATED_META)
+        row = batch.writer.write(key, 1, False, m.hlc, m.data_json.decode(), CREATED_META,
+                                 batch.sub)
         if batch.notify and m.collection in batch.notify:  # none declared: one test
             batch.created(m.space, m.collection)
         batch.applied += 1
@@ -311,8 +351,9 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
             batch.count("rejected")
             return rejected(m.mid, ErrorCode.RECORD_TOO_LARGE, too_large)
         new = decision.state
-        record = StoredRecord(*batch.writer.write(key, new.version, new.deleted, new.hlc,
-                                                  data_json.decode(), meta_json.decode()))
+        record = StoredRecord(*batch.writer.write(
+            key, new.version, new.deleted, new.hlc, data_json.decode(), meta_json.decode(),
+            owner_after(current, new.deleted, batch.sub)))
         if current is None and not new.deleted and m.collection in batch.notify:
             batch.created(m.space, m.collection)  # a new record off the fast path
     if decision.status == "applied" and not clamped:  # the common answer, formatted directly
@@ -349,6 +390,9 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
                       message=f"record {m.id} is at version {version}, the mutation was "
                               f"based on version {m.base_version}; the server's record won",
                       record=record.wire() if record else None, resolution=resolution)
+    if batch.roles is not None and record is not None and not batch.roles.may_read(
+            m.space, m.collection, record.owner):
+        del result["record"]  # the token may not read it: its roles (guard/roles.py)
     batch.count(decision.status if decision.status != "open" else "conflict")
     if decision.conflicted:
         outcome = {**resolution, "status": result["status"],

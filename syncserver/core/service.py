@@ -16,6 +16,7 @@ from ..config.settings import Settings
 from ..guard.guard import Guard
 from ..guard.limits import FULL_RETRY_AFTER_SECONDS
 from ..guard.permissions import Access
+from ..guard.roles import Roles
 from ..model.errors import ErrorCode, SyncError
 from ..model.hlc import SERVER_NODE, Clock
 from ..model.mutations import (
@@ -28,6 +29,7 @@ from ..model.mutations import (
 from ..model.policies import Policy, PolicyTable
 from ..storage import epoch, in_force
 from ..storage.base import Fanout, Page, PushTransaction, SpaceHead, Storage
+from ..storage.reading import Readable
 from . import conflicts
 from .admission import Admission
 from .collections_file import join_declared
@@ -104,6 +106,7 @@ class SyncService:
         self.notify = frozenset(settings.notify_new)
         self.owners: dict[str, str] = {}  # client id -> sub, as committed (bindings last)
         self.fanout: Fanout | None = None  # changes committed by other instances (PostgreSQL)
+        self.roles = Roles(self.declared)  # its role lists (guard/roles.py)
 
     async def start(self) -> None:
         self.guard.start()
@@ -169,6 +172,8 @@ class SyncService:
         if sub is not None and self.owners.get(client_id, sub) != sub:
             raise client_of_another_user()
 
+        roles = self.roles.of(access)
+
         def parse_and_apply(txn: PushTransaction) -> BatchResult:
             # Parsing runs on the writer thread too: with the Python work of a push split
             # over two threads, GIL hand-offs cost more CPU than the overlap saved (measured:
@@ -177,7 +182,7 @@ class SyncService:
             return apply_batch(txn, client_id, items, self.clock, self.policies, max_record,
                                access.can_write if access is not None else None,
                                sub if sub is not None and self.owners.get(client_id) != sub
-                               else None, self.notify, self.admission)
+                               else None, self.notify, sub, roles, self.admission)
 
         result: BatchResult = await self.storage.write(parse_and_apply)
         if sub is not None and client_id not in self.owners:  # committed: remember it
@@ -195,26 +200,28 @@ class SyncService:
 
     async def changes(self, space: str, cursor: str | None, limit: int,
                       collections: list[str] | None, wait: float = 0.0,
-                      sub: str | None = None, room_wait: float | None = None
-                      ) -> ChangesPage:
+                      sub: str | None = None, room_wait: float | None = None,
+                      readable: Readable | None = None) -> ChangesPage:
         """A page of the feed, charged to the page pool: the caller gives `held` back once
         the client took the page. `wait` > 0: a long-poll, held for `sub`'s connections
         (429 too_many_connections at its limit) and the server's (a plain pull when full).
         `room_wait`: the longest wait for room in the pool (an HTTP pull answers 503
-        server_busy past it); None: as long as it takes."""
+        server_busy past it); None: as long as it takes. `readable`: what the reader's
+        roles leave it of the space (`reading`; None: everything)."""
         since = self.cursors.decode(space, cursor)
         wait = min(max(wait, 0.0), self.settings.max_wait)
         if wait <= 0:
-            return await self._changes(space, since, limit, collections, 0.0, room_wait)
+            return await self._changes(space, since, limit, collections, 0.0, room_wait,
+                                       readable)
         if sub is not None and not self.guard.user_connections.enter(sub):
             raise self.guard.connection_refused()
         try:
             if not self.guard.long_polls.enter():  # full: answered as a plain pull
                 return await self._changes(space, since, limit, collections, 0.0,
-                                           room_wait)
+                                           room_wait, readable)
             try:
                 return await self._changes(space, since, limit, collections, wait,
-                                           room_wait)
+                                           room_wait, readable)
             finally:
                 self.guard.long_polls.leave()
         finally:
@@ -240,9 +247,15 @@ class SyncService:
                             "them yet (SYNCSERVER_MAX_PAGES_IN_FLIGHT_BYTES): retry later",
                             retry_after=FULL_RETRY_AFTER_SECONDS) from None
 
+    def reading(self, access: Access | None, space: str,
+                collections: list[str] | None) -> Readable | None:
+        """What `access` may be sent of `space` (None: everything), or 403 forbidden for a
+        `collections` filter naming a collection its roles hide (guard/roles.py)."""
+        return self.roles.reading(access, space, collections)
+
     async def _changes(self, space: str, since: int, limit: int,
                        collections: list[str] | None, wait: float,
-                       room_wait: float | None) -> ChangesPage:
+                       room_wait: float | None, readable: Readable | None) -> ChangesPage:
         deadline = time.monotonic() + wait
         while True:
             # Only a long-poll takes the space's wake-up event, and gives it back when done
@@ -256,7 +269,7 @@ class SyncService:
                 else:
                     async with self.guard.reading:
                         page, head = await self.storage.changes(space, since, limit,
-                                                                collections, taken)
+                                                                collections, taken, readable)
                 if since > head.seq:
                     raise SyncError(ErrorCode.RESYNC_REQUIRED,
                                     f"the cursor is ahead of space {space!r} (at {head.seq}): "
@@ -293,11 +306,21 @@ class SyncService:
     async def list_conflicts(self, filters: dict[str, str], after: int, limit: int,
                              access: Access | None = None) -> bytes:
         spaces = None
+        restricted: dict[str, Readable] = {}  # spaces whose records the roles hide some of
         if access is not None:  # scoped in the query to the spaces the token reads
             if filters.get("space"):
                 access.require_read(filters["space"])
+                self.roles.reading(access, filters["space"],
+                                   [filters["collection"]] if filters.get("collection")
+                                   else None)
             spaces = access.readable()
-        rows = await self.storage.conflicts(filters, after, limit + 1, spaces)
+            if self.roles.reads:
+                for space in spaces:
+                    readable = self.roles.readable(access, space)
+                    if readable is not None:
+                        restricted[space] = readable
+        rows = await self.storage.conflicts(filters, after, limit + 1, spaces,
+                                            restricted or None)
         more = len(rows) > limit
         rows = rows[:limit]
         return orjson.dumps({"conflicts": [conflicts.wire(r) for r in rows], "more": more,
@@ -310,7 +333,9 @@ class SyncService:
             lambda txn: conflicts.resolve(txn, conflict_id, resolution, self.clock,
                                           self.settings.max_record_bytes,
                                           self.settings.max_depth, access,
-                                          self.admission))
+                                          self.admission,
+                                          self.roles if self.roles.reads or self.roles.writes
+                                          else None))
         self._publish(result)
         return orjson.dumps(answer)
 

@@ -147,11 +147,15 @@ class Verifier:
 
 
 def mint(secret: str, sub: str, spaces: dict[str, str], ttl_seconds: float,
-         issuer: str = "", audience: str = "") -> str:
-    """A development token (HS256, from the configured secret)."""
+         issuer: str = "", audience: str = "",
+         roles: dict[str, list[str]] | None = None) -> str:
+    """A development token (HS256, from the configured secret); `roles`: its `roles`
+    claim (permissions.py), none when empty."""
     now = int(time.time())
     claims: dict[str, Any] = {"sub": sub, "spaces": spaces, "iat": now,
                               "exp": now + max(1, int(ttl_seconds))}
+    if roles:
+        claims["roles"] = roles
     if issuer:
         claims["iss"] = issuer
     if audience:

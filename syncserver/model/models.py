@@ -62,6 +62,10 @@ class Record(SQLModel, table=True):
     # its size in bytes (UTF-8), computed by the INSERT from the change it binds: the feed's
     # byte budget counts these instead of reading every change's text (migration 0009)
     change_size: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # the sub of the token that created it (a put re-creating a tombstone: its new creator),
+    # the role "owner" of the declared collections; NULL with auth off and for records
+    # written before migration 0010
+    owner: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class MutationBatch(SQLModel, table=True):

@@ -21,7 +21,8 @@ from .hlc import node_of
 
 # deleted is 0 or 1 (SQLite hands back ints; a push writes ints too: sqlite3 binds an int
 # directly, where a bool goes through its adapter lookup, ~3,000 instructions per row).
-Row = tuple[str, str, str, int, int, int, str, int, "str | None", "str | None", str]
+Row = tuple[str, str, str, int, int, int, str, int, "str | None", "str | None", str,
+            "str | None"]
 # A Row's columns (the storage's column order): row[CHANGE] is typed str, row[SEQ] int.
 SPACE: Final = 0
 COLLECTION: Final = 1
@@ -34,6 +35,14 @@ UPDATED_AT: Final = 7
 DATA: Final = 8
 META: Final = 9
 CHANGE: Final = 10  # the change as the feed sends it (change_json)
+# The `sub` of the token that created the record (migration 0010): the role "owner" of the
+# declared collections (guard/roles.py); nobody's with auth off and for records written
+# before: NULL in the database (None as read back), "" in a row a push writes, which the
+# INSERT stores as NULL. sqlite3 binds a str directly but looks None up among its adapters
+# (a failed attribute lookup and its exception message): 4,000 instructions per new record
+# (load.instructions push-new, --auth none: 113,284 -> 117,333). Never sent: a change does
+# not say who wrote it.
+OWNER: Final = 11
 RecordKey = tuple[str, str, str]  # (space, collection, id)
 
 # The meta (merge.py, recordmeta.py) of a record as a put created it: every field, and the
@@ -70,6 +79,7 @@ class StoredRecord:
         "hlc",
         "id",
         "meta",
+        "owner",
         "seq",
         "space",
         "updated_at",
@@ -78,7 +88,8 @@ class StoredRecord:
 
     def __init__(self, space: str, collection: str, record_id: str, version: int, seq: int,
                  deleted: int, hlc: str, updated_at: int, data: str | None,
-                 meta: str | None = None, _change: str | None = None) -> None:
+                 meta: str | None = None, _change: str | None = None,
+                 owner: str | None = None) -> None:
         # `_change` lets a stored row (with its rendered change) be splatted in.
         self.space = space
         self.collection = collection
@@ -90,6 +101,7 @@ class StoredRecord:
         self.updated_at = updated_at
         self.data = data  # JSON text of an object; a tombstone keeps its last data
         self.meta = meta  # JSON text: per-field versions and HLC stamps (see merge.py)
+        self.owner = owner  # the sub of its creator (OWNER)
 
     def wire(self) -> dict[str, Any]:
         """The record as a JSON-ready dict; the data is embedded without re-parsing."""

@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a space and its right, e.g. alice:rw, team-1:r or user-{sub}:rw "
                             "(repeat for several; with --dev, none given: user-{sub} and "
                             "demo, as POST /v1/dev/token)")
+    token.add_argument("--role", action="append", default=[], type=_role,
+                       help="a role of the token, e.g. member (in every space it grants) "
+                            "or team-1:editor (in that space; a pattern such as "
+                            "user-{sub}:editor too); the declared collections' role lists "
+                            "check them (repeat for several)")
     token.add_argument("--ttl", type=parse_duration, default=3_600_000,
                        help="how long the token is valid, e.g. 15m, 1h, 7d (default 1h)")
     sub.add_parser("vapid", help="make a new VAPID key pair for Web Push and print it, with "
@@ -114,6 +119,35 @@ def _grant(text: str) -> Grant:
     return Grant(name, right)
 
 
+class Role(NamedTuple):
+    space: str  # a space, a pattern with {sub}, or "*" (every space of the token)
+    role: str
+
+
+def _role(text: str) -> Role:
+    """[SPACE:]ROLE (a space name holds no colon: what comes before the first is one)."""
+    from ..guard.permissions import EVERY_SPACE, role_names, space_named
+
+    where, colon, name = text.partition(":")
+    if not colon:
+        where, name = EVERY_SPACE, text
+    if (where != EVERY_SPACE and space_named(where, "sub") is None) or \
+            not role_names([name]):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not ROLE or SPACE:ROLE (a role name is 1 to 128 characters, not "
+            "\"*\" or \"owner\"; a space a name or a pattern with {sub})")
+    return Role(where, name)
+
+
+def roles_claim(roles: list[Role]) -> dict[str, list[str]]:
+    claim: dict[str, list[str]] = {}
+    for where, name in roles:
+        claim.setdefault(where, [])
+        if name not in claim[where]:
+            claim[where].append(name)
+    return claim
+
+
 def mint_token(settings: Settings, args: argparse.Namespace) -> None:
     from ..guard.auth import DEV_SECRET_NAME
     from ..guard.tokens import mint
@@ -132,7 +166,7 @@ def mint_token(settings: Settings, args: argparse.Namespace) -> None:
                            "`syncserver serve --dev` keeps in --db (tokens of a JWKS issuer "
                            "are minted by that issuer)")
     print(mint(secret, args.sub, spaces, args.ttl / 1000,
-               settings.jwt_issuer, settings.jwt_audience))
+               settings.jwt_issuer, settings.jwt_audience, roles_claim(args.role)))
 
 
 async def _read_meta(settings: Settings, key: str) -> str | None:

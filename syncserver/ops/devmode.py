@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from ..config.settings import Settings
 from ..guard.guard import Guard
+from ..guard.permissions import EVERY_SPACE, MAX_ROLE_LENGTH, RESERVED_ROLES, space_named
 from ..guard.tokens import mint
 from ..model.errors import ErrorCode, SyncError
 from ..model.mutations import SPACE_PATTERN
@@ -34,6 +35,7 @@ from .devaccess import PRIVATE, DevAccess, parse_change
 TOKEN_TTL = 3600  # seconds; the browser client asks again after a 401 or a 4401 close
 DEFAULT_SPACES = ("demo",)
 MAX_SPACES = 20
+MAX_ROLES = 20  # role names in one entry of a dev token's `roles`
 SUB = re.compile(r"^[A-Za-z0-9_.-]{1,59}$")  # `user-` + sub is still a space name
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 BAR = "*" * 78
@@ -80,6 +82,31 @@ def _local(request: Request) -> None:
                         "machine that runs `syncserver serve --dev`")
 
 
+def _roles(value: object, sub: str) -> dict[str, list[str]]:
+    """A dev token's `roles`: a list (the roles in every space the token grants) or an
+    object {space, pattern with {sub}, or "*": [roles]}, as the claim is
+    (guard/permissions.py); here a malformed one is a 400, not roles left out."""
+    problem = SyncError(ErrorCode.INVALID_REQUEST, 'roles must be a list of role names '
+                        '(["member"]: in every space of the token) or an object of such '
+                        'lists by space ({"team-1": ["editor"], "*": ["member"]}); a role name '
+                        f'is 1 to {MAX_ROLE_LENGTH} characters, not "*" or "owner"',
+                        field="roles")
+    entries = {EVERY_SPACE: value} if isinstance(value, list) else value
+    if not isinstance(entries, dict) or len(entries) > MAX_SPACES + 1:
+        raise problem
+    roles: dict[str, list[str]] = {}
+    for key, names in entries.items():
+        if key != EVERY_SPACE and space_named(key, sub) is None:
+            raise problem
+        if not isinstance(names, list) or len(names) > MAX_ROLES or not all(
+                isinstance(n, str) and 0 < len(n) <= MAX_ROLE_LENGTH
+                and n not in RESERVED_ROLES for n in names):
+            raise problem
+        if names:
+            roles[key] = sorted(set(names))
+    return roles
+
+
 def _parse(body: object) -> tuple[str, list[str]]:
     if not isinstance(body, dict):
         raise SyncError(ErrorCode.INVALID_REQUEST, 'send {"sub": "alice"} (and optionally '
@@ -101,18 +128,22 @@ def _parse(body: object) -> tuple[str, list[str]]:
 
 
 async def token(request: Request, access: DevAccess) -> Response:
-    """POST /v1/dev/token {"sub": "alice", "spaces": ["demo"]} -> a token (dev mode only):
-    the shared spaces asked for that `access` has not revoked from `sub`."""
+    """POST /v1/dev/token {"sub": "alice", "spaces": ["demo"], "roles": ["member"]} -> a
+    token (dev mode only): the shared spaces asked for that `access` has not revoked from
+    `sub`, and the roles asked for (the declared collections' role lists check them)."""
     guard: Guard = request.app.state.guard
     settings: Settings = request.app.state.settings
     _local(request)
-    sub, shared = _parse(await read_json(request, 4096))
+    body = await read_json(request, 4096)
+    sub, shared = _parse(body)
+    assert isinstance(body, dict)
+    roles = _roles(body.get("roles", []), sub)
     withheld = [space for space in shared if not access.allows(sub, space)]
     spaces = grants(sub, [space for space in shared if space not in withheld])
     minted = mint(guard.auth.verifier.secret, sub, spaces, TOKEN_TTL,
-                  settings.jwt_issuer, settings.jwt_audience)
-    return JSONResponse({"token": minted, "sub": sub, "spaces": spaces, "withheld": withheld,
-                         "expires_at": int(time.time()) + TOKEN_TTL},
+                  settings.jwt_issuer, settings.jwt_audience, roles)
+    return JSONResponse({"token": minted, "sub": sub, "spaces": spaces, "roles": roles,
+                         "withheld": withheld, "expires_at": int(time.time()) + TOKEN_TTL},
                         headers={"cache-control": "no-store"})
 
 

@@ -33,6 +33,8 @@ from ..model.records import RecordKey, Row, StoredRecord
 from .health import StorageFailure
 from .mutation_log import Entry, StoredResult
 from .push_subscriptions import PushSubscriptionRow
+from .reading import MERGED_RANGES_MAX as MERGED_RANGES_MAX  # (its old home)
+from .reading import Readable
 from .record_scan import ScannedRecord
 
 T = TypeVar("T")
@@ -97,14 +99,6 @@ class PushTransaction(Protocol):
     def add_meta(self, key: str, value: str) -> str:
         """The value of `key`, storing `value` first if it has none: safe when two
         instances start on a new database at once (both answer the value that won)."""
-
-
-# A `collections` filter reads each collection's range of the (space, collection, seq)
-# index, merged in seq order; past this many names (SYNCSERVER_MAX_FILTER_COLLECTIONS may
-# allow more than its default of 100) a page reads the space's range and filters it: SQLite
-# takes at most 500 arms of a UNION ALL, and planning a merge of hundreds of ranges costs
-# more than it saves on either backend.
-MERGED_RANGES_MAX = 100
 
 
 @dataclass
@@ -176,12 +170,13 @@ class Storage(Protocol):
         docstring). `fn` must let database errors propagate."""
 
     async def changes(self, space: str, since: int, limit: int,
-                      collections: list[str] | None,
-                      max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
+                      collections: list[str] | None, max_bytes: int = 1 << 62,
+                      readable: Readable | None = None) -> tuple[Page, SpaceHead]:
         """Up to `limit` changes of `space` after `since` in seq order (only those of
-        `collections`, if given), stopping at `max_bytes` (the first change always goes
-        in), and the space's head, read from one snapshot. Without `more`, the page's
-        last_seq is the head (or `since`, if ahead)."""
+        `collections`, if given; only those `readable` admits, if given: in the
+        statement, storage/reading.py), stopping at `max_bytes` (the first change always
+        goes in), and the space's head, read from one snapshot. Without `more`, the
+        page's last_seq is the head (or `since`, if ahead)."""
 
     async def head(self, space: str) -> SpaceHead:
         ...
@@ -213,9 +208,13 @@ class Storage(Protocol):
         """How many live records `collections` hold."""
 
     async def conflicts(self, filters: dict[str, str], after: int, limit: int,
-                        spaces: list[str] | None = None) -> list[dict[str, Any]]:
+                        spaces: list[str] | None = None,
+                        restricted: dict[str, Readable] | None = None
+                        ) -> list[dict[str, Any]]:
         """Audit entries with id > `after`, by id, as dicts of their columns; `filters` on
-        space, collection, record_id, status; `spaces`: only those (None: any)."""
+        space, collection, record_id, status; `spaces`: only those (None: any);
+        `restricted`: in these spaces, only the conflicts of records the reader's roles
+        let it read (storage/reading.py), in the query."""
 
     async def compact(self, older_than_ms: int) -> CompactStats:
         """Purge tombstones, mutation results and resolved conflicts older than the age,

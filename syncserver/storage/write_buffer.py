@@ -13,7 +13,7 @@ from . import mutation_log
 
 # The records table's columns in the order of a Row (records.py).
 RECORD_COLUMNS = ("space, collection, id, version, seq, deleted, hlc, updated_at, data, meta, "
-                  "change")
+                  "change, owner")
 
 
 class WriteBuffer:

@@ -163,7 +163,8 @@ async def changes(request: Request) -> Response:
                                     service.settings.max_filter_collections)
     page = await service.changes(space, request.query_params.get("since"), limit,
                                  collections, wait, access.sub if access else None,
-                                 room_wait=spread(PAGE_ROOM_WAIT))
+                                 room_wait=spread(PAGE_ROOM_WAIT),
+                                 readable=service.reading(access, space, collections))
     held = page.held
     pages = _guard(request).pages
     return PageResponse(page.parts(), lambda: pages.give_back(held),

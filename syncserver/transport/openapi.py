@@ -97,7 +97,16 @@ SCHEMAS: dict[str, Any] = {
                        "record": {"oneOf": [{"$ref": "#/components/schemas/Record"},
                                             {"type": "null"}],
                                   "description": "the server's record; null when it "
-                                                 "has no such record"},
+                                                 "has no such record; absent when the "
+                                                 "token's roles may not read it"},
+                       "collection": {"type": "string", "description": "forbidden by the "
+                                      "declared collection's roles: the collection"},
+                       "operation": {"type": "string",
+                                     "enum": ["create", "update", "delete"],
+                                     "description": "forbidden by roles: the operation"},
+                       "roles": {"type": "array", "items": {"type": "string"},
+                                 "description": "forbidden by roles: the roles that may "
+                                                "(\"owner\": the record's creator)"},
                        "conflict_id": {"type": "integer"},
                        "resolution": {"type": "object"},
                        "duplicate": {"type": "boolean"}},
@@ -255,7 +264,9 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                             **_json({"$ref": "#/components/schemas/ChangesPage"})},
                     "400": _problem("bad parameter or cursor"),
                     "410": _problem("resync required"),
-                    **_auth("auth on: the token cannot read the space", connections=True),
+                    **_auth("auth on: the token cannot read the space, or its roles may read "
+                            "none of a collection the filter names (`collection`)",
+                            connections=True),
                     "503": _problem("no room for the page within 10 s (pages held for "
                                     "clients that have not read them): retry after "
                                     "Retry-After seconds"),
@@ -280,7 +291,8 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                 "responses": {"200": {"description": "conflicts, more, next",
                                       **_json({"$ref": "#/components/schemas/ConflictsPage"})},
                               "400": _problem("bad parameter"),
-                              **_auth("auth on: the token cannot read the space")}}},
+                              **_auth("auth on: the token cannot read the space, or its "
+                                      "roles may read none of the collection asked for")}}},
             "/v1/conflicts/{conflict_id}/resolve": {"post": {
                 "summary": "Resolve an open (manual) conflict; writes a new record version",
                 "security": BEARER,
@@ -302,7 +314,9 @@ def document(settings: Settings | None = None) -> dict[str, Any]:
                                               "collection's schema (schema_invalid, with "
                                               "`pointer`)"),
                               "415": _problem("not sent as Content-Type: application/json"),
-                              **_auth("auth on: the token cannot write the space"),
+                              **_auth("auth on: the token cannot write the space, or its "
+                                      "roles may not make the write (`collection`, "
+                                      "`operation`)"),
                               "503": _problem("storage unavailable (nothing stored): retry "
                                               "after Retry-After seconds")}}},
             "/v1/ws": {"get": {
@@ -366,11 +380,20 @@ DEV_TOKEN = {"post": {
         "type": "object", "required": ["sub"],
         "properties": {"sub": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,59}$"},
                        "spaces": {"type": "array", "maxItems": 20,
-                                  "items": {"$ref": "#/components/schemas/Name"}}}})},
+                                  "items": {"$ref": "#/components/schemas/Name"}},
+                       "roles": {"description": "the token's roles: a list (in every space "
+                                 "it grants) or an object of lists by space, {sub} pattern "
+                                 "or \"*\" (docs/security.md, Roles)",
+                                 "oneOf": [{"type": "array", "items": {"type": "string"}},
+                                           {"type": "object", "additionalProperties": {
+                                               "type": "array",
+                                               "items": {"type": "string"}}}]}}})},
     "responses": {"200": {"description": "the token and what it grants", **_json({
         "type": "object", "required": ["token", "sub", "spaces", "expires_at"],
         "properties": {"token": {"type": "string"}, "sub": {"type": "string"},
                        "spaces": {"type": "object"},
+                       "roles": {"type": "object", "additionalProperties": {
+                           "type": "array", "items": {"type": "string"}}},
                        "withheld": {"type": "array", "items": {"type": "string"},
                                     "description": "shared spaces asked for but revoked "
                                                    "from this user (/v1/dev/grants)"},

@@ -1,6 +1,7 @@
 """Upgrades keep the data, on SQLite and on PostgreSQL alike: rows written at an old
 revision (0002, before the mutation log was packed, the change rendered and measured and
-the log cut by block) read the same after upgrading to head, down to 0002 and up again."""
+the log cut by block) read the same after upgrading to head, down to 0002 and up again; a
+record's owner (0010) goes with its column and nothing else does."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, pool, text
+from sqlalchemy import Engine, create_engine, inspect, pool, text
 
 from syncserver.model.records import change_json
 from syncserver.storage import mutation_log
@@ -108,6 +109,8 @@ def _assert_kept_at_head(engine: Engine) -> None:
                                 "status, base_version, server, client, outcome, created_at, "
                                 "resolved_at FROM conflicts")) == sorted(CONFLICTS)
     assert _read(engine, "SELECT count(*) FROM client_owners") == [(0,)]
+    # 0010: records written before have no owner (nobody knows their creator)
+    assert _read(engine, "SELECT DISTINCT owner FROM records") == [(None,)]
 
 
 def test_rows_written_at_0002_are_kept_through_head_and_back(any_db, engine):
@@ -144,3 +147,25 @@ def test_the_unique_mutation_log_key_refuses_a_mid_stored_twice(any_db, engine):
     with pytest.raises(Exception, match=r"(?i)unique"):
         with engine.begin() as conn:
             conn.execute(insert, {**row, "first_mid": 3, "count": 1})
+
+
+def test_owners_go_down_with_their_column_and_the_records_stay(any_db, engine):
+    """0010: `records.owner`, the creator's sub (roles, issue 23). Down to 0009 drops the
+    column and keeps every record as it was; up again, the records are back, owned by
+    nobody."""
+    command.upgrade(alembic_config(any_db), "head")
+    columns = "space, collection, id, version, seq, deleted, hlc, updated_at, data, meta"
+    _insert(engine, "records", columns + ", owner", [
+        (*RECORDS[0], "alice"), (*RECORDS[1], None), (*RECORDS[2], "bob")])
+    kept = sorted(_read(engine, f"SELECT {columns} FROM records"))
+    assert sorted(_read(engine, "SELECT id, owner FROM records"),
+                  key=lambda r: r[0]) == [("a", "alice"), ("b", None), ("c", "bob")]
+
+    command.downgrade(alembic_config(any_db), "0009")
+    with engine.connect() as conn:
+        assert "owner" not in {c["name"] for c in inspect(conn).get_columns("records")}
+    assert sorted(_read(engine, f"SELECT {columns} FROM records")) == kept
+
+    command.upgrade(alembic_config(any_db), "head")
+    assert sorted(_read(engine, f"SELECT {columns} FROM records")) == kept
+    assert _read(engine, "SELECT DISTINCT owner FROM records") == [(None,)]

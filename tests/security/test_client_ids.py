@@ -87,9 +87,13 @@ def test_client_owners_migration_goes_down_and_up_keeping_the_data(server_factor
     command.downgrade(alembic_config(str(db)), "0005")
     tables = {r[0] for r in read_db(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert "client_owners" not in tables
-    # 0005's records: every column but the change's size (migration 0009 adds it)
+    # 0005's records: every column but the change's size and the owner (migrations 0009
+    # and 0010 add them)
     kept = "space, collection, id, version, seq, deleted, hlc, updated_at, data, meta, change"
-    assert read_db(db, f"SELECT {kept} FROM records") == [row[:-1] for row in records]
+    assert read_db(db, f"SELECT {kept} FROM records") == [row[:11] for row in records]
     command.upgrade(alembic_config(str(db)), "head")
     assert read_db(db, "SELECT * FROM client_owners") == []
-    assert read_db(db, "SELECT * FROM records") == records
+    # the size is computed again; who created the record is gone with 0010's column
+    assert read_db(db, f"SELECT {kept}, change_size, owner FROM records") == [
+        (*row[:12], None) for row in records]
+    assert [row[12] for row in records] == ["alice"]

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from syncserver.storage.base import Page, SpaceHead
 from syncserver.storage.migrate import libpq_url
 from syncserver.storage.postgres import feed as postgres_feed
+from syncserver.storage.reading import Plan, Readable
 from syncserver.storage.sqlite import pages as sqlite_pages
 from tests.storage.conftest import migrated
 from tests.storage.support import Backend, delete, push, put
@@ -76,15 +77,29 @@ class Reader:
             self.postgres = psycopg.connect(libpq_url(backend.db), autocommit=True)
 
     def page(self, since: int, limit: int, collections: list[str] | None,
-             max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
+             max_bytes: int = 1 << 62, readable: Readable | None = None
+             ) -> tuple[Page, SpaceHead]:
         if self.kind == "sqlite":
             return sqlite_pages.read_changes(self.sqlite, "s1", since, limit, collections,
-                                             max_bytes)
+                                             max_bytes, readable)
         return postgres_feed.changes_now(self.postgres, "s1", since, limit, collections,
-                                         max_bytes)
+                                         max_bytes, readable)
+
+    def owners(self) -> dict[tuple[str, str], str | None]:
+        """(collection, id) -> owner, as stored (tests/storage/test_feed_roles.py)."""
+        sql = "SELECT collection, id, owner FROM records WHERE space = 's1'"
+        rows = self.sqlite.execute(sql).fetchall() if self.kind == "sqlite" else \
+            self.postgres.execute(sql).fetchall()
+        return {(c, i): o for c, i, o in rows}
 
     def close(self) -> None:
         (self.sqlite if self.kind == "sqlite" else self.postgres).close()
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def pages(self, since: int, limit: int, collections: list[str] | None,
               max_bytes: int) -> Iterator[tuple[Page, list[dict[str, Any]]]]:
@@ -99,9 +114,8 @@ class Reader:
 @pytest.fixture
 def reader(backend: Backend) -> Iterator[Reader]:
     _write(backend)
-    opened = Reader(backend)
-    yield opened
-    opened.close()
+    with Reader(backend) as opened:
+        yield opened
 
 
 @settings(max_examples=60, deadline=None,
@@ -182,18 +196,23 @@ def test_a_filtered_page_reads_only_its_collections_on_sqlite(tmp_path: Path,
     try:
         statements = _sqlite_statements(reader, collections, max_bytes)
         assert statements
-        for statement in statements:
-            plan = [row[3] for row in reader.sqlite.execute(f"EXPLAIN QUERY PLAN {statement}")]
-            reads = [step for step in plan if " records " in f"{step} "]
-            assert reads, plan
-            for step in reads:  # one index range per collection, in seq order
-                assert step.startswith(("SEARCH records USING INDEX " + FILTER_INDEX,
-                                        "SEARCH records USING COVERING INDEX " + FILTER_INDEX)
-                                       ), plan
-                assert "collection=? AND seq>?" in step, plan
-            assert not any("TEMP B-TREE" in step for step in plan), plan
+        assert_index_ranges(reader.sqlite, statements)
     finally:
         reader.close()
+
+
+def assert_index_ranges(conn: sqlite3.Connection, statements: list[str]) -> None:
+    """Each statement reads records by one index range per collection, in seq order."""
+    for statement in statements:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}")]
+        reads = [step for step in plan if " records " in f"{step} "]
+        assert reads, plan
+        for step in reads:
+            assert step.startswith(("SEARCH records USING INDEX " + FILTER_INDEX,
+                                    "SEARCH records USING COVERING INDEX " + FILTER_INDEX)
+                                   ), plan
+            assert "collection=? AND seq>?" in step, plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan
 
 
 @pytest.mark.parametrize("collections", [["notes"], ["notes", "empty", "tags"]])
@@ -208,7 +227,8 @@ def test_a_filtered_page_reads_only_its_collections_on_postgresql(postgres: Back
         cursor = psycopg.ClientCursor(conn)
         for statement in postgres_feed.PIN:
             cursor.execute(statement)
-        cursor.execute("EXPLAIN " + postgres_feed.page_statement(len(collections)), params)
+        statement = postgres_feed.page_statement(Plan(arms=len(collections)))
+        cursor.execute("EXPLAIN " + statement, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     scans = [line for line in plan.splitlines() if " on records" in line]
     assert len(scans) == len(collections), plan

@@ -32,6 +32,7 @@ from ..base import CompactStats, LocalNotifier, Page, SpaceHead
 from ..failures import StorageError, StorageUnavailable, unavailable
 from ..health import HealthRecord, StorageFailure
 from ..push_subscriptions import PushSubscriptionStore
+from ..reading import Dialect, Readable, conflicts_restriction
 from ..record_scan import ScannedRecord
 from . import compact, feed
 from .failures import Contention, translate
@@ -266,18 +267,21 @@ class PostgresStorage(PushSubscriptionStore):
         return await self._read(feed.rows_between_now, space, after, upto)
 
     async def changes(self, space: str, since: int, limit: int,
-                      collections: list[str] | None,
-                      max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
+                      collections: list[str] | None, max_bytes: int = 1 << 62,
+                      readable: Readable | None = None) -> tuple[Page, SpaceHead]:
         return await self._read(feed.changes_now, space, since, limit, collections,
-                                min(max_bytes, 1 << 62))
+                                min(max_bytes, 1 << 62), readable)
 
     async def conflicts(self, filters: dict[str, str], after: int, limit: int,
-                        spaces: list[str] | None = None) -> list[dict[str, Any]]:
-        """`spaces`: only conflicts of these spaces (None: any), filtered in the query so
+                        spaces: list[str] | None = None,
+                        restricted: dict[str, Readable] | None = None
+                        ) -> list[dict[str, Any]]:
+        """`spaces`: only conflicts of these spaces (None: any); `restricted`: what the
+        reader's roles leave it of some (storage/reading.py); filtered in the query so
         that a page is full whatever the other spaces hold."""
         if spaces is not None and not spaces:
             return []
-        return await self._read(_conflicts_now, filters, after, limit, spaces)
+        return await self._read(_conflicts_now, filters, after, limit, spaces, restricted)
 
 
 def _roll_back(conn: psycopg.Connection[Any]) -> None:
@@ -300,13 +304,21 @@ def _meta_now(conn: psycopg.Connection[Any], key: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+ARRAYS = Dialect("{} = ANY(%s)", "{} <> ALL(%s)", "%s", list)  # lists bound as text[]
+
+
 def _conflicts_now(conn: psycopg.Connection[Any], filters: dict[str, str], after: int,
-                   limit: int, spaces: list[str] | None) -> list[dict[str, Any]]:
+                   limit: int, spaces: list[str] | None,
+                   restricted: dict[str, Readable] | None) -> list[dict[str, Any]]:
     where = ["id > %s"]
     params: list[object] = [after]
     if spaces is not None:
         where.append("space = ANY(%s)")
         params.append(spaces)
+    if restricted:
+        condition, values = conflicts_restriction(restricted, ARRAYS)
+        where.append(condition)
+        params.extend(values)
     for column in ("space", "collection", "record_id", "status"):
         if filters.get(column):
             where.append(f"{column} = %s")

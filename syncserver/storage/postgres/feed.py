@@ -10,7 +10,8 @@ The byte budget adds up each record's stored size (`change_size`, migration 0009
 without it, none should be, is measured). A `collections` filter reads each collection's
 range of the (space, collection, seq) index, merged in seq order (UNION ALL under ORDER BY
 and LIMIT: a Merge Append), so the changes of other collections are never read
-(tests/storage/test_feed_filters.py checks the plan).
+(tests/storage/test_feed_filters.py checks the plan). What a reader's roles leave it
+(storage/reading.py) is in the same statement, as on SQLite.
 
 The plan is pinned to the indexes in seq order (bitmap scans and sorts off for
 this transaction only): a new table is planned as if nearly empty until autovacuum first
@@ -28,7 +29,8 @@ import psycopg
 from psycopg.adapt import Loader
 
 from ...model.records import Row
-from ..base import MERGED_RANGES_MAX, Page, SpaceHead
+from ..base import Page, SpaceHead
+from ..reading import Plan, Readable, reading
 from ..write_buffer import RECORD_COLUMNS
 
 
@@ -62,15 +64,27 @@ _ROWS = "SELECT seq, change, change_size FROM records WHERE space = %(space)s{wh
 
 
 @lru_cache(maxsize=512)
-def page_statement(collections: int) -> str:
-    """The page's statement; with a filter, one index range per collection (%(c0)s, ...)."""
-    if collections > MERGED_RANGES_MAX:  # one range of the space, filtered row by row
-        return _PAGE.format(rows=_ROWS.format(where=" AND collection = ANY(%(collections)s)"))
-    arms = [_ROWS.format(where=f" AND collection = %(c{n})s") for n in range(collections)]
-    if len(arms) <= 1:
-        return _PAGE.format(rows=arms[0] if arms else _ROWS.format(where=""))
-    arms = [f"({arm})" for arm in arms]
-    return _PAGE.format(rows=f"{' UNION ALL '.join(arms)} ORDER BY seq LIMIT %(read)s")
+def page_statement(plan: Plan) -> str:
+    """The page's statement; with arms, one index range per collection (%(c0)s, ...), the
+    owner-only ones (the last plan.owned_arms) adding `owner = %(sub)s`
+    (storage/reading.py); without, the space's range, filtered row by row."""
+    if plan.arms:
+        mine = plan.arms - plan.owned_arms  # the first arm of the reader's own records
+        arms = [_ROWS.format(where=f" AND collection = %(c{n})s"
+                             + (" AND owner = %(sub)s" if n >= mine else ""))
+                for n in range(plan.arms)]
+        if len(arms) == 1:
+            return _PAGE.format(rows=arms[0])
+        arms = [f"({arm})" for arm in arms]
+        return _PAGE.format(rows=f"{' UNION ALL '.join(arms)} ORDER BY seq LIMIT %(read)s")
+    where = ""
+    if plan.names:  # a filter of more than MERGED_RANGES_MAX collections
+        where += " AND collection = ANY(%(collections)s)"
+    if plan.hidden:
+        where += " AND collection <> ALL(%(hidden)s)"
+    if plan.owned:
+        where += " AND (owner = %(sub)s OR collection <> ALL(%(owned)s))"
+    return _PAGE.format(rows=_ROWS.format(where=where))
 
 
 def head_now(conn: psycopg.Connection[Any], space: str) -> SpaceHead:
@@ -102,22 +116,29 @@ def rows_between_now(conn: psycopg.Connection[Any], space: str, after: int,
 
 
 def changes_now(conn: psycopg.Connection[Any], space: str, since: int, limit: int,
-                collections: list[str] | None, max_bytes: int) -> tuple[Page, SpaceHead]:
+                collections: list[str] | None, max_bytes: int,
+                readable: Readable | None = None) -> tuple[Page, SpaceHead]:
     """Up to `limit` changes of `space` after `since` (storage/base.py Storage.changes);
     `conn` is an idle connection of the pool, in autocommit mode."""
     params: dict[str, Any] = {"space": space, "since": since, "limit": limit,
                               "budget": max_bytes, "read": limit + 1}
-    if len(collections or ()) > MERGED_RANGES_MAX:
-        params["collections"] = collections
-    else:
-        for n, name in enumerate(collections or ()):
-            params[f"c{n}"] = name
+    plan, arms, names, hidden, owned, sub = reading(collections, readable)
+    for n, name in enumerate(arms):
+        params[f"c{n}"] = name
+    if plan.names:
+        params["collections"] = names
+    if plan.hidden:
+        params["hidden"] = hidden
+    if plan.owned:
+        params["owned"] = owned
+    if plan.owned or plan.owned_arms:
+        params["sub"] = sub
     with conn.cursor() as cursor, conn.pipeline():
         cursor.adapters.register_loader("text", _TextAsBytes)
         with conn.transaction():
             for statement in PIN:
                 cursor.execute(statement)
-            cursor.execute(page_statement(len(collections or ())), params)
+            cursor.execute(page_statement(plan), params)
         row = cursor.fetchone()
     assert row is not None
     seq, horizon, read, count, last, joined = row

@@ -46,11 +46,12 @@ META_LOCK = 0x73796E636D657461  # pg_advisory_xact_lock key of the meta table ("
 UPSERT_RECORDS = (
     f"INSERT INTO records ({RECORD_COLUMNS}, change_size) SELECT r->>0, r->>1, r->>2, "
     "(r->>3)::int8, (r->>4)::int8, (r->>5)::bool, r->>6, (r->>7)::int8, r->>8, r->>9, "
-    "r->>10, octet_length(r->>10) FROM jsonb_array_elements(%s::jsonb) AS r "
+    "r->>10, nullif(r->>11, ''), octet_length(r->>10) FROM jsonb_array_elements(%s::jsonb) "
+    "AS r "
     "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
     "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
     "updated_at = excluded.updated_at, data = excluded.data, meta = excluded.meta, "
-    "change = excluded.change, change_size = excluded.change_size"
+    "change = excluded.change, change_size = excluded.change_size, owner = excluded.owner"
 )
 # Many records by key: one primary-key probe per id (a LATERAL subquery that OFFSET 0 keeps
 # from being flattened into a join), whatever the table's statistics say. A new table is

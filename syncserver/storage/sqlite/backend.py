@@ -25,6 +25,7 @@ from ..checkpoint import RESTART_FRAMES, Checkpointer
 from ..failures import StorageUnavailable, TransactionLost, unavailable
 from ..health import HealthRecord, StorageFailure
 from ..push_subscriptions import PushSubscriptionStore
+from ..reading import Readable
 from ..record_scan import ScannedRecord
 from . import feed, pages
 from .failures import translate
@@ -338,8 +339,11 @@ class SQLiteStorage(PushSubscriptionStore):
         return out
 
     async def conflicts(self, filters: dict[str, str], after: int, limit: int,
-                        spaces: list[str] | None = None) -> list[dict[str, Any]]:
-        return await self._read(feed.read_conflicts, filters, after, limit, spaces)
+                        spaces: list[str] | None = None,
+                        restricted: dict[str, Readable] | None = None
+                        ) -> list[dict[str, Any]]:
+        return await self._read(feed.read_conflicts, filters, after, limit, spaces,
+                                restricted)
 
     async def head(self, space: str) -> SpaceHead:
         return await self._read(feed.read_head, space)
@@ -364,10 +368,10 @@ class SQLiteStorage(PushSubscriptionStore):
         return await self._read(feed.read_rows_between, space, after, upto)
 
     async def changes(self, space: str, since: int, limit: int,
-                      collections: list[str] | None,
-                      max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
+                      collections: list[str] | None, max_bytes: int = 1 << 62,
+                      readable: Readable | None = None) -> tuple[Page, SpaceHead]:
         return await self._read(pages.read_changes, space, since, limit, collections,
-                                max_bytes)
+                                max_bytes, readable)
 
 
 def _trim_metadata(txn: SQLiteTransaction, after: int, cutoff: int) -> tuple[int | None, int]:

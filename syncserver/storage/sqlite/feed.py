@@ -11,6 +11,7 @@ import orjson
 
 from ...model.records import Row
 from ..base import SpaceHead
+from ..reading import Dialect, Readable, conflicts_restriction
 
 # A page of the feed is one group_concat of the changes as stored (records.change_json
 # renders each when it is written): the changefeed's hot path makes no Python object per
@@ -49,14 +50,22 @@ def read_rows_between(conn: sqlite3.Connection, space: str, after: int,
                       upto: int) -> list[Row]:
     return conn.execute(
         "SELECT space, collection, id, version, seq, deleted, hlc, updated_at, data, meta, "
-        f"coalesce(change, {CHANGE_JSON}) FROM records WHERE space = ? AND seq > ? "
+        f"coalesce(change, {CHANGE_JSON}), owner FROM records WHERE space = ? AND seq > ? "
         "AND seq <= ? ORDER BY seq", (space, after, upto)).fetchall()
 
 
+# Lists of names bound as one JSON array each
+JSON_LISTS = Dialect("{} IN (SELECT value FROM json_each(?))",
+                     "{} NOT IN (SELECT value FROM json_each(?))", "?",
+                     lambda names: orjson.dumps(names).decode())
+
+
 def read_conflicts(conn: sqlite3.Connection, filters: dict[str, str], after: int, limit: int,
-                   spaces: list[str] | None = None) -> list[dict[str, Any]]:
-    """`spaces`: only conflicts of these spaces (None: any), filtered in the query so
-    that a page is full whatever the other spaces hold."""
+                   spaces: list[str] | None = None,
+                   restricted: dict[str, Readable] | None = None) -> list[dict[str, Any]]:
+    """`spaces`: only conflicts of these spaces (None: any); `restricted`: what the
+    reader's roles leave it of some (storage/reading.py); filtered in the query so that a
+    page is full whatever the other spaces hold."""
     where = ["id > ?"]
     params: list[object] = [after]
     if spaces is not None:
@@ -64,6 +73,10 @@ def read_conflicts(conn: sqlite3.Connection, filters: dict[str, str], after: int
             return []
         where.append(f"space IN ({','.join('?' * len(spaces))})")
         params.extend(spaces)
+    if restricted:
+        condition, values = conflicts_restriction(restricted, JSON_LISTS)
+        where.append(condition)
+        params.extend(values)
     for column in ("space", "collection", "record_id", "status"):
         if filters.get(column):
             where.append(f"{column} = ?")

@@ -19,7 +19,10 @@ changes' text:
 A `collections` filter reads each collection's range of the (space, collection, seq)
 index and merges them in seq order (UNION ALL, ORDER BY seq, LIMIT): the changes of other
 collections are never read, and a filter that matches nothing costs a probe per
-collection (tests/storage/test_feed_filters.py checks the plan).
+collection (tests/storage/test_feed_filters.py checks the plan). What a reader's roles leave
+it (storage/reading.py) is in the same statements: an owner-only collection's range adds
+`owner = :sub`, and the space's range leaves out the hidden collections and others' records
+of the owner-only ones; a reader that roles do not restrict runs the statements above.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from functools import lru_cache
 
 import orjson
 
-from ..base import MERGED_RANGES_MAX, Page, SpaceHead
+from ..base import Page, SpaceHead
+from ..reading import Plan, Readable, reading
 from .feed import CHANGE_JSON, read_head
 
 PROBE_ROWS = 4  # rows whose sizes say whether a page is of large records
@@ -41,68 +45,81 @@ _SIZE = f"coalesce(change_size, length(CAST({_CHANGE} AS BLOB)))"
 
 
 @lru_cache(maxsize=512)
-def rows_statement(columns: str, collections: int, upto: bool = False) -> str:
+def rows_statement(columns: str, plan: Plan, upto: bool = False) -> str:
     """The page's rows in seq order (seq and `columns` of each: change, size), LIMIT
-    :limit. With a filter, one index range per collection (:c0, :c1, ...), merged."""
+    :limit. With arms, one index range per collection (:c0, :c1, ...), merged; the
+    owner-only ones (the last plan.owned_arms) add `owner = :sub` (storage/reading.py)."""
     select = ", ".join(["seq", *({"change": f"{_CHANGE} AS change",
                                   "size": f"{_SIZE} AS size"}[c] for c in columns.split())])
     bound = " AND seq <= :upto" if upto else ""
-    if not collections:
-        return (f"SELECT {select} FROM records WHERE space = :space AND seq > :since{bound} "
-                "ORDER BY seq LIMIT :limit")
-    if collections > MERGED_RANGES_MAX:  # one range of the space, filtered row by row
-        # The names travel as one JSON array: bound one by one, SQLite's parse of a
-        # statement of n named parameters takes O(n^2) (105 s for 250,000), and past
-        # 250,000 it refuses the statement.
-        return (f"SELECT {select} FROM records INDEXED BY ix_records_space_seq "
-                f"WHERE space = :space AND seq > :since{bound} AND collection IN "
-                "(SELECT value FROM json_each(:names)) ORDER BY seq LIMIT :limit")
-    arms = [f"SELECT {select} FROM records WHERE space = :space AND collection = :c{n} "
-            f"AND seq > :since{bound}" for n in range(collections)]
-    return f"{' UNION ALL '.join(arms)} ORDER BY seq LIMIT :limit"
+    if plan.arms:
+        mine = plan.arms - plan.owned_arms  # the first arm of the reader's own records
+        arms = [f"SELECT {select} FROM records WHERE space = :space AND collection = :c{n}"
+                f"{' AND owner = :sub' if n >= mine else ''} AND seq > :since{bound}"
+                for n in range(plan.arms)]
+        return f"{' UNION ALL '.join(arms)} ORDER BY seq LIMIT :limit"
+    # One range of the space, filtered row by row. The names travel as JSON arrays: bound
+    # one by one, SQLite's parse of a statement of n named parameters takes O(n^2) (105 s
+    # for 250,000), and past 250,000 it refuses the statement.
+    filters = ""
+    if plan.names:  # a filter of more than MERGED_RANGES_MAX collections
+        filters += " AND collection IN (SELECT value FROM json_each(:names))"
+    if plan.hidden:
+        filters += " AND collection NOT IN (SELECT value FROM json_each(:hidden))"
+    if plan.owned:
+        filters += (" AND (owner = :sub OR collection NOT IN "
+                    "(SELECT value FROM json_each(:owned)))")
+    index = " INDEXED BY ix_records_space_seq" if filters else ""
+    return (f"SELECT {select} FROM records{index} WHERE space = :space AND seq > :since"
+            f"{bound}{filters} ORDER BY seq LIMIT :limit")
 
 
 @lru_cache(maxsize=512)
-def _whole_page(collections: int) -> str:
+def _whole_page(plan: Plan) -> str:
     # The subquery yields rows in seq order and SQLite aggregates them in that order
     # (tests/core/test_changes_feed.py pages through updated records and checks it).
     return ("SELECT count(*), max(seq), max(size), CAST(group_concat(iif(size <= :cap, "
-            f"change, NULL), ',') AS BLOB) FROM ({rows_statement('change size', collections)})")
+            f"change, NULL), ',') AS BLOB) FROM ({rows_statement('change size', plan)})")
 
 
 def read_changes(conn: sqlite3.Connection, space: str, since: int, limit: int,
-                 collections: list[str] | None,
-                 max_bytes: int = 1 << 62) -> tuple[Page, SpaceHead]:
+                 collections: list[str] | None, max_bytes: int = 1 << 62,
+                 readable: Readable | None = None) -> tuple[Page, SpaceHead]:
     """Storage.changes: head and rows from one read transaction."""
-    n = len(collections) if collections else 0
     cap = (max_bytes + 1) // limit - 1  # `limit` changes of `cap` bytes and commas fit
     params: dict[str, object] = {"space": space, "since": since,
                                  "limit": min(limit, PROBE_ROWS), "cap": cap}
-    if n > MERGED_RANGES_MAX:
-        params["names"] = orjson.dumps(collections).decode()
-    else:
-        for i, name in enumerate(collections or ()):
-            params[f"c{i}"] = name
+    plan, arms, names, hidden, owned, sub = reading(collections, readable)
+    for i, name in enumerate(arms):
+        params[f"c{i}"] = name
+    if plan.names:
+        params["names"] = orjson.dumps(names).decode()
+    if plan.hidden:
+        params["hidden"] = orjson.dumps(hidden).decode()
+    if plan.owned:
+        params["owned"] = orjson.dumps(owned).decode()
+    if plan.owned or plan.owned_arms:
+        params["sub"] = sub
     conn.execute("BEGIN")  # one snapshot for the head and the rows
     try:
         head = read_head(conn, space)
-        (largest,) = conn.execute(f"SELECT max(size) FROM ({rows_statement('size', n)})",
+        (largest,) = conn.execute(f"SELECT max(size) FROM ({rows_statement('size', plan)})",
                                   params).fetchone()
         params["limit"] = limit
         count, last, joined, more = 0, since, b"", False
         if largest is not None and largest <= cap:  # the fast path
-            count, last, largest, joined = conn.execute(_whole_page(n), params).fetchone()
+            count, last, largest, joined = conn.execute(_whole_page(plan), params).fetchone()
             if largest > cap:  # a large change further on: the slow path
                 count, joined = 0, b""
         if largest is not None and not count:  # the slow path
-            count, last, more = _within_budget(conn, params, n, max_bytes)
+            count, last, more = _within_budget(conn, params, plan, max_bytes)
             params["upto"] = last
             (joined,) = conn.execute("SELECT CAST(group_concat(change, ',') AS BLOB) FROM "
-                                     f"({rows_statement('change', n, upto=True)})",
+                                     f"({rows_statement('change', plan, upto=True)})",
                                      params).fetchone()
         if count == limit and not more:
             params.update(since=last, limit=1)
-            more = conn.execute(rows_statement("", n), params).fetchone() is not None
+            more = conn.execute(rows_statement("", plan), params).fetchone() is not None
     finally:
         conn.execute("COMMIT")
     if not more:
@@ -110,13 +127,13 @@ def read_changes(conn: sqlite3.Connection, space: str, since: int, limit: int,
     return Page(joined if count else b"", count, last, more), head
 
 
-def _within_budget(conn: sqlite3.Connection, params: dict[str, object], n: int,
+def _within_budget(conn: sqlite3.Connection, params: dict[str, object], plan: Plan,
                    max_bytes: int) -> tuple[int, int, bool]:
     """The slow path's range: (count, last seq, more) of the rows whose changes and commas
     fit `max_bytes` (the first always goes in), their sizes read one row at a time. Large
     records only: Python's cost per row does not matter here."""
     count, total, last = 0, -1, 0
-    for seq, size in conn.execute(rows_statement("size", n), params):
+    for seq, size in conn.execute(rows_statement("size", plan), params):
         if count and total + 1 + size > max_bytes:
             return count, last, True
         count, total, last = count + 1, total + 1 + size, seq

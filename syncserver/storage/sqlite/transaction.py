@@ -203,21 +203,25 @@ class SQLiteTransaction(WriteBuffer):
 # 64 rows a statement, 111,440 -> 110,586 from 64 to 256 (2 + 9 * 256 values bound, far
 # below SQLite's 32,766).
 ROWS_PER_STATEMENT = 256
-_ROW_VALUES = len(RECORD_COLUMNS.split(",")) - 2  # per row: id .. change
+_ROW_VALUES = len(RECORD_COLUMNS.split(",")) - 2  # per row: id .. change, owner
+_CHANGE_VALUE = _ROW_VALUES - 2  # the change's place among them (records.CHANGE)
 
 
 @functools.lru_cache(maxsize=10)
 def upsert_sql(rows: int) -> str:
-    # each row's change_size from its change (the row's last value), in SQL: the feed's
-    # byte budget reads the size, not the text (storage/sqlite/pages.py)
+    # each row's change_size from its change, in SQL: the feed's byte budget reads the
+    # size, not the text (storage/sqlite/pages.py). The owner is the row's own (push.py
+    # keeps a record's and gives a re-created one its new creator's).
     def row(i: int) -> str:
         first = 3 + _ROW_VALUES * i
-        values = ",".join(f"?{first + k}" for k in range(_ROW_VALUES))
-        return f"(?1,?2,{values},length(CAST(?{first + _ROW_VALUES - 1} AS BLOB)))"
+        values = ",".join(f"?{first + k}" for k in range(_ROW_VALUES - 1))
+        owner = first + _ROW_VALUES - 1  # "" for nobody: records.OWNER
+        return (f"(?1,?2,{values},nullif(?{owner},''),"
+                f"length(CAST(?{first + _CHANGE_VALUE} AS BLOB)))")
     return (f"INSERT INTO records ({RECORD_COLUMNS}, change_size) "
             f"VALUES {','.join(row(i) for i in range(rows))} "
             "ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, "
             "seq = excluded.seq, deleted = excluded.deleted, hlc = excluded.hlc, "
             "updated_at = excluded.updated_at, data = excluded.data, "
             "meta = excluded.meta, change = excluded.change, "
-            "change_size = excluded.change_size")
+            "change_size = excluded.change_size, owner = excluded.owner")

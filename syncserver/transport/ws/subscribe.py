@@ -61,6 +61,7 @@ class Subscriptions:
         settings = self.service.settings
         collections = parse_collections(frame.get("collections"),
                                         settings.max_filter_collections)
+        readable = self.service.reading(access, space, collections)  # 403: a hidden one
         try:
             since = self.service.cursors.decode(space, cursor)
         except SyncError as exc:
@@ -77,7 +78,7 @@ class Subscriptions:
         elif not self.guard.subscriptions.enter():
             self._refuse(space, self._full_server())
             return
-        self.by_space[space] = Subscription(self, space, since, collections)
+        self.by_space[space] = Subscription(self, space, since, collections, readable)
 
     def _full_connection(self) -> SyncError:
         return SyncError(ErrorCode.TOO_MANY_SUBSCRIPTIONS,
@@ -120,12 +121,17 @@ class Subscriptions:
 
     async def end_unreadable(self, access: Access) -> None:
         """A token refresh (a hello on an open socket) may grant less: each subscription
-        to a space `access` does not read ends, with an error frame naming the space."""
+        to a space `access` does not read ends, with an error frame naming the space, as
+        does one whose `collections` name a collection its new roles hide; the others go
+        on with what the new roles leave them (their next frames)."""
         for space, sub in list(self.by_space.items()):
-            if not access.can_read(space):
+            try:
+                if not access.can_read(space):
+                    raise forbidden_space(space)
+                sub.readable = self.service.reading(access, space, sub.collections)
+            except SyncError as error:
                 sub.stop()
                 self.remove(sub)
-                error = forbidden_space(space)
                 await self.outbox.send(error_frame(
                     error.code.value, error.detail + ": the subscription ended",
                     **error.extra))

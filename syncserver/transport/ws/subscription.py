@@ -26,6 +26,7 @@ import orjson
 from ...core.notifier import Published
 from ...guard.limits import PagePool
 from ...model.errors import ErrorCode, SyncError
+from ...storage.reading import Readable
 from .outbox import Outbox, Outgoing
 from .wire import shared_frame
 
@@ -58,10 +59,10 @@ def resync_required(space: str, detail: str) -> dict[str, Any]:
 
 class Subscription:
     __slots__ = ("table", "service", "outbox", "space", "cursor", "delivered", "collections",
-                 "filter", "pending", "wakeup", "idle", "limit", "task")
+                 "filter", "readable", "pending", "wakeup", "idle", "limit", "task")
 
     def __init__(self, table: Table, space: str, since: int,
-                 collections: list[str] | None) -> None:
+                 collections: list[str] | None, readable: Readable | None = None) -> None:
         self.table = table
         self.service = table.service
         self.outbox = table.outbox
@@ -70,6 +71,9 @@ class Subscription:
         self.delivered = since  # the position of the last frame sent to the client
         self.collections = collections
         self.filter = frozenset(collections) if collections else None
+        # What the token's roles leave it of the space (None: everything): its catch-up
+        # reads only that (in SQL), and its live frames hold only that.
+        self.readable = readable
         # live batches waiting for the run loop; None while none waits (most of the time)
         self.pending: deque[Published] | None = None
         # set while the run loop waits, idle: the next batch that cannot go straight out
@@ -117,7 +121,7 @@ class Subscription:
             # straight to its socket (or its connection's queue), encoded once for all
             # subscribers, without waking this subscription's task.
             frame = shared_frame(published, self.filter, self.service.encode_cursor,
-                                 self.service.metrics)
+                                 self.service.metrics, self.readable)
             if frame is None:  # nothing of the batch for this subscriber's collections
                 self.cursor = published.head
                 return
@@ -183,7 +187,7 @@ class Subscription:
                 cursor = service.encode_cursor(self.space, self.cursor)
                 # Charged to the page pool until the client has taken it (the sender).
                 page = await service.changes(self.space, cursor, service.settings.max_page,
-                                             self.collections)
+                                             self.collections, readable=self.readable)
                 held = page.held
                 try:
                     self.cursor = service.cursors.decode(self.space, page.cursor)
@@ -198,7 +202,7 @@ class Subscription:
 
     async def _send_live(self, published: Published) -> None:
         frame = shared_frame(published, self.filter, self.service.encode_cursor,
-                             self.service.metrics)
+                             self.service.metrics, self.readable)
         self.cursor = published.head
         if frame is not None:  # waits for room: backpressure
             await self.outbox.put(Outgoing(frame.text, self, published.head, shared=frame))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from ...config.metrics import Metrics
 from ...core.notifier import Published
+from ...storage.reading import Readable
 
 TEXT_FIN = 0x81  # FIN + opcode 1 (text): a whole message in one frame
 
@@ -45,16 +46,21 @@ class SharedFrame:
 
 def shared_frame(published: Published, collections: frozenset[str] | None,
                  encode_cursor: Callable[[str, int], str],
-                 metrics: Metrics) -> SharedFrame | None:
-    """The batch's frame for subscribers with this collection filter (None: nothing of the
-    batch matches), made by the first of them and kept on the batch for the others."""
-    key = ("ws", collections)
+                 metrics: Metrics, readable: Readable | None = None) -> SharedFrame | None:
+    """The batch's frame for subscribers with this collection filter and what their roles
+    leave them (`readable`, None: everything; a reader of its own records only has its
+    own frame), None: nothing of the batch matches; made by the first of them and kept on
+    the batch for the others."""
+    if readable is not None and readable.hidden.isdisjoint(published.touched) and \
+            readable.owned.isdisjoint(published.touched):
+        readable = None  # nothing of the batch is held back from it: the common frame
+    key = ("ws", collections) if readable is None else ("ws", collections, readable)
     try:
         return published.shared[key]  # type: ignore[return-value]
     except KeyError:
         pass
-    text = published.message(collections, encode_cursor)
+    text = published.message(collections, encode_cursor, readable)
     frame = None if text is None else SharedFrame(
-        text, len(published.matching(collections)), metrics)
+        text, len(published.matching(collections, readable)), metrics)
     published.shared[key] = frame
     return frame
