@@ -25,6 +25,7 @@ from ..model.mutations import (
     SPACE_PATTERN,
     parse_mutation,
     valid_client_id,
+    whole,
 )
 from ..model.policies import Policy, PolicyTable
 from ..storage import epoch, in_force
@@ -147,7 +148,7 @@ class SyncService:
             raise SyncError(ErrorCode.INVALID_REQUEST,
                             f"client_id {SERVER_NODE!r} is reserved for the server's own "
                             "stamps: pick another id", field="client_id")
-        app_version = body.get("app_version")  # of the mutations that state none
+        app_version = whole(body.get("app_version"))  # of the mutations that state none
         if app_version is not None and (type(app_version) is not int
                                         or not 1 <= app_version <= MAX_APP_VERSION):
             raise SyncError(ErrorCode.INVALID_REQUEST, APP_VERSION_RULE, field="app_version")

@@ -108,7 +108,7 @@ def parse_mutation(raw: object, max_record_bytes: int,
         stated: Any = None  # (a test for the key costs less than a get: most have none)
         version = app_version
         if "app_version" in raw:
-            stated = raw["app_version"]
+            stated = whole(raw["app_version"])
             if stated is not None:  # null: not stated
                 version = stated
         # Serialize the data once: it is both the fingerprint's input and (for put) what we
@@ -178,6 +178,14 @@ def fingerprint(space: Any, collection: Any, record_id: Any, op: Any, base: Any,
     except RecursionError:  # a field nested ~1000 levels deep: rejected for its type
         identity, tail = b"\x00deep\x00", b""
     return hashlib.blake2b(identity + data_json + tail, digest_size=16).digest()
+
+
+def whole(value: Any) -> Any:
+    """A float without a fraction (2.0) as the int it is: JSON Schema, and so the OpenAPI
+    document, counts it an integer. Anything else as it is."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
 
 
 APP_VERSION_RULE = f"app_version must be an integer from 1 to {MAX_APP_VERSION} (the app's " \

@@ -12,8 +12,9 @@ from .openapi_collections import COLLECTIONS_PATHS, COLLECTIONS_SCHEMAS
 from .openapi_spaces import SPACES_PATHS, spaces_schemas
 from .openapi_webpush import WEBPUSH_PATHS, WEBPUSH_SCHEMAS
 
-APP_VERSION = {"type": "integer", "minimum": 1, "maximum": MAX_APP_VERSION,
-               "description": "the writer's app schema version (docs/protocol.md); none: 1"}
+APP_VERSION = {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_APP_VERSION,
+               "description": "the writer's app schema version (docs/protocol.md); none or "
+                              "null: 1"}
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 

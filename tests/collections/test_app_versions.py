@@ -156,6 +156,18 @@ def test_a_bad_app_version_is_refused_where_it_is(writer: Writer) -> None:
         body = assert_problem(response, 400, "invalid_request")
         assert body["field"] == "app_version"
     assert writer.records() == {}
+    # null is a field left out (the OpenAPI document says so too): app version 1
+    response = writer.http.post("/v1/push", json={
+        "client_id": writer.client_id, "app_version": None,
+        "mutations": [{**writer.mutation("n", data={"title": "x"}), "app_version": None}]})
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["status"] == "applied"
+    # 3.0 is an integer to JSON Schema (and the OpenAPI document): app version 3
+    response = writer.http.post("/v1/push", json={
+        "client_id": writer.client_id, "app_version": 3.0,
+        "mutations": [{**writer.mutation("f", data={"title": "x"}), "app_version": 3.0}]})
+    assert response.status_code == 200, response.text
+    assert response.json()["results"][0]["status"] == "applied"
 
 
 def test_a_websocket_push_frame_takes_the_bodys_app_version(
