@@ -81,22 +81,6 @@ class Admission:
         self.undeclared_floor = MAX_APP_VERSION + 1 if self.reject_undeclared else \
             self.min_app_version
 
-    def check(self, m: Mutation, creates: bool) -> Mutation | Refused:
-        """What the file asks of a mutation before it is decided: the mutation as it is to
-        be decided (admit: its data upgraded), or why it is refused. A put that `creates`
-        a record is validated here, as the record it will be (push's fast path asks no
-        schema); any other write once decided (invalid)."""
-        if m.app_version < self.floors.get(m.collection, self.undeclared_floor):
-            admitted = self.admit(m)
-            if isinstance(admitted, Refused):
-                return admitted
-            m = admitted
-        if creates:
-            schema = self.schemas.get(m.collection)
-            if schema is not None and not schema.valid(m.data):  # the validator's own method
-                return schema_refusal(m.id, m.collection, schema, m.data)
-        return m
-
     def invalid(self, m: Mutation, data: dict[str, Any]) -> Refused | None:
         """Why the record `data`, as `m` would store it, breaks its collection's schema
         (None: it has none, or the record matches it)."""

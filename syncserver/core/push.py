@@ -23,7 +23,7 @@ from ..model.records import CREATED_META, SEQ, RecordKey, Row, StoredRecord, cha
 from ..storage.base import PushTransaction
 from ..storage.failures import StorageError
 from ..storage.mutation_log import Entry
-from .admission import Admission, Refused
+from .admission import Admission, Refused, schema_refusal
 from .merge import ResolverFailed, State, decide
 
 
@@ -309,11 +309,18 @@ def _apply_mutation(batch: _Batch, m: Mutation) -> bytes:
                         f"{batch.client_id!r}: stamp writes '<ms>:<counter>:<client_id>'")
     key = (m.space, m.collection, m.id)
     if batch.admission is not None:  # a collections file (without one: this test only)
-        admitted = batch.admission.check(m, m.op == "put" and m.base_version == 0
-                                         and batch.rows.get(key, 0) is None)
-        if isinstance(admitted, Refused):
-            return _refused(batch, m, admitted)
-        m = admitted  # its data upgraded, for an older app
+        admission = batch.admission  # inline, no call: a lookup and a comparison, a schema
+        if m.app_version < admission.floors.get(m.collection, admission.undeclared_floor):
+            admitted = admission.admit(m)
+            if isinstance(admitted, Refused):
+                return _refused(batch, m, admitted)
+            m = admitted  # its data upgraded, for an older app
+        if m.op == "put" and m.base_version == 0 and batch.rows.get(key, 0) is None:
+            # A new record: what will be stored is the put's data (the fast path below asks
+            # no schema; a put it does not take is decided, and validated then).
+            schema = admission.schemas.get(m.collection)
+            if schema is not None and not schema.valid(m.data):
+                return _refused(batch, m, schema_refusal(m.id, m.collection, schema, m.data))
     if m.op == "put" and m.base_version == 0 and m.hlc[MS] <= batch.ceiling \
             and batch.rows.get(key, 0) is None:  # loaded, and no such record
         # The hot path of a first sync: a put creating a record (nothing to load or merge),
