@@ -2453,9 +2453,14 @@ const __replay_replay = (() => {
     });
   }
 
-  /** @param {any} result */
+  /**
+   * A write refused for its space (the token does not grant it rw): kept and the space paused
+   * until the page settles it. A write a collection's roles refuse names its `operation`: the
+   * space is fine, that write alone is refused, and goes to the dead letters as any rejection.
+   * @param {any} result
+   */
   function isForbidden(result) {
-    return result?.status === 'rejected' && result.code === 'forbidden';
+    return result?.status === 'rejected' && result.code === 'forbidden' && result.operation === undefined;
   }
 
   /**

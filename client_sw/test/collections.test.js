@@ -2,13 +2,11 @@
 // collections file: GET /v1/collections read (with its ETag) and kept in IndexedDB, writes
 // checked before they are queued (a put's data, a patch merged onto the local copy),
 // refused with a SchemaInvalidError, offline too; writes stamped with `appVersion`; an app
-// older than the server takes told (`upgraderequired`). For the `upgrade_required` answer
-// of a push, a front that answers as the server does for a mutation stamped below its
-// min_app_version (and records what is pushed), and passes everything else to the real
-// server.
+// older than the server takes told (`upgraderequired`), and the server's own
+// `upgrade_required` for writes stamped below its min_app_version. What the client pushes is
+// read off its own requests (pushesSeen), never answered by anything but the server.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openDatabase } from '../src/local/db.js';
@@ -97,8 +95,8 @@ async function refused(write, expected) {
 
 test('a record that breaks its schema is refused before the outbox, with the pointer and the server\'s words', async () => {
   const server = await declaringServer();
-  const front = await versionFront(server.url, 1); // takes every version: records the pushes
-  const sync = await newClient(front.url, 'd1', { appVersion: 3 });
+  const front = pushesSeen(server.url);
+  const sync = await newClient(server.url, 'd1', { appVersion: 3 });
   try {
     assert.equal(sync.declaration?.declared, true, 'read at start');
     const todos = sync.collection('todos');
@@ -125,7 +123,7 @@ test('a record that breaks its schema is refused before the outbox, with the poi
     // Every write went out stamped with the app version, and nothing refused did.
     await sync.flush();
     assert.equal(await countOutbox(sync.db), 0);
-    assert.deepEqual(front.seen.mutations.map((m) => [m.id, m.op, m.app_version]),
+    assert.deepEqual(front.mutations.map((m) => [m.id, m.op, m.app_version]),
       [['t1', 'put', 3], ['t1', 'patch', 3], ['t1', 'delete', 3], ['t2', 'put', 3], ['n1', 'put', 3]]);
     const page = await (await fetch(`${server.url}v1/changes?space=d1`)).json();
     assert.deepEqual(page.changes.map((/** @type {any} */ c) => [c.id, c.deleted]), [['t1', true], ['t2', false], ['n1', false]]);
@@ -207,51 +205,31 @@ test('a server without a collections file checks nothing, and an app older than 
 });
 
 /**
- * A front of a real server that answers as a server with min_app_version `min` does: a
- * mutation stamped older is rejected `upgrade_required` (and so again when replayed); the
- * others go to the real server.
- * @param {string} upstream
- * @param {number} min
+ * The push bodies this process sends to `url` from now on, as the client sent them (a
+ * wrapper of fetch that only looks: the real server answers every request).
+ * @param {string} url
  */
-async function versionFront(upstream, min) {
+function pushesSeen(url) {
   const seen = { pushes: 0, mutations: /** @type {any[]} */ ([]) };
-  const front = createServer((request, response) => {
-    /** @type {Buffer[]} */
-    const chunks = [];
-    request.on('data', (chunk) => chunks.push(chunk));
-    request.on('end', async () => {
-      const body = request.method === 'POST' ? JSON.parse(Buffer.concat(chunks).toString()) : null;
-      if (request.url === '/v1/push') {
-        seen.pushes += 1;
-        for (const m of body.mutations) if (!seen.mutations.some((s) => s.mid === m.mid)) seen.mutations.push(m);
+  const realFetch = globalThis.fetch;
+  /** @type {typeof fetch} */
+  const looking = async (input, init) => {
+    if (String(input instanceof Request ? input.url : input) === `${url}v1/push`) {
+      seen.pushes += 1;
+      const body = JSON.parse(String(init?.body ?? 'null'));
+      for (const m of body?.mutations ?? []) {
+        if (!seen.mutations.some((s) => s.mid === m.mid)) seen.mutations.push(m);
       }
-      const outdated = (/** @type {any} */ m) => (m.app_version ?? 1) < min;
-      const passed = body?.mutations ? { ...body, mutations: body.mutations.filter((/** @type {any} */ m) => !outdated(m)) } : body;
-      const answer = await fetch(new URL(request.url ?? '/', upstream), {
-        method: request.method, headers: { 'content-type': 'application/json' },
-        body: body ? JSON.stringify(passed) : undefined,
-      });
-      let out = Buffer.from(await answer.arrayBuffer());
-      if (request.url === '/v1/push' && answer.ok) {
-        const results = new Map(JSON.parse(out.toString()).results.map((/** @type {any} */ r) => [r.mid, r]));
-        const merged = JSON.parse(out.toString());
-        merged.results = body.mutations.map((/** @type {any} */ m) => (outdated(m)
-          ? { mid: m.mid, status: 'rejected', code: 'upgrade_required', message: `app version ${m.app_version ?? 1} is no longer taken: reload the app` }
-          : results.get(m.mid)));
-        out = Buffer.from(JSON.stringify(merged));
-      }
-      response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
-      response.end(out);
-    });
-  });
-  await new Promise((resolve) => front.listen(0, '127.0.0.1', () => resolve(undefined)));
-  const { port } = /** @type {import('node:net').AddressInfo} */ (front.address());
-  return { url: `http://127.0.0.1:${port}/`, seen, close: () => front.close() };
+    }
+    return realFetch(input, init);
+  };
+  globalThis.fetch = looking;
+  return { get pushes() { return seen.pushes; }, mutations: seen.mutations, close: () => { globalThis.fetch = realFetch; } };
 }
 
 test('upgrade_required stops replay and keeps the outbox; the app reloaded at a newer version sends again and drops what is refused', async () => {
   const server = await declaringServer();
-  const front = await versionFront(server.url, 2);
+  const front = pushesSeen(server.url); // the server's min_app_version is 2
   const db = await freshDb();
   const notifier = createNotifier(db.name);
   /** @type {any[]} */
@@ -264,23 +242,23 @@ test('upgrade_required stops replay and keeps the outbox; the app reloaded at a 
     });
     await write('old1', 1);
     await write('old2', 1);
-    const first = await replayOutbox({ db, url: front.url, notifier, source: 'test' });
+    const first = await replayOutbox({ db, url: server.url, notifier, source: 'test' });
     assert.equal(first.upgradeRequired?.app_version, 1);
     assert.match(first.upgradeRequired?.message ?? '', /reload the app/);
     assert.equal(await countOutbox(db), 2, 'kept: nothing dropped');
     assert.deepEqual(await listDeadLetters(db), []);
     assert.ok(posted.some((m) => m.type === 'upgrade-required' && m.app_version === 1), 'every tab is told');
     // Paused: the next replay (the worker's, another tab's) sends nothing.
-    const pushes = front.seen.pushes;
-    assert.ok((await replayOutbox({ db, url: front.url })).upgradeRequired);
-    assert.equal(front.seen.pushes, pushes);
+    const pushes = front.pushes;
+    assert.ok((await replayOutbox({ db, url: server.url })).upgradeRequired);
+    assert.equal(front.pushes, pushes);
     assert.ok(await readUpgradePause(db));
 
     // The app, reloaded, is version 2: the pause is lifted, the old writes are answered
     // upgrade_required once more and dropped as refused; its own go through.
     assert.equal(await startAppVersion(db, 2), undefined);
     await write('new1', 2);
-    const second = await replayOutbox({ db, url: front.url, notifier });
+    const second = await replayOutbox({ db, url: server.url, notifier });
     assert.equal(second.upgradeRequired, undefined);
     assert.equal(second.applied, 1);
     assert.deepEqual((await listDeadLetters(db)).map((d) => [d.mutation.id, d.code]),
