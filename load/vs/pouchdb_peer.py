@@ -111,17 +111,19 @@ def _npm_ci(directory: Path, say: Callable[[str], None]) -> None:
     started = time.monotonic()
     tail: collections.deque[str] = collections.deque(maxlen=25)
     fetched, shown = 0, 0.0
-    proc = subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, errors="replace")
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        tail.append(line.rstrip())
-        if "http fetch" in line:
-            fetched += 1
-        if time.monotonic() - shown > 2:
-            shown = time.monotonic()
-            say(f"  npm ci: {fetched} packages and manifests fetched, {shown - started:.0f} s")
-    if proc.wait() != 0:
+    # `with`: its pipe is closed when npm is done (left open, a ResourceWarning in the tests)
+    with subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail.append(line.rstrip())
+            if "http fetch" in line:
+                fetched += 1
+            if time.monotonic() - shown > 2:
+                shown = time.monotonic()
+                say(f"  npm ci: {fetched} packages and manifests fetched, "
+                    f"{shown - started:.0f} s")
+    if proc.returncode != 0:
         log = "\n".join(tail)
         raise PeerError(f"npm ci failed (exit {proc.returncode}) in {directory}; its last "
                         f"lines:\n{log}\nCheck that the npm registry is reachable (npm "
